@@ -1,0 +1,142 @@
+# parley — plain Makefile. `make` builds build/parley; `make check` runs every
+# test twice (plain, then under ASan+UBSan); `make check SANITIZE=1` runs only
+# the sanitized pass (CI calls both forms).
+
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DATADIR   ?= $(PREFIX)/share/parley
+SYSCONFDIR ?= /etc
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+MANDIR    ?= $(PREFIX)/share/man
+DESTDIR   ?=
+
+CC        ?= cc
+PKGS      := libevent libpq libcjson libcurl openssl
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wformat=2 -Wvla -Wpointer-arith -Wundef -Werror
+CSTD      := -std=c11 -D_GNU_SOURCE
+OPT       ?= -O2 -g
+
+ifeq ($(SANITIZE),1)
+  BUILD   := build/san
+  OPT     := -O1 -g -fno-omit-frame-pointer
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+  BUILD   := build
+  SANFLAGS :=
+endif
+
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @echo "  $(1)	$(2)"
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS_ALL  = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -Iinclude $(PKG_CFLAGS) \
+              -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"' \
+              -MMD -MP $(CFLAGS)
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+STANDIN_SRCS := $(wildcard tests/standins/*.c)
+STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check check-unit check-integration unit-bins demo bench fuzz \
+        install deps format clean
+
+all: $(BUILD)/parley
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libparley.a: $(LIB_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/parley: $(BUILD)/obj/main.o $(BUILD)/libparley.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/%: tests/standins/%.c $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS)
+
+unit-bins: $(UNIT_BINS) $(STANDIN_BINS)
+
+# Both passes by default; SANITIZE=1 runs only the sanitized one.
+ifeq ($(SANITIZE),1)
+check: check-unit check-integration
+else
+check: check-unit check-integration
+	$(MAKE) --no-print-directory SANITIZE=1 check
+endif
+
+check-unit: $(UNIT_BINS)
+	@tests/lib/run-unit.sh $(UNIT_BINS)
+
+check-integration: $(BUILD)/parley $(STANDIN_BINS)
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) \
+	  tests/lib/run-integration.sh
+
+demo: $(BUILD)/parley $(STANDIN_BINS)
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/demo.sh
+
+# libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against all of src/
+# but main.c. FUZZ_SECONDS bounds each target's run.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(PKG_CFLAGS)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	  n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-$$n tests/corpus >build/fuzz/$$n.log 2>&1 \
+	    || { tail -50 build/fuzz/$$n.log; exit 1; }; \
+	  tail -1 build/fuzz/$$n.log; \
+	done
+
+deps:
+	@tests/lib/deps.sh
+
+install: $(BUILD)/parley
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
+	  $(DESTDIR)$(SYSCONFDIR)/parley $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/parley $(DESTDIR)$(BINDIR)/parley
+	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	install -m 0644 config/parley.conf.example $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
+	install -m 0644 systemd/parley.service $(DESTDIR)$(UNITDIR)/parley.service
+
+format:
+	clang-format -i src/*.c include/*.h tests/unit/*.c $(wildcard tests/standins/*.c)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/main.d

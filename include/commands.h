@@ -1,0 +1,24 @@
+#ifndef PARLEY_COMMANDS_H
+#define PARLEY_COMMANDS_H
+/*
+ * The sub-commands of the parley binary. Each takes the arguments after its
+ * own name (argv[0] is the command name) and returns the process exit status:
+ * 0 success, 1 runtime failure, 2 bad usage or invalid configuration (SPEC §1).
+ */
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+int cmd_migrate(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+
+/*
+ * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"
+ * out of argv, removing them; returns the path (pointing into argv) or NULL.
+ * Returns 0, or -1 after printing a usage error.
+ */
+int cli_take_config(int *argc, char **argv, const char **path);
+
+#endif

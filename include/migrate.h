@@ -1,0 +1,33 @@
+#ifndef PARLEY_MIGRATE_H
+#define PARLEY_MIGRATE_H
+/*
+ * Schema migrations: sql/migrations/NNNN_name.sql applied in name order, each
+ * in its own transaction, recorded with a SHA-256 of its content in
+ * schema_migrations. A session advisory lock serialises concurrent runs, so a
+ * second process waits and then finds nothing to do. An applied file whose
+ * content changed is refused: a migration is history, not a draft.
+ *
+ * This runs from the `parley migrate` command, not from the serving loop, so
+ * it uses libpq synchronously.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+
+/*
+ * Finds the migrations directory: $PARLEY_MIGRATIONS_DIR, the source tree
+ * next to the running binary (build/parley → sql/migrations), a relocatable
+ * install (bin/parley → share/parley/migrations), then the compiled-in data
+ * directory. Returns a new string (caller frees) or NULL when none exists.
+ */
+char *migrate_find_dir(void);
+
+/*
+ * Applies every pending migration in dir, printing one line per applied file
+ * to out. Returns 0, or -1 with a one-line reason in err.
+ */
+int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen);
+
+/* Prints "applied|pending|CHANGED|MISSING  name  [time]" lines. Same returns. */
+int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen);
+
+#endif

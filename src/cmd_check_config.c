@@ -1,0 +1,29 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "commands.h"
+#include "config.h"
+
+int cmd_check_config(int argc, char **argv)
+{
+	const char *path = NULL;
+	if (cli_take_config(&argc, argv, &path) < 0)
+		return EXIT_USAGE;
+	if (argc > 1) {
+		fprintf(stderr, "parley check-config: unexpected argument '%s'\n"
+				"usage: parley check-config [-c FILE]\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	char err[1024];
+	struct config cfg = {0};
+	if (config_load(path, CONFIG_NEED_SERVE, &cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "parley: %s\n", err);
+		return EXIT_USAGE;
+	}
+	char *dump = config_dump(&cfg);
+	fputs(dump, stdout);
+	printf("# configuration is valid\n");
+	free(dump);
+	config_free(&cfg);
+	return EXIT_OK;
+}

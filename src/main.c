@@ -1,0 +1,77 @@
+/*
+ * parley: WhatsApp, Instagram and webchat messages in, AI agent replies out.
+ * This file only dispatches to the sub-commands (include/commands.h).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *arrives; /* non-NULL: not built yet, names what brings it */
+};
+
+static const struct command commands[] = {
+	{"serve", NULL, "run the daemon in the foreground", "issue #3 (webhook ingestion)"},
+	{"migrate", cmd_migrate, "apply database migrations (--status lists them)", NULL},
+	{"check-config", cmd_check_config, "validate the configuration and print it", NULL},
+	{"replay", NULL, "sign and POST captured webhook files", "issue #3"},
+	{"capture", NULL, "write stored raw webhooks as replayable files", "issue #3"},
+	{"tenant", NULL, "manage tenants", "issue #7 (administration)"},
+	{"channel", NULL, "manage channels", "issue #7 (administration)"},
+	{"agent", NULL, "link agents to channels", "issue #7 (administration)"},
+	{"credits", NULL, "show and add credits", "issue #7 (administration)"},
+	{"conversation", NULL, "list conversations, show transcripts", "issue #7"},
+	{"leads", NULL, "list extracted leads", "issue #8 (lead extraction)"},
+	{"meeting", NULL, "list and cancel meetings", "issue #9 (meetings)"},
+	{"google", NULL, "connect a tenant's Google Calendar", "issue #9 (meetings)"},
+};
+
+static void help(FILE *f)
+{
+	fprintf(f, "usage: parley COMMAND [-c FILE] [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-13s %s%s\n", commands[i].name, commands[i].summary,
+			commands[i].arrives ? " (not built yet)" : "");
+	fprintf(f, "  %-13s %s\n  %-13s %s\n", "help", "show this help", "--version",
+		"print the version");
+	fprintf(f, "\nThe configuration is read from -c FILE, $PARLEY_CONFIG or "
+		   "/etc/parley/parley.conf.\n");
+}
+
+int main(int argc, char **argv)
+{
+	/* Writes to closed sockets and pipes are errors we handle, not deaths. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (argc < 2) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+		help(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+		printf("parley %s\n", PARLEY_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(name, commands[i].name) != 0)
+			continue;
+		if (!commands[i].run) {
+			fprintf(stderr, "parley: '%s' is not built yet; it arrives with %s\n", name,
+				commands[i].arrives);
+			return EXIT_USAGE;
+		}
+		return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "parley: unknown command '%s' (try 'parley help')\n", name);
+	return EXIT_USAGE;
+}

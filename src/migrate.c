@@ -1,0 +1,337 @@
+#include "migrate.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileutil.h"
+#include "xalloc.h"
+
+
+/* Any constant will do as long as every parley uses the same one. */
+#define MIGRATE_LOCK_SQL_KEY "7089063035365"
+
+struct migration {
+	char *name;
+	char *sql;
+	char checksum[65];
+};
+
+struct migration_set {
+	struct migration *items;
+	size_t n;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	/* libpq messages end in newlines; we promise one line. */
+	for (char *p = err; *p; p++)
+		if (*p == '\n')
+			*p = (p[1] ? ' ' : '\0');
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *migrate_find_dir(void)
+{
+	const char *env = getenv("PARLEY_MIGRATIONS_DIR");
+	if (env && *env)
+		return is_dir(env) ? xstrdup(env) : NULL;
+
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			static const char *const rel[] = {"../sql/migrations",
+							  "../../sql/migrations",
+							  "../share/parley/migrations"};
+			for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+				char *cand = xasprintf("%s/%s", exe, rel[i]);
+				if (is_dir(cand))
+					return cand;
+				free(cand);
+			}
+		}
+	}
+	char *installed = xasprintf("%s/migrations", PARLEY_DATADIR);
+	if (is_dir(installed))
+		return installed;
+	free(installed);
+	return NULL;
+}
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
+}
+
+static void set_free(struct migration_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->items[i].name);
+		free(set->items[i].sql);
+	}
+	free(set->items);
+	set->items = NULL;
+	set->n = 0;
+}
+
+static int load_set(const char *dir, struct migration_set *set, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		set_err(err, errlen, "cannot open migrations directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 4, ".sql") != 0 || de->d_name[0] == '.')
+			continue;
+		char *path = xasprintf("%s/%s", dir, de->d_name);
+		size_t sqllen = 0;
+		char *sql = file_read(path, &sqllen);
+		if (!sql) {
+			set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			free(path);
+			closedir(d);
+			set_free(set);
+			return -1;
+		}
+		free(path);
+		if (set->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			set->items = xrealloc(set->items, cap * sizeof *set->items);
+		}
+		struct migration *m = &set->items[set->n++];
+		m->name = xstrdup(de->d_name);
+		m->sql = sql;
+		sha256_hex(sql, sqllen, m->checksum);
+	}
+	closedir(d);
+	if (set->n)
+		qsort(set->items, set->n, sizeof *set->items, by_name);
+	return 0;
+}
+
+/* Runs a statement with no parameters whose result we only need to succeed. */
+static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(r);
+	int rc = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		set_err(err, errlen, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static const char *applied_checksum(PGresult *applied, const char *name)
+{
+	for (int i = 0; i < PQntuples(applied); i++)
+		if (strcmp(PQgetvalue(applied, i, 0), name) == 0)
+			return PQgetvalue(applied, i, 1);
+	return NULL;
+}
+
+static bool in_set(const struct migration_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->items[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static PGresult *query_applied(PGconn *conn, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(conn, "SELECT name, checksum, "
+				   "to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') "
+				   "FROM schema_migrations ORDER BY name");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Refuses to go on when an applied migration's file changed since. */
+static int verify_applied(const struct migration_set *set, PGresult *applied, char *err,
+			  size_t errlen)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const char *sum = applied_checksum(applied, set->items[i].name);
+		if (sum && strcmp(sum, set->items[i].checksum) != 0) {
+			set_err(err, errlen,
+				"migration %s was changed after it was applied "
+				"(recorded sha256 %.12s…, file now %.12s…); "
+				"restore the file and put the change in a new migration",
+				set->items[i].name, sum, set->items[i].checksum);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
+{
+	char inner[1024];
+	if (exec_ok(conn, "BEGIN", err, errlen) < 0)
+		return -1;
+	if (exec_ok(conn, m->sql, inner, sizeof inner) < 0) {
+		set_err(err, errlen, "%s: %s", m->name, inner);
+		exec_ok(conn, "ROLLBACK", inner, sizeof inner);
+		return -1;
+	}
+	const char *params[2] = {m->name, m->checksum};
+	PGresult *r = PQexecParams(conn,
+				   "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+				   2, NULL, params, NULL, NULL, 0);
+	bool inserted = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!inserted)
+		set_err(err, errlen, "%s: recording it failed: %s", m->name,
+			PQresultErrorMessage(r));
+	PQclear(r);
+	if (!inserted) {
+		exec_ok(conn, "ROLLBACK", inner, sizeof inner);
+		return -1;
+	}
+	if (exec_ok(conn, "COMMIT", inner, sizeof inner) < 0) {
+		set_err(err, errlen, "%s: commit failed: %s", m->name, inner);
+		return -1;
+	}
+	return 0;
+}
+
+int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen)
+{
+	struct migration_set set = {0};
+	if (load_set(dir, &set, err, errlen) < 0)
+		return -1;
+
+	int rc = -1;
+	PGresult *applied = NULL;
+	/* The lock is taken before the table exists, so that two first runs
+	 * do not race on creating it. It is released when we unlock or the
+	 * session ends, whichever comes first. */
+	if (exec_ok(conn, "SET client_min_messages = warning", err, errlen) < 0 ||
+	    exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_SQL_KEY ")", err, errlen) < 0)
+		goto out;
+	if (exec_ok(conn,
+		    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		    " name TEXT PRIMARY KEY,"
+		    " checksum TEXT NOT NULL,"
+		    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+		    err, errlen) < 0)
+		goto unlock;
+	if (!(applied = query_applied(conn, err, errlen)))
+		goto unlock;
+	if (verify_applied(&set, applied, err, errlen) < 0)
+		goto unlock;
+
+	size_t done = 0;
+	for (size_t i = 0; i < set.n; i++) {
+		if (applied_checksum(applied, set.items[i].name))
+			continue;
+		if (apply_one(conn, &set.items[i], err, errlen) < 0)
+			goto unlock;
+		fprintf(out, "applied %s\n", set.items[i].name);
+		done++;
+	}
+	if (done == 0)
+		fprintf(out, "up to date (%zu migrations applied)\n", set.n);
+	rc = 0;
+unlock:;
+	char ignored[256];
+	exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_SQL_KEY ")", ignored, sizeof ignored);
+out:
+	PQclear(applied);
+	set_free(&set);
+	return rc;
+}
+
+int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen)
+{
+	struct migration_set set = {0};
+	if (load_set(dir, &set, err, errlen) < 0)
+		return -1;
+
+	int rc = -1;
+	PGresult *applied = NULL;
+	PGresult *exists = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	if (PQresultStatus(exists) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, "%s", PQresultErrorMessage(exists));
+		goto out;
+	}
+	if (strcmp(PQgetvalue(exists, 0, 0), "t") == 0 &&
+	    !(applied = query_applied(conn, err, errlen)))
+		goto out;
+
+	size_t pending = 0, changed = 0;
+	for (size_t i = 0; i < set.n; i++) {
+		const struct migration *m = &set.items[i];
+		const char *sum = applied ? applied_checksum(applied, m->name) : NULL;
+		if (!sum) {
+			fprintf(out, "pending  %s\n", m->name);
+			pending++;
+			continue;
+		}
+		const char *when = "";
+		for (int r = 0; r < PQntuples(applied); r++)
+			if (strcmp(PQgetvalue(applied, r, 0), m->name) == 0)
+				when = PQgetvalue(applied, r, 2);
+		bool same = strcmp(sum, m->checksum) == 0;
+		fprintf(out, "%s  %s  %s\n", same ? "applied" : "CHANGED", m->name, when);
+		changed += !same;
+	}
+	for (int r = 0; applied && r < PQntuples(applied); r++)
+		if (!in_set(&set, PQgetvalue(applied, r, 0)))
+			fprintf(out, "MISSING  %s  (applied, but no such file in %s)\n",
+				PQgetvalue(applied, r, 0), dir);
+	fprintf(out, "%zu applied, %zu pending%s\n", set.n - pending, pending,
+		changed ? ", some applied files CHANGED since" : "");
+	rc = 0;
+	if (changed) {
+		set_err(err, errlen, "%zu applied migration(s) changed since they were applied",
+			changed);
+		rc = -1;
+	}
+out:
+	PQclear(exists);
+	PQclear(applied);
+	set_free(&set);
+	return rc;
+}

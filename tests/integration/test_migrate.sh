@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# parley migrate: applies the schema once, is idempotent, safe to run
+# concurrently, refuses tampered history, and rolls back a failing file.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+catalogue() {
+	sql "$1" "SELECT table_name || '.' || column_name || ' ' || data_type
+	          FROM information_schema.columns WHERE table_schema = 'public'
+	          ORDER BY 1" | md5sum
+}
+
+# A fresh database gets every migration, once.
+dsn=$(new_db)
+conf=$(new_config "$dsn")
+out=$("$PARLEY_BIN" migrate -c "$conf" 2>&1)
+eq "first run exits 0" 0 $?
+contains "first run applies the seed schema" "applied 0001_seed_schema.sql" "$out"
+n_files=$(ls "$REPO_DIR"/sql/migrations/*.sql | wc -l)
+eq "every migration recorded" "$n_files" "$(sql "$dsn" 'SELECT count(*) FROM schema_migrations')"
+before=$(catalogue "$dsn")
+
+out=$("$PARLEY_BIN" migrate -c "$conf" 2>&1)
+eq "second run exits 0" 0 $?
+contains "second run has nothing to do" "up to date" "$out"
+eq "second run changes no table" "$before" "$(catalogue "$dsn")"
+eq "second run records nothing new" "$n_files" "$(sql "$dsn" 'SELECT count(*) FROM schema_migrations')"
+
+out=$("$PARLEY_BIN" migrate --status -c "$conf" 2>&1)
+eq "--status exits 0" 0 $?
+contains "--status lists applied files" "applied  0001_seed_schema.sql" "$out"
+contains "--status counts" "$n_files applied, 0 pending" "$out"
+
+# Config from the environment alone, as under systemd with credentials.
+out=$(PARLEY_CONFIG= PARLEY_DATABASE_URL="$dsn" "$PARLEY_BIN" migrate --status -c /dev/null 2>&1)
+eq "database.url from the environment" 0 $?
+
+# Status on an empty database: everything pending, nothing created.
+dsn2=$(new_db)
+out=$("$PARLEY_BIN" migrate --status -c "$(new_config "$dsn2")" 2>&1)
+contains "--status on an empty database lists pending" "pending  0001_seed_schema.sql" "$out"
+eq "--status creates nothing" "" "$(sql "$dsn2" "SELECT to_regclass('schema_migrations')")"
+
+# Concurrent first runs: all succeed, each migration applied exactly once.
+dsn3=$(new_db)
+conf3=$(new_config "$dsn3")
+pids=()
+for i in 1 2 3 4; do
+	"$PARLEY_BIN" migrate -c "$conf3" >"$TEST_TMP/conc.$i" 2>&1 &
+	pids+=($!)
+done
+fails=0
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+eq "four concurrent runs all succeed" 0 "$fails"
+eq "concurrent runs apply each file once" "$n_files" "$(sql "$dsn3" 'SELECT count(*) FROM schema_migrations')"
+eq "exactly one run applied 0001" 1 "$(cat "$TEST_TMP"/conc.* | grep -c 'applied 0001_seed_schema.sql')"
+
+# A migration changed after it was applied is refused.
+mdir="$TEST_TMP/migrations"
+mkdir -p "$mdir"
+cp "$REPO_DIR"/sql/migrations/*.sql "$mdir"/
+dsn4=$(new_db)
+conf4=$(new_config "$dsn4")
+ok "copy of the migrations applies" env PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate -c "$conf4"
+echo "-- tampered" >>"$mdir/0001_seed_schema.sql"
+out=$(PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate -c "$conf4" 2>&1)
+eq "tampered migration: exit 1" 1 $?
+contains "tampered migration: named in the error" "0001_seed_schema.sql was changed after it was applied" "$out"
+out=$(PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate --status -c "$conf4" 2>&1)
+eq "--status with a tampered file: exit 1" 1 $?
+contains "--status marks it CHANGED" "CHANGED  0001_seed_schema.sql" "$out"
+cp "$REPO_DIR"/sql/migrations/0001_seed_schema.sql "$mdir/"
+
+# A failing migration leaves nothing behind and stops the run.
+cat >"$mdir/9999_bad.sql" <<'SQL'
+CREATE TABLE t_half (id int);
+SELECT no_such_function();
+SQL
+out=$(PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate -c "$conf4" 2>&1)
+eq "failing migration: exit 1" 1 $?
+contains "failing migration: named in the error" "9999_bad.sql" "$out"
+eq "failing migration: rolled back" "" "$(sql "$dsn4" "SELECT to_regclass('t_half')")"
+eq "failing migration: not recorded" 0 "$(sql "$dsn4" "SELECT count(*) FROM schema_migrations WHERE name = '9999_bad.sql'")"
+
+# Bad usage and bad configuration: exit 2 with a clear line.
+out=$("$PARLEY_BIN" migrate --bogus -c "$conf" 2>&1)
+eq "unknown option: exit 2" 2 $?
+empty="$TEST_TMP/empty.conf"
+: >"$empty"
+out=$(env -u PARLEY_DATABASE_URL "$PARLEY_BIN" migrate -c "$empty" 2>&1)
+eq "no database.url: exit 2" 2 $?
+contains "no database.url: says so" "database.url" "$out"
+out=$("$PARLEY_BIN" migrate -c "$TEST_TMP/no-such.conf" 2>&1)
+eq "missing config file: exit 2" 2 $?
+bad="$TEST_TMP/unreachable.conf"
+printf '[database]\nurl = host=127.0.0.1 port=1 dbname=x user=x\n' >"$bad"
+out=$("$PARLEY_BIN" migrate -c "$bad" 2>&1)
+eq "unreachable database: exit 1" 1 $?
+contains "unreachable database: says so" "cannot connect to the database" "$out"
+
+# check-config names file and line of a misspelt key.
+typo="$TEST_TMP/typo.conf"
+printf '[server]\nlisten = 127.0.0.1:8080\nlisen = 1\n[database]\nurl = %s\n' "$dsn" >"$typo"
+out=$("$PARLEY_BIN" check-config -c "$typo" 2>&1)
+eq "check-config with a typo: exit 2" 2 $?
+contains "check-config names file:line" "$typo:3" "$out"
+contains "check-config names the key" "lisen" "$out"
+out=$("$PARLEY_BIN" check-config -c "$conf" 2>&1)
+eq "check-config on a valid file: exit 0" 0 $?
+contains "check-config masks the app secret" "app_secret = ********" "$out"
+case "$out" in *test-app-secret*) _t_report fail "check-config never prints a secret" "$out" ;;
+*) _t_report ok "check-config never prints a secret" ;; esac
+
+finish

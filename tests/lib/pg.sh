@@ -1,0 +1,52 @@
+# Sourced. Starts a throwaway PostgreSQL 15 in a temporary directory and
+# exports PG_ROOT, PG_PORT, PG_ADMIN_DSN (superuser over the unix socket).
+# pg_stop stops it and removes the directory; callers trap it on EXIT.
+# As root, the server runs as the postgres user (initdb refuses root).
+
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+
+pg_as() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd "$PG_ROOT" && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+pg_free_port() {
+	local port=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	echo "$port"
+}
+
+pg_start() {
+	[ -x "$PG_BIN/initdb" ] || { echo "pg.sh: no PostgreSQL server found (run 'make deps')" >&2; return 1; }
+	PG_ROOT=$(mktemp -d /tmp/parley-pg.XXXXXX)
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_ROOT"
+	PG_PORT=$(pg_free_port "${PG_PORT_BASE:-55432}")
+	pg_as "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres -E UTF8 --locale=C.UTF-8 \
+		--auth-local=trust --auth-host=trust --no-sync >"$PG_ROOT/initdb.log" 2>&1 \
+		|| { cat "$PG_ROOT/initdb.log" >&2; return 1; }
+	cat >>"$PG_ROOT/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_ROOT'
+max_connections = 200
+CONF
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" -w -t 60 start >/dev/null \
+		|| { cat "$PG_ROOT/server.log" >&2; return 1; }
+	export PG_ROOT PG_PORT
+	export PG_ADMIN_DSN="host=$PG_ROOT port=$PG_PORT user=postgres dbname=postgres"
+}
+
+# Stops the server without removing it (tests of database outages).
+pg_pause() { pg_as "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m fast -w stop >/dev/null; }
+pg_resume() { pg_as "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" -w -t 60 start >/dev/null; }
+
+pg_stop() {
+	if [ -n "${PG_ROOT:-}" ] && [ -f "$PG_ROOT/data/postmaster.pid" ]; then
+		pg_as "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	[ -n "${PG_ROOT:-}" ] && rm -rf "$PG_ROOT"
+	PG_ROOT=
+}

@@ -1,0 +1,151 @@
+# Sourced by every tests/integration/test_*.sh. Gives:
+#   new_db           creates a fresh database, prints its libpq DSN
+#   sql DSN QUERY    runs QUERY, prints unaligned tuples (fields split by |)
+#   ok DESC CMD...   passes when CMD exits 0
+#   eq DESC WANT GOT passes when the strings are equal
+#   finish           prints "N passed, N failed" and sets the exit status
+# The runner exports PARLEY_BIN, PG_ADMIN_DSN, PG_ROOT, PG_PORT, TEST_TMP.
+set -u
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_DIR=$(cd "$TESTS_DIR/.." && pwd)
+. "$TESTS_DIR/lib/pg.sh"
+T_PASS=0
+T_FAIL=0
+T_NAME=$(basename "$0" .sh)
+
+_t_report() {
+	if [ "$1" = ok ]; then
+		T_PASS=$((T_PASS + 1))
+		echo "ok - $T_NAME: $2"
+	else
+		T_FAIL=$((T_FAIL + 1))
+		echo "not ok - $T_NAME: $2"
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/    # /'
+	fi
+	return 0
+}
+
+ok() {
+	local desc=$1 out
+	shift
+	if out=$("$@" 2>&1); then _t_report ok "$desc"; else _t_report fail "$desc" "$out"; fi
+}
+
+# Passes when CMD exits non-zero.
+fails() {
+	local desc=$1 out
+	shift
+	if out=$("$@" 2>&1); then _t_report fail "$desc" "expected failure, got success: $out"; else _t_report ok "$desc"; fi
+}
+
+eq() {
+	if [ "$2" = "$3" ]; then _t_report ok "$1"; else _t_report fail "$1" "want: $2
+got:  $3"; fi
+}
+
+# Passes when HAYSTACK contains NEEDLE.
+contains() {
+	case "$3" in *"$2"*) _t_report ok "$1" ;; *) _t_report fail "$1" "want substring: $2
+in: $3" ;; esac
+}
+
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+
+# Usually called as $(new_db), in a subshell, so the name cannot come from a
+# counter kept here: the clock and $RANDOM make it unique instead.
+new_db() {
+	local name="t_${T_NAME//[^a-zA-Z0-9]/_}_$(date +%s%N)_${RANDOM}"
+	psql -X -q "$PG_ADMIN_DSN" -c "CREATE DATABASE $name" >/dev/null || return 1
+	echo "host=$PG_ROOT port=$PG_PORT user=postgres dbname=$name"
+}
+
+# A loopback port nobody listens on (random start, so parallel callers rarely collide).
+free_port() {
+	local port=$((20000 + RANDOM % 30000))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	echo "$port"
+}
+
+# A config file for parley pointing at DSN, listening on a free port. Callers
+# append sections with `cat >>`. Prints the path.
+new_config() {
+	local dsn=$1 path
+	path=$(mktemp "$TEST_TMP/parley-XXXXXX.conf")
+	cat >"$path" <<CONF
+[server]
+listen = 127.0.0.1:$(free_port)
+[database]
+url = $dsn
+[meta]
+app_secret = test-app-secret
+verify_token = test-verify-token
+CONF
+	echo "$path"
+}
+
+# The base URL of the parley that CONF describes.
+parley_url() { echo "http://$(sed -nE 's/^listen = (.*)$/\1/p' "$1" | head -1)"; }
+
+# Starts `parley serve -c CONF` in the background, logging to CONF.log, and
+# waits until it answers /healthz. Sets PARLEY_PID (call it directly, not in
+# $(...), so that the process stays this shell's child for stop_parley).
+start_parley() {
+	local conf=$1 url i
+	url=$(parley_url "$conf")
+	"$PARLEY_BIN" serve -c "$conf" >>"$conf.log" 2>&1 &
+	local pid=$!
+	for i in $(seq 1 100); do
+		curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && { PARLEY_PID=$pid; return 0; }
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "parley did not come up; log:" >&2
+	cat "$conf.log" >&2
+	return 1
+}
+
+# SIGTERM and wait; returns parley's exit status.
+stop_parley() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+}
+
+# Waits up to 10 s until SQL on DSN prints WANT.
+wait_for() {
+	local dsn=$1 query=$2 want=$3 got i
+	for i in $(seq 1 200); do
+		got=$(sql "$dsn" "$query")
+		[ "$got" = "$want" ] && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for '$query' = '$want' (last: '$got')" >&2
+	return 1
+}
+
+# The corpus's tenant, channels and agents (ids in tests/corpus/README.md).
+seed_channels() {
+	psql -X -q -v ON_ERROR_STOP=1 "$1" <<'SQL'
+INSERT INTO users (user_id, email, company_name) VALUES ('acme', 'ops@acme.test', 'Acme');
+INSERT INTO credits (user_id, remaining_credits) VALUES ('acme', 100);
+INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
+VALUES ('pn-wa', 'acme', 'whatsapp', '106540352242922', 'wa-token', 'Acme WhatsApp'),
+       ('pn-ig', 'acme', 'instagram', '17841400000000001', 'ig-token', 'Acme Instagram');
+INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+VALUES ('ag-wa', 'acme', 'pn-wa', 'pmpt_wa', 'WhatsApp agent'),
+       ('ag-ig', 'acme', 'pn-ig', 'pmpt_ig', 'Instagram agent');
+SQL
+}
+
+# POSTs FILE (or a body on stdin with -) to URL's webhook, signed with SECRET
+# (default test-app-secret); prints the HTTP status.
+post_signed() {
+	local url=$1 file=$2 secret=${3:-test-app-secret} sig
+	sig="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$file" | cut -d' ' -f1)"
+	curl -sS -o "$TEST_TMP/last-body.$BASHPID" -w '%{http_code}\n' -H "X-Hub-Signature-256: $sig" \
+		-H 'Content-Type: application/json' --data-binary "@$file" "$url/webhooks/meta"
+}
+
+finish() {
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" = 0 ]
+}
