@@ -17,11 +17,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"serve", NULL, "run the daemon in the foreground", "issue #3 (webhook ingestion)"},
+	{"serve", cmd_serve, "run the daemon in the foreground", NULL},
 	{"migrate", cmd_migrate, "apply database migrations (--status lists them)", NULL},
 	{"check-config", cmd_check_config, "validate the configuration and print it", NULL},
-	{"replay", NULL, "sign and POST captured webhook files", "issue #3"},
-	{"capture", NULL, "write stored raw webhooks as replayable files", "issue #3"},
+	{"replay", cmd_replay, "sign and POST captured webhook files", NULL},
+	{"capture", cmd_capture, "write stored raw webhooks as replayable files", NULL},
 	{"tenant", NULL, "manage tenants", "issue #7 (administration)"},
 	{"channel", NULL, "manage channels", "issue #7 (administration)"},
 	{"agent", NULL, "link agents to channels", "issue #7 (administration)"},

@@ -1,0 +1,23 @@
+#ifndef PARLEY_APP_H
+#define PARLEY_APP_H
+/*
+ * What the running daemon shares between its modules: the configuration,
+ * the event loop, the database pool. One per `parley serve` process, owned by
+ * serve.c, alive for the whole run.
+ */
+#include <event2/event.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "db.h"
+
+struct app {
+	struct config cfg;
+	char **app_secrets; /* meta.app_secret split on commas, NULL-terminated */
+	struct event_base *base;
+	struct db_pool *db;
+	bool stopping;		/* a shutdown signal arrived */
+	unsigned long long next_request_id;
+};
+
+#endif

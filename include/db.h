@@ -1,0 +1,58 @@
+#ifndef PARLEY_DB_H
+#define PARLEY_DB_H
+/*
+ * The asynchronous PostgreSQL pool that `parley serve` uses on its event
+ * loop. Each connection is a small state machine (connecting → idle → busy)
+ * driven by socket events; nothing here ever blocks the loop.
+ *
+ * A query is queued with db_query(); exactly one callback follows, with the
+ * last result of the command (borrowed: valid only during the callback) or an
+ * error string (static or owned by the pool, also valid only during the
+ * callback). When the connection carrying a query breaks, the query's outcome
+ * is unknown: the callback gets DB_ERR_LOST and the caller must treat the
+ * write as maybe-applied (every parley write is idempotent for this reason).
+ * When no connection is up, queries fail at once with DB_ERR_UNAVAILABLE so
+ * that webhooks get their 503 promptly.
+ */
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+extern const char DB_ERR_UNAVAILABLE[];
+extern const char DB_ERR_LOST[];
+extern const char DB_ERR_QUEUE_FULL[];
+extern const char DB_ERR_SHUTDOWN[];
+
+struct db_pool;
+
+typedef void (*db_cb)(void *ctx, PGresult *res, const char *err);
+
+/* Starts n connections to url on base; they connect in the background. */
+struct db_pool *db_pool_new(struct event_base *base, const char *url, int n);
+/* Fails queued and running queries with DB_ERR_SHUTDOWN and frees the pool. */
+void db_pool_free(struct db_pool *pool);
+
+/*
+ * Queues sql with nparams text parameters (copied; NULL means SQL NULL).
+ * cb may run before db_query returns only for DB_ERR_UNAVAILABLE and
+ * DB_ERR_QUEUE_FULL; otherwise it runs later from the loop.
+ */
+void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+	      db_cb cb, void *ctx);
+
+/*
+ * Like db_query, with per-parameter lengths and formats (1 = binary, for
+ * BYTEA); lengths may be NULL when every parameter is text.
+ */
+void db_query_params(struct db_pool *pool, const char *sql, int nparams,
+		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
+		     void *ctx);
+
+/* Connections currently usable, and the total configured. */
+int db_pool_ready(const struct db_pool *pool);
+int db_pool_size(const struct db_pool *pool);
+/* Queries waiting for a connection, and running. */
+int db_pool_queued(const struct db_pool *pool);
+int db_pool_busy(const struct db_pool *pool);
+
+#endif

@@ -1,0 +1,14 @@
+#ifndef PARLEY_HANDLERS_H
+#define PARLEY_HANDLERS_H
+/* The request handlers the router in http_server.c dispatches to. */
+#include <event2/http.h>
+
+struct app;
+
+void webhook_handle_get(struct app *app, struct evhttp_request *req);
+void webhook_handle_post(struct app *app, struct evhttp_request *req);
+void health_handle_healthz(struct app *app, struct evhttp_request *req);
+void health_handle_readyz(struct app *app, struct evhttp_request *req);
+void health_handle_metrics(struct app *app, struct evhttp_request *req);
+
+#endif

@@ -1,0 +1,12 @@
+#ifndef PARLEY_INGEST_EVENTS_H
+#define PARLEY_INGEST_EVENTS_H
+/*
+ * Turns a parsed webhook batch into the JSON event array that the database
+ * function parley_ingest() stores in one transaction (sql/migrations/0003).
+ * Pure: no I/O. The returned string is owned by the caller.
+ */
+#include "meta_parse.h"
+
+char *ingest_events_json(const struct meta_batch *batch);
+
+#endif

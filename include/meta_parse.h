@@ -1,0 +1,146 @@
+#ifndef PARLEY_META_PARSE_H
+#define PARLEY_META_PARSE_H
+/*
+ * Meta webhook bodies (WhatsApp Cloud API "whatsapp_business_account",
+ * Instagram messaging "instagram") turned into normalised events.
+ *
+ * Pure: no database, no I/O, no globals, no logging. The caller verifies the
+ * signature first (webhook_sig.h), then parses, then resolves channels and
+ * stores. Every entry[], changes[], messages[], statuses[], messaging[] and
+ * standby[] item of the body is visited (Meta batches up to 1000 updates).
+ * A malformed part is skipped with a note; it never fails the whole batch.
+ *
+ * Every string this module hands out is valid UTF-8 without NUL bytes
+ * (invalid sequences become U+FFFD), so it can go straight into PostgreSQL.
+ * Ids (channel, customer, message ids) are never repaired: an id that is not
+ * 1..META_ID_MAX printable ASCII characters makes its event skipped with a
+ * note, because a mangled id could collide with a real one.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Longest stored text in bytes; longer text is cut at a UTF-8 boundary and ends in "…". */
+#define META_TEXT_MAX 65536
+/* Longest accepted id (wamid, mid, wa_id, IGSID, phone_number_id, account id). */
+#define META_ID_MAX 256
+/* At most this many notes per batch; then one "N more notes suppressed". */
+#define META_NOTES_MAX 100
+
+enum platform { PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT };
+
+/* "whatsapp", "instagram", "webchat": the values of phone_numbers.platform. */
+const char *platform_name(enum platform p);
+
+/*
+ * One inbound (or echoed) message-like event. All strings owned by the
+ * batch; freed by meta_batch_free().
+ *
+ * kind is one of:
+ *   WhatsApp: text image video audio voice document sticker location contacts
+ *             interactive button reaction order system edit revoke
+ *             request_welcome unsupported unknown
+ *   Instagram: text image video audio document share story_mention
+ *              story_reply reel post story like template link location
+ *              attachment postback referral reaction edit deleted
+ *              unsupported unknown
+ * A WhatsApp click-to-WhatsApp ad keeps its own kind (usually "text"); the ad
+ * is noted at the end of the text ("… [via ad: headline]").
+ *
+ * needs_reply is false for: reactions, echoes (and any Instagram message the
+ * account sent itself), deletions (WA revoke, IG unsend), edits (the original
+ * was already answered; the new wording is in the transcript for the next
+ * reply), WA system messages, IG referral-only events (a link opened, nothing
+ * said) and IG like_heart (a "♥" sent as a message acts like a reaction).
+ * Everything else, unsupported and unknown kinds included, is true: the
+ * customer said something the agent should acknowledge.
+ */
+struct meta_message {
+	enum platform platform;
+	/* WA value.metadata.phone_number_id; IG account id: entry.id, or when
+	 * that is missing or "0" (dashboard test) recipient.id (sender.id on echo). */
+	char *channel_id;
+	/* WA messages[].from, else from_user_id (username-era BSUID); IG the other
+	 * party's id (sender.id inbound, recipient.id on echo). */
+	char *customer_id;
+	/* wamid / mid. IG events without an id of their own get a derived id
+	 * "ig-<what>-<32 hex>", see meta_parse.c (derived_id). */
+	char *platform_message_id;
+	char *kind;
+	/* Readable line per SPEC 4.5; never NULL, at most META_TEXT_MAX bytes. */
+	char *text;
+	/* WA value.contacts[].profile.name (else .username) of this sender, or NULL. */
+	char *profile_name;
+	/* Message this one replies to / quotes (WA context.id, IG reply_to.mid), or NULL. */
+	char *reply_to;
+	/* Reactions, edits, deletions: the message they act on; else NULL. */
+	char *target_message_id;
+	/* Event time, ms since the epoch (WA sends seconds, IG ms); 0 if missing or invalid. */
+	long long timestamp_ms;
+	bool needs_reply;
+	/* IG is_echo (or sender == account): the business's own send. */
+	bool is_echo;
+};
+
+/* Rank order is advancement order: a status only ever moves to a higher value. */
+enum delivery_status {
+	DELIVERY_PENDING,
+	DELIVERY_SENT,
+	DELIVERY_DELIVERED,
+	DELIVERY_READ,
+	DELIVERY_FAILED
+};
+
+/* "pending", "sent", "delivered", "read", "failed": message_delivery_status.status. */
+const char *meta_status_name(enum delivery_status s);
+
+/*
+ * A delivery update for a message the business sent. WA statuses[]: "sent",
+ * "delivered", "read", "played" (voice note heard; counts as read), "failed".
+ * The On-Premises values "deleted" and "warning" and unknown values are
+ * skipped with a note: they say nothing about delivery that we could rank.
+ * IG: read {mid} → READ, delivery {mids[]} → DELIVERED.
+ * All strings owned by the batch.
+ */
+struct meta_status {
+	enum platform platform;
+	char *channel_id;
+	char *platform_message_id; /* the agent message's wamid / mid */
+	enum delivery_status status;
+	char *error_code;   /* errors[0].code as text, e.g. "131047"; or NULL */
+	char *error_title;  /* errors[0].title (else .message); or NULL */
+	char *error_detail; /* errors[0].error_data.details (else .details); or NULL */
+	char *recipient_id; /* WA recipient_id (else recipient_user_id); IG reader; or NULL */
+	long long timestamp_ms;
+};
+
+/* Owned by whoever declared it; meta_batch_free() releases the contents. */
+struct meta_batch {
+	char *object; /* body's "object" ("whatsapp_business_account", "instagram", …) or NULL */
+	struct meta_message *messages;
+	size_t n_messages;
+	struct meta_status *statuses;
+	size_t n_statuses;
+	/* Why parts were skipped (value.errors, ignored fields, malformed items),
+	 * for logging. Ids and field names only, never message text. */
+	char **notes;
+	size_t n_notes;
+};
+
+/* The errors meta_parse() returns; compare by identity. */
+extern const char meta_err_empty[];      /* "empty body" */
+extern const char meta_err_json[];       /* "invalid JSON" (also: nested too deep) */
+extern const char meta_err_not_object[]; /* "not a JSON object" */
+
+/*
+ * Parses body[0..len) (need not be NUL-terminated). Returns NULL and fills *out
+ * (caller then calls meta_batch_free), or one of the meta_err_* strings when
+ * the body is not a JSON object at all; *out is then empty and may still be
+ * passed to meta_batch_free. An object of an unknown or missing "object" kind
+ * is not an error: it yields no events and a note, so that the caller can
+ * acknowledge it and keep the raw body instead of making Meta retry for days.
+ */
+const char *meta_parse(const char *body, size_t len, struct meta_batch *out);
+
+void meta_batch_free(struct meta_batch *b);
+
+#endif

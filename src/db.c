@@ -1,0 +1,414 @@
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+const char DB_ERR_UNAVAILABLE[] = "database unavailable";
+const char DB_ERR_LOST[] = "database connection lost during the query";
+const char DB_ERR_QUEUE_FULL[] = "database queue full";
+const char DB_ERR_SHUTDOWN[] = "shutting down";
+
+/* How many queries may wait for a connection before new ones are refused. */
+#define MAX_QUEUED 20000
+#define CONNECT_TIMEOUT_SEC 10
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* One queued or running query; owned by the pool until its callback ran. */
+struct query {
+	struct query *next;
+	char *sql;
+	int nparams;
+	char **params;
+	int *lengths;
+	int *formats;
+	db_cb cb;
+	void *ctx;
+};
+
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+
+struct conn {
+	struct db_pool *pool;
+	int index;
+	enum conn_state state;
+	PGconn *pg;
+	struct event *ev;	 /* socket readiness; re-created when the fd changes */
+	struct event *timer;	 /* connect timeout, or reconnect backoff */
+	int fd;
+	int backoff_ms;
+	struct query *running;
+	PGresult *last;		 /* last result of the running query */
+	char *error;		 /* first error result's message, owned */
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *url;
+	int n;
+	struct conn *conns;
+	struct query *head, *tail;
+	int queued;
+	bool logged_down;
+};
+
+static void conn_start(struct conn *c);
+static void conn_dispatch(struct db_pool *pool);
+static void conn_io(evutil_socket_t fd, short what, void *arg);
+
+static char *one_line(const char *msg)
+{
+	char *s = xstrdup(msg ? msg : "");
+	size_t len = strlen(s);
+	while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
+		s[--len] = '\0';
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return s;
+}
+
+static void query_free(struct query *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->lengths);
+	free(q->formats);
+	free(q->sql);
+	free(q);
+}
+
+static void query_finish(struct query *q, PGresult *res, const char *err)
+{
+	q->cb(q->ctx, res, err);
+	query_free(q);
+}
+
+static void watch(struct conn *c, short what)
+{
+	int fd = PQsocket(c->pg);
+	if (c->ev && (fd != c->fd || event_get_events(c->ev) != what)) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (!c->ev) {
+		c->fd = fd;
+		c->ev = event_new(c->pool->base, fd, what, conn_io, c);
+	}
+	event_add(c->ev, NULL);
+}
+
+static void conn_drop(struct conn *c, const char *why)
+{
+	if (c->ev) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->pg) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	if (c->last) {
+		PQclear(c->last);
+		c->last = NULL;
+	}
+	free(c->error);
+	c->error = NULL;
+	struct query *q = c->running;
+	c->running = NULL;
+	c->state = CONN_DOWN;
+	c->fd = -1;
+
+	log_warn("db", "connection %d down: %s; retrying in %d ms", c->index, why, c->backoff_ms);
+	struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
+	evtimer_add(c->timer, &tv);
+	/* Exponential backoff with jitter so a restarted server is not stormed. */
+	c->backoff_ms = c->backoff_ms * 2 + rand() % BACKOFF_MIN_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+
+	if (q)
+		query_finish(q, NULL, DB_ERR_LOST);
+	/* With no connection left, waiting queries would only wait for a timeout. */
+	if (db_pool_ready(c->pool) == 0) {
+		struct db_pool *pool = c->pool;
+		while (pool->head) {
+			struct query *w = pool->head;
+			pool->head = w->next;
+			pool->queued--;
+			query_finish(w, NULL, DB_ERR_UNAVAILABLE);
+		}
+		pool->tail = NULL;
+	}
+}
+
+static void conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->state == CONN_CONNECTING)
+		conn_drop(c, "connect timed out");
+	else if (c->state == CONN_DOWN)
+		conn_start(c);
+}
+
+static void conn_ready(struct conn *c)
+{
+	PQsetnonblocking(c->pg, 1);
+	evtimer_del(c->timer);
+	c->state = CONN_IDLE;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	log_info("db", "connection %d up", c->index);
+	watch(c, EV_READ | EV_PERSIST);
+	conn_dispatch(c->pool);
+}
+
+static void conn_poll(struct conn *c)
+{
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING: watch(c, EV_READ); break;
+	case PGRES_POLLING_WRITING: watch(c, EV_WRITE); break;
+	case PGRES_POLLING_OK: conn_ready(c); break;
+	default: {
+		char *why = one_line(PQerrorMessage(c->pg));
+		conn_drop(c, why);
+		free(why);
+	}
+	}
+}
+
+static void conn_start(struct conn *c)
+{
+	/* expand_dbname: the url may be a conninfo string or a URI. */
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *vals[] = {c->pool->url, "parley", NULL};
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+		char *why = one_line(c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		conn_drop(c, why);
+		free(why);
+		return;
+	}
+	c->state = CONN_CONNECTING;
+	/* libpq ignores connect_timeout with PQconnectPoll; this is ours. */
+	struct timeval tv = {CONNECT_TIMEOUT_SEC, 0};
+	evtimer_add(c->timer, &tv);
+	watch(c, EV_WRITE);
+}
+
+static void conn_send(struct conn *c, struct query *q)
+{
+	c->running = q;
+	c->state = CONN_BUSY;
+	if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
+			       q->lengths, q->formats, 0)) {
+		char *why = one_line(PQerrorMessage(c->pg));
+		conn_drop(c, why);
+		free(why);
+		return;
+	}
+	int f = PQflush(c->pg);
+	if (f < 0) {
+		conn_drop(c, "flush failed");
+		return;
+	}
+	/* Output left over: wait for write as well as read (the server may
+	 * need us to read before it reads more). */
+	watch(c, (short)(EV_READ | EV_PERSIST | (f == 1 ? EV_WRITE : 0)));
+}
+
+/* Reads what arrived; finishes the running query when libpq says it is done. */
+static void conn_read(struct conn *c)
+{
+	if (!PQconsumeInput(c->pg)) {
+		char *why = one_line(PQerrorMessage(c->pg));
+		conn_drop(c, why);
+		free(why);
+		return;
+	}
+	while (c->running && !PQisBusy(c->pg)) {
+		PGresult *r = PQgetResult(c->pg);
+		if (!r) {
+			struct query *q = c->running;
+			PGresult *last = c->last;
+			char *error = c->error;
+			c->running = NULL;
+			c->last = NULL;
+			c->error = NULL;
+			c->state = CONN_IDLE;
+			query_finish(q, error ? NULL : last, error);
+			PQclear(last);
+			free(error);
+			break;
+		}
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_FATAL_ERROR && !c->error)
+			c->error = one_line(PQresultErrorMessage(r));
+		if (c->last)
+			PQclear(c->last);
+		c->last = r;
+	}
+	/* Notifications are not used yet; drain them so they do not pile up. */
+	PGnotify *n;
+	while ((n = PQnotifies(c->pg)))
+		PQfreemem(n);
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		conn_drop(c, "connection closed by the server");
+}
+
+static void conn_io(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	struct conn *c = arg;
+	if (c->state == CONN_CONNECTING) {
+		conn_poll(c);
+		return;
+	}
+	if (what & EV_WRITE) {
+		int f = PQflush(c->pg);
+		if (f < 0) {
+			conn_drop(c, "flush failed");
+			return;
+		}
+		if (f == 0)
+			watch(c, EV_READ | EV_PERSIST);
+	}
+	if (what & EV_READ)
+		conn_read(c);
+	if (c->state == CONN_IDLE)
+		conn_dispatch(c->pool);
+}
+
+static void conn_dispatch(struct db_pool *pool)
+{
+	for (int i = 0; i < pool->n && pool->head; i++) {
+		struct conn *c = &pool->conns[i];
+		if (c->state != CONN_IDLE)
+			continue;
+		struct query *q = pool->head;
+		pool->head = q->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		pool->queued--;
+		q->next = NULL;
+		conn_send(c, q);
+	}
+}
+
+struct db_pool *db_pool_new(struct event_base *base, const char *url, int n)
+{
+	struct db_pool *pool = xcalloc(1, sizeof *pool);
+	pool->base = base;
+	pool->url = xstrdup(url);
+	pool->n = n;
+	pool->conns = xcalloc((size_t)n, sizeof *pool->conns);
+	for (int i = 0; i < n; i++) {
+		struct conn *c = &pool->conns[i];
+		c->pool = pool;
+		c->index = i;
+		c->fd = -1;
+		c->backoff_ms = BACKOFF_MIN_MS;
+		c->timer = evtimer_new(base, conn_timer, c);
+		conn_start(c);
+	}
+	return pool;
+}
+
+void db_pool_free(struct db_pool *pool)
+{
+	if (!pool)
+		return;
+	while (pool->head) {
+		struct query *q = pool->head;
+		pool->head = q->next;
+		query_finish(q, NULL, DB_ERR_SHUTDOWN);
+	}
+	for (int i = 0; i < pool->n; i++) {
+		struct conn *c = &pool->conns[i];
+		if (c->running)
+			query_finish(c->running, NULL, DB_ERR_SHUTDOWN);
+		if (c->ev)
+			event_free(c->ev);
+		event_free(c->timer);
+		PQclear(c->last);
+		free(c->error);
+		PQfinish(c->pg);
+	}
+	free(pool->conns);
+	free(pool->url);
+	free(pool);
+}
+
+void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+	      db_cb cb, void *ctx)
+{
+	db_query_params(pool, sql, nparams, params, NULL, NULL, cb, ctx);
+}
+
+void db_query_params(struct db_pool *pool, const char *sql, int nparams,
+		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
+		     void *ctx)
+{
+	if (db_pool_ready(pool) == 0) {
+		cb(ctx, NULL, DB_ERR_UNAVAILABLE);
+		return;
+	}
+	if (pool->queued >= MAX_QUEUED) {
+		cb(ctx, NULL, DB_ERR_QUEUE_FULL);
+		return;
+	}
+	struct query *q = xcalloc(1, sizeof *q);
+	size_t n = (size_t)(nparams ? nparams : 1);
+	q->sql = xstrdup(sql);
+	q->nparams = nparams;
+	q->params = xcalloc(n, sizeof *q->params);
+	if (lengths) {
+		q->lengths = xcalloc(n, sizeof *q->lengths);
+		q->formats = xcalloc(n, sizeof *q->formats);
+	}
+	for (int i = 0; i < nparams; i++) {
+		if (!params[i])
+			continue;
+		size_t len = lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(params[i]);
+		q->params[i] = xmalloc(len + 1);
+		memcpy(q->params[i], params[i], len);
+		q->params[i][len] = '\0';
+		if (lengths) {
+			q->lengths[i] = (int)len;
+			q->formats[i] = formats ? formats[i] : 0;
+		}
+	}
+	q->cb = cb;
+	q->ctx = ctx;
+	if (pool->tail)
+		pool->tail->next = q;
+	else
+		pool->head = q;
+	pool->tail = q;
+	pool->queued++;
+	conn_dispatch(pool);
+}
+
+int db_pool_ready(const struct db_pool *pool)
+{
+	int n = 0;
+	for (int i = 0; i < pool->n; i++)
+		n += pool->conns[i].state == CONN_IDLE || pool->conns[i].state == CONN_BUSY;
+	return n;
+}
+
+int db_pool_size(const struct db_pool *pool) { return pool->n; }
+int db_pool_queued(const struct db_pool *pool) { return pool->queued; }
+
+int db_pool_busy(const struct db_pool *pool)
+{
+	int n = 0;
+	for (int i = 0; i < pool->n; i++)
+		n += pool->conns[i].state == CONN_BUSY;
+	return n;
+}

@@ -1,0 +1,229 @@
+#include "http_server.h"
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "handlers.h"
+#include "log.h"
+#include "metrics.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+typedef void (*handler_fn)(struct app *app, struct evhttp_request *req);
+
+struct route {
+	const char *path;
+	handler_fn get;
+	handler_fn post;
+	bool internal; /* health and metrics: only on internal_listen when it is set */
+};
+
+static const struct route routes[] = {
+	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, false},
+	{"/healthz", health_handle_healthz, NULL, true},
+	{"/readyz", health_handle_readyz, NULL, true},
+	{"/metrics", health_handle_metrics, NULL, true},
+};
+
+struct listener {
+	struct http_server *srv;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	bool internal;
+};
+
+struct http_server {
+	struct app *app;
+	struct listener pub, priv;
+	bool has_priv;
+};
+
+static int in_flight;
+
+int http_server_in_flight(void) { return in_flight; }
+
+void http_reply(struct evhttp_request *req, int code, const char *content_type, const char *body,
+		size_t len)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	struct evbuffer *buf = evbuffer_new();
+	evbuffer_add(buf, body, len);
+	const char *reason = code == 200 ? "OK" : NULL;
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+	in_flight--;
+}
+
+void http_reply_json(struct evhttp_request *req, int code, const char *json)
+{
+	http_reply(req, code, "application/json", json, strlen(json));
+}
+
+void http_reply_error(struct evhttp_request *req, int code, const char *msg)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "{\"error\":\"");
+	strbuf_json_escape(&sb, msg, strlen(msg));
+	strbuf_puts(&sb, "\"}\n");
+	http_reply_json(req, code, strbuf_str(&sb));
+	strbuf_free(&sb);
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+	struct listener *l = arg;
+	struct http_server *srv = l->srv;
+	in_flight++;
+
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (!path || !*path)
+		path = "/";
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	log_debug("http", "%s %s", method_name(method), path);
+
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const struct route *r = &routes[i];
+		if (strcmp(r->path, path) != 0)
+			continue;
+		/* With an internal listener, the public one does not expose
+		 * health and metrics, and the internal one exposes only those. */
+		if (srv->has_priv && r->internal != l->internal)
+			break;
+		handler_fn h = method == EVHTTP_REQ_GET	   ? r->get
+			       : method == EVHTTP_REQ_POST ? r->post
+							   : NULL;
+		if (!h) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+					  r->post ? (r->get ? "GET, POST" : "POST") : "GET");
+			http_reply_error(req, 405, "method not allowed");
+			return;
+		}
+		h(srv->app, req);
+		return;
+	}
+	http_reply_error(req, 404, "not found");
+}
+
+int http_parse_listen(const char *spec, char **host, unsigned short *port)
+{
+	const char *colon;
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		*host = xstrndup(spec + 1, (size_t)(close - spec - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || colon == spec)
+			return -1;
+		*host = xstrndup(spec, (size_t)(colon - spec));
+	}
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || p < 0 || p > 65535) {
+		free(*host);
+		*host = NULL;
+		return -1;
+	}
+	*port = (unsigned short)p;
+	return 0;
+}
+
+static int listener_start(struct http_server *srv, struct listener *l, const char *spec,
+			  bool internal)
+{
+	struct app *app = srv->app;
+	l->srv = srv;
+	l->internal = internal;
+	l->http = evhttp_new(app->base);
+	/* evhttp answers bodies over its own limit with an HTML 413; ours is
+	 * checked in the handler with a JSON answer, so evhttp's limit only
+	 * bounds memory for clearly hostile sizes. */
+	evhttp_set_max_body_size(l->http, (ev_ssize_t)app->cfg.server_max_body_bytes * 2);
+	evhttp_set_max_headers_size(l->http, 64 * 1024);
+	evhttp_set_timeout(l->http, 30);
+	evhttp_set_default_content_type(l->http, "application/json");
+	/* Methods we do not serve get a JSON 405 from dispatch(), not evhttp's 501. */
+	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(l->http, dispatch, l);
+
+	char *host = NULL;
+	unsigned short port = 0;
+	if (http_parse_listen(spec, &host, &port) < 0) {
+		log_error("http", "cannot parse listen address '%s'", spec);
+		return -1;
+	}
+	int rc = 0;
+	l->bound = evhttp_bind_socket_with_handle(l->http, host, port);
+	if (!l->bound) {
+		log_error("http", "cannot listen on %s", spec);
+		rc = -1;
+	} else {
+		log_info("http", "listening on %s%s", spec, internal ? " (health and metrics)" : "");
+	}
+	free(host);
+	return rc;
+}
+
+struct http_server *http_server_start(struct app *app)
+{
+	struct http_server *srv = xcalloc(1, sizeof *srv);
+	srv->app = app;
+	srv->has_priv = app->cfg.server_internal_listen && *app->cfg.server_internal_listen;
+	if (listener_start(srv, &srv->pub, app->cfg.server_listen, false) < 0 ||
+	    (srv->has_priv &&
+	     listener_start(srv, &srv->priv, app->cfg.server_internal_listen, true) < 0)) {
+		http_server_free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+static void stop_listener(struct listener *l)
+{
+	/* Closes the listening socket; connections already accepted go on. */
+	if (l->http && l->bound)
+		evhttp_del_accept_socket(l->http, l->bound);
+	l->bound = NULL;
+}
+
+void http_server_stop_accepting(struct http_server *srv)
+{
+	stop_listener(&srv->pub);
+	stop_listener(&srv->priv);
+}
+
+void http_server_free(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->pub.http)
+		evhttp_free(srv->pub.http);
+	if (srv->priv.http)
+		evhttp_free(srv->priv.http);
+	free(srv);
+}

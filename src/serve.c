@@ -1,0 +1,264 @@
+/*
+ * `parley serve`: one event loop for HTTP in, PostgreSQL and (later) HTTP
+ * out. Start-up errors are fatal; everything after is handled where it
+ * happens and the process carries on.
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "commands.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "sd_notify.h"
+#include "xalloc.h"
+
+/* How long a shutdown waits for requests in flight before leaving anyway. */
+#define DRAIN_SECONDS 10
+#define JANITOR_SECONDS 60
+
+struct server {
+	struct app app;
+	const char *config_path;
+	struct http_server *http;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *janitor, *drain, *ready_probe, *watchdog;
+	struct timespec drain_started;
+	int signals_seen;
+	int ready_sent;
+};
+
+static void declare_metrics(void)
+{
+	metrics_declare("parley_webhooks_total", METRIC_COUNTER,
+			"Webhook POSTs by object and result.");
+	metrics_declare("parley_webhook_events_total", METRIC_COUNTER,
+			"Events in stored webhooks by outcome (stored, duplicates, statuses, "
+			"early_statuses).");
+	metrics_declare("parley_messages_skipped_total", METRIC_COUNTER,
+			"Inbound messages not stored because their channel is unknown, "
+			"ambiguous or has no agent.");
+	metrics_declare("parley_signature_failures_total", METRIC_COUNTER,
+			"Webhook POSTs with a missing or invalid X-Hub-Signature-256.");
+	metrics_declare("parley_webhook_duration_seconds", METRIC_HISTOGRAM,
+			"Time from a verified webhook to its answer.");
+	metrics_declare("parley_db_connections", METRIC_GAUGE, "Database pool connections by state.");
+	metrics_declare("parley_db_queries_queued", METRIC_GAUGE,
+			"Queries waiting for a database connection.");
+	metrics_declare("parley_http_requests_in_flight", METRIC_GAUGE,
+			"HTTP requests accepted and not yet answered.");
+	metrics_declare("parley_raw_webhooks_pruned_total", METRIC_COUNTER,
+			"Raw webhook bodies deleted after server.keep_raw_days.");
+}
+
+static void on_pruned(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	if (err) {
+		log_warn("janitor", "pruning raw webhooks failed: %s", err);
+		return;
+	}
+	long n = strtol(PQcmdTuples(res), NULL, 10);
+	if (n > 0) {
+		metrics_add("parley_raw_webhooks_pruned_total", NULL, (double)n);
+		log_info("janitor", "pruned %ld raw webhook bodies", n);
+	}
+}
+
+/* Housekeeping in one place, every minute. */
+static void janitor_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct server *s = arg;
+	if (db_pool_ready(s->app.db) == 0)
+		return;
+	char days[24];
+	snprintf(days, sizeof days, "%ld", s->app.cfg.server_keep_raw_days);
+	const char *params[1] = {days};
+	/* Bounded batches keep the lock footprint small; the next tick does more. */
+	db_query(s->app.db,
+		 "DELETE FROM webhook_raw WHERE raw_id IN (SELECT raw_id FROM webhook_raw"
+		 " WHERE received_at < now() - make_interval(days => $1::integer)"
+		 " ORDER BY raw_id LIMIT 10000)",
+		 1, params, on_pruned, s);
+}
+
+static void on_ready_probe(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct server *s = arg;
+	if (err || s->ready_sent)
+		return;
+	s->ready_sent = 1;
+	event_del(s->ready_probe);
+	log_info("serve", "ready");
+	sd_notify_send("READY=1\nSTATUS=serving");
+}
+
+/* READY=1 waits for the database to answer once (SPEC §7). */
+static void ready_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct server *s = arg;
+	if (!s->ready_sent && db_pool_ready(s->app.db) > 0)
+		db_query(s->app.db, "SELECT 1", 0, NULL, on_ready_probe, s);
+}
+
+static void watchdog_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* From the loop itself: a wedged loop stops pinging, a database outage does not. */
+	sd_notify_send("WATCHDOG=1");
+}
+
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct server *s = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int left = http_server_in_flight();
+	if (left == 0 || now.tv_sec - s->drain_started.tv_sec >= DRAIN_SECONDS) {
+		if (left)
+			log_warn("serve", "leaving with %d requests unanswered", left);
+		event_base_loopexit(s->app.base, NULL);
+	}
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct server *s = arg;
+	if (++s->signals_seen > 1) {
+		log_warn("serve", "second signal: exiting now");
+		event_base_loopbreak(s->app.base);
+		return;
+	}
+	log_info("serve", "signal %d: stopping; finishing %d requests in flight", (int)sig,
+		 http_server_in_flight());
+	sd_notify_send("STOPPING=1\nSTATUS=stopping");
+	s->app.stopping = true;
+	http_server_stop_accepting(s->http);
+	clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
+	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
+	struct timeval tv = {0, 20000};
+	event_add(s->drain, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct server *s = arg;
+	sd_notify_send("RELOADING=1");
+	char err[1024];
+	struct config fresh = {0};
+	if (config_load(s->config_path, CONFIG_NEED_SERVE, &fresh, err, sizeof err) < 0) {
+		log_error("serve", "reload refused, keeping the running configuration: %s", err);
+	} else {
+		enum log_level level;
+		enum log_format format;
+		if (log_parse_level(fresh.log_level, &level) == 0)
+			log_set_level(level);
+		if (log_parse_format(fresh.log_format, &format) == 0)
+			log_set_format(format);
+		log_info("serve", "configuration reloaded (log level %s)", fresh.log_level);
+		config_free(&fresh);
+	}
+	sd_notify_send("READY=1\nSTATUS=serving");
+}
+
+static void apply_logging(const struct config *cfg)
+{
+	enum log_level level;
+	enum log_format format;
+	if (log_parse_level(cfg->log_level, &level) == 0)
+		log_set_level(level);
+	if (log_parse_format(cfg->log_format, &format) == 0)
+		log_set_format(format);
+}
+
+static void add_timer(struct server *s, struct event **ev, event_callback_fn fn, long ms)
+{
+	*ev = event_new(s->app.base, -1, EV_PERSIST, fn, s);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(*ev, &tv);
+}
+
+static void server_free(struct server *s)
+{
+	struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->janitor,
+			       s->drain,    s->ready_probe, s->watchdog};
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+		if (evs[i])
+			event_free(evs[i]);
+	http_server_free(s->http);
+	db_pool_free(s->app.db);
+	if (s->app.base)
+		event_base_free(s->app.base);
+	config_free_list(s->app.app_secrets);
+	config_free(&s->app.cfg);
+	metrics_reset();
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct server s = {0};
+	if (cli_take_config(&argc, argv, &s.config_path) < 0)
+		return EXIT_USAGE;
+	if (argc > 1) {
+		fprintf(stderr, "parley serve: unexpected argument '%s'\n"
+				"usage: parley serve [-c FILE]\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	char err[1024];
+	if (config_load(s.config_path, CONFIG_NEED_SERVE, &s.app.cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "parley: %s\n", err);
+		return EXIT_USAGE;
+	}
+	apply_logging(&s.app.cfg);
+	if (config_split_list(s.app.cfg.meta_app_secret, &s.app.app_secrets) == 0) {
+		fprintf(stderr, "parley: meta.app_secret has no secret in it\n");
+		server_free(&s);
+		return EXIT_USAGE;
+	}
+	declare_metrics();
+
+	s.app.base = event_base_new();
+	s.sig_term = evsignal_new(s.app.base, SIGTERM, on_stop_signal, &s);
+	s.sig_int = evsignal_new(s.app.base, SIGINT, on_stop_signal, &s);
+	s.sig_hup = evsignal_new(s.app.base, SIGHUP, on_hup, &s);
+	event_add(s.sig_term, NULL);
+	event_add(s.sig_int, NULL);
+	event_add(s.sig_hup, NULL);
+
+	s.app.db = db_pool_new(s.app.base, s.app.cfg.database_url,
+			       (int)s.app.cfg.database_connections);
+	s.http = http_server_start(&s.app);
+	if (!s.http) {
+		server_free(&s);
+		return EXIT_RUNTIME;
+	}
+	add_timer(&s, &s.janitor, janitor_tick, JANITOR_SECONDS * 1000L);
+	add_timer(&s, &s.ready_probe, ready_tick, 100);
+	unsigned long long wd = sd_watchdog_usec();
+	if (wd)
+		add_timer(&s, &s.watchdog, watchdog_tick, (long)(wd / 2000));
+	log_info("serve", "parley %s started", PARLEY_VERSION);
+
+	event_base_dispatch(s.app.base);
+
+	log_info("serve", "stopped");
+	server_free(&s);
+	return EXIT_OK;
+}

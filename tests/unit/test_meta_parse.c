@@ -1,0 +1,1710 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta_parse.h"
+
+/*
+ * Bodies are written with ' for " so they stay readable; q() swaps them back.
+ * (Texts that need an apostrophe use \u0027.)
+ */
+#define WA_HEAD                                                                                    \
+	"{'object':'whatsapp_business_account','entry':[{'id':'102290129340398','changes':[{"    \
+	"'field':'messages','value':{'messaging_product':'whatsapp','metadata':{"                \
+	"'display_phone_number':'15550001111','phone_number_id':'106540352242922'},"
+#define WA_TAIL "}}]}]}"
+#define WA_CONTACT "'contacts':[{'profile':{'name':'Anna de Vries'},'wa_id':'31612345678'}],"
+#define WA_MSG(fields)                                                                             \
+	WA_HEAD WA_CONTACT "'messages':[{'from':'31612345678','id':'wamid.T1',"                  \
+			   "'timestamp':'1750000000'," fields "}]" WA_TAIL
+#define WA_STATUS(fields) WA_HEAD "'statuses':[{" fields "}]" WA_TAIL
+
+#define IG_ACC "17841400000000001"
+#define IG_CUST "5551234567890001"
+#define IG_EVENT(fields)                                                                           \
+	"{'object':'instagram','entry':[{'time':1750000000500,'id':'" IG_ACC "','messaging':[{"  \
+	"'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"                          \
+	"'timestamp':1750000000123," fields "}]}]}"
+
+static char *q(const char *s)
+{
+	char *d = strdup(s);
+	for (char *p = d; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return d;
+}
+
+/* Parses a '-quoted body that must be accepted. */
+static void parse_ok(const char *body_q, struct meta_batch *b)
+{
+	char *body = q(body_q);
+	const char *err = meta_parse(body, strlen(body), b);
+	free(body);
+	if (err)
+		fail_msg("meta_parse: %s", err);
+}
+
+static const char *parse_raw(const char *body, size_t len, struct meta_batch *b)
+{
+	return meta_parse(body, len, b);
+}
+
+static const struct meta_message *only_message(const struct meta_batch *b)
+{
+	assert_int_equal(b->n_messages, 1);
+	assert_int_equal(b->n_statuses, 0);
+	return &b->messages[0];
+}
+
+static const struct meta_status *only_status(const struct meta_batch *b)
+{
+	assert_int_equal(b->n_statuses, 1);
+	assert_int_equal(b->n_messages, 0);
+	return &b->statuses[0];
+}
+
+/* The WhatsApp text of a one-message body. */
+static void expect_wa(const char *body_q, const char *kind, const char *text, bool needs_reply)
+{
+	struct meta_batch b;
+	parse_ok(body_q, &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, kind);
+	assert_string_equal(m->text, text);
+	assert_int_equal(m->needs_reply, needs_reply);
+	assert_string_equal(m->platform_message_id, "wamid.T1");
+	meta_batch_free(&b);
+}
+
+static void expect_ig(const char *body_q, const char *kind, const char *text, bool needs_reply)
+{
+	struct meta_batch b;
+	parse_ok(body_q, &b);
+	const struct meta_message *m = only_message(&b);
+	assert_int_equal(m->platform, PLATFORM_INSTAGRAM);
+	assert_string_equal(m->kind, kind);
+	assert_string_equal(m->text, text);
+	assert_int_equal(m->needs_reply, needs_reply);
+	meta_batch_free(&b);
+}
+
+static bool has_note(const struct meta_batch *b, const char *needle)
+{
+	for (size_t i = 0; i < b->n_notes; i++)
+		if (strstr(b->notes[i], needle))
+			return true;
+	return false;
+}
+
+/* Independent of the parser's own validator: well-formed UTF-8, no NUL. */
+static bool valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p;
+		size_t n;
+		unsigned cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+static void assert_batch_clean(const struct meta_batch *b)
+{
+	for (size_t i = 0; i < b->n_messages; i++) {
+		const struct meta_message *m = &b->messages[i];
+		assert_non_null(m->text);
+		assert_true(valid_utf8(m->text));
+		assert_true(strlen(m->text) <= META_TEXT_MAX);
+		assert_non_null(m->channel_id);
+		assert_non_null(m->customer_id);
+		assert_non_null(m->platform_message_id);
+		assert_non_null(m->kind);
+		if (m->profile_name)
+			assert_true(valid_utf8(m->profile_name));
+	}
+	for (size_t i = 0; i < b->n_notes; i++)
+		assert_true(valid_utf8(b->notes[i]));
+}
+
+/* ---- names ---- */
+
+static void test_platform_names(void **state)
+{
+	(void)state;
+	assert_string_equal(platform_name(PLATFORM_WHATSAPP), "whatsapp");
+	assert_string_equal(platform_name(PLATFORM_INSTAGRAM), "instagram");
+	assert_string_equal(platform_name(PLATFORM_WEBCHAT), "webchat");
+}
+
+static void test_status_names_and_rank(void **state)
+{
+	(void)state;
+	assert_string_equal(meta_status_name(DELIVERY_PENDING), "pending");
+	assert_string_equal(meta_status_name(DELIVERY_SENT), "sent");
+	assert_string_equal(meta_status_name(DELIVERY_DELIVERED), "delivered");
+	assert_string_equal(meta_status_name(DELIVERY_READ), "read");
+	assert_string_equal(meta_status_name(DELIVERY_FAILED), "failed");
+	assert_true(DELIVERY_PENDING < DELIVERY_SENT && DELIVERY_SENT < DELIVERY_DELIVERED &&
+		    DELIVERY_DELIVERED < DELIVERY_READ);
+}
+
+/* ---- WhatsApp messages ---- */
+
+static void test_wa_text(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'text','text':{'body':'Do you deliver to Utrecht?'}"), &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(b.object, "whatsapp_business_account");
+	assert_int_equal(m->platform, PLATFORM_WHATSAPP);
+	assert_string_equal(m->channel_id, "106540352242922");
+	assert_string_equal(m->customer_id, "31612345678");
+	assert_string_equal(m->platform_message_id, "wamid.T1");
+	assert_string_equal(m->kind, "text");
+	assert_string_equal(m->text, "Do you deliver to Utrecht?");
+	assert_string_equal(m->profile_name, "Anna de Vries");
+	assert_null(m->reply_to);
+	assert_null(m->target_message_id);
+	assert_true(m->timestamp_ms == 1750000000000LL);
+	assert_true(m->needs_reply);
+	assert_false(m->is_echo);
+	assert_int_equal(b.n_notes, 0);
+	meta_batch_free(&b);
+}
+
+static void test_wa_text_unicode_escapes(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'text','text':{'body':'caf\\u00e9 \\ud83d\\ude00 a\\/b'}"), "text",
+		  "caf\xc3\xa9 \xf0\x9f\x98\x80 a/b", true);
+}
+
+static void test_wa_reply_context(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'context':{'from':'15550001111','id':'wamid.OUT1'},'type':'text',"
+			"'text':{'body':'Yes please'}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->reply_to, "wamid.OUT1");
+	assert_string_equal(m->text, "Yes please");
+	meta_batch_free(&b);
+}
+
+static void test_wa_image(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'image','image':{'caption':'Is this the right part?',"
+			 "'mime_type':'image/jpeg','sha256':'abc','id':'1003383421387256'}"),
+		  "image", "[image] Is this the right part?", true);
+	expect_wa(WA_MSG("'type':'image','image':{'mime_type':'image/jpeg','id':'1'}"), "image",
+		  "[image]", true);
+	expect_wa(WA_MSG("'type':'image','image':{'caption':'','id':'1'}"), "image", "[image]",
+		  true);
+}
+
+static void test_wa_video(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'video','video':{'caption':'Unboxing','id':'2'}"), "video",
+		  "[video] Unboxing", true);
+}
+
+static void test_wa_audio_and_voice(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'audio','audio':{'mime_type':'audio/mpeg','id':'3','voice':false}"),
+		  "audio", "[audio]", true);
+	expect_wa(WA_MSG("'type':'audio','audio':{'mime_type':'audio/ogg; codecs=opus','id':'3',"
+			 "'voice':true}"),
+		  "voice", "[voice]", true);
+	expect_wa(WA_MSG("'type':'voice','voice':{'id':'3'}"), "voice", "[voice]", true);
+}
+
+static void test_wa_document(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'document','document':{'filename':'invoice.pdf','id':'4'}"),
+		  "document", "[document] invoice.pdf", true);
+	expect_wa(WA_MSG("'type':'document','document':{'filename':'invoice.pdf',"
+			 "'caption':'March invoice','id':'4'}"),
+		  "document", "[document] invoice.pdf \xe2\x80\x94 March invoice", true);
+	expect_wa(WA_MSG("'type':'document','document':{'caption':'scan','id':'4'}"), "document",
+		  "[document] scan", true);
+}
+
+static void test_wa_sticker(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'sticker','sticker':{'mime_type':'image/webp','id':'5',"
+			 "'animated':true}"),
+		  "sticker", "[sticker]", true);
+}
+
+static void test_wa_location(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'location','location':{'latitude':52.37,'longitude':4.89,"
+			 "'name':'Central Station','address':'Stationsplein 1, Amsterdam'}"),
+		  "location", "[location] 52.37,4.89 Central Station, Stationsplein 1, Amsterdam",
+		  true);
+	expect_wa(WA_MSG("'type':'location','location':{'latitude':-33.8688197,"
+			 "'longitude':151.2092955}"),
+		  "location", "[location] -33.8688197,151.2092955", true);
+	/* An address that repeats the name is shown once. */
+	expect_wa(WA_MSG("'type':'location','location':{'latitude':1,'longitude':2,"
+			 "'name':'Beach','address':'Beach, Main St'}"),
+		  "location", "[location] 1,2 Beach, Main St", true);
+	expect_wa(WA_MSG("'type':'location','location':{'latitude':'x','longitude':2}"),
+		  "location", "[location]", true);
+}
+
+static void test_wa_contacts(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'contacts','contacts':[{'name':{'formatted_name':'Jan Jansen',"
+			 "'first_name':'Jan'},'phones':[{'phone':'+31 6 1111 2222','type':'CELL'}]}]"),
+		  "contacts", "[contacts] Jan Jansen +31 6 1111 2222", true);
+	expect_wa(WA_MSG("'type':'contacts','contacts':[{'name':{'first_name':'Piet',"
+			 "'last_name':'Bos'},'phones':[{'phone':'+31 6 1'},{'wa_id':'3162'}]},"
+			 "{'name':{'formatted_name':'Els'}},{'org':{}}]"),
+		  "contacts", "[contacts] Piet Bos +31 6 1, 3162; Els", true);
+	expect_wa(WA_MSG("'type':'contacts','contacts':{}"), "contacts", "[contacts]", true);
+}
+
+static void test_wa_interactive_button_reply(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'context':{'from':'15550001111','id':'wamid.OUT2'},'type':'interactive',"
+			"'interactive':{'type':'button_reply','button_reply':{'id':'btn-yes',"
+			"'title':'Yes, book it'}}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "interactive");
+	assert_string_equal(m->text, "Yes, book it");
+	assert_string_equal(m->reply_to, "wamid.OUT2");
+	assert_true(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_wa_interactive_list_reply(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply','list_reply':{"
+			 "'id':'express','title':'Express delivery','description':'Next day'}}"),
+		  "interactive", "Express delivery", true);
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply','list_reply':{"
+			 "'id':'express'}}"),
+		  "interactive", "express", true);
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply'}"),
+		  "interactive", "[list reply]", true);
+}
+
+static void test_wa_interactive_form(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'nfm_reply','nfm_reply':{"
+			 "'name':'flow','body':'Sent','response_json':'{\\'flow_token\\':\\'tok\\',"
+			 "\\'name\\':\\'Anna\\',\\'guests\\':4,\\'vegan\\':true,"
+			 "\\'days\\':[\\'mon\\',\\'tue\\']}'}}"),
+		  "interactive", "[form] name: Anna, guests: 4, vegan: yes, days: mon/tue", true);
+	/* response_json that is not an object: fall back to the body. */
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'nfm_reply','nfm_reply':{"
+			 "'body':'Sent','response_json':'[1,2]'}}"),
+		  "interactive", "[form] Sent", true);
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'nfm_reply','nfm_reply':{"
+			 "'response_json':'{not json'}}"),
+		  "interactive", "[form]", true);
+}
+
+static void test_wa_interactive_other(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'call_permission_reply'}"),
+		  "interactive", "[interactive]", true);
+	expect_wa(WA_MSG("'type':'interactive'"), "interactive", "[interactive]", true);
+}
+
+static void test_wa_button(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'context':{'from':'15550001111','id':'wamid.TPL1'},'type':'button',"
+			"'button':{'payload':'STOP_PROMOS','text':'Stop promotions'}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "button");
+	assert_string_equal(m->text, "Stop promotions");
+	assert_string_equal(m->reply_to, "wamid.TPL1");
+	meta_batch_free(&b);
+	expect_wa(WA_MSG("'type':'button','button':{'payload':'P1'}"), "button", "P1", true);
+}
+
+static void test_wa_reaction(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'reaction','reaction':{'message_id':'wamid.OUT1',"
+			"'emoji':'\\ud83d\\udc4d'}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "reaction");
+	assert_string_equal(m->text, "[reaction] \xf0\x9f\x91\x8d");
+	assert_string_equal(m->target_message_id, "wamid.OUT1");
+	assert_false(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_wa_reaction_removed(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'reaction','reaction':{'message_id':'wamid.OUT1','emoji':''}"),
+		  "reaction", "[reaction removed]", false);
+	expect_wa(WA_MSG("'type':'reaction','reaction':{'message_id':'wamid.OUT1'}"), "reaction",
+		  "[reaction removed]", false);
+}
+
+static void test_wa_order(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'order','order':{'catalog_id':'1','text':'Gift wrap please',"
+			 "'product_items':[{'product_retailer_id':'SKU-1','quantity':2,"
+			 "'item_price':9.5,'currency':'EUR'},{'product_retailer_id':'SKU-2',"
+			 "'quantity':1,'item_price':20,'currency':'EUR'}]}"),
+		  "order", "[order] 3 items: 2 x SKU-1, 1 x SKU-2 \xe2\x80\x94 Gift wrap please", true);
+	expect_wa(WA_MSG("'type':'order','order':{'product_items':[{'product_retailer_id':'A',"
+			 "'quantity':'many'}]}"),
+		  "order", "[order] 1 item: 1 x A", true);
+	expect_wa(WA_MSG("'type':'order','order':{}"), "order", "[order] 0 items", true);
+}
+
+static void test_wa_referral(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'referral':{'source_url':'https://fb.me/abc','source_id':'1',"
+			 "'source_type':'ad','body':'Spring sale: 20% off','headline':'Chat with us',"
+			 "'media_type':'image','ctwa_clid':'x'},'type':'text',"
+			 "'text':{'body':'Is the sale still on?'}"),
+		  "text", "Is the sale still on? [via ad: Chat with us \xe2\x80\x94 Spring sale: 20% off]",
+		  true);
+	expect_wa(WA_MSG("'referral':{'source_url':'https://fb.me/abc'},'type':'text',"
+			 "'text':{'body':'Hi'}"),
+		  "text", "Hi [via ad: https://fb.me/abc]", true);
+	expect_wa(WA_MSG("'context':{'from':'15550001111','id':'wamid.P','referred_product':{"
+			 "'catalog_id':'1','product_retailer_id':'SKU-9'}},'type':'text',"
+			 "'text':{'body':'In stock?'}"),
+		  "text", "In stock? [about product: SKU-9]", true);
+}
+
+static void test_wa_system(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'system','system':{'body':'User Anna changed from 31612345678 to "
+			 "31699999999','wa_id':'31699999999','type':'user_changed_number'}"),
+		  "system",
+		  "[system] User Anna changed from 31612345678 to 31699999999", false);
+	expect_wa(WA_MSG("'type':'system','system':{'type':'customer_identity_changed'}"), "system",
+		  "[system] customer_identity_changed", false);
+	expect_wa(WA_MSG("'type':'system'"), "system", "[system]", false);
+}
+
+static void test_wa_edit(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'edit','edit':{'original_message_id':'wamid.ORIG',"
+			"'message':{'type':'text','text':{'body':'Tuesday, not Monday'}}}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "edit");
+	assert_string_equal(m->text, "[edited] Tuesday, not Monday");
+	assert_string_equal(m->target_message_id, "wamid.ORIG");
+	assert_false(m->needs_reply);
+	meta_batch_free(&b);
+	expect_wa(WA_MSG("'type':'edit','edit':{'original_message_id':'wamid.ORIG','message':{"
+			 "'type':'image','image':{'caption':'new caption','id':'9'}}}"),
+		  "edit", "[edited] [image] new caption", false);
+	/* An edit of an edit is not followed further. */
+	expect_wa(WA_MSG("'type':'edit','edit':{'message':{'type':'edit','edit':{'message':{"
+			 "'type':'text','text':{'body':'deep'}}}}}"),
+		  "edit", "[edited] [edited]", false);
+}
+
+static void test_wa_revoke(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'revoke','revoke':{'original_message_id':'wamid.ORIG'}"), &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "revoke");
+	assert_string_equal(m->text, "[message deleted]");
+	assert_string_equal(m->target_message_id, "wamid.ORIG");
+	assert_false(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_wa_unsupported(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'unsupported','unsupported':{'type':'poll'},'errors':[{"
+			 "'code':131051,'title':'Message type unknown'}]"),
+		  "unsupported", "[unsupported]", true);
+	/* The older shape of the same thing. */
+	expect_wa(WA_MSG("'type':'unknown','errors':[{'code':131051,'details':'not supported',"
+			 "'title':'Unsupported message type'}]"),
+		  "unsupported", "[unsupported]", true);
+}
+
+static void test_wa_unknown_type(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'hologram','hologram':{}"), "unknown",
+		  "[unknown type: hologram]", true);
+	expect_wa(WA_MSG("'text':{'body':'no type'}"), "unknown", "[unknown type]", true);
+	expect_wa(WA_MSG("'type':7"), "unknown", "[unknown type]", true);
+	expect_wa(WA_MSG("'type':'a\\nb'"), "unknown", "[unknown type: a b]", true);
+}
+
+static void test_wa_request_welcome(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'request_welcome'"), "request_welcome", "[chat opened]", true);
+}
+
+static void test_wa_profile_names_by_wa_id(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	/* contacts[] deliberately in the other order than messages[]. */
+	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Bram'},'wa_id':'31687654321'},"
+			 "{'profile':{'name':'Anna'},'wa_id':'31612345678'}],'messages':["
+			 "{'from':'31612345678','id':'wamid.A','timestamp':'1','type':'text','text':{'body':'a'}},"
+			 "{'from':'31687654321','id':'wamid.B','timestamp':'2','type':'text','text':{'body':'b'}},"
+			 "{'from':'31600000000','id':'wamid.C','timestamp':'3','type':'text','text':{'body':'c'}}]"
+			 WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 3);
+	assert_string_equal(b.messages[0].profile_name, "Anna");
+	assert_string_equal(b.messages[1].profile_name, "Bram");
+	assert_null(b.messages[2].profile_name);
+	meta_batch_free(&b);
+}
+
+static void test_wa_profile_name_cleaned(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Anna\\n\\u0007X'},'wa_id':'31612345678'}],"
+			 "'messages':[{'from':'31612345678','id':'wamid.A','type':'text',"
+			 "'text':{'body':'a'}}]" WA_TAIL,
+		 &b);
+	assert_string_equal(only_message(&b)->profile_name, "Anna  X");
+	meta_batch_free(&b);
+}
+
+static void test_wa_bsuid_sender(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Kim','username':'@kim'},"
+			 "'user_id':'US.13491208655302741918'}],'messages':[{'from':'',"
+			 "'from_user_id':'US.13491208655302741918','id':'wamid.U','timestamp':'1',"
+			 "'type':'text','text':{'body':'hi'}}]" WA_TAIL,
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->customer_id, "US.13491208655302741918");
+	assert_string_equal(m->profile_name, "Kim");
+	meta_batch_free(&b);
+}
+
+static void test_wa_phone_preferred_over_bsuid(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':[{'from':'31612345678','from_user_id':'US.1','id':'wamid.U',"
+			 "'type':'text','text':{'body':'hi'}}]" WA_TAIL,
+		 &b);
+	assert_string_equal(only_message(&b)->customer_id, "31612345678");
+	meta_batch_free(&b);
+}
+
+static void test_wa_sole_contact_is_sender(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Kim'},'user_id':'US.77'}],'messages':["
+			 "{'id':'wamid.U','type':'text','text':{'body':'hi'}}]" WA_TAIL,
+		 &b);
+	assert_string_equal(only_message(&b)->customer_id, "US.77");
+	meta_batch_free(&b);
+}
+
+static void test_wa_missing_sender_skipped(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'contacts':[{'wa_id':'1'},{'wa_id':'2'}],'messages':["
+			 "{'id':'wamid.U','type':'text','text':{'body':'hi'}},"
+			 "{'from':'','id':'wamid.V','type':'text','text':{'body':'hi'}},"
+			 "{'from':'31612345678','id':'wamid.W','type':'text','text':{'body':'ok'}}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 1);
+	assert_string_equal(b.messages[0].platform_message_id, "wamid.W");
+	assert_true(has_note(&b, "wamid.U without a valid sender"));
+	assert_true(has_note(&b, "wamid.V without a valid sender"));
+	meta_batch_free(&b);
+}
+
+static void test_wa_missing_id_skipped(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':[{'from':'31612345678','type':'text','text':{'body':'x'}},"
+			 "{'from':'31612345678','id':'','type':'text','text':{'body':'x'}},"
+			 "{'from':'31612345678','id':7,'type':'text','text':{'body':'x'}},"
+			 "{'from':'31612345678','id':'wamid.OK','type':'text','text':{'body':'y'}}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 1);
+	assert_string_equal(b.messages[0].text, "y");
+	assert_int_equal(b.n_notes, 3);
+	assert_true(has_note(&b, "without a valid id"));
+	meta_batch_free(&b);
+}
+
+static void test_wa_bad_ids_skipped(void **state)
+{
+	(void)state;
+	char longid[META_ID_MAX + 2];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	char *body;
+	assert_true(asprintf(&body,
+			     WA_HEAD "'messages':[{'from':'31612345678','id':'wamid with space',"
+				     "'type':'text'},{'from':'316\\n1','id':'wamid.X','type':'text'},"
+				     "{'from':'31612345678','id':'%s','type':'text'},"
+				     "{'from':'31612345678','id':'wamid.\\u00e9','type':'text'}]" WA_TAIL,
+			     longid) > 0);
+	struct meta_batch b;
+	parse_ok(body, &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_notes, 4);
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_wa_timestamps(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':["
+			 "{'from':'1','id':'a','timestamp':'1750000000','type':'text'},"
+			 "{'from':'1','id':'b','timestamp':1750000001,'type':'text'},"
+			 "{'from':'1','id':'c','timestamp':'asdf','type':'text'},"
+			 "{'from':'1','id':'d','timestamp':'-5','type':'text'},"
+			 "{'from':'1','id':'e','timestamp':'99999999999999999999999','type':'text'},"
+			 "{'from':'1','id':'f','timestamp':-1e308,'type':'text'},"
+			 "{'from':'1','id':'g','type':'text'},"
+			 "{'from':'1','id':'h','timestamp':{},'type':'text'}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 8);
+	assert_true(b.messages[0].timestamp_ms == 1750000000000LL);
+	assert_true(b.messages[1].timestamp_ms == 1750000001000LL);
+	for (size_t i = 2; i < 8; i++)
+		assert_true(b.messages[i].timestamp_ms == 0);
+	meta_batch_free(&b);
+}
+
+static void test_wa_duplicate_delivery_kept(void **state)
+{
+	(void)state;
+	/* Dedupe is storage's job (on the id); the parser reports both faithfully. */
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':[{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}},"
+			 "{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 2);
+	assert_string_equal(b.messages[0].platform_message_id, b.messages[1].platform_message_id);
+	meta_batch_free(&b);
+}
+
+/* ---- WhatsApp statuses ---- */
+
+static void test_wa_status_values(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'statuses':["
+			 "{'id':'wamid.S','status':'sent','timestamp':'1750000010','recipient_id':'31612345678',"
+			 "'pricing':{'billable':true,'pricing_model':'PMP','category':'service'}},"
+			 "{'id':'wamid.S','status':'delivered','timestamp':'1750000011','recipient_id':'31612345678'},"
+			 "{'id':'wamid.S','status':'read','timestamp':'1750000012','recipient_id':'31612345678'},"
+			 "{'id':'wamid.S','status':'played','timestamp':'1750000013','recipient_id':'31612345678'},"
+			 "{'id':'wamid.S','status':'failed','timestamp':'1750000014','recipient_id':'31612345678'}]"
+			 WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_statuses, 5);
+	assert_int_equal(b.n_messages, 0);
+	const enum delivery_status want[] = {DELIVERY_SENT, DELIVERY_DELIVERED, DELIVERY_READ,
+					     DELIVERY_READ, DELIVERY_FAILED};
+	for (size_t i = 0; i < 5; i++) {
+		const struct meta_status *s = &b.statuses[i];
+		assert_int_equal(s->status, want[i]);
+		assert_int_equal(s->platform, PLATFORM_WHATSAPP);
+		assert_string_equal(s->channel_id, "106540352242922");
+		assert_string_equal(s->platform_message_id, "wamid.S");
+		assert_string_equal(s->recipient_id, "31612345678");
+		assert_true(s->timestamp_ms == 1750000010000LL + 1000LL * (long long)i);
+		assert_null(s->error_code);
+	}
+	meta_batch_free(&b);
+}
+
+static void test_wa_status_failed_errors(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_STATUS("'id':'wamid.F','status':'failed','timestamp':'1750000020',"
+			   "'recipient_id':'31612345678','errors':[{'code':131047,"
+			   "'title':'Re-engagement message','message':'Re-engagement message',"
+			   "'error_data':{'details':'More than 24 hours have passed.'},"
+			   "'href':'https://developers.facebook.com/'}]"),
+		 &b);
+	const struct meta_status *s = only_status(&b);
+	assert_int_equal(s->status, DELIVERY_FAILED);
+	assert_string_equal(s->error_code, "131047");
+	assert_string_equal(s->error_title, "Re-engagement message");
+	assert_string_equal(s->error_detail, "More than 24 hours have passed.");
+	meta_batch_free(&b);
+}
+
+static void test_wa_status_error_variants(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'statuses':["
+			 "{'id':'a','status':'failed','errors':[{'code':'131026','message':'Undeliverable',"
+			 "'details':'old shape'}]},"
+			 "{'id':'b','status':'failed','errors':[]},"
+			 "{'id':'c','status':'failed','errors':'x'},"
+			 "{'id':'d','status':'failed','errors':[{'code':1.5,'title':{}}]}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_statuses, 4);
+	assert_string_equal(b.statuses[0].error_code, "131026");
+	assert_string_equal(b.statuses[0].error_title, "Undeliverable");
+	assert_string_equal(b.statuses[0].error_detail, "old shape");
+	assert_null(b.statuses[1].error_code);
+	assert_null(b.statuses[2].error_code);
+	assert_string_equal(b.statuses[3].error_code, "1.5");
+	assert_null(b.statuses[3].error_title);
+	meta_batch_free(&b);
+}
+
+static void test_wa_status_unknown_values_skipped(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'statuses':[{'id':'a','status':'deleted'},{'id':'b','status':'warning'},"
+			 "{'id':'c','status':'in_orbit'},{'id':'d'},{'id':'e','status':7},"
+			 "{'status':'read'},{'id':'f','status':'READ'},{'id':'g','status':'read'}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_statuses, 1);
+	assert_string_equal(b.statuses[0].platform_message_id, "g");
+	assert_true(has_note(&b, "status \"deleted\" for a ignored"));
+	assert_true(has_note(&b, "status without a valid id"));
+	assert_int_equal(b.n_notes, 7);
+	meta_batch_free(&b);
+}
+
+static void test_wa_status_recipient_user_id(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_STATUS("'id':'wamid.S','status':'delivered','timestamp':'1',"
+			   "'recipient_user_id':'US.42'"),
+		 &b);
+	assert_string_equal(only_status(&b)->recipient_id, "US.42");
+	meta_batch_free(&b);
+	parse_ok(WA_STATUS("'id':'wamid.S','status':'delivered'"), &b);
+	assert_null(only_status(&b)->recipient_id);
+	meta_batch_free(&b);
+}
+
+static void test_wa_value_errors(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'errors':[{'code':130429,'title':'Rate limit hit','message':'Rate limit hit',"
+			 "'error_data':{'details':'Too many messages'}},{'code':0,'title':'Auth'}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_statuses, 0);
+	assert_int_equal(b.n_notes, 2);
+	assert_true(has_note(&b, "130429 Rate limit hit: Too many messages"));
+	assert_true(has_note(&b, "106540352242922"));
+	assert_true(has_note(&b, "error 0 Auth"));
+	meta_batch_free(&b);
+}
+
+static void test_wa_other_fields_ignored(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'whatsapp_business_account','entry':[{'id':'1','changes':["
+		 "{'field':'message_template_status_update','value':{'event':'APPROVED'}},"
+		 "{'field':'account_update','value':{'event':'VERIFIED_ACCOUNT'}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_notes, 2);
+	assert_true(has_note(&b, "field \"message_template_status_update\" ignored"));
+	meta_batch_free(&b);
+}
+
+static void test_wa_missing_phone_number_id(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'whatsapp_business_account','entry':[{'id':'1','changes':[{'field':"
+		 "'messages','value':{'metadata':{'display_phone_number':'15550001111'},'messages':["
+		 "{'from':'1','id':'a','type':'text'},{'from':'1','id':'b','type':'text'}],"
+		 "'statuses':[{'id':'c','status':'sent'}]}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_statuses, 0);
+	assert_true(has_note(&b, "2 messages, 1 statuses skipped"));
+	meta_batch_free(&b);
+}
+
+static void test_wa_messages_and_statuses_in_one_value(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':[{'from':'1','id':'m','type':'text','text':{'body':'x'}}],"
+			 "'statuses':[{'id':'s','status':'read'}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 1);
+	assert_int_equal(b.n_statuses, 1);
+	meta_batch_free(&b);
+}
+
+static void test_wa_batch(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'whatsapp_business_account','entry':["
+		 "{'id':'102290129340398','changes':["
+		 "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
+		 "'contacts':[{'profile':{'name':'Anna'},'wa_id':'31612345678'},"
+		 "{'profile':{'name':'Bram'},'wa_id':'31687654321'}],'messages':["
+		 "{'from':'31612345678','id':'wamid.B1','timestamp':'1750000100','type':'text','text':{'body':'one'}},"
+		 "{'from':'31687654321','id':'wamid.B2','timestamp':'1750000101','type':'text','text':{'body':'two'}},"
+		 "{'from':'31612345678','id':'wamid.B3','timestamp':'1750000102','type':'reaction',"
+		 "'reaction':{'message_id':'wamid.OUT1','emoji':'\\u2764\\ufe0f'}}]}},"
+		 "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
+		 "'statuses':[{'id':'wamid.OUT1','status':'read','timestamp':'1750000099'}]}}]},"
+		 "{'id':'419561257915477','changes':["
+		 "{'field':'messages','value':{'metadata':{'phone_number_id':'555000111222333'},"
+		 "'statuses':[{'id':'wamid.OUT9','status':'delivered'}],'messages':["
+		 "{'from':'447700900123','id':'wamid.B4','type':'text','text':{'body':'four'}}]}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 4);
+	assert_int_equal(b.n_statuses, 2);
+	assert_string_equal(b.messages[0].text, "one");
+	assert_string_equal(b.messages[1].text, "two");
+	assert_string_equal(b.messages[1].profile_name, "Bram");
+	assert_string_equal(b.messages[2].kind, "reaction");
+	assert_string_equal(b.messages[3].channel_id, "555000111222333");
+	assert_string_equal(b.statuses[0].platform_message_id, "wamid.OUT1");
+	assert_string_equal(b.statuses[1].channel_id, "555000111222333");
+	assert_int_equal(b.n_notes, 0);
+	meta_batch_free(&b);
+}
+
+static void test_wa_thousand_messages(void **state)
+{
+	(void)state;
+	size_t cap = 200 * 1000 + 1024, len = 0;
+	char *body = malloc(cap);
+	len += (size_t)snprintf(body + len, cap - len,
+				"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+				"\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
+				"\"106540352242922\"},\"messages\":[");
+	for (int i = 0; i < 1000; i++)
+		len += (size_t)snprintf(body + len, cap - len,
+					"%s{\"from\":\"31612345678\",\"id\":\"wamid.N%d\","
+					"\"type\":\"text\",\"text\":{\"body\":\"m%d\"}}",
+					i ? "," : "", i, i);
+	len += (size_t)snprintf(body + len, cap - len, "]}}]}]}");
+	struct meta_batch b;
+	assert_null(parse_raw(body, len, &b));
+	assert_int_equal(b.n_messages, 1000);
+	assert_string_equal(b.messages[999].platform_message_id, "wamid.N999");
+	assert_string_equal(b.messages[999].text, "m999");
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_wa_wrong_types(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	/* "text": {"body": 7} keeps the message with a placeholder. */
+	expect_wa(WA_MSG("'type':'text','text':{'body':7}"), "text", "[text]", true);
+	expect_wa(WA_MSG("'type':'text','text':'plain'"), "text", "[text]", true);
+	expect_wa(WA_MSG("'type':'image','image':[]"), "image", "[image]", true);
+	expect_wa(WA_MSG("'type':'reaction','reaction':{'emoji':5,'message_id':[]}"), "reaction",
+		  "[reaction removed]", false);
+	expect_wa(WA_MSG("'type':'location','location':'here'"), "location", "[location]", true);
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'button_reply','button_reply':5}"),
+		  "interactive", "[button reply]", true);
+
+	parse_ok(WA_HEAD "'messages':5,'statuses':{'id':'x'}" WA_TAIL, &b);
+	assert_int_equal(b.n_messages + b.n_statuses, 0);
+	assert_true(has_note(&b, "messages is not an array"));
+	assert_true(has_note(&b, "statuses is not an array"));
+	meta_batch_free(&b);
+
+	parse_ok(WA_HEAD "'contacts':'nobody','messages':[5,'x',null,[],{'from':'1','id':'ok',"
+			 "'type':'text','text':{'body':'fine'},'context':7}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 1);
+	assert_null(b.messages[0].reply_to);
+	assert_int_equal(b.n_notes, 4);
+	meta_batch_free(&b);
+
+	const char *bodies[] = {
+		"{'object':'whatsapp_business_account'}",
+		"{'object':'whatsapp_business_account','entry':{}}",
+		"{'object':'whatsapp_business_account','entry':[1,'a',null,{'changes':5},{'changes':[7]}]}",
+		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value':[]}]}]}",
+		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':5,'value':{'metadata':5}}]}]}",
+		"{'object':'whatsapp_business_account','entry':[{'changes':[{'value':{'metadata':{"
+		"'phone_number_id':123},'messages':[{}]}}]}]}",
+		"{'object':7,'entry':[]}",
+		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value':{"
+		"'metadata':{'phone_number_id':'1'},'messages':[{'from':'1','id':'a','type':'order',"
+		"'order':{'product_items':[5,{'quantity':1e308},{'product_retailer_id':7}]}},"
+		"{'from':'1','id':'b','type':'contacts','contacts':[5,{'name':5,'phones':5},"
+		"{'phones':[5,{'phone':5}]}]},{'from':'1','id':'c','type':'edit','edit':5},"
+		"{'from':'1','id':'d','type':'system','system':[]}]}}]}]}",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		parse_ok(bodies[i], &b);
+		assert_batch_clean(&b);
+		assert_true(b.n_notes > 0 || b.n_messages > 0);
+		meta_batch_free(&b);
+	}
+}
+
+/* ---- Instagram ---- */
+
+static void test_ig_text(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'message':{'mid':'aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx','text':"
+			  "'Do you ship to Lisbon?'}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(b.object, "instagram");
+	assert_int_equal(m->platform, PLATFORM_INSTAGRAM);
+	assert_string_equal(m->channel_id, IG_ACC);
+	assert_string_equal(m->customer_id, IG_CUST);
+	assert_string_equal(m->platform_message_id, "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx");
+	assert_string_equal(m->kind, "text");
+	assert_string_equal(m->text, "Do you ship to Lisbon?");
+	assert_true(m->timestamp_ms == 1750000000123LL);
+	assert_null(m->profile_name);
+	assert_true(m->needs_reply);
+	assert_false(m->is_echo);
+	meta_batch_free(&b);
+}
+
+static void test_ig_attachments(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'image','payload':{"
+			   "'url':'https://lookaside.fbsbx.com/x'}}]}"),
+		  "image", "[image]", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'video','payload':{}},"
+			   "{'type':'audio'}],'text':'look'}"),
+		  "video", "[video] [audio] look", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'file'}]}"), "document",
+		  "[file]", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'ig_reel','payload':{"
+			   "'reel_video_id':'1','title':'Our spring collection','url':'u'}}]}"),
+		  "reel", "[reel] Our spring collection", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'share','payload':{"
+			   "'url':'u'}}],'text':'this one?'}"),
+		  "share", "[share] this one?", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'hologram'}]}"),
+		  "attachment", "[attachment: hologram]", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'payload':{}}]}"), "attachment",
+		  "[attachment]", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'unsupported_type'}]}"),
+		  "unsupported", "[unsupported]", true);
+}
+
+static void test_ig_story_mention(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'story_mention',"
+			   "'payload':{'url':'https://lookaside.fbsbx.com/story'}}]}"),
+		  "story_mention", "[story mention]", true);
+}
+
+static void test_ig_story_reply(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'message':{'mid':'m1','text':'love this','reply_to':{'story':{"
+			  "'url':'https://lookaside.fbsbx.com/s','id':'17927261066947525'}}}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "story_reply");
+	assert_string_equal(m->text, "[story reply] love this");
+	assert_null(m->reply_to);
+	assert_true(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_ig_reply_to_mid(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'message':{'mid':'m2','text':'this one','reply_to':{'mid':'m-out-1'}}"),
+		 &b);
+	assert_string_equal(only_message(&b)->reply_to, "m-out-1");
+	meta_batch_free(&b);
+}
+
+static void test_ig_like_heart(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1','attachments':[{'type':'like_heart'}]}"), "like",
+		  "[like]", false);
+}
+
+static void test_ig_unsupported(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1','is_unsupported':true}"), "unsupported",
+		  "[unsupported]", true);
+}
+
+static void test_ig_empty_message(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1'}"), "unknown", "[empty message]", true);
+	expect_ig(IG_EVENT("'message':{'mid':'m1','text':''}"), "unknown", "[empty message]", true);
+}
+
+static void test_ig_ad_referral_in_message(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':{'ref':'r','ad_id':'1',"
+			   "'source':'ADS','type':'OPEN_THREAD','ads_context_data':{'ad_title':"
+			   "'Spring sale'}}}"),
+		  "text", "Price? [via ad: Spring sale]", true);
+}
+
+static void test_ig_reaction(void **state)
+{
+	(void)state;
+	struct meta_batch b, b2, b3;
+	const char *react = IG_EVENT("'reaction':{'mid':'m-out-1','action':'react','reaction':'love',"
+				     "'emoji':'\\u2764\\ufe0f'}");
+	parse_ok(react, &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "reaction");
+	assert_string_equal(m->text, "[reaction] \xe2\x9d\xa4\xef\xb8\x8f");
+	assert_string_equal(m->target_message_id, "m-out-1");
+	assert_false(m->needs_reply);
+	assert_int_equal(strncmp(m->platform_message_id, "ig-reaction-", 12), 0);
+	assert_int_equal(strlen(m->platform_message_id), 12 + 32);
+	/* Redelivery: same id. */
+	parse_ok(react, &b2);
+	assert_string_equal(b2.messages[0].platform_message_id, m->platform_message_id);
+	/* Unreact of the same mid: another event, another id. */
+	parse_ok(IG_EVENT("'reaction':{'mid':'m-out-1','action':'unreact'}"), &b3);
+	assert_string_equal(only_message(&b3)->text, "[reaction removed]");
+	assert_string_not_equal(b3.messages[0].platform_message_id, m->platform_message_id);
+	meta_batch_free(&b);
+	meta_batch_free(&b2);
+	meta_batch_free(&b3);
+	expect_ig(IG_EVENT("'reaction':{'mid':'m1','action':'react','reaction':'love'}"), "reaction",
+		  "[reaction] love", false);
+}
+
+static void test_ig_reaction_without_mid(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'reaction':{'action':'react','emoji':'x'}"), &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_true(has_note(&b, "reaction without a valid mid"));
+	meta_batch_free(&b);
+}
+
+static void test_ig_read(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'read':{'mid':'m-out-1'}"), &b);
+	const struct meta_status *s = only_status(&b);
+	assert_int_equal(s->platform, PLATFORM_INSTAGRAM);
+	assert_int_equal(s->status, DELIVERY_READ);
+	assert_string_equal(s->channel_id, IG_ACC);
+	assert_string_equal(s->platform_message_id, "m-out-1");
+	assert_string_equal(s->recipient_id, IG_CUST);
+	assert_true(s->timestamp_ms == 1750000000123LL);
+	meta_batch_free(&b);
+	parse_ok(IG_EVENT("'read':{'watermark':1750000000000}"), &b);
+	assert_int_equal(b.n_statuses, 0);
+	assert_true(has_note(&b, "read without a valid mid"));
+	meta_batch_free(&b);
+}
+
+static void test_ig_read_by_account_ignored(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
+		 IG_ACC "'},'recipient':{'id':'" IG_CUST "'},'timestamp':1,'read':{'mid':'m-in'}}]}]}",
+		 &b);
+	assert_int_equal(b.n_statuses, 0);
+	assert_int_equal(b.n_notes, 1);
+	meta_batch_free(&b);
+}
+
+static void test_ig_delivery(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'delivery':{'mids':['m-out-1','m-out-2',5],'watermark':1}"), &b);
+	assert_int_equal(b.n_statuses, 2);
+	assert_int_equal(b.statuses[0].status, DELIVERY_DELIVERED);
+	assert_string_equal(b.statuses[1].platform_message_id, "m-out-2");
+	assert_int_equal(b.n_notes, 1);
+	meta_batch_free(&b);
+}
+
+static void test_ig_postback(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'postback':{'mid':'m-pb-1','title':'Talk to a human','payload':'HUMAN'}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "postback");
+	assert_string_equal(m->text, "Talk to a human");
+	assert_string_equal(m->platform_message_id, "m-pb-1");
+	assert_true(m->needs_reply);
+	meta_batch_free(&b);
+
+	parse_ok(IG_EVENT("'postback':{'title':'Get started','payload':'START'}"), &b);
+	assert_int_equal(strncmp(only_message(&b)->platform_message_id, "ig-postback-", 12), 0);
+	meta_batch_free(&b);
+	expect_ig(IG_EVENT("'postback':{'payload':'START'}"), "postback", "START", true);
+	expect_ig(IG_EVENT("'postback':{}"), "postback", "[postback]", true);
+}
+
+static void test_ig_echo(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'time':1750000009000,'id':'" IG_ACC "',"
+		 "'messaging':[{'sender':{'id':'" IG_ACC "'},'recipient':{'id':'" IG_CUST "'},"
+		 "'timestamp':1750000008500,'message':{'mid':'m-echo-1','text':'Yes, 3-5 days.',"
+		 "'is_echo':true}}]}]}",
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_true(m->is_echo);
+	assert_false(m->needs_reply);
+	assert_string_equal(m->channel_id, IG_ACC);
+	assert_string_equal(m->customer_id, IG_CUST);
+	assert_string_equal(m->text, "Yes, 3-5 days.");
+	meta_batch_free(&b);
+}
+
+static void test_ig_sender_is_account_counts_as_echo(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
+		 IG_ACC "'},'recipient':{'id':'" IG_CUST "'},'message':{'mid':'m','text':'hi'}}]}]}",
+		 &b);
+	assert_true(only_message(&b)->is_echo);
+	assert_false(b.messages[0].needs_reply);
+	assert_string_equal(b.messages[0].customer_id, IG_CUST);
+	meta_batch_free(&b);
+}
+
+static void test_ig_unsend(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'message':{'mid':'m-in-1','is_deleted':true}"), &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "deleted");
+	assert_string_equal(m->text, "[message deleted]");
+	assert_string_equal(m->target_message_id, "m-in-1");
+	assert_int_equal(strncmp(m->platform_message_id, "ig-unsend-", 10), 0);
+	assert_false(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_ig_message_edit(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(IG_EVENT("'message_edit':{'mid':'m-in-1','text':'Lisbon, not Porto','num_edit':1}"),
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->kind, "edit");
+	assert_string_equal(m->text, "[edited] Lisbon, not Porto");
+	assert_string_equal(m->target_message_id, "m-in-1");
+	assert_int_equal(strncmp(m->platform_message_id, "ig-edit-", 8), 0);
+	assert_false(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_ig_referral_event(void **state)
+{
+	(void)state;
+	expect_ig(IG_EVENT("'referral':{'ref':'summer-promo','source':'SHORTLINK','type':'OPEN_THREAD'}"),
+		  "referral", "[referral] summer-promo", false);
+}
+
+static void test_ig_changes_form(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'0','time':1750000000,'changes':[{'field':"
+		 "'messages','value':{'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"
+		 "'timestamp':'1750000000','message':{'mid':'random_mid','text':'random_text'}}}]}]}",
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->channel_id, IG_ACC);
+	assert_string_equal(m->customer_id, IG_CUST);
+	assert_string_equal(m->text, "random_text");
+	assert_true(m->timestamp_ms == 1750000000000LL);
+	assert_true(m->needs_reply);
+	meta_batch_free(&b);
+}
+
+static void test_ig_changes_other_fields(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','time':1,'changes':["
+		 "{'field':'comments','value':{'from':{'id':'1','username':'u'},'text':'nice'}},"
+		 "{'field':'mentions','value':{'media_id':'1'}},5]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_notes, 3);
+	assert_true(has_note(&b, "field \"comments\" ignored"));
+	meta_batch_free(&b);
+}
+
+static void test_ig_standby(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','standby':[{'sender':{'id':'"
+		 IG_CUST "'},'recipient':{'id':'" IG_ACC "'},'message':{'mid':'m-sb','text':'hi'}}]}]}",
+		 &b);
+	assert_string_equal(only_message(&b)->platform_message_id, "m-sb");
+	meta_batch_free(&b);
+}
+
+static void test_ig_batch(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':["
+		 "{'id':'" IG_ACC "','time':1,'messaging':["
+		 "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':1,"
+		 "'message':{'mid':'a','text':'first'}},"
+		 "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':2,"
+		 "'message':{'mid':'b','text':'second'}},"
+		 "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':3,"
+		 "'read':{'mid':'out-1'}}]},"
+		 "{'id':'" IG_ACC "','time':2,'messaging':["
+		 "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':4,"
+		 "'message':{'mid':'c','text':'third'}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 3);
+	assert_int_equal(b.n_statuses, 1);
+	assert_string_equal(b.messages[1].customer_id, "5551234567890002");
+	assert_string_equal(b.messages[2].text, "third");
+	meta_batch_free(&b);
+}
+
+static void test_ig_malformed_events(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':["
+		 "{'sender':{'id':'1'},'recipient':{'id':'" IG_ACC "'},'timestamp':1},"
+		 "{'sender':{'id':'1'},'recipient':{'id':'" IG_ACC "'},'message':{'text':'no mid'}},"
+		 "{'recipient':{'id':'" IG_ACC "'},'message':{'mid':'x','text':'no sender'}},"
+		 "5,{'message':'str'},"
+		 "{'sender':{'id':7},'recipient':{'id':'" IG_ACC "'},'postback':{'title':'t'}}]},"
+		 "{'messaging':[{'sender':{'id':'1'},'message':{'mid':'y'}}]},"
+		 "{'id':'" IG_ACC "'},{'id':'" IG_ACC "','messaging':{}}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_statuses, 0);
+	assert_int_equal(b.n_notes, 9);
+	assert_batch_clean(&b);
+	meta_batch_free(&b);
+}
+
+static void test_ig_customer_from_different_page(void **state)
+{
+	(void)state;
+	/* recipient differs from entry.id: the entry names the account, the sender the customer. */
+	struct meta_batch b;
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
+		 IG_CUST "'},'recipient':{'id':'999'},'message':{'mid':'m','text':'hi'}}]}]}",
+		 &b);
+	assert_string_equal(only_message(&b)->channel_id, IG_ACC);
+	assert_string_equal(b.messages[0].customer_id, IG_CUST);
+	meta_batch_free(&b);
+}
+
+/* ---- the body as a whole ---- */
+
+static void test_empty_body(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	assert_ptr_equal(parse_raw(NULL, 0, &b), meta_err_empty);
+	assert_ptr_equal(parse_raw("", 0, &b), meta_err_empty);
+	assert_int_equal(b.n_messages + b.n_statuses + b.n_notes, 0);
+	meta_batch_free(&b);
+}
+
+static void test_not_json(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	const char *bodies[] = {"hello", "{", "{\"a\":}", "   ", "{'single':'quotes'}", "\xff\xfe",
+				"{\"a\":1} trailing", "{\"a\":1}{\"b\":2}", "nul"};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_json);
+		meta_batch_free(&b);
+	}
+	/* Trailing whitespace is fine. */
+	assert_null(parse_raw("{\"object\":\"instagram\"} \r\n", 25, &b));
+	meta_batch_free(&b);
+}
+
+static void test_json_not_object(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	const char *bodies[] = {"[]", "[{\"object\":\"instagram\"}]", "\"str\"", "42", "null", "true"};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_not_object);
+		assert_int_equal(b.n_messages + b.n_statuses + b.n_notes, 0);
+		assert_null(b.object);
+		meta_batch_free(&b);
+	}
+}
+
+static void test_truncated_json(void **state)
+{
+	(void)state;
+	char *full = q(WA_MSG("'type':'text','text':{'body':'hello'}"));
+	struct meta_batch b;
+	size_t len = strlen(full);
+	for (size_t cut = 1; cut < len; cut++) {
+		const char *err = parse_raw(full, cut, &b);
+		assert_ptr_equal(err, cut == 0 ? meta_err_empty : meta_err_json);
+		meta_batch_free(&b);
+	}
+	assert_null(parse_raw(full, len, &b));
+	meta_batch_free(&b);
+	free(full);
+}
+
+static void test_unknown_object(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok("{'object':'page','entry':[{'id':'1','messaging':[{'message':{'mid':'x'}}]}]}", &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_string_equal(b.object, "page");
+	assert_true(has_note(&b, "object \"page\" not handled"));
+	meta_batch_free(&b);
+	parse_ok("{'entry':[]}", &b);
+	assert_null(b.object);
+	assert_int_equal(b.n_notes, 1);
+	meta_batch_free(&b);
+	parse_ok("{}", &b);
+	meta_batch_free(&b);
+	parse_ok("{'object':'instagram','entry':[]}", &b);
+	assert_int_equal(b.n_notes, 0);
+	meta_batch_free(&b);
+}
+
+static void test_deep_nesting(void **state)
+{
+	(void)state;
+	size_t depth = 10000;
+	char *body = malloc(2 * depth + 64);
+	memset(body, '[', depth);
+	memset(body + depth, ']', depth);
+	struct meta_batch b;
+	assert_ptr_equal(parse_raw(body, 2 * depth, &b), meta_err_json);
+	meta_batch_free(&b);
+
+	/* The same depth inside an otherwise fine object. */
+	size_t n = (size_t)sprintf(body, "{\"object\":\"instagram\",\"x\":");
+	memset(body + n, '[', depth);
+	memset(body + n + depth, ']', depth);
+	body[n + 2 * depth] = '}';
+	assert_ptr_equal(parse_raw(body, n + 2 * depth + 1, &b), meta_err_json);
+	meta_batch_free(&b);
+
+	/* Moderate nesting (below cJSON's limit) where a message is expected. */
+	n = (size_t)sprintf(body, "{\"object\":\"instagram\",\"entry\":");
+	memset(body + n, '[', 500);
+	memset(body + n + 500, ']', 500);
+	body[n + 1000] = '}';
+	assert_null(parse_raw(body, n + 1001, &b));
+	assert_int_equal(b.n_messages, 0);
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_deep_nesting_in_form(void **state)
+{
+	(void)state;
+	/* A Flow answer nesting deeper than cJSON allows: just no answers shown. */
+	struct meta_batch b;
+	char *rj = malloc(4000);
+	memset(rj, '[', 1500);
+	memcpy(rj + 1500, "1", 2);
+	char *body;
+	assert_true(asprintf(&body,
+			     WA_HEAD "'messages':[{'from':'1','id':'f','type':'interactive',"
+				     "'interactive':{'type':'nfm_reply','nfm_reply':{'body':'Sent',"
+				     "'response_json':'%s'}}}]" WA_TAIL,
+			     rj) > 0);
+	parse_ok(body, &b);
+	assert_string_equal(only_message(&b)->text, "[form] Sent");
+	meta_batch_free(&b);
+	free(body);
+	free(rj);
+}
+
+static void test_huge_text_capped(void **state)
+{
+	(void)state;
+	size_t big = 1024 * 1024;
+	char *body = malloc(big + 512);
+	size_t n = (size_t)sprintf(body, "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\","
+					 "\"messaging\":[{\"sender\":{\"id\":\"2\"},\"recipient\":"
+					 "{\"id\":\"1\"},\"message\":{\"mid\":\"m\",\"text\":\"");
+	/* "é" (2 bytes) repeated: an odd cap position would split a character. */
+	for (size_t i = 0; i < big / 2; i++) {
+		body[n++] = '\xc3';
+		body[n++] = '\xa9';
+	}
+	n += (size_t)sprintf(body + n, "\"}}]}]}");
+	struct meta_batch b;
+	assert_null(parse_raw(body, n, &b));
+	const struct meta_message *m = only_message(&b);
+	size_t len = strlen(m->text);
+	assert_true(len <= META_TEXT_MAX);
+	assert_true(len > META_TEXT_MAX - 8);
+	assert_true(valid_utf8(m->text));
+	assert_string_equal(m->text + len - 3, "\xe2\x80\xa6");
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_text_at_cap_not_cut(void **state)
+{
+	(void)state;
+	size_t n0, big = META_TEXT_MAX;
+	char *body = malloc(big + 512);
+	n0 = (size_t)sprintf(body, "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
+				   "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"");
+	memset(body + n0, 'x', big);
+	size_t n = n0 + big + (size_t)sprintf(body + n0 + big, "\"}}]}]}");
+	struct meta_batch b;
+	assert_null(parse_raw(body, n, &b));
+	assert_int_equal(strlen(only_message(&b)->text), META_TEXT_MAX);
+	assert_int_equal(b.messages[0].text[META_TEXT_MAX - 1], 'x');
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_invalid_utf8_replaced(void **state)
+{
+	(void)state;
+	/* lone continuation, truncated sequence, overlong '/', UTF-16 surrogate, > U+10FFFF, 0xff */
+	const char *body = "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":[{"
+			   "\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":"
+			   "\"a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80" "f\xff" "g\"}}]}]}";
+	struct meta_batch b;
+	assert_null(parse_raw(body, strlen(body), &b));
+	const struct meta_message *m = only_message(&b);
+	assert_true(valid_utf8(m->text));
+	assert_string_equal(m->text, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd"
+				     "d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				     "e\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				     "f\xef\xbf\xbd" "g");
+	meta_batch_free(&b);
+}
+
+static void test_valid_utf8_kept(void **state)
+{
+	(void)state;
+	const char *text = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf";
+	char *body;
+	assert_true(asprintf(&body, "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
+				    "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"%s\"}}]}]}",
+			     text) > 0);
+	struct meta_batch b;
+	assert_null(parse_raw(body, strlen(body), &b));
+	assert_string_equal(only_message(&b)->text, text);
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_escaped_nul_stripped(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'text','text':{'body':'abc\\u0000def\\u0000'}"), &b);
+	assert_string_equal(only_message(&b)->text, "abcdef");
+	meta_batch_free(&b);
+	/* An escaped backslash before "u0000" is text, not an escape. */
+	parse_ok(WA_MSG("'type':'text','text':{'body':'C:\\\\u0000'}"), &b);
+	assert_string_equal(only_message(&b)->text, "C:\\u0000");
+	meta_batch_free(&b);
+	/* Only NULs: nothing readable left. */
+	parse_ok(WA_MSG("'type':'text','text':{'body':'\\u0000'}"), &b);
+	assert_string_equal(only_message(&b)->text, "[text]");
+	meta_batch_free(&b);
+}
+
+static void test_raw_nul_bytes_stripped(void **state)
+{
+	(void)state;
+	const char body[] = "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":[{"
+			    "\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"ab\0cd\"}}]}]}\0";
+	struct meta_batch b;
+	assert_null(parse_raw(body, sizeof(body) - 1, &b));
+	assert_string_equal(only_message(&b)->text, "abcd");
+	meta_batch_free(&b);
+}
+
+static void test_lone_surrogates(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'text','text':{'body':'a\\ud83d b\\udc4d c\\ud83d\\u0041 "
+			"d\\ud83d\\udc4d'}"),
+		 &b);
+	assert_string_equal(only_message(&b)->text, "a\xef\xbf\xbd b\xef\xbf\xbd c\xef\xbf\xbd"
+						    "A d\xf0\x9f\x91\x8d");
+	meta_batch_free(&b);
+	/* At the very end of the body. */
+	assert_ptr_equal(parse_raw("{\"a\":\"\\ud83d", 12, &b), meta_err_json);
+	meta_batch_free(&b);
+}
+
+static void test_notes_capped(void **state)
+{
+	(void)state;
+	size_t cap = 64 * 1024, len = 0;
+	char *body = malloc(cap);
+	len += (size_t)snprintf(body + len, cap - len,
+				"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+				"\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
+				"\"1\"},\"messages\":[");
+	for (int i = 0; i < 300; i++)
+		len += (size_t)snprintf(body + len, cap - len, "%s{\"from\":\"1\"}", i ? "," : "");
+	len += (size_t)snprintf(body + len, cap - len, "]}}]}]}");
+	struct meta_batch b;
+	assert_null(parse_raw(body, len, &b));
+	assert_int_equal(b.n_notes, META_NOTES_MAX + 1);
+	assert_string_equal(b.notes[META_NOTES_MAX], "200 more notes suppressed");
+	meta_batch_free(&b);
+	free(body);
+}
+
+static void test_free_is_idempotent(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_MSG("'type':'text','text':{'body':'x'}"), &b);
+	meta_batch_free(&b);
+	meta_batch_free(&b);
+	meta_batch_free(NULL);
+}
+
+static void test_duplicate_keys_first_wins(void **state)
+{
+	(void)state;
+	expect_wa(WA_MSG("'type':'text','text':{'body':'first','body':'second'}"), "text", "first",
+		  true);
+}
+
+static void test_numbers_extreme(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_HEAD "'messages':[{'from':'1','id':'a','timestamp':1e999,'type':'location',"
+			 "'location':{'latitude':1e999,'longitude':-1e999}},"
+			 "{'from':'1','id':'b','type':'order','order':{'product_items':["
+			 "{'product_retailer_id':'x','quantity':1e999},{'product_retailer_id':'y',"
+			 "'quantity':-3}]}}],"
+			 "'statuses':[{'id':'s','status':'failed','errors':[{'code':1e300}]}]" WA_TAIL,
+		 &b);
+	assert_int_equal(b.n_messages, 2);
+	assert_true(b.messages[0].timestamp_ms == 0);
+	assert_string_equal(b.messages[1].text, "[order] 2 items: 1 x x, 1 x y");
+	assert_non_null(b.statuses[0].error_code);
+	assert_batch_clean(&b);
+	meta_batch_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_platform_names),
+		cmocka_unit_test(test_status_names_and_rank),
+		cmocka_unit_test(test_wa_text),
+		cmocka_unit_test(test_wa_text_unicode_escapes),
+		cmocka_unit_test(test_wa_reply_context),
+		cmocka_unit_test(test_wa_image),
+		cmocka_unit_test(test_wa_video),
+		cmocka_unit_test(test_wa_audio_and_voice),
+		cmocka_unit_test(test_wa_document),
+		cmocka_unit_test(test_wa_sticker),
+		cmocka_unit_test(test_wa_location),
+		cmocka_unit_test(test_wa_contacts),
+		cmocka_unit_test(test_wa_interactive_button_reply),
+		cmocka_unit_test(test_wa_interactive_list_reply),
+		cmocka_unit_test(test_wa_interactive_form),
+		cmocka_unit_test(test_wa_interactive_other),
+		cmocka_unit_test(test_wa_button),
+		cmocka_unit_test(test_wa_reaction),
+		cmocka_unit_test(test_wa_reaction_removed),
+		cmocka_unit_test(test_wa_order),
+		cmocka_unit_test(test_wa_referral),
+		cmocka_unit_test(test_wa_system),
+		cmocka_unit_test(test_wa_edit),
+		cmocka_unit_test(test_wa_revoke),
+		cmocka_unit_test(test_wa_unsupported),
+		cmocka_unit_test(test_wa_unknown_type),
+		cmocka_unit_test(test_wa_request_welcome),
+		cmocka_unit_test(test_wa_profile_names_by_wa_id),
+		cmocka_unit_test(test_wa_profile_name_cleaned),
+		cmocka_unit_test(test_wa_bsuid_sender),
+		cmocka_unit_test(test_wa_phone_preferred_over_bsuid),
+		cmocka_unit_test(test_wa_sole_contact_is_sender),
+		cmocka_unit_test(test_wa_missing_sender_skipped),
+		cmocka_unit_test(test_wa_missing_id_skipped),
+		cmocka_unit_test(test_wa_bad_ids_skipped),
+		cmocka_unit_test(test_wa_timestamps),
+		cmocka_unit_test(test_wa_duplicate_delivery_kept),
+		cmocka_unit_test(test_wa_status_values),
+		cmocka_unit_test(test_wa_status_failed_errors),
+		cmocka_unit_test(test_wa_status_error_variants),
+		cmocka_unit_test(test_wa_status_unknown_values_skipped),
+		cmocka_unit_test(test_wa_status_recipient_user_id),
+		cmocka_unit_test(test_wa_value_errors),
+		cmocka_unit_test(test_wa_other_fields_ignored),
+		cmocka_unit_test(test_wa_missing_phone_number_id),
+		cmocka_unit_test(test_wa_messages_and_statuses_in_one_value),
+		cmocka_unit_test(test_wa_batch),
+		cmocka_unit_test(test_wa_thousand_messages),
+		cmocka_unit_test(test_wa_wrong_types),
+		cmocka_unit_test(test_ig_text),
+		cmocka_unit_test(test_ig_attachments),
+		cmocka_unit_test(test_ig_story_mention),
+		cmocka_unit_test(test_ig_story_reply),
+		cmocka_unit_test(test_ig_reply_to_mid),
+		cmocka_unit_test(test_ig_like_heart),
+		cmocka_unit_test(test_ig_unsupported),
+		cmocka_unit_test(test_ig_empty_message),
+		cmocka_unit_test(test_ig_ad_referral_in_message),
+		cmocka_unit_test(test_ig_reaction),
+		cmocka_unit_test(test_ig_reaction_without_mid),
+		cmocka_unit_test(test_ig_read),
+		cmocka_unit_test(test_ig_read_by_account_ignored),
+		cmocka_unit_test(test_ig_delivery),
+		cmocka_unit_test(test_ig_postback),
+		cmocka_unit_test(test_ig_echo),
+		cmocka_unit_test(test_ig_sender_is_account_counts_as_echo),
+		cmocka_unit_test(test_ig_unsend),
+		cmocka_unit_test(test_ig_message_edit),
+		cmocka_unit_test(test_ig_referral_event),
+		cmocka_unit_test(test_ig_changes_form),
+		cmocka_unit_test(test_ig_changes_other_fields),
+		cmocka_unit_test(test_ig_standby),
+		cmocka_unit_test(test_ig_batch),
+		cmocka_unit_test(test_ig_malformed_events),
+		cmocka_unit_test(test_ig_customer_from_different_page),
+		cmocka_unit_test(test_empty_body),
+		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_json_not_object),
+		cmocka_unit_test(test_truncated_json),
+		cmocka_unit_test(test_unknown_object),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_deep_nesting_in_form),
+		cmocka_unit_test(test_huge_text_capped),
+		cmocka_unit_test(test_text_at_cap_not_cut),
+		cmocka_unit_test(test_invalid_utf8_replaced),
+		cmocka_unit_test(test_valid_utf8_kept),
+		cmocka_unit_test(test_escaped_nul_stripped),
+		cmocka_unit_test(test_raw_nul_bytes_stripped),
+		cmocka_unit_test(test_lone_surrogates),
+		cmocka_unit_test(test_notes_capped),
+		cmocka_unit_test(test_free_is_idempotent),
+		cmocka_unit_test(test_duplicate_keys_first_wins),
+		cmocka_unit_test(test_numbers_extreme),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
