@@ -53,6 +53,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STANDIN_SRCS := $(wildcard tests/standins/*.c)
 STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-integration unit-bins demo bench fuzz \
         install deps format clean
@@ -82,6 +84,11 @@ $(BUILD)/tests/%: tests/standins/%.c $(BUILD)/libparley.a
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS)
 
+$(BUILD)/tests/%: tests/bench/%.c $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS)
+
 unit-bins: $(UNIT_BINS) $(STANDIN_BINS)
 
 # Both passes by default; SANITIZE=1 runs only the sanitized one.
@@ -107,11 +114,13 @@ demo: $(BUILD)/parley $(STANDIN_BINS)
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(PKG_CFLAGS)
+FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(PKG_CFLAGS) \
+              -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"'
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	$(call say,FUZZ,$@)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
@@ -121,6 +130,11 @@ fuzz: $(FUZZ_BINS)
 	    || { tail -50 build/fuzz/$$n.log; exit 1; }; \
 	  tail -1 build/fuzz/$$n.log; \
 	done
+
+# Benchmarks: start their own PostgreSQL, parley and stand-ins; print figures
+# and ratios against a baseline measured in the same run.
+bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
 
 deps:
 	@tests/lib/deps.sh

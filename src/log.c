@@ -90,6 +90,13 @@ void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 
+	/* A text line is one line whatever the message holds (libpq's errors
+	 * end in newlines, for one); JSON escapes instead. */
+	if (current_format == LOG_FORMAT_TEXT)
+		for (char *p = msg; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+
 	char ts[40];
 	timestamp(ts, sizeof ts);
 

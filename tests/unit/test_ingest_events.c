@@ -1,0 +1,88 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest_events.h"
+
+static cJSON *events_of(const char *body)
+{
+	struct meta_batch b;
+	assert_null(meta_parse(body, strlen(body), &b));
+	char *json = ingest_events_json(&b);
+	meta_batch_free(&b);
+	cJSON *arr = cJSON_Parse(json);
+	free(json);
+	assert_non_null(arr);
+	assert_true(cJSON_IsArray(arr));
+	return arr;
+}
+
+static const char *str(cJSON *o, const char *k)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static void test_whatsapp_text_event(void **state)
+{
+	(void)state;
+	cJSON *arr = events_of(
+		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+		"\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
+		"\"phone_number_id\":\"PN\"},\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":"
+		"\"316\"}],\"messages\":[{\"from\":\"316\",\"id\":\"wamid.A\",\"timestamp\":\"1700000000\","
+		"\"type\":\"text\",\"text\":{\"body\":\"Hi \\\"you\\\"\"}}]}}]}]}");
+	assert_int_equal(cJSON_GetArraySize(arr), 1);
+	cJSON *e = cJSON_GetArrayItem(arr, 0);
+	assert_string_equal(str(e, "t"), "m");
+	assert_string_equal(str(e, "platform"), "whatsapp");
+	assert_string_equal(str(e, "channel"), "PN");
+	assert_string_equal(str(e, "customer"), "316");
+	assert_string_equal(str(e, "id"), "wamid.A");
+	assert_string_equal(str(e, "text"), "Hi \"you\"");
+	assert_string_equal(str(e, "name"), "Ana");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "reply")));
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e, "echo")));
+	assert_true(cJSON_GetObjectItem(e, "ts")->valuedouble == 1700000000000.0);
+	cJSON_Delete(arr);
+}
+
+static void test_failed_status_carries_code_and_title(void **state)
+{
+	(void)state;
+	cJSON *arr = events_of(
+		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+		"\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
+		"\"phone_number_id\":\"PN\"},\"statuses\":[{\"id\":\"wamid.S\",\"status\":\"failed\","
+		"\"timestamp\":\"1700000001\",\"recipient_id\":\"316\",\"errors\":[{\"code\":131047,"
+		"\"title\":\"Re-engagement message\"}]}]}}]}]}");
+	assert_int_equal(cJSON_GetArraySize(arr), 1);
+	cJSON *e = cJSON_GetArrayItem(arr, 0);
+	assert_string_equal(str(e, "t"), "s");
+	assert_string_equal(str(e, "id"), "wamid.S");
+	assert_string_equal(str(e, "status"), "failed");
+	assert_string_equal(str(e, "error"), "131047: Re-engagement message");
+	cJSON_Delete(arr);
+}
+
+static void test_empty_batch_is_empty_array(void **state)
+{
+	(void)state;
+	cJSON *arr = events_of("{\"object\":\"instagram\",\"entry\":[]}");
+	assert_int_equal(cJSON_GetArraySize(arr), 0);
+	cJSON_Delete(arr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_whatsapp_text_event),
+		cmocka_unit_test(test_failed_status_carries_code_and_title),
+		cmocka_unit_test(test_empty_batch_is_empty_array),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
