@@ -1,0 +1,22 @@
+#ifndef PARLEY_GRAPH_H
+#define PARLEY_GRAPH_H
+/*
+ * The Graph API send format (SPEC §5.4, meta.md §7): request bodies for a
+ * WhatsApp or Instagram text message, and the platform message id in the
+ * answer. Pure; returned strings are owned by the caller.
+ */
+#include <stddef.h>
+
+#include "meta_parse.h"
+
+/* Characters one message may hold: WhatsApp 4096, Instagram 1000. */
+size_t graph_max_chars(enum platform p);
+/* {base}/{channel}/messages */
+char *graph_send_url(const char *base, const char *channel);
+char *graph_send_body(enum platform p, const char *to, const char *text);
+/* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
+char *graph_sent_message_id(enum platform p, const char *body, size_t len);
+/* "whatsapp" → PLATFORM_WHATSAPP …; -1 when unknown. */
+int graph_platform_from_name(const char *name, enum platform *out);
+
+#endif

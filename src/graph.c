@@ -1,0 +1,66 @@
+#include "graph.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+size_t graph_max_chars(enum platform p)
+{
+	return p == PLATFORM_INSTAGRAM ? 1000 : 4096;
+}
+
+char *graph_send_url(const char *base, const char *channel)
+{
+	size_t len = strlen(base);
+	while (len && base[len - 1] == '/')
+		len--;
+	return xasprintf("%.*s/%s/messages", (int)len, base, channel);
+}
+
+char *graph_send_body(enum platform p, const char *to, const char *text)
+{
+	cJSON *root = cJSON_CreateObject();
+	if (p == PLATFORM_INSTAGRAM) {
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "recipient"), "id", to);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "message"), "text", text);
+	} else {
+		cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
+		cJSON_AddStringToObject(root, "recipient_type", "individual");
+		cJSON_AddStringToObject(root, "to", to);
+		cJSON_AddStringToObject(root, "type", "text");
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "text"), "body", text);
+	}
+	char *s = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!s)
+		abort();
+	return s;
+}
+
+char *graph_sent_message_id(enum platform p, const char *body, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const char *id;
+	if (p == PLATFORM_INSTAGRAM)
+		id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "message_id"));
+	else
+		id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "messages"), 0), "id"));
+	char *out = id && *id ? xstrdup(id) : NULL;
+	cJSON_Delete(root);
+	return out;
+}
+
+int graph_platform_from_name(const char *name, enum platform *out)
+{
+	static const enum platform all[] = {PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT};
+	for (size_t i = 0; i < 3; i++) {
+		if (name && strcmp(name, platform_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -1;
+}
