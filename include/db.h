@@ -55,4 +55,14 @@ int db_pool_size(const struct db_pool *pool);
 int db_pool_queued(const struct db_pool *pool);
 int db_pool_busy(const struct db_pool *pool);
 
+/*
+ * LISTENs on channel over one extra connection of its own (re-issued after
+ * every reconnect). cb gets each notification's payload, and payload NULL
+ * whenever the LISTEN has just been (re-)established — notifications sent
+ * while it was down are lost, so the caller should look for work then.
+ * One channel per pool; channel must be a plain identifier.
+ */
+typedef void (*db_notify_cb)(void *ctx, const char *payload);
+void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx);
+
 #endif

@@ -121,7 +121,8 @@ struct meta_batch {
 	struct meta_status *statuses;
 	size_t n_statuses;
 	/* Why parts were skipped (value.errors, ignored fields, malformed items),
-	 * for logging. Ids and field names only, never message text. */
+	 * for logging: ids, field names and Meta's error titles, never message
+	 * text. One line each, valid UTF-8. */
 	char **notes;
 	size_t n_notes;
 };

@@ -33,7 +33,8 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 
 struct conn {
 	struct db_pool *pool;
-	int index;
+	int index;	/* -1 for the listener */
+	bool listener;
 	enum conn_state state;
 	PGconn *pg;
 	struct event *ev;	 /* socket readiness; re-created when the fd changes */
@@ -52,7 +53,10 @@ struct db_pool {
 	struct conn *conns;
 	struct query *head, *tail;
 	int queued;
-	bool logged_down;
+	struct conn *listen;	/* NULL until db_pool_listen */
+	char *listen_sql;	/* "LISTEN channel" */
+	db_notify_cb notify_cb;
+	void *notify_ctx;
 };
 
 static void conn_start(struct conn *c);
@@ -133,6 +137,8 @@ static void conn_drop(struct conn *c, const char *why)
 
 	if (q)
 		query_finish(q, NULL, DB_ERR_LOST);
+	if (c->listener)
+		return;
 	/* With no connection left, waiting queries would only wait for a timeout. */
 	if (db_pool_ready(c->pool) == 0) {
 		struct db_pool *pool = c->pool;
@@ -157,6 +163,30 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_start(c);
 }
 
+static void on_listening(void *ctx, PGresult *res, const char *err)
+{
+	(void)res;
+	struct db_pool *pool = ctx;
+	if (err) {
+		log_warn("db", "LISTEN failed: %s", err);
+		return;
+	}
+	/* Anything notified while we were not listening is lost: say so. */
+	pool->notify_cb(pool->notify_ctx, NULL);
+}
+
+static void conn_send(struct conn *c, struct query *q);
+
+static void listen_start(struct conn *c)
+{
+	struct query *q = xcalloc(1, sizeof *q);
+	q->sql = xstrdup(c->pool->listen_sql);
+	q->params = xcalloc(1, sizeof *q->params);
+	q->cb = on_listening;
+	q->ctx = c->pool;
+	conn_send(c, q);
+}
+
 static void conn_ready(struct conn *c)
 {
 	PQsetnonblocking(c->pg, 1);
@@ -165,7 +195,10 @@ static void conn_ready(struct conn *c)
 	c->backoff_ms = BACKOFF_MIN_MS;
 	log_info("db", "connection %d up", c->index);
 	watch(c, EV_READ | EV_PERSIST);
-	conn_dispatch(c->pool);
+	if (c->listener)
+		listen_start(c);
+	else
+		conn_dispatch(c->pool);
 }
 
 static void conn_poll(struct conn *c)
@@ -253,10 +286,14 @@ static void conn_read(struct conn *c)
 			PQclear(c->last);
 		c->last = r;
 	}
-	/* Notifications are not used yet; drain them so they do not pile up. */
 	PGnotify *n;
-	while ((n = PQnotifies(c->pg)))
+	while (c->pg && (n = PQnotifies(c->pg))) {
+		if (c->pool->notify_cb)
+			c->pool->notify_cb(c->pool->notify_ctx, n->extra ? n->extra : "");
 		PQfreemem(n);
+	}
+	if (!c->pg)
+		return;
 	if (PQstatus(c->pg) == CONNECTION_BAD)
 		conn_drop(c, "connection closed by the server");
 }
@@ -280,8 +317,36 @@ static void conn_io(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_READ)
 		conn_read(c);
-	if (c->state == CONN_IDLE)
+	if (c->state == CONN_IDLE && !c->listener)
 		conn_dispatch(c->pool);
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->running)
+		query_finish(c->running, NULL, DB_ERR_SHUTDOWN);
+	if (c->ev)
+		event_free(c->ev);
+	event_free(c->timer);
+	PQclear(c->last);
+	free(c->error);
+	PQfinish(c->pg);
+}
+
+void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	pool->listen = c;
+	pool->listen_sql = xasprintf("LISTEN %s", channel);
+	pool->notify_cb = cb;
+	pool->notify_ctx = ctx;
+	c->pool = pool;
+	c->index = -1;
+	c->listener = true;
+	c->fd = -1;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	c->timer = evtimer_new(pool->base, conn_timer, c);
+	conn_start(c);
 }
 
 static void conn_dispatch(struct db_pool *pool)
@@ -328,17 +393,13 @@ void db_pool_free(struct db_pool *pool)
 		pool->head = q->next;
 		query_finish(q, NULL, DB_ERR_SHUTDOWN);
 	}
-	for (int i = 0; i < pool->n; i++) {
-		struct conn *c = &pool->conns[i];
-		if (c->running)
-			query_finish(c->running, NULL, DB_ERR_SHUTDOWN);
-		if (c->ev)
-			event_free(c->ev);
-		event_free(c->timer);
-		PQclear(c->last);
-		free(c->error);
-		PQfinish(c->pg);
+	for (int i = 0; i < pool->n; i++)
+		conn_free(&pool->conns[i]);
+	if (pool->listen) {
+		conn_free(pool->listen);
+		free(pool->listen);
 	}
+	free(pool->listen_sql);
 	free(pool->conns);
 	free(pool->url);
 	free(pool);

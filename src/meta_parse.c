@@ -15,11 +15,11 @@ const char meta_err_empty[] = "empty body";
 const char meta_err_json[] = "invalid JSON";
 const char meta_err_not_object[] = "not a JSON object";
 
-#define NAME_MAX_BYTES  256  /* profile names, error titles and details */
-#define WORD_MAX_BYTES  64   /* type and field names quoted in texts and notes */
+#define NAME_MAX_BYTES  256 /* profile names, error titles and details */
+#define WORD_MAX_BYTES  64  /* type and field names quoted in texts and notes */
 #define NOTE_MAX_BYTES  512
-#define FORM_FIELDS_MAX 50   /* nfm_reply answers shown */
-#define LIST_ITEMS_MAX  20   /* order lines, shared contacts shown */
+#define FORM_FIELDS_MAX 50 /* nfm_reply answers shown */
+#define LIST_ITEMS_MAX  20 /* order lines, shared contacts shown */
 
 /* Below this a timestamp is taken as seconds: as ms it would be 1973, as seconds year 5138. */
 #define TS_SECONDS_BELOW 100000000000ULL
@@ -359,8 +359,8 @@ static void append_part(struct strbuf *sb, const char *s)
  * of SHA-256 over what and the fields, each NUL-terminated (fields hold no NUL,
  * so the encoding is unambiguous). The fields are the event's identity
  * (account, customer, target mid, action, Meta's timestamp…), so a redelivery
- * gets the same id and dedupes, while a later react/unreact does not. 44
- * characters: short enough for any id column even when the mid is long.
+ * gets the same id and dedupes, while a later react/unreact does not. At most
+ * 44 characters: short enough for any id column even when the mid is long.
  */
 static char *derived_id(const char *what, const char *const *fields, size_t n)
 {
@@ -561,7 +561,8 @@ static void wa_one_contact(const cJSON *c, struct strbuf *sb)
 	if (formatted) {
 		strbuf_puts(sb, formatted);
 	} else {
-		const char *first = get_text(name, "first_name"), *last = get_text(name, "last_name");
+		const char *first = get_text(name, "first_name"),
+			   *last = get_text(name, "last_name");
 		if (first)
 			strbuf_puts(sb, first);
 		if (last)
@@ -673,7 +674,8 @@ static void wa_interactive(const cJSON *c, struct strbuf *sb, struct render *r)
 		if (title)
 			strbuf_puts(sb, title);
 		else
-			strbuf_puts(sb, streq(itype, "list_reply") ? "[list reply]" : "[button reply]");
+			strbuf_puts(sb,
+				    streq(itype, "list_reply") ? "[list reply]" : "[button reply]");
 	} else if (streq(itype, "nfm_reply")) {
 		wa_form(get_obj(c, "nfm_reply"), sb);
 	} else {
@@ -787,25 +789,25 @@ static const struct {
 	const char *type;
 	wa_render_fn fn;
 } wa_types[] = {
-	{"text", wa_text},
-	{"image", wa_media},
-	{"video", wa_media},
-	{"audio", wa_media},
-	{"voice", wa_media}, /* On-Premises era; Cloud API sends audio with voice: true */
-	{"document", wa_media},
-	{"sticker", wa_media},
-	{"location", wa_location},
-	{"contacts", wa_contacts},
-	{"interactive", wa_interactive},
-	{"button", wa_button},
-	{"reaction", wa_reaction},
-	{"order", wa_order},
-	{"system", wa_system},
-	{"edit", wa_edit},
-	{"revoke", wa_revoke},
-	{"unsupported", wa_unsupported},
-	{"unknown", wa_unsupported},
-	{"request_welcome", wa_welcome},
+    {"text", wa_text},
+    {"image", wa_media},
+    {"video", wa_media},
+    {"audio", wa_media},
+    {"voice", wa_media}, /* On-Premises era; Cloud API sends audio with voice: true */
+    {"document", wa_media},
+    {"sticker", wa_media},
+    {"location", wa_location},
+    {"contacts", wa_contacts},
+    {"interactive", wa_interactive},
+    {"button", wa_button},
+    {"reaction", wa_reaction},
+    {"order", wa_order},
+    {"system", wa_system},
+    {"edit", wa_edit},
+    {"revoke", wa_revoke},
+    {"unsupported", wa_unsupported},
+    {"unknown", wa_unsupported},
+    {"request_welcome", wa_welcome},
 };
 
 /* Sets r->kind, r->needs_reply, r->target and appends the readable line. */
@@ -843,8 +845,8 @@ static void wa_origin(const cJSON *m, struct strbuf *sb)
 			strbuf_printf(sb, " \xe2\x80\x94 %s", body);
 		strbuf_putc(sb, ']');
 	}
-	const char *product = get_text(get_obj(get_obj(m, "context"), "referred_product"),
-				       "product_retailer_id");
+	const char *product =
+	    get_text(get_obj(get_obj(m, "context"), "referred_product"), "product_retailer_id");
 	if (product)
 		strbuf_printf(sb, " [about product: %s]", product);
 }
@@ -881,17 +883,17 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	if (!name)
 		name = contacts_find(cs, get_id(m, "from_user_id"));
 	struct meta_message out = {
-		.platform = PLATFORM_WHATSAPP,
-		.channel_id = xstrdup(channel),
-		.customer_id = xstrdup(from),
-		.platform_message_id = xstrdup(id),
-		.kind = xstrdup(r.kind),
-		.text = finish_text(&sb, "[empty]"),
-		.profile_name = name ? clean_str(name, NAME_MAX_BYTES, true) : NULL,
-		.reply_to = dup_or_null(get_id(get_obj(m, "context"), "id")),
-		.target_message_id = dup_or_null(r.target),
-		.timestamp_ms = ts_ms(get(m, "timestamp")),
-		.needs_reply = r.needs_reply,
+	    .platform = PLATFORM_WHATSAPP,
+	    .channel_id = xstrdup(channel),
+	    .customer_id = xstrdup(from),
+	    .platform_message_id = xstrdup(id),
+	    .kind = xstrdup(r.kind),
+	    .text = finish_text(&sb, "[empty]"),
+	    .profile_name = name ? clean_str(name, NAME_MAX_BYTES, true) : NULL,
+	    .reply_to = dup_or_null(get_id(get_obj(m, "context"), "id")),
+	    .target_message_id = dup_or_null(r.target),
+	    .timestamp_ms = ts_ms(get(m, "timestamp")),
+	    .needs_reply = r.needs_reply,
 	};
 	add_message(p, &out);
 }
@@ -902,11 +904,9 @@ static void wa_status(struct parse *p, const char *channel, const cJSON *s)
 		const char *name;
 		enum delivery_status status;
 	} known[] = {
-		{"sent", DELIVERY_SENT},
-		{"delivered", DELIVERY_DELIVERED},
-		{"read", DELIVERY_READ},
-		{"played", DELIVERY_READ}, /* first play of a voice note: it was read */
-		{"failed", DELIVERY_FAILED},
+	    {"sent", DELIVERY_SENT},     {"delivered", DELIVERY_DELIVERED}, {"read", DELIVERY_READ},
+	    {"played", DELIVERY_READ}, /* first play of a voice note: it was read */
+	    {"failed", DELIVERY_FAILED},
 	};
 	if (!cJSON_IsObject(s)) {
 		note(p, "whatsapp %s: a statuses[] item is not an object, skipped", channel);
@@ -936,15 +936,15 @@ static void wa_status(struct parse *p, const char *channel, const cJSON *s)
 	if (!recipient)
 		recipient = get_id(s, "recipient_user_id");
 	struct meta_status out = {
-		.platform = PLATFORM_WHATSAPP,
-		.channel_id = xstrdup(channel),
-		.platform_message_id = xstrdup(id),
-		.status = known[i].status,
-		.error_code = ei.code,
-		.error_title = ei.title,
-		.error_detail = ei.detail,
-		.recipient_id = dup_or_null(recipient),
-		.timestamp_ms = ts_ms(get(s, "timestamp")),
+	    .platform = PLATFORM_WHATSAPP,
+	    .channel_id = xstrdup(channel),
+	    .platform_message_id = xstrdup(id),
+	    .status = known[i].status,
+	    .error_code = ei.code,
+	    .error_title = ei.title,
+	    .error_detail = ei.detail,
+	    .recipient_id = dup_or_null(recipient),
+	    .timestamp_ms = ts_ms(get(s, "timestamp")),
 	};
 	add_status(p, &out);
 }
@@ -993,8 +993,9 @@ static void wa_change(struct parse *p, const cJSON *change)
 	bool has_msgs = each_item(p, value, "messages", where, &msgs);
 	bool has_sts = each_item(p, value, "statuses", where, &sts);
 	if ((has_msgs || has_sts) && !channel) {
-		note(p, "whatsapp: change without a valid metadata.phone_number_id: %d messages, "
-			"%d statuses skipped",
+		note(p,
+		     "whatsapp: change without a valid metadata.phone_number_id: %d messages, "
+		     "%d statuses skipped",
 		     cJSON_GetArraySize(msgs), cJSON_GetArraySize(sts));
 		return;
 	}
@@ -1004,12 +1005,10 @@ static void wa_change(struct parse *p, const cJSON *change)
 	if (has_msgs) {
 		struct contacts cs;
 		contacts_index(value, &cs);
-		cJSON_ArrayForEach(it, msgs)
-			wa_message(p, channel, &cs, it);
+		cJSON_ArrayForEach(it, msgs) wa_message(p, channel, &cs, it);
 		free(cs.v);
 	}
-	cJSON_ArrayForEach(it, sts)
-		wa_status(p, channel, it);
+	cJSON_ArrayForEach(it, sts) wa_status(p, channel, it);
 }
 
 static void wa_entry(struct parse *p, const cJSON *entry)
@@ -1024,8 +1023,7 @@ static void wa_entry(struct parse *p, const cJSON *entry)
 			note(p, "whatsapp: entry without changes");
 		return;
 	}
-	cJSON_ArrayForEach(ch, changes)
-		wa_change(p, ch);
+	cJSON_ArrayForEach(ch, changes) wa_change(p, ch);
 }
 
 /* ---- Instagram ---- */
@@ -1042,13 +1040,13 @@ struct ig_event {
 static struct meta_message ig_base(const struct ig_event *ev, const char *kind)
 {
 	return (struct meta_message){
-		.platform = PLATFORM_INSTAGRAM,
-		.channel_id = xstrdup(ev->account),
-		.customer_id = xstrdup(ev->customer),
-		.kind = xstrdup(kind),
-		.timestamp_ms = ev->ts,
-		.is_echo = ev->echo,
-		.needs_reply = !ev->echo,
+	    .platform = PLATFORM_INSTAGRAM,
+	    .channel_id = xstrdup(ev->account),
+	    .customer_id = xstrdup(ev->customer),
+	    .kind = xstrdup(kind),
+	    .timestamp_ms = ev->ts,
+	    .is_echo = ev->echo,
+	    .needs_reply = !ev->echo,
 	};
 }
 
@@ -1057,23 +1055,23 @@ static const struct {
 	const char *type, *kind, *tag;
 	bool titled; /* payload.title worth showing */
 } ig_attachments[] = {
-	{"image", "image", "[image]", false},
-	{"video", "video", "[video]", false},
-	{"audio", "audio", "[audio]", false},
-	{"file", "document", "[file]", false},
-	{"share", "share", "[share]", true},
-	{"story_mention", "story_mention", "[story mention]", false},
-	{"ig_reel", "reel", "[reel]", true},
-	{"reel", "reel", "[reel]", true},
-	{"ig_post", "post", "[post]", true},
-	{"media", "post", "[post]", true},
-	{"ig_story", "story", "[story]", false},
-	{"story", "story", "[story]", false},
-	{"like_heart", "like", "[like]", false},
-	{"unsupported_type", "unsupported", "[unsupported]", false},
-	{"template", "template", "[template]", true},
-	{"fallback", "link", "[link]", true},
-	{"location", "location", "[location]", true},
+    {"image", "image", "[image]", false},
+    {"video", "video", "[video]", false},
+    {"audio", "audio", "[audio]", false},
+    {"file", "document", "[file]", false},
+    {"share", "share", "[share]", true},
+    {"story_mention", "story_mention", "[story mention]", false},
+    {"ig_reel", "reel", "[reel]", true},
+    {"reel", "reel", "[reel]", true},
+    {"ig_post", "post", "[post]", true},
+    {"media", "post", "[post]", true},
+    {"ig_story", "story", "[story]", false},
+    {"story", "story", "[story]", false},
+    {"like_heart", "like", "[like]", false},
+    {"unsupported_type", "unsupported", "[unsupported]", false},
+    {"template", "template", "[template]", true},
+    {"fallback", "link", "[link]", true},
+    {"location", "location", "[location]", true},
 };
 
 /* Appends one tag per attachment; returns the first one's kind, or NULL. */
@@ -1119,8 +1117,8 @@ static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *
 		return;
 	}
 	if (!ev->customer) {
-		note(p, "instagram %s: message %s without the other party's id skipped", ev->account,
-		     mid);
+		note(p, "instagram %s: message %s without the other party's id skipped",
+		     ev->account, mid);
 		return;
 	}
 	if (get_true(msg, "is_deleted")) {
@@ -1170,7 +1168,8 @@ static void ig_reaction(struct parse *p, const struct ig_event *ev, const cJSON 
 {
 	const char *mid = get_id(r, "mid");
 	if (!mid || !ev->customer) {
-		note(p, "instagram %s: reaction without a valid mid or sender skipped", ev->account);
+		note(p, "instagram %s: reaction without a valid mid or sender skipped",
+		     ev->account);
 		return;
 	}
 	const char *action = get_str(r, "action");
@@ -1195,12 +1194,12 @@ static void ig_status(struct parse *p, const struct ig_event *ev, const char *mi
 		      enum delivery_status status)
 {
 	struct meta_status out = {
-		.platform = PLATFORM_INSTAGRAM,
-		.channel_id = xstrdup(ev->account),
-		.platform_message_id = xstrdup(mid),
-		.status = status,
-		.recipient_id = dup_or_null(ev->customer),
-		.timestamp_ms = ev->ts,
+	    .platform = PLATFORM_INSTAGRAM,
+	    .channel_id = xstrdup(ev->account),
+	    .platform_message_id = xstrdup(mid),
+	    .status = status,
+	    .recipient_id = dup_or_null(ev->customer),
+	    .timestamp_ms = ev->ts,
 	};
 	add_status(p, &out);
 }
@@ -1368,8 +1367,7 @@ static void ig_entry(struct parse *p, const cJSON *entry)
 	for (size_t i = 0; i < 2; i++) {
 		any |= get(entry, lists[i]) != NULL;
 		if (each_item(p, entry, lists[i], "instagram entry", &arr))
-			cJSON_ArrayForEach(it, arr)
-				ig_event(p, entry_id, it);
+			cJSON_ArrayForEach(it, arr) ig_event(p, entry_id, it);
 	}
 	any |= get(entry, "changes") != NULL;
 	if (each_item(p, entry, "changes", "instagram entry", &arr)) {
@@ -1426,8 +1424,9 @@ static char *prepare_body(const char *body, size_t len, size_t *n)
 		if (body[i])
 			buf[m++] = body[i];
 	for (size_t i = 0; i < m;) {
-		int cp = buf[i] == '\\' && i + 1 < m && buf[i + 1] == 'u' ? hex4(buf + i + 2, m - i - 2)
-									 : -1;
+		int cp = buf[i] == '\\' && i + 1 < m && buf[i + 1] == 'u'
+			     ? hex4(buf + i + 2, m - i - 2)
+			     : -1;
 		if (cp < 0) {
 			/* Not a \u escape: copy it, and the escaped character with it. */
 			size_t k = buf[i] == '\\' && i + 1 < m ? 2 : 1;
@@ -1508,8 +1507,7 @@ const char *meta_parse(const char *body, size_t len, struct meta_batch *out)
 
 	const cJSON *entries, *e;
 	if (entry_fn && each_item(&p, root, "entry", "body", &entries)) {
-		cJSON_ArrayForEach(e, entries)
-			entry_fn(&p, e);
+		cJSON_ArrayForEach(e, entries) entry_fn(&p, e);
 	} else if (entry_fn && !get(root, "entry")) {
 		note(&p, "body without entry");
 	}

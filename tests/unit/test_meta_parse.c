@@ -15,21 +15,21 @@
  * (Texts that need an apostrophe use \u0027.)
  */
 #define WA_HEAD                                                                                    \
-	"{'object':'whatsapp_business_account','entry':[{'id':'102290129340398','changes':[{"    \
-	"'field':'messages','value':{'messaging_product':'whatsapp','metadata':{"                \
+	"{'object':'whatsapp_business_account','entry':[{'id':'102290129340398','changes':[{"      \
+	"'field':'messages','value':{'messaging_product':'whatsapp','metadata':{"                  \
 	"'display_phone_number':'15550001111','phone_number_id':'106540352242922'},"
-#define WA_TAIL "}}]}]}"
+#define WA_TAIL    "}}]}]}"
 #define WA_CONTACT "'contacts':[{'profile':{'name':'Anna de Vries'},'wa_id':'31612345678'}],"
 #define WA_MSG(fields)                                                                             \
-	WA_HEAD WA_CONTACT "'messages':[{'from':'31612345678','id':'wamid.T1',"                  \
+	WA_HEAD WA_CONTACT "'messages':[{'from':'31612345678','id':'wamid.T1',"                    \
 			   "'timestamp':'1750000000'," fields "}]" WA_TAIL
 #define WA_STATUS(fields) WA_HEAD "'statuses':[{" fields "}]" WA_TAIL
 
-#define IG_ACC "17841400000000001"
+#define IG_ACC  "17841400000000001"
 #define IG_CUST "5551234567890001"
 #define IG_EVENT(fields)                                                                           \
-	"{'object':'instagram','entry':[{'time':1750000000500,'id':'" IG_ACC "','messaging':[{"  \
-	"'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"                          \
+	"{'object':'instagram','entry':[{'time':1750000000500,'id':'" IG_ACC "','messaging':[{"    \
+	"'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"                           \
 	"'timestamp':1750000000123," fields "}]}]}"
 
 static char *q(const char *s)
@@ -246,8 +246,9 @@ static void test_wa_video(void **state)
 static void test_wa_audio_and_voice(void **state)
 {
 	(void)state;
-	expect_wa(WA_MSG("'type':'audio','audio':{'mime_type':'audio/mpeg','id':'3','voice':false}"),
-		  "audio", "[audio]", true);
+	expect_wa(
+	    WA_MSG("'type':'audio','audio':{'mime_type':'audio/mpeg','id':'3','voice':false}"),
+	    "audio", "[audio]", true);
 	expect_wa(WA_MSG("'type':'audio','audio':{'mime_type':'audio/ogg; codecs=opus','id':'3',"
 			 "'voice':true}"),
 		  "voice", "[voice]", true);
@@ -288,16 +289,17 @@ static void test_wa_location(void **state)
 	expect_wa(WA_MSG("'type':'location','location':{'latitude':1,'longitude':2,"
 			 "'name':'Beach','address':'Beach, Main St'}"),
 		  "location", "[location] 1,2 Beach, Main St", true);
-	expect_wa(WA_MSG("'type':'location','location':{'latitude':'x','longitude':2}"),
-		  "location", "[location]", true);
+	expect_wa(WA_MSG("'type':'location','location':{'latitude':'x','longitude':2}"), "location",
+		  "[location]", true);
 }
 
 static void test_wa_contacts(void **state)
 {
 	(void)state;
-	expect_wa(WA_MSG("'type':'contacts','contacts':[{'name':{'formatted_name':'Jan Jansen',"
-			 "'first_name':'Jan'},'phones':[{'phone':'+31 6 1111 2222','type':'CELL'}]}]"),
-		  "contacts", "[contacts] Jan Jansen +31 6 1111 2222", true);
+	expect_wa(
+	    WA_MSG("'type':'contacts','contacts':[{'name':{'formatted_name':'Jan Jansen',"
+		   "'first_name':'Jan'},'phones':[{'phone':'+31 6 1111 2222','type':'CELL'}]}]"),
+	    "contacts", "[contacts] Jan Jansen +31 6 1111 2222", true);
 	expect_wa(WA_MSG("'type':'contacts','contacts':[{'name':{'first_name':'Piet',"
 			 "'last_name':'Bos'},'phones':[{'phone':'+31 6 1'},{'wa_id':'3162'}]},"
 			 "{'name':{'formatted_name':'Els'}},{'org':{}}]"),
@@ -330,8 +332,8 @@ static void test_wa_interactive_list_reply(void **state)
 	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply','list_reply':{"
 			 "'id':'express'}}"),
 		  "interactive", "express", true);
-	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply'}"),
-		  "interactive", "[list reply]", true);
+	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'list_reply'}"), "interactive",
+		  "[list reply]", true);
 }
 
 static void test_wa_interactive_form(void **state)
@@ -405,7 +407,8 @@ static void test_wa_order(void **state)
 			 "'product_items':[{'product_retailer_id':'SKU-1','quantity':2,"
 			 "'item_price':9.5,'currency':'EUR'},{'product_retailer_id':'SKU-2',"
 			 "'quantity':1,'item_price':20,'currency':'EUR'}]}"),
-		  "order", "[order] 3 items: 2 x SKU-1, 1 x SKU-2 \xe2\x80\x94 Gift wrap please", true);
+		  "order", "[order] 3 items: 2 x SKU-1, 1 x SKU-2 \xe2\x80\x94 Gift wrap please",
+		  true);
 	expect_wa(WA_MSG("'type':'order','order':{'product_items':[{'product_retailer_id':'A',"
 			 "'quantity':'many'}]}"),
 		  "order", "[order] 1 item: 1 x A", true);
@@ -415,12 +418,13 @@ static void test_wa_order(void **state)
 static void test_wa_referral(void **state)
 {
 	(void)state;
-	expect_wa(WA_MSG("'referral':{'source_url':'https://fb.me/abc','source_id':'1',"
-			 "'source_type':'ad','body':'Spring sale: 20% off','headline':'Chat with us',"
-			 "'media_type':'image','ctwa_clid':'x'},'type':'text',"
-			 "'text':{'body':'Is the sale still on?'}"),
-		  "text", "Is the sale still on? [via ad: Chat with us \xe2\x80\x94 Spring sale: 20% off]",
-		  true);
+	expect_wa(
+	    WA_MSG("'referral':{'source_url':'https://fb.me/abc','source_id':'1',"
+		   "'source_type':'ad','body':'Spring sale: 20% off','headline':'Chat with us',"
+		   "'media_type':'image','ctwa_clid':'x'},'type':'text',"
+		   "'text':{'body':'Is the sale still on?'}"),
+	    "text",
+	    "Is the sale still on? [via ad: Chat with us \xe2\x80\x94 Spring sale: 20% off]", true);
 	expect_wa(WA_MSG("'referral':{'source_url':'https://fb.me/abc'},'type':'text',"
 			 "'text':{'body':'Hi'}"),
 		  "text", "Hi [via ad: https://fb.me/abc]", true);
@@ -435,8 +439,7 @@ static void test_wa_system(void **state)
 	(void)state;
 	expect_wa(WA_MSG("'type':'system','system':{'body':'User Anna changed from 31612345678 to "
 			 "31699999999','wa_id':'31699999999','type':'user_changed_number'}"),
-		  "system",
-		  "[system] User Anna changed from 31612345678 to 31699999999", false);
+		  "system", "[system] User Anna changed from 31612345678 to 31699999999", false);
 	expect_wa(WA_MSG("'type':'system','system':{'type':'customer_identity_changed'}"), "system",
 		  "[system] customer_identity_changed", false);
 	expect_wa(WA_MSG("'type':'system'"), "system", "[system]", false);
@@ -492,8 +495,8 @@ static void test_wa_unsupported(void **state)
 static void test_wa_unknown_type(void **state)
 {
 	(void)state;
-	expect_wa(WA_MSG("'type':'hologram','hologram':{}"), "unknown",
-		  "[unknown type: hologram]", true);
+	expect_wa(WA_MSG("'type':'hologram','hologram':{}"), "unknown", "[unknown type: hologram]",
+		  true);
 	expect_wa(WA_MSG("'text':{'body':'no type'}"), "unknown", "[unknown type]", true);
 	expect_wa(WA_MSG("'type':7"), "unknown", "[unknown type]", true);
 	expect_wa(WA_MSG("'type':'a\\nb'"), "unknown", "[unknown type: a b]", true);
@@ -512,10 +515,12 @@ static void test_wa_profile_names_by_wa_id(void **state)
 	/* contacts[] deliberately in the other order than messages[]. */
 	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Bram'},'wa_id':'31687654321'},"
 			 "{'profile':{'name':'Anna'},'wa_id':'31612345678'}],'messages':["
-			 "{'from':'31612345678','id':'wamid.A','timestamp':'1','type':'text','text':{'body':'a'}},"
-			 "{'from':'31687654321','id':'wamid.B','timestamp':'2','type':'text','text':{'body':'b'}},"
-			 "{'from':'31600000000','id':'wamid.C','timestamp':'3','type':'text','text':{'body':'c'}}]"
-			 WA_TAIL,
+			 "{'from':'31612345678','id':'wamid.A','timestamp':'1','type':'text','text'"
+			 ":{'body':'a'}},"
+			 "{'from':'31687654321','id':'wamid.B','timestamp':'2','type':'text','text'"
+			 ":{'body':'b'}},"
+			 "{'from':'31600000000','id':'wamid.C','timestamp':'3','type':'text','text'"
+			 ":{'body':'c'}}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_messages, 3);
 	assert_string_equal(b.messages[0].profile_name, "Anna");
@@ -528,9 +533,10 @@ static void test_wa_profile_name_cleaned(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'contacts':[{'profile':{'name':'Anna\\n\\u0007X'},'wa_id':'31612345678'}],"
-			 "'messages':[{'from':'31612345678','id':'wamid.A','type':'text',"
-			 "'text':{'body':'a'}}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'contacts':[{'profile':{'name':'Anna\\n\\u0007X'},'wa_id':'31612345678'}],"
+		 "'messages':[{'from':'31612345678','id':'wamid.A','type':'text',"
+		 "'text':{'body':'a'}}]" WA_TAIL,
 		 &b);
 	assert_string_equal(only_message(&b)->profile_name, "Anna  X");
 	meta_batch_free(&b);
@@ -577,11 +583,13 @@ static void test_wa_missing_sender_skipped(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'contacts':[{'wa_id':'1'},{'wa_id':'2'}],'messages':["
-			 "{'id':'wamid.U','type':'text','text':{'body':'hi'}},"
-			 "{'from':'','id':'wamid.V','type':'text','text':{'body':'hi'}},"
-			 "{'from':'31612345678','id':'wamid.W','type':'text','text':{'body':'ok'}}]" WA_TAIL,
-		 &b);
+	parse_ok(
+	    WA_HEAD
+	    "'contacts':[{'wa_id':'1'},{'wa_id':'2'}],'messages':["
+	    "{'id':'wamid.U','type':'text','text':{'body':'hi'}},"
+	    "{'from':'','id':'wamid.V','type':'text','text':{'body':'hi'}},"
+	    "{'from':'31612345678','id':'wamid.W','type':'text','text':{'body':'ok'}}]" WA_TAIL,
+	    &b);
 	assert_int_equal(b.n_messages, 1);
 	assert_string_equal(b.messages[0].platform_message_id, "wamid.W");
 	assert_true(has_note(&b, "wamid.U without a valid sender"));
@@ -593,11 +601,13 @@ static void test_wa_missing_id_skipped(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'messages':[{'from':'31612345678','type':'text','text':{'body':'x'}},"
-			 "{'from':'31612345678','id':'','type':'text','text':{'body':'x'}},"
-			 "{'from':'31612345678','id':7,'type':'text','text':{'body':'x'}},"
-			 "{'from':'31612345678','id':'wamid.OK','type':'text','text':{'body':'y'}}]" WA_TAIL,
-		 &b);
+	parse_ok(
+	    WA_HEAD
+	    "'messages':[{'from':'31612345678','type':'text','text':{'body':'x'}},"
+	    "{'from':'31612345678','id':'','type':'text','text':{'body':'x'}},"
+	    "{'from':'31612345678','id':7,'type':'text','text':{'body':'x'}},"
+	    "{'from':'31612345678','id':'wamid.OK','type':'text','text':{'body':'y'}}]" WA_TAIL,
+	    &b);
 	assert_int_equal(b.n_messages, 1);
 	assert_string_equal(b.messages[0].text, "y");
 	assert_int_equal(b.n_notes, 3);
@@ -613,10 +623,11 @@ static void test_wa_bad_ids_skipped(void **state)
 	longid[sizeof(longid) - 1] = '\0';
 	char *body;
 	assert_true(asprintf(&body,
-			     WA_HEAD "'messages':[{'from':'31612345678','id':'wamid with space',"
-				     "'type':'text'},{'from':'316\\n1','id':'wamid.X','type':'text'},"
-				     "{'from':'31612345678','id':'%s','type':'text'},"
-				     "{'from':'31612345678','id':'wamid.\\u00e9','type':'text'}]" WA_TAIL,
+			     WA_HEAD
+			     "'messages':[{'from':'31612345678','id':'wamid with space',"
+			     "'type':'text'},{'from':'316\\n1','id':'wamid.X','type':'text'},"
+			     "{'from':'31612345678','id':'%s','type':'text'},"
+			     "{'from':'31612345678','id':'wamid.\\u00e9','type':'text'}]" WA_TAIL,
 			     longid) > 0);
 	struct meta_batch b;
 	parse_ok(body, &b);
@@ -630,15 +641,16 @@ static void test_wa_timestamps(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'messages':["
-			 "{'from':'1','id':'a','timestamp':'1750000000','type':'text'},"
-			 "{'from':'1','id':'b','timestamp':1750000001,'type':'text'},"
-			 "{'from':'1','id':'c','timestamp':'asdf','type':'text'},"
-			 "{'from':'1','id':'d','timestamp':'-5','type':'text'},"
-			 "{'from':'1','id':'e','timestamp':'99999999999999999999999','type':'text'},"
-			 "{'from':'1','id':'f','timestamp':-1e308,'type':'text'},"
-			 "{'from':'1','id':'g','type':'text'},"
-			 "{'from':'1','id':'h','timestamp':{},'type':'text'}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'messages':["
+		 "{'from':'1','id':'a','timestamp':'1750000000','type':'text'},"
+		 "{'from':'1','id':'b','timestamp':1750000001,'type':'text'},"
+		 "{'from':'1','id':'c','timestamp':'asdf','type':'text'},"
+		 "{'from':'1','id':'d','timestamp':'-5','type':'text'},"
+		 "{'from':'1','id':'e','timestamp':'99999999999999999999999','type':'text'},"
+		 "{'from':'1','id':'f','timestamp':-1e308,'type':'text'},"
+		 "{'from':'1','id':'g','type':'text'},"
+		 "{'from':'1','id':'h','timestamp':{},'type':'text'}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_messages, 8);
 	assert_true(b.messages[0].timestamp_ms == 1750000000000LL);
@@ -653,8 +665,9 @@ static void test_wa_duplicate_delivery_kept(void **state)
 	(void)state;
 	/* Dedupe is storage's job (on the id); the parser reports both faithfully. */
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'messages':[{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}},"
-			 "{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'messages':[{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}},"
+		 "{'from':'1','id':'wamid.D','type':'text','text':{'body':'x'}}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_messages, 2);
 	assert_string_equal(b.messages[0].platform_message_id, b.messages[1].platform_message_id);
@@ -667,15 +680,20 @@ static void test_wa_status_values(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'statuses':["
-			 "{'id':'wamid.S','status':'sent','timestamp':'1750000010','recipient_id':'31612345678',"
-			 "'pricing':{'billable':true,'pricing_model':'PMP','category':'service'}},"
-			 "{'id':'wamid.S','status':'delivered','timestamp':'1750000011','recipient_id':'31612345678'},"
-			 "{'id':'wamid.S','status':'read','timestamp':'1750000012','recipient_id':'31612345678'},"
-			 "{'id':'wamid.S','status':'played','timestamp':'1750000013','recipient_id':'31612345678'},"
-			 "{'id':'wamid.S','status':'failed','timestamp':'1750000014','recipient_id':'31612345678'}]"
-			 WA_TAIL,
-		 &b);
+	parse_ok(
+	    WA_HEAD
+	    "'statuses':["
+	    "{'id':'wamid.S','status':'sent','timestamp':'1750000010','recipient_id':'31612345678',"
+	    "'pricing':{'billable':true,'pricing_model':'PMP','category':'service'}},"
+	    "{'id':'wamid.S','status':'delivered','timestamp':'1750000011','recipient_id':'"
+	    "31612345678'},"
+	    "{'id':'wamid.S','status':'read','timestamp':'1750000012','recipient_id':'31612345678'}"
+	    ","
+	    "{'id':'wamid.S','status':'played','timestamp':'1750000013','recipient_id':'"
+	    "31612345678'},"
+	    "{'id':'wamid.S','status':'failed','timestamp':'1750000014','recipient_id':'"
+	    "31612345678'}]" WA_TAIL,
+	    &b);
 	assert_int_equal(b.n_statuses, 5);
 	assert_int_equal(b.n_messages, 0);
 	const enum delivery_status want[] = {DELIVERY_SENT, DELIVERY_DELIVERED, DELIVERY_READ,
@@ -715,12 +733,13 @@ static void test_wa_status_error_variants(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'statuses':["
-			 "{'id':'a','status':'failed','errors':[{'code':'131026','message':'Undeliverable',"
-			 "'details':'old shape'}]},"
-			 "{'id':'b','status':'failed','errors':[]},"
-			 "{'id':'c','status':'failed','errors':'x'},"
-			 "{'id':'d','status':'failed','errors':[{'code':1.5,'title':{}}]}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'statuses':["
+		 "{'id':'a','status':'failed','errors':[{'code':'131026','message':'Undeliverable',"
+		 "'details':'old shape'}]},"
+		 "{'id':'b','status':'failed','errors':[]},"
+		 "{'id':'c','status':'failed','errors':'x'},"
+		 "{'id':'d','status':'failed','errors':[{'code':1.5,'title':{}}]}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_statuses, 4);
 	assert_string_equal(b.statuses[0].error_code, "131026");
@@ -737,9 +756,10 @@ static void test_wa_status_unknown_values_skipped(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'statuses':[{'id':'a','status':'deleted'},{'id':'b','status':'warning'},"
-			 "{'id':'c','status':'in_orbit'},{'id':'d'},{'id':'e','status':7},"
-			 "{'status':'read'},{'id':'f','status':'READ'},{'id':'g','status':'read'}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'statuses':[{'id':'a','status':'deleted'},{'id':'b','status':'warning'},"
+		 "{'id':'c','status':'in_orbit'},{'id':'d'},{'id':'e','status':7},"
+		 "{'status':'read'},{'id':'f','status':'READ'},{'id':'g','status':'read'}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_statuses, 1);
 	assert_string_equal(b.statuses[0].platform_message_id, "g");
@@ -767,8 +787,9 @@ static void test_wa_value_errors(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'errors':[{'code':130429,'title':'Rate limit hit','message':'Rate limit hit',"
-			 "'error_data':{'details':'Too many messages'}},{'code':0,'title':'Auth'}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'errors':[{'code':130429,'title':'Rate limit hit','message':'Rate limit hit',"
+		 "'error_data':{'details':'Too many messages'}},{'code':0,'title':'Auth'}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_messages, 0);
 	assert_int_equal(b.n_statuses, 0);
@@ -797,11 +818,12 @@ static void test_wa_missing_phone_number_id(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'whatsapp_business_account','entry':[{'id':'1','changes':[{'field':"
-		 "'messages','value':{'metadata':{'display_phone_number':'15550001111'},'messages':["
-		 "{'from':'1','id':'a','type':'text'},{'from':'1','id':'b','type':'text'}],"
-		 "'statuses':[{'id':'c','status':'sent'}]}}]}]}",
-		 &b);
+	parse_ok(
+	    "{'object':'whatsapp_business_account','entry':[{'id':'1','changes':[{'field':"
+	    "'messages','value':{'metadata':{'display_phone_number':'15550001111'},'messages':["
+	    "{'from':'1','id':'a','type':'text'},{'from':'1','id':'b','type':'text'}],"
+	    "'statuses':[{'id':'c','status':'sent'}]}}]}]}",
+	    &b);
 	assert_int_equal(b.n_messages, 0);
 	assert_int_equal(b.n_statuses, 0);
 	assert_true(has_note(&b, "2 messages, 1 statuses skipped"));
@@ -824,22 +846,25 @@ static void test_wa_batch(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'whatsapp_business_account','entry':["
-		 "{'id':'102290129340398','changes':["
-		 "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
-		 "'contacts':[{'profile':{'name':'Anna'},'wa_id':'31612345678'},"
-		 "{'profile':{'name':'Bram'},'wa_id':'31687654321'}],'messages':["
-		 "{'from':'31612345678','id':'wamid.B1','timestamp':'1750000100','type':'text','text':{'body':'one'}},"
-		 "{'from':'31687654321','id':'wamid.B2','timestamp':'1750000101','type':'text','text':{'body':'two'}},"
-		 "{'from':'31612345678','id':'wamid.B3','timestamp':'1750000102','type':'reaction',"
-		 "'reaction':{'message_id':'wamid.OUT1','emoji':'\\u2764\\ufe0f'}}]}},"
-		 "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
-		 "'statuses':[{'id':'wamid.OUT1','status':'read','timestamp':'1750000099'}]}}]},"
-		 "{'id':'419561257915477','changes':["
-		 "{'field':'messages','value':{'metadata':{'phone_number_id':'555000111222333'},"
-		 "'statuses':[{'id':'wamid.OUT9','status':'delivered'}],'messages':["
-		 "{'from':'447700900123','id':'wamid.B4','type':'text','text':{'body':'four'}}]}}]}]}",
-		 &b);
+	parse_ok(
+	    "{'object':'whatsapp_business_account','entry':["
+	    "{'id':'102290129340398','changes':["
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
+	    "'contacts':[{'profile':{'name':'Anna'},'wa_id':'31612345678'},"
+	    "{'profile':{'name':'Bram'},'wa_id':'31687654321'}],'messages':["
+	    "{'from':'31612345678','id':'wamid.B1','timestamp':'1750000100','type':'text','text':{'"
+	    "body':'one'}},"
+	    "{'from':'31687654321','id':'wamid.B2','timestamp':'1750000101','type':'text','text':{'"
+	    "body':'two'}},"
+	    "{'from':'31612345678','id':'wamid.B3','timestamp':'1750000102','type':'reaction',"
+	    "'reaction':{'message_id':'wamid.OUT1','emoji':'\\u2764\\ufe0f'}}]}},"
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'106540352242922'},"
+	    "'statuses':[{'id':'wamid.OUT1','status':'read','timestamp':'1750000099'}]}}]},"
+	    "{'id':'419561257915477','changes':["
+	    "{'field':'messages','value':{'metadata':{'phone_number_id':'555000111222333'},"
+	    "'statuses':[{'id':'wamid.OUT9','status':'delivered'}],'messages':["
+	    "{'from':'447700900123','id':'wamid.B4','type':'text','text':{'body':'four'}}]}}]}]}",
+	    &b);
 	assert_int_equal(b.n_messages, 4);
 	assert_int_equal(b.n_statuses, 2);
 	assert_string_equal(b.messages[0].text, "one");
@@ -858,10 +883,11 @@ static void test_wa_thousand_messages(void **state)
 	(void)state;
 	size_t cap = 200 * 1000 + 1024, len = 0;
 	char *body = malloc(cap);
-	len += (size_t)snprintf(body + len, cap - len,
-				"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
-				"\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
-				"\"106540352242922\"},\"messages\":[");
+	len +=
+	    (size_t)snprintf(body + len, cap - len,
+			     "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+			     "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
+			     "\"106540352242922\"},\"messages\":[");
 	for (int i = 0; i < 1000; i++)
 		len += (size_t)snprintf(body + len, cap - len,
 					"%s{\"from\":\"31612345678\",\"id\":\"wamid.N%d\","
@@ -888,8 +914,9 @@ static void test_wa_wrong_types(void **state)
 	expect_wa(WA_MSG("'type':'reaction','reaction':{'emoji':5,'message_id':[]}"), "reaction",
 		  "[reaction removed]", false);
 	expect_wa(WA_MSG("'type':'location','location':'here'"), "location", "[location]", true);
-	expect_wa(WA_MSG("'type':'interactive','interactive':{'type':'button_reply','button_reply':5}"),
-		  "interactive", "[button reply]", true);
+	expect_wa(
+	    WA_MSG("'type':'interactive','interactive':{'type':'button_reply','button_reply':5}"),
+	    "interactive", "[button reply]", true);
 
 	parse_ok(WA_HEAD "'messages':5,'statuses':{'id':'x'}" WA_TAIL, &b);
 	assert_int_equal(b.n_messages + b.n_statuses, 0);
@@ -906,20 +933,24 @@ static void test_wa_wrong_types(void **state)
 	meta_batch_free(&b);
 
 	const char *bodies[] = {
-		"{'object':'whatsapp_business_account'}",
-		"{'object':'whatsapp_business_account','entry':{}}",
-		"{'object':'whatsapp_business_account','entry':[1,'a',null,{'changes':5},{'changes':[7]}]}",
-		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value':[]}]}]}",
-		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':5,'value':{'metadata':5}}]}]}",
-		"{'object':'whatsapp_business_account','entry':[{'changes':[{'value':{'metadata':{"
-		"'phone_number_id':123},'messages':[{}]}}]}]}",
-		"{'object':7,'entry':[]}",
-		"{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value':{"
-		"'metadata':{'phone_number_id':'1'},'messages':[{'from':'1','id':'a','type':'order',"
-		"'order':{'product_items':[5,{'quantity':1e308},{'product_retailer_id':7}]}},"
-		"{'from':'1','id':'b','type':'contacts','contacts':[5,{'name':5,'phones':5},"
-		"{'phones':[5,{'phone':5}]}]},{'from':'1','id':'c','type':'edit','edit':5},"
-		"{'from':'1','id':'d','type':'system','system':[]}]}}]}]}",
+	    "{'object':'whatsapp_business_account'}",
+	    "{'object':'whatsapp_business_account','entry':{}}",
+	    "{'object':'whatsapp_business_account','entry':[1,'a',null,{'changes':5},{'changes':[7]"
+	    "}]}",
+	    "{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value'"
+	    ":[]}]}]}",
+	    "{'object':'whatsapp_business_account','entry':[{'changes':[{'field':5,'value':{'"
+	    "metadata':5}}]}]}",
+	    "{'object':'whatsapp_business_account','entry':[{'changes':[{'value':{'metadata':{"
+	    "'phone_number_id':123},'messages':[{}]}}]}]}",
+	    "{'object':7,'entry':[]}",
+	    "{'object':'whatsapp_business_account','entry':[{'changes':[{'field':'messages','value'"
+	    ":{"
+	    "'metadata':{'phone_number_id':'1'},'messages':[{'from':'1','id':'a','type':'order',"
+	    "'order':{'product_items':[5,{'quantity':1e308},{'product_retailer_id':7}]}},"
+	    "{'from':'1','id':'b','type':'contacts','contacts':[5,{'name':5,'phones':5},"
+	    "{'phones':[5,{'phone':5}]}]},{'from':'1','id':'c','type':'edit','edit':5},"
+	    "{'from':'1','id':'d','type':'system','system':[]}]}}]}]}",
 	};
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		parse_ok(bodies[i], &b);
@@ -1035,18 +1066,20 @@ static void test_ig_empty_message(void **state)
 static void test_ig_ad_referral_in_message(void **state)
 {
 	(void)state;
-	expect_ig(IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':{'ref':'r','ad_id':'1',"
-			   "'source':'ADS','type':'OPEN_THREAD','ads_context_data':{'ad_title':"
-			   "'Spring sale'}}}"),
-		  "text", "Price? [via ad: Spring sale]", true);
+	expect_ig(
+	    IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':{'ref':'r','ad_id':'1',"
+		     "'source':'ADS','type':'OPEN_THREAD','ads_context_data':{'ad_title':"
+		     "'Spring sale'}}}"),
+	    "text", "Price? [via ad: Spring sale]", true);
 }
 
 static void test_ig_reaction(void **state)
 {
 	(void)state;
 	struct meta_batch b, b2, b3;
-	const char *react = IG_EVENT("'reaction':{'mid':'m-out-1','action':'react','reaction':'love',"
-				     "'emoji':'\\u2764\\ufe0f'}");
+	const char *react =
+	    IG_EVENT("'reaction':{'mid':'m-out-1','action':'react','reaction':'love',"
+		     "'emoji':'\\u2764\\ufe0f'}");
 	parse_ok(react, &b);
 	const struct meta_message *m = only_message(&b);
 	assert_string_equal(m->kind, "reaction");
@@ -1065,8 +1098,8 @@ static void test_ig_reaction(void **state)
 	meta_batch_free(&b);
 	meta_batch_free(&b2);
 	meta_batch_free(&b3);
-	expect_ig(IG_EVENT("'reaction':{'mid':'m1','action':'react','reaction':'love'}"), "reaction",
-		  "[reaction] love", false);
+	expect_ig(IG_EVENT("'reaction':{'mid':'m1','action':'react','reaction':'love'}"),
+		  "reaction", "[reaction] love", false);
 }
 
 static void test_ig_reaction_without_mid(void **state)
@@ -1102,8 +1135,9 @@ static void test_ig_read_by_account_ignored(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
-		 IG_ACC "'},'recipient':{'id':'" IG_CUST "'},'timestamp':1,'read':{'mid':'m-in'}}]}]}",
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC
+		 "','messaging':[{'sender':{'id':'" IG_ACC "'},'recipient':{'id':'" IG_CUST
+		 "'},'timestamp':1,'read':{'mid':'m-in'}}]}]}",
 		 &b);
 	assert_int_equal(b.n_statuses, 0);
 	assert_int_equal(b.n_notes, 1);
@@ -1126,8 +1160,9 @@ static void test_ig_postback(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(IG_EVENT("'postback':{'mid':'m-pb-1','title':'Talk to a human','payload':'HUMAN'}"),
-		 &b);
+	parse_ok(
+	    IG_EVENT("'postback':{'mid':'m-pb-1','title':'Talk to a human','payload':'HUMAN'}"),
+	    &b);
 	const struct meta_message *m = only_message(&b);
 	assert_string_equal(m->kind, "postback");
 	assert_string_equal(m->text, "Talk to a human");
@@ -1164,8 +1199,9 @@ static void test_ig_sender_is_account_counts_as_echo(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
-		 IG_ACC "'},'recipient':{'id':'" IG_CUST "'},'message':{'mid':'m','text':'hi'}}]}]}",
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC
+		 "','messaging':[{'sender':{'id':'" IG_ACC "'},'recipient':{'id':'" IG_CUST
+		 "'},'message':{'mid':'m','text':'hi'}}]}]}",
 		 &b);
 	assert_true(only_message(&b)->is_echo);
 	assert_false(b.messages[0].needs_reply);
@@ -1191,8 +1227,9 @@ static void test_ig_message_edit(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(IG_EVENT("'message_edit':{'mid':'m-in-1','text':'Lisbon, not Porto','num_edit':1}"),
-		 &b);
+	parse_ok(
+	    IG_EVENT("'message_edit':{'mid':'m-in-1','text':'Lisbon, not Porto','num_edit':1}"),
+	    &b);
 	const struct meta_message *m = only_message(&b);
 	assert_string_equal(m->kind, "edit");
 	assert_string_equal(m->text, "[edited] Lisbon, not Porto");
@@ -1205,18 +1242,20 @@ static void test_ig_message_edit(void **state)
 static void test_ig_referral_event(void **state)
 {
 	(void)state;
-	expect_ig(IG_EVENT("'referral':{'ref':'summer-promo','source':'SHORTLINK','type':'OPEN_THREAD'}"),
-		  "referral", "[referral] summer-promo", false);
+	expect_ig(
+	    IG_EVENT("'referral':{'ref':'summer-promo','source':'SHORTLINK','type':'OPEN_THREAD'}"),
+	    "referral", "[referral] summer-promo", false);
 }
 
 static void test_ig_changes_form(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':[{'id':'0','time':1750000000,'changes':[{'field':"
-		 "'messages','value':{'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"
-		 "'timestamp':'1750000000','message':{'mid':'random_mid','text':'random_text'}}}]}]}",
-		 &b);
+	parse_ok(
+	    "{'object':'instagram','entry':[{'id':'0','time':1750000000,'changes':[{'field':"
+	    "'messages','value':{'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC "'},"
+	    "'timestamp':'1750000000','message':{'mid':'random_mid','text':'random_text'}}}]}]}",
+	    &b);
 	const struct meta_message *m = only_message(&b);
 	assert_string_equal(m->channel_id, IG_ACC);
 	assert_string_equal(m->customer_id, IG_CUST);
@@ -1244,8 +1283,9 @@ static void test_ig_standby(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','standby':[{'sender':{'id':'"
-		 IG_CUST "'},'recipient':{'id':'" IG_ACC "'},'message':{'mid':'m-sb','text':'hi'}}]}]}",
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC
+		 "','standby':[{'sender':{'id':'" IG_CUST "'},'recipient':{'id':'" IG_ACC
+		 "'},'message':{'mid':'m-sb','text':'hi'}}]}]}",
 		 &b);
 	assert_string_equal(only_message(&b)->platform_message_id, "m-sb");
 	meta_batch_free(&b);
@@ -1255,18 +1295,19 @@ static void test_ig_batch(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':["
-		 "{'id':'" IG_ACC "','time':1,'messaging':["
-		 "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':1,"
-		 "'message':{'mid':'a','text':'first'}},"
-		 "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':2,"
-		 "'message':{'mid':'b','text':'second'}},"
-		 "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':3,"
-		 "'read':{'mid':'out-1'}}]},"
-		 "{'id':'" IG_ACC "','time':2,'messaging':["
-		 "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':4,"
-		 "'message':{'mid':'c','text':'third'}}]}]}",
-		 &b);
+	parse_ok(
+	    "{'object':'instagram','entry':["
+	    "{'id':'" IG_ACC "','time':1,'messaging':["
+	    "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':1,"
+	    "'message':{'mid':'a','text':'first'}},"
+	    "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':2,"
+	    "'message':{'mid':'b','text':'second'}},"
+	    "{'sender':{'id':'5551234567890001'},'recipient':{'id':'" IG_ACC "'},'timestamp':3,"
+	    "'read':{'mid':'out-1'}}]},"
+	    "{'id':'" IG_ACC "','time':2,'messaging':["
+	    "{'sender':{'id':'5551234567890002'},'recipient':{'id':'" IG_ACC "'},'timestamp':4,"
+	    "'message':{'mid':'c','text':'third'}}]}]}",
+	    &b);
 	assert_int_equal(b.n_messages, 3);
 	assert_int_equal(b.n_statuses, 1);
 	assert_string_equal(b.messages[1].customer_id, "5551234567890002");
@@ -1280,7 +1321,8 @@ static void test_ig_malformed_events(void **state)
 	struct meta_batch b;
 	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':["
 		 "{'sender':{'id':'1'},'recipient':{'id':'" IG_ACC "'},'timestamp':1},"
-		 "{'sender':{'id':'1'},'recipient':{'id':'" IG_ACC "'},'message':{'text':'no mid'}},"
+		 "{'sender':{'id':'1'},'recipient':{'id':'" IG_ACC
+		 "'},'message':{'text':'no mid'}},"
 		 "{'recipient':{'id':'" IG_ACC "'},'message':{'mid':'x','text':'no sender'}},"
 		 "5,{'message':'str'},"
 		 "{'sender':{'id':7},'recipient':{'id':'" IG_ACC "'},'postback':{'title':'t'}}]},"
@@ -1299,8 +1341,9 @@ static void test_ig_customer_from_different_page(void **state)
 	(void)state;
 	/* recipient differs from entry.id: the entry names the account, the sender the customer. */
 	struct meta_batch b;
-	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC "','messaging':[{'sender':{'id':'"
-		 IG_CUST "'},'recipient':{'id':'999'},'message':{'mid':'m','text':'hi'}}]}]}",
+	parse_ok("{'object':'instagram','entry':[{'id':'" IG_ACC
+		 "','messaging':[{'sender':{'id':'" IG_CUST
+		 "'},'recipient':{'id':'999'},'message':{'mid':'m','text':'hi'}}]}]}",
 		 &b);
 	assert_string_equal(only_message(&b)->channel_id, IG_ACC);
 	assert_string_equal(b.messages[0].customer_id, IG_CUST);
@@ -1323,8 +1366,15 @@ static void test_not_json(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	const char *bodies[] = {"hello", "{", "{\"a\":}", "   ", "{'single':'quotes'}", "\xff\xfe",
-				"{\"a\":1} trailing", "{\"a\":1}{\"b\":2}", "nul"};
+	const char *bodies[] = {"hello",
+				"{",
+				"{\"a\":}",
+				"   ",
+				"{'single':'quotes'}",
+				"\xff\xfe",
+				"{\"a\":1} trailing",
+				"{\"a\":1}{\"b\":2}",
+				"nul"};
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_json);
 		meta_batch_free(&b);
@@ -1338,7 +1388,8 @@ static void test_json_not_object(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	const char *bodies[] = {"[]", "[{\"object\":\"instagram\"}]", "\"str\"", "42", "null", "true"};
+	const char *bodies[] = {"[]",  "[{\"object\":\"instagram\"}]", "\"str\"", "42", "null",
+				"true"};
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
 		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_not_object);
 		assert_int_equal(b.n_messages + b.n_statuses + b.n_notes, 0);
@@ -1367,7 +1418,8 @@ static void test_unknown_object(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok("{'object':'page','entry':[{'id':'1','messaging':[{'message':{'mid':'x'}}]}]}", &b);
+	parse_ok("{'object':'page','entry':[{'id':'1','messaging':[{'message':{'mid':'x'}}]}]}",
+		 &b);
 	assert_int_equal(b.n_messages, 0);
 	assert_string_equal(b.object, "page");
 	assert_true(has_note(&b, "object \"page\" not handled"));
@@ -1465,8 +1517,9 @@ static void test_text_at_cap_not_cut(void **state)
 	(void)state;
 	size_t n0, big = META_TEXT_MAX;
 	char *body = malloc(big + 512);
-	n0 = (size_t)sprintf(body, "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
-				   "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"");
+	n0 = (size_t)sprintf(body,
+			     "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
+			     "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"");
 	memset(body + n0, 'x', big);
 	size_t n = n0 + big + (size_t)sprintf(body + n0 + big, "\"}}]}]}");
 	struct meta_batch b;
@@ -1480,18 +1533,28 @@ static void test_text_at_cap_not_cut(void **state)
 static void test_invalid_utf8_replaced(void **state)
 {
 	(void)state;
-	/* lone continuation, truncated sequence, overlong '/', UTF-16 surrogate, > U+10FFFF, 0xff */
+	/* lone continuation, truncated sequence, overlong '/', UTF-16 surrogate, > U+10FFFF, 0xff
+	 */
 	const char *body = "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":[{"
 			   "\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":"
-			   "\"a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf4\x90\x80\x80" "f\xff" "g\"}}]}]}";
+			   "\"a\x80"
+			   "b\xe2\x82"
+			   "c\xc0\xaf"
+			   "d\xed\xa0\x80"
+			   "e\xf4\x90\x80\x80"
+			   "f\xff"
+			   "g\"}}]}]}";
 	struct meta_batch b;
 	assert_null(parse_raw(body, strlen(body), &b));
 	const struct meta_message *m = only_message(&b);
 	assert_true(valid_utf8(m->text));
-	assert_string_equal(m->text, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd"
+	assert_string_equal(m->text, "a\xef\xbf\xbd"
+				     "b\xef\xbf\xbd"
+				     "c\xef\xbf\xbd\xef\xbf\xbd"
 				     "d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
 				     "e\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-				     "f\xef\xbf\xbd" "g");
+				     "f\xef\xbf\xbd"
+				     "g");
 	meta_batch_free(&b);
 }
 
@@ -1500,9 +1563,11 @@ static void test_valid_utf8_kept(void **state)
 	(void)state;
 	const char *text = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf";
 	char *body;
-	assert_true(asprintf(&body, "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
-				    "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"%s\"}}]}]}",
-			     text) > 0);
+	assert_true(
+	    asprintf(&body,
+		     "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":"
+		     "[{\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"%s\"}}]}]}",
+		     text) > 0);
 	struct meta_batch b;
 	assert_null(parse_raw(body, strlen(body), &b));
 	assert_string_equal(only_message(&b)->text, text);
@@ -1530,8 +1595,9 @@ static void test_escaped_nul_stripped(void **state)
 static void test_raw_nul_bytes_stripped(void **state)
 {
 	(void)state;
-	const char body[] = "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":[{"
-			    "\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"ab\0cd\"}}]}]}\0";
+	const char body[] =
+	    "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1\",\"messaging\":[{"
+	    "\"sender\":{\"id\":\"2\"},\"message\":{\"mid\":\"m\",\"text\":\"ab\0cd\"}}]}]}\0";
 	struct meta_batch b;
 	assert_null(parse_raw(body, sizeof(body) - 1, &b));
 	assert_string_equal(only_message(&b)->text, "abcd");
@@ -1558,10 +1624,11 @@ static void test_notes_capped(void **state)
 	(void)state;
 	size_t cap = 64 * 1024, len = 0;
 	char *body = malloc(cap);
-	len += (size_t)snprintf(body + len, cap - len,
-				"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
-				"\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
-				"\"1\"},\"messages\":[");
+	len +=
+	    (size_t)snprintf(body + len, cap - len,
+			     "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+			     "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":"
+			     "\"1\"},\"messages\":[");
 	for (int i = 0; i < 300; i++)
 		len += (size_t)snprintf(body + len, cap - len, "%s{\"from\":\"1\"}", i ? "," : "");
 	len += (size_t)snprintf(body + len, cap - len, "]}}]}]}");
@@ -1594,12 +1661,13 @@ static void test_numbers_extreme(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	parse_ok(WA_HEAD "'messages':[{'from':'1','id':'a','timestamp':1e999,'type':'location',"
-			 "'location':{'latitude':1e999,'longitude':-1e999}},"
-			 "{'from':'1','id':'b','type':'order','order':{'product_items':["
-			 "{'product_retailer_id':'x','quantity':1e999},{'product_retailer_id':'y',"
-			 "'quantity':-3}]}}],"
-			 "'statuses':[{'id':'s','status':'failed','errors':[{'code':1e300}]}]" WA_TAIL,
+	parse_ok(WA_HEAD
+		 "'messages':[{'from':'1','id':'a','timestamp':1e999,'type':'location',"
+		 "'location':{'latitude':1e999,'longitude':-1e999}},"
+		 "{'from':'1','id':'b','type':'order','order':{'product_items':["
+		 "{'product_retailer_id':'x','quantity':1e999},{'product_retailer_id':'y',"
+		 "'quantity':-3}]}}],"
+		 "'statuses':[{'id':'s','status':'failed','errors':[{'code':1e300}]}]" WA_TAIL,
 		 &b);
 	assert_int_equal(b.n_messages, 2);
 	assert_true(b.messages[0].timestamp_ms == 0);
@@ -1612,99 +1680,99 @@ static void test_numbers_extreme(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_platform_names),
-		cmocka_unit_test(test_status_names_and_rank),
-		cmocka_unit_test(test_wa_text),
-		cmocka_unit_test(test_wa_text_unicode_escapes),
-		cmocka_unit_test(test_wa_reply_context),
-		cmocka_unit_test(test_wa_image),
-		cmocka_unit_test(test_wa_video),
-		cmocka_unit_test(test_wa_audio_and_voice),
-		cmocka_unit_test(test_wa_document),
-		cmocka_unit_test(test_wa_sticker),
-		cmocka_unit_test(test_wa_location),
-		cmocka_unit_test(test_wa_contacts),
-		cmocka_unit_test(test_wa_interactive_button_reply),
-		cmocka_unit_test(test_wa_interactive_list_reply),
-		cmocka_unit_test(test_wa_interactive_form),
-		cmocka_unit_test(test_wa_interactive_other),
-		cmocka_unit_test(test_wa_button),
-		cmocka_unit_test(test_wa_reaction),
-		cmocka_unit_test(test_wa_reaction_removed),
-		cmocka_unit_test(test_wa_order),
-		cmocka_unit_test(test_wa_referral),
-		cmocka_unit_test(test_wa_system),
-		cmocka_unit_test(test_wa_edit),
-		cmocka_unit_test(test_wa_revoke),
-		cmocka_unit_test(test_wa_unsupported),
-		cmocka_unit_test(test_wa_unknown_type),
-		cmocka_unit_test(test_wa_request_welcome),
-		cmocka_unit_test(test_wa_profile_names_by_wa_id),
-		cmocka_unit_test(test_wa_profile_name_cleaned),
-		cmocka_unit_test(test_wa_bsuid_sender),
-		cmocka_unit_test(test_wa_phone_preferred_over_bsuid),
-		cmocka_unit_test(test_wa_sole_contact_is_sender),
-		cmocka_unit_test(test_wa_missing_sender_skipped),
-		cmocka_unit_test(test_wa_missing_id_skipped),
-		cmocka_unit_test(test_wa_bad_ids_skipped),
-		cmocka_unit_test(test_wa_timestamps),
-		cmocka_unit_test(test_wa_duplicate_delivery_kept),
-		cmocka_unit_test(test_wa_status_values),
-		cmocka_unit_test(test_wa_status_failed_errors),
-		cmocka_unit_test(test_wa_status_error_variants),
-		cmocka_unit_test(test_wa_status_unknown_values_skipped),
-		cmocka_unit_test(test_wa_status_recipient_user_id),
-		cmocka_unit_test(test_wa_value_errors),
-		cmocka_unit_test(test_wa_other_fields_ignored),
-		cmocka_unit_test(test_wa_missing_phone_number_id),
-		cmocka_unit_test(test_wa_messages_and_statuses_in_one_value),
-		cmocka_unit_test(test_wa_batch),
-		cmocka_unit_test(test_wa_thousand_messages),
-		cmocka_unit_test(test_wa_wrong_types),
-		cmocka_unit_test(test_ig_text),
-		cmocka_unit_test(test_ig_attachments),
-		cmocka_unit_test(test_ig_story_mention),
-		cmocka_unit_test(test_ig_story_reply),
-		cmocka_unit_test(test_ig_reply_to_mid),
-		cmocka_unit_test(test_ig_like_heart),
-		cmocka_unit_test(test_ig_unsupported),
-		cmocka_unit_test(test_ig_empty_message),
-		cmocka_unit_test(test_ig_ad_referral_in_message),
-		cmocka_unit_test(test_ig_reaction),
-		cmocka_unit_test(test_ig_reaction_without_mid),
-		cmocka_unit_test(test_ig_read),
-		cmocka_unit_test(test_ig_read_by_account_ignored),
-		cmocka_unit_test(test_ig_delivery),
-		cmocka_unit_test(test_ig_postback),
-		cmocka_unit_test(test_ig_echo),
-		cmocka_unit_test(test_ig_sender_is_account_counts_as_echo),
-		cmocka_unit_test(test_ig_unsend),
-		cmocka_unit_test(test_ig_message_edit),
-		cmocka_unit_test(test_ig_referral_event),
-		cmocka_unit_test(test_ig_changes_form),
-		cmocka_unit_test(test_ig_changes_other_fields),
-		cmocka_unit_test(test_ig_standby),
-		cmocka_unit_test(test_ig_batch),
-		cmocka_unit_test(test_ig_malformed_events),
-		cmocka_unit_test(test_ig_customer_from_different_page),
-		cmocka_unit_test(test_empty_body),
-		cmocka_unit_test(test_not_json),
-		cmocka_unit_test(test_json_not_object),
-		cmocka_unit_test(test_truncated_json),
-		cmocka_unit_test(test_unknown_object),
-		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_deep_nesting_in_form),
-		cmocka_unit_test(test_huge_text_capped),
-		cmocka_unit_test(test_text_at_cap_not_cut),
-		cmocka_unit_test(test_invalid_utf8_replaced),
-		cmocka_unit_test(test_valid_utf8_kept),
-		cmocka_unit_test(test_escaped_nul_stripped),
-		cmocka_unit_test(test_raw_nul_bytes_stripped),
-		cmocka_unit_test(test_lone_surrogates),
-		cmocka_unit_test(test_notes_capped),
-		cmocka_unit_test(test_free_is_idempotent),
-		cmocka_unit_test(test_duplicate_keys_first_wins),
-		cmocka_unit_test(test_numbers_extreme),
+	    cmocka_unit_test(test_platform_names),
+	    cmocka_unit_test(test_status_names_and_rank),
+	    cmocka_unit_test(test_wa_text),
+	    cmocka_unit_test(test_wa_text_unicode_escapes),
+	    cmocka_unit_test(test_wa_reply_context),
+	    cmocka_unit_test(test_wa_image),
+	    cmocka_unit_test(test_wa_video),
+	    cmocka_unit_test(test_wa_audio_and_voice),
+	    cmocka_unit_test(test_wa_document),
+	    cmocka_unit_test(test_wa_sticker),
+	    cmocka_unit_test(test_wa_location),
+	    cmocka_unit_test(test_wa_contacts),
+	    cmocka_unit_test(test_wa_interactive_button_reply),
+	    cmocka_unit_test(test_wa_interactive_list_reply),
+	    cmocka_unit_test(test_wa_interactive_form),
+	    cmocka_unit_test(test_wa_interactive_other),
+	    cmocka_unit_test(test_wa_button),
+	    cmocka_unit_test(test_wa_reaction),
+	    cmocka_unit_test(test_wa_reaction_removed),
+	    cmocka_unit_test(test_wa_order),
+	    cmocka_unit_test(test_wa_referral),
+	    cmocka_unit_test(test_wa_system),
+	    cmocka_unit_test(test_wa_edit),
+	    cmocka_unit_test(test_wa_revoke),
+	    cmocka_unit_test(test_wa_unsupported),
+	    cmocka_unit_test(test_wa_unknown_type),
+	    cmocka_unit_test(test_wa_request_welcome),
+	    cmocka_unit_test(test_wa_profile_names_by_wa_id),
+	    cmocka_unit_test(test_wa_profile_name_cleaned),
+	    cmocka_unit_test(test_wa_bsuid_sender),
+	    cmocka_unit_test(test_wa_phone_preferred_over_bsuid),
+	    cmocka_unit_test(test_wa_sole_contact_is_sender),
+	    cmocka_unit_test(test_wa_missing_sender_skipped),
+	    cmocka_unit_test(test_wa_missing_id_skipped),
+	    cmocka_unit_test(test_wa_bad_ids_skipped),
+	    cmocka_unit_test(test_wa_timestamps),
+	    cmocka_unit_test(test_wa_duplicate_delivery_kept),
+	    cmocka_unit_test(test_wa_status_values),
+	    cmocka_unit_test(test_wa_status_failed_errors),
+	    cmocka_unit_test(test_wa_status_error_variants),
+	    cmocka_unit_test(test_wa_status_unknown_values_skipped),
+	    cmocka_unit_test(test_wa_status_recipient_user_id),
+	    cmocka_unit_test(test_wa_value_errors),
+	    cmocka_unit_test(test_wa_other_fields_ignored),
+	    cmocka_unit_test(test_wa_missing_phone_number_id),
+	    cmocka_unit_test(test_wa_messages_and_statuses_in_one_value),
+	    cmocka_unit_test(test_wa_batch),
+	    cmocka_unit_test(test_wa_thousand_messages),
+	    cmocka_unit_test(test_wa_wrong_types),
+	    cmocka_unit_test(test_ig_text),
+	    cmocka_unit_test(test_ig_attachments),
+	    cmocka_unit_test(test_ig_story_mention),
+	    cmocka_unit_test(test_ig_story_reply),
+	    cmocka_unit_test(test_ig_reply_to_mid),
+	    cmocka_unit_test(test_ig_like_heart),
+	    cmocka_unit_test(test_ig_unsupported),
+	    cmocka_unit_test(test_ig_empty_message),
+	    cmocka_unit_test(test_ig_ad_referral_in_message),
+	    cmocka_unit_test(test_ig_reaction),
+	    cmocka_unit_test(test_ig_reaction_without_mid),
+	    cmocka_unit_test(test_ig_read),
+	    cmocka_unit_test(test_ig_read_by_account_ignored),
+	    cmocka_unit_test(test_ig_delivery),
+	    cmocka_unit_test(test_ig_postback),
+	    cmocka_unit_test(test_ig_echo),
+	    cmocka_unit_test(test_ig_sender_is_account_counts_as_echo),
+	    cmocka_unit_test(test_ig_unsend),
+	    cmocka_unit_test(test_ig_message_edit),
+	    cmocka_unit_test(test_ig_referral_event),
+	    cmocka_unit_test(test_ig_changes_form),
+	    cmocka_unit_test(test_ig_changes_other_fields),
+	    cmocka_unit_test(test_ig_standby),
+	    cmocka_unit_test(test_ig_batch),
+	    cmocka_unit_test(test_ig_malformed_events),
+	    cmocka_unit_test(test_ig_customer_from_different_page),
+	    cmocka_unit_test(test_empty_body),
+	    cmocka_unit_test(test_not_json),
+	    cmocka_unit_test(test_json_not_object),
+	    cmocka_unit_test(test_truncated_json),
+	    cmocka_unit_test(test_unknown_object),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_deep_nesting_in_form),
+	    cmocka_unit_test(test_huge_text_capped),
+	    cmocka_unit_test(test_text_at_cap_not_cut),
+	    cmocka_unit_test(test_invalid_utf8_replaced),
+	    cmocka_unit_test(test_valid_utf8_kept),
+	    cmocka_unit_test(test_escaped_nul_stripped),
+	    cmocka_unit_test(test_raw_nul_bytes_stripped),
+	    cmocka_unit_test(test_lone_surrogates),
+	    cmocka_unit_test(test_notes_capped),
+	    cmocka_unit_test(test_free_is_idempotent),
+	    cmocka_unit_test(test_duplicate_keys_first_wins),
+	    cmocka_unit_test(test_numbers_extreme),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 
 #include "webhook_sig.h"
 
-#define BODY "{\"object\":\"whatsapp_business_account\",\"entry\":[]}"
+#define BODY   "{\"object\":\"whatsapp_business_account\",\"entry\":[]}"
 #define SECRET "parley-test-secret"
 /* Computed independently (Python hmac) so the test does not trust our own hex encoder. */
 #define BODY_SIG "sha256=2a12c26f033d7077017215bb421d35fa60ed4f2698771f43f0af5fb071dd7284"
@@ -32,8 +32,7 @@ static void test_rfc4231_case2(void **state)
 {
 	(void)state;
 	char *const secrets[] = {"Jefe", NULL};
-	const char *h =
-		"sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+	const char *h = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
 	assert_true(verify(h, "what do ya want for nothing?", secrets));
 }
 
@@ -94,7 +93,8 @@ static void test_wrong_prefix(void **state)
 {
 	(void)state;
 	const char *hex = BODY_SIG + 7;
-	const char *prefixes[] = {"sha1=", "SHA256=", "sha256:", "sha256 =", "sha512=", " sha256=", ""};
+	const char *prefixes[] = {
+	    "sha1=", "SHA256=", "sha256:", "sha256 =", "sha512=", " sha256=", ""};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		char buf[128];
 		snprintf(buf, sizeof(buf), "%s%s", prefixes[i], hex);
@@ -241,29 +241,29 @@ static void test_large_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_vector),
-		cmocka_unit_test(test_rfc4231_case2),
-		cmocka_unit_test(test_header_format),
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_wrong_secret),
-		cmocka_unit_test(test_rotation_second_secret),
-		cmocka_unit_test(test_rotation_first_secret),
-		cmocka_unit_test(test_rotation_none_match),
-		cmocka_unit_test(test_missing_header),
-		cmocka_unit_test(test_wrong_prefix),
-		cmocka_unit_test(test_short_hex),
-		cmocka_unit_test(test_long_hex),
-		cmocka_unit_test(test_trailing_whitespace),
-		cmocka_unit_test(test_non_hex),
-		cmocka_unit_test(test_uppercase_hex),
-		cmocka_unit_test(test_one_bit_off),
-		cmocka_unit_test(test_body_modified),
-		cmocka_unit_test(test_empty_body),
-		cmocka_unit_test(test_body_with_nul_bytes),
-		cmocka_unit_test(test_raw_bytes_not_reserialised),
-		cmocka_unit_test(test_no_secrets),
-		cmocka_unit_test(test_empty_secret_ignored),
-		cmocka_unit_test(test_large_body),
+	    cmocka_unit_test(test_known_vector),
+	    cmocka_unit_test(test_rfc4231_case2),
+	    cmocka_unit_test(test_header_format),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_wrong_secret),
+	    cmocka_unit_test(test_rotation_second_secret),
+	    cmocka_unit_test(test_rotation_first_secret),
+	    cmocka_unit_test(test_rotation_none_match),
+	    cmocka_unit_test(test_missing_header),
+	    cmocka_unit_test(test_wrong_prefix),
+	    cmocka_unit_test(test_short_hex),
+	    cmocka_unit_test(test_long_hex),
+	    cmocka_unit_test(test_trailing_whitespace),
+	    cmocka_unit_test(test_non_hex),
+	    cmocka_unit_test(test_uppercase_hex),
+	    cmocka_unit_test(test_one_bit_off),
+	    cmocka_unit_test(test_body_modified),
+	    cmocka_unit_test(test_empty_body),
+	    cmocka_unit_test(test_body_with_nul_bytes),
+	    cmocka_unit_test(test_raw_bytes_not_reserialised),
+	    cmocka_unit_test(test_no_secrets),
+	    cmocka_unit_test(test_empty_secret_ignored),
+	    cmocka_unit_test(test_large_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
