@@ -139,13 +139,20 @@ bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
 deps:
 	@tests/lib/deps.sh
 
+# The unit in the tree names /usr/local/bin and /etc; the installed one names
+# where this install actually put things.
 install: $(BUILD)/parley
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
-	  $(DESTDIR)$(SYSCONFDIR)/parley $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)$(SYSCONFDIR)/parley $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/parley $(DESTDIR)$(BINDIR)/parley
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
 	install -m 0644 config/parley.conf.example $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
-	install -m 0644 systemd/parley.service $(DESTDIR)$(UNITDIR)/parley.service
+	sed -e 's|/usr/local/bin/parley|$(BINDIR)/parley|g' -e 's|/etc/parley|$(SYSCONFDIR)/parley|g' \
+	  systemd/parley.service >$(DESTDIR)$(UNITDIR)/parley.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/parley.service
+	install -m 0644 man/parley.1 $(DESTDIR)$(MANDIR)/man1/parley.1
+	install -m 0644 man/parley.conf.5 $(DESTDIR)$(MANDIR)/man5/parley.conf.5
 
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c $(wildcard tests/standins/*.c)

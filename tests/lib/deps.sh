@@ -4,7 +4,7 @@
 set -eu
 pkgs=(build-essential pkg-config clang libevent-dev libpq-dev libcjson-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev postgresql postgresql-client
-      curl jq wrk procps systemd)
+      curl jq wrk procps systemd python3 mandoc)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

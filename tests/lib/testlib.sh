@@ -90,8 +90,10 @@ parley_url() { echo "http://$(sed -nE 's/^listen = (.*)$/\1/p' "$1" | head -1)";
 # waits until it answers /healthz. Sets PARLEY_PID (call it directly, not in
 # $(...), so that the process stays this shell's child for stop_parley).
 start_parley() {
-	local conf=$1 url i
+	local conf=$1 url i internal
 	url=$(parley_url "$conf")
+	internal=$(sed -nE 's/^internal_listen = (.+)$/\1/p' "$conf" | head -1)
+	[ -n "$internal" ] && url="http://$internal"
 	"$PARLEY_BIN" serve -c "$conf" >>"$conf.log" 2>&1 &
 	local pid=$!
 	for i in $(seq 1 100); do
