@@ -16,6 +16,8 @@ struct app {
 	char **app_secrets; /* meta.app_secret split on commas, NULL-terminated */
 	struct event_base *base;
 	struct db_pool *db;
+	struct http_client *upstream;	 /* NULL when replies are off */
+	struct reply_worker *replies;	 /* NULL when replies are off */
 	bool stopping;		/* a shutdown signal arrived */
 	unsigned long long next_request_id;
 };

@@ -4,8 +4,10 @@
 
 #include "app.h"
 #include "handlers.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "metrics.h"
+#include "reply_worker.h"
 
 void health_handle_healthz(struct app *app, struct evhttp_request *req)
 {
@@ -42,6 +44,13 @@ void health_handle_metrics(struct app *app, struct evhttp_request *req)
 	metrics_set("parley_db_connections", "state=\"configured\"", db_pool_size(app->db));
 	metrics_set("parley_db_queries_queued", NULL, db_pool_queued(app->db));
 	metrics_set("parley_http_requests_in_flight", NULL, http_server_in_flight());
+	if (app->replies) {
+		metrics_set("parley_replies_in_progress", NULL, reply_worker_active(app->replies));
+		metrics_set("parley_upstream_in_flight", "state=\"on_wire\"",
+			    http_client_in_flight(app->upstream));
+		metrics_set("parley_upstream_in_flight", "state=\"queued\"",
+			    http_client_queued(app->upstream));
+	}
 	char *text = metrics_render();
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 	free(text);

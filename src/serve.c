@@ -12,14 +12,16 @@
 
 #include "app.h"
 #include "commands.h"
+#include "http_client.h"
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "reply_worker.h"
 #include "sd_notify.h"
 #include "xalloc.h"
 
 /* How long a shutdown waits for requests in flight before leaving anyway. */
-#define DRAIN_SECONDS 10
+#define DRAIN_SECONDS 20
 #define JANITOR_SECONDS 60
 
 struct server {
@@ -54,6 +56,20 @@ static void declare_metrics(void)
 			"HTTP requests accepted and not yet answered.");
 	metrics_declare("parley_raw_webhooks_pruned_total", METRIC_COUNTER,
 			"Raw webhook bodies deleted after server.keep_raw_days.");
+	metrics_declare("parley_replies_total", METRIC_COUNTER,
+			"Replies by outcome (sent, failed, no_credits, lost_claim, abandoned).");
+	metrics_declare("parley_credit_refusals_total", METRIC_COUNTER,
+			"Replies not produced because the tenant had too few credits.");
+	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
+			"Requests to OpenAI and the Graph API by target and status class.");
+	metrics_declare("parley_upstream_duration_seconds", METRIC_HISTOGRAM,
+			"Time on the wire of requests to OpenAI and the Graph API.");
+	metrics_declare("parley_send_failures_total", METRIC_COUNTER,
+			"Replies the Graph API finally refused, by Meta error code.");
+	metrics_declare("parley_replies_in_progress", METRIC_GAUGE,
+			"Replies being produced or sent by this process.");
+	metrics_declare("parley_upstream_in_flight", METRIC_GAUGE,
+			"Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
 }
 
 static void on_pruned(void *arg, PGresult *res, const char *err)
@@ -127,7 +143,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	struct server *s = arg;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	int left = http_server_in_flight();
+	int left = http_server_in_flight() + (s->app.replies ? reply_worker_active(s->app.replies) : 0);
 	if (left == 0 || now.tv_sec - s->drain_started.tv_sec >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
@@ -149,6 +165,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sd_notify_send("STOPPING=1\nSTATUS=stopping");
 	s->app.stopping = true;
 	http_server_stop_accepting(s->http);
+	if (s->app.replies)
+		reply_worker_stop(s->app.replies);
 	clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -203,7 +221,14 @@ static void server_free(struct server *s)
 		if (evs[i])
 			event_free(evs[i]);
 	http_server_free(s->http);
+	/* Pending upstream and database work fails with "shutting down"; the
+	 * worker, told first, only frees its jobs then. Their claims run out
+	 * and are picked up again: nothing is sent twice. */
+	if (s->app.replies)
+		reply_worker_close(s->app.replies);
+	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
+	reply_worker_free(s->app.replies);
 	if (s->app.base)
 		event_base_free(s->app.base);
 	config_free_list(s->app.app_secrets);
@@ -248,6 +273,12 @@ int cmd_serve(int argc, char **argv)
 	if (!s.http) {
 		server_free(&s);
 		return EXIT_RUNTIME;
+	}
+	if (s.app.cfg.openai_api_key && *s.app.cfg.openai_api_key) {
+		s.app.upstream = http_client_new(s.app.base, (int)s.app.cfg.openai_max_in_flight);
+		s.app.replies = reply_worker_start(&s.app, s.app.upstream);
+	} else {
+		log_warn("serve", "openai.api_key is not set: messages are stored but not answered");
 	}
 	add_timer(&s, &s.janitor, janitor_tick, JANITOR_SECONDS * 1000L);
 	add_timer(&s, &s.ready_probe, ready_tick, 100);

@@ -83,6 +83,36 @@ CONF
 	echo "$path"
 }
 
+# conf_set CONF SECTION KEY VALUE: sets a key, adding the section when missing
+# (a key set twice or a section opened twice would be a config error).
+conf_set() {
+	local conf=$1 section=$2 key=$3 value=$4
+	awk -v sec="[$section]" -v key="$key" -v line="$key = $value" '
+		/^\[/ { if (cur == sec && !done) { print line; done = 1 } cur = $0 }
+		cur == sec && index($0, key " = ") == 1 { next }
+		{ print }
+		END { if (!done) { if (cur != sec) print sec; print line } }
+	' "$conf" >"$conf.tmp" && mv "$conf.tmp" "$conf"
+}
+
+# start_standin NAME [ARGS…]: starts build/tests/NAME on a free loopback port;
+# sets STANDIN_PID and STANDIN_URL (http://127.0.0.1:PORT). Stop with stop_parley.
+start_standin() {
+	local name=$1 out i
+	shift
+	out="$TEST_TMP/$name.$RANDOM.out"
+	"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+	STANDIN_PID=$!
+	for i in $(seq 1 100); do
+		STANDIN_URL=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$out")
+		[ -n "$STANDIN_URL" ] && return 0
+		sleep 0.05
+	done
+	echo "$name did not start:" >&2
+	cat "$out" >&2
+	return 1
+}
+
 # The base URL of the parley that CONF describes.
 parley_url() { echo "http://$(sed -nE 's/^listen = (.*)$/\1/p' "$1" | head -1)"; }
 

@@ -1,0 +1,864 @@
+#include "reply_worker.h"
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "graph.h"
+#include "http_client.h"
+#include "log.h"
+#include "metrics.h"
+#include "openai.h"
+#include "retry.h"
+#include "strbuf.h"
+#include "text_split.h"
+#include "xalloc.h"
+
+/* How many conversations one claim takes at most. */
+#define CLAIM_BATCH 64
+/* Without a notification, look for due work at least this often: leases of
+ * crashed processes run out, and other processes' debounce ends. */
+#define IDLE_POLL_MS 1000
+/* A database step that fails is tried again after this long, this often. */
+#define DB_RETRY_MS 1000
+#define DB_MAX_TRIES 30
+#define GRAPH_TIMEOUT_MS 30000
+/* How long a claim holds without renewal; renewed every third of it. */
+#define LEASE_SECONDS 30
+#define CONNECT_TIMEOUT_MS 5000
+
+enum step {
+	STEP_CHARGE,
+	STEP_CONVERSATION,
+	STEP_SAVE_CONVERSATION,
+	STEP_RESPONSE,
+	STEP_STORE,
+	STEP_MARK_SENDING,
+	STEP_SEND,
+	STEP_RECORD,
+	STEP_FINISH,
+};
+
+struct part {
+	char *message_id;
+	char *text;
+};
+
+/* One conversation's reply in production; owned by the worker's list. */
+struct job {
+	struct job *next;
+	struct reply_worker *w;
+	char ctx[160]; /* log context */
+	enum step step;
+	int attempt;	  /* of the current upstream call */
+	double call_started;
+	int db_tries;	  /* of the current database step */
+	struct event *timer;
+	char *conversation_id, *customer, *user_id, *prompt_id, *channel, *access_token;
+	char *openai_conversation_id;
+	enum platform platform;
+	bool charged;
+	int through;
+	char **inputs;
+	size_t n_inputs;
+	char *reply; /* the model's text until stored */
+	struct part *parts;
+	size_t n_parts, next_part, sent_parts, failed_part;
+	char *pending_pmid;  /* platform id of the part being recorded */
+	char *failure;	     /* why the reply failed, for the remaining parts */
+};
+
+struct reply_worker {
+	struct app *app;
+	struct http_client *http;
+	char owner[96];
+	struct job *jobs;
+	int active;
+	bool claiming;	/* a claim query is in flight */
+	bool again;	/* claim again as soon as the current one returns */
+	bool stopped;
+	bool closing;
+	struct event *wake;
+	struct event *renew;	/* keeps our leases alive while jobs run */
+	long lease_seconds;
+};
+
+static void run(struct job *j);
+static void claim(struct reply_worker *w);
+
+static const char *step_name(enum step s)
+{
+	static const char *const names[] = {"charge", "conversation", "save-conversation",
+					    "response", "store", "mark-sending", "send", "record",
+					    "finish"};
+	return names[s];
+}
+
+static void count_reply(const char *outcome)
+{
+	char labels[64];
+	snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+	metrics_add("parley_replies_total", labels, 1);
+}
+
+static void count_upstream(const char *target, const struct http_resp *resp, const char *err,
+			   double seconds)
+{
+	char labels[96];
+	const char *class = err ? "error"
+			    : resp->status >= 500 ? "5xx"
+			    : resp->status >= 400 ? "4xx"
+			    : resp->status >= 200 && resp->status < 300 ? "2xx"
+								      : "other";
+	snprintf(labels, sizeof labels, "target=\"%s\",class=\"%s\"", target, class);
+	metrics_add("parley_upstream_requests_total", labels, 1);
+	snprintf(labels, sizeof labels, "target=\"%s\"", target);
+	metrics_observe("parley_upstream_duration_seconds", labels, seconds);
+}
+
+static void job_free(struct job *j)
+{
+	struct reply_worker *w = j->w;
+	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	w->active--;
+	if (j->timer)
+		event_free(j->timer);
+	free(j->conversation_id);
+	free(j->customer);
+	free(j->user_id);
+	free(j->prompt_id);
+	free(j->channel);
+	free(j->access_token);
+	free(j->openai_conversation_id);
+	for (size_t i = 0; i < j->n_inputs; i++)
+		free(j->inputs[i]);
+	free(j->inputs);
+	free(j->reply);
+	for (size_t i = 0; i < j->n_parts; i++) {
+		free(j->parts[i].message_id);
+		free(j->parts[i].text);
+	}
+	free(j->parts);
+	free(j->pending_pmid);
+	free(j->failure);
+	free(j);
+}
+
+/* The job is over (done, failed or abandoned): make room and look for more. */
+static void job_done(struct job *j)
+{
+	struct reply_worker *w = j->w;
+	job_free(j);
+	if (!w->closing)
+		claim(w);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run(arg);
+}
+
+static void run_later(struct job *j, long ms)
+{
+	if (!j->timer)
+		j->timer = evtimer_new(j->w->app->base, on_timer, j);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	/* The loop's cached clock can lag; a retry-after must not end early. */
+	event_base_update_cache_time(j->w->app->base);
+	evtimer_add(j->timer, &tv);
+}
+
+static void go(struct job *j, enum step s)
+{
+	j->step = s;
+	j->attempt = 0;
+	j->db_tries = 0;
+	run(j);
+}
+
+/* A database step failed: try it again a little later, or give up on the
+ * job and leave it to lease expiry and recovery. */
+static void db_failed(struct job *j, const char *err)
+{
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	if (++j->db_tries >= DB_MAX_TRIES) {
+		log_error(j->ctx, "giving up on step %s: %s", step_name(j->step), err);
+		count_reply("abandoned");
+		job_done(j);
+		return;
+	}
+	log_warn(j->ctx, "step %s failed, retrying: %s", step_name(j->step), err);
+	run_later(j, DB_RETRY_MS);
+}
+
+static void query(struct job *j, const char *sql, int n, const char *const *params, db_cb cb)
+{
+	db_query(j->w->app->db, sql, n, params, cb, j);
+}
+
+/* ---- steps ------------------------------------------------------------ */
+
+static void reply_failed(struct job *j, const char *why);
+
+static void on_finished(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	job_done(j);
+}
+
+static void finish(struct job *j)
+{
+	j->step = STEP_FINISH;
+	if (j->failure && j->n_parts == 0) {
+		/* Failed before anything was stored: the customer messages count
+		 * as handled, or the conversation would be due again at once and
+		 * a persistent upstream refusal would be asked forever. The next
+		 * customer message starts a new reply. */
+		char through[24];
+		snprintf(through, sizeof through, "%d", j->through);
+		const char *p[] = {j->conversation_id, j->w->owner, through};
+		query(j, "SELECT parley_skip_reply($1, $2, $3::integer)", 3, p, on_finished);
+		return;
+	}
+	const char *p[] = {j->conversation_id, j->w->owner};
+	query(j, "SELECT parley_finish_reply($1, $2)", 2, p, on_finished);
+}
+
+static void on_refunded(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	finish(j);
+}
+
+/*
+ * The reply failed for good. If none of it reached the customer, the
+ * credits taken for it go back (SPEC §5.2): whether they were taken by this
+ * job or, for a resumed reply, by the process that stored it.
+ */
+static void reply_failed(struct job *j, const char *why)
+{
+	if (!j->failure)
+		j->failure = xstrdup(why);
+	count_reply("failed");
+	if (j->sent_parts > 0 || (!j->charged && j->n_parts == 0)) {
+		finish(j);
+		return;
+	}
+	char amount[24];
+	snprintf(amount, sizeof amount, "%ld", j->w->app->cfg.replies_credits_per_reply);
+	const char *p[] = {j->conversation_id, j->user_id, amount};
+	j->charged = false;
+	query(j, "SELECT parley_refund_reply($1, $2, $3::integer)", 3, p, on_refunded);
+}
+
+static void on_charged(void *arg, PGresult *res, const char *err)
+{
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		log_warn(j->ctx, "tenant has too few credits: no reply");
+		metrics_add("parley_credit_refusals_total", NULL, 1);
+		count_reply("no_credits");
+		char through[24];
+		snprintf(through, sizeof through, "%d", j->through);
+		const char *p[] = {j->conversation_id, j->w->owner, through};
+		j->step = STEP_FINISH;
+		query(j, "SELECT parley_skip_reply($1, $2, $3::integer)", 3, p, on_finished);
+		return;
+	}
+	j->charged = true;
+	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
+}
+
+enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
+
+/*
+ * An upstream call finished: UP_OK to go on; UP_RETRYING when a retry is
+ * scheduled (run() repeats the step); UP_FAILED when it failed for good,
+ * with the reason in j->failure.
+ */
+static enum upstream upstream_outcome(struct job *j, const char *target,
+				      const struct http_resp *resp, const char *err)
+{
+	count_upstream(target, resp, err, now_seconds() - j->call_started);
+	enum retry_verdict verdict =
+		retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
+	if (verdict == RETRY_OK)
+		return UP_OK;
+	char *why = retry_error_message(resp->status, err, resp->body, resp->body_len);
+	if (verdict == RETRY_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
+		long ms = retry_delay_ms(j->attempt, err ? NULL : resp->retry_after,
+					 err ? NULL : resp->retry_after_ms, (unsigned)rand());
+		log_warn(j->ctx, "%s attempt %d failed (%s); retrying in %ld ms", target,
+			 j->attempt, why, ms);
+		free(why);
+		run_later(j, ms);
+		return UP_RETRYING;
+	}
+	log_error(j->ctx, "%s failed after %d attempt(s): %s", target, j->attempt + 1, why);
+	free(j->failure);
+	j->failure = why;
+	return UP_FAILED;
+}
+
+static void http_post(struct job *j, const char *url, const char *bearer, const char *body,
+		      long timeout_ms, http_done_cb cb)
+{
+	char *auth = xasprintf("Authorization: Bearer %s", bearer);
+	const char *headers[] = {auth, "Content-Type: application/json"};
+	struct http_req req = {
+		.method = "POST",
+		.url = url,
+		.headers = headers,
+		.n_headers = 2,
+		.body = body,
+		.body_len = strlen(body),
+		.connect_timeout_ms = CONNECT_TIMEOUT_MS,
+		.timeout_ms = timeout_ms,
+	};
+	j->call_started = now_seconds();
+	http_request(j->w->http, &req, cb, j);
+	/* http_request copied what it needs. */
+	explicit_bzero(auth, strlen(auth));
+	free(auth);
+}
+
+static void on_conversation(void *arg, const struct http_resp *resp, const char *err);
+
+static void on_conversation_saved(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	go(j, STEP_RESPONSE);
+}
+
+static void on_conversation(void *arg, const struct http_resp *resp, const char *err)
+{
+	struct job *j = arg;
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	switch (upstream_outcome(j, "openai", resp, err)) {
+	case UP_RETRYING: return;
+	case UP_FAILED: reply_failed(j, j->failure); return;
+	case UP_OK: break;
+	}
+	char *id = openai_conversation_id(resp->body, resp->body_len);
+	if (!id) {
+		log_error(j->ctx, "OpenAI created a conversation without an id");
+		reply_failed(j, "openai: conversation without an id");
+		return;
+	}
+	j->openai_conversation_id = id;
+	go(j, STEP_SAVE_CONVERSATION);
+}
+
+static void on_stored(void *arg, PGresult *res, const char *err)
+{
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		/* Our lease ran out and someone else has the conversation now:
+		 * whatever we produced must not be sent. */
+		log_warn(j->ctx, "claim lost before the reply was stored; dropping it");
+		count_reply("lost_claim");
+		job_done(j);
+		return;
+	}
+	cJSON *arr = cJSON_Parse(PQgetvalue(res, 0, 0));
+	size_t n = (size_t)cJSON_GetArraySize(arr);
+	j->parts = xcalloc(n ? n : 1, sizeof *j->parts);
+	cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct part *p = &j->parts[j->n_parts++];
+		p->message_id = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "message_id")));
+		p->text = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "text")));
+	}
+	cJSON_Delete(arr);
+	j->charged = false; /* spent on the stored reply */
+	go(j, STEP_MARK_SENDING);
+}
+
+static void store(struct job *j)
+{
+	char **parts = NULL;
+	size_t n = text_split(j->reply, graph_max_chars(j->platform), &parts);
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(parts[i]));
+	text_split_free(parts);
+	char *json = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	char through[24];
+	snprintf(through, sizeof through, "%d", j->through);
+	const char *p[] = {j->conversation_id, j->w->owner, through, json};
+	query(j, "SELECT parley_store_reply($1, $2, $3::integer, $4::jsonb)", 4, p, on_stored);
+	free(json);
+}
+
+static void on_response(void *arg, const struct http_resp *resp, const char *err)
+{
+	struct job *j = arg;
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	switch (upstream_outcome(j, "openai", resp, err)) {
+	case UP_RETRYING: return;
+	case UP_FAILED: reply_failed(j, j->failure); return;
+	case UP_OK: break;
+	}
+	const char *why = NULL;
+	char *text = NULL;
+	enum openai_outcome o = openai_response_text(resp->body, resp->body_len, &text, &why);
+	if (o == OPENAI_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
+		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
+		log_warn(j->ctx, "openai: %s; retrying in %ld ms", why, ms);
+		run_later(j, ms);
+		return;
+	}
+	if (o != OPENAI_TEXT || !*text) {
+		log_error(j->ctx, "openai: %s", why ? why : "empty reply");
+		free(text);
+		reply_failed(j, why ? why : "empty reply");
+		return;
+	}
+	j->reply = text;
+	go(j, STEP_STORE);
+}
+
+static void on_marked(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	go(j, STEP_SEND);
+}
+
+static void on_recorded(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	j->next_part++;
+	free(j->pending_pmid);
+	j->pending_pmid = NULL;
+	if (j->failure) {
+		/* The reply failed: the remaining parts are not sent either. */
+		if (j->next_part < j->n_parts) {
+			go(j, STEP_RECORD);
+			return;
+		}
+		reply_failed(j, j->failure);
+		return;
+	}
+	if (j->next_part < j->n_parts) {
+		go(j, STEP_MARK_SENDING);
+		return;
+	}
+	count_reply("sent");
+	log_info(j->ctx, "reply sent in %zu message(s)", j->n_parts);
+	finish(j);
+}
+
+static void record(struct job *j)
+{
+	struct part *p = &j->parts[j->next_part];
+	if (j->failure) {
+		/* The part that failed gets the platform's error; the ones after it
+		 * were never sent, and say why. */
+		char *why = j->next_part > j->failed_part
+				    ? xasprintf("not sent: an earlier part failed (%s)", j->failure)
+				    : xstrdup(j->failure);
+		const char *params[] = {p->message_id, why};
+		query(j, "SELECT parley_record_failed($1, $2)", 2, params, on_recorded);
+		free(why);
+		return;
+	}
+	const char *params[] = {p->message_id, j->pending_pmid};
+	query(j, "SELECT parley_record_sent($1, $2)", 2, params, on_recorded);
+}
+
+/* Meta's error code of a failed send ("131047"), "http_<status>" without
+ * one, or the transport error's kind. */
+static void meta_error_code(const struct http_resp *resp, const char *err, char *out, size_t len)
+{
+	if (err) {
+		snprintf(out, len, "%s", http_err_kind_name(resp->err_kind));
+		return;
+	}
+	cJSON *root = cJSON_ParseWithLength(resp->body, resp->body_len);
+	cJSON *code = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "error"), "code");
+	if (cJSON_IsNumber(code))
+		snprintf(out, len, "%d", code->valueint);
+	else
+		snprintf(out, len, "http_%ld", resp->status);
+	cJSON_Delete(root);
+}
+
+static void count_send_failure(const struct http_resp *resp, const char *err)
+{
+	char code[32];
+	meta_error_code(resp, err, code, sizeof code);
+	char labels[64];
+	snprintf(labels, sizeof labels, "code=\"%s\"", code);
+	metrics_add("parley_send_failures_total", labels, 1);
+}
+
+static void on_sent(void *arg, const struct http_resp *resp, const char *err)
+{
+	struct job *j = arg;
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	switch (upstream_outcome(j, "graph", resp, err)) {
+	case UP_RETRYING: return;
+	case UP_FAILED:
+		count_send_failure(resp, err);
+		j->failed_part = j->next_part;
+		go(j, STEP_RECORD);
+		return;
+	case UP_OK: break;
+	}
+	char *pmid = graph_sent_message_id(j->platform, resp->body, resp->body_len);
+	if (!pmid)
+		log_warn(j->ctx, "graph accepted the message but returned no id");
+	j->pending_pmid = pmid;
+	j->sent_parts++;
+	go(j, STEP_RECORD);
+}
+
+static void send_part(struct job *j)
+{
+	struct part *p = &j->parts[j->next_part];
+	if (j->platform == PLATFORM_WEBCHAT) {
+		/* Webchat replies are read through the widget's poll (SPEC §5.6). */
+		j->sent_parts++;
+		go(j, STEP_RECORD);
+		return;
+	}
+	const struct config *cfg = &j->w->app->cfg;
+	char *url = graph_send_url(j->platform == PLATFORM_INSTAGRAM ? cfg->meta_instagram_url
+								      : cfg->meta_whatsapp_url,
+				   j->channel);
+	char *body = graph_send_body(j->platform, j->customer, p->text);
+	http_post(j, url, j->access_token, body, GRAPH_TIMEOUT_MS, on_sent);
+	free(body);
+	free(url);
+}
+
+/* Runs the job's current step; every step ends in exactly one callback. */
+static void run(struct job *j)
+{
+	const struct config *cfg = &j->w->app->cfg;
+	switch (j->step) {
+	case STEP_CHARGE: {
+		if (j->charged) {
+			go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
+			return;
+		}
+		char amount[24];
+		snprintf(amount, sizeof amount, "%ld", cfg->replies_credits_per_reply);
+		const char *p[] = {j->conversation_id, j->w->owner, j->user_id, amount};
+		query(j, "SELECT parley_charge_reply($1, $2, $3, $4::integer)", 4, p, on_charged);
+		return;
+	}
+	case STEP_CONVERSATION: {
+		char *url = xasprintf("%s/conversations", cfg->openai_url);
+		char *body = openai_conversation_request();
+		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
+			  on_conversation);
+		free(body);
+		free(url);
+		return;
+	}
+	case STEP_SAVE_CONVERSATION: {
+		const char *p[] = {j->conversation_id, j->openai_conversation_id};
+		query(j,
+		      "UPDATE conversations SET openai_conversation_id = $2 WHERE conversation_id = $1",
+		      2, p, on_conversation_saved);
+		return;
+	}
+	case STEP_RESPONSE: {
+		char *url = xasprintf("%s/responses", cfg->openai_url);
+		char *body = openai_response_request(j->prompt_id, j->openai_conversation_id,
+						     cfg->openai_model,
+						     (const char *const *)j->inputs, j->n_inputs);
+		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
+			  on_response);
+		free(body);
+		free(url);
+		return;
+	}
+	case STEP_STORE: store(j); return;
+	case STEP_MARK_SENDING: {
+		const char *p[] = {j->parts[j->next_part].message_id};
+		/* Committed before the send: after a crash this tells "maybe sent". */
+		query(j, "UPDATE messages SET send_started_at = now() WHERE message_id = $1", 1, p,
+		      on_marked);
+		return;
+	}
+	case STEP_SEND: send_part(j); return;
+	case STEP_RECORD: record(j); return;
+	case STEP_FINISH: finish(j); return;
+	}
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+static char *dup_field(cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? xstrdup(s) : NULL;
+}
+
+static void start_job(struct reply_worker *w, cJSON *o)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->w = w;
+	j->next = w->jobs;
+	w->jobs = j;
+	w->active++;
+	j->conversation_id = dup_field(o, "conversation_id");
+	j->customer = dup_field(o, "customer");
+	j->user_id = dup_field(o, "user_id");
+	j->prompt_id = dup_field(o, "prompt_id");
+	j->channel = dup_field(o, "channel");
+	j->access_token = dup_field(o, "access_token");
+	j->openai_conversation_id = dup_field(o, "openai_conversation_id");
+	j->charged = cJSON_IsTrue(cJSON_GetObjectItem(o, "charged"));
+	j->through = cJSON_GetObjectItem(o, "through")->valueint;
+	char *platform = dup_field(o, "platform");
+	if (graph_platform_from_name(platform, &j->platform) < 0)
+		j->platform = PLATFORM_WHATSAPP;
+	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s platform=%s", j->conversation_id,
+		 j->user_id ? j->user_id : "?", platform ? platform : "?");
+	free(platform);
+
+	cJSON *inputs = cJSON_GetObjectItem(o, "inputs");
+	j->n_inputs = (size_t)cJSON_GetArraySize(inputs);
+	j->inputs = xcalloc(j->n_inputs ? j->n_inputs : 1, sizeof *j->inputs);
+	size_t i = 0;
+	cJSON *it;
+	cJSON_ArrayForEach(it, inputs) j->inputs[i++] = dup_field(it, "text");
+
+	cJSON *unsent = cJSON_GetObjectItem(o, "unsent");
+	size_t n_unsent = (size_t)cJSON_GetArraySize(unsent);
+	if (n_unsent) {
+		/* A reply stored by a process that died before sending it. */
+		j->parts = xcalloc(n_unsent, sizeof *j->parts);
+		cJSON_ArrayForEach(it, unsent)
+		{
+			j->parts[j->n_parts].message_id = dup_field(it, "message_id");
+			j->parts[j->n_parts].text = dup_field(it, "text");
+			j->n_parts++;
+		}
+		log_info(j->ctx, "resuming %zu unsent message(s)", n_unsent);
+		go(j, STEP_MARK_SENDING);
+		return;
+	}
+	log_debug(j->ctx, "producing a reply to %zu message(s)", j->n_inputs);
+	go(j, STEP_CHARGE);
+}
+
+static void wake_in(struct reply_worker *w, long ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(w->wake, &tv);
+}
+
+static void on_claimed(void *arg, PGresult *res, const char *err)
+{
+	struct reply_worker *w = arg;
+	w->claiming = false;
+	if (w->closing)
+		return;
+	if (err) {
+		log_warn("replies", "claiming failed: %s", err);
+		wake_in(w, IDLE_POLL_MS);
+		return;
+	}
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_Parse(PQgetvalue(res, i, 0));
+		if (o)
+			start_job(w, o);
+		cJSON_Delete(o);
+	}
+	if (n == CLAIM_BATCH || w->again) {
+		w->again = false;
+		claim(w);
+		return;
+	}
+	wake_in(w, IDLE_POLL_MS);
+}
+
+static void claim(struct reply_worker *w)
+{
+	if (w->stopped || w->closing)
+		return;
+	if (w->claiming) {
+		w->again = true;
+		return;
+	}
+	long room = w->app->cfg.openai_max_in_flight - w->active;
+	if (room <= 0)
+		return; /* a finishing job claims again */
+	char limit[24], lease[24];
+	snprintf(limit, sizeof limit, "%ld", room < CLAIM_BATCH ? room : CLAIM_BATCH);
+	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
+	const char *p[] = {w->owner, limit, lease};
+	w->claiming = true;
+	db_query(w->app->db, "SELECT parley_claim_replies($1, $2::integer, $3::integer)", 3, p,
+		 on_claimed, w);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	claim(arg);
+}
+
+static void on_notify(void *ctx, const char *payload)
+{
+	struct reply_worker *w = ctx;
+	if (!payload) {
+		claim(w); /* (re)connected: look for what we may have missed */
+		return;
+	}
+	/* The conversation becomes due once its debounce is over. */
+	wake_in(w, w->app->cfg.replies_debounce_ms + 10);
+}
+
+static void on_renewed(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	(void)res;
+	if (err)
+		log_warn("replies", "renewing leases failed: %s", err);
+}
+
+/* A lease is short and renewed while its job runs, so that the work of a
+ * process that died is picked up within one lease, not after the longest
+ * possible reply. */
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct reply_worker *w = arg;
+	if (w->active == 0 || w->closing)
+		return;
+	char lease[24];
+	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
+	const char *p[] = {w->owner, lease};
+	db_query(w->app->db,
+		 "UPDATE conversations SET reply_lease_until = now() + make_interval(secs => $2::integer)"
+		 " WHERE reply_lease_owner = $1",
+		 2, p, on_renewed, w);
+}
+
+struct reply_worker *reply_worker_start(struct app *app, struct http_client *http)
+{
+	struct reply_worker *w = xcalloc(1, sizeof *w);
+	w->app = app;
+	w->http = http;
+	char host[64] = "host";
+	gethostname(host, sizeof host - 1);
+	snprintf(w->owner, sizeof w->owner, "%.40s:%d:%08x", host, (int)getpid(),
+		 (unsigned)rand());
+	w->lease_seconds = LEASE_SECONDS;
+	/* Tests of crash recovery cannot wait half a minute for a lease. */
+	const char *test_lease = getenv("PARLEY_TEST_LEASE_SECONDS");
+	if (test_lease && atol(test_lease) > 0)
+		w->lease_seconds = atol(test_lease);
+	w->wake = evtimer_new(app->base, on_wake, w);
+	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
+	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
+	event_add(w->renew, &every);
+	db_pool_listen(app->db, "parley_reply_due", on_notify, w);
+	wake_in(w, 0);
+	return w;
+}
+
+void reply_worker_stop(struct reply_worker *w)
+{
+	w->stopped = true;
+	evtimer_del(w->wake);
+	/* The renewal timer keeps running: jobs in flight still hold claims. */
+}
+
+int reply_worker_active(const struct reply_worker *w)
+{
+	return w->active;
+}
+
+void reply_worker_close(struct reply_worker *w)
+{
+	w->closing = true;
+}
+
+void reply_worker_free(struct reply_worker *w)
+{
+	if (!w)
+		return;
+	w->closing = true;
+	while (w->jobs)
+		job_free(w->jobs);
+	event_free(w->wake);
+	event_free(w->renew);
+	free(w);
+}

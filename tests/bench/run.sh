@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# `make bench`: parley's webhook ingestion against PostgreSQL's own ceiling on
+# this machine, in one run. See tests/bench/README.md for what each figure
+# means.
+#
+#   1. a throwaway PostgreSQL 15 (tests/lib/pg.sh), synchronous_commit on;
+#   2. baseline: pgbench, a single-row INSERT (text id UNIQUE + ~500-byte
+#      jsonb) with BENCH_CONNS clients over TCP, -M prepared;
+#   3. information: pgbench calling parley_ingest() directly, the very SQL
+#      parley sends per webhook (what the database alone can do);
+#   4. parley serve with database.connections = BENCH_CONNS: warm-up, closed
+#      loop (max webhooks/s), open loop at half that rate (latency), a hot
+#      conversation (information); then the stored rows are checked against
+#      the 200s.
+#
+# Environment (all optional):
+#   BENCH_SECONDS=10        duration of each measured phase
+#   BENCH_CONNS=8           pgbench clients = parley database.connections
+#   BENCH_HTTP_CONNS=2*CONNS  loadgen connections in the closed loop
+#   BENCH_CUSTOMERS=1000    wa_ids the webhooks are spread over
+#   BENCH_WARMUP_SECONDS=2  closed-loop warm-up, not reported
+#   BENCH_HOT_SECONDS=3     one-hot-conversation run; 0 skips it
+#   BENCH_SQL_BASELINE=1    0 skips step 3
+#   BENCH_KEEP=1            keep the temporary directory (parley log, outputs)
+#
+# Exit 0 when the bench ran, whatever the figures (missed targets are
+# reported, not failed); 1 when something broke: a tool failed, parley
+# answered other than 200, or the stored rows do not match the 200s.
+set -u
+export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
+: "${PARLEY_BIN:?run through make bench (PARLEY_BIN unset)}"
+: "${PARLEY_BUILD:?run through make bench (PARLEY_BUILD unset)}"
+LOADGEN=$PARLEY_BUILD/tests/loadgen
+[ -x "$LOADGEN" ] || { echo "bench: $LOADGEN missing" >&2; exit 1; }
+command -v psql >/dev/null || { echo "bench: psql missing (make deps)" >&2; exit 1; }
+
+export TEST_TMP
+TEST_TMP=$(mktemp -d /tmp/parley-bench.XXXXXX)
+chmod 755 "$TEST_TMP"
+. "$here/../lib/testlib.sh"
+PGBENCH=${PGBENCH:-$PG_BIN/pgbench}
+[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || true)
+[ -x "$PGBENCH" ] || { echo "bench: pgbench missing (make deps)" >&2; exit 1; }
+
+SECS=${BENCH_SECONDS:-10}
+CONN=${BENCH_CONNS:-8}
+HTTP_CONNS=${BENCH_HTTP_CONNS:-$((2 * CONN))}
+CUSTOMERS=${BENCH_CUSTOMERS:-1000}
+WARMUP=${BENCH_WARMUP_SECONDS:-2}
+HOT_SECS=${BENCH_HOT_SECONDS:-3}
+SQL_BASELINE=${BENCH_SQL_BASELINE:-1}
+JOBS=$((CONN < 2 ? 1 : 2))
+TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+PARLEY_PID=
+CLIENT_PID=
+cleanup() {
+	[ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
+	if [ -n "$PARLEY_PID" ] && kill -0 "$PARLEY_PID" 2>/dev/null; then
+		kill -TERM "$PARLEY_PID" 2>/dev/null
+		wait "$PARLEY_PID" 2>/dev/null
+	fi
+	[ "${BENCH_KEEP:-0}" = 1 ] && [ -n "${PG_ROOT:-}" ] && cp "$PG_ROOT/server.log" "$TEST_TMP/" 2>/dev/null
+	pg_stop
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench: kept $TEST_TMP"
+	else
+		rm -rf "$TEST_TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+	echo "bench: FAILED: $*" >&2
+	if [ -n "${CONF:-}" ] && [ -f "$CONF.log" ]; then
+		echo "--- last lines of the parley log:" >&2
+		tail -20 "$CONF.log" >&2
+	fi
+	exit 1
+}
+
+# ------------------------------------------------------------ measurement
+
+# The snapshots below run while the load runs, on the same CPUs: they read
+# /proc with shell builtins and fork only pgrep and one psql, so that taking
+# them does not itself show up as a latency spike.
+
+# ACC += utime+stime of each PID, in clock ticks (gone processes add 0).
+# Field 2 (the command) may hold spaces, hence the cut at ") ".
+ACC=0
+proc_cpu_add() {
+	local p line f
+	for p in "$@"; do
+		line=
+		read -r line <"/proc/$p/stat" 2>/dev/null || continue
+		line=${line##*) }
+		read -r -a f <<<"$line"
+		ACC=$((ACC + f[11] + f[12]))
+	done
+}
+proc_cpu() { ACC=0; proc_cpu_add "$1"; echo "$ACC"; }
+
+PG_PM=
+KTHREADS=0
+[ "$(cat /proc/2/comm 2>/dev/null)" = kthreadd ] && KTHREADS=1
+
+declare -A S
+# snap NAME [CLIENT_PID]: machine, PostgreSQL, parley and client CPU; WAL.
+# Kernel threads (children of kthreadd: block I/O completion, ext4 journaling
+# for the WAL fsyncs) are charged to no process of ours; in a container PID 2
+# is an ordinary process and nothing is counted there.
+snap() {
+	local p=$1 cpu f wal
+	read -r cpu <"/proc/stat"
+	read -r -a f <<<"$cpu" # cpu user nice system idle iowait irq softirq steal
+	S[$p.t]=$EPOCHREALTIME
+	S[$p.busy]=$((f[1] + f[2] + f[3] + f[6] + f[7] + f[8]))
+	S[$p.total]=$((S[$p.busy] + f[4] + f[5]))
+	ACC=0
+	[ "$KTHREADS" = 1 ] && proc_cpu_add $(pgrep -P 2)
+	S[$p.kernel]=$((f[6] + f[7] + ACC))
+	[ -n "$PG_PM" ] || read -r PG_PM <"$PG_ROOT/data/postmaster.pid"
+	ACC=0
+	proc_cpu_add "$PG_PM" $(pgrep -P "$PG_PM")
+	S[$p.pg]=$ACC
+	ACC=0
+	[ -n "$PARLEY_PID" ] && proc_cpu_add "$PARLEY_PID"
+	S[$p.parley]=$ACC
+	ACC=0
+	[ -n "${2:-}" ] && proc_cpu_add "$2"
+	S[$p.client]=$ACC
+	wal=$(sql "$PG_ADMIN_DSN" "SELECT wal_sync, wal_write, wal_records,
+	        pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_wal")
+	IFS='|' read -r "S[$p.sync]" "S[$p.write]" "S[$p.records]" "S[$p.lsn]" <<<"$wal"
+}
+
+# window PHASE OPS_PER_SECOND: per-op figures between snapshots PHASE.a and
+# PHASE.b (taken in the steady middle of the phase) into D[PHASE.*].
+declare -A D
+window() {
+	local ph=$1 rate=$2 a=$1.a b=$1.b
+	read -r "D[$ph.busy]" "D[$ph.pg]" "D[$ph.parley]" "D[$ph.client]" "D[$ph.walkb]" \
+		"D[$ph.syncs]" "D[$ph.per_sync]" "D[$ph.records]" "D[$ph.kernel]" "D[$ph.other]" < <(awk \
+		-v dt="$(awk -v x="${S[$b.t]}" -v y="${S[$a.t]}" 'BEGIN{print x-y}')" \
+		-v rate="$rate" -v tck="$TCK" -v ncpu="$NCPU" \
+		-v busy="$((S[$b.busy] - S[$a.busy]))" -v total="$((S[$b.total] - S[$a.total]))" \
+		-v pg="$((S[$b.pg] - S[$a.pg]))" -v parley="$((S[$b.parley] - S[$a.parley]))" \
+		-v client="$((S[$b.client] - S[$a.client]))" -v kernel="$((S[$b.kernel] - S[$a.kernel]))" \
+		-v lsn="$(awk -v x="${S[$b.lsn]}" -v y="${S[$a.lsn]}" 'BEGIN{print x-y}')" \
+		-v sync="$((S[$b.sync] - S[$a.sync]))" -v rec="$((S[$b.records] - S[$a.records]))" \
+		'BEGIN {
+			ops = rate * dt; if (ops < 1) ops = 1
+			ms = 1000 / tck                      # one tick in ms
+			syncs = sync / dt
+			other = busy - pg - parley - client - kernel; if (other < 0) other = 0
+			printf "%.0f %.0f %.0f %.0f %.2f %.0f %.1f %.1f %.0f %.0f\n",
+				100 * busy / (total ? total : 1),
+				pg * ms / ops * 1000, parley * ms / ops * 1000, client * ms / ops * 1000,
+				lsn / ops / 1024, syncs, (syncs > 0 ? rate / syncs : 0), rec / ops,
+				100 * kernel / (total ? total : 1), 100 * other / (total ? total : 1)
+		}')
+}
+
+# run_sampled PHASE OUT CMD...: runs CMD in the background (stdout+stderr to
+# OUT), snapshots PHASE.a one second after it started measuring and PHASE.b
+# one second before its end, then waits; returns CMD's status.
+run_sampled() {
+	local ph=$1 out=$2 lead=1 span i
+	shift 2
+	"$@" >"$out" 2>&1 &
+	CLIENT_PID=$!
+	# loadgen says when its clock starts (bodies built, connections up).
+	if [ "$(basename "$1")" = loadgen ]; then
+		for i in $(seq 1 3000); do
+			grep -q '^loadgen: started' "$out" 2>/dev/null && break
+			kill -0 "$CLIENT_PID" 2>/dev/null || break
+			sleep 0.01
+		done
+	fi
+	span=$(awk -v s="$SECS" 'BEGIN{print (s >= 4 ? s - 2 : s * 0.5)}')
+	[ "$SECS" -lt 4 ] && lead=$(awk -v s="$SECS" 'BEGIN{print s * 0.25}')
+	sleep "$lead"
+	snap "$ph.a" "$CLIENT_PID"
+	sleep "$span"
+	snap "$ph.b" "$CLIENT_PID"
+	wait "$CLIENT_PID"
+	local rc=$?
+	CLIENT_PID=
+	return $rc
+}
+
+# Value of KEY in the RESULT line of a loadgen output file.
+res() { sed -nE "s/^RESULT .* $2=([^ ]+).*/\1/p" "$1" | tail -1; }
+
+pgbench_run() { # DBNAME SCRIPT OUT PHASE
+	run_sampled "$4" "$3" "$PGBENCH" -n -M prepared -f "$2" -c "$CONN" -j "$JOBS" -T "$SECS" \
+		-h 127.0.0.1 -p "$PG_PORT" -U postgres "$1"
+}
+
+checkpoint() { sql "$PG_ADMIN_DSN" "CHECKPOINT" >/dev/null; }
+
+fmt_ms() { awk -v x="$1" 'BEGIN{printf (x < 10 ? "%.2f" : "%.1f"), x}'; }
+
+# ------------------------------------------------------------------- start
+
+echo "bench: starting PostgreSQL"
+pg_start || fail "PostgreSQL did not start"
+PGVER=$(sql "$PG_ADMIN_DSN" "SHOW server_version")
+SYNC=$(sql "$PG_ADMIN_DSN" "SHOW synchronous_commit")
+FSYNC=$(sql "$PG_ADMIN_DSN" "SHOW fsync")
+WSM=$(sql "$PG_ADMIN_DSN" "SHOW wal_sync_method")
+SB=$(sql "$PG_ADMIN_DSN" "SHOW shared_buffers")
+[ "$SYNC" = on ] && [ "$FSYNC" = on ] || fail "durable commits expected (synchronous_commit=$SYNC fsync=$FSYNC)"
+# Diagnostics only: checkpoints and autovacuum runs in the server log, so a
+# latency spike can be matched to them.
+sql "$PG_ADMIN_DSN" "ALTER SYSTEM SET log_autovacuum_min_duration = 0" >/dev/null
+sql "$PG_ADMIN_DSN" "ALTER SYSTEM SET log_checkpoints = on" >/dev/null
+sql "$PG_ADMIN_DSN" "SELECT pg_reload_conf()" >/dev/null
+# Lines in the server log: LOGLINE_<phase> and LOGEND_<phase> bracket each
+# loadgen phase.
+log_lines() { wc -l <"$PG_ROOT/server.log" 2>/dev/null || echo 0; }
+tcp_dsn() { echo "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1"; }
+for db in bench_pgbench bench_sql bench_parley; do
+	sql "$PG_ADMIN_DSN" "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
+done
+
+echo "bench: $NCPU CPUs, PostgreSQL $PGVER (synchronous_commit=$SYNC, fsync=$FSYNC," \
+	"wal_sync_method=$WSM, shared_buffers=$SB), $CONN connections, ${SECS}s per phase"
+
+# -------------------------------------------- 1. baseline: single-row INSERT
+
+psql -X -q -v ON_ERROR_STOP=1 "$(tcp_dsn bench_pgbench)" <<'SQL' || fail "baseline table"
+CREATE TABLE bench_messages (
+    id TEXT NOT NULL UNIQUE,
+    payload JSONB NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+SQL
+# A WhatsApp text webhook as jsonb (~480 bytes), its ids varying per row so
+# the server parses a fresh document each time, as it does for parley.
+cat >"$TEST_TMP/insert.sql" <<'SQL'
+\set r random(1, 9000000000000000000)
+INSERT INTO bench_messages (id, payload) VALUES ('wamid.HBgLpgbench' || :client_id || '.' || :r, ('{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Customer 42"},"wa_id":"31610000042"}],"messages":[{"from":"31610000042","id":"wamid.HBgLpgbench' || :r || '","timestamp":"1767261660","type":"text","text":{"body":"Hi! Do you have the blue jacket in size M?"}}]},"field":"messages"}]}]}')::jsonb);
+SQL
+echo "bench: [1/5] pgbench single-row INSERT, $CONN clients, ${SECS}s"
+checkpoint
+pgbench_run bench_pgbench "$TEST_TMP/insert.sql" "$TEST_TMP/pgbench.out" pgb \
+	|| { cat "$TEST_TMP/pgbench.out" >&2; fail "pgbench"; }
+PG_TPS=$(sed -nE 's/^tps = ([0-9.]+) .*without.*/\1/p' "$TEST_TMP/pgbench.out")
+PG_LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$TEST_TMP/pgbench.out")
+PG_N=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$TEST_TMP/pgbench.out")
+[ -n "$PG_TPS" ] && [ "$(sql "$(tcp_dsn bench_pgbench)" "SELECT count(*) FROM bench_messages")" = "$PG_N" ] \
+	|| { cat "$TEST_TMP/pgbench.out" >&2; fail "pgbench gave no result or its rows do not match"; }
+window pgb "$PG_TPS"
+
+# -------------------------------- 2. information: parley_ingest() directly
+
+new_conf() { # DB -> path; parley config for DB over TCP
+	local c
+	c=$(new_config "$(tcp_dsn "$1")") || return 1
+	# Nothing may leave the machine, and no reply may become due during the
+	# bench (the ingest SQL still sets reply_due_at and notifies).
+	sed -i "s/^\[database\]$/[database]\nconnections = $CONN/" "$c"
+	cat >>"$c" <<CONF
+whatsapp_url = http://127.0.0.1:9/v24.0
+instagram_url = http://127.0.0.1:9/v24.0
+[openai]
+url = http://127.0.0.1:9/v1
+[replies]
+debounce_ms = 600000
+CONF
+	echo "$c"
+}
+
+SQL_TPS=
+if [ "$SQL_BASELINE" = 1 ]; then
+	c=$(new_conf bench_sql) || fail "config"
+	"$PARLEY_BIN" migrate -c "$c" >"$TEST_TMP/migrate-sql.out" 2>&1 \
+		|| { cat "$TEST_TMP/migrate-sql.out" >&2; fail "parley migrate (bench_sql)"; }
+	seed_channels "$(tcp_dsn bench_sql)" || fail "seed (bench_sql)"
+	# The arguments parley builds for one text webhook (events JSON as
+	# ingest_events_json() writes it, the raw body as BYTEA, the debounce).
+	psql -X -q -v ON_ERROR_STOP=1 "$(tcp_dsn bench_sql)" <<'SQL' || fail "bench_ingest()"
+CREATE FUNCTION bench_ingest(p_id text, p_k integer) RETURNS jsonb LANGUAGE sql AS $f$
+SELECT parley_ingest('whatsapp_business_account',
+  jsonb_build_array(jsonb_build_object('t', 'm', 'platform', 'whatsapp',
+     'channel', '106540352242922', 'customer', '3161' || lpad(p_k::text, 7, '0'),
+     'id', p_id, 'kind', 'text', 'text', 'Hi! Do you have the blue jacket in size M?',
+     'name', 'Customer ' || p_k, 'ts', 1767261660000, 'reply', true, 'echo', false)),
+  convert_to('{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Customer ' || p_k || '"},"wa_id":"3161' || lpad(p_k::text, 7, '0') || '"}],"messages":[{"from":"3161' || lpad(p_k::text, 7, '0') || '","id":"' || p_id || '","timestamp":"1767261660","type":"text","text":{"body":"Hi! Do you have the blue jacket in size M?"}}]},"field":"messages"}]}]}', 'UTF8'),
+  600000)
+$f$;
+SQL
+	cat >"$TEST_TMP/ingest.sql" <<SQL
+\\set r random(1, 9000000000000000000)
+\\set k random(0, $((CUSTOMERS - 1)))
+SELECT bench_ingest('wamid.HBgLpgbench' || :client_id || '.' || :r, :k);
+SQL
+	echo "bench: [2/5] pgbench calling parley_ingest() directly, $CONN clients, ${SECS}s"
+	checkpoint
+	pgbench_run bench_sql "$TEST_TMP/ingest.sql" "$TEST_TMP/pgbench-sql.out" sql \
+		|| { cat "$TEST_TMP/pgbench-sql.out" >&2; fail "pgbench (parley_ingest)"; }
+	SQL_TPS=$(sed -nE 's/^tps = ([0-9.]+) .*without.*/\1/p' "$TEST_TMP/pgbench-sql.out")
+	SQL_LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$TEST_TMP/pgbench-sql.out")
+	[ -n "$SQL_TPS" ] || { cat "$TEST_TMP/pgbench-sql.out" >&2; fail "pgbench (parley_ingest) gave no result"; }
+	window sql "$SQL_TPS"
+fi
+
+# ------------------------------------------------------------------ parley
+
+CONF=$(new_conf bench_parley) || fail "config"
+PDSN=$(tcp_dsn bench_parley)
+"$PARLEY_BIN" migrate -c "$CONF" >"$TEST_TMP/migrate.out" 2>&1 \
+	|| { cat "$TEST_TMP/migrate.out" >&2; fail "parley migrate"; }
+seed_channels "$PDSN" || fail "seed"
+start_parley "$CONF" || fail "parley serve did not start"
+URL="$(parley_url "$CONF")/webhooks/meta"
+# Bodies for the closed loop: twice what the INSERT baseline managed, so a
+# parley at 2x the ceiling would still not run out (loadgen says if it does).
+NBODIES=$(awk -v t="$PG_TPS" -v s="$SECS" 'BEGIN{printf "%d", 2 * t * s + 10000}')
+OK_TOTAL=0
+
+loadgen_phase() { # PHASE LABEL ARGS...
+	local ph=$1 label=$2 out="$TEST_TMP/loadgen-$1.out"
+	shift 2
+	declare -g "LOGLINE_$ph=$(log_lines)"
+	run_sampled "$ph" "$out" "$LOADGEN" -v -u "$URL" -l "$label" -T "$ph$$" "$@" \
+		|| { cat "$out" >&2; fail "loadgen ($label)"; }
+	declare -g "LOGEND_$ph=$(log_lines)"
+	grep -q '^RESULT ' "$out" || { cat "$out" >&2; fail "loadgen ($label) gave no result"; }
+	grep '^# ' "$out" | sed 's/^# /bench:   /'
+	kill -0 "$PARLEY_PID" 2>/dev/null || fail "parley died during $label"
+	OK_TOTAL=$((OK_TOTAL + $(res "$out" ok)))
+	local bad=$(($(res "$out" non200) + $(res "$out" errors)))
+	[ "$bad" = 0 ] || { grep -v '^RESULT' "$out" >&2; fail "$label: $bad requests not answered 200"; }
+	[ "$(res "$out" exhausted)" = 0 ] || echo "bench: note: $label ran out of pre-built bodies; its rate is a lower bound"
+}
+
+echo "bench: [3/5] parley warm-up, ${WARMUP}s"
+SAVE_SECS=$SECS
+SECS=$WARMUP loadgen_phase warm warmup -m closed -c "$HTTP_CONNS" -t "$WARMUP" -k "$CUSTOMERS" \
+	-n "$(awk -v t="$PG_TPS" -v s="$WARMUP" 'BEGIN{printf "%d", 2 * t * s + 10000}')"
+
+echo "bench: [4/5] parley closed loop, $HTTP_CONNS HTTP connections, ${SECS}s"
+checkpoint
+CPU0=$(proc_cpu "$PARLEY_PID")
+loadgen_phase closed max-throughput -m closed -c "$HTTP_CONNS" -t "$SECS" -k "$CUSTOMERS" -n "$NBODIES"
+CPU1=$(proc_cpu "$PARLEY_PID")
+MAX_RPS=$(res "$TEST_TMP/loadgen-closed.out" rps)
+CLOSED_OK=$(res "$TEST_TMP/loadgen-closed.out" ok)
+window closed "$MAX_RPS"
+# parley's CPU over the whole closed run (not only the window), per 1000.
+PARLEY_CPU_MS=$(awk -v d="$((CPU1 - CPU0))" -v tck="$TCK" -v n="$CLOSED_OK" \
+	'BEGIN{printf "%.0f", d * 1000 / tck / (n ? n : 1) * 1000}')
+
+HALF=$(awk -v r="$MAX_RPS" 'BEGIN{printf "%d", r / 2}')
+[ "$HALF" -ge 1 ] || HALF=1
+echo "bench: [5/5] parley open loop at ${HALF}/s (half the maximum), ${SECS}s"
+checkpoint
+loadgen_phase open half-rate -m open -r "$HALF" -c "$CONN" -C 1024 -t "$SECS" -k "$CUSTOMERS"
+window open "$HALF"
+
+HOT_RPS=
+if [ "$HOT_SECS" != 0 ]; then
+	echo "bench: [info] one hot conversation, closed loop, ${HOT_SECS}s"
+	SECS=$HOT_SECS loadgen_phase hot hot-conversation -m closed -c "$HTTP_CONNS" -t "$HOT_SECS" -k 1 \
+		-n "$(awk -v t="$PG_TPS" -v s="$HOT_SECS" 'BEGIN{printf "%d", t * s + 10000}')"
+	HOT_RPS=$(res "$TEST_TMP/loadgen-hot.out" rps)
+fi
+SECS=$SAVE_SECS
+
+HWM_KB=$(sed -nE 's/^VmHWM:\s+([0-9]+) kB/\1/p' "/proc/$PARLEY_PID/status")
+RSS_KB=$(sed -nE 's/^VmRSS:\s+([0-9]+) kB/\1/p' "/proc/$PARLEY_PID/status")
+
+# ------------------------------------------------------------- correctness
+
+MSGS=$(sql "$PDSN" "SELECT count(*) FROM messages")
+RAWS=$(sql "$PDSN" "SELECT count(*) FROM webhook_raw")
+CONVS=$(sql "$PDSN" "SELECT count(*) FROM conversations")
+# Per conversation: sequence_no is 1..n with no gap or repeat, and the
+# counter agrees.
+BAD_SEQ=$(sql "$PDSN" "SELECT count(*) FROM conversations c
+	LEFT JOIN (SELECT conversation_id, count(*) n, count(DISTINCT sequence_no) d,
+	                  min(sequence_no) lo, max(sequence_no) hi
+	             FROM messages GROUP BY conversation_id) m USING (conversation_id)
+	WHERE m.n IS NULL OR m.n <> m.d OR m.lo <> 1 OR m.hi <> m.n OR c.last_sequence_no <> m.n")
+LOG_ERRORS=$(grep -c ' error ' "$CONF.log" || true)
+stop_parley "$PARLEY_PID"
+PARLEY_RC=$?
+PARLEY_PID=
+BROKEN=
+[ "$MSGS" = "$OK_TOTAL" ] || BROKEN="$BROKEN messages=$MSGS but $OK_TOTAL webhooks answered 200;"
+[ "$RAWS" = "$OK_TOTAL" ] || BROKEN="$BROKEN webhook_raw=$RAWS but $OK_TOTAL webhooks answered 200;"
+[ "$BAD_SEQ" = 0 ] || BROKEN="$BROKEN $BAD_SEQ conversations with a broken sequence;"
+[ "$CONVS" -le "$CUSTOMERS" ] || BROKEN="$BROKEN $CONVS conversations for $CUSTOMERS customers;"
+[ "$PARLEY_RC" = 0 ] || BROKEN="$BROKEN parley exited $PARLEY_RC on SIGTERM;"
+[ "$LOG_ERRORS" = 0 ] || BROKEN="$BROKEN $LOG_ERRORS error lines in the parley log;"
+
+# ----------------------------------------------------------------- summary
+
+r() { res "$TEST_TMP/loadgen-$1.out" "$2"; }
+RATIO=$(awk -v a="$MAX_RPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", a / b}')
+OPEN_P99=$(r open p99_ms)
+OPEN_RPS=$(r open rps)
+HWM_MB=$(awk -v k="$HWM_KB" 'BEGIN{printf "%.1f", k / 1024}')
+verdict() { awk -v x="$1" -v op="$2" -v t="$3" 'BEGIN{ok = op == ">=" ? x >= t : x <= t; print ok ? "PASS" : "MISS"}'; }
+
+echo
+echo "== parley bench: $NCPU CPUs, PostgreSQL $PGVER, synchronous_commit=$SYNC, $CONN database connections, ${SECS}s per phase =="
+echo
+printf '%-46s %12s %9s %9s %9s %9s\n' "run" "per second" "p50 ms" "p90 ms" "p99 ms" "max ms"
+printf '%-46s %12.0f %9s %9s %9s %9s\n' "pgbench single-row INSERT ($CONN clients)" "$PG_TPS" "avg $(fmt_ms "$PG_LAT")" "" "" ""
+[ -n "$SQL_TPS" ] && printf '%-46s %12.0f %9s %9s %9s %9s\n' "pgbench parley_ingest() direct (info)" "$SQL_TPS" "avg $(fmt_ms "$SQL_LAT")" "" "" ""
+printf '%-46s %12.0f %9s %9s %9s %9s\n' "parley closed loop ($HTTP_CONNS HTTP conns)" "$MAX_RPS" \
+	"$(fmt_ms "$(r closed p50_ms)")" "$(fmt_ms "$(r closed p90_ms)")" "$(fmt_ms "$(r closed p99_ms)")" "$(fmt_ms "$(r closed max_ms)")"
+printf '%-46s %12.0f %9s %9s %9s %9s\n' "parley open loop at $HALF/s (half max)" "$OPEN_RPS" \
+	"$(fmt_ms "$(r open p50_ms)")" "$(fmt_ms "$(r open p90_ms)")" "$(fmt_ms "$OPEN_P99")" "$(fmt_ms "$(r open max_ms)")"
+[ -n "$HOT_RPS" ] && printf '%-46s %12.0f %9s %9s %9s %9s\n' "parley, one hot conversation (info)" "$HOT_RPS" \
+	"$(fmt_ms "$(r hot p50_ms)")" "$(fmt_ms "$(r hot p90_ms)")" "$(fmt_ms "$(r hot p99_ms)")" "$(fmt_ms "$(r hot max_ms)")"
+echo
+echo "Where the time goes (steady middle of each run; postgres, parley, client: CPU ms per 1000 operations)"
+echo "(CPU busy, kernel and other: % of all $NCPU CPUs; kernel = irq/softirq and kernel threads; other = processes"
+echo " that are not part of the bench)"
+printf '%-26s %5s %7s %6s %9s %7s %7s %10s %9s %10s\n' "run" "busy" "kernel" "other" "postgres" "parley" "client" "WAL KB/op" "fsyncs/s" "ops/fsync"
+NOISY=
+diag() {
+	printf '%-26s %4s%% %6s%% %5s%% %9s %7s %7s %10s %9s %10s\n' "$1" "${D[$2.busy]}" "${D[$2.kernel]}" "${D[$2.other]}" "${D[$2.pg]}" \
+		"$([ "$2" = pgb ] || [ "$2" = sql ] && echo - || echo "${D[$2.parley]}")" \
+		"${D[$2.client]}" "${D[$2.walkb]}" "${D[$2.syncs]}" "${D[$2.per_sync]}"
+	[ "${D[$2.other]}" -lt 5 ] || NOISY="$NOISY $1 (${D[$2.other]}%);"
+}
+diag "pgbench INSERT" pgb
+[ -n "$SQL_TPS" ] && diag "pgbench parley_ingest()" sql
+diag "parley closed loop" closed
+diag "parley open loop (half)" open
+[ -z "$NOISY" ] || echo "WARNING: other processes used the CPU during:$NOISY the figures are disturbed; run again on a quiet machine"
+# A missed latency target: when it happened, and what the server did then.
+if [ "$(verdict "$OPEN_P99" "<=" 10)" = MISS ]; then
+	echo
+	echo "open loop: seconds with an answer slower than 10 ms (by scheduled send time):"
+	sed -nE 's/^loadgen: half-rate second ([0-9]+): ([0-9]+) answered, max ([0-9.]+) ms$/\1 \2 \3/p' \
+		"$TEST_TMP/loadgen-open.out" | awk '$3 > 10 {printf "  second %2d: %5d answered, slowest %8.1f ms\n", $1, $2, $3}'
+	echo "server log during the open loop (checkpoints, autovacuum, anything else):"
+	tail -n +"$((LOGLINE_open + 1))" "$PG_ROOT/server.log" | head -n "$((LOGEND_open - LOGLINE_open))" \
+		| sed 's/^/  /' | head -20
+fi
+echo
+printf '%-40s %14s %12s   %s\n' "target" "measured" "target" "result"
+printf '%-40s %13sx %12s   %s\n' "throughput / pgbench INSERT ceiling" "$RATIO" ">= 1.00x" "$(verdict "$RATIO" ">=" 1.0)"
+printf '%-40s %11s ms %12s   %s\n' "p99 latency at half the maximum rate" "$(fmt_ms "$OPEN_P99")" "<= 10 ms" "$(verdict "$OPEN_P99" "<=" 10)"
+printf '%-40s %11s MB %12s   %s\n' "peak RSS (VmHWM)" "$HWM_MB" "<= 32 MB" "$(verdict "$HWM_KB" "<=" 32768)"
+printf '%-40s %11s ms %12s   %s\n' "parley CPU per 1000 webhooks (closed)" "$PARLEY_CPU_MS" "" "(info)"
+[ -n "$SQL_TPS" ] && printf '%-40s %13sx %12s   %s\n' "throughput / parley_ingest() direct" \
+	"$(awk -v a="$MAX_RPS" -v b="$SQL_TPS" 'BEGIN{printf "%.2f", a / b}')" "" "(info)"
+echo
+echo "correctness: $OK_TOTAL webhooks answered 200; $MSGS messages and $RAWS raw bodies stored;" \
+	"$CONVS conversations, $BAD_SEQ with a sequence gap; parley exit $PARLEY_RC; RSS at end $((RSS_KB / 1024)) MB"
+echo "BENCH ratio=$RATIO max_rps=$MAX_RPS pgbench_tps=$PG_TPS ingest_sql_tps=${SQL_TPS:-} half_rate=$HALF" \
+	"open_p50_ms=$(r open p50_ms) open_p99_ms=$OPEN_P99 closed_p99_ms=$(r closed p99_ms) hwm_kb=$HWM_KB" \
+	"parley_cpu_ms_per_1000=$PARLEY_CPU_MS pg_cpu_ms_per_1000=${D[closed.pg]} hot_rps=${HOT_RPS:-}"
+if [ -n "$BROKEN" ]; then
+	fail "correctness:$BROKEN"
+fi
+exit 0

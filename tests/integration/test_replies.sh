@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# The reply path end to end (SPEC §5): a real parley, a real PostgreSQL and
+# the project's stand-in OpenAI and Graph API, with faults scripted into them.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+wa_text() { # WAMID FROM TEXT
+	cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
+JSON
+}
+wa_status() { # WAMID STATUS
+	cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"statuses":[{"id":"$1","status":"$2","timestamp":"1764300100","recipient_id":"31612345678"}]}}]}]}
+JSON
+}
+ig_text() { # MID FROM TEXT
+	cat <<JSON
+{"object":"instagram","entry":[{"id":"17841400000000001","time":1764300000000,"messaging":[{"sender":{"id":"$2"},"recipient":{"id":"17841400000000001"},"timestamp":1764300000000,"message":{"mid":"$1","text":"$3"}}]}]}
+JSON
+}
+
+N=0
+# say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
+say() {
+	N=$((N + 1))
+	wa_text "wamid.T$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
+	post_signed "$url" "$TEST_TMP/say.json"
+}
+# Counts of what the stand-ins received.
+n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
+n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
+reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
+transcript() { # CUSTOMER: seq|sender|status|delivery|text lines
+	sql "$dsn" "SELECT m.sequence_no || '|' || m.sender || '|' || coalesce(m.status, '') || '|' ||
+	                   coalesce(d.status, '') || '|' || left(m.text, 60)
+	            FROM messages m JOIN conversations c USING (conversation_id)
+	            LEFT JOIN message_delivery_status d USING (message_id)
+	            WHERE c.customer_phone = '$1' ORDER BY m.sequence_no"
+}
+agent_count() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"; }
+credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
+
+start_standin fake_openai || { finish; exit 1; }
+openai_pid=$STANDIN_PID OPENAI=$STANDIN_URL
+start_standin fake_graph || { finish; exit 1; }
+graph_pid=$STANDIN_PID GRAPH=$STANDIN_URL
+
+dsn=$(new_db)
+conf=$(new_config "$dsn")
+conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
+conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
+conf_set "$conf" openai api_key sk-test
+conf_set "$conf" openai url "$OPENAI/v1"
+conf_set "$conf" openai timeout_seconds 2
+conf_set "$conf" replies debounce_ms 300
+conf_set "$conf" replies max_attempts 3
+ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
+seed_channels "$dsn"
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+url=$(parley_url "$conf")
+
+# --- 5.1 a burst gets one reply covering all of it, after the debounce
+for t in "Hi" "Do you ship to Utrecht?" "And to Delft?"; do say 31612345678 "$t" >/dev/null; done
+ok "the burst is answered" wait_for "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'" 1
+eq "one OpenAI response for the burst" 1 "$(n_responses)"
+eq "all three messages were its input" '["Hi","Do you ship to Utrecht?","And to Delft?"]' \
+	"$(curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input | map(.content)')"
+eq "the request names the agent's prompt and the conversation" 'pmpt_wa true' \
+	"$(curl -sS "$OPENAI/_requests" | jq -r '[.[] | select(.path == "/v1/responses")][0].body | "\(.prompt.id) \(.conversation | startswith("conv_"))"')"
+eq "OpenAI called with the API key" "Bearer sk-test" \
+	"$(curl -sS "$OPENAI/_requests" | jq -r '.[0].headers.authorization')"
+eq "the OpenAI conversation id is stored" t "$(sql "$dsn" "SELECT openai_conversation_id LIKE 'conv_%' FROM conversations")"
+eq "one send, to the customer, with the channel's token" '31612345678 Bearer wa-token Echo: Hi | Do you ship to Utrecht? | And to Delft?' \
+	"$(curl -sS "$GRAPH/_requests" | jq -r '.[0] | "\(.body.to) \(.headers.authorization) \(.body.text.body)"')"
+eq "the send went to the channel's number" '/v24.0/106540352242922/messages' "$(curl -sS "$GRAPH/_requests" | jq -r '.[0].path')"
+eq "transcript: three customer messages, then the reply, sent" \
+	"1|user|sent||Hi
+2|user|sent||Do you ship to Utrecht?
+3|user|sent||And to Delft?
+4|agent|sent|sent|Echo: Hi | Do you ship to Utrecht? | And to Delft?" "$(transcript 31612345678)"
+eq "the reply's platform id recorded" t "$(sql "$dsn" "SELECT platform_message_id LIKE 'wamid.%' FROM messages WHERE sender = 'agent'")"
+eq "one credit taken" "99/1" "$(credits)"
+eq "nothing is due any more" "" "$(sql "$dsn" "SELECT reply_due_at FROM conversations")"
+
+# --- order: the next burst is answered after the first, numbered after it
+say 31612345678 "Thanks!" >/dev/null
+ok "second burst answered" wait_for "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'" 2
+eq "numbered after the first reply" "5|user|sent||Thanks!
+6|agent|sent|sent|Echo: Thanks!" "$(transcript 31612345678 | tail -2)"
+eq "the same OpenAI conversation is reused" 1 \
+	"$(curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses") | .body.conversation] | unique | length')"
+
+# --- OpenAI 500 then 200: one reply
+reset_standins
+curl -sS -d '[{"status":500}]' "$OPENAI/_script" >/dev/null
+say 31600000001 "Hello?" >/dev/null
+ok "500 then 200: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+eq "500 then 200: two OpenAI attempts, one send" "2 1" "$(n_responses) $(n_sends)"
+
+# --- 429 with retry-after: the retry waits at least that long
+reset_standins
+curl -sS -d '[{"status":429,"retry_after":1}]' "$OPENAI/_script" >/dev/null
+say 31600000002 "Busy?" >/dev/null
+ok "429 then 200: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000002' AND m.sender = 'agent' AND m.status = 'sent'" 1
+gap=$(curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses") | .time_ms] | .[1] - .[0]')
+eq "429: the retry came at least retry-after (1 s) later" yes "$([ "$gap" -ge 1000 ] && echo yes || echo "no ($gap ms)")"
+
+# --- a final OpenAI 400: no send, no charge
+reset_standins
+before=$(credits)
+curl -sS -d '[{"status":400}]' "$OPENAI/_script" >/dev/null
+say 31600000003 "Break it" >/dev/null
+ok "final 400: the conversation is released" wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '31600000003' AND reply_due_at IS NULL AND reply_lease_owner IS NULL" 1
+eq "final 400: one attempt, nothing sent" "1 0" "$(n_responses) $(n_sends)"
+eq "final 400: no agent message" 0 "$(agent_count 31600000003)"
+eq "final 400: credits given back" "$before" "$(credits)"
+
+# --- Graph 500 then 200: sent once
+reset_standins
+curl -sS -d '[{"status":500}]' "$GRAPH/_script" >/dev/null
+say 31600000004 "Send twice?" >/dev/null
+ok "graph 500 then 200: sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000004' AND m.sender = 'agent' AND m.status = 'sent'" 1
+eq "graph 500 then 200: two attempts, one message" "2 1" "$(n_sends) $(agent_count 31600000004)"
+
+# --- Graph 131047 (outside the 24-hour window): failed with the code, no charge
+reset_standins
+before=$(credits)
+curl -sS -d '[{"meta_code":131047}]' "$GRAPH/_script" >/dev/null
+say 31600000005 "Late reply" >/dev/null
+ok "131047: marked failed" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000005' AND m.sender = 'agent' AND m.status = 'failed'" 1
+eq "131047: one attempt (final)" 1 "$(n_sends)"
+contains "131047: the error names the code and title" "131047: Re-engagement message" \
+	"$(sql "$dsn" "SELECT d.status || ' ' || d.error_message FROM message_delivery_status d JOIN messages m USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000005'")"
+ok "131047: credits given back" wait_for "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'" "$before"
+contains "131047: counted by code" 'parley_send_failures_total{code="131047"} 1' "$(curl -sS "$url/metrics")"
+
+# --- a 5000-character reply: split, contiguous, all sent
+reset_standins
+curl -sS -d '[{"text_len":5000}]' "$OPENAI/_script" >/dev/null
+say 31600000006 "Tell me everything" >/dev/null
+ok "long reply: sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000006' AND m.sender = 'agent' AND m.status = 'sent'" 2
+eq "long reply: two parts numbered 2 and 3" "2,3" "$(sql "$dsn" "SELECT string_agg(sequence_no::text, ',' ORDER BY sequence_no) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000006' AND m.sender = 'agent'")"
+eq "long reply: two sends, each within 4096 characters" "2 true" \
+	"$(curl -sS "$GRAPH/_requests" | jq -r '"\(length) \(all(.[]; (.body.text.body | length) <= 4096))"')"
+eq "long reply: nothing lost" 4999 "$(curl -sS "$GRAPH/_requests" | jq '[.[].body.text.body | length] | add')"
+
+# --- a status that arrives before the send's response is recorded
+reset_standins
+curl -sS -d '[{"message_id":"wamid.EARLY","delay_ms":1500}]' "$GRAPH/_script" >/dev/null
+say 31600000007 "Quick" >/dev/null
+ok "early status: the send is on its way" wait_for "$dsn" "SELECT count(*) FROM messages WHERE send_started_at IS NOT NULL AND status = 'pending'" 1
+wa_status wamid.EARLY read >"$TEST_TMP/early.json"
+eq "early status: webhook 200" 200 "$(post_signed "$url" "$TEST_TMP/early.json")"
+ok "early status: the send is recorded" wait_for "$dsn" "SELECT status FROM messages WHERE platform_message_id = 'wamid.EARLY'" sent
+eq "early status: applied on top of sent" read "$(sql "$dsn" "SELECT d.status FROM message_delivery_status d JOIN messages m USING (message_id) WHERE m.platform_message_id = 'wamid.EARLY'")"
+eq "early status: no longer pending" 0 "$(sql "$dsn" "SELECT count(*) FROM pending_delivery_status WHERE platform_message_id = 'wamid.EARLY'")"
+
+# --- Instagram: the Instagram body, to the customer's id
+reset_standins
+ig_text "aWdfTEST$RANDOM" 5551234567890001 "Hola" >"$TEST_TMP/ig.json"
+eq "instagram message: 200" 200 "$(post_signed "$url" "$TEST_TMP/ig.json")"
+ok "instagram: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '5551234567890001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+eq "instagram: recipient, text, token" "5551234567890001 Echo: Hola Bearer ig-token" \
+	"$(curl -sS "$GRAPH/_requests" | jq -r '.[0] | "\(.body.recipient.id) \(.body.message.text) \(.headers.authorization)"')"
+eq "instagram: its long message id stored whole" t "$(sql "$dsn" "SELECT length(platform_message_id) > 100 FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '5551234567890001' AND m.sender = 'agent'")"
+
+# --- no credits: no OpenAI call, no reply
+reset_standins
+sql "$dsn" "UPDATE credits SET remaining_credits = 0 WHERE user_id = 'acme'" >/dev/null
+say 31600000008 "Anyone?" >/dev/null
+ok "no credits: the conversation is released" wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '31600000008' AND reply_due_at IS NULL AND reply_lease_owner IS NULL" 1
+eq "no credits: no OpenAI call, nothing sent" "0 0" "$(n_responses) $(n_sends)"
+contains "no credits: counted" 'parley_credit_refusals_total 1' "$(curl -sS "$url/metrics")"
+sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'" >/dev/null
+
+stop_parley "$pid"
+eq "parley stops cleanly" 0 $?
+
+# --- crashes. Short leases so that recovery shows within the test.
+export PARLEY_TEST_LEASE_SECONDS=2
+in_flight() { curl -sS "$1/_stats" | jq '.in_flight'; }
+
+# kill -9 while a send is on the wire: after restart it is marked failed,
+# never sent again.
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+reset_standins
+curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
+say 31600000009 "Crash during send" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "crash during send: marked failed after restart" wait_for "$dsn" "SELECT m.status || ' ' || d.error_message FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000009' AND m.sender = 'agent'" "failed send outcome unknown after a restart; not sent again"
+sleep 3
+eq "crash during send: sent once, never repeated" 1 "$(n_sends)"
+eq "crash during send: the conversation is released" "" "$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000009'")"
+
+# kill -9 while OpenAI is thinking: the work is picked up and answered once.
+reset_standins
+curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
+say 31600000010 "Crash while thinking" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "crash during OpenAI: answered after restart" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000010' AND m.sender = 'agent' AND m.status = 'sent'" 1
+eq "crash during OpenAI: one send" 1 "$(n_sends)"
+eq "crash during OpenAI: charged once" 1 "$(sql "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '31600000010' AND NOT reply_charged")"
+
+# --- two processes on one database: each burst answered once
+conf2=$(new_config "$dsn")
+for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" "openai api_key sk-test" \
+	"openai url $OPENAI/v1" "openai timeout_seconds 2" "replies debounce_ms 300" "replies max_attempts 3"; do
+	conf_set "$conf2" $kv
+done
+start_parley "$conf2" || { finish; exit 1; }
+pid2=$PARLEY_PID
+url2=$(parley_url "$conf2")
+reset_standins
+before=$(sql "$dsn" "SELECT total_used FROM credits")
+for i in $(seq 1 10); do
+	for t in one two; do
+		wa_text "wamid.TWO.$i.$t" "3170000$(printf %04d "$i")" "$t" >"$TEST_TMP/two.json"
+		if ((i % 2)); then post_signed "$url" "$TEST_TMP/two.json" >/dev/null; else post_signed "$url2" "$TEST_TMP/two.json" >/dev/null; fi
+	done
+done
+ok "two processes: every burst answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone LIKE '3170000%' AND m.sender = 'agent' AND m.status = 'sent'" 10
+sleep 1
+eq "two processes: one reply per conversation" 10 "$(sql "$dsn" "SELECT count(DISTINCT conversation_id) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone LIKE '3170000%' AND m.sender = 'agent'")"
+eq "two processes: ten OpenAI responses, ten sends" "10 10" "$(n_responses) $(n_sends)"
+eq "two processes: never two requests on one OpenAI conversation" 0 "$(curl -sS "$OPENAI/_stats" | jq '.conversation_locked')"
+eq "two processes: ten credits" 10 "$(( $(sql "$dsn" "SELECT total_used FROM credits") - before ))"
+stop_parley "$pid2"
+eq "second parley stops cleanly" 0 $?
+
+stop_parley "$pid"
+eq "parley stops cleanly" 0 $?
+stop_parley "$openai_pid"
+stop_parley "$graph_pid"
+finish

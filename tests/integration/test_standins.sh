@@ -1,0 +1,509 @@
+#!/usr/bin/env bash
+# The stand-in upstreams themselves (tests/standins/README.md): fake_openai
+# and fake_graph answer like the real APIs, every script step does what it
+# says, /_requests records what came, and SIGTERM/SIGINT exit 0 (clean under
+# ASan, which the runner makes fatal for leaks).
+. "$(dirname "$0")/../lib/testlib.sh"
+
+BUILD=${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}
+FAKE_OPENAI=$BUILD/tests/fake_openai
+FAKE_GRAPH=$BUILD/tests/fake_graph
+for b in "$FAKE_OPENAI" "$FAKE_GRAPH"; do
+	[ -x "$b" ] || { _t_report fail "stand-in built: $b"; finish; exit 1; }
+done
+
+# start_standin TAG BIN ARGS...: starts BIN on port 0 and waits for its
+# "listening on" line; sets SPID and SURL. Call it directly (not in $(...))
+# so that the server stays this shell's child for `wait`.
+start_standin() {
+	local tag=$1 bin=$2 line i
+	shift 2
+	"$bin" --listen 127.0.0.1:0 "$@" >"$TEST_TMP/$tag.out" 2>"$TEST_TMP/$tag.err" &
+	SPID=$!
+	for i in $(seq 1 200); do
+		line=$(head -1 "$TEST_TMP/$tag.out" 2>/dev/null)
+		case $line in
+		"listening on "*) SURL="http://${line#listening on }"; return 0 ;;
+		esac
+		kill -0 "$SPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "$bin did not come up:" >&2
+	cat "$TEST_TMP/$tag.err" >&2
+	return 1
+}
+
+# call URL [CURL ARGS...]: sets CODE (000 when no answer), RC (curl's exit
+# status), TIME (seconds) and BODY; hdr NAME then reads a response header.
+call() {
+	local url=$1 out
+	shift
+	rm -f "$TEST_TMP/body" "$TEST_TMP/hdrs"
+	out=$(curl -sS -o "$TEST_TMP/body" -D "$TEST_TMP/hdrs" -w '%{http_code} %{time_total}' \
+		"$@" "$url" 2>"$TEST_TMP/curl.err")
+	RC=$?
+	CODE=${out% *}
+	TIME=${out#* }
+	BODY=$(cat "$TEST_TMP/body" 2>/dev/null)
+}
+hdr() { tr -d '\r' <"$TEST_TMP/hdrs" 2>/dev/null | sed -nE "s/^$1: *//Ip" | tail -1; }
+j() { jq -r "$@" <<<"$BODY" 2>/dev/null; }
+# at_least WANT GOT / below WANT GOT: compares seconds, prints yes or no.
+at_least() { awk -v w="$1" -v g="$2" 'BEGIN { print (g + 0 >= w + 0) ? "yes" : "no" }'; }
+below() { awk -v w="$1" -v g="$2" 'BEGIN { print (g + 0 < w + 0) ? "yes" : "no" }'; }
+
+JSON=(-H 'Content-Type: application/json')
+BEARER=(-H 'Authorization: Bearer sk-test' "${JSON[@]}")
+
+# ==================================================================== fake_openai
+
+start_standin openai "$FAKE_OPENAI" --log "$TEST_TMP/openai.log" || { finish; exit 1; }
+OPID=$SPID
+OA=$SURL
+contains "fake_openai prints its real port" "listening on 127.0.0.1:" "$(cat "$TEST_TMP/openai.out")"
+eq "fake_openai prints one line" 1 "$(wc -l <"$TEST_TMP/openai.out")"
+
+script() { call "$OA/_script" "${JSON[@]}" --data-binary "$1"; }
+resp() { call "$OA/v1/responses" "${BEARER[@]}" --data-binary "$@"; }
+conv_body='{"prompt":{"id":"pmpt_wa"},"conversation":"conv_A","input":[{"role":"user","content":"Hi there"}]}'
+
+# --- conversations
+call "$OA/v1/conversations" -X POST -H 'Authorization: Bearer sk-test'
+eq "conversations: empty body is fine" 200 "$CODE"
+contains "conversations: conv_ id" "conv_" "$(j .id)"
+eq "conversations: object" conversation "$(j .object)"
+eq "conversations: metadata {}" "{}" "$(j -c .metadata | tr -d ' \n')"
+eq "conversations: created_at is unix seconds" yes "$([ "$(j .created_at)" -gt 1700000000 ] && echo yes || echo no)"
+first_conv=$(j .id)
+call "$OA/v1/conversations" "${BEARER[@]}" -d '{"metadata":{"topic":"demo"}}'
+eq "conversations: metadata echoed" demo "$(j .metadata.topic)"
+eq "conversations: ids are unique" yes "$([ "$(j .id)" != "$first_conv" ] && echo yes || echo no)"
+call "$OA/v1/conversations" -X POST
+eq "conversations: no key is 401" 401 "$CODE"
+contains "conversations: real no-key message" "You didn't provide an API key" "$(j .error.message)"
+call "$OA/v1/conversations" "${BEARER[@]}" -d "{\"items\":[$(printf '{"type":"message","role":"user","content":"x"},%.0s' $(seq 21) | sed 's/,$//')]}"
+eq "conversations: more than 20 items is 400" "400 array_above_max_length" "$CODE $(j .error.code)"
+
+# --- responses: the normal answer
+resp "$conv_body" -H 'Idempotency-Key: idem-1'
+eq "responses: 200" 200 "$CODE"
+eq "responses: object response, completed" "response completed" "$(j '.object + " " + .status')"
+eq "responses: one message item" message "$(j '.output[0].type')"
+eq "responses: output_text echoes the input" "Echo: Hi there" "$(j '.output[0].content[0].text')"
+eq "responses: content part type" output_text "$(j '.output[0].content[0].type')"
+contains "responses: resp_ id" "resp_" "$(j .id)"
+contains "responses: msg_ id" "msg_" "$(j '.output[0].id')"
+eq "responses: conversation echoed" conv_A "$(j .conversation.id)"
+eq "responses: prompt echoed" pmpt_wa "$(j .prompt.id)"
+eq "responses: usage adds up" yes "$(j 'if .usage.total_tokens == .usage.input_tokens + .usage.output_tokens and .usage.output_tokens > 0 then "yes" else "no" end')"
+eq "responses: error and incomplete_details null" "null null" "$(j '"\(.error) \(.incomplete_details)"')"
+contains "responses: x-request-id header" "req_" "$(hdr x-request-id)"
+eq "responses: openai-version header" 2020-10-01 "$(hdr openai-version)"
+eq "responses: JSON content type" application/json "$(hdr content-type)"
+
+resp '{"model":"gpt-4o-mini","input":"plain string"}'
+eq "responses: string input, model instead of prompt" "200 Echo: plain string" "$CODE $(j '.output[0].content[0].text')"
+eq "responses: model echoed" gpt-4o-mini "$(j .model)"
+eq "responses: no conversation is allowed (lead extraction)" null "$(j .conversation)"
+resp '{"prompt":{"id":"p"},"conversation":{"id":"conv_B"},"input":[{"role":"user","content":"one"},{"type":"message","role":"user","content":[{"type":"input_text","text":"two"}]},{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}]}'
+eq "responses: every input item's text, joined" 'Echo: one | two | {"ok":true}' "$(j '.output[0].content[0].text')"
+eq "responses: conversation as {id}" conv_B "$(j .conversation.id)"
+
+# --- responses: validation, with the real error bodies
+resp '{"conversation":"conv_A","input":"x"}'
+eq "no prompt and no model: missing_required_parameter" "400 missing_required_parameter model" "$CODE $(j .error.code) $(j .error.param)"
+eq "…with the real message" "Missing required parameter: 'model'." "$(j .error.message)"
+eq "…and type" invalid_request_error "$(j .error.type)"
+resp '{"model":"m","conversation":"conv_A"}'
+eq "no input: 400 param input" "400 input" "$CODE $(j .error.param)"
+resp '{"model":"m","input":{"role":"user"}}'
+eq "input object: invalid_type" "400 invalid_type" "$CODE $(j .error.code)"
+resp '{"model":"m","input":[]}'
+eq "empty input array: 400" "400 empty_array" "$CODE $(j .error.code)"
+resp '{"model":"m","input":[{"role":"robot","content":"x"}]}'
+eq "unknown role: invalid_value on input[0].role" "400 invalid_value input[0].role" "$CODE $(j .error.code) $(j .error.param)"
+resp '{"model":"m","input":[{"role":"user"}]}'
+eq "message without content: 400 input[0].content" "400 input[0].content" "$CODE $(j .error.param)"
+resp '{"model":"m","conversation":42,"input":"x"}'
+eq "conversation of the wrong type: 400" "400 conversation" "$CODE $(j .error.param)"
+resp '{"model":"m","conversation":"conv_A","previous_response_id":"resp_1","input":"x"}'
+eq "conversation with previous_response_id: 400" 400 "$CODE"
+resp '{"model":"m",'
+eq "broken JSON: 400 with the real hint" "400" "$CODE"
+contains "…naming JSON" "We could not parse the JSON body of your request" "$(j .error.message)"
+call "$OA/v1/responses" -H 'Authorization: Bearer k' -H 'Content-Type: text/plain' -d '{"model":"m","input":"x"}'
+eq "not application/json: 400" 400 "$CODE"
+call "$OA/v1/responses" "${JSON[@]}" -d '{"model":"m","input":"x"}'
+eq "no Authorization: 401" "401 invalid_request_error" "$CODE $(j .error.type)"
+call "$OA/v1/responses" -H 'Authorization: Basic eDp5' "${JSON[@]}" -d '{"model":"m","input":"x"}'
+eq "not a bearer token: 401" 401 "$CODE"
+call "$OA/v1/responses"
+eq "GET /v1/responses: 405 in OpenAI's shape" "405 invalid_request_error" "$CODE $(j .error.type)"
+call "$OA/v1/models"
+eq "unknown path: 404 Invalid URL" "404 Invalid URL (GET /v1/models)" "$CODE $(j .error.message)"
+
+# --- the script
+script '{"status":500}'
+eq "/_script wants an array" 400 "$CODE"
+script '[{"status":500},{"stauts":429}]'
+eq "/_script: unknown key refused, naming the step" "400 step 1: unknown key \"stauts\"" "$CODE $(j .error)"
+script '[{"status":"500"}]'
+eq "/_script: wrong type refused" 400 "$CODE"
+script '[{"for":"elsewhere"}]'
+eq "/_script: unknown target refused" 400 "$CODE"
+script '[{"function_call":{"arguments":"{}"}}]'
+eq "/_script: function_call needs a name" 400 "$CODE"
+call "$OA/_script"
+eq "a refused script adds nothing (all or none)" "[]" "$(j -c .)"
+
+script '[{"status":500},{"status":429,"retry_after":2},{"status":400,"code":"invalid_request_error"},{"code":"insufficient_quota"},{"status":503,"should_retry":false}]'
+eq "/_script accepts five steps" "200 5" "$CODE $(j .added)"
+call "$OA/_script"
+eq "GET /_script lists them" 5 "$(j length)"
+resp "$conv_body"
+eq "step 500: server_error body" "500 server_error null" "$CODE $(j .error.type) $(j .error.code)"
+contains "…with the real message" "The server had an error while processing your request" "$(j .error.message)"
+resp "$conv_body"
+eq "step 429: rate_limit_exceeded" "429 rate_limit_exceeded" "$CODE $(j .error.code)"
+eq "…Retry-After: 2" 2 "$(hdr retry-after)"
+eq "…retry-after-ms: 2000" 2000 "$(hdr retry-after-ms)"
+eq "…reason phrase" "Too Many Requests" "$(tr -d '\r' <"$TEST_TMP/hdrs" | head -1 | cut -d' ' -f3-)"
+resp "$conv_body"
+eq "step 400 invalid_request_error: type set, code null" "400 invalid_request_error null" "$CODE $(j .error.type) $(j .error.code)"
+resp "$conv_body"
+eq "step code insufficient_quota: 429 with the billing body" "429 insufficient_quota insufficient_quota" "$CODE $(j .error.type) $(j .error.code)"
+resp "$conv_body"
+eq "step 503: server_is_overloaded" "503 server_is_overloaded" "$CODE $(j .error.code)"
+eq "…x-should-retry: false" false "$(hdr x-should-retry)"
+resp "$conv_body"
+eq "script used up: normal answers again" "200 Echo: Hi there" "$CODE $(j '.output[0].content[0].text')"
+
+long=$(printf 'x%.0s' $(seq 5000))
+script "$(jq -nc --arg t "$long" '[{"text":$t},{"text":"Olá, 👋 tudo bem?"},{"text_len":1200}]')"
+resp "$conv_body"
+eq "step text: exactly these 5000 characters" 5000 "$(j '.output[0].content[0].text | length')"
+resp "$conv_body"
+eq "step text: UTF-8 kept" "Olá, 👋 tudo bem?" "$(j '.output[0].content[0].text')"
+resp "$conv_body"
+eq "step text_len: that many characters" 1200 "$(j '.output[0].content[0].text | length')"
+contains "…in sentences" "Sentence 2 of a long reply. Sentence 3" "$(j '.output[0].content[0].text')"
+
+script '[{"response_status":"failed"},{"response_status":"failed","error_code":"rate_limit_exceeded"},{"response_status":"incomplete"},{"response_status":"incomplete","reason":"content_filter","text":"abcdefgh"}]'
+resp "$conv_body"
+eq "failed: 200 with status failed" "200 failed" "$CODE $(j .status)"
+eq "failed: error server_error, output []" "server_error 0" "$(j .error.code) $(j '.output | length')"
+resp "$conv_body"
+eq "failed with error_code" rate_limit_exceeded "$(j .error.code)"
+resp "$conv_body"
+eq "incomplete: status and reason" "200 incomplete max_output_tokens" "$CODE $(j .status) $(j .incomplete_details.reason)"
+eq "incomplete: message item incomplete" incomplete "$(j '.output[0].status')"
+resp "$conv_body"
+eq "incomplete with reason and half the text" "content_filter abcd" "$(j .incomplete_details.reason) $(j '.output[0].content[0].text')"
+
+script '[{"function_call":{"name":"book_meeting","arguments":{"start_iso":"2026-01-05T10:00:00Z","duration_minutes":30}}},{"function_call":{"name":"f","arguments":"{\"a\":1}","call_id":"call_fixed"},"reasoning":true}]'
+resp "$conv_body"
+eq "function_call item" "function_call book_meeting completed" "$(j '.output[0] | "\(.type) \(.name) \(.status)"')"
+eq "…arguments is a JSON string" 30 "$(j '.output[0].arguments | fromjson | .duration_minutes')"
+contains "…call_id" "call_" "$(j '.output[0].call_id')"
+contains "…fc_ id" "fc_" "$(j '.output[0].id')"
+eq "…and no message item" 0 "$(j '[.output[] | select(.type == "message")] | length')"
+resp "$conv_body"
+eq "reasoning item first, call_id and string arguments as given" "reasoning function_call call_fixed {\"a\":1}" \
+	"$(j '"\(.output[0].type) \(.output[1].type) \(.output[1].call_id) \(.output[1].arguments)"')"
+
+script '[{"status":500,"times":2},{"for":"conversations","status":502},{"for":"any","text":"for anyone"}]'
+resp "$conv_body"
+c1=$CODE
+resp "$conv_body"
+eq "times 2: two requests get it" "500 500" "$c1 $CODE"
+call "$OA/v1/conversations" -X POST -H 'Authorization: Bearer k'
+eq "a step for conversations reaches POST /v1/conversations" 502 "$CODE"
+call "$OA/v1/conversations" -X POST -H 'Authorization: Bearer k'
+eq "…and \"any\" steps are taken in order by either endpoint" 200 "$CODE"
+resp "$conv_body"
+eq "…a responses step waits for responses" "Echo: Hi there" "$(j '.output[0].content[0].text')"
+call "$OA/_reset" -X POST
+resp "$conv_body"
+eq "after /_reset the leftover step is gone" "Echo: Hi there" "$(j '.output[0].content[0].text')"
+
+# --- delays, timeouts, drops, and the conversation lock
+script '[{"delay_ms":400}]'
+resp "$conv_body"
+eq "delay_ms 400: answered" 200 "$CODE"
+eq "…no sooner than 400 ms" yes "$(at_least 0.39 "$TIME")"
+eq "…openai-processing-ms tells the delay" 400 "$(hdr openai-processing-ms)"
+script '[{"delay_ms":1000}]'
+resp "$conv_body" --max-time 0.3
+eq "delay longer than the client's timeout: curl times out" 28 "$RC"
+resp '{"prompt":{"id":"p"},"conversation":"conv_A","input":"again"}'
+eq "the timed-out request still holds its conversation: conversation_locked" "400 conversation_locked conversation" "$CODE $(j .error.code) $(j .error.param)"
+eq "…with the real message" "Another process is currently operating on this conversation. Please retry in a few seconds." "$(j .error.message)"
+resp '{"prompt":{"id":"p"},"conversation":"conv_other","input":"x"}'
+eq "another conversation is not locked" 200 "$CODE"
+sleep 0.9
+call "$OA/_stats"
+eq "the late answer went to a closed socket; still serving" 200 "$CODE"
+eq "…conversation_locked counted" 1 "$(j .conversation_locked)"
+resp "$conv_body"
+eq "after the slow answer left, the conversation is free" 200 "$CODE"
+
+script '[{"drop":true},{"drop":true,"delay_ms":300}]'
+resp "$conv_body"
+eq "drop: connection closed with no answer (curl 52)" "52 000" "$RC $CODE"
+resp "$conv_body"
+eq "drop after delay_ms" "52 yes" "$RC $(at_least 0.29 "$TIME")"
+resp "$conv_body"
+eq "still serving after drops" 200 "$CODE"
+
+script '[{"delay_ms":700}]'
+curl -sS -o "$TEST_TMP/slow.json" "${BEARER[@]}" --data-binary "$conv_body" "$OA/v1/responses" &
+slow=$!
+sleep 0.25
+resp "$conv_body"
+eq "concurrent request on a busy conversation: refused at once" "400 conversation_locked" "$CODE $(j .error.code)"
+eq "…without waiting" yes "$(below 0.3 "$TIME")"
+wait "$slow"
+eq "the first one completes" "Echo: Hi there" "$(jq -r '.output[0].content[0].text' "$TEST_TMP/slow.json")"
+call "$OA/_stats"
+eq "/_stats: locked count and peak in flight" "2 1" "$(j .conversation_locked) $(j .max_in_flight)"
+
+# --- /_requests
+call "$OA/_reset" -X POST
+eq "/_reset: 200" 200 "$CODE"
+call "$OA/_requests"
+eq "/_reset forgets requests" "[]" "$(j -c .)"
+resp "$conv_body" -H 'Idempotency-Key: idem-7'
+call "$OA/v1/conversations" -X POST -H 'Authorization: Bearer sk-other'
+script '[{"drop":true}]'
+resp '{"model":"m","input":"dropped"}'
+call "$OA/_requests"
+eq "/_requests: API requests only, in order" "/v1/responses /v1/conversations /v1/responses" "$(j '[.[].path] | join(" ")')"
+eq "…method" POST "$(j '.[0].method')"
+eq "…authorization header" "Bearer sk-test" "$(j '.[0].headers.authorization')"
+eq "…content-type header" application/json "$(j '.[0].headers["content-type"]')"
+eq "…idempotency-key when sent" "idem-7 null" "$(j '"\(.[0].headers["idempotency-key"]) \(.[1].headers["idempotency-key"])"')"
+eq "…parsed body" "pmpt_wa conv_A Hi there" "$(j '.[0].body | "\(.prompt.id) \(.conversation) \(.input[0].content)"')"
+eq "…status and response" "200 Echo: Hi there" "$(j '"\(.[0].status) \(.[0].response.output[0].content[0].text)"')"
+eq "…time_ms" yes "$(j 'if .[0].time_ms > 1700000000000 then "yes" else "no" end')"
+eq "…a drop is recorded as status 0" "0 true null" "$(j '"\(.[2].status) \(.[2].dropped) \(.[2].response)"')"
+eq "…with its step" true "$(j '.[2].step.drop')"
+call "$OA/_stats"
+eq "/_stats counts" "3 1 1" "$(j '"\(.requests) \(.conversations_created) \(.responses)"')"
+call "$OA/_nothing"
+eq "unknown control endpoint: 404 JSON" "404 no such control endpoint" "$CODE $(j .error)"
+call "$OA/_requests" -X DELETE
+eq "wrong method on a control endpoint: 405" 405 "$CODE"
+contains "--log: one line per request" "POST /v1/responses -> 200" "$(cat "$TEST_TMP/openai.log")"
+
+# --- SIGTERM with an answer still waiting
+script '[{"delay_ms":5000}]'
+curl -sS -o /dev/null "${BEARER[@]}" --data-binary "$conv_body" "$OA/v1/responses" 2>/dev/null &
+slow=$!
+sleep 0.2
+kill -TERM "$OPID"
+wait "$OPID"
+eq "fake_openai: SIGTERM with a pending answer exits 0 (and frees everything)" 0 $?
+wait "$slow"
+eq "…the waiting client sees the connection close" 52 $?
+eq "fake_openai: nothing on stderr" "" "$(cat "$TEST_TMP/openai.err")"
+
+# --- options
+start_standin openai2 "$FAKE_OPENAI" --api-key sk-right --delay-ms 300 --require-conversation || { finish; exit 1; }
+OPID=$SPID
+OA=$SURL
+call "$OA/v1/responses" -H 'Authorization: Bearer sk-wrong' "${JSON[@]}" -d '{"model":"m","conversation":"c","input":"x"}'
+eq "--api-key: another key is 401 invalid_api_key" "401 invalid_api_key authentication_error" "$CODE $(j .error.code) $(j .error.type)"
+call "$OA/v1/responses" -H 'Authorization: Bearer sk-right' "${JSON[@]}" -d '{"model":"m","input":"x"}'
+eq "--require-conversation: none is 400" "400 conversation" "$CODE $(j .error.param)"
+call "$OA/v1/responses" -H 'Authorization: Bearer sk-right' "${JSON[@]}" -d '{"model":"m","conversation":"c","input":"x"}'
+eq "--delay-ms 300: the right key is answered, late" "200 yes" "$CODE $(at_least 0.29 "$TIME")"
+curl -sS -o "$TEST_TMP/slow.json" -H 'Authorization: Bearer sk-right' "${JSON[@]}" -d '{"model":"m","conversation":"c","input":"x"}' "$OA/v1/responses" &
+slow=$!
+sleep 0.1
+call "$OA/v1/responses" -H 'Authorization: Bearer sk-right' "${JSON[@]}" -d '{"model":"m","conversation":"c","input":"y"}'
+eq "--delay-ms makes overlapping requests lock the conversation" "400 conversation_locked" "$CODE $(j .error.code)"
+wait "$slow"
+kill -INT "$OPID"
+wait "$OPID"
+eq "fake_openai: SIGINT exits 0" 0 $?
+
+"$FAKE_OPENAI" >/dev/null 2>&1
+eq "fake_openai without --listen: exit 2" 2 $?
+"$FAKE_OPENAI" --listen nonsense >/dev/null 2>&1
+eq "fake_openai --listen nonsense: exit 1" 1 $?
+
+# ==================================================================== fake_graph
+
+start_standin graph "$FAKE_GRAPH" --log "$TEST_TMP/graph.log" || { finish; exit 1; }
+GPID=$SPID
+GR=$SURL
+contains "fake_graph prints its real port" "listening on 127.0.0.1:" "$(cat "$TEST_TMP/graph.out")"
+
+WA_URL=$GR/v24.0/106540352242922/messages
+IG_URL=$GR/v24.0/17841400000000001/messages
+GAUTH=(-H 'Authorization: Bearer wa-token' "${JSON[@]}")
+wa_body() { jq -nc --arg to "${2:-+16505551234}" --arg b "$1" '{messaging_product:"whatsapp",recipient_type:"individual",to:$to,type:"text",text:{body:$b}}'; }
+# wa TEXT [CURL ARGS...], ig TEXT [CURL ARGS...]: one send each.
+ig_body() { jq -nc --arg t "$1" '{recipient:{id:"1254459154682919"},message:{text:$t}}'; }
+wa() { call "$WA_URL" "${GAUTH[@]}" --data-binary "$(wa_body "$1")" "${@:2}"; }
+ig() { call "$IG_URL" "${GAUTH[@]}" --data-binary "$(ig_body "$1")" "${@:2}"; }
+gscript() { call "$GR/_script" "${JSON[@]}" --data-binary "$1"; }
+
+# --- WhatsApp
+wa "Hello from parley"
+eq "whatsapp send: 200" 200 "$CODE"
+eq "…messaging_product" whatsapp "$(j .messaging_product)"
+eq "…contacts input is the to as sent, wa_id its digits" "+16505551234 16505551234" "$(j '.contacts[0] | "\(.input) \(.wa_id)"')"
+contains "…a wamid" "wamid.HBg" "$(j '.messages[0].id')"
+wamid1=$(j '.messages[0].id')
+wa "again"
+eq "…wamids are unique" yes "$([ "$(j '.messages[0].id')" != "$wamid1" ] && echo yes || echo no)"
+call "$GR/graph/v99.0/555/messages" "${GAUTH[@]}" --data-binary "$(wa_body x)"
+eq "any base path before /{id}/messages" 200 "$CODE"
+
+e4096=$(printf 'é%.0s' $(seq 4096))
+wa "$e4096"
+eq "4096 characters (8192 bytes) are accepted" 200 "$CODE"
+wa "${e4096}é"
+eq "4097 characters: 400 code 100" "400 100 OAuthException" "$CODE $(j .error.code) $(j .error.type)"
+contains "…details name the limit" "at most 4096 characters" "$(j .error.error_data.details)"
+eq "…messaging_product in error_data, fbtrace_id" "whatsapp yes" "$(j .error.error_data.messaging_product) $(j 'if (.error.fbtrace_id | length) > 10 then "yes" else "no" end')"
+wa ""
+eq "empty body text: 400" 400 "$CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","type":"text","text":{"body":"x"}}'
+eq "no to: 400 naming it" "400 (#100) The parameter to is required." "$CODE $(j .error.message)"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","to":"1","type":"image","image":{"id":"1"}}'
+eq "type other than text: 400" 400 "$CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","to":"1","type":"text","text":{}}'
+eq "no text.body: 400" 400 "$CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"sms","to":"1","type":"text","text":{"body":"x"}}'
+eq "wrong messaging_product: 400" 400 "$CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"to":"1","text":{"body":"x"}}'
+eq "neither WhatsApp nor Instagram: 400" "400 (#100) The parameter messaging_product is required." "$CODE $(j .error.message)"
+call "$WA_URL" "${JSON[@]}" --data-binary "$(wa_body x)"
+eq "no token: 401 code 190" "401 190" "$CODE $(j .error.code)"
+call "$WA_URL" "${GAUTH[@]}" -d 'not json'
+eq "not JSON: 400" "400 100" "$CODE $(j .error.code)"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN1"}'
+eq "read receipt: success" "200 true" "$CODE $(j .success)"
+
+# --- Instagram
+ig "Hello on Instagram"
+eq "instagram send: 200" 200 "$CODE"
+eq "…recipient_id" 1254459154682919 "$(j .recipient_id)"
+eq "…a long mid (~150 characters)" yes "$(j 'if (.message_id | length) >= 120 then "yes" else "no" end')"
+mid1=$(j .message_id)
+ig "again"
+eq "…mids are unique" yes "$([ "$(j .message_id)" != "$mid1" ] && echo yes || echo no)"
+e1000=$(printf 'é%.0s' $(seq 1000))
+ig "$e1000"
+eq "1000 characters are accepted" 200 "$CODE"
+ig "${e1000}é"
+eq "1001 characters: 400 code 100, IGApiException" "400 100 IGApiException" "$CODE $(j .error.code) $(j .error.type)"
+contains "…the message names the limit" "less than or equal to 1000" "$(j .error.message)"
+eq "…no WhatsApp error_data" null "$(j .error.error_data)"
+call "$IG_URL" "${GAUTH[@]}" -d '{"message":{"text":"x"}}'
+eq "no recipient: 400" 400 "$CODE"
+call "$IG_URL" "${GAUTH[@]}" -d '{"recipient":{"id":"1"},"message":{}}'
+eq "no text: 400" "400 (#100) Message cannot be empty, must provide valid attachment or text" "$CODE $(j .error.message)"
+call "$IG_URL?access_token=ig-token" "${JSON[@]}" --data-binary "$(ig_body x)"
+eq "?access_token= instead of the header" 200 "$CODE"
+
+# --- the script
+gscript '[{"meta_code":131047,"status":200}]'
+eq "/_script: meta_code with status 200 refused" 400 "$CODE"
+gscript '[{"for":"sms"}]'
+eq "/_script: unknown platform refused" 400 "$CODE"
+gscript '[{"status":500},{"status":429,"retry_after":1},{"status":400,"meta_code":131047},{"meta_code":130429},{"for":"instagram","meta_code":10},{"message_id":"wamid.TEST1"},{"meta_code":131056,"subcode":2494100,"details":"slow down"}]'
+eq "/_script: seven steps" "200 7" "$CODE $(j .added)"
+wa "x"
+eq "step 500: WhatsApp 131000" "500 131000 (#131000) Something went wrong" "$CODE $(j .error.code) $(j .error.message)"
+wa "x"
+eq "step 429: code 4" "429 4" "$CODE $(j .error.code)"
+eq "…Retry-After: 1 and retry-after-ms: 1000" "1 1000" "$(hdr retry-after) $(hdr retry-after-ms)"
+wa "x"
+eq "step 131047: the real re-engagement body" \
+	'{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_data":{"messaging_product":"whatsapp"}}' \
+	"$(j -c '.error | {message, type, code, error_data: {messaging_product: .error_data.messaging_product}}')"
+eq "…status 400, details and fbtrace_id present" "400 yes" "$CODE $(j 'if (.error.error_data.details | length) > 20 and (.error.fbtrace_id | length) > 10 then "yes" else "no" end')"
+wa "x"
+eq "step 130429 alone: 400 throughput" "400 130429 (#130429) Rate limit hit" "$CODE $(j .error.code) $(j .error.message)"
+call "$GR/_stats"
+eq "an instagram step is not taken by a WhatsApp send" 3 "$(j .script_remaining)"
+wa "x"
+eq "…the WhatsApp send skips it and takes the next (message_id)" "200 wamid.TEST1" "$CODE $(j '.messages[0].id')"
+ig "x"
+eq "step for instagram, code 10: outside the window" "403 10 2534022 IGApiException" "$CODE $(j .error.code) $(j .error.error_subcode) $(j .error.type)"
+eq "…with Meta's message" "This message is sent outside of allowed window." "$(j .error.message)"
+ig "x"
+eq "step with subcode and details" "400 131056 2494100 null" "$CODE $(j .error.code) $(j .error.error_subcode) $(j .error.error_data)"
+wa "x"
+eq "script used up: sends succeed again" 200 "$CODE"
+
+gscript '[{"meta_code":131026,"details":"custom details","times":2},{"delay_ms":400},{"delay_ms":1000},{"drop":true},{"for":"instagram","status":500},{"message_id":"mid.FIXED","for":"instagram"}]'
+wa "x"
+c1="$CODE $(j .error.error_data.details)"
+wa "x"
+eq "times 2 and details" "400 custom details 400" "$c1 $CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN2"}'
+call "$GR/_stats"
+eq "a read receipt uses no step" 5 "$(j .script_remaining)"
+wa "x"
+eq "delay_ms 400" "200 yes" "$CODE $(at_least 0.39 "$TIME")"
+wa "x" --max-time 0.3
+eq "delay longer than the client's timeout: curl times out" 28 "$RC"
+wa "x"
+eq "drop: no answer (curl 52)" 52 "$RC"
+ig "x"
+eq "step 500 on Instagram: code 2" "500 2 IGApiException" "$CODE $(j .error.code) $(j .error.type)"
+ig "x"
+eq "message_id override on Instagram" "200 mid.FIXED" "$CODE $(j .message_id)"
+sleep 0.8
+call "$GR/_stats"
+eq "still serving after a late answer to a closed socket" 200 "$CODE"
+
+# --- /_requests and the rest
+call "$GR/_reset" -X POST
+call "$GR/_requests"
+eq "/_reset forgets requests" "[]" "$(j -c .)"
+call "$WA_URL" "${GAUTH[@]}" --data-binary "$(wa_body recorded +5511987654321)"
+wamid=$(j '.messages[0].id')
+ig "recorded too"
+call "$GR/v24.0/106540352242922/messages"
+call "$GR/v24.0/me"
+call "$GR/_requests"
+eq "/_requests: every API request" 4 "$(j length)"
+eq "…platform and account id" "whatsapp 106540352242922 instagram 17841400000000001" \
+	"$(j '"\(.[0].platform) \(.[0].account_id) \(.[1].platform) \(.[1].account_id)"')"
+eq "…headers" "Bearer wa-token application/json" "$(j '.[0].headers | "\(.authorization) \(.["content-type"])"')"
+eq "…body" "+5511987654321 recorded" "$(j '.[0].body | "\(.to) \(.text.body)"')"
+eq "…the answer sent" "$wamid" "$(j '.[0].response.messages[0].id')"
+eq "…GET on the send path: 400 GraphMethodException" "400 GraphMethodException" "$(j '"\(.[2].status) \(.[2].response.error.type)"')"
+eq "…unknown path: 404 code 2500" "404 2500" "$(j '"\(.[3].status) \(.[3].response.error.code)"')"
+contains "…in Meta's words" "Unknown path components: /v24.0/me" "$(j '.[3].response.error.message')"
+call "$GR/_stats"
+eq "/_stats counts sends per platform" "4 1 1" "$(j '"\(.requests) \(.whatsapp_sent) \(.instagram_sent)"')"
+contains "--log: one line per request" "POST /v24.0/106540352242922/messages -> 200" "$(cat "$TEST_TMP/graph.log")"
+
+gscript '[{"delay_ms":5000}]'
+curl -sS -o /dev/null "${GAUTH[@]}" --data-binary "$(wa_body x)" "$WA_URL" 2>/dev/null &
+slow=$!
+sleep 0.2
+kill -INT "$GPID"
+wait "$GPID"
+eq "fake_graph: SIGINT with a pending answer exits 0 (and frees everything)" 0 $?
+wait "$slow"
+eq "fake_graph: nothing on stderr" "" "$(cat "$TEST_TMP/graph.err")"
+
+start_standin graph2 "$FAKE_GRAPH" --ig-bytes || { finish; exit 1; }
+GPID=$SPID
+IG_URL=$SURL/v24.0/17841400000000001/messages
+ig "$(printf 'é%.0s' $(seq 501))"
+eq "--ig-bytes: 501 two-byte characters are too long" 400 "$CODE"
+ig "$(printf 'é%.0s' $(seq 500))"
+eq "--ig-bytes: 500 are not" 200 "$CODE"
+kill -TERM "$GPID"
+wait "$GPID"
+eq "fake_graph: SIGTERM exits 0" 0 $?
+
+finish
