@@ -85,6 +85,7 @@ struct reply_worker {
 	bool stopped;
 	bool closing;
 	struct event *wake;
+	double wake_at;		/* monotonic seconds when wake fires */
 	struct event *renew;	/* keeps our leases alive while jobs run */
 	long lease_seconds;
 };
@@ -325,6 +326,10 @@ static enum upstream upstream_outcome(struct job *j, const char *target,
 	if (verdict == RETRY_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
 		long ms = retry_delay_ms(j->attempt, err ? NULL : resp->retry_after,
 					 err ? NULL : resp->retry_after_ms, (unsigned)rand());
+		/* A server's retry-after is a minimum: a little margin keeps timer
+		 * and clock granularity from making the retry early. */
+		if (!err && (resp->retry_after || resp->retry_after_ms))
+			ms += 25;
 		log_warn(j->ctx, "%s attempt %d failed (%s); retrying in %ld ms", target,
 			 j->attempt, why, ms);
 		free(why);
@@ -714,10 +719,33 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	go(j, STEP_CHARGE);
 }
 
+/* Arms the wake-up timer for ms from now, unless it is already set to go
+ * off sooner: a notification's wake must not be pushed back by a poll. */
 static void wake_in(struct reply_worker *w, long ms)
 {
+	double at = now_seconds() + (double)ms / 1000.0;
+	if (evtimer_pending(w->wake, NULL) && w->wake_at <= at)
+		return;
+	w->wake_at = at;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_base_update_cache_time(w->app->base);
 	evtimer_add(w->wake, &tv);
+}
+
+static void on_next_due(void *arg, PGresult *res, const char *err)
+{
+	struct reply_worker *w = arg;
+	w->claiming = false;
+	if (w->closing)
+		return;
+	long ms = err ? -1 : atol(PQgetvalue(res, 0, 0));
+	if (w->again) {
+		w->again = false;
+		claim(w);
+		return;
+	}
+	/* +5 ms: the due time is exact, the clocks of two hosts are not. */
+	wake_in(w, ms >= 0 && ms < IDLE_POLL_MS ? ms + 5 : IDLE_POLL_MS);
 }
 
 static void on_claimed(void *arg, PGresult *res, const char *err)
@@ -743,7 +771,14 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 		claim(w);
 		return;
 	}
-	wake_in(w, IDLE_POLL_MS);
+	/* Only a conversation's first due message is notified (a burst moves
+	 * its due time on silently), so look up when the next one is due. */
+	w->claiming = true;
+	db_query(w->app->db,
+		 "SELECT coalesce(greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000),"
+		 " -1)::bigint FROM conversations WHERE reply_due_at IS NOT NULL AND is_active"
+		 " AND (reply_lease_until IS NULL OR reply_lease_until < now())",
+		 0, NULL, on_next_due, w);
 }
 
 static void claim(struct reply_worker *w)
