@@ -135,6 +135,7 @@ fuzz: $(FUZZ_BINS)
 # and ratios against a baseline measured in the same run.
 bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/replies.sh
 
 deps:
 	@tests/lib/deps.sh

@@ -65,6 +65,10 @@ struct http_req {
 	long connect_timeout_ms;   /* 0: HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
 	long timeout_ms;           /* whole transfer; 0: HTTP_DEFAULT_TIMEOUT_MS */
 	size_t max_response_bytes; /* 0: HTTP_DEFAULT_MAX_RESPONSE */
+	/* Waits ahead of the non-priority requests (FIFO among its kind): work
+	 * that completes something already paid for, such as sending a reply
+	 * the model has produced, goes before work that starts something new. */
+	bool priority;
 };
 
 /* The outcome; owned by the client and valid only during the callback. */

@@ -29,6 +29,7 @@ static const char no_url[] = "request without a URL";
  */
 struct transfer {
 	struct transfer *prev, *next; /* in exactly one of the client's lists */
+	bool priority;                /* queued ahead of the others */
 	CURL *easy;                   /* NULL until started */
 	char *method, *url;
 	/* curl reads both in place until the transfer is done */
@@ -416,10 +417,32 @@ void http_request(struct http_client *c, const struct http_req *req, http_done_c
 		fail_later(c, t, HTTP_ERR_USAGE, no_url);
 		return;
 	}
-	/* FIFO: nobody overtakes a waiting request, not even when a slot is
-	 * free right now because its owner's callback is still running. While
-	 * closing, everything is queued and http_client_free fails it. */
-	LIST_APPEND(c->queue_head, c->queue_tail, t);
+	/* FIFO within each priority: nobody overtakes a waiting request of its
+	 * own kind, not even when a slot is free right now because its owner's
+	 * callback is still running. While closing, everything is queued and
+	 * http_client_free fails it. */
+	t->priority = req->priority;
+	struct transfer *after = NULL;
+	if (t->priority) {
+		for (struct transfer *q = c->queue_head; q && q->priority; q = q->next)
+			after = q;
+	}
+	if (t->priority && !after) {
+		t->prev = NULL;
+		t->next = c->queue_head;
+		if (c->queue_head)
+			c->queue_head->prev = t;
+		else
+			c->queue_tail = t;
+		c->queue_head = t;
+	} else if (t->priority && after->next) {
+		t->prev = after;
+		t->next = after->next;
+		after->next->prev = t;
+		after->next = t;
+	} else {
+		LIST_APPEND(c->queue_head, c->queue_tail, t);
+	}
 	c->queued++;
 	pump(c);
 }

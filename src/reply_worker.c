@@ -343,7 +343,7 @@ static enum upstream upstream_outcome(struct job *j, const char *target,
 }
 
 static void http_post(struct job *j, const char *url, const char *bearer, const char *body,
-		      long timeout_ms, http_done_cb cb)
+		      long timeout_ms, bool priority, http_done_cb cb)
 {
 	char *auth = xasprintf("Authorization: Bearer %s", bearer);
 	const char *headers[] = {auth, "Content-Type: application/json"};
@@ -356,6 +356,7 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 		.body_len = strlen(body),
 		.connect_timeout_ms = CONNECT_TIMEOUT_MS,
 		.timeout_ms = timeout_ms,
+		.priority = priority,
 	};
 	j->call_started = now_seconds();
 	http_request(j->w->http, &req, cb, j);
@@ -426,7 +427,8 @@ static void on_stored(void *arg, PGresult *res, const char *err)
 	}
 	cJSON_Delete(arr);
 	j->charged = false; /* spent on the stored reply */
-	go(j, STEP_MARK_SENDING);
+	/* Storing marked the first part as being sent. */
+	go(j, STEP_SEND);
 }
 
 static void store(struct job *j)
@@ -508,13 +510,21 @@ static void on_recorded(void *arg, PGresult *res, const char *err)
 		reply_failed(j, j->failure);
 		return;
 	}
-	if (j->next_part < j->n_parts) {
-		go(j, STEP_MARK_SENDING);
+	/* The last part is recorded by on_recorded_last, so more follow. */
+	go(j, STEP_MARK_SENDING);
+}
+
+static void on_recorded_last(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err); /* runs record() again: both or neither happened */
 		return;
 	}
 	count_reply("sent");
 	log_info(j->ctx, "reply sent in %zu message(s)", j->n_parts);
-	finish(j);
+	job_done(j);
 }
 
 static void record(struct job *j)
@@ -529,6 +539,14 @@ static void record(struct job *j)
 		const char *params[] = {p->message_id, why};
 		query(j, "SELECT parley_record_failed($1, $2)", 2, params, on_recorded);
 		free(why);
+		return;
+	}
+	if (j->next_part + 1 == j->n_parts) {
+		/* The last part: record it and end the claim in one transaction. */
+		const char *params[] = {p->message_id, j->pending_pmid, j->conversation_id,
+					j->w->owner};
+		query(j, "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4)", 4, params,
+		      on_recorded_last);
 		return;
 	}
 	const char *params[] = {p->message_id, j->pending_pmid};
@@ -600,7 +618,8 @@ static void send_part(struct job *j)
 								      : cfg->meta_whatsapp_url,
 				   j->channel);
 	char *body = graph_send_body(j->platform, j->customer, p->text);
-	http_post(j, url, j->access_token, body, GRAPH_TIMEOUT_MS, on_sent);
+	/* A produced reply goes out before new replies are started. */
+	http_post(j, url, j->access_token, body, GRAPH_TIMEOUT_MS, true, on_sent);
 	free(body);
 	free(url);
 }
@@ -625,7 +644,7 @@ static void run(struct job *j)
 		char *url = xasprintf("%s/conversations", cfg->openai_url);
 		char *body = openai_conversation_request();
 		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
-			  on_conversation);
+			  false, on_conversation);
 		free(body);
 		free(url);
 		return;
@@ -643,7 +662,7 @@ static void run(struct job *j)
 						     cfg->openai_model,
 						     (const char *const *)j->inputs, j->n_inputs);
 		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
-			  on_response);
+			  false, on_response);
 		free(body);
 		free(url);
 		return;
@@ -692,6 +711,15 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s platform=%s", j->conversation_id,
 		 j->user_id ? j->user_id : "?", platform ? platform : "?");
 	free(platform);
+
+	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "no_credits"))) {
+		/* The claim found too few credits and already released it. */
+		log_warn(j->ctx, "tenant has too few credits: no reply");
+		metrics_add("parley_credit_refusals_total", NULL, 1);
+		count_reply("no_credits");
+		job_free(j);
+		return;
+	}
 
 	cJSON *inputs = cJSON_GetObjectItem(o, "inputs");
 	j->n_inputs = (size_t)cJSON_GetArraySize(inputs);
@@ -755,8 +783,12 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 	if (w->closing)
 		return;
 	if (err) {
-		log_warn("replies", "claiming failed: %s", err);
-		wake_in(w, IDLE_POLL_MS);
+		/* At start-up the pool may not be connected yet: try again soon. */
+		if (err == DB_ERR_UNAVAILABLE)
+			log_debug("replies", "claiming: %s", err);
+		else
+			log_warn("replies", "claiming failed: %s", err);
+		wake_in(w, err == DB_ERR_UNAVAILABLE ? 100 : IDLE_POLL_MS);
 		return;
 	}
 	int n = PQntuples(res);
@@ -789,15 +821,20 @@ static void claim(struct reply_worker *w)
 		w->again = true;
 		return;
 	}
+	/* One job per upstream slot: a job keeps its slot from its OpenAI call
+	 * through its sends, so a produced reply never waits behind new work. */
 	long room = w->app->cfg.openai_max_in_flight - w->active;
 	if (room <= 0)
 		return; /* a finishing job claims again */
-	char limit[24], lease[24];
+	char limit[24], lease[24], credits[24];
 	snprintf(limit, sizeof limit, "%ld", room < CLAIM_BATCH ? room : CLAIM_BATCH);
 	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
-	const char *p[] = {w->owner, limit, lease};
+	snprintf(credits, sizeof credits, "%ld", w->app->cfg.replies_credits_per_reply);
+	const char *p[] = {w->owner, limit, lease, credits};
 	w->claiming = true;
-	db_query(w->app->db, "SELECT parley_claim_replies($1, $2::integer, $3::integer)", 3, p,
+	/* The claim also takes each reply's credits: one commit for the batch. */
+	db_query(w->app->db,
+		 "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)", 4, p,
 		 on_claimed, w);
 }
 
