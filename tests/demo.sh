@@ -1,7 +1,518 @@
 #!/usr/bin/env bash
-# `make demo`: the whole flow on this machine. The replies, the stand-in
-# OpenAI and Graph servers and the demo script arrive with the operations
-# issue; until then this says so plainly.
-echo "make demo: not built yet — it arrives with the replies and operations work." >&2
-echo "What works today: make check (ingestion end to end against a throwaway PostgreSQL)." >&2
-exit 2
+# `make demo`: the whole flow on this machine, no accounts needed.
+#
+# A throwaway PostgreSQL (tests/lib/pg.sh), the project's stand-ins for OpenAI
+# and the Meta Graph API (build/tests/fake_openai, fake_graph), and a real
+# `parley serve`. A demo tenant gets a WhatsApp, an Instagram and a webchat
+# channel; customers' messages arrive as signed webhooks (`parley replay`),
+# parley answers them through the stand-ins, and Meta's delivery and read
+# receipts are posted back. Then the transcripts, a few metrics and the
+# credits used are printed, and everything is stopped again.
+#
+#   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C
+#
+# Exit status 0 when every step worked; otherwise 1, with the failing step and
+# the tail of parley's log.
+set -Eeuo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PARLEY_BIN=${PARLEY_BIN:-$REPO_DIR/build/parley}
+PARLEY_BUILD=${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}
+DEMO_KEEP=${DEMO_KEEP:-0}
+
+# The demo's fixed ids: the corpus's channel ids (tests/corpus/README.md).
+TENANT=demo-shop
+WA_CHANNEL=106540352242922
+IG_CHANNEL=17841400000000001
+WIDGET=demo-widget
+APP_SECRET=demo-app-secret
+WA_CUSTOMER=31612345678
+WA_NAME="Anna de Vries"
+IG_CUSTOMER=5551234567890001
+
+T0=$(date +%s%N)
+STEP="starting"
+DEMO_TMP=
+PARLEY_PID='' OPENAI_PID='' GRAPH_PID=''
+
+if [ -t 1 ]; then B=$'\e[1m' D=$'\e[2m' R=$'\e[0m'; else B='' D='' R=''; fi
+section() { printf '\n%s== %s%s\n' "$B" "$1" "$R"; }
+say() { printf '  %s\n' "$*"; }
+elapsed() { # seconds since $1 (date +%s%N), one decimal
+	local ns=$(($(date +%s%N) - $1))
+	printf '%d.%d' $((ns / 1000000000)) $((ns / 100000000 % 10))
+}
+
+# ---------------------------------------------------------------- failure, cleanup
+
+fail() {
+	printf '\n%sdemo: FAILED while %s:%s %s\n' "$B" "$STEP" "$R" "$*" >&2
+	[ -n "$DEMO_TMP" ] && : >"$DEMO_TMP/failed"
+	exit 1
+}
+
+on_err() { # an unexpected command failure (set -e), reported once, by the main shell
+	local rc=$? line=$1 cmd=${2%%$'\n'*}
+	[ "$BASHPID" = "$$" ] || return 0
+	[ -n "$DEMO_TMP" ] && [ -e "$DEMO_TMP/failed" ] && return 0
+	printf '\n%sdemo: FAILED while %s:%s line %s: %s (exit %s)\n' "$B" "$STEP" "$R" "$line" "$cmd" "$rc" >&2
+	[ -n "$DEMO_TMP" ] && : >"$DEMO_TMP/failed"
+}
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
+
+# stop_pid PID: SIGTERM, up to 10 s for a clean exit, then SIGKILL. Returns
+# the process's exit status (0 when there was nothing to stop).
+stop_pid() {
+	local pid=$1 rc=0
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "demo: pid $pid did not stop within 10 s; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+stop_all() {
+	stop_pid "$PARLEY_PID"
+	stop_pid "$OPENAI_PID"
+	stop_pid "$GRAPH_PID"
+	PARLEY_PID='' OPENAI_PID='' GRAPH_PID=''
+	if declare -F pg_stop >/dev/null; then pg_stop; fi
+}
+
+cleanup() {
+	local rc=$?
+	trap - ERR INT TERM
+	set +e
+	if [ -n "$INTERRUPTED" ]; then
+		echo "  interrupted: stopping everything" >&2
+	elif [ "$rc" != 0 ] && [ -n "$DEMO_TMP" ] && [ -s "$DEMO_TMP/parley.log" ]; then
+		printf '\n%s-- last lines of the parley log (%s) --%s\n' "$B" "$DEMO_TMP/parley.log" "$R" >&2
+		tail -n 25 "$DEMO_TMP/parley.log" >&2
+	fi
+	stop_all
+	if [ -n "$DEMO_TMP" ]; then
+		if [ "$rc" = 0 ] || [ -n "$INTERRUPTED" ]; then
+			rm -rf "$DEMO_TMP"
+		else
+			echo "demo: logs kept in $DEMO_TMP" >&2
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+INTERRUPTED=''
+trap 'INTERRUPTED=1; exit 130' INT
+trap 'INTERRUPTED=1; exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$DSN" -c "$1"; }
+
+# A loopback port nobody listens on, below Linux's ephemeral range (32768 and
+# up), where outgoing connections could take it between this check and bind().
+free_port() {
+	local port=$((20000 + RANDOM % 12000))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	echo "$port"
+}
+
+# start_standin NAME VAR_PID VAR_URL [ARGS…]: build/tests/NAME on a port the
+# kernel picks; its "listening on HOST:PORT" line gives the URL.
+start_standin() {
+	local name=$1 pid_var=$2 url_var=$3 out="$DEMO_TMP/$1.out" url='' pid
+	shift 3
+	"$PARLEY_BUILD/tests/$name" --listen 127.0.0.1:0 --log "$DEMO_TMP/$name.log" "$@" >"$out" 2>&1 &
+	pid=$!
+	printf -v "$pid_var" %s "$pid"
+	for _ in $(seq 1 100); do
+		url=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$out")
+		[ -n "$url" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$url" ] || fail "$name did not start: $(cat "$out")"
+	printf -v "$url_var" %s "$url"
+}
+
+# The stand-in OpenAI answers the next response with TEXT (otherwise it says
+# "Echo: …"), so that the transcript reads like a real conversation.
+script_reply() {
+	jq -nc --arg t "$1" '[{text: $t}]' | curl -fsS --max-time 5 -o /dev/null --data-binary @- "$OPENAI_URL/_script" \
+		|| fail "could not script the OpenAI stand-in"
+}
+
+replay() { # FILE: signed with meta.app_secret and POSTed, as Meta would
+	local out
+	out=$("$PARLEY_BIN" replay -c "$CONF" --url "$PARLEY_URL/webhooks/meta" "$1" 2>&1) \
+		|| fail "parley replay $(basename "$1") was not accepted: $out"
+}
+
+N_FILE=0
+body_file() { # NAME: the next numbered file for a webhook body
+	N_FILE=$((N_FILE + 1))
+	printf '%s/webhooks/%02d-%s.json' "$DEMO_TMP" "$N_FILE" "$1"
+}
+
+# ---------------------------------------------------------------- webhook bodies
+# Built the way Meta sends them: compact JSON, non-ASCII escaped as \uXXXX.
+
+wa_message() { # ID FROM NAME TEXT
+	jq -nac --arg ch "$WA_CHANNEL" --arg id "$1" --arg from "$2" --arg name "$3" --arg text "$4" \
+		--arg ts "$(date +%s)" \
+		'{object: "whatsapp_business_account", entry: [{id: "100000000000001", changes: [{value: {
+		  messaging_product: "whatsapp",
+		  metadata: {display_phone_number: "15550001111", phone_number_id: $ch},
+		  contacts: [{profile: {name: $name}, wa_id: $from}],
+		  messages: [{from: $from, id: $id, timestamp: $ts, type: "text", text: {body: $text}}]},
+		  field: "messages"}]}]}'
+}
+
+wa_status() { # WAMID STATUS RECIPIENT
+	jq -nac --arg ch "$WA_CHANNEL" --arg id "$1" --arg st "$2" --arg to "$3" --arg ts "$(date +%s)" \
+		'{object: "whatsapp_business_account", entry: [{id: "100000000000001", changes: [{value: {
+		  messaging_product: "whatsapp",
+		  metadata: {display_phone_number: "15550001111", phone_number_id: $ch},
+		  statuses: [{id: $id, status: $st, timestamp: $ts, recipient_id: $to}
+		    + if $st == "read" then {} else {pricing: {billable: true, pricing_model: "PMP",
+		        type: "free_customer_service", category: "service"}} end]},
+		  field: "messages"}]}]}'
+}
+
+ig_event() { # FROM EVENT-JSON: one messaging[] event from a customer to the account
+	jq -nac --arg ch "$IG_CHANNEL" --arg from "$1" --argjson ev "$2" --argjson ts "$(date +%s%3N)" \
+		'{object: "instagram", entry: [{time: $ts, id: $ch, messaging: [
+		  {sender: {id: $from}, recipient: {id: $ch}, timestamp: $ts} + $ev]}]}'
+}
+ig_message() { ig_event "$1" "$(jq -nc --arg mid "$2" --arg t "$3" '{message: {mid: $mid, text: $t}}')"; } # FROM MID TEXT
+ig_delivery() { ig_event "$1" "$(jq -nc --arg mid "$2" --argjson w "$(date +%s%3N)" '{delivery: {mids: [$mid], watermark: $w}}')"; }
+ig_read() { ig_event "$1" "$(jq -nc --arg mid "$2" '{read: {mid: $mid}}')"; }
+
+# Ids shaped like the platforms' own.
+new_wamid() { printf 'wamid.HBgLMzE2MTIzNDU2NzgVAgASGBQzQT%s%sA=' "$(openssl rand -hex 8 | tr a-f A-F)" "$1"; }
+new_mid() { printf 'aWdf%s' "$(printf 'ig_item:1:IGMessage:%s:3402823668417103%s:%s' "$IG_CHANNEL" "$(openssl rand -hex 6)" "$1" | base64 -w0 | tr -d '=')"; }
+
+# ---------------------------------------------------------------- the tenant
+# ===== TENANT SETUP (SQL for now) =====================================
+# The administration commands (`parley tenant|channel|agent|credits …`) arrive
+# with a later issue; then this function's body becomes those commands and
+# nothing else in this script changes.
+create_demo_tenant() {
+	psql -X -q -v ON_ERROR_STOP=1 "$DSN" <<SQL
+BEGIN;
+INSERT INTO users (user_id, email, company_name)
+VALUES ('$TENANT', 'owner@demo-shop.example', 'Demo Shop');
+INSERT INTO credits (user_id, remaining_credits) VALUES ('$TENANT', 100);
+INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
+VALUES ('$TENANT-wa', '$TENANT', 'whatsapp', '$WA_CHANNEL', 'demo-wa-token', 'Demo Shop WhatsApp'),
+       ('$TENANT-ig', '$TENANT', 'instagram', '$IG_CHANNEL', 'demo-ig-token', 'Demo Shop Instagram'),
+       ('$TENANT-web', '$TENANT', 'webchat', '$WIDGET', 'unused', 'Demo Shop website chat');
+INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+VALUES ('$TENANT-wa-agent', '$TENANT', '$TENANT-wa', 'pmpt_demo_shop', 'Shop assistant'),
+       ('$TENANT-ig-agent', '$TENANT', '$TENANT-ig', 'pmpt_demo_shop', 'Shop assistant'),
+       ('$TENANT-web-agent', '$TENANT', '$TENANT-web', 'pmpt_demo_shop', 'Shop assistant');
+COMMIT;
+SQL
+}
+# ===== END TENANT SETUP ===============================================
+
+# ---------------------------------------------------------------- conversations
+
+conv_of() { # AGENT CUSTOMER: the active conversation's id (empty when none)
+	q "SELECT conversation_id FROM conversations WHERE agent_id = '$1' AND customer_phone = '$2' AND is_active"
+}
+agent_msgs() { q "SELECT count(*) FROM messages WHERE conversation_id = '$1' AND sender = 'agent'"; }
+
+# wait_reply CONV BEFORE: waits until the conversation has more sent agent
+# messages than BEFORE and nothing of the reply is still on its way; sets
+# REPLY_ID (the last part's platform id) and REPLY_PARTS.
+wait_reply() {
+	local conv=$1 before=$2 row sent failed released deadline=$(($(date +%s) + 30))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		row=$(q "SELECT count(*) FILTER (WHERE m.status = 'sent') || ' ' || count(*) FILTER (WHERE m.status = 'failed')
+		                || ' ' || (c.reply_due_at IS NULL AND c.reply_lease_owner IS NULL)::int
+		         FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.conversation_id AND m.sender = 'agent'
+		         WHERE c.conversation_id = '$conv' GROUP BY c.reply_due_at, c.reply_lease_owner")
+		read -r sent failed released <<<"$row"
+		[ "$failed" = 0 ] || fail "the reply was not sent: $(q "SELECT d.error_message FROM messages m JOIN message_delivery_status d USING (message_id) WHERE m.conversation_id = '$conv' AND m.status = 'failed' LIMIT 1")"
+		if [ "$released" = 1 ]; then
+			[ "$sent" -gt "$before" ] || fail "parley gave up on the reply (see its log below)"
+			REPLY_PARTS=$((sent - before))
+			REPLY_ID=$(q "SELECT platform_message_id FROM messages WHERE conversation_id = '$conv' AND sender = 'agent' ORDER BY sequence_no DESC LIMIT 1")
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "no reply within 30 s"
+}
+
+wait_delivery() { # PLATFORM-ID STATUS
+	local got='' deadline=$(($(date +%s) + 5))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		got=$(q "SELECT status FROM message_delivery_status WHERE platform_message_id = '$1'")
+		[ "$got" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "delivery status of $1 is '$got', not '$2'"
+}
+
+# customer_turn PLATFORM CUSTOMER LABEL REPLY TEXT…: the customer's messages
+# in quick succession, then the agent's reply (scripted into the stand-in),
+# then Meta's delivery and read receipts for it.
+customer_turn() {
+	local platform=$1 customer=$2 label=$3 reply=$4 agent conv before t0 t text f n=0
+	shift 4
+	case $platform in whatsapp) agent=$TENANT-wa-agent ;; instagram) agent=$TENANT-ig-agent ;; esac
+	STEP="replaying $label's messages ($platform)"
+	script_reply "$reply"
+	conv=$(conv_of "$agent" "$customer")
+	before=0
+	if [ -n "$conv" ]; then before=$(agent_msgs "$conv"); fi
+	for text in "$@"; do
+		n=$((n + 1))
+		f=$(body_file "$platform-$customer-message")
+		if [ "$platform" = whatsapp ]; then
+			wa_message "$(new_wamid "$N_FILE")" "$customer" "$WA_NAME" "$text" >"$f"
+		else
+			ig_message "$customer" "$(new_mid "$N_FILE")" "$text" >"$f"
+		fi
+		replay "$f"
+		if [ "$n" -lt "$#" ]; then sleep 0.3; fi # typing the next one, well inside the debounce
+	done
+	t0=$(date +%s%N)
+	if [ -z "$conv" ]; then conv=$(conv_of "$agent" "$customer"); fi
+	[ -n "$conv" ] || fail "parley stored no conversation for $customer"
+	STEP="waiting for the reply to $label ($platform)"
+	wait_reply "$conv" "$before"
+	t=$(elapsed "$t0")
+	STEP="posting delivery receipts ($platform)"
+	sleep 0.2
+	f=$(body_file "$platform-delivered")
+	if [ "$platform" = whatsapp ]; then wa_status "$REPLY_ID" delivered "$customer" >"$f"; else ig_delivery "$customer" "$REPLY_ID" >"$f"; fi
+	replay "$f"
+	wait_delivery "$REPLY_ID" delivered
+	sleep 0.2
+	f=$(body_file "$platform-read")
+	if [ "$platform" = whatsapp ]; then wa_status "$REPLY_ID" read "$customer" >"$f"; else ig_read "$customer" "$REPLY_ID" >"$f"; fi
+	replay "$f"
+	wait_delivery "$REPLY_ID" read
+	printf '  %-9s  %-16s  %-10s -> %d reply, sent %s s after the last -> delivered -> read\n' \
+		"$platform" "$label" "$# message$([ $# = 1 ] || echo s)" "$REPLY_PARTS" "$t"
+}
+
+# transcript AGENT CUSTOMER TITLE: the conversation as a table, the text last
+# and wrapped at word boundaries to the terminal's width.
+transcript() {
+	local conv cols width seq time from status delivery text first line
+	conv=$(conv_of "$1" "$2")
+	section "$3"
+	cols=${COLUMNS:-120}
+	if [ -t 1 ]; then cols=$(tput cols 2>/dev/null || echo "$cols"); fi
+	width=$((cols - 53))
+	[ "$width" -ge 30 ] || width=30
+	printf '  %s%3s  %-8s  %-15s %-8s %-9s %s%s\n' "$D" "#" "time UTC" "from" "message" "delivery" "text" "$R"
+	while IFS=$'\x1f' read -r seq time from status delivery text; do
+		first=1
+		while IFS= read -r line; do
+			if [ "$first" = 1 ]; then
+				printf '  %3s  %-8s  %-15s %-8s %-9s %s\n' "$seq" "$time" "$from" "$status" "$delivery" "$line"
+				first=0
+			else
+				printf '  %3s  %-8s  %-15s %-8s %-9s %s\n' "" "" "" "" "" "$line"
+			fi
+		done < <(printf '%s\n' "$text" | fold -s -w "$width" | sed 's/ *$//')
+	done < <(psql -X -q -At -F $'\x1f' -v ON_ERROR_STOP=1 "$DSN" <<SQL
+SELECT m.sequence_no,
+       to_char(m."timestamp", 'HH24:MI:SS'),
+       CASE m.sender WHEN 'user' THEN coalesce(c.customer_name, 'customer') ELSE a.name END,
+       coalesce(m.status, ''),
+       coalesce(d.status, ''),
+       translate(m.text, E'\n\r\t', '   ')
+FROM messages m
+JOIN conversations c USING (conversation_id)
+JOIN agents a USING (agent_id)
+LEFT JOIN message_delivery_status d USING (message_id)
+WHERE m.conversation_id = '$conv'
+ORDER BY m.sequence_no
+SQL
+	)
+}
+
+# ================================================================ the demo
+
+printf '%sparley demo%s: a throwaway PostgreSQL, stand-ins for OpenAI and Meta; nothing leaves this machine\n' "$B" "$R"
+
+STEP="checking the tools"
+[ -x "$PARLEY_BIN" ] || fail "$PARLEY_BIN is missing: run 'make demo'"
+for s in fake_openai fake_graph; do
+	[ -x "$PARLEY_BUILD/tests/$s" ] || fail "$PARLEY_BUILD/tests/$s is missing: run 'make demo'"
+done
+missing_tools() {
+	local tool missing=''
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$missing initdb"
+	for tool in psql curl jq openssl; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+	echo "$missing"
+}
+missing=$(missing_tools)
+if [ -n "$missing" ]; then
+	echo "  missing:$missing; installing the packages (tests/lib/deps.sh)"
+	STEP="installing packages"
+	"$REPO_DIR/tests/lib/deps.sh" || fail "tests/lib/deps.sh failed"
+	missing=$(missing_tools)
+	[ -z "$missing" ] || fail "still missing after tests/lib/deps.sh:$missing"
+fi
+# Sourced only now: it finds the newest PostgreSQL when it is loaded.
+. "$REPO_DIR/tests/lib/pg.sh"
+
+DEMO_TMP=$(mktemp -d /tmp/parley-demo.XXXXXX)
+mkdir "$DEMO_TMP/webhooks"
+
+section "Setting up"
+STEP="starting PostgreSQL"
+# A port of its own, away from `make check`'s (which may run at the same
+# time); another attempt on another port if someone takes it first.
+for attempt in 1 2 3; do
+	PG_PORT_BASE=$(free_port)
+	pg_start >"$DEMO_TMP/pg_start.log" 2>&1 && break
+	pg_stop
+	if [ "$attempt" = 3 ]; then fail "$(cat "$DEMO_TMP/pg_start.log")"; fi
+done
+DSN="host=$PG_ROOT port=$PG_PORT user=postgres dbname=parley_demo"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_DSN" -c "CREATE DATABASE parley_demo" >/dev/null
+say "PostgreSQL $(basename "$(dirname "$PG_BIN")") on port $PG_PORT, database parley_demo"
+
+STEP="starting the stand-ins"
+start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo
+start_standin fake_graph GRAPH_PID GRAPH_URL
+say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL"
+
+STEP="writing the configuration"
+CONF=$DEMO_TMP/parley.conf
+write_config() { # PORT
+	PARLEY_URL=http://127.0.0.1:$1
+	cat >"$CONF" <<CONF
+# written by tests/demo.sh
+[server]
+listen = 127.0.0.1:$1
+[database]
+url = $DSN
+[meta]
+app_secret = $APP_SECRET
+verify_token = demo-verify-token
+whatsapp_url = $GRAPH_URL/v24.0
+instagram_url = $GRAPH_URL/v24.0
+[openai]
+api_key = sk-demo
+url = $OPENAI_URL/v1
+[replies]
+debounce_ms = 800
+CONF
+}
+write_config "$(free_port)"
+
+STEP="running parley migrate"
+"$PARLEY_BIN" migrate -c "$CONF" >"$DEMO_TMP/migrate.log" 2>&1 || fail "$(cat "$DEMO_TMP/migrate.log")"
+say "parley migrate: $(q "SELECT count(*) FROM schema_migrations") migrations applied"
+
+STEP="creating the demo tenant"
+create_demo_tenant >/dev/null
+say "tenant $TENANT, $(q "SELECT remaining_credits FROM credits WHERE user_id = '$TENANT'") credits, one agent per channel:"
+say "  whatsapp  $WA_CHANNEL"
+say "  instagram $IG_CHANNEL"
+say "  webchat   $WIDGET  ${D}(channel row only: the webchat endpoints arrive with a later issue)${R}"
+
+STEP="starting parley serve"
+# start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.
+start_parley() {
+	"$PARLEY_BIN" serve -c "$CONF" >>"$DEMO_TMP/parley.log" 2>&1 &
+	PARLEY_PID=$!
+	for _ in $(seq 1 200); do
+		curl -fsS --max-time 1 -o /dev/null "$PARLEY_URL/readyz" 2>/dev/null && return 0
+		if ! kill -0 "$PARLEY_PID" 2>/dev/null; then
+			wait "$PARLEY_PID" || true
+			PARLEY_PID=''
+			return 1
+		fi
+		sleep 0.05
+	done
+	return 2
+}
+t0=$(date +%s%N)
+for attempt in 1 2 3; do
+	rc=0
+	start_parley || rc=$?
+	if [ "$rc" = 0 ]; then break; fi
+	if [ "$rc" = 2 ]; then fail "parley serve was not ready within 10 s"; fi
+	# Exited: someone took the port in the meantime? Then another one.
+	if [ "$attempt" = 3 ] || ! grep -q 'cannot listen on' "$DEMO_TMP/parley.log"; then
+		fail "parley serve exited"
+	fi
+	write_config "$(free_port)"
+done
+say "parley serve on $PARLEY_URL, ready in $(elapsed "$t0") s"
+
+section "Conversations (signed webhooks through parley replay)"
+customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
+	"Hi Anna! Yes, we're open this Saturday from 10:00 to 17:00. On Sundays the shop is closed." \
+	"Hi! Are you open this Saturday?" \
+	"And until what time?"
+sleep 1 # a little later…
+customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
+	"Of course! Your bike will be ready at the counter, see you at 16:30 on Saturday." \
+	"Great, then I'll pick up my bike around 16:30"
+customer_turn instagram "$IG_CUSTOMER" "$IG_CUSTOMER" \
+	"Yes, we ship to Portugal! DHL takes 3-5 working days, and shipping is free above €50." \
+	"Hi! Do you ship to Portugal?" \
+	"How long does delivery take?"
+
+STEP="printing the transcripts"
+transcript "$TENANT-wa-agent" "$WA_CUSTOMER" "WhatsApp: $WA_NAME (+$WA_CUSTOMER)"
+transcript "$TENANT-ig-agent" "$IG_CUSTOMER" "Instagram: customer $IG_CUSTOMER"
+
+STEP="reading /metrics"
+section "Metrics (from $PARLEY_URL/metrics)"
+curl -fsS --max-time 5 "$PARLEY_URL/metrics" >"$DEMO_TMP/metrics.txt" || fail "GET /metrics failed"
+grep -E '^parley_(webhooks_total|replies_total|upstream_requests_total)[{ ]' "$DEMO_TMP/metrics.txt" | sed 's/^/  /' \
+	|| fail "/metrics has none of parley_webhooks_total, parley_replies_total, parley_upstream_requests_total"
+IFS='|' read -r left used < <(q "SELECT remaining_credits || '|' || total_used FROM credits WHERE user_id = '$TENANT'")
+section "Credits"
+say "$TENANT used $used credits for $(q "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) JOIN agents a USING (agent_id) WHERE a.user_id = '$TENANT' AND m.sender = 'agent'") replies; $left of 100 left"
+
+if [ "$DEMO_KEEP" = 1 ]; then
+	STEP="staying up (DEMO_KEEP=1)"
+	f=$DEMO_TMP/try-me.json
+	wa_message "$(new_wamid 99)" "$WA_CUSTOMER" "$WA_NAME" "One more question: do you repair e-bikes too?" >"$f"
+	section "Still running (DEMO_KEEP=1): Ctrl-C stops everything"
+	say "parley           $PARLEY_URL  (/webhooks/meta, /healthz, /readyz, /metrics)"
+	say "OpenAI stand-in  $OPENAI_URL  (/_requests, /_stats; unscripted answers are \"Echo: …\")"
+	say "Graph stand-in   $GRAPH_URL  (/_requests, /_stats)"
+	say "database         psql '$DSN'"
+	say "config, logs     $DEMO_TMP  (parley.conf, parley.log, webhooks/)"
+	echo
+	say "Anna's next message, ready to send (to send it again, change its id first: Meta's ids are unique):"
+	say "  $PARLEY_BIN replay -c $CONF --url $PARLEY_URL/webhooks/meta $f"
+	say "or signed by hand:"
+	say "  curl -H \"X-Hub-Signature-256: sha256=\$(openssl dgst -sha256 -hmac $APP_SECRET -r <$f | cut -d' ' -f1)\" \\"
+	say "       -H 'Content-Type: application/json' --data-binary @$f $PARLEY_URL/webhooks/meta"
+	say "then:"
+	say "  psql '$DSN' -c 'SELECT conversation_id, sequence_no, sender, status, text FROM messages ORDER BY 1, 2'"
+	say "  curl -s $PARLEY_URL/metrics | grep ^parley_replies"
+	trap 'echo; echo "  stopping…"; stop_all; echo "  parley, the stand-ins and PostgreSQL are stopped."; exit 0' INT TERM
+	while kill -0 "$PARLEY_PID" 2>/dev/null; do sleep 1; done
+	fail "parley serve exited on its own"
+fi
+
+STEP="stopping parley"
+rc=0
+stop_pid "$PARLEY_PID" || rc=$?
+PARLEY_PID=
+[ "$rc" = 0 ] || fail "parley serve exited with status $rc on SIGTERM"
+STEP="stopping the stand-ins and PostgreSQL"
+stop_all
+printf '\n%sdone in %s s%s: parley, the stand-ins and PostgreSQL are stopped.\n' "$B" "$(elapsed "$T0")" "$R"

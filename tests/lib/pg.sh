@@ -23,7 +23,9 @@ pg_start() {
 	[ -x "$PG_BIN/initdb" ] || { echo "pg.sh: no PostgreSQL server found (run 'make deps')" >&2; return 1; }
 	PG_ROOT=$(mktemp -d /tmp/parley-pg.XXXXXX)
 	[ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_ROOT"
-	PG_PORT=$(pg_free_port "${PG_PORT_BASE:-55432}")
+	# Below the kernel's ephemeral range (32768+), where outgoing connections
+	# could take the port between our check and the bind.
+	PG_PORT=$(pg_free_port "${PG_PORT_BASE:-$((15432 + RANDOM % 5000))}")
 	pg_as "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres -E UTF8 --locale=C.UTF-8 \
 		--auth-local=trust --auth-host=trust --no-sync >"$PG_ROOT/initdb.log" 2>&1 \
 		|| { cat "$PG_ROOT/initdb.log" >&2; return 1; }

@@ -61,7 +61,7 @@ new_db() {
 
 # A loopback port nobody listens on (random start, so parallel callers rarely collide).
 free_port() {
-	local port=$((20000 + RANDOM % 30000))
+	local port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
 	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 	echo "$port"
 }
