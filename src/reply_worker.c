@@ -378,18 +378,27 @@ static void on_conversation_saved(void *arg, PGresult *res, const char *err)
 	go(j, STEP_RESPONSE);
 }
 
+/* An OpenAI call finished: true to go on with its answer; false when the
+ * job was freed (shutdown), a retry is scheduled, or the reply failed. */
+static bool openai_answered(struct job *j, const struct http_resp *resp, const char *err)
+{
+	if (j->w->closing) {
+		job_free(j);
+		return false;
+	}
+	switch (upstream_outcome(j, "openai", resp, err)) {
+	case UP_RETRYING: return false;
+	case UP_FAILED: reply_failed(j, j->failure); return false;
+	case UP_OK: break;
+	}
+	return true;
+}
+
 static void on_conversation(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
-	if (j->w->closing) {
-		job_free(j);
+	if (!openai_answered(j, resp, err))
 		return;
-	}
-	switch (upstream_outcome(j, "openai", resp, err)) {
-	case UP_RETRYING: return;
-	case UP_FAILED: reply_failed(j, j->failure); return;
-	case UP_OK: break;
-	}
 	char *id = openai_conversation_id(resp->body, resp->body_len);
 	if (!id) {
 		log_error(j->ctx, "OpenAI created a conversation without an id");
@@ -451,15 +460,8 @@ static void store(struct job *j)
 static void on_response(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
-	if (j->w->closing) {
-		job_free(j);
+	if (!openai_answered(j, resp, err))
 		return;
-	}
-	switch (upstream_outcome(j, "openai", resp, err)) {
-	case UP_RETRYING: return;
-	case UP_FAILED: reply_failed(j, j->failure); return;
-	case UP_OK: break;
-	}
 	const char *why = NULL;
 	char *text = NULL;
 	enum openai_outcome o = openai_response_text(resp->body, resp->body_len, &text, &why);

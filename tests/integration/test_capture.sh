@@ -3,12 +3,6 @@
 # database, captured to files, replayed into a fresh one, gives the same rows.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-wa_text() {
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
-JSON
-}
-
 rows() {
 	sql "$1" "SELECT c.customer_phone, m.sequence_no, m.sender, m.kind, m.platform_message_id, m.text
 	          FROM messages m JOIN conversations c USING (conversation_id)

@@ -3,13 +3,6 @@
 # PostgreSQL, real HTTP requests; assertions on the rows.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-# A WhatsApp text webhook: wa_text WAMID FROM TEXT [PHONE_NUMBER_ID]
-wa_text() {
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"${4:-106540352242922}"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
-JSON
-}
-
 dsn=$(new_db)
 conf=$(new_config "$dsn")
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
@@ -99,11 +92,6 @@ contains "signature failures counted" 'parley_signature_failures_total 2' "$metr
 sql "$dsn" "INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, platform_message_id)
             SELECT 'm-agent', conversation_id, 'agent', 'Hi there', 'sent', 52, 'wamid.AGENT1' FROM conversations;
             UPDATE conversations SET last_sequence_no = 52;" >/dev/null
-wa_status() {
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"statuses":[{"id":"$1","status":"$2","timestamp":"1764300100","recipient_id":"31612345678"}]}}]}]}
-JSON
-}
 for st in read delivered sent; do
 	wa_status wamid.AGENT1 "$st" >"$TEST_TMP/st-$st.json"
 	eq "status $st: 200" 200 "$(post_signed "$url" "$TEST_TMP/st-$st.json")"

@@ -4,12 +4,6 @@
 # sequence; the same message sent to both is stored once.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-wa_text() {
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
-JSON
-}
-
 dsn=$(new_db)
 conf_a=$(new_config "$dsn")
 conf_b=$(new_config "$dsn")

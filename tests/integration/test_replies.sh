@@ -3,22 +3,6 @@
 # the project's stand-in OpenAI and Graph API, with faults scripted into them.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-wa_text() { # WAMID FROM TEXT
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
-JSON
-}
-wa_status() { # WAMID STATUS
-	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"statuses":[{"id":"$1","status":"$2","timestamp":"1764300100","recipient_id":"31612345678"}]}}]}]}
-JSON
-}
-ig_text() { # MID FROM TEXT
-	cat <<JSON
-{"object":"instagram","entry":[{"id":"17841400000000001","time":1764300000000,"messaging":[{"sender":{"id":"$2"},"recipient":{"id":"17841400000000001"},"timestamp":1764300000000,"message":{"mid":"$1","text":"$3"}}]}]}
-JSON
-}
-
 N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
 say() {

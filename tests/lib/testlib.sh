@@ -168,6 +168,28 @@ VALUES ('ag-wa', 'acme', 'pn-wa', 'pmpt_wa', 'WhatsApp agent'),
 SQL
 }
 
+# Webhook bodies for the corpus's channels (tests/corpus/README.md ids).
+# wa_text WAMID FROM TEXT [PHONE_NUMBER_ID]: one WhatsApp text message.
+wa_text() {
+	cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"${4:-106540352242922}"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
+JSON
+}
+
+# wa_status WAMID STATUS: one WhatsApp status notification.
+wa_status() {
+	cat <<JSON
+{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"statuses":[{"id":"$1","status":"$2","timestamp":"1764300100","recipient_id":"31612345678"}]}}]}]}
+JSON
+}
+
+# ig_text MID FROM TEXT: one Instagram text message.
+ig_text() {
+	cat <<JSON
+{"object":"instagram","entry":[{"id":"17841400000000001","time":1764300000000,"messaging":[{"sender":{"id":"$2"},"recipient":{"id":"17841400000000001"},"timestamp":1764300000000,"message":{"mid":"$1","text":"$3"}}]}]}
+JSON
+}
+
 # POSTs FILE (or a body on stdin with -) to URL's webhook, signed with SECRET
 # (default test-app-secret); prints the HTTP status.
 post_signed() {
