@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "ingest_batch.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply_worker.h"
@@ -220,15 +221,18 @@ static void server_free(struct server *s)
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);
-	http_server_free(s->http);
 	/* Pending upstream and database work fails with "shutting down"; the
 	 * worker, told first, only frees its jobs then. Their claims run out
-	 * and are picked up again: nothing is sent twice. */
+	 * and are picked up again: nothing is sent twice. Webhooks still
+	 * waiting for the database get their 503 while their requests are
+	 * alive, so the HTTP server goes last. */
 	if (s->app.replies)
 		reply_worker_close(s->app.replies);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
+	ingest_batch_close();
 	reply_worker_free(s->app.replies);
+	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
 	config_free_list(s->app.app_secrets);

@@ -1,6 +1,8 @@
 /*
- * POST /webhooks/meta: verify, parse, store in one transaction, then 200
- * (SPEC §4). GET /webhooks/meta: the subscription handshake.
+ * POST /webhooks/meta: verify, parse, store (in one transaction, possibly
+ * together with other waiting webhooks: ingest_batch.h), then 200 once that
+ * transaction committed (SPEC §4). GET /webhooks/meta: the subscription
+ * handshake.
  */
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -15,6 +17,7 @@
 #include "app.h"
 #include "handlers.h"
 #include "http_server.h"
+#include "ingest_batch.h"
 #include "ingest_events.h"
 #include "log.h"
 #include "meta_parse.h"
@@ -95,7 +98,7 @@ static void count_outcome(const char *ctx, const char *object, cJSON *outcome)
 	}
 }
 
-static void on_stored(void *arg, PGresult *res, const char *err)
+static void on_stored(void *arg, const char *json, const char *err)
 {
 	struct ingest *in = arg;
 	double took = seconds_since(&in->started);
@@ -107,7 +110,8 @@ static void on_stored(void *arg, PGresult *res, const char *err)
 		free(in);
 		return;
 	}
-	const char *json = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "{}";
+	if (!json || !*json)
+		json = "{}";
 	cJSON *outcome = cJSON_Parse(json);
 	count_outcome(in->ctx, in->object, outcome);
 	log_info(in->ctx, "webhook %s stored in %.1f ms: %s", in->object, took * 1000, json);
@@ -165,15 +169,8 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 		log_info(in->ctx, "webhook note: %s", batch.notes[i]);
 
 	char *events = ingest_events_json(&batch);
-	char debounce[24];
-	snprintf(debounce, sizeof debounce, "%ld", app->cfg.replies_debounce_ms);
 	bool keep_raw = app->cfg.server_keep_raw_days > 0;
-	const char *params[4] = {batch.object ? batch.object : "", events, keep_raw ? body : NULL,
-				 debounce};
-	int lengths[4] = {0, 0, (int)len, 0};
-	int formats[4] = {0, 0, 1, 0};
-	db_query_params(app->db, "SELECT parley_ingest($1, $2::jsonb, $3::bytea, $4::integer)", 4,
-			params, lengths, formats, on_stored, in);
-	free(events);
+	/* events pass to the batcher; object and body are copied. */
+	ingest_batch_submit(app, batch.object, events, keep_raw ? body : NULL, len, on_stored, in);
 	meta_batch_free(&batch);
 }
