@@ -2,8 +2,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 const char DB_ERR_UNAVAILABLE[] = "database unavailable";
@@ -27,6 +29,7 @@ struct query {
 	int *formats;
 	db_cb cb;
 	void *ctx;
+	struct timespec queued_at; /* for parley_db_query_duration_seconds */
 };
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
@@ -88,6 +91,11 @@ static void query_free(struct query *q)
 
 static void query_finish(struct query *q, PGresult *res, const char *err)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_observe("parley_db_query_duration_seconds", err ? "result=\"error\"" : "result=\"ok\"",
+			(double)(now.tv_sec - q->queued_at.tv_sec) +
+				(double)(now.tv_nsec - q->queued_at.tv_nsec) / 1e9);
 	q->cb(q->ctx, res, err);
 	query_free(q);
 }
@@ -184,6 +192,7 @@ static void listen_start(struct conn *c)
 	q->params = xcalloc(1, sizeof *q->params);
 	q->cb = on_listening;
 	q->ctx = c->pool;
+	clock_gettime(CLOCK_MONOTONIC, &q->queued_at);
 	conn_send(c, q);
 }
 
@@ -367,6 +376,8 @@ static void conn_dispatch(struct db_pool *pool)
 
 struct db_pool *db_pool_new(struct event_base *base, const char *url, int n)
 {
+	metrics_declare("parley_db_query_duration_seconds", METRIC_HISTOGRAM,
+			"Database queries from queueing to their result, by result.");
 	struct db_pool *pool = xcalloc(1, sizeof *pool);
 	pool->base = base;
 	pool->url = xstrdup(url);
@@ -446,6 +457,7 @@ void db_query_params(struct db_pool *pool, const char *sql, int nparams,
 	}
 	q->cb = cb;
 	q->ctx = ctx;
+	clock_gettime(CLOCK_MONOTONIC, &q->queued_at);
 	if (pool->tail)
 		pool->tail->next = q;
 	else

@@ -709,6 +709,9 @@ void http_client_after(struct http_client *c, long ms, http_timer_cb cb, void *c
 		ms = 0;
 	a->ev = evtimer_new(c->base, on_after, a);
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	/* The loop caches its clock per iteration; measured from a stale
+	 * "now" the wait would end early. */
+	event_base_update_cache_time(c->base);
 	evtimer_add(a->ev, &tv);
 }
 

@@ -598,6 +598,10 @@ static void on_sent(void *arg, const struct http_resp *resp, const char *err)
 		return;
 	case UP_OK: break;
 	}
+	char labels[64];
+	snprintf(labels, sizeof labels, "platform=\"%s\",direction=\"outbound\"",
+		 platform_name(j->platform));
+	metrics_add("parley_messages_total", labels, 1);
 	char *pmid = graph_sent_message_id(j->platform, resp->body, resp->body_len);
 	if (!pmid)
 		log_warn(j->ctx, "graph accepted the message but returned no id");

@@ -32,6 +32,8 @@ struct server {
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *janitor, *drain, *ready_probe, *watchdog;
 	struct timespec drain_started;
+	struct timespec lag_last;
+	struct event *lag;
 	int signals_seen;
 	int ready_sent;
 };
@@ -69,6 +71,11 @@ static void declare_metrics(void)
 			"Replies the Graph API finally refused, by Meta error code.");
 	metrics_declare("parley_replies_in_progress", METRIC_GAUGE,
 			"Replies being produced or sent by this process.");
+	metrics_declare("parley_event_loop_lag_seconds", METRIC_HISTOGRAM,
+			"How late a 250 ms loop timer fires: time the loop spent blocked or busy.");
+	metrics_declare("parley_messages_total", METRIC_COUNTER,
+			"Messages stored (inbound, from webhooks) and sent (outbound, agent "
+			"replies) by platform.");
 	metrics_declare("parley_upstream_in_flight", METRIC_GAUGE,
 			"Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
 }
@@ -126,6 +133,25 @@ static void ready_tick(evutil_socket_t fd, short what, void *arg)
 	struct server *s = arg;
 	if (!s->ready_sent && db_pool_ready(s->app.db) > 0)
 		db_query(s->app.db, "SELECT 1", 0, NULL, on_ready_probe, s);
+}
+
+/* Measures how late the loop runs a timer: a blocked or overloaded loop shows
+ * here long before clients notice. */
+#define LAG_PROBE_MS 250
+static void lag_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct server *s = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (s->lag_last.tv_sec) {
+		double gap = (double)(now.tv_sec - s->lag_last.tv_sec) +
+			     (double)(now.tv_nsec - s->lag_last.tv_nsec) / 1e9;
+		double lag = gap - LAG_PROBE_MS / 1000.0;
+		metrics_observe("parley_event_loop_lag_seconds", NULL, lag > 0 ? lag : 0);
+	}
+	s->lag_last = now;
 }
 
 static void watchdog_tick(evutil_socket_t fd, short what, void *arg)
@@ -216,8 +242,8 @@ static void add_timer(struct server *s, struct event **ev, event_callback_fn fn,
 
 static void server_free(struct server *s)
 {
-	struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->janitor,
-			       s->drain,    s->ready_probe, s->watchdog};
+	struct event *evs[] = {s->sig_term, s->sig_int,	    s->sig_hup, s->janitor,
+			       s->drain,    s->ready_probe, s->watchdog, s->lag};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);
@@ -285,6 +311,7 @@ int cmd_serve(int argc, char **argv)
 		log_warn("serve", "openai.api_key is not set: messages are stored but not answered");
 	}
 	add_timer(&s, &s.janitor, janitor_tick, JANITOR_SECONDS * 1000L);
+	add_timer(&s, &s.lag, lag_tick, LAG_PROBE_MS);
 	add_timer(&s, &s.ready_probe, ready_tick, 100);
 	unsigned long long wd = sd_watchdog_usec();
 	if (wd)

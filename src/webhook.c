@@ -83,6 +83,11 @@ static void count_outcome(const char *ctx, const char *object, cJSON *outcome)
 		char labels[120];
 		snprintf(labels, sizeof labels, "object=\"%s\",outcome=\"%s\"", object, keys[i]);
 		metrics_add("parley_webhook_events_total", labels, v->valuedouble);
+		if (strcmp(keys[i], "stored") == 0 && strcmp(object, "other") != 0) {
+			snprintf(labels, sizeof labels, "platform=\"%s\",direction=\"inbound\"",
+				 strcmp(object, "instagram") == 0 ? "instagram" : "whatsapp");
+			metrics_add("parley_messages_total", labels, v->valuedouble);
+		}
 	}
 	cJSON *skip;
 	cJSON_ArrayForEach(skip, cJSON_GetObjectItemCaseSensitive(outcome, "skips"))

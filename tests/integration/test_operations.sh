@@ -52,6 +52,8 @@ for fam in $(printf '%s\n' "$metrics" | sed -nE 's/^# TYPE (parley_[a-z0-9_]+) .
 	printf '%s\n' "$metrics" | grep -q "^# HELP $fam " || _t_report fail "HELP for $fam"
 done
 contains "database pool state exported" 'parley_db_connections{state="ready"}' "$metrics"
+contains "database query latency exported" 'parley_db_query_duration_seconds_count{result="ok"}' "$metrics"
+contains "event-loop lag exported" 'parley_event_loop_lag_seconds_count' "$metrics"
 
 stop_parley "$pid"
 eq "SIGTERM: exit 0" 0 $?

@@ -158,17 +158,53 @@ eq "no credits: no OpenAI call, nothing sent" "0 0" "$(n_responses) $(n_sends)"
 contains "no credits: counted" 'parley_credit_refusals_total 1' "$(curl -sS "$url/metrics")"
 sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'" >/dev/null
 
-stop_parley "$pid"
-eq "parley stops cleanly" 0 $?
+contains "messages counted by platform and direction (in)" 'parley_messages_total{platform="whatsapp",direction="inbound"}' "$(curl -sS "$url/metrics")"
+contains "messages counted by platform and direction (out)" 'parley_messages_total{platform="instagram",direction="outbound"} 1' "$(curl -sS "$url/metrics")"
 
-# --- crashes. Short leases so that recovery shows within the test.
+# --- SIGTERM while OpenAI is thinking: the reply in flight is finished first
+reset_standins
+curl -sS -d '[{"delay_ms":1200}]' "$OPENAI/_script" >/dev/null
+say 31600000011 "Just before closing" >/dev/null
+for _ in $(seq 1 100); do [ "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')" = 1 ] && break; sleep 0.05; done
+kill -TERM "$pid"
+eq "a webhook during the drain is refused (not accepted any more)" 000 \
+	"$(curl -sS -o /dev/null -w '%{http_code}' -m 2 "$url/healthz" 2>/dev/null)"
+wait "$pid"
+eq "SIGTERM with a reply in flight: exit 0" 0 $?
+eq "the reply in flight was sent before exiting" "sent" \
+	"$(sql "$dsn" "SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000011' AND m.sender = 'agent'")"
+eq "and released" "" "$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000011'")"
+
+# --- a second signal exits at once
 export PARLEY_TEST_LEASE_SECONDS=2
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+reset_standins
+curl -sS -d '[{"delay_ms":2500}]' "$OPENAI/_script" >/dev/null
+say 31600000012 "Second signal" >/dev/null
+for _ in $(seq 1 100); do [ "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')" = 1 ] && break; sleep 0.05; done
+t0=$(date +%s%N)
+kill -TERM "$pid"
+sleep 0.2
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+eq "second signal: exit 0" 0 "$rc"
+eq "second signal: out at once, not after the 2.5 s reply" yes "$([ "$took" -lt 1500 ] && echo yes || echo "no ($took ms)")"
+eq "second signal: the unfinished reply was not sent" 0 "$(n_sends)"
+
+# --- crashes. Short leases (exported above) so that recovery shows within
+# the test.
 in_flight() { curl -sS "$1/_stats" | jq '.in_flight'; }
+
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "the reply abandoned by the second signal is produced once its lease ran out" \
+	wait_for "$dsn" "SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000012' AND m.sender = 'agent'" sent
 
 # kill -9 while a send is on the wire: after restart it is marked failed,
 # never sent again.
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
 reset_standins
 curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
 say 31600000009 "Crash during send" >/dev/null
