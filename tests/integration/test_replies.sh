@@ -35,8 +35,8 @@ conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
 conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
 conf_set "$conf" openai api_key sk-test
 conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 2
-conf_set "$conf" replies debounce_ms 300
+conf_set "$conf" openai timeout_seconds 5
+conf_set "$conf" replies debounce_ms 1000
 conf_set "$conf" replies max_attempts 3
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
 seed_channels "$dsn"
@@ -161,6 +161,11 @@ sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'" >
 contains "messages counted by platform and direction (in)" 'parley_messages_total{platform="whatsapp",direction="inbound"}' "$(curl -sS "$url/metrics")"
 contains "messages counted by platform and direction (out)" 'parley_messages_total{platform="instagram",direction="outbound"} 1' "$(curl -sS "$url/metrics")"
 
+# --- logs at info carry no secret, token or message text
+leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'ig-token' -e 'test-app-secret' -e 'test-verify-token' \
+	-e 'Do you ship to Utrecht' -e 'Echo: ' "$conf.log" || true)
+eq "no secret, token or message text in the log" 0 "$leaks"
+
 # --- SIGTERM while OpenAI is thinking: the reply in flight is finished first
 reset_standins
 curl -sS -d '[{"delay_ms":1200}]' "$OPENAI/_script" >/dev/null
@@ -234,7 +239,7 @@ eq "crash during OpenAI: charged once" 1 "$(sql "$dsn" "SELECT count(*) FROM con
 # --- two processes on one database: each burst answered once
 conf2=$(new_config "$dsn")
 for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" "openai api_key sk-test" \
-	"openai url $OPENAI/v1" "openai timeout_seconds 2" "replies debounce_ms 300" "replies max_attempts 3"; do
+	"openai url $OPENAI/v1" "openai timeout_seconds 5" "replies debounce_ms 1000" "replies max_attempts 3"; do
 	conf_set "$conf2" $kv
 done
 start_parley "$conf2" || { finish; exit 1; }
