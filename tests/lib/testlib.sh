@@ -13,6 +13,16 @@ T_PASS=0
 T_FAIL=0
 T_NAME=$(basename "$0" .sh)
 
+# Every parley and stand-in a test starts is stopped when the script ends,
+# however it ends, so that a failing test leaves nothing running.
+_T_PIDS=
+_t_cleanup() {
+	local p
+	for p in $_T_PIDS; do kill "$p" 2>/dev/null; done
+	return 0
+}
+trap _t_cleanup EXIT
+
 _t_report() {
 	if [ "$1" = ok ]; then
 		T_PASS=$((T_PASS + 1))
@@ -103,6 +113,7 @@ start_standin() {
 	out="$TEST_TMP/$name.$RANDOM.out"
 	"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
 	STANDIN_PID=$!
+	_T_PIDS="$_T_PIDS $STANDIN_PID"
 	for i in $(seq 1 100); do
 		STANDIN_URL=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$out")
 		[ -n "$STANDIN_URL" ] && return 0
@@ -126,6 +137,7 @@ start_parley() {
 	[ -n "$internal" ] && url="http://$internal"
 	"$PARLEY_BIN" serve -c "$conf" >>"$conf.log" 2>&1 &
 	local pid=$!
+	_T_PIDS="$_T_PIDS $pid"
 	for i in $(seq 1 100); do
 		curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && { PARLEY_PID=$pid; return 0; }
 		kill -0 "$pid" 2>/dev/null || break
