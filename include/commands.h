@@ -21,4 +21,12 @@ int cmd_capture(int argc, char **argv);
  */
 int cli_take_config(int *argc, char **argv, const char **path);
 
+struct config;
+/*
+ * Loads the configuration a command needs (config_load's need mask); on
+ * failure prints "parley: <reason>" to stderr and returns -1, the caller then
+ * exits EXIT_USAGE. On success the caller owns *cfg (config_free).
+ */
+int cli_load_config(const char *path, unsigned need, struct config *cfg);
+
 #endif

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config.h"
 
 int cli_take_config(int *argc, char **argv, const char **path)
 {
@@ -28,4 +29,13 @@ int cli_take_config(int *argc, char **argv, const char **path)
 	argv[out] = NULL;
 	*argc = out;
 	return 0;
+}
+
+int cli_load_config(const char *path, unsigned need, struct config *cfg)
+{
+	char err[1024];
+	if (config_load(path, need, cfg, err, sizeof err) == 0)
+		return 0;
+	fprintf(stderr, "parley: %s\n", err);
+	return -1;
 }

@@ -14,12 +14,9 @@ int cmd_check_config(int argc, char **argv)
 				"usage: parley check-config [-c FILE]\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	char err[1024];
 	struct config cfg = {0};
-	if (config_load(path, CONFIG_NEED_SERVE, &cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "parley: %s\n", err);
+	if (cli_load_config(path, CONFIG_NEED_SERVE, &cfg) < 0)
 		return EXIT_USAGE;
-	}
 	char *dump = config_dump(&cfg);
 	fputs(dump, stdout);
 	printf("# configuration is valid\n");

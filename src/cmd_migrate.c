@@ -41,10 +41,8 @@ int cmd_migrate(int argc, char **argv)
 
 	char err[1024];
 	struct config cfg = {0};
-	if (config_load(path, CONFIG_NEED_DATABASE, &cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "parley: %s\n", err);
+	if (cli_load_config(path, CONFIG_NEED_DATABASE, &cfg) < 0)
 		return EXIT_USAGE;
-	}
 	char *dir = migrate_find_dir();
 	if (!dir) {
 		fprintf(stderr, "parley migrate: no migrations directory found "

@@ -157,12 +157,9 @@ int cmd_replay(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	char err[1024];
 	struct config cfg = {0};
-	if (config_load(path, CONFIG_NEED_NOTHING, &cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "parley: %s\n", err);
+	if (cli_load_config(path, CONFIG_NEED_NOTHING, &cfg) < 0)
 		return EXIT_USAGE;
-	}
 	char **secrets = NULL;
 	if (!secret && config_split_list(cfg.meta_app_secret, &secrets) > 0)
 		secret = secrets[0]; /* the first is the current one when rotating */

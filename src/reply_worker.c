@@ -34,7 +34,6 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 enum step {
-	STEP_CHARGE,
 	STEP_CONVERSATION,
 	STEP_SAVE_CONVERSATION,
 	STEP_RESPONSE,
@@ -95,7 +94,7 @@ static void claim(struct reply_worker *w);
 
 static const char *step_name(enum step s)
 {
-	static const char *const names[] = {"charge", "conversation", "save-conversation",
+	static const char *const names[] = {"conversation", "save-conversation",
 					    "response", "store", "mark-sending", "send", "record",
 					    "finish"};
 	return names[s];
@@ -283,28 +282,6 @@ static void reply_failed(struct job *j, const char *why)
 	const char *p[] = {j->conversation_id, j->user_id, amount};
 	j->charged = false;
 	query(j, "SELECT parley_refund_reply($1, $2, $3::integer)", 3, p, on_refunded);
-}
-
-static void on_charged(void *arg, PGresult *res, const char *err)
-{
-	struct job *j = arg;
-	if (err) {
-		db_failed(j, err);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		log_warn(j->ctx, "tenant has too few credits: no reply");
-		metrics_add("parley_credit_refusals_total", NULL, 1);
-		count_reply("no_credits");
-		char through[24];
-		snprintf(through, sizeof through, "%d", j->through);
-		const char *p[] = {j->conversation_id, j->w->owner, through};
-		j->step = STEP_FINISH;
-		query(j, "SELECT parley_skip_reply($1, $2, $3::integer)", 3, p, on_finished);
-		return;
-	}
-	j->charged = true;
-	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
 }
 
 enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
@@ -635,17 +612,6 @@ static void run(struct job *j)
 {
 	const struct config *cfg = &j->w->app->cfg;
 	switch (j->step) {
-	case STEP_CHARGE: {
-		if (j->charged) {
-			go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
-			return;
-		}
-		char amount[24];
-		snprintf(amount, sizeof amount, "%ld", cfg->replies_credits_per_reply);
-		const char *p[] = {j->conversation_id, j->w->owner, j->user_id, amount};
-		query(j, "SELECT parley_charge_reply($1, $2, $3, $4::integer)", 4, p, on_charged);
-		return;
-	}
 	case STEP_CONVERSATION: {
 		char *url = xasprintf("%s/conversations", cfg->openai_url);
 		char *body = openai_conversation_request();
@@ -749,8 +715,9 @@ static void start_job(struct reply_worker *w, cJSON *o)
 		go(j, STEP_MARK_SENDING);
 		return;
 	}
+	/* The claim took the credits (parley_claim_replies). */
 	log_debug(j->ctx, "producing a reply to %zu message(s)", j->n_inputs);
-	go(j, STEP_CHARGE);
+	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
 }
 
 /* Arms the wake-up timer for ms from now, unless it is already set to go
