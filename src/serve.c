@@ -289,7 +289,12 @@ int cmd_serve(int argc, char **argv)
 	}
 	declare_metrics();
 
-	s.app.base = event_base_new();
+	/* Precise timers: libevent's default coarse clock can fire a timer a
+	 * tick (4-10 ms) early, and a server's retry-after is a minimum. */
+	struct event_config *evcfg = event_config_new();
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	s.app.base = event_base_new_with_config(evcfg);
+	event_config_free(evcfg);
 	s.sig_term = evsignal_new(s.app.base, SIGTERM, on_stop_signal, &s);
 	s.sig_int = evsignal_new(s.app.base, SIGINT, on_stop_signal, &s);
 	s.sig_hup = evsignal_new(s.app.base, SIGHUP, on_hup, &s);

@@ -345,7 +345,11 @@ static void server_stop(struct server *s)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct event_base *base = event_base_new();
+	/* As in serve.c: the coarse default clock fires timers a tick early. */
+	struct event_config *evcfg = event_config_new();
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	struct event_base *base = event_base_new_with_config(evcfg);
+	event_config_free(evcfg);
 	server_start(&f->srv, base);
 	f->client = http_client_new(base, 8);
 	completions = 0;
