@@ -13,6 +13,12 @@ int cmd_check_config(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+/* Administration (src/admin_cli.c is their shared frame). */
+int cmd_tenant(int argc, char **argv);
+int cmd_channel(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
+int cmd_credits(int argc, char **argv);
+int cmd_conversation(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"

@@ -3,6 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* libpq's messages end in a newline and may span lines: one line, please. */
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			*p = (p[1] ? ' ' : '\0');
+}
+
 PGconn *pgsync_connect(const char *url, const char *application_name, char *err, size_t errlen)
 {
 	/* expand_dbname lets url be a conninfo string or a URI; later keys
@@ -14,9 +22,36 @@ PGconn *pgsync_connect(const char *url, const char *application_name, char *err,
 		return conn;
 	/* libpq's messages name host and port but never the password. */
 	snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(conn));
-	for (char *p = err; *p; p++)
-		if (*p == '\n')
-			*p = (p[1] ? ' ' : '\0');
+	one_line(err);
 	PQfinish(conn);
 	return NULL;
+}
+
+PGresult *pgsync_exec(PGconn *conn, const char *sql, int n, const char *const *params,
+		      struct pgsync_error *e)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	snprintf(e->state, sizeof e->state, "%s", state ? state : "");
+	snprintf(e->constraint, sizeof e->constraint, "%s", constraint ? constraint : "");
+	snprintf(e->message, sizeof e->message, "%s",
+		 primary ? primary : (res ? PQresultErrorMessage(res) : PQerrorMessage(conn)));
+	one_line(e->message);
+	PQclear(res);
+	return NULL;
+}
+
+int pgsync_command(PGconn *conn, const char *sql, int n, const char *const *params,
+		   struct pgsync_error *e)
+{
+	PGresult *res = pgsync_exec(conn, sql, n, params, e);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
 }

@@ -199,26 +199,27 @@ new_wamid() { printf 'wamid.HBgLMzE2MTIzNDU2NzgVAgASGBQzQT%s%sA=' "$(openssl ran
 new_mid() { printf 'aWdf%s' "$(printf 'ig_item:1:IGMessage:%s:3402823668417103%s:%s' "$IG_CHANNEL" "$(openssl rand -hex 6)" "$1" | base64 -w0 | tr -d '=')"; }
 
 # ---------------------------------------------------------------- the tenant
-# ===== TENANT SETUP (SQL for now) =====================================
-# The administration commands (`parley tenant|channel|agent|credits …`) arrive
-# with a later issue; then this function's body becomes those commands and
-# nothing else in this script changes.
+# ===== TENANT SETUP ====================================================
+# With the administration commands, as an operator would: the tenant with
+# its credits, one channel per platform (access tokens from files, never on
+# the command line), and an agent linked to each channel. The ids are chosen
+# (--id) so that the rest of this script can name them.
+admin() { "$PARLEY_BIN" "$@" -c "$CONF"; }
 create_demo_tenant() {
-	psql -X -q -v ON_ERROR_STOP=1 "$DSN" <<SQL
-BEGIN;
-INSERT INTO users (user_id, email, company_name)
-VALUES ('$TENANT', 'owner@demo-shop.example', 'Demo Shop');
-INSERT INTO credits (user_id, remaining_credits) VALUES ('$TENANT', 100);
-INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-VALUES ('$TENANT-wa', '$TENANT', 'whatsapp', '$WA_CHANNEL', 'demo-wa-token', 'Demo Shop WhatsApp'),
-       ('$TENANT-ig', '$TENANT', 'instagram', '$IG_CHANNEL', 'demo-ig-token', 'Demo Shop Instagram'),
-       ('$TENANT-web', '$TENANT', 'webchat', '$WIDGET', 'unused', 'Demo Shop website chat');
-INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-VALUES ('$TENANT-wa-agent', '$TENANT', '$TENANT-wa', 'pmpt_demo_shop', 'Shop assistant'),
-       ('$TENANT-ig-agent', '$TENANT', '$TENANT-ig', 'pmpt_demo_shop', 'Shop assistant'),
-       ('$TENANT-web-agent', '$TENANT', '$TENANT-web', 'pmpt_demo_shop', 'Shop assistant');
-COMMIT;
-SQL
+	printf 'demo-wa-token\n' >"$DEMO_TMP/wa.token"
+	printf 'demo-ig-token\n' >"$DEMO_TMP/ig.token"
+	admin tenant add --id "$TENANT" --email owner@demo-shop.example --company "Demo Shop" --credits 100
+	admin channel add --tenant "$TENANT" --id "$TENANT-wa" --platform whatsapp --meta-id "$WA_CHANNEL" \
+		--name "Demo Shop WhatsApp" --token-file "$DEMO_TMP/wa.token"
+	admin channel add --tenant "$TENANT" --id "$TENANT-ig" --platform instagram --meta-id "$IG_CHANNEL" \
+		--name "Demo Shop Instagram" --token-file - <"$DEMO_TMP/ig.token"
+	admin channel add --tenant "$TENANT" --id "$TENANT-web" --platform webchat --meta-id "$WIDGET" \
+		--name "Demo Shop website chat"
+	local ch
+	for ch in wa ig web; do
+		admin agent link --channel "$TENANT-$ch" --id "$TENANT-$ch-agent" --prompt pmpt_demo_shop \
+			--name "Shop assistant"
+	done
 }
 # ===== END TENANT SETUP ===============================================
 
@@ -422,10 +423,9 @@ say "parley migrate: $(q "SELECT count(*) FROM schema_migrations") migrations ap
 
 STEP="creating the demo tenant"
 create_demo_tenant >/dev/null
-say "tenant $TENANT, $(q "SELECT remaining_credits FROM credits WHERE user_id = '$TENANT'") credits, one agent per channel:"
-say "  whatsapp  $WA_CHANNEL"
-say "  instagram $IG_CHANNEL"
-say "  webchat   $WIDGET  ${D}(channel row only: the webchat endpoints arrive with a later issue)${R}"
+say "tenant $TENANT with one agent per channel (parley tenant add, channel add, agent link):"
+admin tenant show "$TENANT" | sed 's/^./    &/'
+say "${D}(the webchat channel is a row only: its endpoints arrive with a later issue)${R}"
 
 STEP="starting parley serve"
 # start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.

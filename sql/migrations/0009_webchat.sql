@@ -7,13 +7,14 @@
 -- index on platform_message_id makes a resent message a duplicate. What
 -- follows reads a session's messages and records their delivery.
 
--- The widget's channel and its agent: no row for an unknown (or ambiguous)
+-- The widget's channel and its linked agent (0008): no row for an unknown (or ambiguous)
 -- widget, agent_id NULL for a widget without an agent.
 CREATE FUNCTION parley_webchat_channel(p_widget text)
 RETURNS TABLE (channel_id text, user_id text, agent_id text)
 LANGUAGE sql STABLE AS $$
     SELECT p.id::text, p.user_id::text, max(a.agent_id)::text
-      FROM phone_numbers p LEFT JOIN agents a ON a.phone_number_id = p.id
+      FROM phone_numbers p
+      LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
      WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
      GROUP BY p.id, p.user_id
     HAVING (SELECT count(*) FROM phone_numbers q

@@ -1,0 +1,339 @@
+/*
+ * `parley channel add|list|set-token`: a tenant's WhatsApp numbers,
+ * Instagram accounts and webchat widgets (phone_numbers rows).
+ *
+ * Access tokens come from a file or standard input, never from the command
+ * line, where every user of the machine can read them (ps, /proc, shell
+ * history); they are never printed either, only whether one is set. A
+ * webchat channel has no token: the seed's NOT NULL column holds ''.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_cli.h"
+#include "admin_input.h"
+#include "admin_out.h"
+#include "commands.h"
+#include "xalloc.h"
+
+#define TOKEN_REFUSED                                                                              \
+	"an access token on the command line is readable by every user of the machine; "           \
+	"use --token-file FILE, or --token-file - to read it from standard input"
+
+/* Channels with their linked agent; $1 and $2 filter by tenant, channel. */
+static const char CHANNEL_SQL[] =
+    "SELECT p.id AS channel_id, p.user_id AS tenant_id, p.platform,"
+    "       p.meta_phone_number_id AS meta_id, p.display_name AS name,"
+    "       a.agent_id, a.name AS agent_name, a.prompt_id,"
+    "       p.access_token <> '' AS token_set,"
+    "       to_char(p.created_at, 'YYYY-MM-DD HH24:MI:SS') AS created_at"
+    "  FROM phone_numbers p"
+    "  LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL"
+    " WHERE ($1::text IS NULL OR p.user_id = $1) AND ($2::text IS NULL OR p.id = $2)"
+    " ORDER BY p.user_id, p.platform, p.id";
+
+/* Reads the token named by --token-file, reporting as the command. Returns
+ * the token (caller frees) or NULL after printing why, with *rc set. */
+static char *token_from(struct admin_cmd *cmd, const char *path, int *rc)
+{
+	const char *bad;
+	char *token = admin_read_token(path, &bad);
+	if (token)
+		return token;
+	if (bad)
+		*rc = admin_usage_error(cmd, "%s: %s", strcmp(path, "-") ? path : "standard input", bad);
+	else
+		*rc = admin_fail(cmd, "cannot read the access token from %s: %s",
+				 strcmp(path, "-") ? path : "standard input", strerror(errno));
+	return NULL;
+}
+
+static int tenant_exists(struct admin_cmd *cmd, const char *tenant, int *rc)
+{
+	struct pgsync_error e;
+	const char *p[] = {tenant};
+	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
+	if (!res) {
+		*rc = admin_db_fail(cmd, &e);
+		return 0;
+	}
+	int n = PQntuples(res);
+	PQclear(res);
+	if (n == 0)
+		*rc = admin_fail(cmd, "no tenant '%s'", tenant);
+	return n;
+}
+
+static int print_channel_json(struct admin_cmd *cmd, const char *id)
+{
+	struct pgsync_error e;
+	const char *p[] = {NULL, id};
+	PGresult *res = pgsync_exec(cmd->conn, CHANNEL_SQL, 2, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (PQntuples(res) == 1)
+		admin_out_json(stdout, admin_out_object(res, 0));
+	PQclear(res);
+	return EXIT_OK;
+}
+
+static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ADMIN_COMMON_OPTIONS,
+		{"tenant", required_argument, NULL, 't'},
+		{"platform", required_argument, NULL, 'p'},
+		{"meta-id", required_argument, NULL, 'm'},
+		{"name", required_argument, NULL, 'n'},
+		{"token-file", required_argument, NULL, 'f'},
+		{"token", optional_argument, NULL, 'T'},
+		{"id", required_argument, NULL, 'i'},
+		{0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *platform = NULL, *meta = NULL, *name = NULL, *file = NULL;
+	const char *id = NULL, *bad;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'p': platform = optarg; break;
+		case 'm': meta = optarg; break;
+		case 'n': name = optarg; break;
+		case 'f': file = optarg; break;
+		case 'i': id = optarg; break;
+		case 'T': return admin_usage_error(cmd, TOKEN_REFUSED);
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!tenant)
+		return admin_usage_error(cmd, "--tenant ID is required");
+	if ((bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	if (!platform)
+		return admin_usage_error(cmd, "--platform is required (whatsapp, instagram or webchat)");
+	if (!admin_platform_known(platform))
+		return admin_usage_error(cmd, "unknown platform '%s' (whatsapp, instagram or webchat)",
+					 platform);
+	if (!meta)
+		return admin_usage_error(cmd, "--meta-id ID is required (%s)",
+					 strcmp(platform, "webchat") == 0
+					     ? "the public widget id"
+					     : "Meta's phone_number_id or Instagram account id");
+	if ((bad = admin_check_meta_id(platform, meta)))
+		return admin_usage_error(cmd, "--meta-id '%s' %s", meta, bad);
+	if (name && (bad = admin_check_text(name, 255)))
+		return admin_usage_error(cmd, "--name %s", bad);
+	if (id && (bad = admin_check_id(id)))
+		return admin_usage_error(cmd, "--id '%s' %s", id, bad);
+	bool webchat = strcmp(platform, "webchat") == 0;
+	if (webchat && file)
+		return admin_usage_error(cmd, "a webchat channel has no access token: leave out "
+					      "--token-file");
+	if (!webchat && !file)
+		return admin_usage_error(cmd, "--token-file FILE is required for %s (the Graph API "
+					      "access token; - reads standard input)",
+					 platform);
+
+	int rc = EXIT_OK;
+	char *token = webchat ? xstrdup("") : token_from(cmd, file, &rc);
+	if (!token)
+		return rc;
+	char *new_id = id ? xstrdup(id) : admin_new_id("ch_");
+	struct pgsync_error e;
+	const char *p[] = {new_id, tenant, platform, meta, token, name};
+	const char *key[] = {platform, meta};
+	PGresult *res = NULL;
+	if ((rc = admin_connect(cmd)))
+		goto done;
+	if (pgsync_command(cmd->conn, "BEGIN", 0, NULL, &e) < 0)
+		goto db_error;
+	if (!tenant_exists(cmd, tenant, &rc))
+		goto rollback;
+	/* A platform id names one channel in the whole deployment: two tenants
+	 * claiming it would make ingestion skip its messages as ambiguous
+	 * (SPEC §4.2). The seed's unique key includes the tenant, so the check
+	 * is ours, made under a lock per platform id so that two concurrent adds
+	 * cannot both pass it. */
+	if (pgsync_command(cmd->conn,
+			   "SELECT pg_advisory_xact_lock(1885434477, hashtext($1 || ':' || $2))", 2,
+			   key, &e) < 0)
+		goto db_error;
+	res = pgsync_exec(cmd->conn,
+			  "SELECT id, user_id FROM phone_numbers"
+			  " WHERE platform = $1 AND meta_phone_number_id = $2",
+			  2, key, &e);
+	if (!res)
+		goto db_error;
+	if (PQntuples(res) > 0) {
+		rc = admin_fail(cmd, "%s id %s is already channel '%s' of tenant '%s'", platform, meta,
+				PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		goto rollback;
+	}
+	if (pgsync_command(cmd->conn,
+			   "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id,"
+			   "                           access_token, display_name)"
+			   " VALUES ($1, $2, $3, $4, $5, $6)",
+			   6, p, &e) < 0) {
+		if (strcmp(e.constraint, "phone_numbers_pkey") == 0) {
+			rc = admin_fail(cmd, "channel id '%s' already exists", new_id);
+			goto rollback;
+		}
+		goto db_error;
+	}
+	if (pgsync_command(cmd->conn, "COMMIT", 0, NULL, &e) < 0)
+		goto db_error;
+	if (cmd->json)
+		rc = print_channel_json(cmd, new_id);
+	else
+		printf("added channel %s: %s %s of tenant %s (no agent yet: parley agent link "
+		       "--channel %s --prompt PROMPT_ID --name NAME)\n",
+		       new_id, platform, meta, tenant, new_id);
+	goto done;
+db_error:
+	rc = admin_db_fail(cmd, &e);
+rollback:
+	admin_rollback(cmd);
+done:
+	PQclear(res);
+	free(new_id);
+	free(token);
+	return rc;
+}
+
+static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ADMIN_COMMON_OPTIONS,
+		{"tenant", required_argument, NULL, 't'},
+		{0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *bad;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (tenant && (bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_connect(cmd);
+	if (rc)
+		return rc;
+	if (tenant && !tenant_exists(cmd, tenant, &rc))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {tenant, NULL};
+	PGresult *res = pgsync_exec(cmd->conn, CHANNEL_SQL, 2, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (cmd->json)
+		admin_out_json(stdout, admin_out_array(res));
+	else
+		admin_out_table(stdout, res, 0);
+	PQclear(res);
+	return EXIT_OK;
+}
+
+static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ADMIN_COMMON_OPTIONS,
+		{"tenant", required_argument, NULL, 't'},
+		{"token-file", required_argument, NULL, 'f'},
+		{"token", optional_argument, NULL, 'T'},
+		{0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *file = NULL, *bad;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'f': file = optarg; break;
+		case 'T': return admin_usage_error(cmd, TOKEN_REFUSED);
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return admin_usage_error(cmd, "which channel? give its ID");
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	const char *id = argv[optind];
+	if ((bad = admin_check_id(id)))
+		return admin_usage_error(cmd, "channel id '%s' %s", id, bad);
+	if (tenant && (bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	if (!file)
+		return admin_usage_error(cmd, "--token-file FILE is required (- reads standard input)");
+	int rc = EXIT_OK;
+	char *token = token_from(cmd, file, &rc);
+	if (!token)
+		return rc;
+	if ((rc = admin_connect(cmd)))
+		goto done;
+	struct pgsync_error e;
+	const char *p[] = {id, token, tenant};
+	/* With --tenant, a channel of another tenant is "no channel" as much
+	 * as one that does not exist: it is never touched. */
+	PGresult *res = pgsync_exec(cmd->conn,
+				    "UPDATE phone_numbers SET access_token = $2"
+				    " WHERE id = $1 AND ($3::text IS NULL OR user_id = $3)"
+				    "   AND platform <> 'webchat'"
+				    " RETURNING user_id, platform",
+				    3, p, &e);
+	if (!res) {
+		rc = admin_db_fail(cmd, &e);
+		goto done;
+	}
+	int n = PQntuples(res);
+	PQclear(res);
+	if (n == 0) {
+		const char *q[] = {id, tenant};
+		res = pgsync_exec(cmd->conn,
+				  "SELECT platform FROM phone_numbers"
+				  " WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+				  2, q, &e);
+		if (!res) {
+			rc = admin_db_fail(cmd, &e);
+		} else if (PQntuples(res) > 0) {
+			rc = admin_fail(cmd, "channel '%s' is a webchat channel, which has no access "
+					     "token",
+					id);
+		} else if (tenant) {
+			rc = admin_fail(cmd, "no channel '%s' for tenant '%s'", id, tenant);
+		} else {
+			rc = admin_fail(cmd, "no channel '%s'", id);
+		}
+		PQclear(res);
+		goto done;
+	}
+	if (cmd->json)
+		rc = print_channel_json(cmd, id);
+	else
+		printf("replaced the access token of channel %s\n", id);
+done:
+	free(token);
+	return rc;
+}
+
+static const struct admin_sub subs[] = {
+	{"add", channel_add,
+	 "--tenant ID --platform whatsapp|instagram|webchat --meta-id ID [--name NAME] "
+	 "[--token-file FILE|-] [--id ID]"},
+	{"list", channel_list, "[--tenant ID]"},
+	{"set-token", channel_set_token, "ID --token-file FILE|- [--tenant ID]"},
+};
+
+int cmd_channel(int argc, char **argv)
+{
+	return admin_dispatch(subs, sizeof subs / sizeof subs[0], argc, argv);
+}
