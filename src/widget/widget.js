@@ -221,6 +221,7 @@
 				created_at: m.created_at || ''
 			});
 			if (m.sequence_no > lastSeq) lastSeq = m.sequence_no;
+			if (!old && m.sender !== 'agent') claimEcho(m);
 			changed = true;
 		}
 		if (changed) {
@@ -228,6 +229,19 @@
 			render();
 			markRead();
 		}
+	}
+
+	/* A poll can return one of our own messages before its send was
+	 * answered, or when the answer was lost and a retry is still due. The
+	 * oldest unsent message with the same text stands for it, so that it is
+	 * not shown twice; its own answer (the same sequence_no, or another one
+	 * if it was a different message after all) settles it. */
+	function claimEcho(m) {
+		var claimed = false;
+		outbox.forEach(function (o) { if (o.shownAs === m.sequence_no) claimed = true; });
+		if (claimed) return;
+		var item = outbox.find(function (o) { return o.state !== 'rejected' && !o.shownAs && o.text === m.text; });
+		if (item) item.shownAs = m.sequence_no;
 	}
 
 	function startPolling(fresh) {
@@ -590,6 +604,7 @@
 			wanted.push(messageNode('s' + seq, m, m.sender, m.status, null));
 		});
 		outbox.forEach(function (item) {
+			if (item.shownAs && messages.has(item.shownAs)) return;
 			wanted.push(messageNode('c' + item.client_message_id, {text: item.text}, 'user', item.state, item));
 		});
 		var keep = new Set(wanted);
