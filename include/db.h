@@ -60,8 +60,10 @@ int db_pool_busy(const struct db_pool *pool);
  * every reconnect). cb gets each notification's payload, and payload NULL
  * whenever the LISTEN has just been (re-)established — notifications sent
  * while it was down are lost, so the caller should look for work then.
- * One channel per pool; channel must be a plain identifier.
+ * Up to DB_MAX_CHANNELS channels per pool, all on the same connection;
+ * channel must be a plain identifier.
  */
+#define DB_MAX_CHANNELS 4
 typedef void (*db_notify_cb)(void *ctx, const char *payload);
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx);
 

@@ -7,6 +7,11 @@ struct app;
 
 void webhook_handle_get(struct app *app, struct evhttp_request *req);
 void webhook_handle_post(struct app *app, struct evhttp_request *req);
+void webchat_handle_sessions(struct app *app, struct evhttp_request *req);
+void webchat_handle_messages_post(struct app *app, struct evhttp_request *req);
+void webchat_handle_messages_get(struct app *app, struct evhttp_request *req);
+void webchat_handle_read(struct app *app, struct evhttp_request *req);
+void webchat_handle_options(struct app *app, struct evhttp_request *req);
 void health_handle_healthz(struct app *app, struct evhttp_request *req);
 void health_handle_readyz(struct app *app, struct evhttp_request *req);
 void health_handle_metrics(struct app *app, struct evhttp_request *req);

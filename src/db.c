@@ -49,6 +49,16 @@ struct conn {
 	char *error;		 /* first error result's message, owned */
 };
 
+/* One LISTENed channel. */
+struct subscription {
+	struct db_pool *pool;
+	int index;
+	char *channel;
+	char *sql; /* "LISTEN channel" */
+	db_notify_cb cb;
+	void *ctx;
+};
+
 struct db_pool {
 	struct event_base *base;
 	char *url;
@@ -56,10 +66,9 @@ struct db_pool {
 	struct conn *conns;
 	struct query *head, *tail;
 	int queued;
-	struct conn *listen;	/* NULL until db_pool_listen */
-	char *listen_sql;	/* "LISTEN channel" */
-	db_notify_cb notify_cb;
-	void *notify_ctx;
+	struct conn *listen;	/* NULL until the first db_pool_listen */
+	struct subscription subs[DB_MAX_CHANNELS];
+	int n_subs;
 };
 
 static void conn_start(struct conn *c);
@@ -171,27 +180,33 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_start(c);
 }
 
+static void conn_send(struct conn *c, struct query *q);
+static void listen_start(struct conn *c, int index);
+
 static void on_listening(void *ctx, PGresult *res, const char *err)
 {
 	(void)res;
-	struct db_pool *pool = ctx;
-	if (err) {
-		log_warn("db", "LISTEN failed: %s", err);
-		return;
-	}
-	/* Anything notified while we were not listening is lost: say so. */
-	pool->notify_cb(pool->notify_ctx, NULL);
+	struct subscription *sub = ctx;
+	struct db_pool *pool = sub->pool;
+	if (err)
+		log_warn("db", "LISTEN %s failed: %s", sub->channel, err);
+	else
+		/* Anything notified while we were not listening is lost: say so. */
+		sub->cb(sub->ctx, NULL);
+	/* One LISTEN at a time: the next channel once this one is done. The
+	 * connection may have dropped meanwhile; it re-listens when back. */
+	if (sub->index + 1 < pool->n_subs && pool->listen->state == CONN_IDLE)
+		listen_start(pool->listen, sub->index + 1);
 }
 
-static void conn_send(struct conn *c, struct query *q);
-
-static void listen_start(struct conn *c)
+static void listen_start(struct conn *c, int index)
 {
+	struct subscription *sub = &c->pool->subs[index];
 	struct query *q = xcalloc(1, sizeof *q);
-	q->sql = xstrdup(c->pool->listen_sql);
+	q->sql = xstrdup(sub->sql);
 	q->params = xcalloc(1, sizeof *q->params);
 	q->cb = on_listening;
-	q->ctx = c->pool;
+	q->ctx = sub;
 	clock_gettime(CLOCK_MONOTONIC, &q->queued_at);
 	conn_send(c, q);
 }
@@ -205,7 +220,7 @@ static void conn_ready(struct conn *c)
 	log_info("db", "connection %d up", c->index);
 	watch(c, EV_READ | EV_PERSIST);
 	if (c->listener)
-		listen_start(c);
+		listen_start(c, 0);
 	else
 		conn_dispatch(c->pool);
 }
@@ -297,8 +312,11 @@ static void conn_read(struct conn *c)
 	}
 	PGnotify *n;
 	while (c->pg && (n = PQnotifies(c->pg))) {
-		if (c->pool->notify_cb)
-			c->pool->notify_cb(c->pool->notify_ctx, n->extra ? n->extra : "");
+		for (int i = 0; i < c->pool->n_subs; i++) {
+			struct subscription *sub = &c->pool->subs[i];
+			if (strcmp(sub->channel, n->relname) == 0)
+				sub->cb(sub->ctx, n->extra ? n->extra : "");
+		}
 		PQfreemem(n);
 	}
 	if (!c->pg)
@@ -344,11 +362,25 @@ static void conn_free(struct conn *c)
 
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx)
 {
-	struct conn *c = xcalloc(1, sizeof *c);
+	if (pool->n_subs == DB_MAX_CHANNELS) {
+		log_error("db", "cannot LISTEN on %s: at most %d channels", channel, DB_MAX_CHANNELS);
+		abort(); /* a programming error, not a runtime condition */
+	}
+	struct subscription *sub = &pool->subs[pool->n_subs];
+	*sub = (struct subscription){.pool = pool, .index = pool->n_subs,
+				     .channel = xstrdup(channel),
+				     .sql = xasprintf("LISTEN %s", channel), .cb = cb, .ctx = ctx};
+	pool->n_subs++;
+	struct conn *c = pool->listen;
+	if (c) {
+		/* Idle: listen now. Busy: the LISTEN chain running reaches this
+		 * channel. Down or connecting: all channels follow the connect. */
+		if (c->state == CONN_IDLE)
+			listen_start(c, sub->index);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
 	pool->listen = c;
-	pool->listen_sql = xasprintf("LISTEN %s", channel);
-	pool->notify_cb = cb;
-	pool->notify_ctx = ctx;
 	c->pool = pool;
 	c->index = -1;
 	c->listener = true;
@@ -410,7 +442,10 @@ void db_pool_free(struct db_pool *pool)
 		conn_free(pool->listen);
 		free(pool->listen);
 	}
-	free(pool->listen_sql);
+	for (int i = 0; i < pool->n_subs; i++) {
+		free(pool->subs[i].channel);
+		free(pool->subs[i].sql);
+	}
 	free(pool->conns);
 	free(pool->url);
 	free(pool);

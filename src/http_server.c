@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "strbuf.h"
+#include "webchat.h"
 #include "webchat_assets.h"
 #include "xalloc.h"
 
@@ -20,16 +22,21 @@ struct route {
 	const char *path;
 	handler_fn get;
 	handler_fn post;
+	handler_fn options; /* CORS preflight */
 	bool internal; /* health and metrics: only on internal_listen when it is set */
 };
 
 static const struct route routes[] = {
-	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, false},
-	{"/healthz", health_handle_healthz, NULL, true},
-	{"/readyz", health_handle_readyz, NULL, true},
-	{"/metrics", health_handle_metrics, NULL, true},
-	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, false},
-	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, false},
+	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, NULL, false},
+	{"/webchat/v1/sessions", NULL, webchat_handle_sessions, webchat_handle_options, false},
+	{"/webchat/v1/messages", webchat_handle_messages_get, webchat_handle_messages_post,
+	 webchat_handle_options, false},
+	{"/webchat/v1/read", NULL, webchat_handle_read, webchat_handle_options, false},
+	{"/healthz", health_handle_healthz, NULL, NULL, true},
+	{"/readyz", health_handle_readyz, NULL, NULL, true},
+	{"/metrics", health_handle_metrics, NULL, NULL, true},
+	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false},
+	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false},
 };
 
 struct listener {
@@ -116,12 +123,16 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		 * health and metrics, and the internal one exposes only those. */
 		if (srv->has_priv && r->internal != l->internal)
 			break;
-		handler_fn h = method == EVHTTP_REQ_GET	   ? r->get
-			       : method == EVHTTP_REQ_POST ? r->post
-							   : NULL;
+		handler_fn h = method == EVHTTP_REQ_GET	      ? r->get
+			       : method == EVHTTP_REQ_POST    ? r->post
+			       : method == EVHTTP_REQ_OPTIONS ? r->options
+							      : NULL;
 		if (!h) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-					  r->post ? (r->get ? "GET, POST" : "POST") : "GET");
+			char allow[32];
+			snprintf(allow, sizeof allow, "%s%s%s%s", r->get ? "GET" : "",
+				 r->get && r->post ? ", " : "", r->post ? "POST" : "",
+				 r->options ? ", OPTIONS" : "");
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
 			http_reply_error(req, 405, "method not allowed");
 			return;
 		}
@@ -169,7 +180,9 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 	 * bounds memory for clearly hostile sizes. */
 	evhttp_set_max_body_size(l->http, (ev_ssize_t)app->cfg.server_max_body_bytes * 2);
 	evhttp_set_max_headers_size(l->http, 64 * 1024);
-	evhttp_set_timeout(l->http, 30);
+	/* Idle timeout: longer than the longest webchat poll (30 s), which
+	 * holds its connection silent until it is answered. */
+	evhttp_set_timeout(l->http, WEBCHAT_MAX_WAIT_SECONDS + 15);
 	evhttp_set_default_content_type(l->http, "application/json");
 	/* Methods we do not serve get a JSON 405 from dispatch(), not evhttp's 501. */
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -18,6 +18,7 @@
 #include "retry.h"
 #include "strbuf.h"
 #include "text_split.h"
+#include "webchat.h"
 #include "xalloc.h"
 
 /* How many conversations one claim takes at most. */
@@ -520,16 +521,26 @@ static void record(struct job *j)
 		free(why);
 		return;
 	}
+	/* A webchat reply is readable as soon as it is recorded: the
+	 * notification wakes the session's polls in every process. */
+	bool webchat = j->platform == PLATFORM_WEBCHAT;
 	if (j->next_part + 1 == j->n_parts) {
 		/* The last part: record it and end the claim in one transaction. */
 		const char *params[] = {p->message_id, j->pending_pmid, j->conversation_id,
-					j->w->owner};
-		query(j, "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4)", 4, params,
-		      on_recorded_last);
+					j->w->owner, j->customer};
+		query(j,
+		      webchat ? "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4), "
+				"pg_notify('" WEBCHAT_NOTIFY_CHANNEL "', $5)"
+			      : "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4)",
+		      webchat ? 5 : 4, params, on_recorded_last);
 		return;
 	}
-	const char *params[] = {p->message_id, j->pending_pmid};
-	query(j, "SELECT parley_record_sent($1, $2)", 2, params, on_recorded);
+	const char *params[] = {p->message_id, j->pending_pmid, j->customer};
+	query(j,
+	      webchat ? "SELECT parley_record_sent($1, $2), pg_notify('" WEBCHAT_NOTIFY_CHANNEL
+			"', $3)"
+		      : "SELECT parley_record_sent($1, $2)",
+	      webchat ? 3 : 2, params, on_recorded);
 }
 
 /* Meta's error code of a failed send ("131047"), "http_<status>" without

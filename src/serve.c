@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "reply_worker.h"
 #include "sd_notify.h"
+#include "webchat.h"
 #include "xalloc.h"
 
 /* How long a shutdown waits for requests in flight before leaving anyway. */
@@ -194,6 +195,9 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	http_server_stop_accepting(s->http);
 	if (s->app.replies)
 		reply_worker_stop(s->app.replies);
+	/* Open polls are answered now (empty): they would otherwise hold the
+	 * drain for up to their whole wait. */
+	webchat_close(s->app.webchat);
 	clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -254,10 +258,12 @@ static void server_free(struct server *s)
 	 * alive, so the HTTP server goes last. */
 	if (s->app.replies)
 		reply_worker_close(s->app.replies);
+	webchat_close(s->app.webchat);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
 	ingest_batch_close();
 	reply_worker_free(s->app.replies);
+	webchat_free(s->app.webchat);
 	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
@@ -304,6 +310,7 @@ int cmd_serve(int argc, char **argv)
 
 	s.app.db = db_pool_new(s.app.base, s.app.cfg.database_url,
 			       (int)s.app.cfg.database_connections);
+	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {
 		server_free(&s);

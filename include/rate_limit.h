@@ -1,0 +1,32 @@
+#ifndef PARLEY_RATE_LIMIT_H
+#define PARLEY_RATE_LIMIT_H
+/*
+ * Token buckets by key (a session id, a client address): each key may spend
+ * `burst` requests at once and earns `per_second` back. Pure and in memory:
+ * limits are per process, which is what they are for (protecting this
+ * process and the database behind it from one noisy client), and they are a
+ * cache that a restart may forget.
+ *
+ * Memory is bounded: at most max_keys keys are tracked. When the table is
+ * full, keys whose bucket has refilled (they are indistinguishable from new
+ * ones) are dropped; if none has, new keys are refused until one does, so a
+ * flood of distinct keys cannot grow memory without bound.
+ */
+#include <stddef.h>
+
+struct rate_limit;
+
+struct rate_limit *rate_limit_new(double burst, double per_second, size_t max_keys);
+void rate_limit_free(struct rate_limit *rl);
+
+/*
+ * Spends one request of key at time now (seconds, any monotonic origin).
+ * Returns 0 when allowed, else the seconds to wait before one more would be
+ * (always > 0).
+ */
+double rate_limit_take(struct rate_limit *rl, const char *key, double now);
+
+/* Keys tracked; for tests. */
+size_t rate_limit_keys(const struct rate_limit *rl);
+
+#endif
