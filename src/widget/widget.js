@@ -207,6 +207,12 @@
 		for (var i = 0; i < list.length; i++) {
 			var m = list[i];
 			if (typeof m.sequence_no !== 'number') continue;
+			/* Also for a message already shown (our own, from its send's
+			 * answer): the next poll must ask for what comes after it. */
+			if (m.sequence_no > lastSeq) {
+				lastSeq = m.sequence_no;
+				changed = true;
+			}
 			var old = messages.get(m.sequence_no);
 			var status = m.status;
 			/* A poll that returned an agent message has delivered it. */
@@ -220,7 +226,6 @@
 				status: status || '',
 				created_at: m.created_at || ''
 			});
-			if (m.sequence_no > lastSeq) lastSeq = m.sequence_no;
 			if (!old && m.sender !== 'agent') claimEcho(m);
 			changed = true;
 		}
@@ -264,16 +269,25 @@
 			var wait = first ? 0 : POLL_WAIT;
 			var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
 			pollCtrl = ctrl;
+			var before = lastSeq, started = Date.now();
 			var r = await api('GET', '/webchat/v1/messages?after=' + lastSeq + '&wait=' + wait,
 				undefined, s.token, (wait + 15) * 1000, ctrl);
 			if (gen !== generation) return;
 			pollCtrl = null;
 			if (r.status === 200 && r.body && Array.isArray(r.body.messages)) {
-				failures = 0;
 				sessionFailures = 0;
 				first = false;
 				setConnection('online');
 				merge(r.body.messages);
+				/* A long poll that came back at once with nothing new (a
+				 * server shutting down answers so) must not turn into a
+				 * tight loop. */
+				if (wait > 0 && lastSeq === before && Date.now() - started < 1000) {
+					failures++;
+					await sleep(backoff(failures));
+				} else {
+					failures = 0;
+				}
 				continue;
 			}
 			if (r.status === 401) {

@@ -113,6 +113,10 @@ async function main() {
 		if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text()))
 			problems.push(`CSP violation: ${m.text()}`);
 	});
+	let polls = 0;
+	page.on('request', (r) => {
+		if (r.method() === 'GET' && r.url().includes('/webchat/v1/messages?')) polls++;
+	});
 	const demo = `${PARLEY_URL}/webchat/v1/demo?widget=${encodeURIComponent(WIDGET_ID)}`;
 
 	await step('the demo page loads with the widget', async () => {
@@ -133,7 +137,9 @@ async function main() {
 	});
 
 	const first = 'Hello from the browser';
+	let pollsAtSend = 0;
 	await step('a message is sent and shown as sent', async () => {
+		pollsAtSend = polls;
 		await sendText(page, first);
 		const s = await waitUntil(page, `"${first}" shown`, (x) => find(x, 'user', first).length > 0, 5000);
 		const m = find(s, 'user', first)[0];
@@ -148,10 +154,19 @@ async function main() {
 		const s = await waitUntil(page, `the reply "${reply}"`, (x) => find(x, 'agent', reply).length > 0);
 		const u = find(s, 'user', first)[0], a = find(s, 'agent', reply)[0];
 		if (!(a.seq > u.seq)) fail(`reply #${a.seq} is not after the message #${u.seq}`);
+		// Each long poll ends with news (the message, the reply): a handful,
+		// not a poll loop re-asking for what it already has.
+		if (polls - pollsAtSend > 6) fail(`${polls - pollsAtSend} polls between the send and the reply`);
 	});
 
 	await step('the reply becomes read while the panel is open', async () => {
 		await waitUntil(page, 'the reply marked read', (x) => find(x, 'agent', `Echo: ${first}`).some((m) => m.status === 'read' && m.statusText === 'read'), 10000);
+	});
+
+	await step('at rest the widget holds one long poll, not a loop of them', async () => {
+		const before = polls;
+		await page.waitForTimeout(2000);
+		if (polls - before > 1) fail(`${polls - before} polls in 2 s with nothing to say`);
 	});
 
 	// A send whose answer is lost on the way back: the widget must retry with
