@@ -44,8 +44,8 @@ bool webchat_assets_valid_widget_id(const char *id)
 	size_t n = 0;
 	for (const char *p = id; *p; p++, n++) {
 		char c = *p;
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok || n >= WIDGET_ID_MAX)
 			return false;
 	}
@@ -148,7 +148,7 @@ void webchat_assets_handle_widget_js(struct app *app, struct evhttp_request *req
 	evhttp_add_header(out, "Cache-Control", "public, max-age=300");
 	evhttp_add_header(out, "ETag", etag);
 	const char *inm =
-		evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
 	if (webchat_assets_etag_matches(inm, etag)) {
 		http_reply(req, 304, "application/javascript; charset=utf-8", "", 0);
 		return;

@@ -29,9 +29,9 @@ static void test_invalid_widget_ids(void **state)
 	memset(too_long, 'a', 101);
 	too_long[101] = '\0';
 	assert_false(webchat_assets_valid_widget_id(too_long));
-	const char *bad[] = {"a b",	 "a\"b",  "a'b", "<script>", "a&b", "a/b", "a%20b",
-			     "a\tb",	 "a\nb",  "é",	 "a=b",	     "a?b", "a>b", "{{WIDGET_ID}}",
-			     "\"onload=x"};
+	const char *bad[] = {"a b", "a\"b",  "a'b",  "<script>",      "a&b",
+			     "a/b", "a%20b", "a\tb", "a\nb",          "é",
+			     "a=b", "a?b",   "a>b",  "{{WIDGET_ID}}", "\"onload=x"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (webchat_assets_valid_widget_id(bad[i]))
 			fail_msg("accepted %s", bad[i]);
@@ -44,8 +44,9 @@ static void test_html_escape(void **state)
 	struct strbuf sb = STRBUF_INIT;
 	const char in[] = "<a href=\"x\" title='y'>&amp;</a> ok";
 	webchat_assets_html_escape(&sb, in, sizeof in - 1);
-	assert_string_equal(strbuf_str(&sb), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/"
-					     "a&gt; ok");
+	assert_string_equal(strbuf_str(&sb),
+			    "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/"
+			    "a&gt; ok");
 	strbuf_free(&sb);
 }
 
@@ -79,7 +80,8 @@ static void test_embedded_demo_has_the_placeholder_in_the_script_tag(void **stat
 	assert_true(len > 100);
 	struct strbuf sb = STRBUF_INIT;
 	webchat_assets_render_demo(&sb, html, len, "abc.DEF_1-2");
-	assert_non_null(strstr(strbuf_str(&sb), "src=\"/webchat/v1/widget.js\" data-widget=\"abc.DEF_1-2\""));
+	assert_non_null(
+	    strstr(strbuf_str(&sb), "src=\"/webchat/v1/widget.js\" data-widget=\"abc.DEF_1-2\""));
 	assert_null(strstr(strbuf_str(&sb), "{{WIDGET_ID}}"));
 	/* No inline script: the page's CSP allows only parley's own. */
 	assert_null(strstr(strbuf_str(&sb), "<script>"));
@@ -138,15 +140,15 @@ static void test_etag_matches(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_widget_ids),
-		cmocka_unit_test(test_invalid_widget_ids),
-		cmocka_unit_test(test_html_escape),
-		cmocka_unit_test(test_render_substitutes_every_placeholder),
-		cmocka_unit_test(test_render_escapes_the_id),
-		cmocka_unit_test(test_embedded_demo_has_the_placeholder_in_the_script_tag),
-		cmocka_unit_test(test_embedded_widget_is_the_script),
-		cmocka_unit_test(test_etag),
-		cmocka_unit_test(test_etag_matches),
+	    cmocka_unit_test(test_valid_widget_ids),
+	    cmocka_unit_test(test_invalid_widget_ids),
+	    cmocka_unit_test(test_html_escape),
+	    cmocka_unit_test(test_render_substitutes_every_placeholder),
+	    cmocka_unit_test(test_render_escapes_the_id),
+	    cmocka_unit_test(test_embedded_demo_has_the_placeholder_in_the_script_tag),
+	    cmocka_unit_test(test_embedded_widget_is_the_script),
+	    cmocka_unit_test(test_etag),
+	    cmocka_unit_test(test_etag_matches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
