@@ -6,9 +6,13 @@
 //
 //   PARLEY_URL=http://127.0.0.1:PORT WIDGET_ID=ID node webchat.test.mjs
 //
-// Optional: CHROMIUM (default /usr/bin/chromium), SCREENSHOT (a .png path).
+// Optional: CHROMIUM (default /usr/bin/chromium), SCREENSHOT (a .png path),
+// SHOP_PORT: a loopback port where this script serves a page of another
+// origin embedding the widget (parley must allow http://127.0.0.1:SHOP_PORT
+// in webchat.allowed_origins), to check the cross-origin embedding.
 // Prints "ok <step>" per step; on the first failure "not ok <step>: why"
 // and exits 1.
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 const PARLEY_URL = (process.env.PARLEY_URL || '').replace(/\/+$/, '');
@@ -251,6 +255,30 @@ async function main() {
 		if (JSON.stringify(textsOf(s)) !== JSON.stringify([text, `Echo: ${text}`]))
 			fail(`the new session shows more than its own conversation:\n${describe(s)}`);
 	});
+
+	if (process.env.SHOP_PORT) {
+		await step('embedded on another origin, the widget works across CORS', async () => {
+			const port = Number(process.env.SHOP_PORT);
+			const shop = http.createServer((req, res) => {
+				res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+				res.end(`<!doctype html><title>Another shop</title><h1>Another shop</h1>
+<script src="${PARLEY_URL}/webchat/v1/widget.js" data-widget="${WIDGET_ID}" async></script>`);
+			});
+			await new Promise((ok, ko) => shop.listen(port, '127.0.0.1', ok).on('error', ko));
+			try {
+				const other = await context.newPage();
+				other.on('pageerror', (e) => problems.push(`uncaught error in the page: ${e.message}`));
+				await other.goto(`http://127.0.0.1:${port}/`);
+				await other.locator('[data-testid=launcher]').click();
+				const text = 'Hello from another website';
+				await sendText(other, text);
+				await waitUntil(other, 'the reply across origins', (x) => find(x, 'agent', `Echo: ${text}`).length === 1);
+				await other.close();
+			} finally {
+				shop.close();
+			}
+		});
+	}
 
 	await step('a widget that does not exist says so', async () => {
 		const other = await context.newPage();

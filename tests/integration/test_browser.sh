@@ -33,6 +33,9 @@ OPENAI=$STANDIN_URL
 dsn=$(new_db)
 conf=$(new_config "$dsn")
 conf_set "$conf" webchat secret test-webchat-secret
+# A page of another origin, served by the browser test itself, embeds the widget too.
+shop_port=$(free_port)
+conf_set "$conf" webchat allowed_origins "http://127.0.0.1:$shop_port"
 conf_set "$conf" openai api_key sk-test
 conf_set "$conf" openai url "$OPENAI/v1"
 conf_set "$conf" openai timeout_seconds 5
@@ -52,7 +55,7 @@ start_parley "$conf" || { finish; exit 1; }
 url=$(parley_url "$conf")
 
 out=$TEST_TMP/browser.$$.out
-(cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM \
+(cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM SHOP_PORT=$shop_port \
 	SCREENSHOT=${BROWSER_SCREENSHOT:-} timeout 300 node webchat.test.mjs) >"$out" 2>&1
 rc=$?
 # One result per step: "ok STEP" or "not ok STEP: why" (indented lines follow).
@@ -69,7 +72,7 @@ eq "the browser test exits 0" 0 "$rc"
 # What the browser did, as the database recorded it.
 eq "the retried message is stored once" 1 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'user' AND text = 'Second question: do you ship to Utrecht?'")"
-eq "every reply came from the stand-in through the reply path" 4 \
+eq "every reply came from the stand-in through the reply path" 5 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND text LIKE 'Echo: %'")"
 eq "nothing in the log at info carries a message text" 0 "$(grep -c 'Second question' "$conf.log")"
 
