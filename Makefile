@@ -48,7 +48,10 @@ LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 SRCS      := $(wildcard src/*.c)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
-LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+# Assembly sources embed files into the binary with .incbin (the widget).
+ASM_SRCS  := $(wildcard src/*.S)
+WIDGET_ASSETS := src/widget/widget.js src/widget/demo.html
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o) $(ASM_SRCS:src/%.S=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 STANDIN_SRCS := $(wildcard tests/standins/*.c)
@@ -65,6 +68,14 @@ $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.S
+	@mkdir -p $(@D)
+	$(call say,AS,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# .incbin is invisible to -MMD: editing the widget must rebuild its object.
+$(BUILD)/obj/webchat_assets_data.o: $(WIDGET_ASSETS)
 
 $(BUILD)/libparley.a: $(LIB_OBJS)
 	@rm -f $@
@@ -117,10 +128,10 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(PKG_CFLAGS) \
               -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"'
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ASM_SRCS) $(WIDGET_ASSETS)
 	@mkdir -p $(@D)
 	$(call say,FUZZ,$@)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(ASM_SRCS) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \

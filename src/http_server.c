@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "strbuf.h"
 #include "webchat.h"
+#include "webchat_assets.h"
 #include "xalloc.h"
 
 typedef void (*handler_fn)(struct app *app, struct evhttp_request *req);
@@ -34,6 +35,8 @@ static const struct route routes[] = {
 	{"/healthz", health_handle_healthz, NULL, NULL, true},
 	{"/readyz", health_handle_readyz, NULL, NULL, true},
 	{"/metrics", health_handle_metrics, NULL, NULL, true},
+	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false},
+	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false},
 };
 
 struct listener {
@@ -58,7 +61,10 @@ void http_reply(struct evhttp_request *req, int code, const char *content_type, 
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", content_type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* Dynamic answers must not be cached; a handler serving a static
+	 * asset sets its own policy first. */
+	if (!evhttp_find_header(h, "Cache-Control"))
+		evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	struct evbuffer *buf = evbuffer_new();
 	evbuffer_add(buf, body, len);

@@ -4,7 +4,12 @@
 set -eu
 pkgs=(build-essential pkg-config clang libevent-dev libpq-dev libcjson-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev postgresql postgresql-client
-      curl jq wrk procps systemd python3 mandoc)
+      curl jq wrk procps systemd python3 mandoc chromium)
+# The widget's browser test drives Debian's chromium with playwright-core from
+# npm. A machine that already has Node.js (e.g. a newer one than Debian's,
+# which brings its own npm) keeps it; only a missing one is installed.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
