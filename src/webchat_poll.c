@@ -211,6 +211,30 @@ void webchat_polls_wake(struct webchat_polls *o, const char *session)
 	}
 }
 
+/*
+ * A session already holds its share of open polls: the oldest is answered
+ * now (an empty page) to make room. evhttp does not tell us when a browser
+ * goes away, so the polls of a page that was reloaded stay open until their
+ * wait runs out; refusing the new page's poll would punish the reload, and
+ * answering the old one keeps the bound just the same.
+ */
+static void retire_oldest(struct webchat_polls *o, const char *session)
+{
+	struct poll *oldest = NULL;
+	for (struct poll *p = o->slots[slot_of(session)]; p; p = p->next)
+		if (strcmp(p->claims.session_id, session) == 0 && !p->expired)
+			oldest = p; /* newest are linked first */
+	if (!oldest)
+		return;
+	metrics_add("parley_webchat_polls_retired_total", NULL, 1);
+	if (oldest->reading) {
+		oldest->expired = true;
+		unlink_poll(oldest); /* no longer counts; answered when its read returns */
+	} else {
+		answer_empty(oldest);
+	}
+}
+
 static void on_notify(void *ctx, const char *payload) { webchat_polls_wake(ctx, payload); }
 
 struct webchat_polls *webchat_polls_new(struct app *app)
@@ -220,6 +244,8 @@ struct webchat_polls *webchat_polls_new(struct app *app)
 	metrics_declare("parley_webchat_open_polls", METRIC_GAUGE,
 			"Webchat long polls waiting for a message.");
 	metrics_set("parley_webchat_open_polls", NULL, 0);
+	metrics_declare("parley_webchat_polls_retired_total", METRIC_COUNTER,
+			"Open polls answered early to make room for a newer poll of their session.");
 	db_pool_listen(app->db, WEBCHAT_NOTIFY_CHANNEL, on_notify, o);
 	return o;
 }
@@ -301,13 +327,8 @@ void webchat_handle_messages_get(struct app *app, struct evhttp_request *req)
 		http_reply_error(req, 503, "shutting down, poll again");
 		return;
 	}
-	if (wait > 0 && open_for(o, claims.session_id) >= WEBCHAT_MAX_POLLS_PER_SESSION) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-		metrics_add("parley_webchat_rate_limited_total", "limit=\"open_polls\"", 1);
-		count(429);
-		http_reply_error(req, 429, "too many open polls for this session");
-		return;
-	}
+	if (wait > 0 && open_for(o, claims.session_id) >= WEBCHAT_MAX_POLLS_PER_SESSION)
+		retire_oldest(o, claims.session_id);
 	struct poll *p = xcalloc(1, sizeof *p);
 	p->owner = o;
 	p->req = req;

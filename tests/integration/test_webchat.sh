@@ -208,9 +208,13 @@ contains "the server's own origin (the demo page) is allowed" "Access-Control-Al
 eq "webhooks get no CORS headers" "" "$(hdrs -H 'Origin: https://shop.example' "$url/webhooks/meta" | grep -i 'Access-Control' || true)"
 
 # --- limits: open polls per session, messages per session
-curl -sS -o /dev/null -H "Authorization: Bearer $TOKEN2" "$url/webchat/v1/messages?after=50&wait=6" &
+# A reloaded page leaves its poll open (the server is not told the browser
+# went away): a session holds at most two open polls, and a third retires
+# the oldest, which answers at once with an empty page.
+curl -sS -o "$TEST_TMP/poll1" -H "Authorization: Bearer $TOKEN2" "$url/webchat/v1/messages?after=50&wait=8" &
 p1=$!
-curl -sS -o /dev/null -H "Authorization: Bearer $TOKEN2" "$url/webchat/v1/messages?after=50&wait=6" &
+sleep 0.3
+curl -sS -o "$TEST_TMP/poll2" -H "Authorization: Bearer $TOKEN2" "$url/webchat/v1/messages?after=50&wait=8" &
 p2=$!
 open_polls() { curl -sS "$url/metrics" | awk '/^parley_webchat_open_polls /{print $2}'; }
 for _ in $(seq 1 50); do
@@ -218,11 +222,17 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 eq "two polls are open (gauge)" 2 "$(open_polls)"
-r=$(req GET "/webchat/v1/messages?after=50&wait=5" "" "$TOKEN2")
-eq "a third open poll for the session: 429" 429 "$(code_of "$r")"
+curl -sS -o "$TEST_TMP/poll3" -H "Authorization: Bearer $TOKEN2" "$url/webchat/v1/messages?after=50&wait=8" &
+p3=$!
+t_retire=$(date +%s%N)
+wait "$p1"
+eq "a third poll retires the oldest: it answers an empty page" '[]' "$(jq -c .messages "$TEST_TMP/poll1")"
+ok "  at once" test $((($(date +%s%N) - t_retire) / 1000000)) -lt 3000
+eq "  and the session still holds two" 2 "$(open_polls)"
+contains "  counted" "parley_webchat_polls_retired_total 1" "$(curl -sS "$url/metrics")"
 eq "another session may still poll" 200 "$(code_of "$(req GET '/webchat/v1/messages?after=0&wait=0' '' "$TOKEN")")"
-kill "$p1" "$p2" 2>/dev/null
-wait "$p1" "$p2" 2>/dev/null
+kill "$p2" "$p3" 2>/dev/null
+wait "$p2" "$p3" 2>/dev/null
 
 r=$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")
 T3=$(body_of "$r" | jq -r .token)
