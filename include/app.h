@@ -18,6 +18,7 @@ struct app {
 	struct db_pool *db;
 	struct http_client *upstream;	 /* NULL when replies are off */
 	struct reply_worker *replies;	 /* NULL when replies are off */
+	struct extract_worker *extractions; /* NULL when lead extraction is off */
 	bool stopping;		/* a shutdown signal arrived */
 	unsigned long long next_request_id;
 };
