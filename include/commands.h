@@ -13,6 +13,7 @@ int cmd_check_config(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+int cmd_leads(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"

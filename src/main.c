@@ -27,7 +27,7 @@ static const struct command commands[] = {
 	{"agent", NULL, "link agents to channels", "issue #7 (administration)"},
 	{"credits", NULL, "show and add credits", "issue #7 (administration)"},
 	{"conversation", NULL, "list conversations, show transcripts", "issue #7"},
-	{"leads", NULL, "list extracted leads", "issue #8 (lead extraction)"},
+	{"leads", cmd_leads, "list extracted leads, show a conversation's history", NULL},
 	{"meeting", NULL, "list and cancel meetings", "issue #9 (meetings)"},
 	{"google", NULL, "connect a tenant's Google Calendar", "issue #9 (meetings)"},
 };
