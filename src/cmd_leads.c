@@ -117,13 +117,14 @@ static int list(PGconn *conn, const char *tenant, const char *tag, bool json)
 		size_t width;
 	} cols[] = {{"TAG", 4},   {"SCORE", 5},    {"CONVERSATION", 36}, {"CUSTOMER", 16},
 		    {"NAME", 20}, {"COMPANY", 20}, {"EMAIL", 28},        {"EXTRACTED (UTC)", 16}};
-	for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+	const size_t last = sizeof cols / sizeof cols[0] - 1;
+	for (size_t c = 0; c < last; c++)
 		print_padded(cols[c].title, cols[c].width + 2);
-	putchar('\n');
+	printf("%s\n", cols[last].title);
 	for (int r = 0; r < n; r++) {
-		for (int c = 0; c < (int)(sizeof cols / sizeof cols[0]); c++)
-			print_cell(res, r, c, cols[c].width);
-		printf("%s\n", PQgetvalue(res, r, 9));
+		for (size_t c = 0; c < last; c++)
+			print_cell(res, r, (int)c, cols[c].width);
+		printf("%s%s\n", PQgetvalue(res, r, (int)last), PQgetvalue(res, r, 9));
 		if (!PQgetisnull(res, r, 8)) {
 			char *note = cell(PQgetvalue(res, r, 8), 600);
 			printf("      %s\n", note);

@@ -1126,6 +1126,8 @@ static cJSON *lead_value(const char *name, const struct signals *sig)
 			strbuf_printf(&sb, "%sa demo", sb.len ? " and " : "");
 		if (hits(sig, w_sample))
 			strbuf_printf(&sb, "%sa sample", sb.len ? " and " : "");
+		if (!sb.len && buy)
+			strbuf_puts(&sb, "buying");
 		if (!sb.len) {
 			strbuf_free(&sb);
 			return cJSON_CreateNull();
@@ -1154,6 +1156,29 @@ static cJSON *lead_value(const char *name, const struct signals *sig)
 	if (!strcmp(name, "notes"))
 		return cJSON_CreateNull();
 	return NULL;
+}
+
+/* The reason given for one of the levels (a "reasoning" property). */
+static char *reason_for(const char *key, const struct signals *sig)
+{
+	int buy = hits(sig, w_buy);
+
+	if (!strcmp(key, "intent"))
+		return xasprintf("%d buying word(s) such as price, order or demo.", buy);
+	if (!strcmp(key, "urgency"))
+		return xstrdup(hits(sig, w_urgent) ? "Needs it right away."
+			       : hits(sig, w_soon) ? "Has a date in mind."
+						   : "No timeline given.");
+	if (!strcmp(key, "budget"))
+		return xstrdup(hits(sig, w_budget) ? "Mentioned their budget."
+			       : hits(sig, w_price) ? "Asked about the price."
+						    : "Nothing said about money.");
+	if (!strcmp(key, "fit"))
+		return xstrdup(hits(sig, w_fit) ? "Described a need of their business."
+						: "A general enquiry.");
+	if (!strcmp(key, "engagement"))
+		return xasprintf("%d customer message(s).", sig->messages);
+	return xasprintf("fake_openai: from %d customer message(s).", sig->messages);
 }
 
 /*
@@ -1190,8 +1215,7 @@ static cJSON *instance_of(const cJSON *schema, const char *name, const struct si
 		{
 			/* Inside "reasoning", a short reason for each level. */
 			if (name && !strcmp(name, "reasoning")) {
-				char *r = xasprintf("fake_openai: from %d customer message(s)",
-						    sig->messages);
+				char *r = reason_for(p->string, sig);
 
 				cJSON_AddStringToObject(o, p->string, r);
 				free(r);
