@@ -517,7 +517,7 @@ static void on_renewed(void *arg, PGresult *res, const char *err)
 {
 	(void)arg;
 	(void)res;
-	if (err)
+	if (err && err != DB_ERR_SHUTDOWN)
 		log_warn("extraction", "renewing leases failed: %s", err);
 }
 
