@@ -44,6 +44,15 @@ static cJSON *valid_answer(void)
 	return a;
 }
 
+/* The valid answer as the JSON text the model writes; caller frees. */
+static char *answer_text(void)
+{
+	cJSON *a = valid_answer();
+	char *s = cJSON_PrintUnformatted(a);
+	cJSON_Delete(a);
+	return s;
+}
+
 /* A Response object whose output_text is text. */
 static char *response_with_text(const char *text)
 {
@@ -563,7 +572,7 @@ static void test_refusal_and_statuses(void **state)
 	assert_string_equal(why, "the model refused");
 
 	/* incomplete: the JSON may be cut off, whatever the text says */
-	char *answer = cJSON_PrintUnformatted(valid_answer());
+	char *answer = answer_text();
 	char *body = response_with_text(answer);
 	cJSON *root = cJSON_Parse(body);
 	free(body);
@@ -626,7 +635,7 @@ static void test_not_json_and_truncated(void **state)
 	}
 
 	/* The valid answer cut anywhere is never accepted. */
-	char *answer = cJSON_PrintUnformatted(valid_answer());
+	char *answer = answer_text();
 	size_t len = strlen(answer);
 	for (size_t cut = 0; cut < len; cut += 7) {
 		char *part = xstrndup(answer, cut);
@@ -647,7 +656,7 @@ static void test_not_json_and_truncated(void **state)
 	free(answer);
 
 	/* Text split over two output_text parts is joined first. */
-	answer = cJSON_PrintUnformatted(valid_answer());
+	answer = answer_text();
 	size_t half = strlen(answer) / 2;
 	char *a = xstrndup(answer, half);
 	cJSON *root = cJSON_Parse(body = response_with_text(a));
