@@ -19,6 +19,7 @@ int cmd_channel(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_credits(int argc, char **argv);
 int cmd_conversation(int argc, char **argv);
+int cmd_leads(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"

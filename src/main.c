@@ -27,7 +27,7 @@ static const struct command commands[] = {
 	{"agent", cmd_agent, "link a new agent to a channel, list agents", NULL},
 	{"credits", cmd_credits, "add and show a tenant's credits", NULL},
 	{"conversation", cmd_conversation, "list conversations, show transcripts", NULL},
-	{"leads", NULL, "list extracted leads", "issue #8 (lead extraction)"},
+	{"leads", cmd_leads, "list extracted leads, show a conversation's history", NULL},
 	{"meeting", NULL, "list and cancel meetings", "issue #9 (meetings)"},
 	{"google", NULL, "connect a tenant's Google Calendar", "issue #9 (meetings)"},
 };

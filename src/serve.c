@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "commands.h"
+#include "extract_worker.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "ingest_batch.h"
@@ -172,6 +173,8 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	int left = http_server_in_flight() + (s->app.replies ? reply_worker_active(s->app.replies) : 0);
+	if (s->app.extractions)
+		left += extract_worker_active(s->app.extractions);
 	if (left == 0 || now.tv_sec - s->drain_started.tv_sec >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
@@ -198,6 +201,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	/* Open polls are answered now (empty): they would otherwise hold the
 	 * drain for up to their whole wait. */
 	webchat_close(s->app.webchat);
+	if (s->app.extractions)
+		extract_worker_stop(s->app.extractions);
 	clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -259,11 +264,14 @@ static void server_free(struct server *s)
 	if (s->app.replies)
 		reply_worker_close(s->app.replies);
 	webchat_close(s->app.webchat);
+	if (s->app.extractions)
+		extract_worker_close(s->app.extractions);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
 	ingest_batch_close();
 	reply_worker_free(s->app.replies);
 	webchat_free(s->app.webchat);
+	extract_worker_free(s->app.extractions);
 	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
@@ -319,6 +327,8 @@ int cmd_serve(int argc, char **argv)
 	if (s.app.cfg.openai_api_key && *s.app.cfg.openai_api_key) {
 		s.app.upstream = http_client_new(s.app.base, (int)s.app.cfg.openai_max_in_flight);
 		s.app.replies = reply_worker_start(&s.app, s.app.upstream);
+		if (s.app.cfg.extraction_enabled)
+			s.app.extractions = extract_worker_start(&s.app, s.app.upstream);
 	} else {
 		log_warn("serve", "openai.api_key is not set: messages are stored but not answered");
 	}

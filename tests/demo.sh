@@ -6,8 +6,9 @@
 # `parley serve`. A demo tenant gets a WhatsApp, an Instagram and a webchat
 # channel; customers' messages arrive as signed webhooks (`parley replay`),
 # parley answers them through the stand-ins, and Meta's delivery and read
-# receipts are posted back. Then the transcripts, a few metrics and the
-# credits used are printed, and everything is stopped again.
+# receipts are posted back. Then the transcripts, the lead extracted from
+# a conversation (`parley leads`), a few metrics and the credits used are
+# printed, and everything is stopped again.
 #
 #   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C
 #
@@ -413,6 +414,11 @@ api_key = sk-demo
 url = $OPENAI_URL/v1
 [replies]
 debounce_ms = 800
+[extraction]
+# A lead after three customer messages and two quiet seconds (defaults: 4, 120 s).
+every_messages = 3
+idle_seconds = 2
+prompt_id = pmpt_demo_leads
 CONF
 }
 write_config "$(free_port)"
@@ -475,10 +481,22 @@ STEP="printing the transcripts"
 transcript "$TENANT-wa-agent" "$WA_CUSTOMER" "WhatsApp: $WA_NAME (+$WA_CUSTOMER)"
 transcript "$TENANT-ig-agent" "$IG_CUSTOMER" "Instagram: customer $IG_CUSTOMER"
 
+STEP="waiting for Anna's lead"
+anna_conv=$(conv_of "$TENANT-wa-agent" "$WA_CUSTOMER")
+deadline=$(($(date +%s) + 30))
+until [ "$(q "SELECT count(*) FROM extractions WHERE conversation_id = '$anna_conv'")" -gt 0 ]; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "no lead was extracted from Anna's conversation within 30 s"
+	sleep 0.2
+done
+section "Leads (parley leads list --tenant $TENANT, parley leads show)"
+"$PARLEY_BIN" leads list --tenant "$TENANT" -c "$CONF" | sed 's/^./  &/' || fail "parley leads list failed"
+echo
+"$PARLEY_BIN" leads show "$anna_conv" -c "$CONF" | sed 's/^./  &/' || fail "parley leads show failed"
+
 STEP="reading /metrics"
 section "Metrics (from $PARLEY_URL/metrics)"
 curl -fsS --max-time 5 "$PARLEY_URL/metrics" >"$DEMO_TMP/metrics.txt" || fail "GET /metrics failed"
-grep -E '^parley_(webhooks_total|replies_total|upstream_requests_total)[{ ]' "$DEMO_TMP/metrics.txt" | sed 's/^/  /' \
+grep -E '^parley_(webhooks_total|replies_total|extractions_total|upstream_requests_total)[{ ]' "$DEMO_TMP/metrics.txt" | sed 's/^/  /' \
 	|| fail "/metrics has none of parley_webhooks_total, parley_replies_total, parley_upstream_requests_total"
 IFS='|' read -r left used < <(q "SELECT remaining_credits || '|' || total_used FROM credits WHERE user_id = '$TENANT'")
 section "Credits"

@@ -38,6 +38,8 @@ conf_set "$conf" openai url "$OPENAI/v1"
 conf_set "$conf" openai timeout_seconds 5
 conf_set "$conf" replies debounce_ms 1000
 conf_set "$conf" replies max_attempts 3
+# Lead extraction (test_leads.sh) would add requests of its own to the counts.
+conf_set "$conf" extraction enabled false
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
 seed_channels "$dsn"
 start_parley "$conf" || { finish; exit 1; }
@@ -239,7 +241,8 @@ eq "crash during OpenAI: charged once" 1 "$(sql "$dsn" "SELECT count(*) FROM con
 # --- two processes on one database: each burst answered once
 conf2=$(new_config "$dsn")
 for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" "openai api_key sk-test" \
-	"openai url $OPENAI/v1" "openai timeout_seconds 5" "replies debounce_ms 1000" "replies max_attempts 3"; do
+	"openai url $OPENAI/v1" "openai timeout_seconds 5" "replies debounce_ms 1000" "replies max_attempts 3" \
+	"extraction enabled false"; do
 	conf_set "$conf2" $kv
 done
 start_parley "$conf2" || { finish; exit 1; }

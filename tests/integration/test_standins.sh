@@ -226,6 +226,48 @@ call "$OA/_reset" -X POST
 resp "$conv_body"
 eq "after /_reset the leftover step is gone" "Echo: Hi there" "$(j '.output[0].content[0].text')"
 
+# --- structured outputs (lead extraction)
+lead_schema='{"type":"object","properties":{"name":{"type":["string","null"]},"email":{"type":["string","null"]},"company":{"type":["string","null"]},"intent_level":{"type":"string","enum":["Low","Medium","High"]},"budget_constraint":{"type":"string","enum":["Yes","No","Maybe"]},"engagement_health":{"type":"string","enum":["Low","Medium","High"]},"cta_demo_clicked":{"type":"string","enum":["Yes","No"]},"reasoning":{"type":"object","properties":{"intent":{"type":"string"}},"required":["intent"],"additionalProperties":false},"extra":{"type":"integer"}},"required":["name","email","company","intent_level","budget_constraint","engagement_health","cta_demo_clicked","reasoning","extra"],"additionalProperties":false}'
+lead_body() { # SCHEMA: a lead extraction request over a short transcript
+	jq -nc --argjson s "$1" '{model: "m", store: false, input: [
+		{role: "user", content: "Hi, I am Ana from Padaria Boa, ana@padaria.test"},
+		{role: "assistant", content: "Hello! The price is on our website."},
+		{role: "user", content: "What is the price of a demo unit? Our budget is fine."}],
+		text: {format: {type: "json_schema", name: "lead", strict: true, schema: $s}}}'
+}
+resp "$(lead_body "$lead_schema")"
+eq "structured: 200 with one message" "200 message" "$CODE $(j '.output[0].type')"
+eq "structured: the output_text is JSON derived from the customer's words" \
+	'{"name":"Ana","email":"ana@padaria.test","company":"Padaria Boa","intent_level":"High","budget_constraint":"Yes","engagement_health":"Medium","cta_demo_clicked":"Yes","extra":0}' \
+	"$(j '.output[0].content[0].text | fromjson | del(.reasoning) | tojson')"
+eq "structured: nested objects filled too" string "$(j '.output[0].content[0].text | fromjson | .reasoning.intent | type')"
+eq "structured: the format is echoed" json_schema "$(j .text.format.type)"
+resp "$(lead_body "$(jq -c '.properties.reasoning.additionalProperties = true' <<<"$lead_schema")")"
+eq "strict: a nested object without additionalProperties false is 400" "400 invalid_json_schema text.format.schema" "$CODE $(j .error.code) $(j .error.param)"
+contains "…naming the place" "In context=('properties', 'reasoning'), 'additionalProperties' is required" "$(j .error.message)"
+resp "$(lead_body "$(jq -c '.required -= ["email"]' <<<"$lead_schema")")"
+eq "strict: a property missing from required is 400" "400 invalid_json_schema" "$CODE $(j .error.code)"
+contains "…naming it" "Missing 'email'" "$(j .error.message)"
+resp "$(lead_body "$lead_schema" | jq -c '.text.format.name = "bad name!"')"
+eq "a bad format name is 400" "400 text.format.name" "$CODE $(j .error.param)"
+resp "$(lead_body "$(jq -c 'del(.additionalProperties)' <<<"$lead_schema")" | jq -c '.text.format.strict = false')"
+eq "not strict: the rules are not enforced" 200 "$CODE"
+script '[{"for":"structured","fields":{"intent_level":"Extreme","name":42},"omit_fields":["email"]},{"for":"structured","refusal":"I cannot help with that."},{"for":"structured","response_status":"incomplete"},{"text":"for a reply"}]'
+resp "$conv_body"
+eq "a plain request takes no structured step" "for a reply" "$(j '.output[0].content[0].text')"
+resp "$(lead_body "$lead_schema")"
+eq "fields replace, omit_fields leave out" 'Extreme 42 false' "$(j '.output[0].content[0].text | fromjson | "\(.intent_level) \(.name) \(has("email"))"')"
+resp "$(lead_body "$lead_schema")"
+eq "refusal: the only content part" "completed refusal I cannot help with that." "$(j '"\(.status) \(.output[0].content[0].type) \(.output[0].content[0].refusal)"')"
+resp "$(lead_body "$lead_schema")"
+eq "incomplete: half the JSON" "incomplete invalid" "$(j '"\(.status) \(.output[0].content[0].text | (try fromjson catch "invalid") | if type == "string" then . else "valid" end)"')"
+eq "/_stats counts structured answers" 5 "$(curl -sS "$OA/_stats" | jq .structured)"
+script '[{"for":"structured","refusal":"no","text":"x"}]'
+eq "/_script: refusal with text is refused" 400 "$CODE"
+script '[{"omit_fields":"email"}]'
+eq "/_script: omit_fields must be an array" 400 "$CODE"
+call "$OA/_reset" -X POST
+
 # --- delays, timeouts, drops, and the conversation lock
 script '[{"delay_ms":400}]'
 resp "$conv_body"

@@ -36,6 +36,16 @@
  *     (a string input counts as one item; function_call_output items
  *     contribute their output), e.g. input [{"role":"user","content":"Hi"},
  *     {"role":"user","content":"Open Saturday?"}] → "Echo: Hi | Open Saturday?".
+ *     A request with "text": {"format": {"type": "json_schema", …}}
+ *     (structured outputs, lead extraction) has its format checked (name
+ *     [a-zA-Z0-9_-]{1,64}, a schema object; with "strict": true every
+ *     object lists all its properties in "required" and sets
+ *     "additionalProperties": false, else 400 invalid_json_schema) and is
+ *     answered with an instance of the schema as the output_text JSON,
+ *     derived from what the customer (role "user") wrote: for parley's lead
+ *     record, words such as "price", "demo", "urgent", "budget", "sample"
+ *     raise levels and set calls to action; "I'm Ana from Padaria Boa"
+ *     gives name and company; an address with "@" the email.
  *     A second /v1/responses on a conversation whose earlier response is
  *     still being produced (delayed) gets the real 400 conversation_locked
  *     error at once; /_stats counts these. Errors use OpenAI's body
@@ -57,14 +67,16 @@
  *   POST /_reset     forgets requests, script and counters
  *   GET  /_stats     {"requests","in_flight","max_in_flight",
  *                    "script_remaining","conversations_created",
- *                    "conversation_locked","responses"}
+ *                    "conversation_locked","responses","structured"}
  *
  * Script steps: each POST /v1/responses (after its request checked out
  * valid and its conversation was not busy) uses the first remaining step
  * meant for it; a request finding none is answered normally. A step is an
  * object; all keys optional:
  *
- *   "for": "responses"     which endpoint uses it: "responses" (default),
+ *   "for": "responses"     which requests use it: "responses" (default:
+ *                          /v1/responses without a json_schema format),
+ *                          "structured" (/v1/responses with one),
  *                          "conversations" or "any"
  *   "times": N             serves N requests before it is used up (1)
  *   "delay_ms": N          answer after N ms (replaces --delay-ms); longer
@@ -102,6 +114,11 @@
  *                          function_call item instead of a message
  *   "reasoning": true      a reasoning item comes first in output (real
  *                          reasoning models do this)
+ *   "refusal": "…"         the message's only content part is a refusal
+ *   "fields": {…}          structured answers: these keys replace the
+ *                          derived ones (any JSON value, so also wrong
+ *                          types and values outside an enum)
+ *   "omit_fields": ["…"]   structured answers: these keys are left out
  *
  * Example: [{"status":500},{"status":429,"retry_after":2},
  *           {"delay_ms":5000},{"drop":true},{"text":"Hello"},
@@ -121,6 +138,7 @@ struct fake {
 	long conversations; /* created since the last reset */
 	long locked;	    /* conversation_locked refusals */
 	long responses;	    /* Response objects answered (any status) */
+	long structured;    /* of those, structured-output answers (json_schema) */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -799,12 +817,470 @@ static cJSON *response_object(struct fake *f, const cJSON *doc, const char *stat
 	return r;
 }
 
+/* ---------------------------------------------------------------- structured outputs */
+
+/* The json_schema format of a request, or NULL when it asks for text. */
+static const cJSON *schema_format(const cJSON *doc)
+{
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(doc, "text"), "format");
+	const char *type = json_str(fmt, "type");
+
+	return type && !strcmp(type, "json_schema") ? fmt : NULL;
+}
+
+/*
+ * The strict-mode rules (openai_google.md A.7) for the schema object at
+ * path: an object type lists every property in "required" and sets
+ * "additionalProperties": false; nested objects alike. Returns false with a
+ * 400 answered, in the real API's manner, when one is broken.
+ */
+static bool check_strict(const cJSON *o, const char *name, struct strbuf *path, struct answer *a)
+{
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
+	const cJSON *req = cJSON_GetObjectItemCaseSensitive(o, "required");
+	const cJSON *p;
+	bool is_object = cJSON_IsString(type) && !strcmp(type->valuestring, "object");
+
+	if (!cJSON_IsObject(o)) {
+		bad_request(a, "invalid_json_schema", "text.format.schema",
+			    "Invalid schema for response_format '%s': In context=(%s), schema must "
+			    "be a JSON Schema of 'type: \"object\"', got '%s'.",
+			    name, strbuf_str(path), json_kind(o));
+		return false;
+	}
+	if (is_object) {
+		const cJSON *ap = cJSON_GetObjectItemCaseSensitive(o, "additionalProperties");
+
+		if (!cJSON_IsFalse(ap)) {
+			bad_request(a, "invalid_json_schema", "text.format.schema",
+				    "Invalid schema for response_format '%s': In context=(%s), "
+				    "'additionalProperties' is required to be supplied and to be "
+				    "false.",
+				    name, strbuf_str(path));
+			return false;
+		}
+		cJSON_ArrayForEach(p, props)
+		{
+			const cJSON *r;
+			bool listed = false;
+
+			cJSON_ArrayForEach(r, req)
+				if (cJSON_IsString(r) && !strcmp(r->valuestring, p->string))
+					listed = true;
+			if (!listed) {
+				bad_request(a, "invalid_json_schema", "text.format.schema",
+					    "Invalid schema for response_format '%s': In context=(%s), "
+					    "'required' is required to be supplied and to be an array "
+					    "including every key in properties. Missing '%s'.",
+					    name, strbuf_str(path), p->string);
+				return false;
+			}
+		}
+	}
+	cJSON_ArrayForEach(p, props)
+	{
+		size_t before = path->len;
+		bool ok;
+
+		strbuf_printf(path, "%s'properties', '%s'", before ? ", " : "", p->string);
+		ok = check_strict(p, name, path, a);
+		path->len = before;
+		if (path->buf)
+			path->buf[before] = '\0';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* text.format of type json_schema: name, schema, and strict's rules. */
+static bool check_format(const cJSON *fmt, struct answer *a)
+{
+	const char *name = json_str(fmt, "name");
+	const cJSON *schema = cJSON_GetObjectItemCaseSensitive(fmt, "schema");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+	struct strbuf path = STRBUF_INIT;
+	const char *c;
+	bool ok;
+
+	if (!name || !*name || strlen(name) > 64) {
+		bad_request(a, "missing_required_parameter", "text.format.name",
+			    "Missing required parameter: 'text.format.name'.");
+		return false;
+	}
+	for (c = name; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-')) {
+			bad_request(a, "invalid_value", "text.format.name",
+				    "Invalid 'text.format.name': string does not match pattern. "
+				    "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.");
+			return false;
+		}
+	}
+	if (!cJSON_IsObject(schema)) {
+		bad_request(a, "missing_required_parameter", "text.format.schema",
+			    "Missing required parameter: 'text.format.schema'.");
+		return false;
+	}
+	if (!json_true(fmt, "strict"))
+		return true;
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, "object") != 0) {
+		bad_request(a, "invalid_json_schema", "text.format.schema",
+			    "Invalid schema for response_format '%s': schema must be a JSON Schema "
+			    "of 'type: \"object\"', got 'type: \"%s\"'.",
+			    name, cJSON_IsString(type) ? type->valuestring : "None");
+		return false;
+	}
+	ok = check_strict(schema, name, &path, a);
+	strbuf_free(&path);
+	return ok;
+}
+
+/* What the customer wrote, for the lead heuristics below. */
+struct signals {
+	char *text;  /* every customer text, joined by newlines */
+	char *lower; /* the same in ASCII lower case */
+	int messages;
+};
+
+static void add_customer_text(struct signals *sig, struct strbuf *sb, const cJSON *item)
+{
+	size_t before = sb->len;
+
+	if (sb->len)
+		strbuf_putc(sb, '\n');
+	item_text(item, sb);
+	if (sb->len > before)
+		sig->messages++;
+}
+
+static void read_signals(const cJSON *input, struct signals *sig)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const cJSON *item;
+	char *p;
+
+	sig->messages = 0;
+	if (cJSON_IsString(input)) {
+		add_customer_text(sig, &sb, input);
+	} else {
+		cJSON_ArrayForEach(item, input)
+		{
+			const char *role = json_str(item, "role");
+
+			if (role && !strcmp(role, "user"))
+				add_customer_text(sig, &sb, item);
+		}
+	}
+	sig->text = strbuf_detach(&sb);
+	sig->lower = xstrdup(sig->text);
+	for (p = sig->lower; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+}
+
+/* How many of the NULL-terminated words occur in what the customer wrote. */
+static int hits(const struct signals *sig, const char *const *words)
+{
+	int n = 0;
+
+	for (; *words; words++)
+		if (strstr(sig->lower, *words))
+			n++;
+	return n;
+}
+
+static const char *const w_buy[] = {"price", "pricing", "quote", "buy", "order", "demo",
+				    "purchase", "ship", "deliver", "pick up", "book", NULL};
+static const char *const w_urgent[] = {"urgent", "asap", "today", "tomorrow", "right away",
+				       "this week", NULL};
+static const char *const w_soon[] = {"soon", "next week", "next month", "saturday", "weekend",
+				     NULL};
+static const char *const w_budget[] = {"budget", NULL};
+static const char *const w_price[] = {"price", "pricing", "cost", "expensive", "quote", NULL};
+static const char *const w_fit[] = {"we need", "our team", "our company", "our business",
+				    "for our", "for my shop", NULL};
+static const char *const w_demo[] = {"demo", NULL};
+static const char *const w_followup[] = {"call me", "follow up", "contact me", NULL};
+static const char *const w_sample[] = {"sample", "trial", NULL};
+static const char *const w_website[] = {"website", "http", NULL};
+static const char *const w_human[] = {"human", "real person", "speak to someone", NULL};
+
+static const char *yes_no(bool yes)
+{
+	return yes ? "Yes" : "No";
+}
+
+static bool upper_start(const char *s)
+{
+	return *s >= 'A' && *s <= 'Z';
+}
+
+/* Up to max_words capitalised words after the first of the cues. */
+static char *words_after(const struct signals *sig, const char *const *cues, int max_words)
+{
+	const char *const *cue;
+
+	for (cue = cues; *cue; cue++) {
+		const char *at = strstr(sig->lower, *cue);
+		const char *p, *end;
+		int n = 0;
+
+		if (!at)
+			continue;
+		p = sig->text + (at - sig->lower) + strlen(*cue);
+		if (!upper_start(p))
+			continue;
+		end = p;
+		while (n < max_words && upper_start(end)) {
+			while ((*end >= 'A' && *end <= 'Z') || (*end >= 'a' && *end <= 'z') ||
+			       (unsigned char)*end >= 0x80 || *end == '-' || *end == '\'')
+				end++;
+			n++;
+			if (*end != ' ' || !upper_start(end + 1))
+				break;
+			end++;
+		}
+		return xstrndup(p, (size_t)(end - p));
+	}
+	return NULL;
+}
+
+/* The first word with an "@" and a dot after it, trailing punctuation cut. */
+static char *email_in(const struct signals *sig)
+{
+	const char *at = strchr(sig->text, '@');
+	const char *start, *end;
+
+	if (!at)
+		return NULL;
+	start = at;
+	while (start > sig->text && !strchr(" \n\t(<:,;", start[-1]))
+		start--;
+	end = at;
+	while (*end && !strchr(" \n\t)>,;", *end))
+		end++;
+	while (end > at && strchr(".!?", end[-1]))
+		end--;
+	if (start == at || !memchr(at, '.', (size_t)(end - at)))
+		return NULL;
+	return xstrndup(start, (size_t)(end - start));
+}
+
+static const char *const name_cues[] = {"my name is ", "i'm ", "i am ", "this is ", NULL};
+static const char *const company_cues[] = {" from ", " at ", NULL};
+
+/* A value for one of the lead record's properties, or NULL when the name
+ * is not one of them. */
+static cJSON *lead_value(const char *name, const struct signals *sig)
+{
+	int buy = hits(sig, w_buy);
+
+	if (!strcmp(name, "intent_level"))
+		return cJSON_CreateString(buy >= 2 ? "High" : buy == 1 ? "Medium" : "Low");
+	if (!strcmp(name, "urgency_level"))
+		return cJSON_CreateString(hits(sig, w_urgent) ? "High"
+					  : hits(sig, w_soon) ? "Medium"
+							      : "Low");
+	if (!strcmp(name, "budget_constraint"))
+		return cJSON_CreateString(hits(sig, w_budget) ? "Yes"
+					  : hits(sig, w_price) ? "Maybe"
+							       : "No");
+	if (!strcmp(name, "fit_alignment"))
+		return cJSON_CreateString(hits(sig, w_fit) ? "High" : "Medium");
+	if (!strcmp(name, "engagement_health"))
+		return cJSON_CreateString(sig->messages >= 4   ? "High"
+					  : sig->messages >= 2 ? "Medium"
+							       : "Low");
+	if (!strcmp(name, "cta_pricing_clicked"))
+		return cJSON_CreateString(yes_no(hits(sig, w_price)));
+	if (!strcmp(name, "cta_demo_clicked"))
+		return cJSON_CreateString(yes_no(hits(sig, w_demo)));
+	if (!strcmp(name, "cta_followup_clicked"))
+		return cJSON_CreateString(yes_no(hits(sig, w_followup)));
+	if (!strcmp(name, "cta_sample_clicked"))
+		return cJSON_CreateString(yes_no(hits(sig, w_sample)));
+	if (!strcmp(name, "cta_website_clicked"))
+		return cJSON_CreateString(yes_no(hits(sig, w_website)));
+	if (!strcmp(name, "cta_escalated_to_human"))
+		return cJSON_CreateString(yes_no(hits(sig, w_human)));
+	if (!strcmp(name, "name") || !strcmp(name, "company") || !strcmp(name, "email")) {
+		char *v = !strcmp(name, "email")  ? email_in(sig)
+			  : !strcmp(name, "name") ? words_after(sig, name_cues, 1)
+						  : words_after(sig, company_cues, 3);
+		cJSON *out = v ? cJSON_CreateString(v) : cJSON_CreateNull();
+
+		free(v);
+		return out;
+	}
+	if (!strcmp(name, "intent")) {
+		struct strbuf sb = STRBUF_INIT;
+		cJSON *out;
+		char *t;
+
+		if (hits(sig, w_price))
+			strbuf_puts(&sb, "pricing");
+		if (hits(sig, w_demo))
+			strbuf_printf(&sb, "%sa demo", sb.len ? " and " : "");
+		if (hits(sig, w_sample))
+			strbuf_printf(&sb, "%sa sample", sb.len ? " and " : "");
+		if (!sb.len && buy)
+			strbuf_puts(&sb, "buying");
+		if (!sb.len) {
+			strbuf_free(&sb);
+			return cJSON_CreateNull();
+		}
+		t = xasprintf("Interested in %s.", strbuf_str(&sb));
+		out = cJSON_CreateString(t);
+		free(t);
+		strbuf_free(&sb);
+		return out;
+	}
+	if (!strcmp(name, "smart_notification")) {
+		char *who = words_after(sig, name_cues, 1);
+		char *company = words_after(sig, company_cues, 3);
+		bool urgent = hits(sig, w_urgent) > 0;
+		char *t = xasprintf("%s%s%s %s. Follow up %s.", who ? who : "A customer",
+				    company ? " from " : "", company ? company : "",
+				    buy ? "is interested in buying" : "asked a few questions",
+				    urgent ? "today" : "this week");
+		cJSON *out = cJSON_CreateString(t);
+
+		free(t);
+		free(who);
+		free(company);
+		return out;
+	}
+	if (!strcmp(name, "notes"))
+		return cJSON_CreateNull();
+	return NULL;
+}
+
+/* The reason given for one of the levels (a "reasoning" property). */
+static char *reason_for(const char *key, const struct signals *sig)
+{
+	int buy = hits(sig, w_buy);
+
+	if (!strcmp(key, "intent"))
+		return xasprintf("%d buying word(s) such as price, order or demo.", buy);
+	if (!strcmp(key, "urgency"))
+		return xstrdup(hits(sig, w_urgent) ? "Needs it right away."
+			       : hits(sig, w_soon) ? "Has a date in mind."
+						   : "No timeline given.");
+	if (!strcmp(key, "budget"))
+		return xstrdup(hits(sig, w_budget) ? "Mentioned their budget."
+			       : hits(sig, w_price) ? "Asked about the price."
+						    : "Nothing said about money.");
+	if (!strcmp(key, "fit"))
+		return xstrdup(hits(sig, w_fit) ? "Described a need of their business."
+						: "A general enquiry.");
+	if (!strcmp(key, "engagement"))
+		return xasprintf("%d customer message(s).", sig->messages);
+	return xasprintf("fake_openai: from %d customer message(s).", sig->messages);
+}
+
+/*
+ * A value valid under schema (the subset parley uses: object, string with
+ * or without enum, ["string","null"], number, integer, boolean, array),
+ * with lead heuristics for the properties of parley's lead record.
+ */
+static cJSON *instance_of(const cJSON *schema, const char *name, const struct signals *sig)
+{
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+	const char *t = cJSON_IsString(type) ? type->valuestring : NULL;
+	cJSON *v;
+
+	if (name && (v = lead_value(name, sig)) != NULL)
+		return v;
+	if (cJSON_IsArray(en) && cJSON_GetArraySize(en) > 0)
+		return cJSON_Duplicate(cJSON_GetArrayItem(en, 0), true);
+	if (cJSON_IsArray(type)) {
+		const cJSON *x;
+
+		cJSON_ArrayForEach(x, type)
+			if (cJSON_IsString(x) && !strcmp(x->valuestring, "null"))
+				return cJSON_CreateNull();
+		t = cJSON_IsString(cJSON_GetArrayItem(type, 0))
+			    ? cJSON_GetArrayItem(type, 0)->valuestring
+			    : NULL;
+	}
+	if (t && !strcmp(t, "object")) {
+		const cJSON *p;
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(schema, "properties"))
+		{
+			/* Inside "reasoning", a short reason for each level. */
+			if (name && !strcmp(name, "reasoning")) {
+				char *r = reason_for(p->string, sig);
+
+				cJSON_AddStringToObject(o, p->string, r);
+				free(r);
+				continue;
+			}
+			cJSON_AddItemToObject(o, p->string, instance_of(p, p->string, sig));
+		}
+		return o;
+	}
+	if (t && (!strcmp(t, "number") || !strcmp(t, "integer")))
+		return cJSON_CreateNumber(0);
+	if (t && !strcmp(t, "boolean"))
+		return cJSON_CreateFalse();
+	if (t && !strcmp(t, "array"))
+		return cJSON_CreateArray();
+	return cJSON_CreateString("fake");
+}
+
+/*
+ * The structured answer's text: an instance of the request's schema
+ * derived from the transcript, with a step's "fields" merged in and its
+ * "omit_fields" left out.
+ */
+static char *structured_text(const cJSON *doc, const cJSON *fmt, const cJSON *step)
+{
+	struct signals sig;
+	const cJSON *kv;
+	cJSON *answer;
+
+	read_signals(cJSON_GetObjectItemCaseSensitive(doc, "input"), &sig);
+	answer = instance_of(cJSON_GetObjectItemCaseSensitive(fmt, "schema"), NULL, &sig);
+	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(step, "fields"))
+	{
+		cJSON_DeleteItemFromObjectCaseSensitive(answer, kv->string);
+		cJSON_AddItemToObject(answer, kv->string, cJSON_Duplicate(kv, true));
+	}
+	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(step, "omit_fields"))
+		if (cJSON_IsString(kv))
+			cJSON_DeleteItemFromObjectCaseSensitive(answer, kv->valuestring);
+	free(sig.text);
+	free(sig.lower);
+	return json_take_text(answer);
+}
+
+/* A message item whose only content part is a refusal. */
+static cJSON *refusal_item(struct standin *s, const char *refusal)
+{
+	cJSON *item = message_item(s, "", "completed");
+	cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
+	cJSON *part = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(part, "type", "refusal");
+	cJSON_AddStringToObject(part, "refusal", refusal);
+	cJSON_DeleteItemFromArray(content, 0);
+	cJSON_AddItemToArray(content, part);
+	return item;
+}
+
 /* A 200 answer: completed, failed or incomplete, per the step (may be NULL). */
 static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step, struct answer *a)
 {
 	const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input");
 	const char *rstatus = json_str(step, "response_status");
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(step, "function_call");
+	const cJSON *fmt = schema_format(doc);
 	cJSON *output = cJSON_CreateArray();
 	cJSON *error = NULL, *incomplete = NULL, *usage;
 	char *echo = echo_text(input);
@@ -814,8 +1290,12 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		text = xstrdup(json_str(step, "text"));
 	else if (json_has(step, "text_len"))
 		text = long_text((size_t)json_num(step, "text_len", 0));
+	else if (fmt)
+		text = structured_text(doc, fmt, step);
 	else
 		text = xstrdup(echo);
+	if (fmt)
+		f->structured++;
 	if (!rstatus)
 		rstatus = "completed";
 	if (json_true(step, "reasoning"))
@@ -841,6 +1321,9 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 	} else if (fc) {
 		cJSON_AddItemToArray(output, function_call_item(&f->s, fc));
 		usage = usage_object(strlen(echo), 40, true);
+	} else if (json_str(step, "refusal")) {
+		cJSON_AddItemToArray(output, refusal_item(&f->s, json_str(step, "refusal")));
+		usage = usage_object(strlen(echo), strlen(json_str(step, "refusal")), true);
 	} else {
 		cJSON_AddItemToArray(output, message_item(&f->s, text, "completed"));
 		usage = usage_object(strlen(echo), strlen(text), true);
@@ -903,8 +1386,13 @@ static void responses(struct fake *f, struct evhttp_request *req, const char *bo
 		known_error(a, "conversation_locked");
 		goto out;
 	}
+	if (schema_format(doc) && !check_format(schema_format(doc), a))
+		goto out;
 	a->delay_ms = f->delay_ms;
-	a->step = standin_take_step(&f->s, "responses", "responses");
+	/* Structured-output requests (lead extraction) and the others
+	 * (replies) run side by side: each kind takes only its own steps. */
+	a->step = standin_take_step(&f->s, schema_format(doc) ? "structured" : "responses",
+				    "responses");
 	if (!apply_step(a, a->step))
 		response_answer(f, doc, a->step, a);
 	/* The conversation stays busy for as long as its answer is pending. */
@@ -1020,6 +1508,9 @@ static const struct step_key step_keys[] = {
 	{"reason", ST_STR},
 	{"function_call", ST_OBJ},
 	{"reasoning", ST_BOOL},
+	{"refusal", ST_STR},
+	{"fields", ST_OBJ},
+	{"omit_fields", ST_ANY},
 	{NULL, ST_ANY},
 };
 
@@ -1031,13 +1522,25 @@ static const char *check_step(const cJSON *step)
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(step, "function_call");
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "arguments");
 	double n = json_num(step, "text_len", 0);
+	const cJSON *omit = cJSON_GetObjectItemCaseSensitive(step, "omit_fields");
+	const cJSON *name;
 
 	if (*why)
 		return why;
-	if (f && strcmp(f, "responses") && strcmp(f, "conversations") && strcmp(f, "any"))
-		return "\"for\" must be \"responses\", \"conversations\" or \"any\"";
+	if (f && strcmp(f, "responses") && strcmp(f, "conversations") && strcmp(f, "structured") &&
+	    strcmp(f, "any"))
+		return "\"for\" must be \"responses\", \"structured\", \"conversations\" or "
+		       "\"any\"";
 	if (rs && strcmp(rs, "completed") && strcmp(rs, "failed") && strcmp(rs, "incomplete"))
 		return "\"response_status\" must be \"completed\", \"failed\" or \"incomplete\"";
+	if (json_has(step, "omit_fields") && !cJSON_IsArray(omit))
+		return "\"omit_fields\" must be an array of field names";
+	cJSON_ArrayForEach(name, omit)
+		if (!cJSON_IsString(name))
+			return "\"omit_fields\" must be an array of field names";
+	if (json_has(step, "refusal") && (json_has(step, "text") || json_has(step, "text_len") || fc))
+		return "\"refusal\" replaces the answer: no \"text\", \"text_len\" or "
+		       "\"function_call\" with it";
 	if (json_has(step, "text") && json_has(step, "text_len"))
 		return "use \"text\" or \"text_len\", not both";
 	if (n < 0 || n > 10000000 || n != (double)(long)n)
@@ -1058,6 +1561,7 @@ static void stats(struct standin *s, cJSON *out)
 	cJSON_AddNumberToObject(out, "conversations_created", (double)f->conversations);
 	cJSON_AddNumberToObject(out, "conversation_locked", (double)f->locked);
 	cJSON_AddNumberToObject(out, "responses", (double)f->responses);
+	cJSON_AddNumberToObject(out, "structured", (double)f->structured);
 }
 
 static void reset(struct standin *s)
@@ -1067,6 +1571,7 @@ static void reset(struct standin *s)
 	f->conversations = 0;
 	f->locked = 0;
 	f->responses = 0;
+	f->structured = 0;
 }
 
 /* ---------------------------------------------------------------- main */

@@ -1,0 +1,118 @@
+#ifndef PARLEY_LEAD_EXTRACT_H
+#define PARLEY_LEAD_EXTRACT_H
+/*
+ * Lead extraction's wire format and rules (issue #8): the request that asks
+ * OpenAI for a structured lead record from a transcript, and the reading of
+ * its answer, validated field by field against the seed's `extractions`
+ * constraints, with the scores, total and tag computed here (never taken
+ * from the model). Pure: no I/O, no clock; the extraction worker does the
+ * HTTP and the storage.
+ *
+ * Scoring, the one place it is decided:
+ *   intent_level, urgency_level, fit_alignment, engagement_health:
+ *     Low = 1, Medium = 2, High = 3
+ *   budget_constraint (the seed's name; asked as "is the budget there?"):
+ *     No = 1 (no budget, price is a blocker), Maybe = 2 (unclear, being
+ *     weighed), Yes = 3 (budget available or price accepted)
+ *   total_score = the sum of the five (5 to 15)
+ *   lead_status_tag: Hot when total >= 12, Warm 8 to 11, Cold <= 7
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One message of the transcript, oldest first; borrowed. */
+struct lead_message {
+	bool from_customer; /* false: the agent's */
+	const char *text;
+};
+
+/* The transcript sent is the latest messages that fit in this many bytes;
+ * one message is cut to LEAD_MESSAGE_MAX_BYTES. */
+#define LEAD_TRANSCRIPT_MAX_BYTES 60000
+#define LEAD_MESSAGE_MAX_BYTES    4000
+
+/*
+ * The body of POST {openai.url}/responses: "store": false and no
+ * "conversation" (extraction stays outside the agent's OpenAI conversation),
+ * "input" = the transcript as messages (customer → role "user", agent →
+ * role "assistant"), "prompt": {"id"} when prompt_id is non-empty, else the
+ * built-in "instructions", "model" only when model is non-empty, and
+ * "text.format" = the strict JSON schema of lead_extract_schema(). Caller
+ * frees.
+ */
+char *lead_extract_request(const char *prompt_id, const char *model,
+			   const struct lead_message *msgs, size_t n);
+
+/* The json_schema format object {"type","name","strict","schema"} as JSON
+ * text (caller frees); its enums are exactly the seed's CHECK values. */
+char *lead_extract_format(void);
+
+/* The built-in instructions (static). */
+const char *lead_extract_instructions(void);
+
+/* The CTA columns, in the seed's order. */
+#define LEAD_N_CTA 6
+extern const char *const lead_cta_names[LEAD_N_CTA];
+
+/* A validated lead; lead_free() releases the strings. */
+struct lead {
+	char *name, *email, *company; /* NULL when unknown; <= 255 characters */
+	char *intent;                 /* NULL when unknown */
+	char *notes;                  /* NULL when none */
+	/* The model's values, pointing at static canonical strings. */
+	const char *intent_level, *urgency_level, *budget_constraint, *fit_alignment,
+	    *engagement_health;
+	int intent_score, urgency_score, budget_score, fit_score, engagement_score;
+	bool cta[LEAD_N_CTA]; /* Yes */
+	int total_score;
+	const char *tag;          /* "Hot", "Warm", "Cold" */
+	char *reasoning;          /* JSON object of the model's per-field reasons */
+	char *smart_notification; /* one or two sentences */
+};
+
+enum lead_outcome {
+	LEAD_OK,
+	LEAD_RETRYABLE,  /* status "failed" with a transient error code */
+	LEAD_FAILED,     /* status "failed" for good, or not completed */
+	LEAD_INCOMPLETE, /* status "incomplete": the JSON may be cut off */
+	LEAD_REFUSED,    /* the model refused */
+	LEAD_INVALID,    /* not the JSON the schema asks for */
+};
+
+/* "ok", "retryable", "failed", "incomplete", "refused", "invalid". */
+const char *lead_outcome_name(enum lead_outcome o);
+
+/*
+ * Reads a Response object. On LEAD_OK *out is filled (lead_free() it). On
+ * anything else *out is left empty and *why says what was wrong (static
+ * text, never a value from the answer, so that it can be logged), with
+ * *field naming the field concerned or NULL.
+ *
+ * Rules: a missing field, a field of the wrong type, an enum value outside
+ * the seed's CHECK list, text over its column's size (name, email, company:
+ * 255 characters; intent, notes: 2000; each reason: 1000;
+ * smart_notification: 600), invalid UTF-8 or a control character in a
+ * one-line field make the whole answer invalid. Unknown extra fields are
+ * ignored. Blank strings become NULL; an email that does not look like one
+ * (one "@", no blanks, a dot in the domain) becomes NULL. The
+ * smart_notification must not be blank and keeps at most its first two
+ * sentences.
+ */
+enum lead_outcome lead_extract_parse(const char *body, size_t len, struct lead *out,
+				     const char **why, const char **field);
+
+void lead_free(struct lead *l);
+
+/* 1-3 for a level, budget or yes/no value; 0 for anything else. */
+int lead_level_score(const char *value);
+/* "Hot", "Warm" or "Cold" for a total score. */
+const char *lead_status_tag(int total);
+
+/*
+ * The lead as one JSON object keyed by the extractions columns (name,
+ * email, …, total_score, lead_status_tag, reasoning as an object,
+ * smart_notification, notes), for the storing SQL function. Caller frees.
+ */
+char *lead_to_json(const struct lead *l);
+
+#endif

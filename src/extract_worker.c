@@ -1,0 +1,630 @@
+#include "extract_worker.h"
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "http_client.h"
+#include "lead_extract.h"
+#include "log.h"
+#include "metrics.h"
+#include "retry.h"
+#include "xalloc.h"
+
+/* Without anything due sooner, look for due work this often: new messages
+ * arrive without a notification (extraction is not latency critical, and a
+ * NOTIFY per message would cost the ingest path), and leases run out. */
+#define POLL_MS 1000
+/* When more is due at once, the next claim follows this soon. */
+#define AGAIN_MS 20
+/* A database step that fails is tried again after this long, this often. */
+#define DB_RETRY_MS  1000
+#define DB_MAX_TRIES 30
+/* How long a claim holds without renewal; renewed every third of it. */
+#define LEASE_SECONDS      30
+#define CONNECT_TIMEOUT_MS 5000
+/* Failed attempts in a row wait BACKOFF_SECONDS, doubled each time (at
+ * most an hour, in SQL); after MAX_FAILURES the messages are passed over. */
+#define BACKOFF_SECONDS 30
+#define MAX_FAILURES    8
+
+enum step { STEP_REQUEST, STEP_STORE, STEP_FAIL };
+
+/* One conversation's extraction in progress; owned by the worker's list. */
+struct job {
+	struct job *next;
+	struct extract_worker *w;
+	char ctx[160]; /* log context */
+	enum step step;
+	int attempt; /* of the upstream call */
+	double call_started;
+	int db_tries; /* of the current database step */
+	struct event *timer;
+	char *conversation_id, *user_id;
+	int through;      /* last sequence_no the transcript covers */
+	int new_messages; /* customer messages since the last extraction */
+	char *body;       /* the request, built once from the transcript */
+	char *lead;       /* the validated lead as JSON, until stored */
+	char tag[8];
+	int total;
+	const char *reason; /* why the attempt failed: a failures label */
+	const char *detail; /* and what exactly (static text) */
+	const char *field;
+};
+
+struct extract_worker {
+	struct app *app;
+	struct http_client *http;
+	char owner[96];
+	struct job *jobs;
+	int active;
+	int slots; /* most jobs at once: our share of openai.max_in_flight */
+	bool claiming;
+	bool again;
+	bool stopped;
+	bool closing;
+	struct event *wake;
+	double wake_at;
+	struct event *renew;
+	long lease_seconds;
+	long backoff_seconds;
+};
+
+static void run(struct job *j);
+static void claim(struct extract_worker *w);
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count_outcome(const char *outcome)
+{
+	char labels[64];
+	snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+	metrics_add("parley_extractions_total", labels, 1);
+}
+
+static void count_failure(const char *reason)
+{
+	char labels[64];
+	snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+	metrics_add("parley_extraction_failures_total", labels, 1);
+}
+
+static void count_upstream(const struct http_resp *resp, const char *err, double seconds)
+{
+	char labels[96];
+	const char *class = err                                         ? "error"
+			    : resp->status >= 500                       ? "5xx"
+			    : resp->status >= 400                       ? "4xx"
+			    : resp->status >= 200 && resp->status < 300 ? "2xx"
+									: "other";
+	snprintf(labels, sizeof labels, "target=\"openai\",class=\"%s\"", class);
+	metrics_add("parley_upstream_requests_total", labels, 1);
+	metrics_observe("parley_upstream_duration_seconds", "target=\"openai\"", seconds);
+}
+
+static void set_gauge(struct extract_worker *w)
+{
+	metrics_set("parley_extractions_in_progress", NULL, w->active);
+}
+
+static void job_free(struct job *j)
+{
+	struct extract_worker *w = j->w;
+	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	}
+	w->active--;
+	if (!w->closing)
+		set_gauge(w);
+	if (j->timer)
+		event_free(j->timer);
+	free(j->conversation_id);
+	free(j->user_id);
+	free(j->body);
+	free(j->lead);
+	free(j);
+}
+
+/* The job is over (done, failed or abandoned): make room and look for more. */
+static void job_done(struct job *j)
+{
+	struct extract_worker *w = j->w;
+	job_free(j);
+	if (!w->closing)
+		claim(w);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run(arg);
+}
+
+static void run_later(struct job *j, long ms)
+{
+	if (!j->timer)
+		j->timer = evtimer_new(j->w->app->base, on_timer, j);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_base_update_cache_time(j->w->app->base);
+	evtimer_add(j->timer, &tv);
+}
+
+static void go(struct job *j, enum step s)
+{
+	j->step = s;
+	j->db_tries = 0;
+	run(j);
+}
+
+/* A database step failed: again a little later, or give the job up to
+ * lease expiry. */
+static void db_failed(struct job *j, const char *err)
+{
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	if (++j->db_tries >= DB_MAX_TRIES) {
+		log_error(j->ctx, "giving up on the extraction: %s", err);
+		count_outcome("abandoned");
+		job_done(j);
+		return;
+	}
+	log_warn(j->ctx, "extraction database step failed, retrying: %s", err);
+	run_later(j, DB_RETRY_MS);
+}
+
+/* The attempt failed: store nothing, count it, and let SQL schedule the
+ * next one (and give the credits back). */
+static void attempt_failed(struct job *j, const char *reason, const char *detail, const char *field)
+{
+	j->reason = reason;
+	j->detail = detail;
+	j->field = field;
+	count_failure(reason);
+	go(j, STEP_FAIL);
+}
+
+/* ---- steps ------------------------------------------------------------ */
+
+static void on_failed_recorded(void *arg, PGresult *res, const char *err)
+{
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		log_warn(j->ctx, "extraction %s (%s); the claim was lost meanwhile", j->reason,
+			 j->detail);
+		count_outcome("lost_claim");
+		job_done(j);
+		return;
+	}
+	cJSON *r = cJSON_Parse(PQgetvalue(res, 0, 0));
+	int failures =
+	    cJSON_GetObjectItem(r, "failures") ? cJSON_GetObjectItem(r, "failures")->valueint : 0;
+	double retry_in = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "retry_in"));
+	bool gave_up = cJSON_IsTrue(cJSON_GetObjectItem(r, "gave_up"));
+	cJSON_Delete(r);
+	if (gave_up) {
+		log_error(
+		    j->ctx,
+		    "extraction %s (%s%s%s); %d failures in a row: giving up on these messages",
+		    j->reason, j->field ? j->field : "", j->field ? ": " : "", j->detail, failures);
+		count_outcome("gave_up");
+	} else {
+		log_warn(j->ctx, "extraction %s (%s%s%s); failure %d, next attempt in %.0f s",
+			 j->reason, j->field ? j->field : "", j->field ? ": " : "", j->detail,
+			 failures, retry_in);
+	}
+	job_done(j);
+}
+
+static void on_stored(void *arg, PGresult *res, const char *err)
+{
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err);
+		return;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		/* Our lease ran out and someone else has the conversation now:
+		 * theirs is the extraction of these messages. */
+		log_warn(j->ctx, "claim lost before the extraction was stored; dropping it");
+		count_outcome("lost_claim");
+		job_done(j);
+		return;
+	}
+	char labels[32];
+	snprintf(labels, sizeof labels, "tag=\"%s\"", j->tag);
+	metrics_add("parley_extraction_tags_total", labels, 1);
+	count_outcome("stored");
+	log_info(j->ctx, "lead extracted: %s (%d/15) after %d new customer message(s)", j->tag,
+		 j->total, j->new_messages);
+	job_done(j);
+}
+
+static void on_response(void *arg, const struct http_resp *resp, const char *err)
+{
+	struct job *j = arg;
+	struct extract_worker *w = j->w;
+	if (w->closing) {
+		job_free(j);
+		return;
+	}
+	count_upstream(resp, err, now_seconds() - j->call_started);
+	enum retry_verdict verdict =
+	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
+	if (verdict != RETRY_OK) {
+		char *why = retry_error_message(resp->status, err, resp->body, resp->body_len);
+		if (verdict == RETRY_RETRYABLE && ++j->attempt < w->app->cfg.replies_max_attempts) {
+			long ms =
+			    retry_delay_ms(j->attempt, err ? NULL : resp->retry_after,
+					   err ? NULL : resp->retry_after_ms, (unsigned)rand());
+			if (!err && (resp->retry_after || resp->retry_after_ms))
+				ms += 25;
+			log_warn(j->ctx, "openai attempt %d failed (%s); retrying in %ld ms",
+				 j->attempt, why, ms);
+			free(why);
+			run_later(j, ms);
+			return;
+		}
+		log_warn(j->ctx, "openai failed after %d attempt(s): %s", j->attempt + 1, why);
+		free(why);
+		attempt_failed(j, "upstream", "the OpenAI request failed", NULL);
+		return;
+	}
+
+	struct lead lead;
+	const char *why, *field;
+	enum lead_outcome o = lead_extract_parse(resp->body, resp->body_len, &lead, &why, &field);
+	if (o == LEAD_RETRYABLE && ++j->attempt < w->app->cfg.replies_max_attempts) {
+		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
+		log_warn(j->ctx, "openai: %s; retrying in %ld ms", why, ms);
+		run_later(j, ms);
+		return;
+	}
+	if (o != LEAD_OK) {
+		attempt_failed(j, o == LEAD_RETRYABLE ? "failed" : lead_outcome_name(o), why,
+			       field);
+		return;
+	}
+	j->lead = lead_to_json(&lead);
+	snprintf(j->tag, sizeof j->tag, "%s", lead.tag);
+	j->total = lead.total_score;
+	lead_free(&lead);
+	go(j, STEP_STORE);
+}
+
+static void post(struct job *j)
+{
+	const struct config *cfg = &j->w->app->cfg;
+	char *url = xasprintf("%s/responses", cfg->openai_url);
+	char *auth = xasprintf("Authorization: Bearer %s", cfg->openai_api_key);
+	const char *headers[] = {auth, "Content-Type: application/json"};
+	struct http_req req = {
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .n_headers = 2,
+	    .body = j->body,
+	    .body_len = strlen(j->body),
+	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+	    .timeout_ms = cfg->openai_timeout_seconds * 1000,
+	};
+	j->call_started = now_seconds();
+	http_request(j->w->http, &req, on_response, j);
+	explicit_bzero(auth, strlen(auth));
+	free(auth);
+	free(url);
+}
+
+/* Runs the job's current step; every step ends in exactly one callback. */
+static void run(struct job *j)
+{
+	struct extract_worker *w = j->w;
+	char through[24];
+	snprintf(through, sizeof through, "%d", j->through);
+	switch (j->step) {
+	case STEP_REQUEST: post(j); return;
+	case STEP_STORE: {
+		const char *p[] = {j->conversation_id, w->owner, through, j->lead};
+		db_query(w->app->db,
+			 "SELECT parley_store_extraction($1, $2, $3::integer, $4::jsonb)", 4, p,
+			 on_stored, j);
+		return;
+	}
+	case STEP_FAIL: {
+		char credits[24], backoff[24], max[24];
+		snprintf(credits, sizeof credits, "%ld", w->app->cfg.extraction_credits);
+		snprintf(backoff, sizeof backoff, "%ld", w->backoff_seconds);
+		snprintf(max, sizeof max, "%d", MAX_FAILURES);
+		const char *p[] = {j->conversation_id, w->owner, through, credits, backoff, max};
+		db_query(w->app->db,
+			 "SELECT parley_fail_extraction($1, $2, $3::integer, $4::integer,"
+			 " $5::integer, $6::integer)",
+			 6, p, on_failed_recorded, j);
+		return;
+	}
+	}
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+static char *dup_field(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? xstrdup(s) : NULL;
+}
+
+static int int_field(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valueint : 0;
+}
+
+static void start_job(struct extract_worker *w, const cJSON *o)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->w = w;
+	j->next = w->jobs;
+	w->jobs = j;
+	w->active++;
+	set_gauge(w);
+	j->conversation_id = dup_field(o, "conversation_id");
+	j->user_id = dup_field(o, "user_id");
+	j->through = int_field(o, "through");
+	j->new_messages = int_field(o, "new_messages");
+	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s", j->conversation_id,
+		 j->user_id ? j->user_id : "?");
+
+	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "no_credits"))) {
+		/* The claim passed these messages over already. */
+		log_warn(j->ctx, "tenant has too few credits: no lead extraction");
+		count_outcome("no_credits");
+		job_free(j);
+		return;
+	}
+
+	const cJSON *transcript = cJSON_GetObjectItem(o, "transcript");
+	size_t n = (size_t)cJSON_GetArraySize(transcript);
+	struct lead_message *msgs = xcalloc(n ? n : 1, sizeof *msgs);
+	size_t i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, transcript)
+	{
+		msgs[i].from_customer = cJSON_IsTrue(cJSON_GetObjectItem(it, "customer"));
+		msgs[i].text = cJSON_GetStringValue(cJSON_GetObjectItem(it, "text"));
+		i++;
+	}
+	const struct config *cfg = &w->app->cfg;
+	j->body = lead_extract_request(cfg->extraction_prompt_id, cfg->openai_model, msgs, n);
+	free(msgs);
+	log_debug(j->ctx, "extracting a lead from %zu message(s)%s", n,
+		  cJSON_IsTrue(cJSON_GetObjectItem(o, "active")) ? "" : " (archived)");
+	go(j, STEP_REQUEST);
+}
+
+/* Arms the wake-up timer for ms from now, unless it goes off sooner. */
+static void wake_in(struct extract_worker *w, long ms)
+{
+	double at = now_seconds() + (double)ms / 1000.0;
+	if (evtimer_pending(w->wake, NULL) && w->wake_at <= at)
+		return;
+	w->wake_at = at;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_base_update_cache_time(w->app->base);
+	evtimer_add(w->wake, &tv);
+}
+
+static void on_next_due(void *arg, PGresult *res, const char *err)
+{
+	struct extract_worker *w = arg;
+	w->claiming = false;
+	if (w->closing)
+		return;
+	if (w->again) {
+		w->again = false;
+		claim(w);
+		return;
+	}
+	long ms = err ? -1 : atol(PQgetvalue(res, 0, 0));
+	if (ms == 0)
+		wake_in(w, AGAIN_MS); /* more is due than one claim took */
+	else
+		/* +5 ms: the due time is exact, the clocks of two hosts are not. */
+		wake_in(w, ms > 0 && ms < POLL_MS ? ms + 5 : POLL_MS);
+}
+
+static void on_claimed(void *arg, PGresult *res, const char *err)
+{
+	struct extract_worker *w = arg;
+	w->claiming = false;
+	if (w->closing)
+		return;
+	if (err) {
+		if (err == DB_ERR_UNAVAILABLE)
+			log_debug("extraction", "claiming: %s", err);
+		else
+			log_warn("extraction", "claiming failed: %s", err);
+		wake_in(w, err == DB_ERR_UNAVAILABLE ? 100 : POLL_MS);
+		return;
+	}
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_Parse(PQgetvalue(res, i, 0));
+		if (o)
+			start_job(w, o);
+		cJSON_Delete(o);
+	}
+	char idle[24];
+	snprintf(idle, sizeof idle, "%ld", w->app->cfg.extraction_idle_seconds);
+	const char *p[] = {idle};
+	w->claiming = true;
+	db_query(w->app->db, "SELECT parley_next_extraction_ms($1::integer)", 1, p, on_next_due, w);
+}
+
+static void claim(struct extract_worker *w)
+{
+	if (w->stopped || w->closing)
+		return;
+	if (w->claiming) {
+		w->again = true;
+		return;
+	}
+	long room = w->slots - w->active;
+	if (room <= 0)
+		return; /* a finishing job claims again */
+	const struct config *cfg = &w->app->cfg;
+	char limit[24], lease[24], every[24], idle[24], credits[24];
+	snprintf(limit, sizeof limit, "%ld", room);
+	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
+	snprintf(every, sizeof every, "%ld", cfg->extraction_every_messages);
+	snprintf(idle, sizeof idle, "%ld", cfg->extraction_idle_seconds);
+	snprintf(credits, sizeof credits, "%ld", cfg->extraction_credits);
+	const char *p[] = {w->owner, limit, lease, every, idle, credits};
+	w->claiming = true;
+	db_query(w->app->db,
+		 "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
+		 " $5::integer, $6::integer)",
+		 6, p, on_claimed, w);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	claim(arg);
+}
+
+static void on_renewed(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	(void)res;
+	if (err && err != DB_ERR_SHUTDOWN)
+		log_warn("extraction", "renewing leases failed: %s", err);
+}
+
+/* Short leases, renewed while the work runs: a dead process's claims are
+ * picked up within one lease, not after the slowest possible answer. */
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct extract_worker *w = arg;
+	if (w->active == 0 || w->closing)
+		return;
+	char lease[24];
+	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
+	const char *p[] = {w->owner, lease};
+	db_query(w->app->db,
+		 "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
+		 " $2::integer) WHERE extraction_lease_owner = $1",
+		 2, p, on_renewed, w);
+}
+
+static void declare_metrics(void)
+{
+	metrics_declare("parley_extractions_total", METRIC_COUNTER,
+			"Lead extractions by outcome (stored, no_credits, gave_up, lost_claim, "
+			"abandoned).");
+	metrics_declare("parley_extraction_failures_total", METRIC_COUNTER,
+			"Failed extraction attempts by reason (invalid, refused, incomplete, "
+			"failed, upstream); each is retried later.");
+	metrics_declare("parley_extraction_tags_total", METRIC_COUNTER,
+			"Stored extractions by lead_status_tag.");
+	metrics_declare("parley_extractions_in_progress", METRIC_GAUGE,
+			"Lead extractions this process is producing.");
+	/* Shared with the reply worker; declaring twice is harmless. */
+	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
+			"Requests to OpenAI and the Graph API by target and status class.");
+	metrics_declare("parley_upstream_duration_seconds", METRIC_HISTOGRAM,
+			"Time on the wire of requests to OpenAI and the Graph API.");
+}
+
+struct extract_worker *extract_worker_start(struct app *app, struct http_client *http)
+{
+	const struct config *cfg = &app->cfg;
+	if (!*cfg->openai_model && !*cfg->extraction_prompt_id) {
+		/* OpenAI refuses a response without a model, and a stored prompt
+		 * is what would carry one. */
+		log_warn("extraction", "lead extraction is off: set openai.model or "
+				       "extraction.prompt_id (the request needs a model)");
+		return NULL;
+	}
+	declare_metrics();
+	struct extract_worker *w = xcalloc(1, sizeof *w);
+	w->app = app;
+	w->http = http;
+	char host[64] = "host";
+	gethostname(host, sizeof host - 1);
+	snprintf(w->owner, sizeof w->owner, "%.40s:%d:%08x", host, (int)getpid(), (unsigned)rand());
+	w->slots = (int)(cfg->openai_max_in_flight / 4);
+	if (w->slots < 1)
+		w->slots = 1;
+	w->lease_seconds = LEASE_SECONDS;
+	w->backoff_seconds = BACKOFF_SECONDS;
+	/* Tests of crash recovery and retries cannot wait that long. */
+	const char *s = getenv("PARLEY_TEST_LEASE_SECONDS");
+	if (s && atol(s) > 0)
+		w->lease_seconds = atol(s);
+	s = getenv("PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS");
+	if (s && atol(s) > 0)
+		w->backoff_seconds = atol(s);
+	w->wake = evtimer_new(app->base, on_wake, w);
+	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
+	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
+	event_add(w->renew, &every);
+	set_gauge(w);
+	log_info("extraction",
+		 "lead extraction on: every %ld customer messages after %ld s quiet, "
+		 "up to %d at once",
+		 cfg->extraction_every_messages, cfg->extraction_idle_seconds, w->slots);
+	wake_in(w, 0);
+	return w;
+}
+
+void extract_worker_stop(struct extract_worker *w)
+{
+	w->stopped = true;
+	evtimer_del(w->wake);
+	/* The renewal timer keeps running: jobs in flight still hold claims. */
+}
+
+int extract_worker_active(const struct extract_worker *w)
+{
+	return w->active;
+}
+
+void extract_worker_close(struct extract_worker *w)
+{
+	w->closing = true;
+}
+
+void extract_worker_free(struct extract_worker *w)
+{
+	if (!w)
+		return;
+	w->closing = true;
+	while (w->jobs)
+		job_free(w->jobs);
+	event_free(w->wake);
+	event_free(w->renew);
+	free(w);
+}
