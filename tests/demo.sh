@@ -310,6 +310,42 @@ customer_turn() {
 
 # transcript AGENT CUSTOMER TITLE: the conversation as a table, the text last
 # and wrapped at word boundaries to the terminal's width.
+# webchat_turn REPLY TEXT...: a visitor of the shop's website opens a widget
+# session, sends TEXT..., and the widget's long poll gets the reply (the same
+# HTTP calls src/widget/widget.js makes); then it reports it read.
+webchat_turn() {
+	local reply=$1 token r n=0 t0 t seq page
+	shift
+	STEP="opening a website chat session (POST /webchat/v1/sessions)"
+	script_reply "$reply"
+	r=$(curl -fsS --max-time 5 -H 'Content-Type: application/json' \
+		--data-binary "{\"widget_id\":\"$WIDGET\"}" "$PARLEY_URL/webchat/v1/sessions") \
+		|| fail "no webchat session for widget $WIDGET"
+	token=$(jq -r .token <<<"$r")
+	WEB_SESSION=$(jq -r .session_id <<<"$r")
+	for text in "$@"; do
+		n=$((n + 1))
+		STEP="sending a website chat message (POST /webchat/v1/messages)"
+		r=$(jq -nc --arg t "$text" --arg id "demo-$n" '{text: $t, client_message_id: $id}' \
+			| curl -fsS --max-time 5 -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+				--data-binary @- "$PARLEY_URL/webchat/v1/messages") || fail "webchat message not accepted"
+		seq=$(jq .sequence_no <<<"$r")
+		if [ "$n" -lt "$#" ]; then sleep 0.3; fi
+	done
+	t0=$(date +%s%N)
+	STEP="waiting for the website chat reply (GET /webchat/v1/messages long poll)"
+	page=$(curl -fsS --max-time 30 -H "Authorization: Bearer $token" \
+		"$PARLEY_URL/webchat/v1/messages?after=$seq&wait=25") || fail "the webchat poll failed"
+	[ "$(jq '[.messages[] | select(.sender == "agent")] | length' <<<"$page")" -gt 0 ] \
+		|| fail "the webchat poll ended without the reply: $page"
+	t=$(elapsed "$t0")
+	seq=$(jq '.messages[-1].sequence_no' <<<"$page")
+	curl -fsS --max-time 5 -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+		--data-binary "{\"up_to\":$seq}" "$PARLEY_URL/webchat/v1/read" || fail "webchat read receipt failed"
+	printf '  %-9s  %-16s  %-10s -> 1 reply, in the long poll %s s after the last -> delivered -> read\n' \
+		webchat "website visitor" "$# message$([ $# = 1 ] || echo s)" "$t"
+}
+
 transcript() {
 	local conv cols width seq time from status delivery text first line
 	conv=$(conv_of "$1" "$2")
@@ -414,6 +450,8 @@ api_key = sk-demo
 url = $OPENAI_URL/v1
 [replies]
 debounce_ms = 800
+[webchat]
+secret = demo-webchat-secret
 [extraction]
 # A lead after three customer messages and two quiet seconds (defaults: 4, 120 s).
 every_messages = 3
@@ -431,7 +469,6 @@ STEP="creating the demo tenant"
 create_demo_tenant >/dev/null
 say "tenant $TENANT with one agent per channel (parley tenant add, channel add, agent link):"
 admin tenant show "$TENANT" | sed 's/^./    &/'
-say "${D}(the webchat channel is a row only: its endpoints arrive with a later issue)${R}"
 
 STEP="starting parley serve"
 # start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.
@@ -463,7 +500,7 @@ for attempt in 1 2 3; do
 done
 say "parley serve on $PARLEY_URL, ready in $(elapsed "$t0") s"
 
-section "Conversations (signed webhooks through parley replay)"
+section "Conversations (signed webhooks through parley replay; the website widget's HTTP API)"
 customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
 	"Hi Anna! Yes, we're open this Saturday from 10:00 to 17:00. On Sundays the shop is closed." \
 	"Hi! Are you open this Saturday?" \
@@ -477,9 +514,14 @@ customer_turn instagram "$IG_CUSTOMER" "$IG_CUSTOMER" \
 	"Hi! Do you ship to Portugal?" \
 	"How long does delivery take?"
 
+webchat_turn "Hello! I'm Tulip, the shop's assistant. Yes, the Gazelle city bike comes in 53 and 57 cm; you can try both in the shop." \
+	"Hi there, is the Gazelle city bike available in a 57 cm frame?" \
+	"I'm 1.85 m tall"
+
 STEP="printing the transcripts"
 transcript "$TENANT-wa-agent" "$WA_CUSTOMER" "WhatsApp: $WA_NAME (+$WA_CUSTOMER)"
 transcript "$TENANT-ig-agent" "$IG_CUSTOMER" "Instagram: customer $IG_CUSTOMER"
+transcript "$TENANT-web-agent" "$WEB_SESSION" "Website chat: session $WEB_SESSION"
 
 STEP="waiting for Anna's lead"
 anna_conv=$(conv_of "$TENANT-wa-agent" "$WA_CUSTOMER")
@@ -508,6 +550,7 @@ if [ "$DEMO_KEEP" = 1 ]; then
 	wa_message "$(new_wamid 99)" "$WA_CUSTOMER" "$WA_NAME" "One more question: do you repair e-bikes too?" >"$f"
 	section "Still running (DEMO_KEEP=1): Ctrl-C stops everything"
 	say "parley           $PARLEY_URL  (/webhooks/meta, /healthz, /readyz, /metrics)"
+	say "website chat     $PARLEY_URL/webchat/v1/demo?widget=$WIDGET  (open it in a browser)"
 	say "OpenAI stand-in  $OPENAI_URL  (/_requests, /_stats; unscripted answers are \"Echo: …\")"
 	say "Graph stand-in   $GRAPH_URL  (/_requests, /_stats)"
 	say "database         psql '$DSN'"
