@@ -18,11 +18,30 @@ char *openai_conversation_request(void);
 char *openai_response_request(const char *prompt_id, const char *conversation_id,
 			      const char *model, const char *const *inputs, size_t n_inputs);
 
+/*
+ * One request of a reply that may use function tools (meeting booking).
+ * The first request of a reply carries the customer's messages (inputs);
+ * the ones after a round of function calls carry only the
+ * function_call_output items (items, a JSON array), because in a
+ * conversation the function_call items are already stored and re-sending
+ * them is a duplicate-item error (openai_google.md A.6).
+ */
+struct openai_turn {
+	const char *prompt_id, *conversation_id, *model;
+	const char *items;	   /* JSON array of input items first, or NULL */
+	const char *const *inputs; /* then these user messages */
+	size_t n_inputs;
+	const char *tools;	 /* JSON array of tool declarations, or NULL */
+	const char *tool_choice; /* "auto", "none", … or NULL (not sent) */
+};
+char *openai_turn_request(const struct openai_turn *t);
+
 /* The "id" of a created conversation, or NULL when the body has none. */
 char *openai_conversation_id(const char *body, size_t len);
 
 enum openai_outcome {
 	OPENAI_TEXT,	  /* *text holds the reply */
+	OPENAI_CALLS,	  /* the model asks for function calls first */
 	OPENAI_RETRYABLE, /* status failed with a transient error code */
 	OPENAI_FINAL,	  /* incomplete, refused, failed for good, empty, malformed */
 };
@@ -34,5 +53,46 @@ enum openai_outcome {
  */
 enum openai_outcome openai_response_text(const char *body, size_t len, char **text,
 					 const char **why);
+
+/* A function call the model asked for; every field owned, never NULL. */
+struct openai_call {
+	char *call_id;	 /* to answer with (call_…) */
+	char *name;
+	char *arguments; /* a JSON text, untrusted; "" when the model sent none */
+};
+
+#define OPENAI_MAX_CALLS 16		/* in one response */
+#define OPENAI_MAX_ARGUMENTS (64 * 1024) /* bytes of one call's arguments */
+
+/*
+ * Like openai_response_text, and a completed response with function_call
+ * output items is OPENAI_CALLS with *calls (n_calls of them, in order;
+ * free with openai_calls_free). Function calls win over text in the same
+ * response: the text beside them is the model thinking aloud, not the
+ * answer. A function_call without call_id or name, or more than
+ * OPENAI_MAX_CALLS of them, makes the response OPENAI_FINAL (each call must
+ * be answered, and one we cannot name cannot be). Arguments longer than
+ * OPENAI_MAX_ARGUMENTS are replaced by "" (the tool then refuses them).
+ */
+enum openai_outcome openai_response_read(const char *body, size_t len, char **text,
+					 struct openai_call **calls, size_t *n_calls,
+					 const char **why);
+void openai_calls_free(struct openai_call *calls, size_t n);
+
+/* [{"type":"function_call_output","call_id":…,"output":…}, …] for the calls
+ * and their outputs (outputs[i] answers calls[i]). */
+char *openai_call_outputs(const struct openai_call *calls, char *const *outputs, size_t n);
+
+/* items (a JSON array, or NULL for none) with one more function_call_output
+ * item appended; a new string. */
+char *openai_items_add_output(const char *items, const char *call_id, const char *output);
+
+/*
+ * The call id in OpenAI's 400 "No tool output found for function call
+ * call_…." (a conversation holds a function call that no request answered:
+ * its reply was interrupted, e.g. by a crash, in the middle of a tool
+ * round), or NULL for any other answer. Caller frees.
+ */
+char *openai_unanswered_call(const char *body, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 #include "openai.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,23 +22,46 @@ char *openai_conversation_request(void)
 	return xstrdup("{}");
 }
 
+char *openai_turn_request(const struct openai_turn *t)
+{
+	cJSON *root = cJSON_CreateObject();
+	if (t->model && *t->model)
+		cJSON_AddStringToObject(root, "model", t->model);
+	cJSON *prompt = cJSON_AddObjectToObject(root, "prompt");
+	cJSON_AddStringToObject(prompt, "id", t->prompt_id);
+	cJSON_AddStringToObject(root, "conversation", t->conversation_id);
+	cJSON *items = t->items ? cJSON_Parse(t->items) : NULL;
+	cJSON *input = cJSON_IsArray(items) ? items : cJSON_CreateArray();
+	if (input != items)
+		cJSON_Delete(items);
+	cJSON_AddItemToObject(root, "input", input);
+	for (size_t i = 0; i < t->n_inputs; i++) {
+		cJSON *item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "role", "user");
+		cJSON_AddStringToObject(item, "content", t->inputs[i]);
+		cJSON_AddItemToArray(input, item);
+	}
+	cJSON *tools = t->tools ? cJSON_Parse(t->tools) : NULL;
+	if (cJSON_IsArray(tools))
+		cJSON_AddItemToObject(root, "tools", tools);
+	else
+		cJSON_Delete(tools);
+	if (t->tool_choice)
+		cJSON_AddStringToObject(root, "tool_choice", t->tool_choice);
+	return print(root);
+}
+
 char *openai_response_request(const char *prompt_id, const char *conversation_id,
 			      const char *model, const char *const *inputs, size_t n_inputs)
 {
-	cJSON *root = cJSON_CreateObject();
-	if (model && *model)
-		cJSON_AddStringToObject(root, "model", model);
-	cJSON *prompt = cJSON_AddObjectToObject(root, "prompt");
-	cJSON_AddStringToObject(prompt, "id", prompt_id);
-	cJSON_AddStringToObject(root, "conversation", conversation_id);
-	cJSON *input = cJSON_AddArrayToObject(root, "input");
-	for (size_t i = 0; i < n_inputs; i++) {
-		cJSON *item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "role", "user");
-		cJSON_AddStringToObject(item, "content", inputs[i]);
-		cJSON_AddItemToArray(input, item);
-	}
-	return print(root);
+	struct openai_turn t = {
+		.prompt_id = prompt_id,
+		.conversation_id = conversation_id,
+		.model = model,
+		.inputs = inputs,
+		.n_inputs = n_inputs,
+	};
+	return openai_turn_request(&t);
 }
 
 char *openai_conversation_id(const char *body, size_t len)
@@ -58,10 +82,77 @@ static int transient_error(cJSON *error)
 			strcmp(code, "vector_store_timeout") == 0);
 }
 
-enum openai_outcome openai_response_text(const char *body, size_t len, char **text,
+void openai_calls_free(struct openai_call *calls, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(calls[i].call_id);
+		free(calls[i].name);
+		free(calls[i].arguments);
+	}
+	free(calls);
+}
+
+/* An identifier the model chose (call_id, name) that we send back or log:
+ * printable ASCII, bounded. */
+static bool ident_ok(const char *s, size_t max)
+{
+	if (!s || !*s || strlen(s) > max)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7F)
+			return false;
+	return true;
+}
+
+/* The response's function_call items: 0 with *calls (possibly none), or -1
+ * when one is unusable or there are too many. */
+static int read_calls(cJSON *output, struct openai_call **calls, size_t *n)
+{
+	*calls = NULL;
+	*n = 0;
+	cJSON *item;
+	size_t count = 0;
+	cJSON_ArrayForEach(item, output)
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
+		if (type && strcmp(type, "function_call") == 0)
+			count++;
+	}
+	if (count == 0)
+		return 0;
+	if (count > OPENAI_MAX_CALLS)
+		return -1;
+	*calls = xcalloc(count, sizeof **calls);
+	cJSON_ArrayForEach(item, output)
+	{
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
+		if (!type || strcmp(type, "function_call") != 0)
+			continue;
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "call_id"));
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
+		const char *args =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "arguments"));
+		if (!ident_ok(id, 256) || !ident_ok(name, 128)) {
+			openai_calls_free(*calls, *n);
+			*calls = NULL;
+			*n = 0;
+			return -1;
+		}
+		struct openai_call *c = &(*calls)[(*n)++];
+		c->call_id = xstrdup(id);
+		c->name = xstrdup(name);
+		c->arguments = xstrdup(args && strlen(args) <= OPENAI_MAX_ARGUMENTS ? args : "");
+	}
+	return 0;
+}
+
+enum openai_outcome openai_response_read(const char *body, size_t len, char **text,
+					 struct openai_call **calls, size_t *n_calls,
 					 const char **why)
 {
 	*text = NULL;
+	*calls = NULL;
+	*n_calls = 0;
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
@@ -81,10 +172,21 @@ enum openai_outcome openai_response_text(const char *body, size_t len, char **te
 		cJSON_Delete(root);
 		return OPENAI_FINAL;
 	}
+	cJSON *output = cJSON_GetObjectItemCaseSensitive(root, "output");
+	if (read_calls(output, calls, n_calls) < 0) {
+		cJSON_Delete(root);
+		*why = "response has unusable or too many function calls";
+		return OPENAI_FINAL;
+	}
+	if (*n_calls > 0) {
+		cJSON_Delete(root);
+		*why = NULL;
+		return OPENAI_CALLS;
+	}
 	struct strbuf sb = STRBUF_INIT;
 	int refused = 0;
 	cJSON *item;
-	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "output"))
+	cJSON_ArrayForEach(item, output)
 	{
 		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
 		if (!type || strcmp(type, "message") != 0)
@@ -110,4 +212,70 @@ enum openai_outcome openai_response_text(const char *body, size_t len, char **te
 	*text = strbuf_detach(&sb);
 	*why = NULL;
 	return OPENAI_TEXT;
+}
+
+enum openai_outcome openai_response_text(const char *body, size_t len, char **text,
+					 const char **why)
+{
+	struct openai_call *calls;
+	size_t n;
+	enum openai_outcome o = openai_response_read(body, len, text, &calls, &n, why);
+	if (o == OPENAI_CALLS) {
+		openai_calls_free(calls, n);
+		*why = "response has no output text";
+		return OPENAI_FINAL;
+	}
+	return o;
+}
+
+char *openai_call_outputs(const struct openai_call *calls, char *const *outputs, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++) {
+		cJSON *item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "type", "function_call_output");
+		cJSON_AddStringToObject(item, "call_id", calls[i].call_id);
+		cJSON_AddStringToObject(item, "output", outputs[i]);
+		cJSON_AddItemToArray(arr, item);
+	}
+	return print(arr);
+}
+
+char *openai_items_add_output(const char *items, const char *call_id, const char *output)
+{
+	cJSON *arr = items ? cJSON_Parse(items) : NULL;
+	if (!cJSON_IsArray(arr)) {
+		cJSON_Delete(arr);
+		arr = cJSON_CreateArray();
+	}
+	cJSON *item = cJSON_CreateObject();
+	cJSON_AddStringToObject(item, "type", "function_call_output");
+	cJSON_AddStringToObject(item, "call_id", call_id);
+	cJSON_AddStringToObject(item, "output", output);
+	cJSON_AddItemToArray(arr, item);
+	return print(arr);
+}
+
+char *openai_unanswered_call(const char *body, size_t len)
+{
+	static const char prefix[] = "No tool output found for function call ";
+	if (!body || len > 64 * 1024)
+		return NULL;
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "error"), "message"));
+	char *out = NULL;
+	if (msg && strncmp(msg, prefix, sizeof prefix - 1) == 0) {
+		const char *id = msg + sizeof prefix - 1;
+		size_t n = 0;
+		while (id[n] && id[n] != ' ' && !(id[n] == '.' && (id[n + 1] == '\0' || id[n + 1] == ' ')))
+			n++;
+		char *cand = xstrndup(id, n);
+		if (ident_ok(cand, 256))
+			out = cand;
+		else
+			free(cand);
+	}
+	cJSON_Delete(root);
+	return out;
 }

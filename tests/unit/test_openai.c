@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +112,192 @@ static void test_conversation_id(void **state)
 	assert_null(openai_conversation_id("x", 1));
 }
 
+
+static enum openai_outcome read_all(const char *body, char **text, struct openai_call **calls,
+				    size_t *n, const char **why)
+{
+	return openai_response_read(body, strlen(body), text, calls, n, why);
+}
+
+static void test_turn_with_tools_and_outputs(void **state)
+{
+	(void)state;
+	const char *inputs[] = {"Can I get a demo?"};
+	struct openai_turn t = {
+		.prompt_id = "pmpt_1",
+		.conversation_id = "conv_9",
+		.inputs = inputs,
+		.n_inputs = 1,
+		.tools = "[{\"type\":\"function\",\"name\":\"book_meeting\"}]",
+		.tool_choice = "auto",
+	};
+	char *body = openai_turn_request(&t);
+	cJSON *j = cJSON_Parse(body);
+	assert_string_equal(cJSON_GetObjectItem(j, "tool_choice")->valuestring, "auto");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tools"), 0),
+						"name")->valuestring,
+			    "book_meeting");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "input")), 1);
+	cJSON_Delete(j);
+	free(body);
+
+	/* after a round: only the outputs, matched by call_id */
+	struct openai_call calls[] = {{"call_1", "check_availability", "{}"},
+				      {"call_2", "book_meeting", "{}"}};
+	char *outputs[] = {"{\"ok\":true}", "{\"ok\":false}"};
+	char *items = openai_call_outputs(calls, outputs, 2);
+	t.items = items;
+	t.n_inputs = 0;
+	t.tool_choice = "none";
+	body = openai_turn_request(&t);
+	j = cJSON_Parse(body);
+	cJSON *input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 2);
+	cJSON *second = cJSON_GetArrayItem(input, 1);
+	assert_string_equal(cJSON_GetObjectItem(second, "type")->valuestring, "function_call_output");
+	assert_string_equal(cJSON_GetObjectItem(second, "call_id")->valuestring, "call_2");
+	assert_string_equal(cJSON_GetObjectItem(second, "output")->valuestring, "{\"ok\":false}");
+	assert_string_equal(cJSON_GetObjectItem(j, "tool_choice")->valuestring, "none");
+	cJSON_Delete(j);
+	free(body);
+
+	/* an interrupted call's output goes first, then the customer's messages */
+	char *more = openai_items_add_output(NULL, "call_old", "{\"ok\":false}");
+	t.items = more;
+	t.n_inputs = 1;
+	t.tools = NULL;
+	t.tool_choice = NULL;
+	body = openai_turn_request(&t);
+	j = cJSON_Parse(body);
+	input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 2);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "call_id")->valuestring,
+			    "call_old");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 1), "role")->valuestring,
+			    "user");
+	assert_null(cJSON_GetObjectItem(j, "tools"));
+	assert_null(cJSON_GetObjectItem(j, "tool_choice"));
+	cJSON_Delete(j);
+	free(body);
+	char *two = openai_items_add_output(items, "call_3", "x");
+	j = cJSON_Parse(two);
+	assert_int_equal(cJSON_GetArraySize(j), 3);
+	cJSON_Delete(j);
+	free(two);
+	free(more);
+	free(items);
+}
+
+static void test_function_calls(void **state)
+{
+	(void)state;
+	char *text;
+	struct openai_call *calls;
+	size_t n;
+	const char *why;
+	assert_int_equal(
+		read_all("{\"status\":\"completed\",\"output\":["
+			 "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
+			 "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+			 "\"Let me check.\"}]},"
+			 "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\","
+			 "\"name\":\"check_availability\",\"arguments\":\"{\\\"start\\\":1}\"},"
+			 "{\"type\":\"function_call\",\"id\":\"fc_2\",\"call_id\":\"call_b\","
+			 "\"name\":\"book_meeting\"}]}",
+			 &text, &calls, &n, &why),
+		OPENAI_CALLS);
+	assert_null(text); /* the text beside calls is not the answer */
+	assert_int_equal(n, 2);
+	assert_string_equal(calls[0].call_id, "call_a");
+	assert_string_equal(calls[0].name, "check_availability");
+	assert_string_equal(calls[0].arguments, "{\"start\":1}");
+	assert_string_equal(calls[1].arguments, ""); /* none sent */
+	openai_calls_free(calls, n);
+	/* the text-only reader calls it no text */
+	assert_int_equal(read_text("{\"status\":\"completed\",\"output\":[{\"type\":"
+				   "\"function_call\",\"call_id\":\"c\",\"name\":\"f\"}]}",
+				   &text, &why),
+			 OPENAI_FINAL);
+}
+
+static void test_function_calls_hostile(void **state)
+{
+	(void)state;
+	char *text;
+	struct openai_call *calls;
+	size_t n;
+	const char *why;
+	const char *bad[] = {
+		/* no call_id, empty name, a call_id with a newline, a numeric name */
+		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"name\":\"f\"}]}",
+		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+		"\"c\",\"name\":\"\"}]}",
+		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+		"\"c\\nX\",\"name\":\"f\"}]}",
+		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+		"\"c\",\"name\":5}]}",
+		NULL,
+	};
+	for (size_t i = 0; bad[i]; i++) {
+		if (read_all(bad[i], &text, &calls, &n, &why) != OPENAI_FINAL)
+			fail_msg("accepted %s", bad[i]);
+		assert_null(calls);
+		assert_int_equal(n, 0);
+	}
+	/* too many calls */
+	char body[8192] = "{\"status\":\"completed\",\"output\":[";
+	for (int i = 0; i <= OPENAI_MAX_CALLS; i++) {
+		char one[128];
+		snprintf(one, sizeof one, "%s{\"type\":\"function_call\",\"call_id\":\"c%d\","
+					  "\"name\":\"f\"}",
+			 i ? "," : "", i);
+		strcat(body, one);
+	}
+	strcat(body, "]}");
+	assert_int_equal(read_all(body, &text, &calls, &n, &why), OPENAI_FINAL);
+	/* calls in an incomplete response are not run */
+	assert_int_equal(read_all("{\"status\":\"incomplete\",\"output\":[{\"type\":"
+				  "\"function_call\",\"call_id\":\"c\",\"name\":\"f\"}]}",
+				  &text, &calls, &n, &why),
+			 OPENAI_FINAL);
+	/* oversized arguments become "" */
+	size_t big = OPENAI_MAX_ARGUMENTS + 10;
+	char *huge = malloc(big + 200);
+	strcpy(huge, "{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\","
+		     "\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"");
+	size_t at = strlen(huge);
+	memset(huge + at, 'a', big);
+	strcpy(huge + at + big, "\"}]}");
+	assert_int_equal(read_all(huge, &text, &calls, &n, &why), OPENAI_CALLS);
+	assert_string_equal(calls[0].arguments, "");
+	openai_calls_free(calls, n);
+	free(huge);
+}
+
+static void test_unanswered_call(void **state)
+{
+	(void)state;
+	const char *b = "{\"error\":{\"message\":\"No tool output found for function call "
+			"call_5AroFIQIK3cm3suliZdux0TB.\",\"type\":\"invalid_request_error\","
+			"\"param\":\"input\",\"code\":null}}";
+	char *id = openai_unanswered_call(b, strlen(b));
+	assert_string_equal(id, "call_5AroFIQIK3cm3suliZdux0TB");
+	free(id);
+	const char *others[] = {
+		"{\"error\":{\"message\":\"No tool call found for function call output with "
+		"call_id call_x.\"}}",
+		"{\"error\":{\"message\":\"No tool output found for function call \"}}",
+		"{\"error\":{\"message\":\"No tool output found for function call a\\u0001b.\"}}",
+		"{\"error\":{\"message\":\"Another process is currently operating on this "
+		"conversation.\"}}",
+		"not json",
+		NULL,
+	};
+	for (size_t i = 0; others[i]; i++)
+		assert_null(openai_unanswered_call(others[i], strlen(others[i])));
+	assert_null(openai_unanswered_call(NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +306,10 @@ int main(void)
 		cmocka_unit_test(test_failed_and_incomplete),
 		cmocka_unit_test(test_refusal_and_garbage),
 		cmocka_unit_test(test_conversation_id),
+		cmocka_unit_test(test_turn_with_tools_and_outputs),
+		cmocka_unit_test(test_function_calls),
+		cmocka_unit_test(test_function_calls_hostile),
+		cmocka_unit_test(test_unanswered_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
