@@ -13,6 +13,7 @@
 #include "graph.h"
 #include "http_client.h"
 #include "log.h"
+#include "meeting_tools.h"
 #include "metrics.h"
 #include "openai.h"
 #include "retry.h"
@@ -35,9 +36,11 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 enum step {
+	STEP_CALENDAR, /* does the tenant get the meeting tools? */
 	STEP_CONVERSATION,
 	STEP_SAVE_CONVERSATION,
 	STEP_RESPONSE,
+	STEP_TOOLS, /* run the model's function calls, then STEP_RESPONSE again */
 	STEP_STORE,
 	STEP_MARK_SENDING,
 	STEP_SEND,
@@ -68,6 +71,15 @@ struct job {
 	char **inputs;
 	size_t n_inputs;
 	char *reply; /* the model's text until stored */
+	/* meeting tools (meeting_tools.h): declared when the tenant's calendar
+	 * is connected; each round of function calls is answered in the next
+	 * request, at most replies.max_tool_rounds rounds */
+	bool tools;
+	int tool_rounds;
+	struct openai_call *calls; /* the round to run */
+	size_t n_calls;
+	char *tool_items; /* function_call_output items for the next request */
+	int interrupted;  /* calls of an interrupted reply answered */
 	struct part *parts;
 	size_t n_parts, next_part, sent_parts, failed_part;
 	char *pending_pmid;  /* platform id of the part being recorded */
@@ -95,9 +107,9 @@ static void claim(struct reply_worker *w);
 
 static const char *step_name(enum step s)
 {
-	static const char *const names[] = {"conversation", "save-conversation",
-					    "response", "store", "mark-sending", "send", "record",
-					    "finish"};
+	static const char *const names[] = {"calendar", "conversation", "save-conversation",
+					    "response", "tools", "store", "mark-sending", "send",
+					    "record", "finish"};
 	return names[s];
 }
 
@@ -146,6 +158,8 @@ static void job_free(struct job *j)
 		free(j->inputs[i]);
 	free(j->inputs);
 	free(j->reply);
+	openai_calls_free(j->calls, j->n_calls);
+	free(j->tool_items);
 	for (size_t i = 0; i < j->n_parts; i++) {
 		free(j->parts[i].message_id);
 		free(j->parts[i].text);
@@ -435,14 +449,64 @@ static void store(struct job *j)
 	free(json);
 }
 
+/* What the model reads for a call whose reply was cut off (a crash in the
+ * middle of a tool round): the tool may or may not have acted. */
+#define INTERRUPTED_OUTPUT                                                                          \
+	"{\"ok\":false,\"error\":\"interrupted\",\"message\":\"This call was interrupted before "  \
+	"it finished. Call the tool again if it is still needed.\"}"
+
+/*
+ * A conversation can hold a function call no request answered: a process
+ * died in the middle of a tool round, and OpenAI refuses every later
+ * request until the call is answered. Answer it and ask again; true when
+ * that is under way.
+ */
+static bool answer_interrupted(struct job *j, const struct http_resp *resp, const char *err)
+{
+	if (err || resp->status != 400 || j->w->closing || j->interrupted >= OPENAI_MAX_CALLS)
+		return false;
+	char *call_id = openai_unanswered_call(resp->body, resp->body_len);
+	if (!call_id)
+		return false;
+	log_warn(j->ctx, "the conversation has an unanswered function call from an interrupted "
+			 "reply; answering it");
+	char *items = openai_items_add_output(j->tool_items, call_id, INTERRUPTED_OUTPUT);
+	free(call_id);
+	free(j->tool_items);
+	j->tool_items = items;
+	j->interrupted++;
+	count_upstream("openai", resp, err, now_seconds() - j->call_started);
+	run(j);
+	return true;
+}
+
 static void on_response(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
+	if (answer_interrupted(j, resp, err))
+		return;
 	if (!openai_answered(j, resp, err))
 		return;
 	const char *why = NULL;
 	char *text = NULL;
-	enum openai_outcome o = openai_response_text(resp->body, resp->body_len, &text, &why);
+	struct openai_call *calls = NULL;
+	size_t n_calls = 0;
+	enum openai_outcome o =
+		openai_response_read(resp->body, resp->body_len, &text, &calls, &n_calls, &why);
+	if (o == OPENAI_CALLS) {
+		if (j->tools && j->tool_rounds < j->w->app->cfg.replies_max_tool_rounds) {
+			j->calls = calls;
+			j->n_calls = n_calls;
+			go(j, STEP_TOOLS);
+			return;
+		}
+		/* Tools not offered, or calls after the last round (whose request
+		 * said tool_choice "none"): there is no answer to send. */
+		openai_calls_free(calls, n_calls);
+		o = OPENAI_FINAL;
+		why = j->tools ? "the model kept calling tools after replies.max_tool_rounds"
+			       : "the model called a tool it was not offered";
+	}
 	if (o == OPENAI_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
 		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
 		log_warn(j->ctx, "openai: %s; retrying in %ld ms", why, ms);
@@ -618,11 +682,49 @@ static void send_part(struct job *j)
 	free(url);
 }
 
+static enum step first_step(struct job *j)
+{
+	if (meeting_tools_enabled(j->w->app->meetings))
+		return STEP_CALENDAR;
+	return j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION;
+}
+
+static void on_offered(void *arg, bool offer)
+{
+	struct job *j = arg;
+	if (j->w->closing) {
+		job_free(j);
+		return;
+	}
+	j->tools = offer;
+	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
+}
+
+static void on_tools_done(void *arg, char *items)
+{
+	struct job *j = arg;
+	if (j->w->closing || !items) {
+		free(items);
+		job_free(j);
+		return;
+	}
+	openai_calls_free(j->calls, j->n_calls);
+	j->calls = NULL;
+	j->n_calls = 0;
+	free(j->tool_items);
+	j->tool_items = items;
+	j->tool_rounds++;
+	go(j, STEP_RESPONSE);
+}
+
 /* Runs the job's current step; every step ends in exactly one callback. */
 static void run(struct job *j)
 {
 	const struct config *cfg = &j->w->app->cfg;
 	switch (j->step) {
+	case STEP_CALENDAR:
+		meeting_tools_offer(j->w->app->meetings, j->user_id, on_offered, j);
+		return;
 	case STEP_CONVERSATION: {
 		char *url = xasprintf("%s/conversations", cfg->openai_url);
 		char *body = openai_conversation_request();
@@ -641,15 +743,35 @@ static void run(struct job *j)
 	}
 	case STEP_RESPONSE: {
 		char *url = xasprintf("%s/responses", cfg->openai_url);
-		char *body = openai_response_request(j->prompt_id, j->openai_conversation_id,
-						     cfg->openai_model,
-						     (const char *const *)j->inputs, j->n_inputs);
+		const char *tools = j->tools ? meeting_tools_declarations(j->w->app->meetings) : NULL;
+		struct openai_turn t = {
+			.prompt_id = j->prompt_id,
+			.conversation_id = j->openai_conversation_id,
+			.model = cfg->openai_model,
+			.items = j->tool_items,
+			/* After a tool round only the outputs go: the customer's
+			 * messages are in the conversation already. */
+			.inputs = (const char *const *)j->inputs,
+			.n_inputs = j->tool_rounds ? 0 : j->n_inputs,
+			.tools = tools,
+			/* After the last round the model must answer in words. */
+			.tool_choice = !tools ? NULL
+				       : j->tool_rounds >= cfg->replies_max_tool_rounds ? "none"
+											: "auto",
+		};
+		char *body = openai_turn_request(&t);
 		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
 			  false, on_response);
 		free(body);
 		free(url);
 		return;
 	}
+	case STEP_TOOLS:
+		log_debug(j->ctx, "running %zu tool call(s), round %d", j->n_calls,
+			  j->tool_rounds + 1);
+		meeting_tools_run(j->w->app->meetings, j->user_id, j->conversation_id, j->ctx,
+				  j->calls, j->n_calls, on_tools_done, j);
+		return;
 	case STEP_STORE: store(j); return;
 	case STEP_MARK_SENDING: {
 		const char *p[] = {j->parts[j->next_part].message_id};
@@ -728,7 +850,7 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	}
 	/* The claim took the credits (parley_claim_replies). */
 	log_debug(j->ctx, "producing a reply to %zu message(s)", j->n_inputs);
-	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
+	go(j, first_step(j));
 }
 
 /* Arms the wake-up timer for ms from now, unless it is already set to go

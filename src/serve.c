@@ -17,6 +17,7 @@
 #include "http_server.h"
 #include "ingest_batch.h"
 #include "log.h"
+#include "meeting_tools.h"
 #include "metrics.h"
 #include "reply_worker.h"
 #include "sd_notify.h"
@@ -66,9 +67,9 @@ static void declare_metrics(void)
 	metrics_declare("parley_credit_refusals_total", METRIC_COUNTER,
 			"Replies not produced because the tenant had too few credits.");
 	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
-			"Requests to OpenAI and the Graph API by target and status class.");
+			"Requests to OpenAI, the Graph API and Google by target and status class.");
 	metrics_declare("parley_upstream_duration_seconds", METRIC_HISTOGRAM,
-			"Time on the wire of requests to OpenAI and the Graph API.");
+			"Time on the wire of requests to OpenAI, the Graph API and Google.");
 	metrics_declare("parley_send_failures_total", METRIC_COUNTER,
 			"Replies the Graph API finally refused, by Meta error code.");
 	metrics_declare("parley_replies_in_progress", METRIC_GAUGE,
@@ -266,12 +267,14 @@ static void server_free(struct server *s)
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
 		extract_worker_close(s->app.extractions);
+	meeting_tools_close(s->app.meetings);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
 	ingest_batch_close();
 	reply_worker_free(s->app.replies);
 	webchat_free(s->app.webchat);
 	extract_worker_free(s->app.extractions);
+	meeting_tools_free(s->app.meetings);
 	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
@@ -332,6 +335,8 @@ int cmd_serve(int argc, char **argv)
 	} else {
 		log_warn("serve", "openai.api_key is not set: messages are stored but not answered");
 	}
+	/* Without an upstream client only its pass runs (past meetings completed). */
+	s.app.meetings = meeting_tools_start(&s.app, s.app.upstream);
 	add_timer(&s, &s.janitor, janitor_tick, JANITOR_SECONDS * 1000L);
 	add_timer(&s, &s.lag, lag_tick, LAG_PROBE_MS);
 	add_timer(&s, &s.ready_probe, ready_tick, 100);
