@@ -20,6 +20,9 @@ int cmd_agent(int argc, char **argv);
 int cmd_credits(int argc, char **argv);
 int cmd_conversation(int argc, char **argv);
 int cmd_leads(int argc, char **argv);
+/* Meeting booking (issue #9): src/cmd_google.c, src/cmd_meeting.c. */
+int cmd_google(int argc, char **argv);
+int cmd_meeting(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"

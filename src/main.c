@@ -28,8 +28,8 @@ static const struct command commands[] = {
 	{"credits", cmd_credits, "add and show a tenant's credits", NULL},
 	{"conversation", cmd_conversation, "list conversations, show transcripts", NULL},
 	{"leads", cmd_leads, "list extracted leads, show a conversation's history", NULL},
-	{"meeting", NULL, "list and cancel meetings", "issue #9 (meetings)"},
-	{"google", NULL, "connect a tenant's Google Calendar", "issue #9 (meetings)"},
+	{"meeting", cmd_meeting, "list and cancel booked meetings", NULL},
+	{"google", cmd_google, "connect a tenant's Google Calendar, show its state", NULL},
 };
 
 static void help(FILE *f)
