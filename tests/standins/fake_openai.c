@@ -139,6 +139,7 @@ struct fake {
 	long locked;	    /* conversation_locked refusals */
 	long responses;	    /* Response objects answered (any status) */
 	long structured;    /* of those, structured-output answers (json_schema) */
+	cJSON *open_calls;  /* {"conv_…": ["call_…", …]}: function calls not yet answered */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -565,6 +566,106 @@ static bool check_response_request(struct fake *f, const cJSON *doc, struct answ
 		return false;
 	}
 	return check_input(cJSON_GetObjectItemCaseSensitive(doc, "input"), a);
+}
+
+/* Whether id is a string in arr. */
+static bool in_array(const cJSON *arr, const char *id)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, arr)
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, id))
+			return true;
+	return false;
+}
+
+/*
+ * In a conversation, the function calls of the last response must all be
+ * answered by the next request's function_call_output items, and those
+ * items may only answer them (the real API's 400s, openai_google.md A.4).
+ */
+static bool check_tool_outputs(struct fake *f, const cJSON *doc, struct answer *a)
+{
+	const char *conv = conversation_of(doc);
+	const cJSON *open = conv ? cJSON_GetObjectItemCaseSensitive(f->open_calls, conv) : NULL;
+	const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input");
+	const cJSON *item, *id;
+	const cJSON *items = cJSON_IsArray(input) ? input : NULL;
+	cJSON *answered = cJSON_CreateArray();
+	bool ok = true;
+
+	if (!conv) {
+		cJSON_Delete(answered);
+		return true;
+	}
+	cJSON_ArrayForEach(item, items)
+	{
+		const char *type = json_str(item, "type");
+		const char *cid = json_str(item, "call_id");
+
+		if (!type || strcmp(type, "function_call_output") || !cid)
+			continue;
+		if (!in_array(open, cid)) {
+			bad_request(a, NULL, "input",
+				    "No tool call found for function call output with call_id %s.", cid);
+			ok = false;
+			break;
+		}
+		cJSON_AddItemToArray(answered, cJSON_CreateString(cid));
+	}
+	if (!ok)
+		open = NULL;
+	cJSON_ArrayForEach(id, open)
+	{
+		if (cJSON_IsString(id) && !in_array(answered, id->valuestring)) {
+			bad_request(a, NULL, "input", "No tool output found for function call %s.",
+				    id->valuestring);
+			ok = false;
+			break;
+		}
+	}
+	cJSON_Delete(answered);
+	return ok;
+}
+
+/* The calls of an answered response are open until the next request. */
+static void note_open_calls(struct fake *f, const cJSON *doc, const cJSON *output)
+{
+	const char *conv = conversation_of(doc);
+	const cJSON *item;
+	cJSON *ids;
+
+	if (!conv)
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(f->open_calls, conv);
+	ids = cJSON_CreateArray();
+	cJSON_ArrayForEach(item, output)
+		if (json_str(item, "type") && !strcmp(json_str(item, "type"), "function_call"))
+			cJSON_AddItemToArray(ids, cJSON_CreateString(json_str(item, "call_id")));
+	if (cJSON_GetArraySize(ids) > 0)
+		cJSON_AddItemToObject(f->open_calls, conv, ids);
+	else
+		cJSON_Delete(ids);
+}
+
+/*
+ * Whether the model may call name in this request: not with tool_choice
+ * "none", and when the request declares tools, only one of them (without a
+ * "tools" array the stored prompt may carry its own).
+ */
+static bool tool_allowed(const cJSON *doc, const char *name)
+{
+	const cJSON *tools = cJSON_GetObjectItemCaseSensitive(doc, "tools"), *t;
+	const char *choice = json_str(doc, "tool_choice");
+
+	if (choice && !strcmp(choice, "none"))
+		return false;
+	if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0)
+		return true;
+	cJSON_ArrayForEach(t, tools)
+		if (json_str(t, "name") && !strcmp(json_str(t, "name"), name))
+			return true;
+	return false;
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -1280,6 +1381,8 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 	const cJSON *input = cJSON_GetObjectItemCaseSensitive(doc, "input");
 	const char *rstatus = json_str(step, "response_status");
 	const cJSON *fc = cJSON_GetObjectItemCaseSensitive(step, "function_call");
+	const cJSON *fcs = cJSON_GetObjectItemCaseSensitive(step, "function_calls"), *one;
+	bool calls = fc || fcs;
 	const cJSON *fmt = schema_format(doc);
 	cJSON *output = cJSON_CreateArray();
 	cJSON *error = NULL, *incomplete = NULL, *usage;
@@ -1298,6 +1401,13 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		f->structured++;
 	if (!rstatus)
 		rstatus = "completed";
+	/* A model cannot call a tool it was not given: the step's calls become
+	 * the usual message then. */
+	if (fc && !tool_allowed(doc, json_str(fc, "name")))
+		calls = false;
+	cJSON_ArrayForEach(one, fcs)
+		if (!tool_allowed(doc, json_str(one, "name")))
+			calls = false;
 	if (json_true(step, "reasoning"))
 		cJSON_AddItemToArray(output, reasoning_item(&f->s));
 	if (!strcmp(rstatus, "failed")) {
@@ -1318,8 +1428,11 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		cJSON_AddItemToArray(output, message_item(&f->s, half, "incomplete"));
 		usage = usage_object(strlen(echo), strlen(half), true);
 		free(half);
-	} else if (fc) {
-		cJSON_AddItemToArray(output, function_call_item(&f->s, fc));
+	} else if (calls) {
+		if (fc)
+			cJSON_AddItemToArray(output, function_call_item(&f->s, fc));
+		cJSON_ArrayForEach(one, fcs)
+			cJSON_AddItemToArray(output, function_call_item(&f->s, one));
 		usage = usage_object(strlen(echo), 40, true);
 	} else if (json_str(step, "refusal")) {
 		cJSON_AddItemToArray(output, refusal_item(&f->s, json_str(step, "refusal")));
@@ -1328,6 +1441,7 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		cJSON_AddItemToArray(output, message_item(&f->s, text, "completed"));
 		usage = usage_object(strlen(echo), strlen(text), true);
 	}
+	note_open_calls(f, doc, output);
 	answer_json(a, 200, response_object(f, doc, rstatus, output, error, incomplete, usage));
 	f->responses++;
 	free(text);
@@ -1387,6 +1501,8 @@ static void responses(struct fake *f, struct evhttp_request *req, const char *bo
 		goto out;
 	}
 	if (schema_format(doc) && !check_format(schema_format(doc), a))
+		goto out;
+	if (!check_tool_outputs(f, doc, a))
 		goto out;
 	a->delay_ms = f->delay_ms;
 	/* Structured-output requests (lead extraction) and the others
@@ -1507,6 +1623,7 @@ static const struct step_key step_keys[] = {
 	{"error_code", ST_STR},
 	{"reason", ST_STR},
 	{"function_call", ST_OBJ},
+	{"function_calls", ST_ANY},
 	{"reasoning", ST_BOOL},
 	{"refusal", ST_STR},
 	{"fields", ST_OBJ},
@@ -1538,7 +1655,9 @@ static const char *check_step(const cJSON *step)
 	cJSON_ArrayForEach(name, omit)
 		if (!cJSON_IsString(name))
 			return "\"omit_fields\" must be an array of field names";
-	if (json_has(step, "refusal") && (json_has(step, "text") || json_has(step, "text_len") || fc))
+	if (json_has(step, "refusal") &&
+	    (json_has(step, "text") || json_has(step, "text_len") || fc ||
+	     json_has(step, "function_calls")))
 		return "\"refusal\" replaces the answer: no \"text\", \"text_len\" or "
 		       "\"function_call\" with it";
 	if (json_has(step, "text") && json_has(step, "text_len"))
@@ -1547,6 +1666,22 @@ static const char *check_step(const cJSON *step)
 		return "\"text_len\" must be a whole number from 0 to 10000000";
 	if (fc && (!json_str(fc, "name") || !*json_str(fc, "name")))
 		return "\"function_call\" needs a \"name\"";
+	if (json_has(step, "function_calls")) {
+		const cJSON *fcs = cJSON_GetObjectItemCaseSensitive(step, "function_calls"), *one;
+
+		if (!cJSON_IsArray(fcs) || cJSON_GetArraySize(fcs) == 0 || fc)
+			return "\"function_calls\" must be a non-empty array of calls (and not "
+			       "with \"function_call\")";
+		cJSON_ArrayForEach(one, fcs)
+		{
+			const cJSON *a1 = cJSON_GetObjectItemCaseSensitive(one, "arguments");
+
+			if (!json_str(one, "name") || !*json_str(one, "name"))
+				return "each of \"function_calls\" needs a \"name\"";
+			if (a1 && !cJSON_IsString(a1) && !cJSON_IsObject(a1))
+				return "\"function_calls\" arguments must be strings or objects";
+		}
+	}
 	if (args && !cJSON_IsString(args) && !cJSON_IsObject(args) && !cJSON_IsArray(args))
 		return "\"function_call\".\"arguments\" must be a string or an object";
 	if (json_has(fc, "call_id") && !json_str(fc, "call_id"))
@@ -1572,6 +1707,8 @@ static void reset(struct standin *s)
 	f->locked = 0;
 	f->responses = 0;
 	f->structured = 0;
+	cJSON_Delete(f->open_calls);
+	f->open_calls = cJSON_CreateObject();
 }
 
 /* ---------------------------------------------------------------- main */
@@ -1626,9 +1763,11 @@ int main(int argc, char **argv)
 	f.s.stats = stats;
 	f.s.reset = reset;
 	f.s.check_step = check_step;
+	f.open_calls = cJSON_CreateObject();
 	rc = standin_start(&f.s, listen, log_path, handle, &f) ? 1 : standin_run(&f.s) ? 1 : 0;
 	standin_log(&f.s, "stopped");
 	standin_free(&f.s);
+	cJSON_Delete(f.open_calls);
 	libevent_global_shutdown();
 	return rc;
 }
