@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make demo`: the whole flow on this machine, no accounts needed.
 #
-# A throwaway PostgreSQL (tests/lib/pg.sh), the project's stand-ins for OpenAI
-# and the Meta Graph API (build/tests/fake_openai, fake_graph), and a real
-# `parley serve`. A demo tenant gets a WhatsApp, an Instagram and a webchat
+# A throwaway PostgreSQL (tests/lib/pg.sh), the project's stand-ins for OpenAI,
+# the Meta Graph API and Google (build/tests/fake_openai, fake_graph,
+# fake_google), and a real `parley serve`. A demo tenant gets a WhatsApp, an Instagram and a webchat
 # channel; customers' messages arrive as signed webhooks (`parley replay`),
 # parley answers them through the stand-ins, and Meta's delivery and read
-# receipts are posted back. Then the transcripts, the lead extracted from
-# a conversation (`parley leads`), a few metrics and the credits used are
-# printed, and everything is stopped again.
+# receipts are posted back; one customer books a video call, which the agent
+# puts in the tenant's (stand-in) Google Calendar with a Meet link. Then the
+# transcripts, the lead extracted from a conversation (`parley leads`), the
+# booked meeting (`parley meeting list`), a few metrics and the credits used
+# are printed, and everything is stopped again.
 #
 #   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C
 #
@@ -34,7 +36,7 @@ IG_CUSTOMER=5551234567890001
 T0=$(date +%s%N)
 STEP="starting"
 DEMO_TMP=
-PARLEY_PID='' OPENAI_PID='' GRAPH_PID=''
+PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
 
 if [ -t 1 ]; then B=$'\e[1m' D=$'\e[2m' R=$'\e[0m'; else B='' D='' R=''; fi
 section() { printf '\n%s== %s%s\n' "$B" "$1" "$R"; }
@@ -83,7 +85,8 @@ stop_all() {
 	stop_pid "$PARLEY_PID"
 	stop_pid "$OPENAI_PID"
 	stop_pid "$GRAPH_PID"
-	PARLEY_PID='' OPENAI_PID='' GRAPH_PID=''
+	stop_pid "$GOOGLE_PID"
+	PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
 	if declare -F pg_stop >/dev/null; then pg_stop; fi
 }
 
@@ -144,8 +147,9 @@ start_standin() {
 
 # The stand-in OpenAI answers the next response with TEXT (otherwise it says
 # "Echo: …"), so that the transcript reads like a real conversation.
+# With REPLY_KEY=text_template, {field}s of the tool's last output are filled in.
 script_reply() {
-	jq -nc --arg t "$1" '[{text: $t}]' | curl -fsS --max-time 5 -o /dev/null --data-binary @- "$OPENAI_URL/_script" \
+	jq -nc --arg k "${REPLY_KEY:-text}" --arg t "$1" '[{($k): $t}]' | curl -fsS --max-time 5 -o /dev/null --data-binary @- "$OPENAI_URL/_script" \
 		|| fail "could not script the OpenAI stand-in"
 }
 
@@ -223,6 +227,26 @@ create_demo_tenant() {
 	done
 }
 # ===== END TENANT SETUP ===============================================
+
+# The tenant's Google Calendar, as an operator connects it once the tenant
+# gave consent: the refresh token from a file, never the command line.
+connect_demo_calendar() {
+	printf 'demo-google-refresh-token\n' >"$DEMO_TMP/google.token"
+	admin google connect --tenant "$TENANT" --refresh-token-file "$DEMO_TMP/google.token"
+}
+
+# The model's function calls for a booking, scripted into the stand-in: it
+# looks at the calendar, then books START (RFC 3339 with the offset).
+script_booking() { # START EMAIL
+	local day=${1%%T*} off=${1:19}
+	jq -nc --arg s "$1" --arg from "${day}T09:00:00$off" --arg to "${day}T12:00:00$off" --arg e "$2" \
+		'[{function_call: {name: "check_availability", arguments: {start: $from, end: $to, duration_minutes: 30}}},
+		  {function_call: {name: "book_meeting", arguments: {start: $s, duration_minutes: 30,
+		     timezone: "Europe/Amsterdam", customer_name: "Anna de Vries", customer_email: $e,
+		     title: "E-bike video call with Demo Shop"}}}]' \
+		| curl -fsS --max-time 5 -o /dev/null --data-binary @- "$OPENAI_URL/_script" \
+		|| fail "could not script the OpenAI stand-in"
+}
 
 # ---------------------------------------------------------------- conversations
 
@@ -388,7 +412,7 @@ printf '%sparley demo%s: a throwaway PostgreSQL, stand-ins for OpenAI and Meta; 
 
 STEP="checking the tools"
 [ -x "$PARLEY_BIN" ] || fail "$PARLEY_BIN is missing: run 'make demo'"
-for s in fake_openai fake_graph; do
+for s in fake_openai fake_graph fake_google; do
 	[ -x "$PARLEY_BUILD/tests/$s" ] || fail "$PARLEY_BUILD/tests/$s is missing: run 'make demo'"
 done
 missing_tools() {
@@ -428,7 +452,9 @@ say "PostgreSQL $(basename "$(dirname "$PG_BIN")") on port $PG_PORT, database pa
 STEP="starting the stand-ins"
 start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo
 start_standin fake_graph GRAPH_PID GRAPH_URL
-say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL"
+start_standin fake_google GOOGLE_PID GOOGLE_URL --client-id demo-client.apps.googleusercontent.com \
+	--client-secret demo-client-secret
+say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL, Google $GOOGLE_URL"
 
 STEP="writing the configuration"
 CONF=$DEMO_TMP/parley.conf
@@ -457,6 +483,11 @@ secret = demo-webchat-secret
 every_messages = 3
 idle_seconds = 2
 prompt_id = pmpt_demo_leads
+[google]
+client_id = demo-client.apps.googleusercontent.com
+client_secret = demo-client-secret
+token_url = $GOOGLE_URL/token
+calendar_url = $GOOGLE_URL/calendar/v3
 CONF
 }
 write_config "$(free_port)"
@@ -469,6 +500,9 @@ STEP="creating the demo tenant"
 create_demo_tenant >/dev/null
 say "tenant $TENANT with one agent per channel (parley tenant add, channel add, agent link):"
 admin tenant show "$TENANT" | sed 's/^./    &/'
+STEP="connecting the tenant's Google Calendar"
+connect_demo_calendar >/dev/null
+say "its Google Calendar connected (parley google connect): the agent can book meetings"
 
 STEP="starting parley serve"
 # start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.
@@ -509,6 +543,12 @@ sleep 1 # a little later…
 customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
 	"Of course! Your bike will be ready at the counter, see you at 16:30 on Saturday." \
 	"Great, then I'll pick up my bike around 16:30"
+STEP="scripting Anna's booking"
+MEET_START=$(TZ=Europe/Amsterdam date -d 'tomorrow 10:00' '+%Y-%m-%dT%H:%M:%S%:z')
+script_booking "$MEET_START" anna.devries@example.com
+REPLY_KEY=text_template customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
+	"Done! Tomorrow at 10:00 we'll show you the e-bikes in a video call: {meet_link} - the invitation is on its way to {invited}." \
+	"Could someone show me your e-bikes in a video call tomorrow at 10? My email is anna.devries@example.com"
 customer_turn instagram "$IG_CUSTOMER" "$IG_CUSTOMER" \
 	"Yes, we ship to Portugal! DHL takes 3-5 working days, and shipping is free above €50." \
 	"Hi! Do you ship to Portugal?" \
@@ -535,10 +575,19 @@ section "Leads (parley leads list --tenant $TENANT, parley leads show)"
 echo
 "$PARLEY_BIN" leads show "$anna_conv" -c "$CONF" | sed 's/^./  &/' || fail "parley leads show failed"
 
+STEP="listing the meetings"
+section "Meetings (parley meeting list --tenant $TENANT; the Google Calendar stand-in)"
+[ "$(q "SELECT count(*) FROM meetings WHERE user_id = '$TENANT' AND status = 'scheduled' AND meet_link IS NOT NULL")" = 1 ] \
+	|| fail "Anna's meeting was not booked"
+admin meeting list --tenant "$TENANT" | sed 's/^./  &/' || fail "parley meeting list failed"
+curl -fsS --max-time 5 "$GOOGLE_URL/_events" \
+	| jq -r '.primary[] | "  event \(.id) in the calendar: \"\(.summary)\", \(.start.dateTime) (\(.start.timeZone)), \(.conferenceData.conferenceSolution.name) \(.hangoutLink), guest \(.attendees[0].email)"' \
+	|| fail "could not read the Google stand-in's events"
+
 STEP="reading /metrics"
 section "Metrics (from $PARLEY_URL/metrics)"
 curl -fsS --max-time 5 "$PARLEY_URL/metrics" >"$DEMO_TMP/metrics.txt" || fail "GET /metrics failed"
-grep -E '^parley_(webhooks_total|replies_total|extractions_total|upstream_requests_total)[{ ]' "$DEMO_TMP/metrics.txt" | sed 's/^/  /' \
+grep -E '^parley_(webhooks_total|replies_total|extractions_total|meeting_tool_calls_total|upstream_requests_total)[{ ]' "$DEMO_TMP/metrics.txt" | sed 's/^/  /' \
 	|| fail "/metrics has none of parley_webhooks_total, parley_replies_total, parley_upstream_requests_total"
 IFS='|' read -r left used < <(q "SELECT remaining_credits || '|' || total_used FROM credits WHERE user_id = '$TENANT'")
 section "Credits"
@@ -553,6 +602,7 @@ if [ "$DEMO_KEEP" = 1 ]; then
 	say "website chat     $PARLEY_URL/webchat/v1/demo?widget=$WIDGET  (open it in a browser)"
 	say "OpenAI stand-in  $OPENAI_URL  (/_requests, /_stats; unscripted answers are \"Echo: …\")"
 	say "Graph stand-in   $GRAPH_URL  (/_requests, /_stats)"
+	say "Google stand-in  $GOOGLE_URL  (/_requests, /_events)"
 	say "database         psql '$DSN'"
 	say "config, logs     $DEMO_TMP  (parley.conf, parley.log, webhooks/)"
 	echo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The stand-in upstreams themselves (tests/standins/README.md): fake_openai
-# and fake_graph answer like the real APIs, every script step does what it
+# The stand-in upstreams themselves (tests/standins/README.md): fake_openai,
+# fake_graph and fake_google answer like the real APIs, every script step does what it
 # says, /_requests records what came, and SIGTERM/SIGINT exit 0 (clean under
 # ASan, which the runner makes fatal for leaks).
 . "$(dirname "$0")/../lib/testlib.sh"
@@ -8,7 +8,8 @@
 BUILD=${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}
 FAKE_OPENAI=$BUILD/tests/fake_openai
 FAKE_GRAPH=$BUILD/tests/fake_graph
-for b in "$FAKE_OPENAI" "$FAKE_GRAPH"; do
+FAKE_GOOGLE=$BUILD/tests/fake_google
+for b in "$FAKE_OPENAI" "$FAKE_GRAPH" "$FAKE_GOOGLE"; do
 	[ -x "$b" ] || { _t_report fail "stand-in built: $b"; finish; exit 1; }
 done
 
@@ -105,8 +106,10 @@ resp '{"model":"gpt-4o-mini","input":"plain string"}'
 eq "responses: string input, model instead of prompt" "200 Echo: plain string" "$CODE $(j '.output[0].content[0].text')"
 eq "responses: model echoed" gpt-4o-mini "$(j .model)"
 eq "responses: no conversation is allowed (lead extraction)" null "$(j .conversation)"
-resp '{"prompt":{"id":"p"},"conversation":{"id":"conv_B"},"input":[{"role":"user","content":"one"},{"type":"message","role":"user","content":[{"type":"input_text","text":"two"}]},{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}]}'
+# (a function_call_output outside a conversation: nothing to match it against)
+resp '{"prompt":{"id":"p"},"input":[{"role":"user","content":"one"},{"type":"message","role":"user","content":[{"type":"input_text","text":"two"}]},{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}]}'
 eq "responses: every input item's text, joined" 'Echo: one | two | {"ok":true}' "$(j '.output[0].content[0].text')"
+resp '{"prompt":{"id":"p"},"conversation":{"id":"conv_B"},"input":[{"role":"user","content":"one"}]}'
 eq "responses: conversation as {id}" conv_B "$(j .conversation.id)"
 
 # --- responses: validation, with the real error bodies
@@ -200,16 +203,41 @@ eq "incomplete: message item incomplete" incomplete "$(j '.output[0].status')"
 resp "$conv_body"
 eq "incomplete with reason and half the text" "content_filter abcd" "$(j .incomplete_details.reason) $(j '.output[0].content[0].text')"
 
+# Function calls on conversations of their own: a call stays open (and
+# blocks its conversation) until a request answers it.
 script '[{"function_call":{"name":"book_meeting","arguments":{"start_iso":"2026-01-05T10:00:00Z","duration_minutes":30}}},{"function_call":{"name":"f","arguments":"{\"a\":1}","call_id":"call_fixed"},"reasoning":true}]'
-resp "$conv_body"
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_F1","input":"Book it"}'
 eq "function_call item" "function_call book_meeting completed" "$(j '.output[0] | "\(.type) \(.name) \(.status)"')"
 eq "…arguments is a JSON string" 30 "$(j '.output[0].arguments | fromjson | .duration_minutes')"
 contains "…call_id" "call_" "$(j '.output[0].call_id')"
 contains "…fc_ id" "fc_" "$(j '.output[0].id')"
 eq "…and no message item" 0 "$(j '[.output[] | select(.type == "message")] | length')"
-resp "$conv_body"
+f1_call=$(j '.output[0].call_id')
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_F2","input":"Book it"}'
 eq "reasoning item first, call_id and string arguments as given" "reasoning function_call call_fixed {\"a\":1}" \
 	"$(j '"\(.output[0].type) \(.output[1].type) \(.output[1].call_id) \(.output[1].arguments)"')"
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_F1","input":"Hello?"}'
+eq "an open call must be answered first (the real 400)" "400 No tool output found for function call $f1_call." "$CODE $(j .error.message)"
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_F1","input":[{"type":"function_call_output","call_id":"call_other","output":"x"}]}'
+eq "…and only calls that are open" "400 No tool call found for function call output with call_id call_other." "$CODE $(j .error.message)"
+resp "{\"prompt\":{\"id\":\"pmpt_wa\"},\"conversation\":\"conv_F1\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"$f1_call\",\"output\":\"{\\\"ok\\\":true}\"},{\"role\":\"user\",\"content\":\"and?\"}]}"
+eq "answered: the echo has the output" '200 Echo: {"ok":true} | and?' "$CODE $(j '.output[0].content[0].text')"
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_F1","input":[{"type":"function_call_output","call_id":"call_fixed","output":"x"}]}'
+eq "…after which the call is closed" 400 "$CODE"
+
+tools='[{"type":"function","name":"check_availability","parameters":{}},{"type":"function","name":"book_meeting","parameters":{}}]'
+script '[{"function_call":{"name":"delete_everything"}},{"function_call":{"name":"book_meeting"}},{"function_calls":[{"name":"check_availability","arguments":{"a":1}},{"name":"book_meeting","call_id":"call_two"}]}]'
+resp "{\"prompt\":{\"id\":\"pmpt_wa\"},\"conversation\":\"conv_T1\",\"input\":\"Hi\",\"tools\":$tools}"
+eq "a call to a tool the request does not declare: a message instead" "message Echo: Hi" "$(j '"\(.output[0].type) \(.output[0].content[0].text)"')"
+resp "{\"prompt\":{\"id\":\"pmpt_wa\"},\"conversation\":\"conv_T2\",\"input\":\"Hi\",\"tools\":$tools,\"tool_choice\":\"none\"}"
+eq "tool_choice none: a message instead" message "$(j '.output[0].type')"
+resp "{\"prompt\":{\"id\":\"pmpt_wa\"},\"conversation\":\"conv_T3\",\"input\":\"Hi\",\"tools\":$tools}"
+eq "function_calls: several calls in one response" "check_availability book_meeting call_two" \
+	"$(j '"\(.output[0].name) \(.output[1].name) \(.output[1].call_id)"')"
+resp '{"prompt":{"id":"pmpt_wa"},"conversation":"conv_T3","input":[{"type":"function_call_output","call_id":"call_two","output":"x"}]}'
+eq "…each must be answered" 400 "$CODE"
+call "$OA/_script" "${JSON[@]}" --data-binary '[{"function_calls":[]}]'
+eq "function_calls must not be empty" 400 "$CODE"
 
 script '[{"status":500,"times":2},{"for":"conversations","status":502},{"for":"any","text":"for anyone"}]'
 resp "$conv_body"
@@ -547,5 +575,135 @@ eq "--ig-bytes: 500 are not" 200 "$CODE"
 kill -TERM "$GPID"
 wait "$GPID"
 eq "fake_graph: SIGTERM exits 0" 0 $?
+
+
+# ==================================================================== fake_google
+
+start_standin google "$FAKE_GOOGLE" --client-id cid --client-secret csecret --expires-in 600 --log "$TEST_TMP/google.log" || { finish; exit 1; }
+GOPID=$SPID
+GO=$SURL
+FORM=(-H 'Content-Type: application/x-www-form-urlencoded')
+token() { call "$GO/token" "${FORM[@]}" --data-binary "$1"; }
+gcal() { local method=$1 path=$2; shift 2; call "$GO/calendar/v3$path" -X "$method" -H "Authorization: Bearer $AT" "$@"; }
+goscript() { call "$GO/_script" "${JSON[@]}" --data-binary "$1"; }
+
+# --- the token endpoint
+token 'grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-1'
+eq "token: 200 with an access token, its lifetime and type" "200 600 Bearer" "$CODE $(j .expires_in) $(j .token_type)"
+contains "…a ya29 token" "ya29.fake-" "$(j .access_token)"
+AT=$(j .access_token)
+token 'grant_type=refresh_token&client_id=cid&client_secret=wrong&refresh_token=rt-1'
+eq "token: a wrong client secret is 401 invalid_client" "401 invalid_client" "$CODE $(j .error)"
+token 'grant_type=authorization_code&client_id=cid&client_secret=csecret&code=x'
+eq "token: another grant type is 400 unsupported_grant_type" "400 unsupported_grant_type" "$CODE $(j .error)"
+call "$GO/token" "${JSON[@]}" --data-binary '{"grant_type":"refresh_token"}'
+eq "token: JSON instead of a form is 400" 400 "$CODE"
+call "$GO/_revoke" "${JSON[@]}" --data-binary '{"refresh_token":"rt-dead"}'
+token 'grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-dead'
+eq "token: a revoked refresh token is 400 invalid_grant" "400 invalid_grant Token has been expired or revoked." "$CODE $(j .error) $(j .error_description)"
+goscript '[{"for":"token","error":"invalid_grant"},{"for":"token","expires_in":5},{"for":"token","status":503}]'
+token 'grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-1'
+eq "token step: invalid_grant once" "400 invalid_grant" "$CODE $(j .error)"
+token 'grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-1'
+eq "token step: expires_in" "200 5" "$CODE $(j .expires_in)"
+token 'grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rt-1'
+eq "token step: a status gets an OAuth error body" "503 internal_failure" "$CODE $(j .error)"
+
+# --- authorization
+call "$GO/calendar/v3/freeBusy" "${JSON[@]}" -X POST --data-binary '{}'
+eq "calendar: no token is 401 authError" "401 authError Invalid Credentials" "$CODE $(j '.error.errors[0].reason') $(j .error.message)"
+call "$GO/calendar/v3/freeBusy" "${JSON[@]}" -H 'Authorization: Bearer ya29.made-up' -X POST --data-binary '{}'
+eq "calendar: an unknown token is 401" 401 "$CODE"
+
+# --- events
+D=$(date -u -d '+1 day' +%Y-%m-%d)
+ev() { jq -cn --arg id "$1" --arg s "${D}T$2" --arg e "${D}T$3" '{id: $id, summary: "Demo", start: {dateTime: $s, timeZone: "Europe/Amsterdam"}, end: {dateTime: $e}, attendees: [{email: "ana@x.test", displayName: "Ana"}], conferenceData: {createRequest: {requestId: "r1", conferenceSolutionKey: {type: "hangoutsMeet"}}}}'; }
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evone1 10:00:00+01:00 10:30:00+01:00)"
+eq "insert: 200, confirmed, the id given" "200 evone1 confirmed" "$CODE $(j .id) $(j .status)"
+contains "insert: a Meet link" "https://meet.google.com/" "$(j .hangoutLink)"
+eq "insert: conference success, video entry point, Google Meet" "success video Google Meet" \
+	"$(j '"\(.conferenceData.createRequest.status.statusCode) \(.conferenceData.entryPoints[0].entryPointType) \(.conferenceData.conferenceSolution.name)"')"
+eq "insert: the link is the entry point's" "$(j .hangoutLink)" "$(j '.conferenceData.entryPoints[0].uri')"
+eq "insert: attendees with a response status, organizer" "ana@x.test needsAction true" "$(j '"\(.attendees[0].email) \(.attendees[0].responseStatus) \(.organizer.self)"')"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evone1 12:00:00Z 12:30:00Z)"
+eq "insert: the same id again is 409 duplicate" "409 duplicate The requested identifier already exists." "$CODE $(j '.error.errors[0].reason') $(j .error.message)"
+gcal POST "/calendars/primary/events" "${JSON[@]}" --data-binary "$(ev evt2ab 12:00:00Z 12:30:00Z)"
+eq "insert: without conferenceDataVersion=1 no conference" "200 null null" "$CODE $(j .hangoutLink) $(j .conferenceData)"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev BAD_ID 12:00:00Z 12:30:00Z)"
+eq "insert: an id not in base32hex is 400 invalid" "400 invalid" "$CODE $(j '.error.errors[0].reason')"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evthree 12:00:00Z 11:00:00Z)"
+eq "insert: end before start is 400 timeRangeEmpty" "400 timeRangeEmpty" "$CODE $(j '.error.errors[0].reason')"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary '{"id":"evfour","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"attendees":[{"displayName":"x"}]}'
+eq "insert: an attendee without email is 400 required" "400 required" "$CODE $(j '.error.errors[0].reason')"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary '{"id":"evfive","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"conferenceData":{"createRequest":{"requestId":"r","conferenceSolutionKey":{"type":"eventHangout"}}}}'
+eq "insert: another conference type is 400 invalid" "400 Invalid conference type value." "$CODE $(j .error.message)"
+goscript '[{"for":"insert","conference_pending":true},{"for":"insert","status":500,"apply":true}]'
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evpend1 14:00:00Z 14:30:00Z)"
+eq "conference_pending: no link yet" "pending null" "$(j .conferenceData.createRequest.status.statusCode) $(j .hangoutLink)"
+gcal GET /calendars/primary/events/evpend1
+eq "…GET later finds it ready" "200 success" "$CODE $(j .conferenceData.createRequest.status.statusCode)"
+contains "…with the link" "https://meet.google.com/" "$(j .hangoutLink)"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evlost1 15:00:00Z 15:30:00Z)"
+eq "apply: 500 answered, backendError" "500 backendError" "$CODE $(j '.error.errors[0].reason')"
+gcal GET /calendars/primary/events/evlost1
+eq "…but the event was made" "200 evlost1" "$CODE $(j .id)"
+gcal GET /calendars/primary/events/evnone1
+eq "get: unknown is 404 notFound" "404 notFound" "$CODE $(j '.error.errors[0].reason')"
+
+# --- freeBusy
+call "$GO/_busy" "${JSON[@]}" --data-binary "{\"calendar\":\"primary\",\"busy\":[{\"start\":\"${D}T06:00:00Z\",\"end\":\"${D}T07:00:00Z\"}]}"
+eq "/_busy adds intervals" 200 "$CODE"
+call "$GO/_busy" "${JSON[@]}" --data-binary '{"busy":[{"start":"x","end":"y"}]}'
+eq "/_busy refuses nonsense" 400 "$CODE"
+fb="{\"timeMin\":\"${D}T06:30:00Z\",\"timeMax\":\"${D}T13:00:00Z\",\"items\":[{\"id\":\"primary\"},{\"id\":\"nosuch\"}]}"
+gcal POST /freeBusy "${JSON[@]}" --data-binary "$fb"
+eq "freeBusy: preloaded (clipped to the range) and events, in UTC" "${D}T06:30:00Z-${D}T07:00:00Z ${D}T09:00:00Z-${D}T09:30:00Z ${D}T12:00:00Z-${D}T12:30:00Z" \
+	"$(j '[.calendars.primary.busy[] | "\(.start)-\(.end)"] | sort | join(" ")')"
+eq "freeBusy: an unknown calendar has errors" "notFound" "$(j '.calendars.nosuch.errors[0].reason')"
+eq "freeBusy: kind" "calendar#freeBusy" "$(j .kind)"
+gcal POST /freeBusy "${JSON[@]}" --data-binary "{\"timeMin\":\"${D}T13:00:00Z\",\"timeMax\":\"${D}T06:30:00Z\",\"items\":[{\"id\":\"primary\"}]}"
+eq "freeBusy: an empty range is 400 timeRangeEmpty" "400 timeRangeEmpty" "$CODE $(j '.error.errors[0].reason')"
+goscript '[{"for":"freebusy","status":429,"retry_after":2},{"for":"freebusy","status":403},{"for":"freebusy","drop":true}]'
+gcal POST /freeBusy "${JSON[@]}" --data-binary "$fb"
+eq "freeBusy step: 429 with Retry-After" "429 rateLimitExceeded 2" "$CODE $(j '.error.errors[0].reason') $(hdr Retry-After)"
+gcal POST /freeBusy "${JSON[@]}" --data-binary "$fb"
+eq "freeBusy step: 403 is usageLimits rateLimitExceeded" "403 usageLimits rateLimitExceeded" "$CODE $(j '.error.errors[0].domain') $(j '.error.errors[0].reason')"
+gcal POST /freeBusy "${JSON[@]}" --data-binary "$fb"
+eq "freeBusy step: drop" 000 "$CODE"
+
+# --- delete, expiry, controls
+gcal DELETE "/calendars/primary/events/evone1?sendUpdates=all"
+eq "delete: 204" 204 "$CODE"
+gcal GET /calendars/primary/events/evone1
+eq "…the event stays, cancelled" "200 cancelled" "$CODE $(j .status)"
+gcal DELETE /calendars/primary/events/evone1
+eq "delete again: 410 deleted" "410 deleted" "$CODE $(j '.error.errors[0].reason')"
+gcal DELETE /calendars/primary/events/evnone1
+eq "delete unknown: 404" 404 "$CODE"
+gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evone1 16:00:00Z 16:30:00Z)"
+eq "a deleted event's id cannot be inserted again (409)" 409 "$CODE"
+call "$GO/_events"
+eq "/_events: every event, cancelled too" "evlost1 evone1 evpend1 evt2ab" "$(j '.primary | map(.id) | sort | join(" ")')"
+call "$GO/_expire" -X POST
+gcal GET /calendars/primary/events/evt2ab
+eq "/_expire: issued tokens stop working" 401 "$CODE"
+call "$GO/_stats"
+eq "/_stats: tokens, events, freeBusy" "2 4 1 1" "$(j '"\(.tokens_issued) \(.events_inserted) \(.events_deleted) \(.freebusy)"')"
+call "$GO/_requests"
+eq "/_requests: the form body is kept as text" true "$(j '.[0].raw_body | startswith("grant_type=refresh_token")')"
+goscript '[{"for":"calendar"}]'
+eq "a step for an unknown target is refused" 400 "$CODE"
+goscript '[{"apply":true}]'
+eq "apply without a status is refused" 400 "$CODE"
+call "$GO/_reset" -X POST
+call "$GO/_events"
+eq "/_reset forgets events" "{}" "$(j -c .)"
+call "$GO/other"
+eq "other paths: 404 notFound" "404 notFound" "$CODE $(j '.error.errors[0].reason')"
+contains "--log: one line per request" "POST /token -> 200" "$(cat "$TEST_TMP/google.log")"
+kill -TERM "$GOPID"
+wait "$GOPID"
+eq "fake_google: SIGTERM exits 0" 0 $?
+eq "fake_google: nothing on stderr" "" "$(cat "$TEST_TMP/google.err")"
 
 finish

@@ -1375,6 +1375,55 @@ static cJSON *refusal_item(struct standin *s, const char *refusal)
 	return item;
 }
 
+/*
+ * A step's "text_template" with each {key} replaced by that field of the
+ * JSON output of the request's first function_call_output item (a tool's
+ * answer), so that a scripted final answer can quote what the tool said;
+ * unknown keys stay as written.
+ */
+static char *expand_template(const char *tpl, const cJSON *input)
+{
+	const cJSON *item, *out = NULL, *items = cJSON_IsArray(input) ? input : NULL;
+	cJSON *fields = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	const char *p;
+
+	cJSON_ArrayForEach(item, items)
+	{
+		const char *type = json_str(item, "type");
+
+		if (type && !strcmp(type, "function_call_output")) {
+			out = cJSON_GetObjectItemCaseSensitive(item, "output");
+			break;
+		}
+	}
+	if (cJSON_IsString(out))
+		fields = cJSON_Parse(out->valuestring);
+	for (p = tpl; *p; p++) {
+		const char *end = *p == '{' ? strchr(p, '}') : NULL;
+		const cJSON *v = NULL;
+
+		if (end && end - p > 1 && end - p < 64) {
+			char key[64];
+
+			memcpy(key, p + 1, (size_t)(end - p - 1));
+			key[end - p - 1] = '\0';
+			v = cJSON_GetObjectItemCaseSensitive(fields, key);
+		}
+		if (cJSON_IsString(v)) {
+			strbuf_puts(&sb, v->valuestring);
+			p = end;
+		} else if (cJSON_IsNumber(v)) {
+			strbuf_printf(&sb, "%g", v->valuedouble);
+			p = end;
+		} else {
+			strbuf_putc(&sb, *p);
+		}
+	}
+	cJSON_Delete(fields);
+	return strbuf_detach(&sb);
+}
+
 /* A 200 answer: completed, failed or incomplete, per the step (may be NULL). */
 static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step, struct answer *a)
 {
@@ -1391,6 +1440,8 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 
 	if (json_str(step, "text"))
 		text = xstrdup(json_str(step, "text"));
+	else if (json_str(step, "text_template"))
+		text = expand_template(json_str(step, "text_template"), input);
 	else if (json_has(step, "text_len"))
 		text = long_text((size_t)json_num(step, "text_len", 0));
 	else if (fmt)
@@ -1619,6 +1670,7 @@ static const struct step_key step_keys[] = {
 	{"should_retry", ST_BOOL},
 	{"text", ST_STR},
 	{"text_len", ST_NUM},
+	{"text_template", ST_STR},
 	{"response_status", ST_STR},
 	{"error_code", ST_STR},
 	{"reason", ST_STR},
