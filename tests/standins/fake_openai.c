@@ -48,7 +48,11 @@
  *     gives name and company; an address with "@" the email.
  *     A second /v1/responses on a conversation whose earlier response is
  *     still being produced (delayed) gets the real 400 conversation_locked
- *     error at once; /_stats counts these. Errors use OpenAI's body
+ *     error at once; /_stats counts these. The function calls of a
+ *     conversation's last response must each be answered by the next
+ *     request's function_call_output items (else 400 "No tool output found
+ *     for function call call_…."), and outputs may only answer those (else
+ *     400 "No tool call found for function call output with call_id …"). Errors use OpenAI's body
  *     {"error":{"message","type","param","code"}}; every answer carries
  *     x-request-id, openai-version and openai-processing-ms.
  *
@@ -112,6 +116,13 @@
  *   "function_call": {"name": "…", "arguments": "<JSON string>" or an
  *                    object, "call_id": "…"}   the output is one
  *                          function_call item instead of a message
+ *   "function_calls": [{…}, …]   several function_call items at once
+ *                          (a call to a tool the request does not declare,
+ *                          or with tool_choice "none", gets the usual
+ *                          message instead: a model cannot make it)
+ *   "text_template": "…"   reply with this text, each {key} replaced by
+ *                          that field of the JSON output of the request's
+ *                          first function_call_output item
  *   "reasoning": true      a reasoning item comes first in output (real
  *                          reasoning models do this)
  *   "refusal": "…"         the message's only content part is a refusal
