@@ -92,7 +92,8 @@ int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct opti
 	}
 }
 
-static void vreport(struct admin_cmd *cmd, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vreport(struct admin_cmd *cmd, const char *fmt,
+							   va_list ap)
 {
 	fprintf(stderr, "%s: ", cmd->name);
 	vfprintf(stderr, fmt, ap);

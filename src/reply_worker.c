@@ -84,6 +84,7 @@ struct job {
 	size_t n_parts, next_part, sent_parts, failed_part;
 	char *pending_pmid;  /* platform id of the part being recorded */
 	char *failure;	     /* why the reply failed, for the remaining parts */
+	bool producing;	     /* before its text is stored: counts against claims */
 };
 
 struct reply_worker {
@@ -92,6 +93,7 @@ struct reply_worker {
 	char owner[96];
 	struct job *jobs;
 	int active;
+	int producing; /* jobs not yet past their OpenAI calls */
 	bool claiming;	/* a claim query is in flight */
 	bool again;	/* claim again as soon as the current one returns */
 	bool stopped;
@@ -145,6 +147,8 @@ static void job_free(struct job *j)
 		}
 	}
 	w->active--;
+	if (j->producing)
+		w->producing--;
 	if (j->timer)
 		event_free(j->timer);
 	free(j->conversation_id);
@@ -432,8 +436,24 @@ static void on_stored(void *arg, PGresult *res, const char *err)
 	go(j, STEP_SEND);
 }
 
+/*
+ * The job has its text: its upstream slot is free for the next claim while
+ * it stores and sends (its sends go ahead of new OpenAI calls in the HTTP
+ * client's queue, so a produced reply still never waits behind new work).
+ */
+static void production_over(struct job *j)
+{
+	if (!j->producing)
+		return;
+	j->producing = false;
+	j->w->producing--;
+	if (!j->w->closing)
+		claim(j->w);
+}
+
 static void store(struct job *j)
 {
+	production_over(j);
 	char **parts = NULL;
 	size_t n = text_split(j->reply, graph_max_chars(j->platform), &parts);
 	cJSON *arr = cJSON_CreateArray();
@@ -801,6 +821,8 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	j->next = w->jobs;
 	w->jobs = j;
 	w->active++;
+	w->producing++;
+	j->producing = true;
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->customer = dup_field(o, "customer");
 	j->user_id = dup_field(o, "user_id");
@@ -845,6 +867,8 @@ static void start_job(struct reply_worker *w, cJSON *o)
 			j->n_parts++;
 		}
 		log_info(j->ctx, "resuming %zu unsent message(s)", n_unsent);
+		j->producing = false; /* nothing to ask OpenAI */
+		w->producing--;
 		go(j, STEP_MARK_SENDING);
 		return;
 	}
@@ -927,9 +951,14 @@ static void claim(struct reply_worker *w)
 		w->again = true;
 		return;
 	}
-	/* One job per upstream slot: a job keeps its slot from its OpenAI call
-	 * through its sends, so a produced reply never waits behind new work. */
-	long room = w->app->cfg.openai_max_in_flight - w->active;
+	/* One producing job per upstream slot (openai.max_in_flight); a job
+	 * that has its text gives its slot to the next claim while it stores
+	 * and sends. Jobs in all are bounded at twice the slots, so a slow
+	 * database cannot pile up produced replies without end. */
+	long max = w->app->cfg.openai_max_in_flight;
+	long room = max - w->producing;
+	if (room > 2 * max - w->active)
+		room = 2 * max - w->active;
 	if (room <= 0)
 		return; /* a finishing job claims again */
 	char limit[24], lease[24], credits[24];
