@@ -27,9 +27,12 @@
 
 static const char TENANT_SQL[] = TENANT_SELECT TENANT_FROM TENANT_WHERE " ORDER BY u.user_id";
 
-/* tenant show: the same, and what its conversations amount to. */
+/* tenant show: the same, what its conversations amount to, and whether its
+ * Google Calendar is connected (0011: connected, disconnected after an
+ * invalid_grant, or not connected). */
 static const char TENANT_SHOW_SQL[] =
-    TENANT_SELECT ", k.active_conversations, k.archived_conversations, k.messages" TENANT_FROM
+    TENANT_SELECT ", k.active_conversations, k.archived_conversations, k.messages,"
+    " parley_calendar_state(u.user_id) AS calendar" TENANT_FROM
     " CROSS JOIN LATERAL ("
     "   SELECT count(*) FILTER (WHERE v.is_active) AS active_conversations,"
     "          count(*) FILTER (WHERE NOT v.is_active) AS archived_conversations,"

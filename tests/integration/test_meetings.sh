@@ -97,6 +97,7 @@ eq "connect from stdin: connected, JSON" "acme connected https://www.googleapis.
 eq "the refresh token is stored, the access token waits for first use" "rt-acme-1||1970-01-01 00:00:00" \
 	"$(sql "$dsn" "SELECT refresh_token || '|' || access_token || '|' || token_expiry FROM google_calendar_tokens WHERE user_id = 'acme'")"
 contains "google status shows it" "connected" "$(parley_cmd google status --tenant acme)"
+eq "tenant show shows it" connected "$(parley_cmd tenant show acme --json | jq -r .calendar)"
 
 # --- a customer asks for a demo: check_availability, then book_meeting
 B=31610000002
@@ -389,6 +390,7 @@ eq "invalid_grant: the tenant's calendar is disconnected, with the reason" "disc
 eq "invalid_grant: counted" 1 "$(metric parley_calendar_disconnects_total)"
 eq "invalid_grant: refresh counted as revoked" 1 "$(metric 'parley_google_token_refreshes_total{outcome="revoked"}')"
 contains "google status: disconnected and why" "invalid_grant" "$(parley_cmd google status --tenant acme)"
+eq "tenant show: disconnected" disconnected "$(parley_cmd tenant show acme --json | jq -r .calendar)"
 say $M "Hello again?"
 ok "disconnected: the next reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 2
 eq "disconnected: no tools declared any more" null "$(responses_of $M | jq -r '.[-1].body.tools')"
