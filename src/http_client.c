@@ -335,9 +335,13 @@ static bool start(struct http_client *c, struct transfer *t)
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L);
-	/* Prefer waiting for an HTTP/2 connection being set up to opening
-	 * another one: many requests to one API share a connection. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/* Over TLS, prefer waiting for an HTTP/2 connection being set up to
+	 * opening another one: many requests to one API share a connection.
+	 * Cleartext http:// is HTTP/1.1 here, which never multiplexes, and
+	 * libcurl 7.88 holds a waiting transfer until the first request on that
+	 * host *finishes*: a second for every request behind a slow answer. */
+	if (strncasecmp(t->url, "https://", 8) == 0)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);

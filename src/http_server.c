@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "app.h"
 #include "handlers.h"
@@ -15,6 +16,9 @@
 #include "webchat.h"
 #include "webchat_assets.h"
 #include "xalloc.h"
+
+/* Connections the kernel holds for us before accept(). */
+#define LISTEN_BACKLOG 4096
 
 typedef void (*handler_fn)(struct app *app, struct evhttp_request *req);
 
@@ -202,6 +206,11 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 		log_error("http", "cannot listen on %s", spec);
 		rc = -1;
 	} else {
+		/* evhttp listens with a backlog of 128: a burst of new connections
+		 * (Meta opening many at once) beyond it waits a whole SYN retry,
+		 * a second. Listening again only raises the backlog (Linux caps it
+		 * at net.core.somaxconn). */
+		(void)listen(evhttp_bound_socket_get_fd(l->bound), LISTEN_BACKLOG);
 		log_info("http", "listening on %s%s", spec, internal ? " (health and metrics)" : "");
 	}
 	free(host);

@@ -84,7 +84,9 @@ struct job {
 	size_t n_parts, next_part, sent_parts, failed_part;
 	char *pending_pmid;  /* platform id of the part being recorded */
 	char *failure;	     /* why the reply failed, for the remaining parts */
-	bool producing;	     /* before its text is stored: counts against claims */
+	bool has_slot;	     /* holds one of the worker's upstream slots */
+	bool waiting;	     /* claimed, waiting in w->waiting for a slot */
+	struct job *wait_next;
 };
 
 struct reply_worker {
@@ -93,7 +95,13 @@ struct reply_worker {
 	char owner[96];
 	struct job *jobs;
 	int active;
-	int producing; /* jobs not yet past their OpenAI calls */
+	/* openai.max_in_flight slots: a job holds one from its first upstream
+	 * call through its last send, so its own requests never queue behind
+	 * other jobs' (a produced reply is sent at once, not after the next
+	 * reply's OpenAI call). Claimed jobs beyond the slots wait here, ready
+	 * to start the moment a slot frees. */
+	int slots_held;
+	struct job *waiting, *waiting_tail;
 	bool claiming;	/* a claim query is in flight */
 	bool again;	/* claim again as soon as the current one returns */
 	bool stopped;
@@ -105,6 +113,7 @@ struct reply_worker {
 };
 
 static void run(struct job *j);
+static void go(struct job *j, enum step s);
 static void claim(struct reply_worker *w);
 
 static const char *step_name(enum step s)
@@ -147,8 +156,19 @@ static void job_free(struct job *j)
 		}
 	}
 	w->active--;
-	if (j->producing)
-		w->producing--;
+	if (j->waiting) {
+		struct job **p = &w->waiting;
+		while (*p != j)
+			p = &(*p)->wait_next;
+		*p = j->wait_next;
+		if (w->waiting_tail == j) {
+			w->waiting_tail = NULL;
+			for (struct job *q = w->waiting; q; q = q->wait_next)
+				w->waiting_tail = q;
+		}
+	}
+	if (j->has_slot)
+		w->slots_held--;
 	if (j->timer)
 		event_free(j->timer);
 	free(j->conversation_id);
@@ -174,11 +194,52 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+/* Starts waiting jobs while slots are free. */
+static void admit_waiting(struct reply_worker *w)
+{
+	while (!w->closing && w->waiting && w->slots_held < w->app->cfg.openai_max_in_flight) {
+		struct job *j = w->waiting;
+		w->waiting = j->wait_next;
+		if (!w->waiting)
+			w->waiting_tail = NULL;
+		j->waiting = false;
+		j->wait_next = NULL;
+		j->has_slot = true;
+		w->slots_held++;
+		go(j, j->step);
+	}
+}
+
+/* A claimed job starts at step s once it has an upstream slot. */
+static void admit(struct job *j, enum step s)
+{
+	struct reply_worker *w = j->w;
+	j->step = s;
+	j->waiting = true;
+	if (w->waiting_tail)
+		w->waiting_tail->wait_next = j;
+	else
+		w->waiting = j;
+	w->waiting_tail = j;
+	admit_waiting(w);
+}
+
+/* The job makes no more upstream calls: its slot goes to a waiting job. */
+static void slot_release(struct job *j)
+{
+	if (!j->has_slot)
+		return;
+	j->has_slot = false;
+	j->w->slots_held--;
+	admit_waiting(j->w);
+}
+
 /* The job is over (done, failed or abandoned): make room and look for more. */
 static void job_done(struct job *j)
 {
 	struct reply_worker *w = j->w;
 	job_free(j);
+	admit_waiting(w);
 	if (!w->closing)
 		claim(w);
 }
@@ -255,6 +316,7 @@ static void on_finished(void *arg, PGresult *res, const char *err)
 
 static void finish(struct job *j)
 {
+	slot_release(j);
 	j->step = STEP_FINISH;
 	if (j->failure && j->n_parts == 0) {
 		/* Failed before anything was stored: the customer messages count
@@ -291,6 +353,7 @@ static void reply_failed(struct job *j, const char *why)
 {
 	if (!j->failure)
 		j->failure = xstrdup(why);
+	slot_release(j);
 	count_reply("failed");
 	if (j->sent_parts > 0 || (!j->charged && j->n_parts == 0)) {
 		finish(j);
@@ -436,24 +499,8 @@ static void on_stored(void *arg, PGresult *res, const char *err)
 	go(j, STEP_SEND);
 }
 
-/*
- * The job has its text: its upstream slot is free for the next claim while
- * it stores and sends (its sends go ahead of new OpenAI calls in the HTTP
- * client's queue, so a produced reply still never waits behind new work).
- */
-static void production_over(struct job *j)
-{
-	if (!j->producing)
-		return;
-	j->producing = false;
-	j->w->producing--;
-	if (!j->w->closing)
-		claim(j->w);
-}
-
 static void store(struct job *j)
 {
-	production_over(j);
 	char **parts = NULL;
 	size_t n = text_split(j->reply, graph_max_chars(j->platform), &parts);
 	cJSON *arr = cJSON_CreateArray();
@@ -594,6 +641,10 @@ static void on_recorded_last(void *arg, PGresult *res, const char *err)
 static void record(struct job *j)
 {
 	struct part *p = &j->parts[j->next_part];
+	/* Nothing more goes upstream: the last part, or the rest of a failed
+	 * reply. Its slot serves the next reply while this one is recorded. */
+	if (j->failure || j->next_part + 1 == j->n_parts)
+		slot_release(j);
 	if (j->failure) {
 		/* The part that failed gets the platform's error; the ones after it
 		 * were never sent, and say why. */
@@ -821,8 +872,6 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	j->next = w->jobs;
 	w->jobs = j;
 	w->active++;
-	w->producing++;
-	j->producing = true;
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->customer = dup_field(o, "customer");
 	j->user_id = dup_field(o, "user_id");
@@ -867,14 +916,12 @@ static void start_job(struct reply_worker *w, cJSON *o)
 			j->n_parts++;
 		}
 		log_info(j->ctx, "resuming %zu unsent message(s)", n_unsent);
-		j->producing = false; /* nothing to ask OpenAI */
-		w->producing--;
-		go(j, STEP_MARK_SENDING);
+		admit(j, STEP_MARK_SENDING);
 		return;
 	}
 	/* The claim took the credits (parley_claim_replies). */
 	log_debug(j->ctx, "producing a reply to %zu message(s)", j->n_inputs);
-	go(j, first_step(j));
+	admit(j, first_step(j));
 }
 
 /* Arms the wake-up timer for ms from now, unless it is already set to go
@@ -951,14 +998,11 @@ static void claim(struct reply_worker *w)
 		w->again = true;
 		return;
 	}
-	/* One producing job per upstream slot (openai.max_in_flight); a job
-	 * that has its text gives its slot to the next claim while it stores
-	 * and sends. Jobs in all are bounded at twice the slots, so a slow
-	 * database cannot pile up produced replies without end. */
-	long max = w->app->cfg.openai_max_in_flight;
-	long room = max - w->producing;
-	if (room > 2 * max - w->active)
-		room = 2 * max - w->active;
+	/* Up to openai.max_in_flight jobs hold slots and as many more wait,
+	 * claimed and ready, so that a freed slot is used at once instead of
+	 * after a claim's commit. Bounded, so that one process does not hoard
+	 * work that another could start sooner. */
+	long room = 2 * w->app->cfg.openai_max_in_flight - w->active;
 	if (room <= 0)
 		return; /* a finishing job claims again */
 	char limit[24], lease[24], credits[24];
@@ -1041,10 +1085,33 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	return w;
 }
 
+static void on_handed_back(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	/* On failure the lease runs out instead; the claim's charge stays on
+	 * the conversation, so whoever takes it next does not charge again. */
+	if (err)
+		log_warn(j->ctx, "handing back a claim failed: %s", err);
+	job_free(j);
+}
+
 void reply_worker_stop(struct reply_worker *w)
 {
 	w->stopped = true;
 	evtimer_del(w->wake);
+	/* Claimed work that has not started is handed back at once rather
+	 * than started now: another process (or this one restarted) takes it
+	 * without waiting for the lease to run out. */
+	while (w->waiting) {
+		struct job *j = w->waiting;
+		w->waiting = j->wait_next;
+		j->waiting = false;
+		j->wait_next = NULL;
+		const char *p[] = {j->conversation_id, w->owner};
+		query(j, "SELECT parley_finish_reply($1, $2)", 2, p, on_handed_back);
+	}
+	w->waiting_tail = NULL;
 	/* The renewal timer keeps running: jobs in flight still hold claims. */
 }
 

@@ -45,7 +45,7 @@ conf_set "$conf" openai api_key sk-bench
 conf_set "$conf" openai url "$OPENAI/v1"
 conf_set "$conf" openai max_in_flight "$INFLIGHT"
 conf_set "$conf" openai timeout_seconds 30
-conf_set "$conf" log level warn
+conf_set "$conf" log level "${BENCH_LOG_LEVEL:-warn}"
 "$PARLEY_BIN" migrate -c "$conf" >/dev/null || exit 1
 seed_channels "$dsn"
 # The conversations exist and are due before parley starts, so the drain
@@ -61,7 +61,24 @@ SELECT 'rbm-' || i, 'rb-' || i, 'user', 'Question ' || i, 'sent', 1, true
   FROM generate_series(1, $N) i;
 SQL
 
+# BENCH_TRACE=1: CPU (ms) of PostgreSQL's processes and the stand-ins since
+# a mark, to tell where the time of the drain went.
+trace_cpu() {
+	local pm ps p
+	pm=$(head -1 "$PG_ROOT/data/postmaster.pid")
+	ps=$(for p in $pm $(pgrep -P "$pm"); do echo "/proc/$p/stat"; done)
+	# shellcheck disable=SC2086
+	awk -v mark="${1:-}" -v tck="$(getconf CLK_TCK)" '{ s += $14 + $15 + $16 + $17 }
+		END { if (mark == "") print s; else printf "trace: cpu postgres %d ms\n", (s - mark) * 1000 / tck }' $ps 2>/dev/null
+	for p in "fake_openai:$OPENAI_PID" "fake_graph:$GRAPH_PID"; do
+		[ -n "${1:-}" ] && awk -v n="${p%%:*}" -v tck="$(getconf CLK_TCK)" \
+			'{ printf "trace: cpu %s %d ms (whole run)\n", n, ($14 + $15) * 1000 / tck }' "/proc/${p#*:}/stat"
+	done
+}
+pg_cpu0=
+[ -n "${BENCH_TRACE:-}" ] && pg_cpu0=$(trace_cpu "")
 t0=$(date +%s.%N)
+[ -n "${BENCH_TRACE:-}" ] && echo "trace: t0 $(date -u +%T.%N)"
 start_parley "$conf" || exit 1
 done_at=
 for _ in $(seq 1 1200); do
@@ -71,6 +88,7 @@ for _ in $(seq 1 1200); do
 done
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PARLEY_PID/status")
 read -r ut st < <(awk '{print $14, $15}' "/proc/$PARLEY_PID/stat")
+[ -n "${BENCH_TRACE:-}" ] && trace_cpu "$pg_cpu0"
 tck=$(getconf CLK_TCK)
 failed=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status <> 'sent'")
 errors=$(grep -c ' error ' "$conf.log" || true)
@@ -80,7 +98,7 @@ if [ -n "${BENCH_TRACE:-}" ]; then
 	for s in "$OPENAI" "$GRAPH"; do
 		curl -sS "$s/_requests" | jq -r --arg t0 "$t0" '.[] | "\(.path) \((.time_ms / 1000) - ($t0 | tonumber))"' |
 			awk '{ split($1, a, "/"); k = a[length(a)]; n[k]++; if (!(k in lo) || $2 < lo[k]) lo[k] = $2; if ($2 > hi[k]) hi[k] = $2;
-			       b = int($2 * 2) / 2; h[k " " b]++ }
+			       b = int($2 * 10) / 10; h[k " " b]++ }
 			     END { for (k in n) printf "trace: %-14s %5d calls, first %.2f s, last %.2f s\n", k, n[k], lo[k], hi[k];
 			           for (x in h) print "trace-hist: " x " " h[x] }' | sort
 	done

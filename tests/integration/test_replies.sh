@@ -267,6 +267,65 @@ eq "second parley stops cleanly" 0 $?
 
 stop_parley "$pid"
 eq "parley stops cleanly" 0 $?
+
+# --- openai.max_in_flight: a job holds one upstream slot from its first
+# call to its last send; claimed work beyond the slots waits, and SIGTERM
+# hands it back at once instead of starting it
+conf3=$(new_config "$dsn")
+for kv in "meta whatsapp_url $GRAPH/v24.0" "openai api_key sk-test" "openai url $OPENAI/v1" \
+	"openai timeout_seconds 5" "openai max_in_flight 2" "replies debounce_ms 300" \
+	"extraction enabled false"; do
+	conf_set "$conf3" $kv
+done
+reset_standins
+curl -sS -d '[{"delay_ms":600},{"delay_ms":600},{"delay_ms":600},{"delay_ms":600},{"delay_ms":600},{"delay_ms":600}]' \
+	"$OPENAI/_script" >/dev/null
+before=$(sql "$dsn" "SELECT total_used FROM credits")
+# Six conversations that already have their OpenAI conversation, due when
+# parley starts: its first requests are all /responses, on new connections.
+sql "$dsn" "INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no,
+                                       openai_conversation_id, reply_due_at)
+            SELECT 'slot-' || i, 'ag-wa', '317100000' || i, 1, 'conv_slot_' || i, now()
+              FROM generate_series(1, 6) i;
+            INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, triggers_reply)
+            SELECT 'slot-m' || i, 'slot-' || i, 'user', 'Slot ' || i, 'sent', 1, true
+              FROM generate_series(1, 6) i" >/dev/null
+start_parley "$conf3" || { finish; exit 1; }
+pid=$PARLEY_PID
+url=$(parley_url "$conf3")
+ok "max_in_flight 2: all six answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone LIKE '31710000%' AND m.sender = 'agent' AND m.status = 'sent'" 6
+# Two at once, not one: plain-HTTP requests to one host do not wait for
+# each other (libcurl's PIPEWAIT held them until the first one finished).
+eq "max_in_flight 2: two OpenAI calls at once, never more" 2 "$(curl -sS "$OPENAI/_stats" | jq '.max_in_flight')"
+eq "max_in_flight 2: the first two calls went together, not one after the other" yes \
+	"$(curl -sS "$OPENAI/_requests" | jq -r '[.[] | select(.path == "/v1/responses") | .time_ms] | sort | if .[1] - .[0] < 300 then "yes" else "no (\(.[1] - .[0]) ms apart)" end')"
+eq "max_in_flight 2: six responses, six sends" "6 6" "$(n_responses) $(n_sends)"
+
+reset_standins
+curl -sS -d '[{"delay_ms":2000},{"delay_ms":2000},{"delay_ms":2000}]' "$OPENAI/_script" >/dev/null
+for i in 1 2 3; do say "317200000$i" "Waiting $i" >/dev/null; done
+leased() { sql "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone LIKE '31720000%' AND reply_lease_owner IS NOT NULL"; }
+got=
+for _ in $(seq 1 100); do
+	got="$(leased) $(in_flight "$OPENAI")"
+	[ "$got" = "3 2" ] && break
+	sleep 0.05
+done
+eq "three claimed, two of them calling OpenAI" "3 2" "$got"
+kill -TERM "$pid"
+sleep 0.5
+eq "SIGTERM: the waiting claim is handed back at once" 2 "$(leased)"
+wait "$pid"
+eq "SIGTERM with waiting work: exit 0" 0 $?
+eq "SIGTERM: the two replies in flight were sent, the waiting one was not started" "2 2" "$(n_responses) $(n_sends)"
+eq "SIGTERM: the handed-back conversation is still due, its credit still taken" "1|1" \
+	"$(sql "$dsn" "SELECT count(*) FILTER (WHERE reply_due_at IS NOT NULL), count(*) FILTER (WHERE reply_charged) FROM conversations WHERE customer_phone LIKE '31720000%'")"
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "the handed-back reply is produced by the next process" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone LIKE '31720000%' AND m.sender = 'agent' AND m.status = 'sent'" 3
+eq "nine replies, nine credits: none charged twice" 9 "$(( $(sql "$dsn" "SELECT total_used FROM credits") - before ))"
+stop_parley "$pid"
+eq "parley stops cleanly again" 0 $?
 stop_parley "$openai_pid"
 stop_parley "$graph_pid"
 finish

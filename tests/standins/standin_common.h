@@ -773,6 +773,16 @@ STANDIN_FN int bound_port(struct evhttp_bound_socket *bs)
 }
 
 /*
+ * evhttp listens with a backlog of 128; a client opening hundreds of
+ * connections at once (parley with openai.max_in_flight 1000) would see the
+ * rest wait a whole SYN retry. Listening again only raises the backlog.
+ */
+STANDIN_FN void raise_backlog(evutil_socket_t fd)
+{
+	(void)listen(fd, 4096);
+}
+
+/*
  * Sets up the loop, binds, and prints "listening on HOST:PORT" (the real
  * port when 0 was asked for) once requests can be served, so that scripts
  * can wait for that line. -1 with a message on stderr when it cannot start.
@@ -819,6 +829,7 @@ STANDIN_FN int standin_start(struct standin *s, const char *listen, const char *
 		fprintf(stderr, "%s: cannot listen on %s: %s\n", s->name, listen, strerror(errno));
 		return -1;
 	}
+	raise_backlog(evhttp_bound_socket_get_fd(bs));
 	s->sig_term = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sig_int = evsignal_new(s->base, SIGINT, on_signal, s);
 	if (!s->sig_term || !s->sig_int || evsignal_add(s->sig_term, NULL) ||
