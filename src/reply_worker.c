@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "db_batch.h"
 #include "graph.h"
 #include "http_client.h"
 #include "log.h"
@@ -24,6 +25,10 @@
 
 /* How many conversations one claim takes at most. */
 #define CLAIM_BATCH 64
+/* Group commit of the store and record steps (db_batch.h): statements of
+ * each kind running at once, and replies per statement at most. */
+#define STEP_BATCH_IN_FLIGHT 2
+#define STEP_BATCH_MAX 256
 /* Without a notification, look for due work at least this often: leases of
  * crashed processes run out, and other processes' debounce ends. */
 #define IDLE_POLL_MS 1000
@@ -103,12 +108,20 @@ struct reply_worker {
 	int slots_held;
 	struct job *waiting, *waiting_tail;
 	bool claiming;	/* a claim query is in flight */
+	/* The last claim found less than it asked for: a finishing job need
+	 * not claim again (an empty claim is still a transaction). Cleared by
+	 * notifications, the wake-up timer, and a job whose conversation is
+	 * due again when it finishes. */
+	bool dry;
+	long claim_limit; /* what the claim in flight asked for */
 	bool again;	/* claim again as soon as the current one returns */
 	bool stopped;
 	bool closing;
 	struct event *wake;
 	double wake_at;		/* monotonic seconds when wake fires */
 	struct event *renew;	/* keeps our leases alive while jobs run */
+	struct db_batch *stores;   /* parley_store_replies */
+	struct db_batch *finishes; /* parley_finish_sent_replies */
 	long lease_seconds;
 };
 
@@ -234,14 +247,24 @@ static void slot_release(struct job *j)
 	admit_waiting(j->w);
 }
 
-/* The job is over (done, failed or abandoned): make room and look for more. */
-static void job_done(struct job *j)
+/* The job is over: make room and look for more. still_due: its
+ * conversation may have work left (unknown, or customer messages that came
+ * while it ran). */
+static void job_end(struct job *j, bool still_due)
 {
 	struct reply_worker *w = j->w;
 	job_free(j);
 	admit_waiting(w);
-	if (!w->closing)
+	if (still_due)
+		w->dry = false;
+	if (!w->closing && !w->dry)
 		claim(w);
+}
+
+/* The job is over (failed or abandoned): its conversation may be due again. */
+static void job_done(struct job *j)
+{
+	job_end(j, true);
 }
 
 static double now_seconds(void)
@@ -468,14 +491,14 @@ static void on_conversation(void *arg, const struct http_resp *resp, const char 
 	go(j, STEP_SAVE_CONVERSATION);
 }
 
-static void on_stored(void *arg, PGresult *res, const char *err)
+static void on_stored(void *arg, PGresult *res, int row, const char *err)
 {
 	struct job *j = arg;
 	if (err) {
 		db_failed(j, err);
 		return;
 	}
-	if (PQgetisnull(res, 0, 0)) {
+	if (PQgetisnull(res, row, 0)) {
 		/* Our lease ran out and someone else has the conversation now:
 		 * whatever we produced must not be sent. */
 		log_warn(j->ctx, "claim lost before the reply was stored; dropping it");
@@ -483,7 +506,7 @@ static void on_stored(void *arg, PGresult *res, const char *err)
 		job_done(j);
 		return;
 	}
-	cJSON *arr = cJSON_Parse(PQgetvalue(res, 0, 0));
+	cJSON *arr = cJSON_Parse(PQgetvalue(res, row, 0));
 	size_t n = (size_t)cJSON_GetArraySize(arr);
 	j->parts = xcalloc(n ? n : 1, sizeof *j->parts);
 	cJSON *it;
@@ -511,8 +534,8 @@ static void store(struct job *j)
 	cJSON_Delete(arr);
 	char through[24];
 	snprintf(through, sizeof through, "%d", j->through);
-	const char *p[] = {j->conversation_id, j->w->owner, through, json};
-	query(j, "SELECT parley_store_reply($1, $2, $3::integer, $4::jsonb)", 4, p, on_stored);
+	const char *values[] = {j->conversation_id, through, json};
+	db_batch_add(j->w->stores, values, on_stored, j);
 	free(json);
 }
 
@@ -625,9 +648,8 @@ static void on_recorded(void *arg, PGresult *res, const char *err)
 	go(j, STEP_MARK_SENDING);
 }
 
-static void on_recorded_last(void *arg, PGresult *res, const char *err)
+static void on_recorded_last(void *arg, PGresult *res, int row, const char *err)
 {
-	(void)res;
 	struct job *j = arg;
 	if (err) {
 		db_failed(j, err); /* runs record() again: both or neither happened */
@@ -635,7 +657,9 @@ static void on_recorded_last(void *arg, PGresult *res, const char *err)
 	}
 	count_reply("sent");
 	log_info(j->ctx, "reply sent in %zu message(s)", j->n_parts);
-	job_done(j);
+	/* Customer messages that came while the reply was produced keep the
+	 * conversation due: it is answered next. */
+	job_end(j, strcmp(PQgetvalue(res, row, 0), "t") == 0);
 }
 
 static void record(struct job *j)
@@ -660,14 +684,11 @@ static void record(struct job *j)
 	 * notification wakes the session's polls in every process. */
 	bool webchat = j->platform == PLATFORM_WEBCHAT;
 	if (j->next_part + 1 == j->n_parts) {
-		/* The last part: record it and end the claim in one transaction. */
-		const char *params[] = {p->message_id, j->pending_pmid, j->conversation_id,
-					j->w->owner, j->customer};
-		query(j,
-		      webchat ? "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4), "
-				"pg_notify('" WEBCHAT_NOTIFY_CHANNEL "', $5)"
-			      : "SELECT parley_record_sent($1, $2), parley_finish_reply($3, $4)",
-		      webchat ? 5 : 4, params, on_recorded_last);
+		/* The last part: record it and end the claim in one transaction,
+		 * with other replies' last parts. */
+		const char *values[] = {p->message_id, j->pending_pmid, j->conversation_id,
+					webchat ? j->customer : NULL};
+		db_batch_add(j->w->finishes, values, on_recorded_last, j);
 		return;
 	}
 	const char *params[] = {p->message_id, j->pending_pmid, j->customer};
@@ -969,6 +990,7 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 		return;
 	}
 	int n = PQntuples(res);
+	w->dry = n < w->claim_limit;
 	for (int i = 0; i < n; i++) {
 		cJSON *o = cJSON_Parse(PQgetvalue(res, i, 0));
 		if (o)
@@ -984,8 +1006,11 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 	 * its due time on silently), so look up when the next one is due. */
 	w->claiming = true;
 	db_query(w->app->db,
-		 "SELECT coalesce(greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000),"
-		 " -1)::bigint FROM conversations WHERE reply_due_at IS NOT NULL AND is_active"
+		 /* (greatest() skips NULLs: coalesce(greatest(0, NULL), -1) is 0, which
+		  * made an idle worker claim every few milliseconds.) */
+		 "SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1"
+		 " ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000) END::bigint"
+		 " FROM conversations WHERE reply_due_at IS NOT NULL AND is_active"
 		 " AND (reply_lease_until IS NULL OR reply_lease_until < now())",
 		 0, NULL, on_next_due, w);
 }
@@ -1005,8 +1030,14 @@ static void claim(struct reply_worker *w)
 	long room = 2 * w->app->cfg.openai_max_in_flight - w->active;
 	if (room <= 0)
 		return; /* a finishing job claims again */
+	/* While claimed work still waits, a claim for the one or two places
+	 * that a finishing job just made would cost a transaction each: wait
+	 * until a claim's worth has freed up. */
+	if (w->waiting && room < CLAIM_BATCH)
+		return;
 	char limit[24], lease[24], credits[24];
-	snprintf(limit, sizeof limit, "%ld", room < CLAIM_BATCH ? room : CLAIM_BATCH);
+	w->claim_limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+	snprintf(limit, sizeof limit, "%ld", w->claim_limit);
 	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
 	snprintf(credits, sizeof credits, "%ld", w->app->cfg.replies_credits_per_reply);
 	const char *p[] = {w->owner, limit, lease, credits};
@@ -1021,12 +1052,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	claim(arg);
+	struct reply_worker *w = arg;
+	w->dry = false;
+	claim(w);
 }
 
 static void on_notify(void *ctx, const char *payload)
 {
 	struct reply_worker *w = ctx;
+	w->dry = false;
 	if (!payload) {
 		claim(w); /* (re)connected: look for what we may have missed */
 		return;
@@ -1076,6 +1110,14 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	const char *test_lease = getenv("PARLEY_TEST_LEASE_SECONDS");
 	if (test_lease && atol(test_lease) > 0)
 		w->lease_seconds = atol(test_lease);
+	const char *owner[] = {w->owner};
+	w->stores = db_batch_new(
+	    app->db, "SELECT parley_store_replies($1, $2::text[], $3::integer[], $4::jsonb[])", owner,
+	    1, 3, STEP_BATCH_IN_FLIGHT, STEP_BATCH_MAX);
+	w->finishes = db_batch_new(app->db,
+				   "SELECT parley_finish_sent_replies($1, $2::text[], $3::text[], "
+				   "$4::text[], $5::text[])",
+				   owner, 1, 4, STEP_BATCH_IN_FLIGHT, STEP_BATCH_MAX);
 	w->wake = evtimer_new(app->base, on_wake, w);
 	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
 	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
@@ -1130,6 +1172,9 @@ void reply_worker_free(struct reply_worker *w)
 	if (!w)
 		return;
 	w->closing = true;
+	/* Queued steps fail with "shutting down", which frees their jobs. */
+	db_batch_free(w->stores);
+	db_batch_free(w->finishes);
 	while (w->jobs)
 		job_free(w->jobs);
 	event_free(w->wake);

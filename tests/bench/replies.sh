@@ -31,6 +31,9 @@ trap 'exit 143' TERM
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 echo "bench: reply drain: $N conversations, OpenAI ${DELAY} ms per response, max_in_flight $INFLIGHT"
+# BENCH_PGSS=1: where PostgreSQL's time went, by statement (pg_stat_statements).
+[ -n "${BENCH_PGSS:-}" ] && export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all"
 pg_start || exit 1
 start_standin fake_openai --delay-ms "$DELAY" || exit 1
 OPENAI_PID=$STANDIN_PID OPENAI=$STANDIN_URL
@@ -104,6 +107,13 @@ if [ -n "${BENCH_TRACE:-}" ]; then
 	done
 fi
 stop_parley "$PARLEY_PID"; rc=$?
+if [ -n "${BENCH_PGSS:-}" ]; then
+	sql "$dsn" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	sql "$dsn" "SELECT 'pgss: ' || calls || ' calls ' || round(total_exec_time) || ' ms ' ||
+	                   round((total_exec_time / calls)::numeric, 3) || ' ms/call ' ||
+	                   regexp_replace(left(query, 110), '\s+', ' ', 'g')
+	              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
+fi
 PARLEY_PID=
 
 [ -n "$done_at" ] || { echo "bench: replies did not drain in 60 s ($sent of $N)"; exit 1; }

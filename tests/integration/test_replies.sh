@@ -324,6 +324,15 @@ start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
 ok "the handed-back reply is produced by the next process" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone LIKE '31720000%' AND m.sender = 'agent' AND m.status = 'sent'" 3
 eq "nine replies, nine credits: none charged twice" 9 "$(( $(sql "$dsn" "SELECT total_used FROM credits") - before ))"
+
+# --- an idle parley looks for work about once a second, not in a loop
+# (an empty "next due" once read as "due now" and claimed every few ms)
+commits() { sql "$dsn" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+sleep 1.5
+c0=$(commits)
+sleep 3
+c1=$(commits)
+eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
 stop_parley "$pid"
 eq "parley stops cleanly again" 0 $?
 stop_parley "$openai_pid"

@@ -34,6 +34,7 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PG_ROOT'
 max_connections = 200
+${PG_EXTRA_CONF:-}
 CONF
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" -w -t 60 start >/dev/null \
 		|| { cat "$PG_ROOT/server.log" >&2; return 1; }
