@@ -99,7 +99,11 @@ static int relink(struct admin_cmd *cmd, const char *channel, const char *tenant
 		/* 5 */
 		const char *po[] = {out->old_agent};
 		res = pgsync_exec(cmd->conn,
-				  "UPDATE conversations SET is_active = false, reply_due_at = NULL"
+				  /* A reply in production (leased) keeps its due time:
+				   * if its process dies, the claim finishes it
+				   * (0012_reply_batches.sql). */
+				  "UPDATE conversations SET is_active = false, reply_due_at ="
+				  " CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END"
 				  " WHERE agent_id = $1 AND is_active",
 				  1, po, &e);
 		if (!res)

@@ -1010,7 +1010,8 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 		  * made an idle worker claim every few milliseconds.) */
 		 "SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1"
 		 " ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000) END::bigint"
-		 " FROM conversations WHERE reply_due_at IS NOT NULL AND is_active"
+		 " FROM conversations WHERE reply_due_at IS NOT NULL"
+		 " AND (is_active OR reply_lease_owner IS NOT NULL)"
 		 " AND (reply_lease_until IS NULL OR reply_lease_until < now())",
 		 0, NULL, on_next_due, w);
 }

@@ -57,13 +57,14 @@ $$;
 -- parley_finish_reply as in 0004, in plpgsql: a LANGUAGE sql function that
 -- cannot be inlined is parsed and planned again at every call, which made
 -- it the costliest step of a finishing batch (0.29 ms a call, of which the
--- UPDATE itself is 0.12); plpgsql keeps its plan for the session.
+-- UPDATE itself is 0.12); plpgsql keeps its plan for the session. An
+-- archived conversation is never due again (see below).
 CREATE OR REPLACE FUNCTION parley_finish_reply(p_conv text, p_owner text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE conversations c
        SET reply_lease_owner = NULL, reply_lease_until = NULL,
-           reply_due_at = CASE WHEN EXISTS (
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
                     SELECT 1 FROM messages m
                      WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
                        AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
@@ -88,4 +89,102 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
              WHERE (last_sequence_no > extraction_checked_seq OR NOT is_active)
                AND last_sequence_no > extracted_through_seq
                AND (extraction_lease_until IS NULL OR extraction_lease_until < now())) s
+$$;
+
+-- A reply in production when its conversation is archived by a relink
+-- finishes (README, Relinking) -- also when its process dies first. The
+-- relink now leaves such a conversation's due time alone (src/cmd_agent.c)
+-- and the claim, as in 0007 otherwise, takes an archived conversation that
+-- still carries a dead process's lease: its sends that may have gone out are
+-- marked failed, its stored parts are sent, or its reply is produced. Before,
+-- the claim skipped every archived conversation and such parts stayed
+-- pending for ever.
+CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
+                                     p_credits integer)
+RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_inputs jsonb;
+    v_through integer;
+    v_unsent jsonb;
+    v_user text;
+    v_charged boolean;
+    v_refused boolean;
+BEGIN
+    FOR c IN
+        WITH due AS (
+            SELECT conversation_id FROM conversations
+             WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+             ORDER BY reply_due_at
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED)
+        UPDATE conversations k
+           SET reply_lease_owner = p_owner,
+               reply_lease_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE k.conversation_id = due.conversation_id
+        RETURNING k.*
+    LOOP
+        WITH lost AS (
+            UPDATE messages SET status = 'failed'
+             WHERE conversation_id = c.conversation_id AND sender = 'agent'
+               AND status = 'pending' AND send_started_at IS NOT NULL
+            RETURNING message_id)
+        UPDATE message_delivery_status d
+           SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+               error_message = 'send outcome unknown after a restart; not sent again'
+          FROM lost WHERE d.message_id = lost.message_id;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]'),
+               coalesce(max(sequence_no), c.replied_through_seq)
+          INTO v_inputs, v_through
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND triggers_reply AND sequence_no > c.replied_through_seq;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                                     'text', text) ORDER BY sequence_no), '[]')
+          INTO v_unsent
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent'
+           AND status = 'pending' AND send_started_at IS NULL;
+
+        IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM parley_finish_reply(c.conversation_id, p_owner);
+            CONTINUE;
+        END IF;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        v_refused := false;
+        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+            v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
+            IF NOT v_charged THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+                v_refused := true;
+            END IF;
+        END IF;
+
+        RETURN NEXT (
+            SELECT jsonb_build_object(
+                'conversation_id', c.conversation_id,
+                'agent_id', c.agent_id,
+                'customer', c.customer_phone,
+                'openai_conversation_id', c.openai_conversation_id,
+                'charged', v_charged,
+                'no_credits', v_refused,
+                'through', v_through,
+                'inputs', v_inputs,
+                'unsent', v_unsent,
+                'user_id', a.user_id,
+                'prompt_id', a.prompt_id,
+                'platform', p.platform,
+                'channel', p.meta_phone_number_id,
+                'access_token', p.access_token)
+              FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+             WHERE a.agent_id = c.agent_id);
+    END LOOP;
+END
 $$;

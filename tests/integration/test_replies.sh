@@ -333,6 +333,51 @@ c0=$(commits)
 sleep 3
 c1=$(commits)
 eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
+
+# --- a relink archives a conversation whose reply is in production, and the
+# process dies: the reply still finishes after a restart, never sent twice
+url=$(parley_url "$conf")
+wa_channel=$(sql "$dsn" "SELECT id FROM phone_numbers WHERE meta_phone_number_id = '106540352242922'")
+relink() { "$PARLEY_BIN" agent link -c "$conf" --channel "$wa_channel" --prompt "$1" --name "$1" >/dev/null; }
+agent_status() { # CUSTOMER: the agent message's status and delivery error
+	sql "$dsn" "SELECT m.status || ' ' || coalesce(d.error_message, '') FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"
+}
+reset_standins
+curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
+say 31730000001 "Relinked while sending" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+ok "relink after a crash during a send: exit 0" relink pmpt_wa_v2
+eq "the conversation is archived, its reply still due" "f|t" \
+	"$(sql "$dsn" "SELECT is_active, reply_due_at IS NOT NULL FROM conversations WHERE customer_phone = '31730000001'")"
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "archived, crashed during send: marked failed after restart" wait_for "$dsn" \
+	"SELECT m.status || ' ' || d.error_message FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31730000001' AND m.sender = 'agent'" \
+	"failed send outcome unknown after a restart; not sent again"
+ok "archived: released, nothing due" wait_for "$dsn" \
+	"SELECT coalesce(reply_lease_owner, '') || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE customer_phone = '31730000001'" "|"
+eq "archived, crashed during send: sent once" 1 "$(n_sends)"
+
+reset_standins
+curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
+say 31730000002 "Relinked while thinking" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+ok "relink after a crash during OpenAI: exit 0" relink pmpt_wa_v3
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+ok "archived, crashed during OpenAI: the reply is produced and sent" wait_for "$dsn" \
+	"SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31730000002' AND m.sender = 'agent'" sent
+eq "archived, crashed during OpenAI: one send, released" "1 |" \
+	"$(n_sends) $(sql "$dsn" "SELECT coalesce(reply_lease_owner, '') || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE customer_phone = '31730000002'")"
+wa_text "wamid.after-relink" 31730000002 "Hello again" >"$TEST_TMP/again.json"
+post_signed "$url" "$TEST_TMP/again.json" >/dev/null
+ok "the customer's next message goes to a new conversation under the new agent" wait_for "$dsn" \
+	"SELECT a.prompt_id FROM conversations c JOIN agents a USING (agent_id) WHERE c.customer_phone = '31730000002' AND c.is_active" pmpt_wa_v3
+
 stop_parley "$pid"
 eq "parley stops cleanly again" 0 $?
 stop_parley "$openai_pid"
