@@ -196,6 +196,12 @@ static struct batch *take_batch(struct batcher *b)
 	return bt;
 }
 
+int ingest_batch_statements(int pool_size)
+{
+	int n = pool_size / 4;
+	return n < 1 ? 1 : n;
+}
+
 static void pump(struct batcher *b)
 {
 	if (b->pumping) {
@@ -205,9 +211,7 @@ static void pump(struct batcher *b)
 	b->pumping = true;
 	do {
 		b->again = false;
-		int limit = db_pool_size(b->app->db);
-		if (limit < 1)
-			limit = 1;
+		int limit = ingest_batch_statements(db_pool_size(b->app->db));
 		while (!b->closed && b->head && b->in_flight < limit)
 			send_batch(b, take_batch(b));
 	} while (b->again);

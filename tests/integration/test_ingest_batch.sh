@@ -17,7 +17,8 @@ JSON
 dsn=$(new_db)
 conf=$(new_config "$dsn")
 # Two statement slots: the webhooks beyond them wait and are batched.
-conf_set "$conf" database connections 2
+# Eight connections: two ingest statements at once (a quarter), six free.
+conf_set "$conf" database connections 8
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
 seed_channels "$dsn"
 
@@ -88,6 +89,8 @@ done
 eq "200 posts sent" 200 "$n"
 # Two in flight (stuck behind the gate), everything else waiting to be batched.
 ok "198 webhooks waiting" wait_queued 198
+eq "the rest of the pool still answers: /readyz 200 while ingest waits" 200 \
+	"$(curl -sS -o /dev/null -w '%{http_code}' -m 5 "$url/readyz")"
 eq "nothing answered while the transaction has not committed" 0 \
 	"$(cat "$TEST_TMP"/b/*.status "$TEST_TMP"/b/*.again 2>/dev/null | grep -c '^200$')"
 open_gate
