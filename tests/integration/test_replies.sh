@@ -338,21 +338,26 @@ eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 
 # process dies: the reply still finishes after a restart, never sent twice
 url=$(parley_url "$conf")
 wa_channel=$(sql "$dsn" "SELECT id FROM phone_numbers WHERE meta_phone_number_id = '106540352242922'")
-relink() { "$PARLEY_BIN" agent link -c "$conf" --channel "$wa_channel" --prompt "$1" --name "$1" >/dev/null; }
-agent_status() { # CUSTOMER: the agent message's status and delivery error
-	sql "$dsn" "SELECT m.status || ' ' || coalesce(d.error_message, '') FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"
+# crash_then_relink STANDIN DELAY_MS CUSTOMER TEXT PROMPT: the customer's
+# reply is held DELAY_MS by the stand-in; parley is killed meanwhile, the
+# channel relinked to a new agent with PROMPT, and parley started again.
+crash_then_relink() {
+	reset_standins
+	curl -sS -d "[{\"delay_ms\":$2}]" "$1/_script" >/dev/null
+	say "$3" "$4" >/dev/null
+	for _ in $(seq 1 100); do [ "$(in_flight "$1")" = 1 ] && break; sleep 0.05; done
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	ok "relink with $3's reply in production, its process dead: exit 0" \
+		"$PARLEY_BIN" agent link -c "$conf" --channel "$wa_channel" --prompt "$5" --name "$5"
+	eq "$3's conversation is archived, its reply still due" "f|t" \
+		"$(sql "$dsn" "SELECT is_active, reply_due_at IS NOT NULL FROM conversations WHERE customer_phone = '$3'")"
+	start_parley "$conf" || { finish; exit 1; }
+	pid=$PARLEY_PID
 }
-reset_standins
-curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
-say 31730000001 "Relinked while sending" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-ok "relink after a crash during a send: exit 0" relink pmpt_wa_v2
-eq "the conversation is archived, its reply still due" "f|t" \
-	"$(sql "$dsn" "SELECT is_active, reply_due_at IS NOT NULL FROM conversations WHERE customer_phone = '31730000001'")"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+released() { sql "$dsn" "SELECT coalesce(reply_lease_owner, '') || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE customer_phone = '$1'"; }
+
+crash_then_relink "$GRAPH" 3000 31730000001 "Relinked while sending" pmpt_wa_v2
 ok "archived, crashed during send: marked failed after restart" wait_for "$dsn" \
 	"SELECT m.status || ' ' || d.error_message FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31730000001' AND m.sender = 'agent'" \
 	"failed send outcome unknown after a restart; not sent again"
@@ -360,19 +365,10 @@ ok "archived: released, nothing due" wait_for "$dsn" \
 	"SELECT coalesce(reply_lease_owner, '') || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE customer_phone = '31730000001'" "|"
 eq "archived, crashed during send: sent once" 1 "$(n_sends)"
 
-reset_standins
-curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
-say 31730000002 "Relinked while thinking" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-ok "relink after a crash during OpenAI: exit 0" relink pmpt_wa_v3
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+crash_then_relink "$OPENAI" 1500 31730000002 "Relinked while thinking" pmpt_wa_v3
 ok "archived, crashed during OpenAI: the reply is produced and sent" wait_for "$dsn" \
 	"SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31730000002' AND m.sender = 'agent'" sent
-eq "archived, crashed during OpenAI: one send, released" "1 |" \
-	"$(n_sends) $(sql "$dsn" "SELECT coalesce(reply_lease_owner, '') || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE customer_phone = '31730000002'")"
+eq "archived, crashed during OpenAI: one send, released" "1 |" "$(n_sends) $(released 31730000002)"
 wa_text "wamid.after-relink" 31730000002 "Hello again" >"$TEST_TMP/again.json"
 post_signed "$url" "$TEST_TMP/again.json" >/dev/null
 ok "the customer's next message goes to a new conversation under the new agent" wait_for "$dsn" \
