@@ -2,23 +2,24 @@
 #define PARLEY_DB_BATCH_H
 /*
  * Group commit for one kind of statement. Each item queued with
- * db_batch_add() is one row of text values; a statement takes every item
- * waiting (up to a limit) and sends them together as one call: the SQL gets
- * the batch's fixed parameters first, then one text[] per column, and must
- * return exactly one row per item, in the order of the arrays. At most
- * max_in_flight statements of a batch run at once, so an idle database
- * answers the first item at once, alone, and a busy one gets fewer, larger
- * transactions — every durable commit waits for the disk.
+ * db_batch_add() is one row of values; a statement takes the items waiting
+ * (up to a count and a size) and sends them together as one call: the SQL
+ * gets the batch's fixed text parameters first, then one binary
+ * one-dimensional array per column, and must return exactly one row per
+ * item, in the order of the arrays. At most max_in_flight statements of a
+ * batch run at once, so an idle database answers the first item at once,
+ * alone, and a busy one gets fewer, larger transactions: most of a small
+ * write's cost is per statement (start-up, commit, the wait for the disk).
  *
  * Exactly one callback follows per item: row is the item's row of res
  * (borrowed, valid during the callback), or err is set (as db.h's callbacks
  * get it) and nothing of the item was committed — or, for DB_ERR_LOST, maybe
  * committed. When a statement of several items fails with an error from the
- * server (a deadlock, say), its items are sent again one by one, ahead of
- * the queue, so that one item cannot fail the others; pool errors fail every
- * item of the statement at once.
+ * server (a deadlock, one item the SQL refuses), its items are sent again one
+ * by one, ahead of the queue, so that one item cannot fail the others; pool
+ * errors fail every item of the statement at once.
  *
- * The callback may run before db_batch_add returns (database unavailable).
+ * The callback may run before db_batch_add returns (queue full, shut down).
  */
 #include <libpq-fe.h>
 #include <stddef.h>
@@ -26,17 +27,35 @@
 struct db_pool;
 struct strbuf;
 
+/* A column's element type: text as is, JSON text stored as jsonb, bytes. */
+enum db_batch_type { DB_BATCH_TEXT, DB_BATCH_JSONB, DB_BATCH_BYTEA };
+
+struct db_batch_config {
+	const char *sql;
+	const char *const *fixed; /* nfixed text parameters, copied */
+	int nfixed;
+	const enum db_batch_type *columns; /* ncols, copied */
+	int ncols;
+	int max_in_flight; /* statements at once, at least 1 */
+	int max_items;	   /* items per statement, at least 1 */
+	size_t max_bytes;  /* a statement stops growing past this; 0: no limit */
+	int max_queued;	   /* items waiting before DB_ERR_QUEUE_FULL; 0: no limit */
+	/* Optional, for metrics and logs: a statement of n items goes out; a
+	 * statement of n items failed with err and is retried one by one. */
+	void (*on_statement)(int n);
+	void (*on_split)(int n, const char *err);
+};
+
 typedef void (*db_batch_cb)(void *ctx, PGresult *res, int row, const char *err);
 
-/*
- * sql takes nfixed fixed parameters (fixed is copied) and then ncols text[]
- * parameters; a statement carries at most max_items items.
- */
-struct db_batch *db_batch_new(struct db_pool *pool, const char *sql, const char *const *fixed,
-			      int nfixed, int ncols, int max_in_flight, int max_items);
+struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config *cfg);
 
-/* Queues one item: ncols values, copied; NULL means SQL NULL. */
-void db_batch_add(struct db_batch *b, const char *const *values, db_batch_cb cb, void *ctx);
+/*
+ * Queues one item: ncols values, copied; NULL is SQL NULL. lens gives their
+ * sizes (needed for bytes that may hold NUL); NULL means strlen of each.
+ */
+void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens,
+		  db_batch_cb cb, void *ctx);
 
 /*
  * Fails every queued item with DB_ERR_SHUTDOWN and frees the batch. Call it
@@ -49,11 +68,11 @@ int db_batch_queued(const struct db_batch *b);
 int db_batch_in_flight(const struct db_batch *b);
 
 /*
- * Appends PostgreSQL's text form of a one-dimensional text array:
- * {"a","b\"c",NULL}. Every element is quoted (so that NULL, spaces, braces,
- * commas and the empty string survive) with '"' and '\' escaped; a NULL
- * pointer is SQL NULL.
+ * Appends PostgreSQL's binary form (array_send) of a one-dimensional array
+ * of n elements of type t: a NULL element pointer is SQL NULL; lens may be
+ * NULL (strlen of each).
  */
-void db_text_array(struct strbuf *out, const char *const *elems, size_t n);
+void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
+			   const size_t *lens, size_t n);
 
 #endif

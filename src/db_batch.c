@@ -3,7 +3,9 @@
  */
 #include "db_batch.h"
 
+#include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,10 +13,17 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
+/* Element type OIDs (pg_type.h, fixed). */
+#define OID_BYTEA 17
+#define OID_TEXT  25
+#define OID_JSONB 3802
+
 struct item {
 	struct item *next;
-	char **values; /* ncols, each NULL or owned */
-	bool alone;    /* its statement failed: goes in a statement of one */
+	char **values;	/* ncols, each NULL or owned */
+	size_t *lens;	/* ncols */
+	size_t bytes;	/* all values */
+	bool alone;	/* its statement failed: goes in a statement of one */
 	db_batch_cb cb;
 	void *ctx;
 };
@@ -28,96 +37,131 @@ struct stmt {
 
 struct db_batch {
 	struct db_pool *pool;
+	struct db_batch_config cfg; /* its pointers unused: the copies below */
 	char *sql;
 	char **fixed;
-	int nfixed, ncols, max_in_flight, max_items;
+	enum db_batch_type *columns;
 	struct item *head, *tail;
 	int queued, in_flight;
 	bool pumping, again; /* pump() is not re-entered from a callback */
 	bool closed;	     /* the pool is shutting down: send nothing more */
 };
 
-struct db_batch *db_batch_new(struct db_pool *pool, const char *sql, const char *const *fixed,
-			      int nfixed, int ncols, int max_in_flight, int max_items)
+struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config *cfg)
 {
 	struct db_batch *b = xcalloc(1, sizeof *b);
 	b->pool = pool;
-	b->sql = xstrdup(sql);
-	b->nfixed = nfixed;
-	b->fixed = xcalloc(nfixed > 0 ? (size_t)nfixed : 1, sizeof *b->fixed);
-	for (int i = 0; i < nfixed; i++)
-		b->fixed[i] = fixed[i] ? xstrdup(fixed[i]) : NULL;
-	b->ncols = ncols;
-	b->max_in_flight = max_in_flight < 1 ? 1 : max_in_flight;
-	b->max_items = max_items < 1 ? 1 : max_items;
+	b->cfg = *cfg;
+	b->sql = xstrdup(cfg->sql);
+	b->fixed = xcalloc(cfg->nfixed > 0 ? (size_t)cfg->nfixed : 1, sizeof *b->fixed);
+	for (int i = 0; i < cfg->nfixed; i++)
+		b->fixed[i] = cfg->fixed[i] ? xstrdup(cfg->fixed[i]) : NULL;
+	b->columns = xcalloc((size_t)cfg->ncols, sizeof *b->columns);
+	memcpy(b->columns, cfg->columns, (size_t)cfg->ncols * sizeof *b->columns);
+	b->cfg.sql = NULL;
+	b->cfg.fixed = NULL;
+	b->cfg.columns = NULL;
+	if (b->cfg.max_in_flight < 1)
+		b->cfg.max_in_flight = 1;
+	if (b->cfg.max_items < 1)
+		b->cfg.max_items = 1;
 	return b;
 }
 
 static void item_free(struct db_batch *b, struct item *it)
 {
-	for (int c = 0; c < b->ncols; c++)
+	for (int c = 0; c < b->cfg.ncols; c++)
 		free(it->values[c]);
 	free(it->values);
+	free(it->lens);
 	free(it);
 }
 
-void db_text_array(struct strbuf *out, const char *const *elems, size_t n)
+static void put_u32(struct strbuf *sb, uint32_t v)
 {
-	strbuf_putc(out, '{');
+	uint32_t be = htonl(v);
+	strbuf_append(sb, &be, sizeof be);
+}
+
+void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
+			   const size_t *lens, size_t n)
+{
+	bool has_nulls = false;
+	for (size_t i = 0; i < n; i++)
+		has_nulls |= elems[i] == NULL;
+	static const uint32_t oids[] = {[DB_BATCH_TEXT] = OID_TEXT,
+					[DB_BATCH_JSONB] = OID_JSONB,
+					[DB_BATCH_BYTEA] = OID_BYTEA};
+	put_u32(out, 1); /* dimensions */
+	put_u32(out, has_nulls ? 1 : 0);
+	put_u32(out, oids[t]);
+	put_u32(out, (uint32_t)n); /* length of the dimension */
+	put_u32(out, 1);	   /* its lower bound */
 	for (size_t i = 0; i < n; i++) {
-		if (i)
-			strbuf_putc(out, ',');
 		if (!elems[i]) {
-			strbuf_puts(out, "NULL");
+			put_u32(out, UINT32_MAX); /* -1: NULL */
 			continue;
 		}
-		strbuf_putc(out, '"');
-		for (const char *s = elems[i]; *s; s++) {
-			if (*s == '"' || *s == '\\')
-				strbuf_putc(out, '\\');
-			strbuf_putc(out, *s);
-		}
-		strbuf_putc(out, '"');
+		size_t len = lens ? lens[i] : strlen(elems[i]);
+		/* jsonb's binary form is a version byte, then the text. */
+		bool jsonb = t == DB_BATCH_JSONB;
+		put_u32(out, (uint32_t)(len + jsonb));
+		if (jsonb)
+			strbuf_append(out, "\1", 1);
+		strbuf_append(out, elems[i], len);
 	}
-	strbuf_putc(out, '}');
 }
 
 static void on_stmt(void *arg, PGresult *res, const char *err);
 
 static void send_stmt(struct db_batch *b, struct stmt *st)
 {
-	int nparams = b->nfixed + b->ncols;
+	int nfixed = b->cfg.nfixed, ncols = b->cfg.ncols, nparams = nfixed + ncols;
 	const char **params = xcalloc((size_t)nparams, sizeof *params);
-	struct strbuf *arrays = xcalloc((size_t)b->ncols, sizeof *arrays);
+	int *lengths = xcalloc((size_t)nparams, sizeof *lengths);
+	int *formats = xcalloc((size_t)nparams, sizeof *formats);
+	struct strbuf *arrays = xcalloc((size_t)ncols, sizeof *arrays);
 	const char **column = xcalloc((size_t)st->n, sizeof *column);
-	for (int i = 0; i < b->nfixed; i++)
+	size_t *lens = xcalloc((size_t)st->n, sizeof *lens);
+	for (int i = 0; i < nfixed; i++)
 		params[i] = b->fixed[i];
-	for (int c = 0; c < b->ncols; c++) {
+	for (int c = 0; c < ncols; c++) {
 		int i = 0;
-		for (struct item *it = st->items; it; it = it->next)
-			column[i++] = it->values[c];
-		db_text_array(&arrays[c], column, (size_t)st->n);
-		params[b->nfixed + c] = strbuf_str(&arrays[c]);
+		for (struct item *it = st->items; it; it = it->next, i++) {
+			column[i] = it->values[c];
+			lens[i] = it->lens[c];
+		}
+		db_batch_encode_array(&arrays[c], b->columns[c], column, lens, (size_t)st->n);
+		params[nfixed + c] = strbuf_str(&arrays[c]);
+		lengths[nfixed + c] = (int)arrays[c].len;
+		formats[nfixed + c] = 1;
 	}
+	if (b->cfg.on_statement)
+		b->cfg.on_statement(st->n);
 	b->in_flight++;
-	db_query(b->pool, b->sql, nparams, params, on_stmt, st);
-	for (int c = 0; c < b->ncols; c++)
+	db_query_params(b->pool, b->sql, nparams, params, lengths, formats, on_stmt, st);
+	for (int c = 0; c < ncols; c++)
 		strbuf_free(&arrays[c]);
 	free(arrays);
 	free(column);
+	free(lens);
+	free(formats);
+	free(lengths);
 	free(params);
 }
 
 /* Takes the next statement's items off the queue: a lone retry, or up to
- * max_items in arrival order. */
+ * the limits, in arrival order. */
 static struct stmt *take(struct db_batch *b)
 {
 	struct stmt *st = xcalloc(1, sizeof *st);
 	st->b = b;
 	struct item **tail = &st->items;
-	while (b->head && st->n < b->max_items) {
+	size_t bytes = 0;
+	while (b->head && st->n < b->cfg.max_items) {
 		struct item *it = b->head;
-		if (st->n > 0 && it->alone)
+		if (st->n > 0 && (it->alone ||
+				  (b->cfg.max_bytes && bytes + it->bytes > b->cfg.max_bytes)))
 			break;
 		b->head = it->next;
 		if (!b->head)
@@ -127,6 +171,7 @@ static struct stmt *take(struct db_batch *b)
 		*tail = it;
 		tail = &it->next;
 		st->n++;
+		bytes += it->bytes;
 		if (it->alone)
 			break;
 	}
@@ -142,7 +187,7 @@ static void pump(struct db_batch *b)
 	b->pumping = true;
 	do {
 		b->again = false;
-		while (!b->closed && b->head && b->in_flight < b->max_in_flight)
+		while (!b->closed && b->head && b->in_flight < b->cfg.max_in_flight)
 			send_stmt(b, take(b));
 	} while (b->again);
 	b->pumping = false;
@@ -179,8 +224,13 @@ static void on_stmt(void *arg, PGresult *res, const char *err)
 		b->closed = true;
 	if (!err && PQntuples(res) != st->n)
 		err = "a batch statement returned the wrong number of rows";
-	if (err && !pool_error(err) && st->n > 1 && !b->closed)
+	if (err && !pool_error(err) && st->n > 1 && !b->closed) {
+		/* Nothing of the statement was committed: send its items again
+		 * one by one, so that one of them fails at most itself. */
+		if (b->cfg.on_split)
+			b->cfg.on_split(st->n, err);
 		requeue_alone(b, st);
+	}
 	int row = 0;
 	for (struct item *it = st->items, *next; it; it = next) {
 		next = it->next;
@@ -191,19 +241,32 @@ static void on_stmt(void *arg, PGresult *res, const char *err)
 	pump(b);
 }
 
-void db_batch_add(struct db_batch *b, const char *const *values, db_batch_cb cb, void *ctx)
+void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens,
+		  db_batch_cb cb, void *ctx)
 {
-	struct item *it = xcalloc(1, sizeof *it);
-	it->values = xcalloc((size_t)b->ncols, sizeof *it->values);
-	for (int c = 0; c < b->ncols; c++)
-		it->values[c] = values[c] ? xstrdup(values[c]) : NULL;
-	it->cb = cb;
-	it->ctx = ctx;
-	if (b->closed) {
-		cb(ctx, NULL, 0, DB_ERR_SHUTDOWN);
-		item_free(b, it);
+	const char *refusal = b->closed ? DB_ERR_SHUTDOWN
+			      : b->cfg.max_queued && b->queued >= b->cfg.max_queued
+				  ? DB_ERR_QUEUE_FULL
+				  : NULL;
+	if (refusal) {
+		cb(ctx, NULL, 0, refusal);
 		return;
 	}
+	struct item *it = xcalloc(1, sizeof *it);
+	it->values = xcalloc((size_t)b->cfg.ncols, sizeof *it->values);
+	it->lens = xcalloc((size_t)b->cfg.ncols, sizeof *it->lens);
+	for (int c = 0; c < b->cfg.ncols; c++) {
+		if (!values[c])
+			continue;
+		size_t len = lens ? lens[c] : strlen(values[c]);
+		it->values[c] = xmalloc(len + 1);
+		memcpy(it->values[c], values[c], len);
+		it->values[c][len] = '\0';
+		it->lens[c] = len;
+		it->bytes += len;
+	}
+	it->cb = cb;
+	it->ctx = ctx;
 	if (b->tail)
 		b->tail->next = it;
 	else
@@ -221,12 +284,14 @@ void db_batch_free(struct db_batch *b)
 	while (b->head) {
 		struct item *it = b->head;
 		b->head = it->next;
+		b->queued--;
 		it->cb(it->ctx, NULL, 0, DB_ERR_SHUTDOWN);
 		item_free(b, it);
 	}
-	for (int i = 0; i < b->nfixed; i++)
+	for (int i = 0; i < b->cfg.nfixed; i++)
 		free(b->fixed[i]);
 	free(b->fixed);
+	free(b->columns);
 	free(b->sql);
 	free(b);
 }

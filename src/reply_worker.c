@@ -535,7 +535,7 @@ static void store(struct job *j)
 	char through[24];
 	snprintf(through, sizeof through, "%d", j->through);
 	const char *values[] = {j->conversation_id, through, json};
-	db_batch_add(j->w->stores, values, on_stored, j);
+	db_batch_add(j->w->stores, values, NULL, on_stored, j);
 	free(json);
 }
 
@@ -688,7 +688,7 @@ static void record(struct job *j)
 		 * with other replies' last parts. */
 		const char *values[] = {p->message_id, j->pending_pmid, j->conversation_id,
 					webchat ? j->customer : NULL};
-		db_batch_add(j->w->finishes, values, on_recorded_last, j);
+		db_batch_add(j->w->finishes, values, NULL, on_recorded_last, j);
 		return;
 	}
 	const char *params[] = {p->message_id, j->pending_pmid, j->customer};
@@ -1097,6 +1097,22 @@ static void on_renew(evutil_socket_t fd, short what, void *arg)
 		 2, p, on_renewed, w);
 }
 
+/* A group-committed step: sql takes the worker's owner, then the columns. */
+static struct db_batch *step_batch(struct reply_worker *w, const char *sql,
+				   const enum db_batch_type *cols, int ncols)
+{
+	const char *owner[] = {w->owner};
+	return db_batch_new(w->app->db, &(struct db_batch_config){
+					    .sql = sql,
+					    .fixed = owner,
+					    .nfixed = 1,
+					    .columns = cols,
+					    .ncols = ncols,
+					    .max_in_flight = STEP_BATCH_IN_FLIGHT,
+					    .max_items = STEP_BATCH_MAX,
+				    });
+}
+
 struct reply_worker *reply_worker_start(struct app *app, struct http_client *http)
 {
 	struct reply_worker *w = xcalloc(1, sizeof *w);
@@ -1111,14 +1127,20 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	const char *test_lease = getenv("PARLEY_TEST_LEASE_SECONDS");
 	if (test_lease && atol(test_lease) > 0)
 		w->lease_seconds = atol(test_lease);
-	const char *owner[] = {w->owner};
-	w->stores = db_batch_new(
-	    app->db, "SELECT parley_store_replies($1, $2::text[], $3::integer[], $4::jsonb[])", owner,
-	    1, 3, STEP_BATCH_IN_FLIGHT, STEP_BATCH_MAX);
-	w->finishes = db_batch_new(app->db,
-				   "SELECT parley_finish_sent_replies($1, $2::text[], $3::text[], "
-				   "$4::text[], $5::text[])",
-				   owner, 1, 4, STEP_BATCH_IN_FLIGHT, STEP_BATCH_MAX);
+	static const enum db_batch_type store_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
+							DB_BATCH_JSONB};
+	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
+							 DB_BATCH_TEXT, DB_BATCH_TEXT};
+	/* (conversation, through, parts) and (message, platform id,
+	 * conversation, webchat session or NULL) per reply. */
+	w->stores = step_batch(w,
+			       "SELECT parley_store_replies($1, $2::text[], $3::text[]::integer[],"
+			       " $4::jsonb[])",
+			       store_cols, 3);
+	w->finishes = step_batch(w,
+				 "SELECT parley_finish_sent_replies($1, $2::text[], $3::text[],"
+				 " $4::text[], $5::text[])",
+				 finish_cols, 4);
 	w->wake = evtimer_new(app->base, on_wake, w);
 	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
 	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
