@@ -71,6 +71,18 @@ int admin_db_fail(struct admin_cmd *cmd, const struct pgsync_error *e);
  */
 int admin_connect(struct admin_cmd *cmd);
 
+/*
+ * The checks most sub-commands make before they connect: no operands after
+ * the options, and --tenant (NULL when not given) present if required and a
+ * valid id. Returns 0 to go on, else the exit status after a usage error.
+ */
+int admin_check_args(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
+		     bool tenant_required);
+
+/* After admin_connect: 0 when the tenant exists, else the exit status after
+ * saying "no tenant 'ID'" (or the database failure). */
+int admin_tenant_known(struct admin_cmd *cmd, const char *tenant);
+
 /* Ends an open transaction after a failure (ignoring errors: the
  * connection may be gone). */
 void admin_rollback(struct admin_cmd *cmd);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_input.h"
 #include "commands.h"
 #include "xalloc.h"
 
@@ -146,4 +147,29 @@ void admin_rollback(struct admin_cmd *cmd)
 	struct pgsync_error ignored;
 	if (cmd->conn && PQtransactionStatus(cmd->conn) != PQTRANS_IDLE)
 		pgsync_command(cmd->conn, "ROLLBACK", 0, NULL, &ignored);
+}
+
+int admin_check_args(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
+		     bool tenant_required)
+{
+	const char *bad;
+	if (optind < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!tenant)
+		return tenant_required ? admin_usage_error(cmd, "--tenant ID is required") : 0;
+	if ((bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	return 0;
+}
+
+int admin_tenant_known(struct admin_cmd *cmd, const char *tenant)
+{
+	struct pgsync_error e;
+	const char *p[] = {tenant};
+	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	int n = PQntuples(res);
+	PQclear(res);
+	return n ? 0 : admin_fail(cmd, "no tenant '%s'", tenant);
 }

@@ -234,14 +234,12 @@ static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_check_args(cmd, argc, argv, tenant, false);
+	if (rc)
+		return rc;
 	if (channel && (bad = admin_check_id(channel)))
 		return admin_usage_error(cmd, "--channel '%s' %s", channel, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	if ((rc = admin_connect(cmd)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, channel};

@@ -50,22 +50,6 @@ static char *token_from(struct admin_cmd *cmd, const char *path, int *rc)
 	return NULL;
 }
 
-static int tenant_exists(struct admin_cmd *cmd, const char *tenant, int *rc)
-{
-	struct pgsync_error e;
-	const char *p[] = {tenant};
-	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
-	if (!res) {
-		*rc = admin_db_fail(cmd, &e);
-		return 0;
-	}
-	int n = PQntuples(res);
-	PQclear(res);
-	if (n == 0)
-		*rc = admin_fail(cmd, "no tenant '%s'", tenant);
-	return n;
-}
-
 static int print_channel_json(struct admin_cmd *cmd, const char *id)
 {
 	struct pgsync_error e;
@@ -108,12 +92,9 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!tenant)
-		return admin_usage_error(cmd, "--tenant ID is required");
-	if ((bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_check_args(cmd, argc, argv, tenant, true);
+	if (rc)
+		return rc;
 	if (!platform)
 		return admin_usage_error(cmd, "--platform is required (whatsapp, instagram or webchat)");
 	if (!admin_platform_known(platform))
@@ -139,7 +120,6 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 					      "access token; - reads standard input)",
 					 platform);
 
-	int rc = EXIT_OK;
 	char *token = webchat ? xstrdup("") : token_from(cmd, file, &rc);
 	if (!token)
 		return rc;
@@ -152,7 +132,7 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 		goto done;
 	if (pgsync_command(cmd->conn, "BEGIN", 0, NULL, &e) < 0)
 		goto db_error;
-	if (!tenant_exists(cmd, tenant, &rc))
+	if ((rc = admin_tenant_known(cmd, tenant)))
 		goto rollback;
 	/* A platform id names one channel in the whole deployment: two tenants
 	 * claiming it would make ingestion skip its messages as ambiguous
@@ -212,7 +192,7 @@ static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 		{"tenant", required_argument, NULL, 't'},
 		{0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *bad;
+	const char *tenant = NULL;
 	int c;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -221,14 +201,8 @@ static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
-		return rc;
-	if (tenant && !tenant_exists(cmd, tenant, &rc))
+	int rc = admin_check_args(cmd, argc, argv, tenant, false);
+	if (rc || (rc = admin_connect(cmd)) || (tenant && (rc = admin_tenant_known(cmd, tenant))))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, NULL};

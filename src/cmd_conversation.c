@@ -23,7 +23,7 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		{"limit", required_argument, NULL, 'l'},
 		{0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *limit = "50", *bad;
+	const char *tenant = NULL, *limit = "50";
 	const char *active = "false";
 	int c;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
@@ -35,30 +35,19 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!tenant)
-		return admin_usage_error(cmd, "--tenant ID is required");
-	if ((bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_check_args(cmd, argc, argv, tenant, true);
+	if (rc)
+		return rc;
 	long n;
 	if (admin_parse_count(limit, 1, 100000, &n) < 0)
 		return admin_usage_error(cmd, "--limit must be a whole number from 1 to 100000, not "
 					      "'%s'",
 					 limit);
-	int rc = admin_connect(cmd);
-	if (rc)
+	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, active, limit};
-	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	int found = PQntuples(res);
-	PQclear(res);
-	if (!found)
-		return admin_fail(cmd, "no tenant '%s'", tenant);
-	res = pgsync_exec(
+	PGresult *res = pgsync_exec(
 	    cmd->conn,
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
 	    "       c.customer_phone AS customer, c.customer_name, c.is_active AS active,"

@@ -40,18 +40,6 @@ static const char STATE_SQL[] =
     " WHERE $1::text IS NULL OR u.user_id = $1"
     " ORDER BY u.user_id";
 
-static int tenant_known(struct admin_cmd *cmd, const char *tenant)
-{
-	struct pgsync_error e;
-	const char *p[] = {tenant};
-	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	int n = PQntuples(res);
-	PQclear(res);
-	return n ? 0 : admin_fail(cmd, "no tenant '%s'", tenant);
-}
-
 /* Prints the tenant's state: a line for a person, an object with --json. */
 static int show_state(struct admin_cmd *cmd, const char *tenant, const char *said)
 {
@@ -128,7 +116,7 @@ static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 	char *token = read_refresh_token(cmd, file, &rc);
 	if (!token)
 		return rc;
-	if ((rc = admin_connect(cmd)) || (rc = tenant_known(cmd, tenant)))
+	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		goto out;
 	struct pgsync_error e;
 	const char *p[] = {tenant, token, scope};
@@ -165,7 +153,7 @@ static int google_status(struct admin_cmd *cmd, int argc, char **argv)
 		{"tenant", required_argument, NULL, 't'},
 		{0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *bad;
+	const char *tenant = NULL;
 	int c;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -174,12 +162,8 @@ static int google_status(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc || (tenant && (rc = tenant_known(cmd, tenant))))
+	int rc = admin_check_args(cmd, argc, argv, tenant, false);
+	if (rc || (rc = admin_connect(cmd)) || (tenant && (rc = admin_tenant_known(cmd, tenant))))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant};
@@ -203,7 +187,7 @@ static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
 		{"tenant", required_argument, NULL, 't'},
 		{0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *bad;
+	const char *tenant = NULL;
 	int c;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
@@ -212,14 +196,8 @@ static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!tenant)
-		return admin_usage_error(cmd, "--tenant ID is required");
-	if ((bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc || (rc = tenant_known(cmd, tenant)))
+	int rc = admin_check_args(cmd, argc, argv, tenant, true);
+	if (rc || (rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant};

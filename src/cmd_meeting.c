@@ -46,7 +46,7 @@ static int meeting_list(struct admin_cmd *cmd, int argc, char **argv)
 		{"upcoming", no_argument, NULL, 'u'},
 		{0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *bad;
+	const char *tenant = NULL;
 	bool upcoming = false;
 	int c;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
@@ -57,25 +57,13 @@ static int meeting_list(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!tenant)
-		return admin_usage_error(cmd, "--tenant ID is required");
-	if ((bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	int rc = admin_check_args(cmd, argc, argv, tenant, true);
+	if (rc || (rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, upcoming ? "true" : "false"};
-	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
+	PGresult *res = pgsync_exec(cmd->conn, LIST_SQL, 2, p, &e);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	bool known = PQntuples(res) > 0;
-	PQclear(res);
-	if (!known)
-		return admin_fail(cmd, "no tenant '%s'", tenant);
-	if (!(res = pgsync_exec(cmd->conn, LIST_SQL, 2, p, &e)))
 		return admin_db_fail(cmd, &e);
 	if (cmd->json)
 		admin_out_json(stdout, admin_out_array(res));
