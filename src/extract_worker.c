@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "app.h"
 #include "http_client.h"
@@ -15,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "retry.h"
+#include "worker_common.h"
 #include "xalloc.h"
 
 /* Without anything due sooner, look for due work this often: new messages
@@ -69,8 +68,7 @@ struct extract_worker {
 	bool again;
 	bool stopped;
 	bool closing;
-	struct event *wake;
-	double wake_at;
+	struct worker_wake wake;
 	struct event *renew;
 	long lease_seconds;
 	long backoff_seconds;
@@ -78,13 +76,6 @@ struct extract_worker {
 
 static void run(struct job *j);
 static void claim(struct extract_worker *w);
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void count_outcome(const char *outcome)
 {
@@ -98,19 +89,6 @@ static void count_failure(const char *reason)
 	char labels[64];
 	snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
 	metrics_add("parley_extraction_failures_total", labels, 1);
-}
-
-static void count_upstream(const struct http_resp *resp, const char *err, double seconds)
-{
-	char labels[96];
-	const char *class = err                                         ? "error"
-			    : resp->status >= 500                       ? "5xx"
-			    : resp->status >= 400                       ? "4xx"
-			    : resp->status >= 200 && resp->status < 300 ? "2xx"
-									: "other";
-	snprintf(labels, sizeof labels, "target=\"openai\",class=\"%s\"", class);
-	metrics_add("parley_upstream_requests_total", labels, 1);
-	metrics_observe("parley_upstream_duration_seconds", "target=\"openai\"", seconds);
 }
 
 static void set_gauge(struct extract_worker *w)
@@ -157,11 +135,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void run_later(struct job *j, long ms)
 {
-	if (!j->timer)
-		j->timer = evtimer_new(j->w->app->base, on_timer, j);
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_base_update_cache_time(j->w->app->base);
-	evtimer_add(j->timer, &tv);
+	worker_timer_in(&j->timer, j->w->app->base, on_timer, j, ms);
 }
 
 static void go(struct job *j, enum step s)
@@ -268,7 +242,7 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 		job_free(j);
 		return;
 	}
-	count_upstream(resp, err, now_seconds() - j->call_started);
+	worker_count_upstream("openai", resp, err, worker_now() - j->call_started);
 	enum retry_verdict verdict =
 	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict != RETRY_OK) {
@@ -328,7 +302,7 @@ static void post(struct job *j)
 	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
 	    .timeout_ms = cfg->openai_timeout_seconds * 1000,
 	};
-	j->call_started = now_seconds();
+	j->call_started = worker_now();
 	http_request(j->w->http, &req, on_response, j);
 	explicit_bzero(auth, strlen(auth));
 	free(auth);
@@ -421,18 +395,6 @@ static void start_job(struct extract_worker *w, const cJSON *o)
 	go(j, STEP_REQUEST);
 }
 
-/* Arms the wake-up timer for ms from now, unless it goes off sooner. */
-static void wake_in(struct extract_worker *w, long ms)
-{
-	double at = now_seconds() + (double)ms / 1000.0;
-	if (evtimer_pending(w->wake, NULL) && w->wake_at <= at)
-		return;
-	w->wake_at = at;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_base_update_cache_time(w->app->base);
-	evtimer_add(w->wake, &tv);
-}
-
 static void on_next_due(void *arg, PGresult *res, const char *err)
 {
 	struct extract_worker *w = arg;
@@ -446,10 +408,10 @@ static void on_next_due(void *arg, PGresult *res, const char *err)
 	}
 	long ms = err ? -1 : atol(PQgetvalue(res, 0, 0));
 	if (ms == 0)
-		wake_in(w, AGAIN_MS); /* more is due than one claim took */
+		worker_wake_in(&w->wake, AGAIN_MS); /* more is due than one claim took */
 	else
 		/* +5 ms: the due time is exact, the clocks of two hosts are not. */
-		wake_in(w, ms > 0 && ms < POLL_MS ? ms + 5 : POLL_MS);
+		worker_wake_in(&w->wake, ms > 0 && ms < POLL_MS ? ms + 5 : POLL_MS);
 }
 
 static void on_claimed(void *arg, PGresult *res, const char *err)
@@ -463,7 +425,7 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 			log_debug("extraction", "claiming: %s", err);
 		else
 			log_warn("extraction", "claiming failed: %s", err);
-		wake_in(w, err == DB_ERR_UNAVAILABLE ? 100 : POLL_MS);
+		worker_wake_in(&w->wake, err == DB_ERR_UNAVAILABLE ? 100 : POLL_MS);
 		return;
 	}
 	int n = PQntuples(res);
@@ -572,22 +534,17 @@ struct extract_worker *extract_worker_start(struct app *app, struct http_client 
 	struct extract_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;
 	w->http = http;
-	char host[64] = "host";
-	gethostname(host, sizeof host - 1);
-	snprintf(w->owner, sizeof w->owner, "%.40s:%d:%08x", host, (int)getpid(), (unsigned)rand());
+	worker_owner(w->owner, sizeof w->owner);
 	w->slots = (int)(cfg->openai_max_in_flight / 4);
 	if (w->slots < 1)
 		w->slots = 1;
-	w->lease_seconds = LEASE_SECONDS;
+	w->lease_seconds = worker_lease_seconds(LEASE_SECONDS);
 	w->backoff_seconds = BACKOFF_SECONDS;
-	/* Tests of crash recovery and retries cannot wait that long. */
-	const char *s = getenv("PARLEY_TEST_LEASE_SECONDS");
-	if (s && atol(s) > 0)
-		w->lease_seconds = atol(s);
-	s = getenv("PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS");
+	/* Tests of retries cannot wait that long. */
+	const char *s = getenv("PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS");
 	if (s && atol(s) > 0)
 		w->backoff_seconds = atol(s);
-	w->wake = evtimer_new(app->base, on_wake, w);
+	worker_wake_init(&w->wake, app->base, on_wake, w);
 	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
 	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
 	event_add(w->renew, &every);
@@ -596,14 +553,14 @@ struct extract_worker *extract_worker_start(struct app *app, struct http_client 
 		 "lead extraction on: every %ld customer messages after %ld s quiet, "
 		 "up to %d at once",
 		 cfg->extraction_every_messages, cfg->extraction_idle_seconds, w->slots);
-	wake_in(w, 0);
+	worker_wake_in(&w->wake, 0);
 	return w;
 }
 
 void extract_worker_stop(struct extract_worker *w)
 {
 	w->stopped = true;
-	evtimer_del(w->wake);
+	worker_wake_cancel(&w->wake);
 	/* The renewal timer keeps running: jobs in flight still hold claims. */
 }
 
@@ -624,7 +581,7 @@ void extract_worker_free(struct extract_worker *w)
 	w->closing = true;
 	while (w->jobs)
 		job_free(w->jobs);
-	event_free(w->wake);
+	worker_wake_free(&w->wake);
 	event_free(w->renew);
 	free(w);
 }

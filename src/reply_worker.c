@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "app.h"
 #include "db_batch.h"
@@ -21,6 +19,7 @@
 #include "strbuf.h"
 #include "text_split.h"
 #include "webchat.h"
+#include "worker_common.h"
 #include "xalloc.h"
 
 /* How many conversations one claim takes at most. */
@@ -117,8 +116,7 @@ struct reply_worker {
 	bool again;	/* claim again as soon as the current one returns */
 	bool stopped;
 	bool closing;
-	struct event *wake;
-	double wake_at;		/* monotonic seconds when wake fires */
+	struct worker_wake wake;
 	struct event *renew;	/* keeps our leases alive while jobs run */
 	struct db_batch *stores;   /* parley_store_replies */
 	struct db_batch *finishes; /* parley_finish_sent_replies */
@@ -142,21 +140,6 @@ static void count_reply(const char *outcome)
 	char labels[64];
 	snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
 	metrics_add("parley_replies_total", labels, 1);
-}
-
-static void count_upstream(const char *target, const struct http_resp *resp, const char *err,
-			   double seconds)
-{
-	char labels[96];
-	const char *class = err ? "error"
-			    : resp->status >= 500 ? "5xx"
-			    : resp->status >= 400 ? "4xx"
-			    : resp->status >= 200 && resp->status < 300 ? "2xx"
-								      : "other";
-	snprintf(labels, sizeof labels, "target=\"%s\",class=\"%s\"", target, class);
-	metrics_add("parley_upstream_requests_total", labels, 1);
-	snprintf(labels, sizeof labels, "target=\"%s\"", target);
-	metrics_observe("parley_upstream_duration_seconds", labels, seconds);
 }
 
 static void job_free(struct job *j)
@@ -267,13 +250,6 @@ static void job_done(struct job *j)
 	job_end(j, true);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -283,12 +259,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static void run_later(struct job *j, long ms)
 {
-	if (!j->timer)
-		j->timer = evtimer_new(j->w->app->base, on_timer, j);
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	/* The loop's cached clock can lag; a retry-after must not end early. */
-	event_base_update_cache_time(j->w->app->base);
-	evtimer_add(j->timer, &tv);
+	worker_timer_in(&j->timer, j->w->app->base, on_timer, j, ms);
 }
 
 static void go(struct job *j, enum step s)
@@ -399,7 +370,7 @@ enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
 static enum upstream upstream_outcome(struct job *j, const char *target,
 				      const struct http_resp *resp, const char *err)
 {
-	count_upstream(target, resp, err, now_seconds() - j->call_started);
+	worker_count_upstream(target, resp, err, worker_now() - j->call_started);
 	enum retry_verdict verdict =
 		retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict == RETRY_OK)
@@ -440,7 +411,7 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 		.timeout_ms = timeout_ms,
 		.priority = priority,
 	};
-	j->call_started = now_seconds();
+	j->call_started = worker_now();
 	http_request(j->w->http, &req, cb, j);
 	/* http_request copied what it needs. */
 	explicit_bzero(auth, strlen(auth));
@@ -565,7 +536,7 @@ static bool answer_interrupted(struct job *j, const struct http_resp *resp, cons
 	free(j->tool_items);
 	j->tool_items = items;
 	j->interrupted++;
-	count_upstream("openai", resp, err, now_seconds() - j->call_started);
+	worker_count_upstream("openai", resp, err, worker_now() - j->call_started);
 	run(j);
 	return true;
 }
@@ -945,19 +916,6 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	admit(j, first_step(j));
 }
 
-/* Arms the wake-up timer for ms from now, unless it is already set to go
- * off sooner: a notification's wake must not be pushed back by a poll. */
-static void wake_in(struct reply_worker *w, long ms)
-{
-	double at = now_seconds() + (double)ms / 1000.0;
-	if (evtimer_pending(w->wake, NULL) && w->wake_at <= at)
-		return;
-	w->wake_at = at;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_base_update_cache_time(w->app->base);
-	evtimer_add(w->wake, &tv);
-}
-
 static void on_next_due(void *arg, PGresult *res, const char *err)
 {
 	struct reply_worker *w = arg;
@@ -971,7 +929,7 @@ static void on_next_due(void *arg, PGresult *res, const char *err)
 		return;
 	}
 	/* +5 ms: the due time is exact, the clocks of two hosts are not. */
-	wake_in(w, ms >= 0 && ms < IDLE_POLL_MS ? ms + 5 : IDLE_POLL_MS);
+	worker_wake_in(&w->wake, ms >= 0 && ms < IDLE_POLL_MS ? ms + 5 : IDLE_POLL_MS);
 }
 
 static void on_claimed(void *arg, PGresult *res, const char *err)
@@ -986,7 +944,7 @@ static void on_claimed(void *arg, PGresult *res, const char *err)
 			log_debug("replies", "claiming: %s", err);
 		else
 			log_warn("replies", "claiming failed: %s", err);
-		wake_in(w, err == DB_ERR_UNAVAILABLE ? 100 : IDLE_POLL_MS);
+		worker_wake_in(&w->wake, err == DB_ERR_UNAVAILABLE ? 100 : IDLE_POLL_MS);
 		return;
 	}
 	int n = PQntuples(res);
@@ -1067,7 +1025,7 @@ static void on_notify(void *ctx, const char *payload)
 		return;
 	}
 	/* The conversation becomes due once its debounce is over. */
-	wake_in(w, w->app->cfg.replies_debounce_ms + 10);
+	worker_wake_in(&w->wake, w->app->cfg.replies_debounce_ms + 10);
 }
 
 static void on_renewed(void *arg, PGresult *res, const char *err)
@@ -1118,15 +1076,8 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	struct reply_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;
 	w->http = http;
-	char host[64] = "host";
-	gethostname(host, sizeof host - 1);
-	snprintf(w->owner, sizeof w->owner, "%.40s:%d:%08x", host, (int)getpid(),
-		 (unsigned)rand());
-	w->lease_seconds = LEASE_SECONDS;
-	/* Tests of crash recovery cannot wait half a minute for a lease. */
-	const char *test_lease = getenv("PARLEY_TEST_LEASE_SECONDS");
-	if (test_lease && atol(test_lease) > 0)
-		w->lease_seconds = atol(test_lease);
+	worker_owner(w->owner, sizeof w->owner);
+	w->lease_seconds = worker_lease_seconds(LEASE_SECONDS);
 	static const enum db_batch_type store_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
 							DB_BATCH_JSONB};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
@@ -1141,12 +1092,12 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 				 "SELECT parley_finish_sent_replies($1, $2::text[], $3::text[],"
 				 " $4::text[], $5::text[])",
 				 finish_cols, 4);
-	w->wake = evtimer_new(app->base, on_wake, w);
+	worker_wake_init(&w->wake, app->base, on_wake, w);
 	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
 	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
 	event_add(w->renew, &every);
 	db_pool_listen(app->db, "parley_reply_due", on_notify, w);
-	wake_in(w, 0);
+	worker_wake_in(&w->wake, 0);
 	return w;
 }
 
@@ -1164,7 +1115,7 @@ static void on_handed_back(void *arg, PGresult *res, const char *err)
 void reply_worker_stop(struct reply_worker *w)
 {
 	w->stopped = true;
-	evtimer_del(w->wake);
+	worker_wake_cancel(&w->wake);
 	/* Claimed work that has not started is handed back at once rather
 	 * than started now: another process (or this one restarted) takes it
 	 * without waiting for the lease to run out. */
@@ -1200,7 +1151,7 @@ void reply_worker_free(struct reply_worker *w)
 	db_batch_free(w->finishes);
 	while (w->jobs)
 		job_free(w->jobs);
-	event_free(w->wake);
+	worker_wake_free(&w->wake);
 	event_free(w->renew);
 	free(w);
 }
