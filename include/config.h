@@ -43,7 +43,10 @@
  * bytes and not one of the example file's placeholders; the error names
  * the source of the effective value. database.password, when set, is
  * merged into database.url as its last `password` parameter (so it wins
- * over one inside the URL), which is the string every connection uses.
+ * over one inside the URL), which is the string every connection uses;
+ * with CONFIG_NEED_DATABASE or CONFIG_NEED_SERVE only (the others do not
+ * connect), and a url that libpq would not read the password back from
+ * intact (a dangling backslash, an open quote) is an error.
  *
  * A struct config owns every string in it; config_free() releases them.
  */

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -757,8 +759,13 @@ static int check_required(const struct config *cfg, unsigned need, const char *p
  */
 #define MIN_SECRET_BYTES 16
 
-static const char *const strong_secrets[] = {"meta.app_secret", "meta.verify_token",
-					     "webchat.secret"};
+static const struct {
+	const char *section, *name;
+} strong_secrets[] = {
+    {"meta", "app_secret"},
+    {"meta", "verify_token"},
+    {"webchat", "secret"},
+};
 
 static const char *const placeholders[] = {
     "REPLACE_WITH_THE_META_APP_SECRET",
@@ -812,11 +819,7 @@ static char *weak_secret(const struct key *k, const char *value)
 static int check_secrets(const struct config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < sizeof strong_secrets / sizeof strong_secrets[0]; i++) {
-		const char *dot = strchr(strong_secrets[i], '.');
-		char section[32];
-		snprintf(section, sizeof section, "%.*s", (int)(dot - strong_secrets[i]),
-			 strong_secrets[i]);
-		const struct key *k = find_key(section, dot + 1);
+		const struct key *k = find_key(strong_secrets[i].section, strong_secrets[i].name);
 		const char *value = *str_field(cfg, k);
 		if (!*value)
 			continue; /* required ones were checked; webchat.secret is optional */
@@ -882,19 +885,52 @@ static char *conninfo_with_password(const char *conninfo, const char *password)
 	return strbuf_detach(&sb);
 }
 
-/* Every connection string gets database.password, so a future second one cannot miss it. */
-static void merge_password(struct config *cfg)
+/* Does libpq read back exactly password from conninfo? */
+static bool libpq_takes_password(const char *conninfo, const char *password)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+	bool same = false;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0)
+			same = o->val && strcmp(o->val, password) == 0;
+	PQconninfoFree(opts);
+	PQfreemem(msg);
+	return same;
+}
+
+/*
+ * Every connection string gets database.password, so a future second one
+ * cannot miss it. A url whose end swallows what follows (a dangling
+ * backslash, an open quote) would turn the password into part of another
+ * value, and libpq's complaint about it into a log line quoting it: the
+ * merged string is parsed here first, and refused unless libpq reads the
+ * password back intact.
+ */
+static int merge_password(struct config *cfg, char *err, size_t errlen)
 {
 	if (!*cfg->database_password)
-		return;
+		return 0;
 	for (size_t i = 0; i < NKEYS; i++) {
-		char **field = str_field(cfg, &keys[i]);
-		if (!(keys[i].flags & F_CONNINFO) || !**field)
+		const struct key *k = &keys[i];
+		char **field = str_field(cfg, k);
+		if (!(k->flags & F_CONNINFO) || !**field)
 			continue;
 		char *merged = conninfo_with_password(*field, cfg->database_password);
+		if (!libpq_takes_password(merged, cfg->database_password)) {
+			free(merged);
+			char *where = origin_where(cfg->origin[i] ? cfg->origin[i] : "default");
+			fail(err, errlen,
+			     "%s: %s.%s: libpq cannot parse it with database.password added (check "
+			     "its quotes and backslashes)",
+			     where, k->section, k->name);
+			free(where);
+			return -1;
+		}
 		free(*field);
 		*field = merged;
 	}
+	return 0;
 }
 
 static int load(const char *path, unsigned need, struct config *cfg, char *err, size_t errlen)
@@ -912,7 +948,9 @@ static int load(const char *path, unsigned need, struct config *cfg, char *err, 
 	/* Only serve relies on these secrets; the admin commands and replay do not. */
 	if ((need & CONFIG_NEED_SERVE) && check_secrets(cfg, err, errlen) < 0)
 		return -1;
-	merge_password(cfg);
+	/* Commands that never connect (replay) have no use for the url and no reason to fail on it. */
+	if (need & (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE))
+		return merge_password(cfg, err, errlen);
 	return 0;
 }
 

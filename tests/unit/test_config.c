@@ -1152,6 +1152,30 @@ static void test_database_password_merged(void **state)
 			creds_close(&c);
 		}
 	}
+	/*
+	 * A url whose end would swallow the password (a dangling backslash, an
+	 * open quote) or that libpq cannot parse is refused, naming the url's
+	 * source and not the password: libpq's own complaint would quote it.
+	 */
+	static const char *const swallowing[] = {
+	    "host=db dbname=p\\",
+	    "host=db dbname='p",
+	    "host=db dbname='p\\",
+	    "garbage",
+	};
+	for (size_t u = 0; u < sizeof swallowing / sizeof swallowing[0]; u++) {
+		struct creds c;
+		creds_open(&c);
+		creds_add(&c, "database.password", "Swallowed-Pw");
+		setenv("PARLEY_DATABASE_URL", swallowing[u], 1);
+		struct run r;
+		load_str(&r, "", CONFIG_NEED_DATABASE);
+		expect_err(&r,
+			   "environment PARLEY_DATABASE_URL: database.url: libpq cannot parse it "
+			   "with database.password added (check its quotes and backslashes)");
+		creds_close(&c);
+	}
+	unsetenv("PARLEY_DATABASE_URL");
 	/* from the file and the environment too; without a url nothing is made up */
 	setenv("PARLEY_DATABASE_PASSWORD", "from-env", 1);
 	struct run r;
@@ -1162,7 +1186,11 @@ static void test_database_password_merged(void **state)
 	free(got);
 	assert_dump_entry(&r.cfg, "database.password", "********", "env PARLEY_DATABASE_PASSWORD");
 	config_free(&r.cfg);
-	unsetenv("PARLEY_DATABASE_URL");
+	load_str(&r, "", CONFIG_NEED_DATABASE);
+	expect_err(&r,
+		   "database.url is required (set it in %s, PARLEY_DATABASE_URL or the credential "
+		   "database.url)",
+		   r.path);
 	load_str(&r, "", CONFIG_NEED_NOTHING);
 	expect_ok(&r);
 	assert_string_equal(r.cfg.database_url, "");
