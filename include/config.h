@@ -28,13 +28,25 @@
  * without a warning. A set PARLEY_* variable wins even when empty (that is
  * how a file value is cleared); an empty OPENAI_API_KEY counts as unset,
  * because shells often export it empty. Credential files have their
- * trailing newlines stripped.
+ * trailing CRs and LFs stripped (`echo` and editors add them) and nothing
+ * else: other blanks are part of the secret; a credential that is empty
+ * after that, or holds a NUL or another control byte, is an error.
  * An empty PARLEY_CONFIG counts as unset.
  * Values are checked where they are set, so an error names the source that
  * supplied the bad value (file:line, "environment NAME", "credential FILE")
  * even if a later source would have replaced it. URLs must be http(s) and
  * lose trailing slashes (the code appends "/responses" etc.).
  * Error messages never contain the value of a secret key.
+ *
+ * Secrets (SPEC §12): with CONFIG_NEED_SERVE, meta.app_secret (each entry),
+ * meta.verify_token and webchat.secret (when set) must be at least 16
+ * bytes and not one of the example file's placeholders; the error names
+ * the source of the effective value. database.password, when set, is
+ * merged into database.url as its last `password` parameter (so it wins
+ * over one inside the URL), which is the string every connection uses;
+ * with CONFIG_NEED_DATABASE or CONFIG_NEED_SERVE only (the others do not
+ * connect), and a url that libpq would not read the password back from
+ * intact (a dangling backslash, an open quote) is an error.
  *
  * A struct config owns every string in it; config_free() releases them.
  */
@@ -49,8 +61,9 @@ struct config {
 	long server_max_body_bytes;
 	long server_keep_raw_days;
 
-	char *database_url;
+	char *database_url; /* with database_password merged in: what libpq gets */
 	long database_connections;
+	char *database_password; /* "" when unset */
 
 	char *meta_app_secret; /* comma-separated list, see meta_app_secrets */
 	char *meta_verify_token;
@@ -113,10 +126,12 @@ void config_free(struct config *cfg);
  * Writes the effective configuration as INI to out (caller frees), one
  * `key = value` per line under its section, secrets shown as "********"
  * (or "(unset)" when empty; database.url keeps its shape with only the
- * password masked, and is masked whole if it does not parse), followed by a
- * comment naming where each value came from (default, file:line, env NAME,
- * credential FILE). Values that need it are quoted, so a dump without
- * secrets reads back as the same configuration.
+ * secret parameters masked: the URI's user:PASSWORD@ and every parameter
+ * whose name holds "password" or "secret", such as password, sslpassword
+ * and oauth_client_secret; it is masked whole if it does not parse),
+ * followed by a comment naming where each value came from (default,
+ * file:line, env NAME, credential FILE). Values that need it are quoted, so
+ * a dump without secrets reads back as the same configuration.
  */
 char *config_dump(const struct config *cfg);
 

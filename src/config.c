@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -85,6 +87,7 @@ static const struct key keys[] = {
 	INT("server", "keep_raw_days", "7", 0, 3650, server_keep_raw_days),
 
 	STR("database", "url", "", C_NONE, NEED_DB, F_SECRET | F_CONNINFO, database_url),
+	STR("database", "password", "", C_NONE, 0, F_SECRET, database_password),
 	INT("database", "connections", "4", 1, 64, database_connections),
 
 	STR("meta", "app_secret", "", C_LIST, NEED_SERVE, F_SECRET, meta_app_secret),
@@ -670,7 +673,12 @@ static int apply_credential(struct config *cfg, const struct key *k, const char 
 			text[--len] = '\0';
 		char *where = xasprintf("credential %s", path);
 		struct source src = {where, where};
-		rc = set_value(cfg, k, text, &src, err, errlen);
+		/* An empty file is a mistake (LoadCredential= of the wrong file), not a
+		 * way to clear a value: the environment is there for that. */
+		if (len == 0)
+			rc = fail(err, errlen, "%s: %s.%s: is empty", where, k->section, k->name);
+		else
+			rc = set_value(cfg, k, text, &src, err, errlen);
 		free(where);
 	}
 	free(text);
@@ -726,8 +734,201 @@ static int check_required(const struct config *cfg, unsigned need, const char *p
 		if (!(k->need & need) || **str_field(cfg, k))
 			continue;
 		env_name(k, name, sizeof name);
+		if (k->flags & F_SECRET)
+			return fail(err, errlen,
+				    "%s.%s is required (set it in %s, %s or the credential %s.%s)",
+				    k->section, k->name, path, name, k->section, k->name);
 		return fail(err, errlen, "%s.%s is required (set it in %s or %s)", k->section,
 			    k->name, path, name);
+	}
+	return 0;
+}
+
+/* ---- secrets: strength, and the database password ---- */
+
+/*
+ * Secrets that guard an endpoint (the webhook signature, the subscription
+ * handshake, the widget's session tokens) must not be guessable, and must
+ * not be the example file's placeholder, which a copied example would
+ * otherwise put into production (SPEC §12). 16 bytes is the least a random
+ * token needs; Meta's app secrets are 32. openai.api_key and
+ * google.client_secret are issued by their vendors and not ours to judge.
+ * The placeholders are config/parley.conf.example's; any of them is refused
+ * for any of these keys, so a placeholder pasted into the wrong key is
+ * caught too.
+ */
+#define MIN_SECRET_BYTES 16
+
+static const struct {
+	const char *section, *name;
+} strong_secrets[] = {
+    {"meta", "app_secret"},
+    {"meta", "verify_token"},
+    {"webchat", "secret"},
+};
+
+static const char *const placeholders[] = {
+    "REPLACE_WITH_THE_META_APP_SECRET",
+    "REPLACE_WITH_A_RANDOM_VERIFY_TOKEN",
+    "REPLACE_WITH_A_RANDOM_WEBCHAT_SECRET",
+};
+
+static bool is_placeholder(const char *s)
+{
+	for (size_t i = 0; i < sizeof placeholders / sizeof placeholders[0]; i++)
+		if (strcmp(s, placeholders[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Dumps say "env NAME" where errors say "environment NAME". */
+static char *origin_where(const char *origin)
+{
+	if (strncmp(origin, "env ", 4) == 0)
+		return xasprintf("environment %s", origin + 4);
+	return xstrdup(origin);
+}
+
+/* Returns NULL when value (one secret, or a list for C_LIST) is strong enough, else why not. */
+static char *weak_secret(const struct key *k, const char *value)
+{
+	char **items;
+	size_t n = 1;
+	if (k->check == C_LIST) {
+		n = config_split_list(value, &items);
+	} else {
+		items = xcalloc(2, sizeof *items);
+		items[0] = xstrdup(value);
+	}
+	char *why = NULL;
+	for (size_t i = 0; !why && i < n; i++) {
+		const char *problem = NULL;
+		if (is_placeholder(items[i]))
+			problem = "the example file's placeholder, not a secret";
+		else if (strlen(items[i]) < MIN_SECRET_BYTES)
+			problem = "shorter than 16 bytes";
+		if (problem && n > 1)
+			why = xasprintf("entry %zu of %zu is %s", i + 1, n, problem);
+		else if (problem)
+			why = xasprintf("is %s", problem);
+	}
+	config_free_list(items);
+	return why;
+}
+
+static int check_secrets(const struct config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof strong_secrets / sizeof strong_secrets[0]; i++) {
+		const struct key *k = find_key(strong_secrets[i].section, strong_secrets[i].name);
+		const char *value = *str_field(cfg, k);
+		if (!*value)
+			continue; /* required ones were checked; webchat.secret is optional */
+		char *why = weak_secret(k, value);
+		if (!why)
+			continue;
+		size_t at = (size_t)(k - keys);
+		char *where = origin_where(cfg->origin[at] ? cfg->origin[at] : "default");
+		fail(err, errlen, "%s: %s.%s: %s", where, k->section, k->name, why);
+		free(where);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
+/* libpq URIs take percent-encoding; everything but RFC 3986's unreserved bytes is encoded. */
+static void put_uri_encoded(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')
+			strbuf_putc(sb, (char)c);
+		else
+			strbuf_printf(sb, "%%%02X", c);
+	}
+}
+
+static bool is_uri(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
+}
+
+/*
+ * Appends password to a conninfo as its last parameter: libpq lets a later
+ * parameter override an earlier one, in URIs (over user:PASS@ too) and in
+ * key=value strings alike. The result holds the password and is masked by
+ * config_dump like any other.
+ */
+static char *conninfo_with_password(const char *conninfo, const char *password)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, conninfo);
+	if (is_uri(conninfo)) {
+		size_t len = strlen(conninfo);
+		/* "…?" and "…&" already end in a separator; "?&" would be refused. */
+		if (!strchr(conninfo, '?'))
+			strbuf_putc(&sb, '?');
+		else if (conninfo[len - 1] != '?' && conninfo[len - 1] != '&')
+			strbuf_putc(&sb, '&');
+		strbuf_puts(&sb, "password=");
+		put_uri_encoded(&sb, password);
+	} else {
+		strbuf_puts(&sb, " password='");
+		for (const char *p = password; *p; p++) {
+			if (*p == '\\' || *p == '\'')
+				strbuf_putc(&sb, '\\');
+			strbuf_putc(&sb, *p);
+		}
+		strbuf_putc(&sb, '\'');
+	}
+	return strbuf_detach(&sb);
+}
+
+/* Does libpq read back exactly password from conninfo? */
+static bool libpq_takes_password(const char *conninfo, const char *password)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+	bool same = false;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0)
+			same = o->val && strcmp(o->val, password) == 0;
+	PQconninfoFree(opts);
+	PQfreemem(msg);
+	return same;
+}
+
+/*
+ * Every connection string gets database.password, so a future second one
+ * cannot miss it. A url whose end swallows what follows (a dangling
+ * backslash, an open quote) would turn the password into part of another
+ * value, and libpq's complaint about it into a log line quoting it: the
+ * merged string is parsed here first, and refused unless libpq reads the
+ * password back intact.
+ */
+static int merge_password(struct config *cfg, char *err, size_t errlen)
+{
+	if (!*cfg->database_password)
+		return 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		char **field = str_field(cfg, k);
+		if (!(k->flags & F_CONNINFO) || !**field)
+			continue;
+		char *merged = conninfo_with_password(*field, cfg->database_password);
+		if (!libpq_takes_password(merged, cfg->database_password)) {
+			free(merged);
+			char *where = origin_where(cfg->origin[i] ? cfg->origin[i] : "default");
+			fail(err, errlen,
+			     "%s: %s.%s: libpq cannot parse it with database.password added (check "
+			     "its quotes and backslashes)",
+			     where, k->section, k->name);
+			free(where);
+			return -1;
+		}
+		free(*field);
+		*field = merged;
 	}
 	return 0;
 }
@@ -741,9 +942,16 @@ static int load(const char *path, unsigned need, struct config *cfg, char *err, 
 		path = named ? env : DEFAULT_PATH;
 	}
 	if (apply_defaults(cfg, err, errlen) < 0 || apply_file(cfg, path, named, err, errlen) < 0 ||
-	    apply_credentials(cfg, err, errlen) < 0 || apply_env(cfg, err, errlen) < 0)
+	    apply_credentials(cfg, err, errlen) < 0 || apply_env(cfg, err, errlen) < 0 ||
+	    check_required(cfg, need, path, err, errlen) < 0)
 		return -1;
-	return check_required(cfg, need, path, err, errlen);
+	/* Only serve relies on these secrets; the admin commands and replay do not. */
+	if ((need & CONFIG_NEED_SERVE) && check_secrets(cfg, err, errlen) < 0)
+		return -1;
+	/* Commands that never connect (replay) have no use for the url and no reason to fail on it. */
+	if (need & (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE))
+		return merge_password(cfg, err, errlen);
+	return 0;
 }
 
 int config_load(const char *path, unsigned need, struct config *cfg, char *err, size_t errlen)
@@ -774,7 +982,56 @@ void config_free(struct config *cfg)
 
 #define MASK "********"
 
-/* Masks the password of a postgresql:// URI: user:PASS@ and ?password=PASS. */
+/*
+ * Is this conninfo keyword a secret? libpq has password, sslpassword (the
+ * client key's passphrase) and oauth_client_secret; matching on the words
+ * keeps a keyword added by a later libpq masked too. Case is ignored
+ * because masking too much is harmless.
+ */
+static bool secret_param(const char *kw, size_t len)
+{
+	static const char *const words[] = {"password", "secret"};
+	for (size_t w = 0; w < 2; w++) {
+		size_t n = strlen(words[w]);
+		for (size_t i = 0; i + n <= len; i++)
+			if (strncasecmp(kw + i, words[w], n) == 0)
+				return true;
+	}
+	return false;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A URI's query keyword as libpq sees it: percent-decoded, so pass%77ord is password. */
+static bool secret_uri_param(const char *kw, size_t len)
+{
+	char *decoded = xmalloc(len + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+		if (kw[i] == '%' && i + 2 < len && (hi = hex_digit(kw[i + 1])) >= 0 &&
+		    (lo = hex_digit(kw[i + 2])) >= 0) {
+			decoded[n++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			decoded[n++] = kw[i];
+		}
+	}
+	bool secret = secret_param(decoded, n);
+	free(decoded);
+	return secret;
+}
+
+/* Masks the secrets of a postgresql:// URI: user:PASS@ and ?password=PASS and the like. */
 static char *mask_uri(const char *s)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -797,8 +1054,9 @@ static char *mask_uri(const char *s)
 	while (*q) {
 		/* q points at '?' or '&'; copy it and the parameter after it */
 		size_t n = 1 + strcspn(q + 1, "&");
-		if (strncasecmp(q + 1, "password=", 9) == 0) {
-			strbuf_append(&sb, q, 10);
+		const char *eq = memchr(q + 1, '=', n - 1);
+		if (eq && secret_uri_param(q + 1, (size_t)(eq - q - 1))) {
+			strbuf_append(&sb, q, (size_t)(eq + 1 - q));
 			strbuf_puts(&sb, MASK);
 		} else {
 			strbuf_append(&sb, q, n);
@@ -824,8 +1082,9 @@ static size_t conninfo_value_len(const char *s)
 }
 
 /*
- * Masks password=... in a "key=value key='v a l'" conninfo. A string that
- * does not parse is masked whole: better an unhelpful dump than a leak.
+ * Masks password=... (and every secret_param) in a "key=value key='v a l'"
+ * conninfo. A string that does not parse is masked whole: better an
+ * unhelpful dump than a leak.
  */
 static char *mask_keywords(const char *s)
 {
@@ -840,7 +1099,7 @@ static char *mask_keywords(const char *s)
 			break;
 		}
 		size_t kw = strcspn(p, "= \t");
-		bool secret = kw == 8 && strncasecmp(p, "password", 8) == 0;
+		bool secret = secret_param(p, kw);
 		p += kw;
 		while (is_blank(*p))
 			p++;
@@ -868,7 +1127,7 @@ static char *mask_keywords(const char *s)
 
 static char *mask_conninfo(const char *s)
 {
-	if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0)
+	if (is_uri(s))
 		return mask_uri(s);
 	return mask_keywords(s);
 }

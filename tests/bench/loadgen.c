@@ -650,7 +650,7 @@ int main(int argc, char **argv)
 	const char *url = NULL;
 	g.mode = MODE_CLOSED;
 	g.label = "run";
-	g.secret = "test-app-secret";
+	g.secret = "test-meta-app-secret";
 	g.conns = 16;
 	g.max_conns = 1024;
 	g.seconds = 10;

@@ -269,7 +269,7 @@ m=$(curl -sS "$url/metrics")
 contains "metrics: stored extractions" 'parley_extractions_total{outcome="stored"}' "$m"
 contains "metrics: tags" 'parley_extraction_tags_total{tag="Warm"}' "$m"
 contains "metrics: in progress" 'parley_extractions_in_progress 0' "$m"
-leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'test-app-secret' -e 'Padaria' -e 'ana@padaria' \
+leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'test-meta-app-secret' -e 'Padaria' -e 'ana@padaria' \
 	-e 'Our budget is approved' "$conf.log" "$conf2.log" | awk -F: '{s += $2} END {print s}')
 eq "no secret, name, email or message text in the logs" 0 "$leaks"
 contains "the log says what was extracted" "lead extracted: Hot (13/15) after 4 new customer message(s)" "$(cat "$conf.log")"

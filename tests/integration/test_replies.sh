@@ -164,7 +164,7 @@ contains "messages counted by platform and direction (in)" 'parley_messages_tota
 contains "messages counted by platform and direction (out)" 'parley_messages_total{platform="instagram",direction="outbound"} 1' "$(curl -sS "$url/metrics")"
 
 # --- logs at info carry no secret, token or message text
-leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'ig-token' -e 'test-app-secret' -e 'test-verify-token' \
+leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'ig-token' -e 'test-meta-app-secret' -e 'test-verify-token' \
 	-e 'Do you ship to Utrecht' -e 'Echo: ' "$conf.log" || true)
 eq "no secret, token or message text in the log" 0 "$leaks"
 

@@ -87,7 +87,7 @@ listen = 127.0.0.1:$(free_port)
 [database]
 url = $dsn
 [meta]
-app_secret = test-app-secret
+app_secret = test-meta-app-secret
 verify_token = test-verify-token
 CONF
 	echo "$path"
@@ -203,9 +203,9 @@ JSON
 }
 
 # POSTs FILE (or a body on stdin with -) to URL's webhook, signed with SECRET
-# (default test-app-secret); prints the HTTP status.
+# (default test-meta-app-secret); prints the HTTP status.
 post_signed() {
-	local url=$1 file=$2 secret=${3:-test-app-secret} sig
+	local url=$1 file=$2 secret=${3:-test-meta-app-secret} sig
 	sig="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$file" | cut -d' ' -f1)"
 	curl -sS -o "$TEST_TMP/last-body.$BASHPID" -w '%{http_code}\n' -H "X-Hub-Signature-256: $sig" \
 		-H 'Content-Type: application/json' --data-binary "@$file" "$url/webhooks/meta"

@@ -17,11 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "xalloc.h"
 
 #define EXAMPLE "config/parley.conf.example"
 #define MINIMAL "[database]\nurl = postgresql://p@db/p\n"
+/* What `serve` needs besides the database: secrets of 16 bytes or more. */
+#define APP_SECRET   "app-secret-16-by"
+#define VERIFY_TOKEN "verify-token-16b"
+#define SERVE_META   "[meta]\napp_secret = " APP_SECRET "\nverify_token = " VERIFY_TOKEN "\n"
 
 /* Every key of SPEC §2, written independently of config.c's table. */
 static const struct known {
@@ -34,6 +40,7 @@ static const struct known {
     {"server.max_body_bytes", "PARLEY_SERVER_MAX_BODY_BYTES", "4194304"},
     {"server.keep_raw_days", "PARLEY_SERVER_KEEP_RAW_DAYS", "7"},
     {"database.url", "PARLEY_DATABASE_URL", "(unset)"},
+    {"database.password", "PARLEY_DATABASE_PASSWORD", "(unset)"},
     {"database.connections", "PARLEY_DATABASE_CONNECTIONS", "4"},
     {"meta.app_secret", "PARLEY_META_APP_SECRET", "(unset)"},
     {"meta.verify_token", "PARLEY_META_VERIFY_TOKEN", "(unset)"},
@@ -805,13 +812,14 @@ static void test_credentials_directory(void **state)
 	(void)state;
 	struct creds c;
 	creds_open(&c);
-	creds_add(&c, "meta.app_secret", "from-credential\n");
+	creds_add(&c, "meta.app_secret", "from-credential-0123\n");
 	creds_add(&c, "database.url", "postgresql://u:credpass@db/p\r\n");
 	creds_add(&c, "server.listen", "10.0.0.1:1\n"); /* not a secret: ignored */
 	struct run r;
-	load_str(&r, "[meta]\napp_secret = from-file\nverify_token = vt\n", CONFIG_NEED_SERVE);
+	load_str(&r, "[meta]\napp_secret = from-file\nverify_token = " VERIFY_TOKEN "\n",
+		 CONFIG_NEED_SERVE);
 	expect_ok(&r);
-	assert_string_equal(r.cfg.meta_app_secret, "from-credential");
+	assert_string_equal(r.cfg.meta_app_secret, "from-credential-0123");
 	assert_string_equal(r.cfg.database_url, "postgresql://u:credpass@db/p");
 	assert_string_equal(r.cfg.server_listen, "127.0.0.1:8080");
 	char *origin = xasprintf("credential %s/meta.app_secret", c.dir);
@@ -850,12 +858,360 @@ static void test_credentials_errors_name_file(void **state)
 	creds_close(&c);
 }
 
+/* Every secret key of the table can come from the credentials directory (SPEC §7, §12). */
+static void test_credentials_every_secret_key(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value;
+		size_t offset;
+	} cases[] = {
+	    {"database.url", "host=db dbname=p", offsetof(struct config, database_url)},
+	    {"meta.app_secret", "cred-app-secret-01", offsetof(struct config, meta_app_secret)},
+	    {"meta.verify_token", "cred-verify-token-01",
+	     offsetof(struct config, meta_verify_token)},
+	    {"openai.api_key", "sk-cred-key", offsetof(struct config, openai_api_key)},
+	    {"webchat.secret", "cred-webchat-secret-01", offsetof(struct config, webchat_secret)},
+	    {"google.client_secret", "cred-google-secret",
+	     offsetof(struct config, google_client_secret)},
+	};
+	struct creds c;
+	creds_open(&c);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		creds_add(&c, cases[i].key, cases[i].value);
+	creds_add(&c, "database.password", "cred-db-password");
+	struct run r;
+	load_str(&r, "", CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	char *dump = config_dump(&r.cfg);
+	assert_null(strstr(dump, "cred-"));
+	free(dump);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *got = *(char **)((char *)&r.cfg + cases[i].offset);
+		if (cases[i].offset == offsetof(struct config, database_url))
+			assert_true(strncmp(got, cases[i].value, strlen(cases[i].value)) == 0);
+		else
+			assert_string_equal(got, cases[i].value);
+		char *origin = xasprintf("credential %s/%s", c.dir, cases[i].key);
+		if (cases[i].offset != offsetof(struct config, database_url))
+			assert_dump_entry(&r.cfg, cases[i].key, "********", origin);
+		free(origin);
+	}
+	char *origin = xasprintf("credential %s/database.password", c.dir);
+	assert_dump_entry(&r.cfg, "database.password", "********", origin);
+	assert_dump_entry(&r.cfg, "database.url", "host=db dbname=p password=********", NULL);
+	free(origin);
+	config_free(&r.cfg);
+	creds_close(&c);
+}
+
+/*
+ * Credential files: trailing CRs and LFs are not the secret's (echo, editors,
+ * systemd-creds add them), every other byte is; an empty one is a mistake.
+ */
+static void test_credentials_trailing_newline(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *content, *want;
+	} cases[] = {
+	    {"exactly-16-bytes", "exactly-16-bytes"},
+	    {"exactly-16-bytes\n", "exactly-16-bytes"},
+	    {"exactly-16-bytes\r\n", "exactly-16-bytes"},
+	    {"exactly-16-bytes\n\n\r\n", "exactly-16-bytes"},
+	    {" blanks kept, \t ", " blanks kept, \t "},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct creds c;
+		creds_open(&c);
+		creds_add(&c, "meta.verify_token", cases[i].content);
+		struct run r;
+		load_str(&r, MINIMAL "[meta]\napp_secret = " APP_SECRET "\n", CONFIG_NEED_SERVE);
+		expect_ok(&r);
+		assert_string_equal(r.cfg.meta_verify_token, cases[i].want);
+		config_free(&r.cfg);
+		creds_close(&c);
+	}
+	/* 15 bytes and a newline is still 15 bytes */
+	struct creds c;
+	creds_open(&c);
+	creds_add(&c, "meta.verify_token", "fifteen-bytes-1\n");
+	struct run r;
+	load_str(&r, MINIMAL "[meta]\napp_secret = " APP_SECRET "\n", CONFIG_NEED_SERVE);
+	expect_err(&r,
+		   "credential %s/meta.verify_token: meta.verify_token: is shorter than 16 bytes",
+		   c.dir);
+	creds_close(&c);
+
+	static const char *const empty[] = {"", "\n", "\r\n"};
+	for (size_t i = 0; i < 3; i++) {
+		creds_open(&c);
+		creds_add(&c, "webchat.secret", empty[i]);
+		load_str(&r, "", CONFIG_NEED_NOTHING);
+		expect_err(&r, "credential %s/webchat.secret: webchat.secret: is empty", c.dir);
+		creds_close(&c);
+	}
+	/* a NUL inside is refused, not cut short */
+	creds_open(&c);
+	c.files[c.n] = xasprintf("%s/meta.app_secret", c.dir);
+	write_file(c.files[c.n++], "app-secret-16-by\0tail", 21);
+	load_str(&r, "", CONFIG_NEED_NOTHING);
+	expect_err(&r, "credential %s/meta.app_secret: contains a NUL byte", c.dir);
+	creds_close(&c);
+}
+
+/* ---- secrets: strength (SPEC §12) ---- */
+
+static void test_secret_shorter_than_16_bytes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *key;
+		unsigned line;
+	} cases[] = {
+	    {MINIMAL "[meta]\napp_secret = fifteen-bytes-1\nverify_token = " VERIFY_TOKEN "\n",
+	     "meta.app_secret: is", 4},
+	    {MINIMAL "[meta]\napp_secret = " APP_SECRET "\nverify_token = fifteen-bytes-1\n",
+	     "meta.verify_token: is", 5},
+	    {MINIMAL SERVE_META "[webchat]\nsecret = fifteen-bytes-1\n", "webchat.secret: is", 7},
+	    {MINIMAL "[meta]\napp_secret = " APP_SECRET ", x\nverify_token = " VERIFY_TOKEN "\n",
+	     "meta.app_secret: entry 2 of 2 is", 4},
+	    {MINIMAL "[meta]\napp_secret = a, " APP_SECRET ", " APP_SECRET
+		     "\nverify_token = " VERIFY_TOKEN "\n",
+	     "meta.app_secret: entry 1 of 3 is", 4},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct run r;
+		load_str(&r, cases[i].text, CONFIG_NEED_SERVE);
+		expect_err(&r, "%s:%u: %s shorter than 16 bytes", r.path, cases[i].line,
+			   cases[i].key);
+		assert_null(strstr(r.err, "fifteen"));
+		/* the commands that do not serve do not judge them */
+		load_str(&r, cases[i].text, CONFIG_NEED_DATABASE);
+		expect_ok(&r);
+		config_free(&r.cfg);
+	}
+	/* exactly 16 bytes is enough; a list of such too; no webchat secret is fine */
+	struct run r;
+	load_str(&r,
+		 MINIMAL "[meta]\napp_secret = 0123456789abcdef, fedcba9876543210\n"
+			 "verify_token = 0123456789abcdef\n[webchat]\nsecret = 0123456789abcdef\n",
+		 CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	config_free(&r.cfg);
+	load_str(&r, MINIMAL SERVE_META "[webchat]\nsecret = \"\"\n", CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	config_free(&r.cfg);
+	/* bytes, not characters: 8 two-byte characters are 16 bytes */
+	load_str(&r,
+		 MINIMAL SERVE_META
+		 "[webchat]\nsecret = "
+		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n",
+		 CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	config_free(&r.cfg);
+}
+
+static void test_secret_placeholder(void **state)
+{
+	(void)state;
+	static const char *const placeholders[] = {
+	    "REPLACE_WITH_THE_META_APP_SECRET",
+	    "REPLACE_WITH_A_RANDOM_VERIFY_TOKEN",
+	    "REPLACE_WITH_A_RANDOM_WEBCHAT_SECRET",
+	};
+	static const char *const vars[] = {"PARLEY_META_APP_SECRET", "PARLEY_META_VERIFY_TOKEN",
+					   "PARLEY_WEBCHAT_SECRET"};
+	static const char *const names[] = {"meta.app_secret", "meta.verify_token",
+					    "webchat.secret"};
+	/* any placeholder in any of the three keys, so a pasted one is caught too */
+	for (size_t p = 0; p < 3; p++) {
+		for (size_t v = 0; v < 3; v++) {
+			setenv(vars[v], placeholders[p], 1);
+			struct run r;
+			load_str(&r, MINIMAL SERVE_META, CONFIG_NEED_SERVE);
+			char want[256];
+			snprintf(want, sizeof want,
+				 "environment %s: %s: is the example file's placeholder, not a "
+				 "secret",
+				 vars[v], names[v]);
+			assert_int_equal(r.rc, -1);
+			assert_string_equal(r.err, want);
+			unsetenv(vars[v]);
+		}
+	}
+	/* one entry of a rotation list */
+	struct run r;
+	load_str(&r,
+		 MINIMAL "[meta]\napp_secret = " APP_SECRET ",REPLACE_WITH_THE_META_APP_SECRET\n"
+			 "verify_token = " VERIFY_TOKEN "\n",
+		 CONFIG_NEED_SERVE);
+	expect_err(&r,
+		   "%s:4: meta.app_secret: entry 2 of 2 is the example file's placeholder, not a "
+		   "secret",
+		   r.path);
+}
+
+/* The error names where the value in effect came from; an overridden weak value is fine. */
+static void test_secret_error_names_source(void **state)
+{
+	(void)state;
+	struct creds c;
+	creds_open(&c);
+	creds_add(&c, "meta.app_secret", "short\n");
+	struct run r;
+	load_str(&r, MINIMAL SERVE_META, CONFIG_NEED_SERVE);
+	expect_err(&r, "credential %s/meta.app_secret: meta.app_secret: is shorter than 16 bytes",
+		   c.dir);
+	/* the environment replaces the weak credential: nothing to refuse */
+	setenv("PARLEY_META_APP_SECRET", APP_SECRET, 1);
+	load_str(&r, MINIMAL SERVE_META, CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	config_free(&r.cfg);
+	creds_close(&c);
+	/* a weak file value replaced by a good credential, as with the example file */
+	unsetenv("PARLEY_META_APP_SECRET");
+	creds_open(&c);
+	creds_add(&c, "meta.verify_token", VERIFY_TOKEN);
+	load_str(&r, MINIMAL "[meta]\napp_secret = " APP_SECRET "\nverify_token = x\n",
+		 CONFIG_NEED_SERVE);
+	expect_ok(&r);
+	config_free(&r.cfg);
+	creds_close(&c);
+	setenv("PARLEY_META_VERIFY_TOKEN", "short", 1);
+	load_str(&r, MINIMAL SERVE_META, CONFIG_NEED_SERVE);
+	expect_err(&r,
+		   "environment PARLEY_META_VERIFY_TOKEN: meta.verify_token: is shorter than 16 "
+		   "bytes");
+}
+
+/* ---- the database password ---- */
+
+/* The value libpq parses out of conninfo for keyword (NULL if unset); caller frees. */
+static char *libpq_value(const char *conninfo, const char *keyword)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	if (!opts)
+		fail_msg("libpq cannot parse '%s': %s", conninfo, err ? err : "?");
+	char *value = NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0 && o->val)
+			value = xstrdup(o->val);
+	PQconninfoFree(opts);
+	return value;
+}
+
+/*
+ * database.password reaches libpq intact whatever its bytes and whatever
+ * the form of database.url, and wins over a password inside the URL.
+ */
+static void test_database_password_merged(void **state)
+{
+	(void)state;
+	static const char *const urls[] = {
+	    "host=db dbname=p",
+	    "host=db password=old dbname=p",
+	    "host='d b' dbname = p ",
+	    "postgresql://u@db/p",
+	    "postgresql://u:old@db/p",
+	    "postgres://u@db/p?sslmode=disable",
+	    "postgresql://u@db/p?password=old&sslmode=disable",
+	    "postgresql://u@db/p?",
+	    "postgresql:///p?host=/run/pg&",
+	};
+	static const char *const passwords[] = {
+	    "plain", "q'u\"o\\te s p a c e", "p@ss:w/o?r#d&x=y%41+\xc3\xbc", "\\", "'",
+	};
+	for (size_t u = 0; u < sizeof urls / sizeof urls[0]; u++) {
+		for (size_t p = 0; p < sizeof passwords / sizeof passwords[0]; p++) {
+			struct creds c;
+			creds_open(&c);
+			creds_add(&c, "database.password", passwords[p]);
+			setenv("PARLEY_DATABASE_URL", urls[u], 1);
+			struct run r;
+			load_str(&r, "", CONFIG_NEED_DATABASE);
+			expect_ok(&r);
+			char *got = libpq_value(r.cfg.database_url, "password");
+			if (!got || strcmp(got, passwords[p]) != 0)
+				fail_msg("url '%s' + password '%s' gave '%s' (conninfo %s)",
+					 urls[u], passwords[p], got ? got : "(none)",
+					 r.cfg.database_url);
+			free(got);
+			/* the rest of the url means what it meant */
+			char *want_db = libpq_value(urls[u], "dbname");
+			char *got_db = libpq_value(r.cfg.database_url, "dbname");
+			assert_string_equal(got_db ? got_db : "-", want_db ? want_db : "-");
+			free(want_db);
+			free(got_db);
+			char *dump = config_dump(&r.cfg);
+			if (strlen(passwords[p]) > 2)
+				assert_null(strstr(dump, passwords[p]));
+			free(dump);
+			config_free(&r.cfg);
+			creds_close(&c);
+		}
+	}
+	/*
+	 * A url whose end would swallow the password (a dangling backslash, an
+	 * open quote) or that libpq cannot parse is refused, naming the url's
+	 * source and not the password: libpq's own complaint would quote it.
+	 */
+	static const char *const swallowing[] = {
+	    "host=db dbname=p\\",
+	    "host=db dbname='p",
+	    "host=db dbname='p\\",
+	    "garbage",
+	};
+	for (size_t u = 0; u < sizeof swallowing / sizeof swallowing[0]; u++) {
+		struct creds c;
+		creds_open(&c);
+		creds_add(&c, "database.password", "Swallowed-Pw");
+		setenv("PARLEY_DATABASE_URL", swallowing[u], 1);
+		struct run r;
+		load_str(&r, "", CONFIG_NEED_DATABASE);
+		expect_err(&r,
+			   "environment PARLEY_DATABASE_URL: database.url: libpq cannot parse it "
+			   "with database.password added (check its quotes and backslashes)");
+		creds_close(&c);
+	}
+	unsetenv("PARLEY_DATABASE_URL");
+	/* from the file and the environment too; without a url nothing is made up */
+	setenv("PARLEY_DATABASE_PASSWORD", "from-env", 1);
+	struct run r;
+	load_str(&r, "[database]\nurl = host=db\npassword = from-file\n", CONFIG_NEED_DATABASE);
+	expect_ok(&r);
+	char *got = libpq_value(r.cfg.database_url, "password");
+	assert_string_equal(got, "from-env");
+	free(got);
+	assert_dump_entry(&r.cfg, "database.password", "********", "env PARLEY_DATABASE_PASSWORD");
+	config_free(&r.cfg);
+	load_str(&r, "", CONFIG_NEED_DATABASE);
+	expect_err(&r,
+		   "database.url is required (set it in %s, PARLEY_DATABASE_URL or the credential "
+		   "database.url)",
+		   r.path);
+	load_str(&r, "", CONFIG_NEED_NOTHING);
+	expect_ok(&r);
+	assert_string_equal(r.cfg.database_url, "");
+	config_free(&r.cfg);
+	/* an unset password leaves the url alone */
+	unsetenv("PARLEY_DATABASE_PASSWORD");
+	load_str(&r, "[database]\nurl = postgresql://u:pw@db/p\n", CONFIG_NEED_DATABASE);
+	expect_ok(&r);
+	assert_string_equal(r.cfg.database_url, "postgresql://u:pw@db/p");
+	config_free(&r.cfg);
+}
+
 static void test_required_database(void **state)
 {
 	(void)state;
 	struct run r;
 	load_str(&r, "[meta]\napp_secret = a\nverify_token = b\n", CONFIG_NEED_DATABASE);
-	expect_err(&r, "database.url is required (set it in %s or PARLEY_DATABASE_URL)", r.path);
+	expect_err(&r,
+		   "database.url is required (set it in %s, PARLEY_DATABASE_URL or the credential "
+		   "database.url)",
+		   r.path);
 	load_str(&r, "", CONFIG_NEED_NOTHING);
 	expect_ok(&r);
 	config_free(&r.cfg);
@@ -880,11 +1236,11 @@ static void test_required_serve(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct run r;
 		load_str(&r, cases[i].text, CONFIG_NEED_SERVE);
-		expect_err(&r, "%s is required (set it in %s or %s)", cases[i].missing, r.path,
-			   cases[i].env);
+		expect_err(&r, "%s is required (set it in %s, %s or the credential %s)",
+			   cases[i].missing, r.path, cases[i].env, cases[i].missing);
 	}
 	struct run r;
-	load_str(&r, MINIMAL "[meta]\napp_secret = a\nverify_token = b\n", CONFIG_NEED_SERVE);
+	load_str(&r, MINIMAL SERVE_META, CONFIG_NEED_SERVE);
 	expect_ok(&r);
 	config_free(&r.cfg);
 }
@@ -958,8 +1314,8 @@ static void test_missing_default_file_is_fine(void **state)
 	assert_string_equal(cfg.log_level, "warn");
 	config_free(&cfg);
 	assert_int_equal(config_load(NULL, CONFIG_NEED_DATABASE, &cfg, err, sizeof err), -1);
-	assert_string_equal(err, "database.url is required (set it in /etc/parley/parley.conf or "
-				 "PARLEY_DATABASE_URL)");
+	assert_string_equal(err, "database.url is required (set it in /etc/parley/parley.conf, "
+				 "PARLEY_DATABASE_URL or the credential database.url)");
 }
 
 /* ---- dump ---- */
@@ -970,9 +1326,10 @@ static void test_dump_masks_secrets(void **state)
 	struct run r;
 	load_str(&r,
 		 "[database]\nurl = postgresql://app:S3cretDbPw@db:5432/p?sslmode=require\n"
-		 "[meta]\napp_secret = S3cretApp1, S3cretApp2\nverify_token = S3cretVerify\n"
+		 "[meta]\napp_secret = S3cretApp1-16byte, S3cretApp2-16byte\n"
+		 "verify_token = S3cretVerify-16byte\n"
 		 "[openai]\napi_key = sk-S3cretKey\n"
-		 "[webchat]\nsecret = S3cretWebchat\n",
+		 "[webchat]\nsecret = S3cretWebchat-16byte\n",
 		 CONFIG_NEED_SERVE);
 	expect_ok(&r);
 	char *dump = config_dump(&r.cfg);
@@ -1002,6 +1359,25 @@ static void test_dump_masks_database_url_forms(void **state)
 	    {"host=db dbname=p", "host=db dbname=p"},
 	    {"garbage pw", "********"},
 	    {"host='unterminated pw", "********"},
+	    /* every secret parameter, not only password (SPEC §12) */
+	    {"host=db sslkey=/k.pem sslpassword=pw dbname=p",
+	     "host=db sslkey=/k.pem sslpassword=******** dbname=p"},
+	    {"host=db sslpassword='p w' password=pw2",
+	     "host=db sslpassword=******** password=********"},
+	    {"host=db oauth_client_secret=pw oauth_client_id=c",
+	     "host=db oauth_client_secret=******** oauth_client_id=c"},
+	    {"host=db passfile=/etc/pgpass", "host=db passfile=/etc/pgpass"},
+	    {"postgresql://u:pw@db/p?sslpassword=pw2&sslmode=verify-full",
+	     "postgresql://u:********@db/p?sslpassword=********&sslmode=verify-full"},
+	    {"postgresql://db/p?sslmode=require&SSLPASSWORD=pw",
+	     "postgresql://db/p?sslmode=require&SSLPASSWORD=********"},
+	    {"postgresql://db/p?oauth_client_secret=pw",
+	     "postgresql://db/p?oauth_client_secret=********"},
+	    /* libpq decodes the keyword of a URI parameter: pass%77ord is password */
+	    {"postgresql://db/p?pass%77ord=pw&ssl%70assword=pw2",
+	     "postgresql://db/p?pass%77ord=********&ssl%70assword=********"},
+	    {"postgresql://u:pw@h1:5432,h2:5433/p?target_session_attrs=read-write",
+	     "postgresql://u:********@h1:5432,h2:5433/p?target_session_attrs=read-write"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		setenv("PARLEY_DATABASE_URL", cases[i].url, 1);
@@ -1077,10 +1453,71 @@ static void test_example_loads(void **state)
 	(void)state;
 	struct config cfg;
 	char err[1024];
-	if (config_load(EXAMPLE, CONFIG_NEED_SERVE, &cfg, err, sizeof err) < 0)
+	if (config_load(EXAMPLE, CONFIG_NEED_DATABASE, &cfg, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	assert_string_equal(cfg.path, EXAMPLE);
 	config_free(&cfg);
+}
+
+/* The 1-based line of the example that starts with prefix (after blanks); 0 if none. */
+static unsigned example_line(const char *text, const char *prefix, char **rest)
+{
+	unsigned lineno = 1;
+	for (const char *line = text; *line; lineno++) {
+		const char *nl = strchrnul(line, '\n');
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, prefix, strlen(prefix)) == 0) {
+			p += strlen(prefix);
+			if (rest)
+				*rest = xstrndup(p, (size_t)(nl - p));
+			return lineno;
+		}
+		line = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+/*
+ * The example's placeholders are what serve refuses (SPEC §12): as shipped,
+ * app_secret's, then with that one replaced verify_token's, then the
+ * webchat secret the example suggests. Read from the file, so that the
+ * placeholders in the file and in config.c cannot drift apart.
+ */
+static void test_example_placeholders_refused(void **state)
+{
+	(void)state;
+	char *text = read_text(EXAMPLE);
+	char *placeholder;
+	unsigned app = example_line(text, "app_secret = ", NULL);
+	unsigned verify = example_line(text, "verify_token = ", NULL);
+	assert_true(app > 0 && verify > 0);
+	assert_true(example_line(text, "#   secret = ", &placeholder) > 0);
+	free(text);
+
+	struct config cfg;
+	char err[1024], want[1024];
+	assert_int_equal(config_load(EXAMPLE, CONFIG_NEED_SERVE, &cfg, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+		 "%s:%u: meta.app_secret: is the example file's placeholder, not a secret", EXAMPLE,
+		 app);
+	assert_string_equal(err, want);
+
+	setenv("PARLEY_META_APP_SECRET", APP_SECRET, 1);
+	assert_int_equal(config_load(EXAMPLE, CONFIG_NEED_SERVE, &cfg, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+		 "%s:%u: meta.verify_token: is the example file's placeholder, not a secret",
+		 EXAMPLE, verify);
+	assert_string_equal(err, want);
+
+	setenv("PARLEY_META_VERIFY_TOKEN", VERIFY_TOKEN, 1);
+	if (config_load(EXAMPLE, CONFIG_NEED_SERVE, &cfg, err, sizeof err) < 0)
+		fail_msg("%s", err);
+	config_free(&cfg);
+	setenv("PARLEY_WEBCHAT_SECRET", placeholder, 1);
+	assert_int_equal(config_load(EXAMPLE, CONFIG_NEED_SERVE, &cfg, err, sizeof err), -1);
+	assert_string_equal(err, "environment PARLEY_WEBCHAT_SECRET: webchat.secret: is the "
+				 "example file's placeholder, not a secret");
+	free(placeholder);
 }
 
 /*
@@ -1110,10 +1547,10 @@ static void test_example_documents_every_key(void **state)
 
 	struct config plain;
 	char err[1024];
-	if (config_load(EXAMPLE, CONFIG_NEED_SERVE, &plain, err, sizeof err) < 0)
+	if (config_load(EXAMPLE, CONFIG_NEED_DATABASE, &plain, err, sizeof err) < 0)
 		fail_msg("%s", err);
 	struct run all;
-	load_mem(&all, out, len, CONFIG_NEED_SERVE);
+	load_mem(&all, out, len, CONFIG_NEED_DATABASE);
 	expect_ok(&all);
 	char *plain_dump = config_dump(&plain);
 	char *all_dump = config_dump(&all.cfg);
@@ -1288,6 +1725,12 @@ int main(void)
 	    T(test_openai_api_key_precedence),
 	    T(test_credentials_directory),
 	    T(test_credentials_errors_name_file),
+	    T(test_credentials_every_secret_key),
+	    T(test_credentials_trailing_newline),
+	    T(test_secret_shorter_than_16_bytes),
+	    T(test_secret_placeholder),
+	    T(test_secret_error_names_source),
+	    T(test_database_password_merged),
 	    T(test_required_database),
 	    T(test_required_serve),
 	    T(test_required_from_env_only),
@@ -1300,6 +1743,7 @@ int main(void)
 	    T(test_free_is_idempotent),
 	    T(test_errors_hide_secret_values),
 	    T(test_example_loads),
+	    T(test_example_placeholders_refused),
 	    T(test_example_documents_every_key),
 	    T(test_long_lines),
 	    T(test_file_too_large),
