@@ -42,6 +42,55 @@ sessions() {
 # 20 sessions at once per address are allowed (SESSIONS_BURST in webchat.c).
 TWENTY=" 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201 201"
 
+# --- the widget's budget: 3 messages per minute across its sessions
+token() {
+	session "$url" "$1" -H "X-Forwarded-For: 192.0.2.$2" >/dev/null
+	jq -r .token "$TEST_TMP/body"
+}
+post() { # post TOKEN BODY [curl args...]: prints "CODE BODY"
+	local tok=$1 body=$2 code
+	shift 2
+	code=$(curl -sS -o "$TEST_TMP/body" -w '%{http_code}' -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: application/json' --data-binary "$body" "$@" "$url/webchat/v1/messages")
+	echo "$code $(cat "$TEST_TMP/body")"
+}
+stored() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id)
+                        JOIN agents a USING (agent_id) WHERE a.phone_number_id = '$1' AND m.sender = 'user'"; }
+A=$(token wgt_one 1)
+B=$(token wgt_one 2)
+C=$(token wgt_two 3)
+codes="$(post "$A" '{"text":"a1","client_message_id":"a1"}' | cut -d' ' -f1)"
+codes="$codes $(post "$A" '{"text":"a2","client_message_id":"a2"}' | cut -d' ' -f1)"
+codes="$codes $(post "$B" '{"text":"b1","client_message_id":"b1"}' | cut -d' ' -f1)"
+eq "three messages of two sessions fit the widget's budget" "202 202 202" "$codes"
+r=$(post "$B" '{"text":"b2","client_message_id":"b2"}')
+eq "the fourth in the minute gets 429" 429 "${r%% *}"
+contains "  saying why" "too many messages" "$r"
+h=$(curl -sS -D - -o /dev/null -H "Authorization: Bearer $A" -H 'Content-Type: application/json' \
+	--data-binary '{"text":"a3","client_message_id":"a3"}' "$url/webchat/v1/messages")
+contains "  with Retry-After" "Retry-After: " "$h"
+eq "  and nothing beyond the budget was stored" 3 "$(stored pn-web)"
+eq "another widget has its own budget" 202 "$(post "$C" '{"text":"c1","client_message_id":"c1"}' | cut -d' ' -f1)"
+contains "the widget limit is counted" 'parley_webchat_rate_limited_total{limit="widget"}' \
+	"$(curl -sS "$url/metrics")"
+
+# --- NUL characters and client ids: a clear 400, nothing stored
+before=$(stored pn-web2)
+r=$(post "$C" '{"text":"ab\u0000cd","client_message_id":"c2"}')
+eq "text with \\u0000: 400" 400 "${r%% *}"
+contains "  saying what is wrong" 'must not contain \\u0000' "$r"
+printf '{"text":"ab\0cd","client_message_id":"c3"}' >"$TEST_TMP/nul.json"
+r=$(post "$C" "@$TEST_TMP/nul.json")
+eq "text with a raw NUL byte: 400" 400 "${r%% *}"
+eq "  nothing stored" "$before" "$(stored pn-web2)"
+eq "  not even a cut message" 0 "$(sql "$dsn" "SELECT count(*) FROM messages WHERE text = 'ab'")"
+r=$(post "$C" '{"text":"a backslash then u0000: \\u0000 is text","client_message_id":"c4"}')
+eq "an escaped backslash before u0000 is ordinary text" 202 "${r%% *}"
+r=$(post "$C" '{"text":"hi","client_message_id":"has space"}')
+eq "client_message_id with a space: 400" 400 "${r%% *}"
+contains "  saying what is allowed" "visible ASCII characters (letters, digits and punctuation; no spaces)" "$r"
+eq "  nothing stored" "$((before + 1))" "$(stored pn-web2)"
+
 # --- behind a trusted proxy, each visitor has its own limit
 eq "visitor A behind the proxy: 20 sessions" "$TWENTY" \
 	"$(sessions 20 "$url" -H 'X-Forwarded-For: 198.51.100.1')"
@@ -91,54 +140,5 @@ eq "  then 429 as its plain IPv4 address too" 429 \
 	"$(session "$url6" wgt_one -H 'X-Forwarded-For: 198.51.100.200')"
 # Directly connected over IPv6 (no header): ::1's own /64 has its own limit.
 eq "a direct IPv6 client is served" 201 "$(session "$url6" wgt_one)"
-
-# --- the widget's budget: 3 messages per minute across its sessions
-token() {
-	session "$url" "$1" -H "X-Forwarded-For: 192.0.2.$2" >/dev/null
-	jq -r .token "$TEST_TMP/body"
-}
-post() { # post TOKEN BODY [curl args...]: prints "CODE BODY"
-	local tok=$1 body=$2 code
-	shift 2
-	code=$(curl -sS -o "$TEST_TMP/body" -w '%{http_code}' -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: application/json' --data-binary "$body" "$@" "$url/webchat/v1/messages")
-	echo "$code $(cat "$TEST_TMP/body")"
-}
-stored() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id)
-                        JOIN agents a USING (agent_id) WHERE a.phone_number_id = '$1' AND m.sender = 'user'"; }
-A=$(token wgt_one 1)
-B=$(token wgt_one 2)
-C=$(token wgt_two 3)
-codes="$(post "$A" '{"text":"a1","client_message_id":"a1"}' | cut -d' ' -f1)"
-codes="$codes $(post "$A" '{"text":"a2","client_message_id":"a2"}' | cut -d' ' -f1)"
-codes="$codes $(post "$B" '{"text":"b1","client_message_id":"b1"}' | cut -d' ' -f1)"
-eq "three messages of two sessions fit the widget's budget" "202 202 202" "$codes"
-r=$(post "$B" '{"text":"b2","client_message_id":"b2"}')
-eq "the fourth in the minute gets 429" 429 "${r%% *}"
-contains "  saying why" "too many messages" "$r"
-h=$(curl -sS -D - -o /dev/null -H "Authorization: Bearer $A" -H 'Content-Type: application/json' \
-	--data-binary '{"text":"a3","client_message_id":"a3"}' "$url/webchat/v1/messages")
-contains "  with Retry-After" "Retry-After: " "$h"
-eq "  and nothing beyond the budget was stored" 3 "$(stored pn-web)"
-eq "another widget has its own budget" 202 "$(post "$C" '{"text":"c1","client_message_id":"c1"}' | cut -d' ' -f1)"
-contains "the widget limit is counted" 'parley_webchat_rate_limited_total{limit="widget"}' \
-	"$(curl -sS "$url/metrics")"
-
-# --- NUL characters and client ids: a clear 400, nothing stored
-before=$(stored pn-web2)
-r=$(post "$C" '{"text":"ab\u0000cd","client_message_id":"c2"}')
-eq "text with \\u0000: 400" 400 "${r%% *}"
-contains "  saying what is wrong" 'must not contain \\u0000' "$r"
-printf '{"text":"ab\0cd","client_message_id":"c3"}' >"$TEST_TMP/nul.json"
-r=$(post "$C" "@$TEST_TMP/nul.json")
-eq "text with a raw NUL byte: 400" 400 "${r%% *}"
-eq "  nothing stored" "$before" "$(stored pn-web2)"
-eq "  not even a cut message" 0 "$(sql "$dsn" "SELECT count(*) FROM messages WHERE text = 'ab'")"
-r=$(post "$C" '{"text":"a backslash then u0000: \\u0000 is text","client_message_id":"c4"}')
-eq "an escaped backslash before u0000 is ordinary text" 202 "${r%% *}"
-r=$(post "$C" '{"text":"hi","client_message_id":"has space"}')
-eq "client_message_id with a space: 400" 400 "${r%% *}"
-contains "  saying what is allowed" "visible ASCII characters (letters, digits and punctuation; no spaces)" "$r"
-eq "  nothing stored" "$((before + 1))" "$(stored pn-web2)"
 
 finish
