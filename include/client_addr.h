@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 struct client_ip {
-	int family; /* AF_INET or AF_INET6 */
+	int family;          /* AF_INET or AF_INET6 */
 	unsigned char b[16]; /* network order; IPv4 uses the first 4 */
 };
 

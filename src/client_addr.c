@@ -8,7 +8,10 @@
 
 #include "xalloc.h"
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
 
 static void trim(const char **s, size_t *len)
 {
@@ -158,7 +161,8 @@ int client_addr_parse_nets(const char *list, struct client_nets *out, char *bad,
 				return -1;
 			}
 			if (out->n == cap)
-				out->v = xrealloc(out->v, (cap = cap ? cap * 2 : 4) * sizeof *out->v);
+				out->v =
+				    xrealloc(out->v, (cap = cap ? cap * 2 : 4) * sizeof *out->v);
 			out->v[out->n++] = net;
 		}
 		p = *end ? end + 1 : end;

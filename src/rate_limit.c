@@ -169,7 +169,10 @@ void rate_window_free(struct rate_window *rw)
 	free(rw);
 }
 
-static size_t idx(long long slice) { return (size_t)(((slice % WINDOW_N) + WINDOW_N) % WINDOW_N); }
+static size_t idx(long long slice)
+{
+	return (size_t)(((slice % WINDOW_N) + WINDOW_N) % WINDOW_N);
+}
 
 /* Moves w's window forward to slice `now` (never back: a clock going back
  * counts in the newest slice). */

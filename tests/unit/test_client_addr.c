@@ -38,13 +38,32 @@ static void test_parse_garbage(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", " ", "unknown", "_hidden", "example.com", "192.0.2", "192.0.2.256",
-		"192.0.2.1:", "192.0.2.1:99999", "192.0.2.1:8a", "192.0.2.1:80:80",
-		"[192.0.2.1]", "[2001:db8::1", "2001:db8::1]", "[2001:db8::1]443",
-		"[2001:db8::1]:", "[2001:db8::1]:70000", "[]", "[::1]:1:2", "fe80::1%eth0",
-		"2001:db8::1::2", "1.2.3.4 5.6.7.8", "\"192.0.2.1\"", "192.0.2.1/24",
-		"::ffff:1.2.3.4.5",
-		"2001:0db8:0000:0000:0000:0000:0000:0001:0000:0000:0000:0000:0000:0000:0000:0001",
+	    "",
+	    " ",
+	    "unknown",
+	    "_hidden",
+	    "example.com",
+	    "192.0.2",
+	    "192.0.2.256",
+	    "192.0.2.1:",
+	    "192.0.2.1:99999",
+	    "192.0.2.1:8a",
+	    "192.0.2.1:80:80",
+	    "[192.0.2.1]",
+	    "[2001:db8::1",
+	    "2001:db8::1]",
+	    "[2001:db8::1]443",
+	    "[2001:db8::1]:",
+	    "[2001:db8::1]:70000",
+	    "[]",
+	    "[::1]:1:2",
+	    "fe80::1%eth0",
+	    "2001:db8::1::2",
+	    "1.2.3.4 5.6.7.8",
+	    "\"192.0.2.1\"",
+	    "192.0.2.1/24",
+	    "::ffff:1.2.3.4.5",
+	    "2001:0db8:0000:0000:0000:0000:0000:0001:0000:0000:0000:0000:0000:0000:0000:0001",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct client_ip ip;
@@ -78,11 +97,11 @@ static void test_networks(void **state)
 			 0);
 	assert_int_equal(nets.n, 5);
 	struct client_ip ip;
-	static const char *const in[] = {"10.1.2.3",   "10.255.255.255", "192.0.2.5",
-					 "2001:db8:ffff::1", "::1", "172.16.9.9",
-					 "::ffff:10.0.0.1", "[2001:db8::5]:80"};
-	static const char *const out[] = {"11.0.0.1", "192.0.2.6", "2001:db9::1", "::2",
-					  "172.32.0.1", "9.255.255.255"};
+	static const char *const in[] = {
+	    "10.1.2.3", "10.255.255.255", "192.0.2.5",       "2001:db8:ffff::1",
+	    "::1",      "172.16.9.9",     "::ffff:10.0.0.1", "[2001:db8::5]:80"};
+	static const char *const out[] = {"11.0.0.1", "192.0.2.6",  "2001:db9::1",
+					  "::2",      "172.32.0.1", "9.255.255.255"};
 	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
 		assert_int_equal(client_addr_parse(in[i], strlen(in[i]), &ip), 0);
 		if (!client_addr_in(&nets, &ip))
@@ -106,10 +125,10 @@ static void test_networks(void **state)
 	assert_true(client_addr_in(&nets, &ip));
 	client_addr_nets_free(&nets);
 
-	static const char *const wrong[] = {"10.0.0.0/33", "2001:db8::/129", "10.0.0.0/",
-					    "10.0.0.0/x",  "/8",	     "localhost",
-					    "10.0.0.0/8/8", "[::1]",	     "10.0.0.1:80",
-					    "10.0.0.0/-1", "10.0.0.0/0008"};
+	static const char *const wrong[] = {
+	    "10.0.0.0/33", "2001:db8::/129", "10.0.0.0/",    "10.0.0.0/x",
+	    "/8",          "localhost",      "10.0.0.0/8/8", "[::1]",
+	    "10.0.0.1:80", "10.0.0.0/-1",    "10.0.0.0/0008"};
 	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
 		if (client_addr_parse_nets(wrong[i], &nets, bad, sizeof bad) == 0)
 			fail_msg("accepted network '%s'", wrong[i]);
@@ -117,8 +136,8 @@ static void test_networks(void **state)
 		assert_int_equal(nets.n, 0);
 	}
 	/* The error names the bad entry, not the whole list. */
-	assert_int_equal(client_addr_parse_nets("10.0.0.0/8, nonsense ,::1", &nets, bad, sizeof bad),
-			 -1);
+	assert_int_equal(
+	    client_addr_parse_nets("10.0.0.0/8, nonsense ,::1", &nets, bad, sizeof bad), -1);
 	assert_string_equal(bad, "nonsense");
 	/* Empty means none. */
 	assert_int_equal(client_addr_parse_nets("", &nets, bad, sizeof bad), 0);
@@ -206,9 +225,9 @@ static void test_long_header(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_forms),   cmocka_unit_test(test_parse_garbage),
-		cmocka_unit_test(test_keys_per_64),   cmocka_unit_test(test_networks),
-		cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_long_header),
+	    cmocka_unit_test(test_parse_forms),   cmocka_unit_test(test_parse_garbage),
+	    cmocka_unit_test(test_keys_per_64),   cmocka_unit_test(test_networks),
+	    cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_long_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,10 +35,10 @@ static void test_url_and_limits(void **state)
 	assert_string_equal(url, "http://127.0.0.1:9/v24.0/106540352242922/messages");
 	free(url);
 	/* Anything but Meta's numeric id builds no URL at all. */
-	static const char *const bad[] = {"",	   "123/../../me",    "123?access_token=x",
-					  "123#x", "../123",	      "12 3",
-					  "-123",  "１２３",	      "123\n",
-					  "0x1F",  "106540352242922/"};
+	static const char *const bad[] = {
+		"", "123/../../me", "123?access_token=x", "123#x", "../123", "12 3",
+		"-123", "１２３", "123\n", "0x1F", "106540352242922/",
+	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (graph_send_url("http://127.0.0.1:9/v24.0", bad[i]))
 			fail_msg("built a URL with channel '%s'", bad[i]);
