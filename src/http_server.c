@@ -72,7 +72,9 @@ void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX])
 	if (conn)
 		evhttp_connection_get_peer(conn, &addr, &port);
 	struct client_ip peer, client;
-	if (!addr || client_addr_parse(addr, strlen(addr), &peer) < 0) {
+	/* A link-local peer comes as "fe80::1%eth0"; the zone is not the client. */
+	size_t len = addr ? strcspn(addr, "%") : 0;
+	if (!addr || client_addr_parse(addr, len, &peer) < 0) {
 		snprintf(out, CLIENT_ADDR_KEY_MAX, "?"); /* not an IP socket: all such share */
 		return;
 	}
