@@ -60,6 +60,7 @@ struct config {
 	char *server_internal_listen; /* "" when unset */
 	long server_max_body_bytes;
 	long server_keep_raw_days;
+	char *server_trusted_proxies; /* "" when none: X-Forwarded-For is ignored */
 
 	char *database_url; /* with database_password merged in: what libpq gets */
 	long database_connections;
@@ -83,6 +84,7 @@ struct config {
 
 	char *webchat_secret;
 	char *webchat_allowed_origins;
+	long webchat_max_messages_per_minute; /* per widget, per process */
 
 	bool extraction_enabled;
 	long extraction_every_messages;
@@ -96,6 +98,7 @@ struct config {
 	char *google_calendar_url;
 	char *google_calendar_id;
 	long google_default_duration_minutes;
+	long google_max_bookings_per_conversation;
 
 	char *log_level;  /* validated: debug|info|warn|error */
 	char *log_format; /* validated: text|json */

@@ -5,14 +5,22 @@
  * WhatsApp or Instagram text message, and the platform message id in the
  * answer. Pure; returned strings are owned by the caller.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "meta_parse.h"
 
 /* Characters one message may hold: WhatsApp 4096, Instagram 1000. */
 size_t graph_max_chars(enum platform p);
-/* {base}/{channel}/messages */
+/*
+ * {base}/{channel}/messages, or NULL when channel is not Meta's numeric id
+ * (1 to 100 digits): phone_numbers rows can be written by hand, and a "/",
+ * "?", "#" or ".." in an id would send the message and the channel's access
+ * token to another Graph path.
+ */
 char *graph_send_url(const char *base, const char *channel);
+/* Whether id is Meta's numeric id (WhatsApp phone_number_id, Instagram account id). */
+bool graph_valid_channel_id(const char *id);
 char *graph_send_body(enum platform p, const char *to, const char *text);
 /* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
 char *graph_sent_message_id(enum platform p, const char *body, size_t len);

@@ -9,6 +9,8 @@
 #include <event2/http.h>
 #include <stddef.h>
 
+#include "client_addr.h"
+
 struct app;
 struct http_server;
 
@@ -27,6 +29,13 @@ void http_server_stop_accepting(struct http_server *srv);
 void http_server_free(struct http_server *srv);
 /* Requests routed and not yet answered, across all listeners. */
 int http_server_in_flight(void);
+
+/*
+ * The key rate limits count the request's client under (client_addr.h): the
+ * TCP peer's address, or when the peer is in server.trusted_proxies the
+ * client its X-Forwarded-For names; IPv6 per /64.
+ */
+void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX]);
 
 /* Splits "host:port" or "[v6]:port" into host (caller frees) and port. */
 int http_parse_listen(const char *spec, char **host, unsigned short *port);

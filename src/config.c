@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include "client_addr.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -26,7 +27,7 @@
 enum type { T_STRING, T_INT, T_BOOL, T_ENUM };
 
 /* Checks on string values beyond "no control characters". */
-enum check { C_NONE, C_URL, C_ADDR, C_ADDR_OR_EMPTY, C_LIST, C_ORIGINS };
+enum check { C_NONE, C_URL, C_ADDR, C_ADDR_OR_EMPTY, C_LIST, C_ORIGINS, C_NETWORKS };
 
 enum flag {
 	F_SECRET = 1 << 0,   /* masked in dumps, never echoed, may come from credentials */
@@ -85,6 +86,7 @@ static const struct key keys[] = {
 	STR("server", "internal_listen", "", C_ADDR_OR_EMPTY, 0, 0, server_internal_listen),
 	INT("server", "max_body_bytes", "4194304", 1024, 67108864, server_max_body_bytes),
 	INT("server", "keep_raw_days", "7", 0, 3650, server_keep_raw_days),
+	STR("server", "trusted_proxies", "", C_NETWORKS, 0, 0, server_trusted_proxies),
 
 	STR("database", "url", "", C_NONE, NEED_DB, F_SECRET | F_CONNINFO, database_url),
 	STR("database", "password", "", C_NONE, 0, F_SECRET, database_password),
@@ -112,6 +114,8 @@ static const struct key keys[] = {
 
 	STR("webchat", "secret", "", C_NONE, 0, F_SECRET, webchat_secret),
 	STR("webchat", "allowed_origins", "", C_ORIGINS, 0, 0, webchat_allowed_origins),
+	INT("webchat", "max_messages_per_minute", "600", 1, 1000000,
+	    webchat_max_messages_per_minute),
 
 	BOOL("extraction", "enabled", "true", extraction_enabled),
 	INT("extraction", "every_messages", "4", 1, 10000, extraction_every_messages),
@@ -127,6 +131,8 @@ static const struct key keys[] = {
 	    google_calendar_url),
 	STR("google", "calendar_id", "primary", C_NONE, 0, 0, google_calendar_id),
 	INT("google", "default_duration_minutes", "30", 5, 1440, google_default_duration_minutes),
+	INT("google", "max_bookings_per_conversation", "2", 0, 100,
+	    google_max_bookings_per_conversation),
 
 	ENUM("log", "level", "info", accept_level, "debug, info, warn, error", F_RELOAD,
 	     log_level),
@@ -351,6 +357,7 @@ static const char *check_string(const struct key *k, const char *value)
 		return valid_addr(value) ? NULL : "is not host:port or [ipv6]:port (port 1-65535)";
 	case C_LIST:
 	case C_ORIGINS:
+	case C_NETWORKS:
 	case C_NONE: break;
 	}
 	return NULL;
@@ -374,6 +381,16 @@ static int check_list(const struct key *k, const char *value, const struct sourc
 				       k->section, k->name, shown(buf, items[i], strlen(items[i])));
 	}
 	config_free_list(items);
+	struct client_nets nets;
+	char bad[MAX_SHOWN + 1], buf[MAX_SHOWN + 4];
+	if (rc == 0 && k->check == C_NETWORKS) {
+		if (client_addr_parse_nets(value, &nets, bad, sizeof bad) < 0)
+			rc = bad_value(err, errlen, src,
+				       "%s.%s: '%s' is not an IPv4 or IPv6 address or CIDR network",
+				       k->section, k->name, shown(buf, bad, strlen(bad)));
+		else
+			client_addr_nets_free(&nets);
+	}
 	return rc;
 }
 
@@ -388,7 +405,7 @@ static int set_string(struct config *cfg, const struct key *k, const char *value
 	if (why)
 		return bad_value(err, errlen, src, "%s.%s: '%s' %s", k->section, k->name,
 				 shown(buf, value, strlen(value)), why);
-	if ((k->check == C_LIST || k->check == C_ORIGINS) &&
+	if ((k->check == C_LIST || k->check == C_ORIGINS || k->check == C_NETWORKS) &&
 	    check_list(k, value, src, err, errlen) < 0)
 		return -1;
 	size_t len = strlen(value);

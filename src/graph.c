@@ -11,8 +11,22 @@ size_t graph_max_chars(enum platform p)
 	return p == PLATFORM_INSTAGRAM ? 1000 : 4096;
 }
 
+/* As admin_check_meta_id() allows for WhatsApp and Instagram channels. */
+#define CHANNEL_ID_MAX 100
+
+bool graph_valid_channel_id(const char *id)
+{
+	size_t n = 0;
+	for (; id && id[n]; n++)
+		if (id[n] < '0' || id[n] > '9' || n >= CHANNEL_ID_MAX)
+			return false;
+	return n > 0;
+}
+
 char *graph_send_url(const char *base, const char *channel)
 {
+	if (!graph_valid_channel_id(channel))
+		return NULL;
 	size_t len = strlen(base);
 	while (len && base[len - 1] == '/')
 		len--;

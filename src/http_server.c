@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "app.h"
+#include "client_addr.h"
 #include "handlers.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,8 +59,44 @@ struct http_server {
 };
 
 static int in_flight;
+/* server.trusted_proxies, parsed once; empty until a server starts. */
+static struct client_nets trusted;
 
 int http_server_in_flight(void) { return in_flight; }
+
+void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX])
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	if (conn)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	struct client_ip peer, client;
+	/* A link-local peer comes as "fe80::1%eth0"; the zone is not the client. */
+	size_t len = addr ? strcspn(addr, "%") : 0;
+	if (!addr || client_addr_parse(addr, len, &peer) < 0) {
+		snprintf(out, CLIENT_ADDR_KEY_MAX, "?"); /* not an IP socket: all such share */
+		return;
+	}
+	const char **xff = NULL;
+	size_t n = 0;
+	if (trusted.n && client_addr_in(&trusted, &peer)) {
+		/* Several X-Forwarded-For headers are one list, in order. */
+		struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+		struct evkeyval *h;
+		size_t cap = 0;
+		for (h = in->tqh_first; h; h = h->next.tqe_next) {
+			if (strcasecmp(h->key, "X-Forwarded-For") != 0)
+				continue;
+			if (n == cap)
+				xff = xrealloc(xff, (cap = cap ? cap * 2 : 4) * sizeof *xff);
+			xff[n++] = h->value;
+		}
+	}
+	client_addr_resolve(&trusted, &peer, xff, n, &client);
+	free(xff);
+	client_addr_key(&client, out);
+}
 
 void http_reply(struct evhttp_request *req, int code, const char *content_type, const char *body,
 		size_t len)
@@ -221,6 +259,9 @@ struct http_server *http_server_start(struct app *app)
 {
 	struct http_server *srv = xcalloc(1, sizeof *srv);
 	srv->app = app;
+	/* check-config validated the list; a failure here leaves it empty. */
+	client_addr_nets_free(&trusted);
+	(void)client_addr_parse_nets(app->cfg.server_trusted_proxies, &trusted, NULL, 0);
 	srv->has_priv = app->cfg.server_internal_listen && *app->cfg.server_internal_listen;
 	if (listener_start(srv, &srv->pub, app->cfg.server_listen, false) < 0 ||
 	    (srv->has_priv &&
@@ -253,5 +294,6 @@ void http_server_free(struct http_server *srv)
 		evhttp_free(srv->pub.http);
 	if (srv->priv.http)
 		evhttp_free(srv->priv.http);
+	client_addr_nets_free(&trusted);
 	free(srv);
 }

@@ -680,6 +680,22 @@ static void on_reserved(void *arg, PGresult *res, const char *err)
 	const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(o, "state"));
 	const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(o, "meeting_id"));
 	const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(o, "google_event_id"));
+	if (state && strcmp(state, "limit") == 0) {
+		cJSON_Delete(o);
+		long max = r->mt->app->cfg.google_max_bookings_per_conversation;
+		log_info(r->ctx, "book_meeting: the conversation already has %ld scheduled "
+				 "meeting(s) (google.max_bookings_per_conversation); not booked",
+			 max);
+		char msg[320];
+		snprintf(msg, sizeof msg,
+			 "This conversation already has %ld scheduled meeting(s), the most one "
+			 "conversation may book. Do not book another and do not promise one; tell "
+			 "the customer the existing booking stands and that the business can follow "
+			 "up about further meetings.",
+			 max);
+		output_error(r, "limit", "booking_limit", msg);
+		return;
+	}
 	if (!state || !id || !ev) {
 		cJSON_Delete(o);
 		output_error(r, "unavailable", "calendar_unavailable", MSG_UNAVAILABLE);
@@ -722,8 +738,9 @@ static void new_meeting_id(char out[29])
 
 static void reserve(struct run *r)
 {
-	char id[29], when[GCAL_TIME_BUF], dur[24], lease[24];
+	char id[29], when[GCAL_TIME_BUF], dur[24], lease[24], max[24];
 	new_meeting_id(id);
+	snprintf(max, sizeof max, "%ld", r->mt->app->cfg.google_max_bookings_per_conversation);
 	r->event_id = gcal_event_id(id);
 	gcal_time_format(r->bk.start, 0, when);
 	snprintf(dur, sizeof dur, "%ld", r->bk.duration);
@@ -738,12 +755,29 @@ static void reserve(struct run *r)
 			   r->bk.title,
 			   r->bk.customer_name,
 			   r->bk.customer_email,
-			   lease};
+			   lease,
+			   max};
+	/*
+	 * google.max_bookings_per_conversation (SPEC §12): the conversation's
+	 * scheduled meetings and reservations at other times (the same time is
+	 * the idempotent re-booking parley_meeting_reserve answers "booked" or
+	 * resumes). Counting in the reserving statement is enough: the caller
+	 * holds the conversation's reply claim and a run's calls go one after
+	 * another, so no two bookings of one conversation reserve at once; the
+	 * recovery pass only turns a reservation into a meeting in one
+	 * transaction, which leaves the sum as it was in any snapshot.
+	 */
 	db_query(r->mt->app->db,
-		 "SELECT parley_meeting_reserve($1, $2, $3, $4,"
-		 " ($5::timestamptz AT TIME ZONE 'UTC'), $6::integer, $7, $8, $9, $10,"
-		 " $11::integer)",
-		 11, p, on_reserved, r);
+		 "SELECT CASE WHEN"
+		 " (SELECT count(*) FROM meetings WHERE conversation_id = $4"
+		 "     AND status = 'scheduled' AND meeting_time <> t.at)"
+		 " + (SELECT count(*) FROM meeting_bookings WHERE conversation_id = $4"
+		 "     AND meeting_time <> t.at) >= $12::integer"
+		 " THEN jsonb_build_object('state', 'limit')"
+		 " ELSE parley_meeting_reserve($1, $2, $3, $4, t.at, $6::integer, $7, $8, $9, $10,"
+		 " $11::integer) END"
+		 " FROM (SELECT $5::timestamptz AT TIME ZONE 'UTC' AS at) t",
+		 12, p, on_reserved, r);
 }
 
 /* The token first: a disconnected calendar must not leave reservations. */
@@ -990,7 +1024,7 @@ struct meeting_tools *meeting_tools_start(struct app *app, struct http_client *h
 	if (test_pass && atol(test_pass) > 0)
 		every = atol(test_pass);
 	metrics_declare("parley_meeting_tool_calls_total", METRIC_COUNTER,
-			"Meeting tool calls by tool and outcome (ok, booked, already_booked, "
+			"Meeting tool calls by tool and outcome (ok, booked, already_booked, limit, "
 			"busy, invalid_arguments, disconnected, unavailable, unconfirmed, refused, "
 			"cancelled, unknown_tool).");
 	metrics_declare("parley_meetings_completed_total", METRIC_COUNTER,

@@ -114,3 +114,141 @@ double rate_limit_take(struct rate_limit *rl, const char *key, double now)
 }
 
 size_t rate_limit_keys(const struct rate_limit *rl) { return rl->n_keys; }
+
+/* ---- sliding windows ---- */
+
+/*
+ * A key's slices: count[i % N] holds the requests of slice i, for the N
+ * slices up to and including `newest`; slices older than that are zero.
+ * N = RATE_WINDOW_SLOTS + 1: the slices overlapping the last window (the
+ * current one is partial, so one more than the window holds).
+ */
+#define WINDOW_N (RATE_WINDOW_SLOTS + 1)
+
+struct window {
+	struct window *next;
+	long long newest;
+	long count[WINDOW_N];
+	long total;
+	char key[];
+};
+
+struct rate_window {
+	long limit;
+	double slice; /* seconds */
+	size_t max_keys, n_keys, n_slots;
+	struct window **slots;
+};
+
+struct rate_window *rate_window_new(long limit, double window, size_t max_keys)
+{
+	struct rate_window *rw = xcalloc(1, sizeof *rw);
+	rw->limit = limit < 1 ? 1 : limit;
+	rw->slice = (window > 0 ? window : 1) / RATE_WINDOW_SLOTS;
+	rw->max_keys = max_keys ? max_keys : 1;
+	rw->n_slots = 64;
+	while (rw->n_slots < rw->max_keys)
+		rw->n_slots *= 2;
+	rw->slots = xcalloc(rw->n_slots, sizeof *rw->slots);
+	return rw;
+}
+
+void rate_window_free(struct rate_window *rw)
+{
+	if (!rw)
+		return;
+	for (size_t i = 0; i < rw->n_slots; i++) {
+		struct window *w = rw->slots[i];
+		while (w) {
+			struct window *next = w->next;
+			free(w);
+			w = next;
+		}
+	}
+	free(rw->slots);
+	free(rw);
+}
+
+static size_t idx(long long slice)
+{
+	return (size_t)(((slice % WINDOW_N) + WINDOW_N) % WINDOW_N);
+}
+
+/* Moves w's window forward to slice `now` (never back: a clock going back
+ * counts in the newest slice). */
+static void advance(struct window *w, long long now)
+{
+	if (now <= w->newest)
+		return;
+	if (now - w->newest >= WINDOW_N) {
+		memset(w->count, 0, sizeof w->count);
+		w->total = 0;
+	} else {
+		for (long long i = w->newest + 1; i <= now; i++) {
+			long *c = &w->count[idx(i)];
+			w->total -= *c;
+			*c = 0;
+		}
+	}
+	w->newest = now;
+}
+
+static void window_sweep(struct rate_window *rw, long long now)
+{
+	for (size_t i = 0; i < rw->n_slots; i++) {
+		struct window **p = &rw->slots[i];
+		while (*p) {
+			struct window *w = *p;
+			advance(w, now);
+			if (w->total == 0) {
+				*p = w->next;
+				free(w);
+				rw->n_keys--;
+			} else {
+				p = &w->next;
+			}
+		}
+	}
+}
+
+double rate_window_take(struct rate_window *rw, const char *key, double now)
+{
+	long long slice = (long long)(now / rw->slice);
+	if ((double)slice * rw->slice > now)
+		slice--; /* rounds down for negative times too */
+	size_t slot = (size_t)(hash(key) & (rw->n_slots - 1));
+	struct window *w = rw->slots[slot];
+	while (w && strcmp(w->key, key) != 0)
+		w = w->next;
+	if (!w) {
+		if (rw->n_keys >= rw->max_keys)
+			window_sweep(rw, slice);
+		if (rw->n_keys >= rw->max_keys)
+			return rw->slice;
+		size_t len = strlen(key);
+		w = xcalloc(1, sizeof *w + len + 1);
+		memcpy(w->key, key, len + 1);
+		w->newest = slice;
+		w->next = rw->slots[slot];
+		rw->slots[slot] = w;
+		rw->n_keys++;
+	}
+	advance(w, slice);
+	if (w->total < rw->limit) {
+		w->count[idx(w->newest)]++;
+		w->total++;
+		return 0;
+	}
+	/* Full: wait until enough of the oldest slices have left the window. */
+	long left = w->total;
+	long long i = w->newest - WINDOW_N + 1;
+	for (; i <= w->newest; i++) {
+		left -= w->count[idx(i)];
+		if (left < rw->limit)
+			break;
+	}
+	double wait = (double)(i + WINDOW_N) * rw->slice - now;
+	return wait > 0 ? wait : rw->slice;
+}
+
+size_t rate_window_keys(const struct rate_window *rw) { return rw->n_keys; }

@@ -738,6 +738,18 @@ static void send_part(struct job *j)
 	char *url = graph_send_url(j->platform == PLATFORM_INSTAGRAM ? cfg->meta_instagram_url
 								      : cfg->meta_whatsapp_url,
 				   j->channel);
+	if (!url) {
+		/* Retrying cannot fix the channel's row: the send fails for good,
+		 * and the id is not repeated (it may be anything). */
+		log_error(j->ctx, "not sent: the channel's meta_phone_number_id is not Meta's "
+				  "numeric id; fix the phone_numbers row");
+		metrics_add("parley_send_failures_total", "code=\"invalid_channel_id\"", 1);
+		free(j->failure);
+		j->failure = xstrdup("channel id is not numeric: not sent");
+		j->failed_part = j->next_part;
+		go(j, STEP_RECORD);
+		return;
+	}
 	char *body = graph_send_body(j->platform, j->customer, p->text);
 	/* A produced reply goes out before new replies are started. */
 	http_post(j, url, j->access_token, body, GRAPH_TIMEOUT_MS, true, on_sent);

@@ -29,8 +29,8 @@
 /*
  * Rate limits: burst, then a steady rate. A person typing stays far below
  * them; a script hammering one session or one address does not. Addresses
- * are the TCP peer's: behind a reverse proxy every client shares the
- * proxy's address, so put the limits there as well (README.md).
+ * are the client's (http_client_key): the TCP peer's, or behind
+ * server.trusted_proxies the one X-Forwarded-For names; IPv6 per /64.
  */
 #define ADDRESS_BURST 120
 #define ADDRESS_PER_SECOND 10.0
@@ -41,10 +41,16 @@
 #define MESSAGES_BURST 10 /* messages per session */
 #define MESSAGES_PER_SECOND 0.5
 #define LIMIT_KEYS 100000
+/* Widgets are rows of phone_numbers, named by signed tokens: few keys. */
+#define WIDGET_KEYS 100000
 
 struct webchat {
 	struct app *app;
 	struct rate_limit *per_address, *sessions_per_address, *per_session, *messages;
+	/* webchat.max_messages_per_minute: what anonymous visitors may spend of
+	 * a tenant's credits. Per process, like the other limits: the bound is
+	 * the processes times it (README.md). */
+	struct rate_window *per_widget;
 	char **origins; /* webchat.allowed_origins, NULL-terminated */
 	bool any_origin;
 	struct webchat_polls *polls;
@@ -67,6 +73,7 @@ struct webchat *webchat_new(struct app *app)
 	wc->sessions_per_address = rate_limit_new(SESSIONS_BURST, SESSIONS_PER_SECOND, LIMIT_KEYS);
 	wc->per_session = rate_limit_new(SESSION_BURST, SESSION_PER_SECOND, LIMIT_KEYS);
 	wc->messages = rate_limit_new(MESSAGES_BURST, MESSAGES_PER_SECOND, LIMIT_KEYS);
+	wc->per_widget = rate_window_new(app->cfg.webchat_max_messages_per_minute, 60, WIDGET_KEYS);
 	const char *origins = app->cfg.webchat_allowed_origins ? app->cfg.webchat_allowed_origins
 								 : "";
 	config_split_list(origins, &wc->origins);
@@ -103,6 +110,7 @@ void webchat_free(struct webchat *wc)
 	rate_limit_free(wc->sessions_per_address);
 	rate_limit_free(wc->per_session);
 	rate_limit_free(wc->messages);
+	rate_window_free(wc->per_widget);
 	config_free_list(wc->origins);
 	if (the_webchat == wc)
 		the_webchat = NULL;
@@ -159,7 +167,8 @@ static void reply_error(struct evhttp_request *req, const char *endpoint, int co
 }
 
 /* Answers 429 with Retry-After (whole seconds, at least 1). */
-static void too_many(struct evhttp_request *req, const char *limit, double wait)
+static void too_many_says(struct evhttp_request *req, const char *limit, double wait,
+			  const char *msg)
 {
 	char secs[24];
 	snprintf(secs, sizeof secs, "%d", (int)ceil(wait < 1 ? 1 : wait));
@@ -168,17 +177,12 @@ static void too_many(struct evhttp_request *req, const char *limit, double wait)
 	snprintf(labels, sizeof labels, "limit=\"%s\"", limit);
 	metrics_add("parley_webchat_rate_limited_total", labels, 1);
 	count_request(limit, 429);
-	http_reply_error(req, 429, "too many requests, slow down");
+	http_reply_error(req, 429, msg);
 }
 
-static const char *peer_address(struct evhttp_request *req)
+static void too_many(struct evhttp_request *req, const char *limit, double wait)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-	if (conn)
-		evhttp_connection_get_peer(conn, &addr, &port);
-	return addr ? addr : "?";
+	too_many_says(req, limit, wait, "too many requests, slow down");
 }
 
 /* The token from "Authorization: Bearer <token>", or NULL. */
@@ -202,7 +206,9 @@ bool webchat_admit(struct app *app, struct evhttp_request *req, struct webchat_c
 		return false;
 	}
 	double now = now_seconds();
-	double wait = rate_limit_take(wc->per_address, peer_address(req), now);
+	char client[CLIENT_ADDR_KEY_MAX];
+	http_client_key(req, client);
+	double wait = rate_limit_take(wc->per_address, client, now);
 	if (wait > 0) {
 		too_many(req, "address", wait);
 		return false;
@@ -228,6 +234,26 @@ bool webchat_admit(struct app *app, struct evhttp_request *req, struct webchat_c
 	return true;
 }
 
+/*
+ * Whether JSON text holds a NUL, escaped (\u0000) or raw. cJSON decodes
+ * either into a NUL that ends the C string, so "ab\u0000cd" would be stored
+ * as "ab" without a word; it is refused instead. A backslash preceded by an
+ * odd number of backslashes is itself escaped ("\\u0000" is text).
+ */
+static bool has_nul(const char *s, size_t len)
+{
+	if (memchr(s, '\0', len))
+		return true;
+	for (size_t i = 0; i + 6 <= len; i++) {
+		if (s[i] != '\\')
+			continue;
+		if (memcmp(s + i + 1, "u0000", 5) == 0)
+			return true;
+		i++; /* skip what this backslash escapes */
+	}
+	return false;
+}
+
 /* The request's JSON object body; NULL after answering 400/413. */
 static cJSON *json_body(struct evhttp_request *req, const char *endpoint)
 {
@@ -238,6 +264,11 @@ static cJSON *json_body(struct evhttp_request *req, const char *endpoint)
 		return NULL;
 	}
 	const char *body = len ? (const char *)evbuffer_pullup(buf, -1) : "";
+	if (has_nul(body, len)) {
+		reply_error(req, endpoint, 400,
+			    "strings must not contain \\u0000 (the NUL character)");
+		return NULL;
+	}
 	cJSON *o = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
@@ -327,7 +358,9 @@ void webchat_handle_sessions(struct app *app, struct evhttp_request *req)
 	if (!webchat_admit(app, req, NULL))
 		return;
 	struct webchat *wc = the_webchat;
-	double wait = rate_limit_take(wc->sessions_per_address, peer_address(req), now_seconds());
+	char client[CLIENT_ADDR_KEY_MAX];
+	http_client_key(req, client);
+	double wait = rate_limit_take(wc->sessions_per_address, client, now_seconds());
 	if (wait > 0) {
 		too_many(req, "sessions", wait);
 		return;
@@ -344,7 +377,8 @@ void webchat_handle_sessions(struct app *app, struct evhttp_request *req)
 	if (!widget || !valid_id(widget, WEBCHAT_WIDGET_ID_MAX)) {
 		cJSON_Delete(body);
 		reply_error(req, "sessions", 400,
-			    "widget_id must be a string of 1 to 100 printable characters");
+			    "widget_id must be a string of 1 to 100 visible ASCII characters "
+			    "(letters, digits and punctuation; no spaces)");
 		return;
 	}
 	struct session_req *s = xcalloc(1, sizeof *s);
@@ -449,7 +483,8 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		bad = "text is longer than 4096 characters";
 	else if (cmid && !cJSON_IsNull(cmid) &&
 		 (!cJSON_IsString(cmid) || !valid_id(cmid->valuestring, 100)))
-		bad = "client_message_id must be a string of 1 to 100 printable characters";
+		bad = "client_message_id must be a string of 1 to 100 visible ASCII characters "
+		      "(letters, digits and punctuation; no spaces)";
 	if (bad) {
 		cJSON_Delete(body);
 		reply_error(req, "messages", 400, bad);
@@ -459,6 +494,23 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	if (wait > 0) {
 		cJSON_Delete(body);
 		too_many(req, "messages", wait);
+		return;
+	}
+	/* After the session's own limit, so one noisy session cannot use up
+	 * the widget's budget faster than its own limit lets it. */
+	double t = now_seconds();
+	wait = rate_window_take(the_webchat->per_widget, claims.widget_id, t);
+	if (wait > 0) {
+		cJSON_Delete(body);
+		/* A flood would make a line per message; the metric counts them all. */
+		static double warned = -1e9;
+		if (t - warned >= 60) {
+			warned = t;
+			log_warn("webchat", "widget %s: over webchat.max_messages_per_minute (%ld)",
+				 claims.widget_id, the_webchat->app->cfg.webchat_max_messages_per_minute);
+		}
+		too_many_says(req, "widget", wait,
+			      "this chat is receiving too many messages, try again in a minute");
 		return;
 	}
 

@@ -376,6 +376,42 @@ ok "cancel with an expired token: works" parley_cmd meeting cancel "$gina"
 eq "cancel with an expired token: refreshed once, stored" "$((tokens_before + 1)) t" \
 	"$(n_google POST '^/token$') $(sql "$dsn" "SELECT token_expiry > now() AT TIME ZONE 'UTC' FROM google_calendar_tokens")"
 
+# --- google.max_bookings_per_conversation (2): a third meeting is a tool error, not an invite
+Z=31610000012
+D4=$(date -u -d '+4 days' +%Y-%m-%d)
+curl -sS -X POST "$OPENAI/_reset" >/dev/null
+inserts_before=$(n_google POST '/events$')
+script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T09:00:00+01:00" zoe@example.test)}},
+                {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T10:00:00+01:00" zed@example.test)}},
+                {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T11:00:00+01:00" zak@example.test)}}]"
+say $Z "Book three demos please, for Zoe, Zed and Zak"
+ok "max bookings: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 1
+R=$(responses_of $Z)
+eq "max bookings: the first two are booked" "true true" \
+	"$(jq -r '[.[1], .[2]] | map(.body.input[0].output | fromjson | .booked) | map(tostring) | join(" ")' <<<"$R")"
+eq "max bookings: the third gets a tool error" "false booking_limit" \
+	"$(jq -r '.[3].body.input[0].output | fromjson | "\(.ok) \(.error)"' <<<"$R")"
+contains "max bookings: …that the model can explain" "already has 2 scheduled meeting(s)" \
+	"$(jq -r '.[3].body.input[0].output | fromjson | .message' <<<"$R")"
+eq "max bookings: two meetings, no reservation left" "2 0" \
+	"$(sql "$dsn" "SELECT count(*) FROM meetings m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.status = 'scheduled'") $(sql "$dsn" "SELECT count(*) FROM meeting_bookings")"
+eq "max bookings: two calendar inserts, none for the third" "$((inserts_before + 2)) 0" \
+	"$(n_google POST '/events$') $(events | jq '[.[] | select(.attendees[0].email == "zak@example.test")] | length')"
+eq "max bookings: counted" 1 "$(metric 'parley_meeting_tool_calls_total{tool="book_meeting",outcome="limit"}')"
+# At the limit, the same time again is still the idempotent answer, not the error.
+script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T09:00:00+01:00" zoe@example.test)}}]"
+say $Z "Is Zoe's demo booked?"
+ok "max bookings: answered again" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 2
+eq "max bookings: a booked time again says booked" "This meeting was already booked." \
+	"$(responses_of $Z | jq -r '.[-1].body.input[0].output | fromjson | .note')"
+# A cancelled meeting no longer counts.
+sql "$dsn" "UPDATE meetings SET status = 'cancelled' WHERE customer_email = 'zed@example.test'" >/dev/null
+script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T11:00:00+01:00" zak@example.test)}}]"
+say $Z "Zed cancelled; book Zak then"
+ok "max bookings: answered a third time" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 3
+eq "max bookings: after a cancellation there is room again" true \
+	"$(responses_of $Z | jq -r '.[-1].body.input[0].output | fromjson | .booked')"
+
 # --- invalid_grant: the calendar is disconnected, replies still go out
 M=31610000011
 curl -sS -d '{"refresh_token":"rt-acme-1"}' "$GOOGLE/_revoke" >/dev/null

@@ -85,7 +85,7 @@ MID=$(body_of "$r" | jq -r .message_id)
 r=$(req POST /webchat/v1/messages '{"text":"Hello, do you deliver on Sundays?","client_message_id":"c-1"}' "$TOKEN")
 eq "the same client_message_id again: the same message" "202 $MID 1" \
 	"$(code_of "$r") $(body_of "$r" | jq -r '"\(.message_id) \(.sequence_no)"')"
-eq "stored once" 1 "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$SID'")"
+eq "stored once" 1 "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$SID' AND m.sender = 'user'")"
 eq "in a conversation of the widget's agent" "ag-web" "$(sql "$dsn" "SELECT agent_id FROM conversations WHERE customer_phone = '$SID'")"
 
 # --- the reply, produced by the other process, wakes a poll held open here

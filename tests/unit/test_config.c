@@ -39,6 +39,7 @@ static const struct known {
     {"server.internal_listen", "PARLEY_SERVER_INTERNAL_LISTEN", "\"\""},
     {"server.max_body_bytes", "PARLEY_SERVER_MAX_BODY_BYTES", "4194304"},
     {"server.keep_raw_days", "PARLEY_SERVER_KEEP_RAW_DAYS", "7"},
+    {"server.trusted_proxies", "PARLEY_SERVER_TRUSTED_PROXIES", "\"\""},
     {"database.url", "PARLEY_DATABASE_URL", "(unset)"},
     {"database.password", "PARLEY_DATABASE_PASSWORD", "(unset)"},
     {"database.connections", "PARLEY_DATABASE_CONNECTIONS", "4"},
@@ -57,6 +58,7 @@ static const struct known {
     {"replies.max_tool_rounds", "PARLEY_REPLIES_MAX_TOOL_ROUNDS", "4"},
     {"webchat.secret", "PARLEY_WEBCHAT_SECRET", "(unset)"},
     {"webchat.allowed_origins", "PARLEY_WEBCHAT_ALLOWED_ORIGINS", "\"\""},
+    {"webchat.max_messages_per_minute", "PARLEY_WEBCHAT_MAX_MESSAGES_PER_MINUTE", "600"},
     {"extraction.enabled", "PARLEY_EXTRACTION_ENABLED", "true"},
     {"extraction.every_messages", "PARLEY_EXTRACTION_EVERY_MESSAGES", "4"},
     {"extraction.idle_seconds", "PARLEY_EXTRACTION_IDLE_SECONDS", "120"},
@@ -68,6 +70,7 @@ static const struct known {
     {"google.calendar_url", "PARLEY_GOOGLE_CALENDAR_URL", "https://www.googleapis.com/calendar/v3"},
     {"google.calendar_id", "PARLEY_GOOGLE_CALENDAR_ID", "primary"},
     {"google.default_duration_minutes", "PARLEY_GOOGLE_DEFAULT_DURATION_MINUTES", "30"},
+    {"google.max_bookings_per_conversation", "PARLEY_GOOGLE_MAX_BOOKINGS_PER_CONVERSATION", "2"},
     {"log.level", "PARLEY_LOG_LEVEL", "info"},
     {"log.format", "PARLEY_LOG_FORMAT", "text"},
 };
@@ -530,6 +533,28 @@ static void test_allowed_origins(void **state)
 		   r.path);
 	load_str(&r, "[webchat]\nallowed_origins = example.com\n", CONFIG_NEED_NOTHING);
 	expect_err_has(&r, "'example.com' is not * or an origin");
+}
+
+static void test_trusted_proxies(void **state)
+{
+	(void)state;
+	struct run r;
+	load_str(&r, "[server]\ntrusted_proxies = 127.0.0.1, 10.0.0.0/8 ,2001:db8::/32\n",
+		 CONFIG_NEED_NOTHING);
+	expect_ok(&r);
+	assert_string_equal(r.cfg.server_trusted_proxies, "127.0.0.1, 10.0.0.0/8 ,2001:db8::/32");
+	config_free(&r.cfg);
+
+	load_str(&r, "[server]\ntrusted_proxies = 10.0.0.0/8, proxy.example\n",
+		 CONFIG_NEED_NOTHING);
+	expect_err(&r,
+		   "%s:2: server.trusted_proxies: 'proxy.example' is not an IPv4 or IPv6 address "
+		   "or CIDR network",
+		   r.path);
+	load_str(&r, "[server]\ntrusted_proxies = 10.0.0.0/33\n", CONFIG_NEED_NOTHING);
+	expect_err_has(&r, "'10.0.0.0/33' is not an IPv4 or IPv6 address");
+	load_str(&r, "[server]\ntrusted_proxies = ,\n", CONFIG_NEED_NOTHING);
+	expect_err_has(&r, "only empty entries");
 }
 
 static void test_split_list(void **state)
@@ -1709,6 +1734,7 @@ int main(void)
 	    T(test_internal_listen_empty_but_listen_not),
 	    T(test_urls),
 	    T(test_allowed_origins),
+	    T(test_trusted_proxies),
 	    T(test_split_list),
 	    T(test_app_secret_rotation_list),
 	    T(test_unknown_key),

@@ -34,6 +34,26 @@ static void test_url_and_limits(void **state)
 	char *url = graph_send_url("http://127.0.0.1:9/v24.0/", "106540352242922");
 	assert_string_equal(url, "http://127.0.0.1:9/v24.0/106540352242922/messages");
 	free(url);
+	/* Anything but Meta's numeric id builds no URL at all. */
+	static const char *const bad[] = {
+		"", "123/../../me", "123?access_token=x", "123#x", "../123", "12 3",
+		"-123", "１２３", "123\n", "0x1F", "106540352242922/",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (graph_send_url("http://127.0.0.1:9/v24.0", bad[i]))
+			fail_msg("built a URL with channel '%s'", bad[i]);
+		assert_false(graph_valid_channel_id(bad[i]));
+	}
+	assert_null(graph_send_url("http://127.0.0.1:9/v24.0", NULL));
+	char id[102];
+	memset(id, '7', 100);
+	id[100] = '\0';
+	url = graph_send_url("http://g", id);
+	assert_non_null(url);
+	free(url);
+	id[100] = '7';
+	id[101] = '\0';
+	assert_null(graph_send_url("http://g", id));
 	assert_int_equal(graph_max_chars(PLATFORM_WHATSAPP), 4096);
 	assert_int_equal(graph_max_chars(PLATFORM_INSTAGRAM), 1000);
 }

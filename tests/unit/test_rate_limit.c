@@ -88,6 +88,70 @@ static void test_hostile_keys(void **state)
 	rate_limit_free(NULL);
 }
 
+/* At most limit in any window: never more, over a long run with a steady
+ * stream of requests at odd times. */
+static void test_window_never_exceeds_limit(void **state)
+{
+	(void)state;
+	struct rate_window *rw = rate_window_new(5, 60, 10);
+	double accepted[10000];
+	size_t n = 0;
+	for (double t = 1000.0; t < 1600.0; t += 0.37) {
+		if (rate_window_take(rw, "w", t) == 0)
+			accepted[n++] = t;
+	}
+	/* Any 60 s holds at most 5; and the budget is really used. */
+	for (size_t i = 5; i < n; i++)
+		if (accepted[i] - accepted[i - 5] < 60.0)
+			fail_msg("6 accepted within %f s", accepted[i] - accepted[i - 5]);
+	assert_true(n >= 45);
+	rate_window_free(rw);
+}
+
+static void test_window_refuses_then_frees(void **state)
+{
+	(void)state;
+	struct rate_window *rw = rate_window_new(3, 60, 10);
+	for (int i = 0; i < 3; i++)
+		assert_true(rate_window_take(rw, "w", 100.0 + i) == 0);
+	/* Full: the first request (t = 100) leaves at most a slice after 160. */
+	double wait = rate_window_take(rw, "w", 110.0);
+	assert_true(wait >= 50.0 && wait <= 51.01);
+	/* Another key has its own budget. */
+	assert_true(rate_window_take(rw, "v", 110.0) == 0);
+	assert_true(rate_window_take(rw, "w", 159.0) > 0);
+	assert_true(rate_window_take(rw, "w", 110.0 + wait) == 0);
+	/* A refusal does not count. */
+	assert_true(rate_window_take(rw, "w", 110.0 + wait) > 0);
+	/* Long after, the whole budget again. */
+	for (int i = 0; i < 3; i++)
+		assert_true(rate_window_take(rw, "w", 1000.0) == 0);
+	assert_true(rate_window_take(rw, "w", 1000.0) > 0);
+	/* The clock going back counts in the newest slice. */
+	assert_true(rate_window_take(rw, "w", 10.0) > 0);
+	rate_window_free(rw);
+	rate_window_free(NULL);
+}
+
+static void test_window_bounded_keys(void **state)
+{
+	(void)state;
+	struct rate_window *rw = rate_window_new(2, 60, 50);
+	char key[32];
+	for (int i = 0; i < 50; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		assert_true(rate_window_take(rw, key, 0) == 0);
+	}
+	assert_true(rate_window_take(rw, "new", 1) > 0);
+	assert_int_equal(rate_window_keys(rw), 50);
+	/* Once the window has passed, idle keys make room. */
+	assert_true(rate_window_take(rw, "new", 62) == 0);
+	assert_int_equal(rate_window_keys(rw), 1);
+	/* Negative times (any monotonic origin) work too. */
+	assert_true(rate_window_take(rw, "neg", -5000.5) == 0);
+	rate_window_free(rw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +160,9 @@ int main(void)
 	    cmocka_unit_test(test_clock_going_back_is_harmless),
 	    cmocka_unit_test(test_bounded_keys),
 	    cmocka_unit_test(test_hostile_keys),
+	    cmocka_unit_test(test_window_never_exceeds_limit),
+	    cmocka_unit_test(test_window_refuses_then_frees),
+	    cmocka_unit_test(test_window_bounded_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
