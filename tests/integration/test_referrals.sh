@@ -67,7 +67,9 @@ eq "referral stored beside it" \
 	"$(sql "$dsn" "SELECT concat_ws('|', referral->>'source_type', referral->>'source_id', referral->>'source_url',
 	               referral->>'headline', referral->>'body', referral->>'media_type', referral->>'ctwa_clid',
 	               referral->>'welcome_message') FROM messages WHERE platform_message_id = 'wamid.REF1'")"
-eq "nothing of the ad in any text" 0 "$(sql "$dsn" "SELECT count(*) FROM messages WHERE text LIKE '%via ad%' OR text LIKE '%Winter sale%'")"
+# (The stand-in's reply echoes its input, the ad context included: customer rows only.)
+eq "nothing of the ad in the customer's text" 0 \
+	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'user' AND (text LIKE '%via ad%' OR text LIKE '%Winter sale%')")"
 conv=$(sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '31612345678'")
 
 req=$(wait_request reply_request "$TEXT")
