@@ -461,7 +461,7 @@ const char *meta_referral_get(const struct meta_referral *r, size_t i)
 {
 	if (!r || i >= META_REFERRAL_FIELDS)
 		return NULL;
-	return *referral_slot((struct meta_referral *)r, i);
+	return *(char *const *)((const char *)r + referral_offsets[i]);
 }
 
 static void referral_free(struct meta_referral *r)
