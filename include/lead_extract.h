@@ -24,6 +24,9 @@
 struct lead_message {
 	bool from_customer; /* false: the agent's */
 	const char *text;
+	/* The ad this message came from, as a line of its own for the model
+	 * (referral_extraction_context()), or NULL. */
+	const char *ad;
 };
 
 /* The transcript sent is the latest messages that fit in this many bytes;
@@ -35,7 +38,8 @@ struct lead_message {
  * The body of POST {openai.url}/responses: "store": false and no
  * "conversation" (extraction stays outside the agent's OpenAI conversation),
  * "input" = the transcript as messages (customer → role "user", agent →
- * role "assistant"), "prompt": {"id"} when prompt_id is non-empty, else the
+ * role "assistant"; a message's ad, if any, in a "developer" message just
+ * before it, never inside the customer's words), "prompt": {"id"} when prompt_id is non-empty, else the
  * built-in "instructions", "model" only when model is non-empty, and
  * "text.format" = the strict JSON schema of lead_extract_schema(). Caller
  * frees.

@@ -31,6 +31,45 @@ enum platform { PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT };
 /* "whatsapp", "instagram", "webchat": the values of phone_numbers.platform. */
 const char *platform_name(enum platform p);
 
+/* Longest referral value in bytes: free text (headline, title, body,
+ * welcome message) and ids; URLs get META_REFERRAL_URL_MAX. Longer values
+ * are cut at a UTF-8 boundary and end in "…": they are context for people
+ * and the model, never keys. */
+#define META_REFERRAL_TEXT_MAX 1024
+#define META_REFERRAL_URL_MAX  2048
+
+/*
+ * Where the customer came from, as Meta describes it (meta.md 3.3 and the
+ * Instagram message/referral events): a Click-to-WhatsApp ad's messages[]
+ * .referral, an Instagram message's referral (ads_context_data), or
+ * Instagram's standalone referral event (an ig.me link or ad opened). Every
+ * field is NULL when Meta did not send it (or sent a value of the wrong
+ * type); single-line fields have control characters blanked. Stored as
+ * messages.referral, one key per non-NULL field, named as here.
+ */
+struct meta_referral {
+	char *source_type;     /* WA source_type ("ad", "post"); IG source ("ADS", "SHORTLINK") */
+	char *source_id;       /* WA source_id; IG ad_id */
+	char *source_url;      /* WA source_url */
+	char *headline;        /* WA headline */
+	char *title;           /* IG ads_context_data.ad_title */
+	char *body;            /* WA body: the ad's text (may span lines) */
+	char *media_type;      /* WA media_type: "image", "video" */
+	char *image_url;       /* WA image_url; IG ads_context_data.photo_url */
+	char *video_url;       /* WA video_url; IG ads_context_data.video_url */
+	char *thumbnail_url;   /* WA thumbnail_url */
+	char *ctwa_clid;       /* WA click id, for conversion reporting */
+	char *welcome_message; /* WA welcome_message.text (may span lines) */
+	char *ref;             /* IG ref: the link's ref parameter */
+};
+
+/* The fields of struct meta_referral in declaration order: their names
+ * (the keys of messages.referral) and meta_referral_get(r, i), the value of
+ * field i (NULL when absent), so that storing them needs no list of its own. */
+#define META_REFERRAL_FIELDS 13
+extern const char *const meta_referral_names[META_REFERRAL_FIELDS];
+const char *meta_referral_get(const struct meta_referral *r, size_t i);
+
 /*
  * One inbound (or echoed) message-like event. All strings owned by the
  * batch; freed by meta_batch_free().
@@ -43,8 +82,8 @@ const char *platform_name(enum platform p);
  *              story_reply reel post story like template link location
  *              attachment postback referral reaction edit deleted
  *              unsupported unknown
- * A WhatsApp click-to-WhatsApp ad keeps its own kind (usually "text"); the ad
- * is noted at the end of the text ("… [via ad: headline]").
+ * A message that came from an ad keeps its own kind (usually "text") and
+ * its text exactly as sent; the ad is in referral (SPEC 4.5).
  *
  * needs_reply is false for: reactions, echoes (and any Instagram message the
  * account sent itself), deletions (WA revoke, IG unsend), edits (the original
@@ -74,6 +113,8 @@ struct meta_message {
 	char *reply_to;
 	/* Reactions, edits, deletions: the message they act on; else NULL. */
 	char *target_message_id;
+	/* The ad or link the customer came from, or NULL (SPEC 4.5). */
+	struct meta_referral *referral;
 	/* Event time, ms since the epoch (WA sends seconds, IG ms); 0 if missing or invalid. */
 	long long timestamp_ms;
 	bool needs_reply;

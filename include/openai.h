@@ -31,6 +31,10 @@ struct openai_turn {
 	const char *items;	   /* JSON array of input items first, or NULL */
 	const char *const *inputs; /* then these user messages */
 	size_t n_inputs;
+	/* Context for the turn that is not the customer's words (the ad they
+	 * came from, referral.h): a "developer" message just before the user
+	 * messages, sent only with them; NULL for none. */
+	const char *context;
 	const char *tools;	 /* JSON array of tool declarations, or NULL */
 	const char *tool_choice; /* "auto", "none", … or NULL (not sent) */
 };

@@ -4,13 +4,16 @@
  * status and latest delivery status) for support staff.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin_cli.h"
 #include "admin_input.h"
 #include "admin_out.h"
 #include "commands.h"
+#include "referral.h"
 
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
 
@@ -71,16 +74,38 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 }
 
 /* The transcript: the first TRANSCRIPT_TABLE_COLUMNS columns are the table
- * people read; the rest are in --json only. */
+ * people read; the rest are in --json only (referral as the stored object;
+ * the table is followed by one line per message that came from an ad). */
 #define TRANSCRIPT_TABLE_COLUMNS 6
 static const char TRANSCRIPT_SQL[] =
     "SELECT m.sequence_no AS seq, " TS("m.\"timestamp\"") " AS time,"
     "       CASE m.sender WHEN 'user' THEN 'customer' ELSE m.sender END AS sender,"
     "       m.status, d.status AS delivery, m.text,"
-    "       d.error_message AS delivery_error, m.kind, m.message_id, m.platform_message_id"
+    "       d.error_message AS delivery_error, m.kind, m.message_id, m.platform_message_id,"
+    "       m.referral"
     "  FROM messages m LEFT JOIN message_delivery_status d USING (message_id)"
     " WHERE m.conversation_id = $1"
     " ORDER BY m.sequence_no";
+
+/* Below the table: where the customer came from, next to the message that
+ * brought it (the text column holds only what the customer sent). */
+static void print_referrals(const PGresult *msgs)
+{
+	int col = PQfnumber(msgs, "referral"), seq = PQfnumber(msgs, "seq");
+	bool header = false;
+	for (int r = 0; r < PQntuples(msgs); r++) {
+		if (PQgetisnull(msgs, r, col))
+			continue;
+		char *line = referral_describe_text(PQgetvalue(msgs, r, col));
+		if (!line)
+			continue;
+		if (!header)
+			printf("\nreferrals\n");
+		header = true;
+		printf("  seq %s  %s\n", PQgetvalue(msgs, r, seq), line);
+		free(line);
+	}
+}
 
 static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 {
@@ -150,6 +175,7 @@ static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 		admin_out_fields(stdout, head, 0, 0);
 		printf("\n");
 		admin_out_table(stdout, msgs, TRANSCRIPT_TABLE_COLUMNS);
+		print_referrals(msgs);
 	}
 done:
 	PQclear(head);

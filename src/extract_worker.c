@@ -12,6 +12,7 @@
 #include "lead_extract.h"
 #include "log.h"
 #include "metrics.h"
+#include "referral.h"
 #include "retry.h"
 #include "worker_common.h"
 #include "xalloc.h"
@@ -379,16 +380,22 @@ static void start_job(struct extract_worker *w, const cJSON *o)
 	const cJSON *transcript = cJSON_GetObjectItem(o, "transcript");
 	size_t n = (size_t)cJSON_GetArraySize(transcript);
 	struct lead_message *msgs = xcalloc(n ? n : 1, sizeof *msgs);
+	char **ads = xcalloc(n ? n : 1, sizeof *ads);
 	size_t i = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, transcript)
 	{
 		msgs[i].from_customer = cJSON_IsTrue(cJSON_GetObjectItem(it, "customer"));
 		msgs[i].text = cJSON_GetStringValue(cJSON_GetObjectItem(it, "text"));
+		/* Where the lead came from (parley_claim_extractions, 0014). */
+		msgs[i].ad = ads[i] = referral_extraction_context(cJSON_GetObjectItem(it, "referral"));
 		i++;
 	}
 	const struct config *cfg = &w->app->cfg;
 	j->body = lead_extract_request(cfg->extraction_prompt_id, cfg->openai_model, msgs, n);
+	for (i = 0; i < n; i++)
+		free(ads[i]);
+	free(ads);
 	free(msgs);
 	log_debug(j->ctx, "extracting a lead from %zu message(s)%s", n,
 		  cJSON_IsTrue(cJSON_GetObjectItem(o, "active")) ? "" : " (archived)");

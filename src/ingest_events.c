@@ -11,6 +11,17 @@ static void add_opt(cJSON *o, const char *key, const char *value)
 		cJSON_AddStringToObject(o, key, value);
 }
 
+/* The referral as an object of its present fields; parley_ingest_batch
+ * (0014) stores it in messages.referral. */
+static void add_referral(cJSON *o, const struct meta_referral *r)
+{
+	if (!r)
+		return;
+	cJSON *ref = cJSON_AddObjectToObject(o, "referral");
+	for (size_t i = 0; i < META_REFERRAL_FIELDS; i++)
+		add_opt(ref, meta_referral_names[i], meta_referral_get(r, i));
+}
+
 /* "131047: Re-engagement message", or whichever half exists. */
 static char *status_error(const struct meta_status *s)
 {
@@ -36,6 +47,7 @@ char *ingest_events_json(const struct meta_batch *batch)
 		add_opt(o, "text", m->text);
 		add_opt(o, "name", m->profile_name);
 		add_opt(o, "reply_to", m->reply_to);
+		add_referral(o, m->referral);
 		/* Milliseconds fit a double exactly until the year 287396. */
 		cJSON_AddNumberToObject(o, "ts", (double)m->timestamp_ms);
 		cJSON_AddBoolToObject(o, "reply", m->needs_reply);

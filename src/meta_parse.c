@@ -1,6 +1,7 @@
 #include "meta_parse.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,6 +435,129 @@ static void note_errors(struct parse *p, const char *where, const cJSON *errors)
 	}
 }
 
+/* ---- ad referrals ---- */
+
+#define REF_FIELD(f) offsetof(struct meta_referral, f)
+static const size_t referral_offsets[META_REFERRAL_FIELDS] = {
+    REF_FIELD(source_type),   REF_FIELD(source_id), REF_FIELD(source_url),
+    REF_FIELD(headline),      REF_FIELD(title),     REF_FIELD(body),
+    REF_FIELD(media_type),    REF_FIELD(image_url), REF_FIELD(video_url),
+    REF_FIELD(thumbnail_url), REF_FIELD(ctwa_clid), REF_FIELD(welcome_message),
+    REF_FIELD(ref),
+};
+
+const char *const meta_referral_names[META_REFERRAL_FIELDS] = {
+    "source_type", "source_id",       "source_url", "headline",  "title",
+    "body",        "media_type",      "image_url",  "video_url", "thumbnail_url",
+    "ctwa_clid",   "welcome_message", "ref",
+};
+
+static char **referral_slot(struct meta_referral *r, size_t i)
+{
+	return (char **)((char *)r + referral_offsets[i]);
+}
+
+const char *meta_referral_get(const struct meta_referral *r, size_t i)
+{
+	if (!r || i >= META_REFERRAL_FIELDS)
+		return NULL;
+	return *(char *const *)((const char *)r + referral_offsets[i]);
+}
+
+static void referral_free(struct meta_referral *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < META_REFERRAL_FIELDS; i++)
+		free(*referral_slot(r, i));
+	free(r);
+}
+
+enum ref_value { REF_LINE, REF_PROSE, REF_URL, REF_ID };
+
+/*
+ * One referral value: a non-empty string (an id may also come as a number),
+ * cleaned and cut to its size; anything else is as good as absent. Nothing
+ * here is a key, so a value is cut rather than refused: an ad with a
+ * headline of a megabyte still says which ad it was.
+ */
+static char *ref_value(const cJSON *o, const char *key, enum ref_value how)
+{
+	const cJSON *v = get(o, key);
+	/* A numeric id only while a double holds it exactly: beyond 2^53 it
+	 * would name another ad. */
+	if (how == REF_ID && cJSON_IsNumber(v)) {
+		double d = v->valuedouble;
+		if (d >= 0 && d < 9007199254740992.0 && d == (double)(long long)d)
+			return xasprintf("%lld", (long long)d);
+		return NULL;
+	}
+	const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+	if (!s || !*s)
+		return NULL;
+	size_t max = how == REF_URL ? META_REFERRAL_URL_MAX : META_REFERRAL_TEXT_MAX;
+	return clean_str(s, max, how != REF_PROSE);
+}
+
+/* NULL when r holds nothing; r otherwise. Frees an empty one. */
+static struct meta_referral *referral_or_null(struct meta_referral *r)
+{
+	for (size_t i = 0; i < META_REFERRAL_FIELDS; i++)
+		if (*referral_slot(r, i))
+			return r;
+	referral_free(r);
+	return NULL;
+}
+
+/*
+ * WhatsApp messages[].referral (meta.md 3.3): a Click-to-WhatsApp ad or a
+ * post. NULL without one; a referral that is not an object, or has nothing
+ * usable in it, is noted and dropped: the message itself is stored as usual.
+ */
+static struct meta_referral *wa_referral(struct parse *p, const char *channel, const char *id,
+					 const cJSON *m)
+{
+	const cJSON *ref = get(m, "referral");
+	if (!ref)
+		return NULL;
+	struct meta_referral *r = xcalloc(1, sizeof(*r));
+	r->source_type = ref_value(ref, "source_type", REF_LINE);
+	r->source_id = ref_value(ref, "source_id", REF_ID);
+	r->source_url = ref_value(ref, "source_url", REF_URL);
+	r->headline = ref_value(ref, "headline", REF_LINE);
+	r->body = ref_value(ref, "body", REF_PROSE);
+	r->media_type = ref_value(ref, "media_type", REF_LINE);
+	r->image_url = ref_value(ref, "image_url", REF_URL);
+	r->video_url = ref_value(ref, "video_url", REF_URL);
+	r->thumbnail_url = ref_value(ref, "thumbnail_url", REF_URL);
+	r->ctwa_clid = ref_value(ref, "ctwa_clid", REF_ID);
+	r->welcome_message = ref_value(get_obj(ref, "welcome_message"), "text", REF_PROSE);
+	if (!(r = referral_or_null(r)))
+		note(p, "whatsapp %s: message %s: referral without usable fields ignored", channel,
+		     id);
+	return r;
+}
+
+/*
+ * Instagram's referral {ref, ad_id, source, type, ads_context_data: {ad_title,
+ * photo_url, video_url}}, on a message or as an event of its own. NULL when
+ * absent or without anything usable.
+ */
+static struct meta_referral *ig_referral_of(const cJSON *ref)
+{
+	if (!cJSON_IsObject(ref))
+		return NULL;
+	const cJSON *ads = get_obj(ref, "ads_context_data");
+	struct meta_referral *r = xcalloc(1, sizeof(*r));
+	r->source_type = ref_value(ref, "source", REF_LINE);
+	r->source_id = ref_value(ref, "ad_id", REF_ID);
+	r->title = ref_value(ads, "ad_title", REF_LINE);
+	r->image_url = ref_value(ads, "photo_url", REF_URL);
+	r->video_url = ref_value(ads, "video_url", REF_URL);
+	r->ref = ref_value(ref, "ref", REF_LINE);
+	return referral_or_null(r);
+}
+
 /* ---- WhatsApp ---- */
 
 /* value.contacts[] indexed by wa_id and user_id, to find each sender's profile name. */
@@ -831,20 +955,10 @@ static void wa_render(const cJSON *m, struct strbuf *sb, struct render *r)
 	free(t);
 }
 
-/* Click-to-WhatsApp ads and "Message business" product buttons, noted after the text. */
+/* "Message business" product buttons, noted after the text. (Ads are not:
+ * they go into the message's referral, SPEC 4.5.) */
 static void wa_origin(const cJSON *m, struct strbuf *sb)
 {
-	const cJSON *ref = get_obj(m, "referral");
-	if (ref) {
-		const char *headline = get_text(ref, "headline"), *body = get_text(ref, "body");
-		const char *label = headline ? headline : body;
-		if (!label)
-			label = get_text(ref, "source_url");
-		strbuf_printf(sb, " [via ad: %s", label ? label : "unnamed");
-		if (headline && body)
-			strbuf_printf(sb, " \xe2\x80\x94 %s", body);
-		strbuf_putc(sb, ']');
-	}
 	const char *product =
 	    get_text(get_obj(get_obj(m, "context"), "referred_product"), "product_retailer_id");
 	if (product)
@@ -894,6 +1008,7 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	    .target_message_id = dup_or_null(r.target),
 	    .timestamp_ms = ts_ms(get(m, "timestamp")),
 	    .needs_reply = r.needs_reply,
+	    .referral = wa_referral(p, channel, id, m),
 	};
 	add_message(p, &out);
 }
@@ -1148,16 +1263,12 @@ static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *
 	append_part(&sb, strbuf_str(&atts));
 	strbuf_free(&atts);
 	append_part(&sb, text);
-	const cJSON *ads = get_obj(get_obj(msg, "referral"), "ads_context_data");
-	if (ads) {
-		const char *title = get_text(ads, "ad_title");
-		strbuf_printf(&sb, " [via ad: %s]", title ? title : "unnamed");
-	}
 
 	struct meta_message out = ig_base(ev, kind);
 	out.platform_message_id = xstrdup(mid);
 	out.text = finish_text(&sb, "[empty message]");
 	out.reply_to = dup_or_null(get_id(reply_to, "mid"));
+	out.referral = ig_referral_of(get(msg, "referral"));
 	/* A heart sent as a message closes a chat like a reaction does. */
 	if (streq(kind, "like"))
 		out.needs_reply = false;
@@ -1296,6 +1407,7 @@ static void ig_referral(struct parse *p, const struct ig_event *ev, const cJSON 
 	if (ref)
 		strbuf_printf(&sb, " %s", ref);
 	out.text = finish_text(&sb, "[referral]");
+	out.referral = ig_referral_of(r);
 	/* Opening a link says nothing yet; the message that follows gets the reply. */
 	out.needs_reply = false;
 	add_message(p, &out);
@@ -1531,6 +1643,7 @@ void meta_batch_free(struct meta_batch *b)
 		free(m->profile_name);
 		free(m->reply_to);
 		free(m->target_message_id);
+		referral_free(m->referral);
 	}
 	for (size_t i = 0; i < b->n_statuses; i++) {
 		struct meta_status *s = &b->statuses[i];

@@ -35,6 +35,12 @@ char *openai_turn_request(const struct openai_turn *t)
 	if (input != items)
 		cJSON_Delete(items);
 	cJSON_AddItemToObject(root, "input", input);
+	if (t->context && t->n_inputs > 0) {
+		cJSON *item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "role", "developer");
+		cJSON_AddStringToObject(item, "content", t->context);
+		cJSON_AddItemToArray(input, item);
+	}
 	for (size_t i = 0; i < t->n_inputs; i++) {
 		cJSON *item = cJSON_CreateObject();
 		cJSON_AddStringToObject(item, "role", "user");

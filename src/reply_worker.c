@@ -15,6 +15,7 @@
 #include "meeting_tools.h"
 #include "metrics.h"
 #include "openai.h"
+#include "referral.h"
 #include "retry.h"
 #include "strbuf.h"
 #include "text_split.h"
@@ -74,6 +75,7 @@ struct job {
 	int through;
 	char **inputs;
 	size_t n_inputs;
+	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
 	char *reply; /* the model's text until stored */
 	/* meeting tools (meeting_tools.h): declared when the tenant's calendar
 	 * is connected; each round of function calls is answered in the next
@@ -177,6 +179,7 @@ static void job_free(struct job *j)
 	for (size_t i = 0; i < j->n_inputs; i++)
 		free(j->inputs[i]);
 	free(j->inputs);
+	free(j->ad_context);
 	free(j->reply);
 	openai_calls_free(j->calls, j->n_calls);
 	free(j->tool_items);
@@ -828,6 +831,7 @@ static void run(struct job *j)
 			 * messages are in the conversation already. */
 			.inputs = (const char *const *)j->inputs,
 			.n_inputs = j->tool_rounds ? 0 : j->n_inputs,
+			.context = j->ad_context,
 			.tools = tools,
 			/* After the last round the model must answer in words. */
 			.tool_choice = !tools ? NULL
@@ -907,6 +911,8 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	size_t i = 0;
 	cJSON *it;
 	cJSON_ArrayForEach(it, inputs) j->inputs[i++] = dup_field(it, "text");
+	/* The ads these messages came from (parley_claim_replies, 0014). */
+	j->ad_context = referral_agent_context(cJSON_GetObjectItem(o, "referrals"));
 
 	cJSON *unsent = cJSON_GetObjectItem(o, "unsent");
 	size_t n_unsent = (size_t)cJSON_GetArraySize(unsent);

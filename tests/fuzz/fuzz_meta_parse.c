@@ -58,6 +58,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_text(m->channel_id, META_ID_MAX);
 		check_text(m->customer_id, META_ID_MAX);
 		check_text(m->platform_message_id, META_ID_MAX);
+		/* A referral is never empty, and every value is bounded. */
+		if (m->referral) {
+			size_t present = 0;
+			for (size_t k = 0; k < META_REFERRAL_FIELDS; k++) {
+				const char *v = meta_referral_get(m->referral, k);
+				if (v) {
+					check_text(v, META_REFERRAL_URL_MAX);
+					present++;
+				}
+			}
+			if (present == 0)
+				abort();
+		}
 	}
 	for (size_t i = 0; i < b.n_statuses; i++) {
 		check_text(b.statuses[i].channel_id, META_ID_MAX);

@@ -58,7 +58,12 @@ expect whatsapp/13-button-template-reply.json 'Talk to sales' true
 expect whatsapp/14-reaction.json '[reaction] 👍' false
 expect whatsapp/15-reaction-removed.json '[reaction removed]' false
 expect whatsapp/16-order.json '[order] 3 items: 2 x JACKET-BLUE-M, 1 x SCARF-GREY — Gift wrap please' true
-expect whatsapp/17-referral-ad.json 'Is this offer still valid? [via ad: Winter sale — Jackets 30% off]' true
+expect whatsapp/17-referral-ad.json 'Is this offer still valid?' true
+eq "whatsapp/17: the ad beside the text (messages.referral)" \
+	'ad|120000000000000001|https://fb.me/2parleyAd|Winter sale|Jackets 30% off|image|Hi there! How can we help?' \
+	"$(sql "$dsn" "SELECT concat_ws('|', referral->>'source_type', referral->>'source_id', referral->>'source_url',
+	               referral->>'headline', referral->>'body', referral->>'media_type', referral->>'welcome_message')
+	               FROM messages WHERE text = 'Is this offer still valid?'")"
 expect whatsapp/18-system-number-change.json '[system] User Anna de Vries changed from 31612345678 to 31611112222' false
 expect whatsapp/19-edit.json '[edited] Hi! Do you have the blue jacket in size L?' false
 expect whatsapp/20-revoke.json '[message deleted]' false
@@ -118,6 +123,17 @@ expect instagram/23-message-edit.json '[edited] Hi, do you ship to Porto?' false
 expect instagram/24-unknown-account.json '' ''
 expect instagram/25-comments-field.json '' ''
 expect instagram/26-text-unicode.json 'Obrigado! 🙏 Até amanhã — https://example.com/a/b' true
+expect instagram/27-referral-event.json '[referral] winter-promo' false
+expect instagram/28-ad-referral.json 'Is the scarf still 20% off?' true
+eq "instagram/27-28: referrals beside the texts" \
+	'SHORTLINK|winter-promo||
+ADS|ad-scarf|120000000000000027|Scarves — 20% off' \
+	"$(sql "$dsn" "SELECT concat_ws('|', referral->>'source_type', referral->>'ref',
+	               coalesce(referral->>'source_id', ''), coalesce(referral->>'title', ''))
+	               FROM messages WHERE referral IS NOT NULL AND kind IN ('referral', 'text')
+	               AND referral->>'source_type' <> 'ad' ORDER BY sequence_no")"
+eq "only the corpus's three messages have a referral" 3 \
+	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE referral IS NOT NULL")"
 
 eq "Instagram ids stored whole (longest platform id)" t \
 	"$(sql "$dsn" "SELECT max(length(platform_message_id)) > 100 FROM messages")"

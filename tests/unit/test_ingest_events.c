@@ -69,6 +69,32 @@ static void test_failed_status_carries_code_and_title(void **state)
 	cJSON_Delete(arr);
 }
 
+/* The ad goes beside the text as an object of the fields Meta sent; the
+ * text is the customer's alone; a message without one has no key. */
+static void test_referral_is_an_object_beside_the_text(void **state)
+{
+	(void)state;
+	cJSON *arr = events_of(
+	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+	    "\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"PN\"},"
+	    "\"messages\":[{\"from\":\"316\",\"id\":\"wamid.R\",\"type\":\"text\","
+	    "\"text\":{\"body\":\"Still on?\"},\"referral\":{\"source_type\":\"ad\","
+	    "\"source_id\":\"42\",\"headline\":\"Sale\",\"media_type\":7}},"
+	    "{\"from\":\"316\",\"id\":\"wamid.P\",\"type\":\"text\",\"text\":{\"body\":\"x\"}}]}}]}"
+	    "]}");
+	assert_int_equal(cJSON_GetArraySize(arr), 2);
+	cJSON *e = cJSON_GetArrayItem(arr, 0);
+	assert_string_equal(str(e, "text"), "Still on?");
+	cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referral");
+	assert_true(cJSON_IsObject(ref));
+	assert_int_equal(cJSON_GetArraySize(ref), 3);
+	assert_string_equal(str(ref, "source_type"), "ad");
+	assert_string_equal(str(ref, "source_id"), "42");
+	assert_string_equal(str(ref, "headline"), "Sale");
+	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 1), "referral"));
+	cJSON_Delete(arr);
+}
+
 static void test_empty_batch_is_empty_array(void **state)
 {
 	(void)state;
@@ -82,6 +108,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whatsapp_text_event),
 		cmocka_unit_test(test_failed_status_carries_code_and_title),
+		cmocka_unit_test(test_referral_is_an_object_beside_the_text),
 		cmocka_unit_test(test_empty_batch_is_empty_array),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -159,7 +159,8 @@ static void check_strict_object(const cJSON *o)
 static void test_request_builtin_instructions(void **state)
 {
 	(void)state;
-	struct lead_message msgs[] = {{true, "Hi, I'm Ana"}, {false, "Hello Ana!"}, {true, ""}};
+	struct lead_message msgs[] = {
+	    {true, "Hi, I'm Ana", NULL}, {false, "Hello Ana!", NULL}, {true, "", NULL}};
 	char *body = lead_extract_request("", "", msgs, 3);
 	cJSON *j = cJSON_Parse(body);
 	assert_non_null(j);
@@ -225,7 +226,7 @@ static void test_request_builtin_instructions(void **state)
 static void test_request_stored_prompt_and_model(void **state)
 {
 	(void)state;
-	struct lead_message msgs[] = {{true, "Hi"}};
+	struct lead_message msgs[] = {{true, "Hi", NULL}};
 	char *body = lead_extract_request("pmpt_leads", "gpt-4.1-mini", msgs, 1);
 	cJSON *j = cJSON_Parse(body);
 	assert_string_equal(
@@ -248,7 +249,7 @@ static void test_request_transcript_is_bounded(void **state)
 	char *texts[N];
 	for (int i = 0; i < N; i++) {
 		texts[i] = xasprintf("message %d %s", i, big);
-		msgs[i] = (struct lead_message){i % 2 == 0, texts[i]};
+		msgs[i] = (struct lead_message){i % 2 == 0, texts[i], NULL};
 	}
 	char *body = lead_extract_request("", "m", msgs, N);
 	assert_true(strlen(body) < LEAD_TRANSCRIPT_MAX_BYTES + 20000);
@@ -274,13 +275,62 @@ static void test_request_transcript_is_bounded(void **state)
 
 	/* One message bigger than everything is still sent (cut). */
 	char *huge = repeat("x", 200000);
-	struct lead_message one = {true, huge};
+	struct lead_message one = {true, huge, NULL};
 	body = lead_extract_request("", "m", &one, 1);
 	j = cJSON_Parse(body);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "input")), 1);
 	cJSON_Delete(j);
 	free(body);
 	free(huge);
+}
+
+/* The ad a message came from is a developer item of its own just before
+ * it; the customer's words are untouched. */
+static void test_request_ad_context(void **state)
+{
+	(void)state;
+	struct lead_message msgs[] = {
+	    {true, "Is this offer still valid?", "Ad context: came from ad 1: \"Winter sale\""},
+	    {false, "Yes!", NULL},
+	    {true, "Great", NULL},
+	};
+	char *body = lead_extract_request("", "", msgs, 3);
+	cJSON *j = cJSON_Parse(body);
+	cJSON *input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 4);
+	const char *want[][2] = {
+	    {"developer", "Ad context: came from ad 1: \"Winter sale\""},
+	    {"user", "Is this offer still valid?"},
+	    {"assistant", "Yes!"},
+	    {"user", "Great"},
+	};
+	for (int i = 0; i < 4; i++) {
+		cJSON *it = cJSON_GetArrayItem(input, i);
+		assert_string_equal(cJSON_GetObjectItem(it, "role")->valuestring, want[i][0]);
+		assert_string_equal(cJSON_GetObjectItem(it, "content")->valuestring, want[i][1]);
+	}
+	assert_non_null(strstr(lead_extract_instructions(), "Ad context"));
+	cJSON_Delete(j);
+	free(body);
+
+	/* The ad counts towards the transcript's bound: a message whose ad does
+	 * not fit any more is left out with its ad. */
+	enum { N = 40 };
+	struct lead_message many[N];
+	char *big = repeat("a", 3000);
+	for (int i = 0; i < N; i++)
+		many[i] = (struct lead_message){true, big, big};
+	body = lead_extract_request("", "m", many, N);
+	j = cJSON_Parse(body);
+	input = cJSON_GetObjectItem(j, "input");
+	int n = cJSON_GetArraySize(input);
+	assert_int_equal(n % 2, 0);
+	assert_true(n / 2 * 6000 <= LEAD_TRANSCRIPT_MAX_BYTES);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "role")->valuestring,
+			    "developer");
+	cJSON_Delete(j);
+	free(body);
+	free(big);
 }
 
 /* ---- scores ------------------------------------------------------------- */
@@ -682,6 +732,7 @@ int main(void)
 	    cmocka_unit_test(test_request_builtin_instructions),
 	    cmocka_unit_test(test_request_stored_prompt_and_model),
 	    cmocka_unit_test(test_request_transcript_is_bounded),
+	    cmocka_unit_test(test_request_ad_context),
 	    cmocka_unit_test(test_score_mapping),
 	    cmocka_unit_test(test_valid_answer),
 	    cmocka_unit_test(test_total_and_tags_from_levels),

@@ -415,23 +415,221 @@ static void test_wa_order(void **state)
 	expect_wa(WA_MSG("'type':'order','order':{}"), "order", "[order] 0 items", true);
 }
 
+/* The one message of a '-quoted body, parsed into *b (caller frees *b). */
+static const struct meta_message *one(const char *body_q, struct meta_batch *b)
+{
+	parse_ok(body_q, b);
+	return only_message(b);
+}
+
+/* SPEC 4.5: the text stays exactly as sent; the ad is kept beside it. */
 static void test_wa_referral(void **state)
 {
 	(void)state;
-	expect_wa(
+	struct meta_batch b;
+	const struct meta_message *m = one(
 	    WA_MSG("'referral':{'source_url':'https://fb.me/abc','source_id':'1',"
 		   "'source_type':'ad','body':'Spring sale: 20% off','headline':'Chat with us',"
-		   "'media_type':'image','ctwa_clid':'x'},'type':'text',"
+		   "'media_type':'image','image_url':'https://x/i.jpg','video_url':'https://x/v',"
+		   "'thumbnail_url':'https://x/t','ctwa_clid':'ARAkLk',"
+		   "'welcome_message':{'text':'Hi there!'}},'type':'text',"
 		   "'text':{'body':'Is the sale still on?'}"),
-	    "text",
-	    "Is the sale still on? [via ad: Chat with us \xe2\x80\x94 Spring sale: 20% off]", true);
-	expect_wa(WA_MSG("'referral':{'source_url':'https://fb.me/abc'},'type':'text',"
-			 "'text':{'body':'Hi'}"),
-		  "text", "Hi [via ad: https://fb.me/abc]", true);
+	    &b);
+	assert_string_equal(m->kind, "text");
+	assert_string_equal(m->text, "Is the sale still on?");
+	assert_true(m->needs_reply);
+	const struct meta_referral *r = m->referral;
+	assert_non_null(r);
+	assert_string_equal(r->source_type, "ad");
+	assert_string_equal(r->source_id, "1");
+	assert_string_equal(r->source_url, "https://fb.me/abc");
+	assert_string_equal(r->headline, "Chat with us");
+	assert_string_equal(r->body, "Spring sale: 20% off");
+	assert_string_equal(r->media_type, "image");
+	assert_string_equal(r->image_url, "https://x/i.jpg");
+	assert_string_equal(r->video_url, "https://x/v");
+	assert_string_equal(r->thumbnail_url, "https://x/t");
+	assert_string_equal(r->ctwa_clid, "ARAkLk");
+	assert_string_equal(r->welcome_message, "Hi there!");
+	assert_null(r->title);
+	assert_null(r->ref);
+	meta_batch_free(&b);
+
+	m = one(WA_MSG("'referral':{'source_url':'https://fb.me/abc'},'type':'text',"
+		       "'text':{'body':'Hi'}"),
+		&b);
+	assert_string_equal(m->text, "Hi");
+	assert_string_equal(m->referral->source_url, "https://fb.me/abc");
+	assert_null(m->referral->headline);
+	meta_batch_free(&b);
+
+	/* An image from an ad: the readable line is the image's, nothing added. */
+	m = one(WA_MSG("'referral':{'source_type':'ad','headline':'H'},'type':'image',"
+		       "'image':{'id':'1','caption':'this one'}"),
+		&b);
+	assert_string_equal(m->text, "[image] this one");
+	assert_string_equal(m->referral->headline, "H");
+	meta_batch_free(&b);
+
+	m = one(WA_MSG("'type':'text','text':{'body':'No ad'}"), &b);
+	assert_null(m->referral);
+	meta_batch_free(&b);
+
 	expect_wa(WA_MSG("'context':{'from':'15550001111','id':'wamid.P','referred_product':{"
 			 "'catalog_id':'1','product_retailer_id':'SKU-9'}},'type':'text',"
 			 "'text':{'body':'In stock?'}"),
 		  "text", "In stock? [about product: SKU-9]", true);
+}
+
+/* A '-quoted WA text message "Hi" whose referral is value (JSON text). Caller frees. */
+static char *wa_with_referral_value(const char *value)
+{
+	size_t n =
+	    sizeof(WA_MSG("'referral':%s,'type':'text','text':{'body':'Hi'}")) + strlen(value);
+	char *out = malloc(n);
+	assert_non_null(out);
+	snprintf(out, n, WA_MSG("'referral':%s,'type':'text','text':{'body':'Hi'}"), value);
+	return out;
+}
+
+/* The same with the referral object {fields}. */
+static char *wa_with_referral(const char *fields)
+{
+	size_t n = strlen(fields) + 3;
+	char *obj = malloc(n);
+	assert_non_null(obj);
+	snprintf(obj, n, "{%s}", fields);
+	char *out = wa_with_referral_value(obj);
+	free(obj);
+	return out;
+}
+
+/* Hostile referral shapes never fail the message, never alter its text. */
+static void test_wa_referral_wrong_types(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	const char *not_objects[] = {"'ad'",
+				     "[1,2]",
+				     "7",
+				     "{}",
+				     "{'headline':'','body':null}",
+				     "{'headline':{'x':1},'source_url':[1],'body':true}"};
+	for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
+		char *body = wa_with_referral_value(not_objects[i]);
+		const struct meta_message *m = one(body, &b);
+		free(body);
+		assert_string_equal(m->text, "Hi");
+		assert_null(m->referral);
+		assert_true(has_note(&b, "referral without usable fields ignored"));
+		meta_batch_free(&b);
+	}
+	/* A number where Meta sends a string id is still that id, unless it is
+	 * too big for a double to hold exactly (it would name another ad); a
+	 * number where text belongs is dropped; the rest stays. */
+	const struct meta_message *m =
+	    one(WA_MSG("'referral':{'source_id':120000000000000001,'ctwa_clid':4503599627370497,'headline':5,"
+		       "'source_type':'ad','welcome_message':'not an object'},"
+		       "'type':'text','text':{'body':'Hi'}"),
+		&b);
+	assert_non_null(m->referral);
+	assert_null(m->referral->source_id);
+	assert_string_equal(m->referral->ctwa_clid, "4503599627370497");
+	assert_null(m->referral->headline);
+	assert_null(m->referral->welcome_message);
+	assert_string_equal(m->referral->source_type, "ad");
+	meta_batch_free(&b);
+}
+
+/* Huge values are cut at a character boundary with "…"; control characters
+ * in one-line values become blanks; the ad's body keeps its line breaks. */
+static void test_wa_referral_huge_and_control(void **state)
+{
+	(void)state;
+	size_t big = 300000;
+	char *fields = malloc(3 * big + 200);
+	assert_non_null(fields);
+	/* headline: "é" repeated (2 bytes each); source_url: 'u' repeated */
+	strcpy(fields, "'headline':'");
+	size_t o = strlen(fields);
+	for (size_t i = 0; i < big / 2; i++) {
+		fields[o++] = '\xc3';
+		fields[o++] = '\xa9';
+	}
+	strcpy(fields + o, "','source_url':'https://");
+	o += strlen(fields + o);
+	memset(fields + o, 'u', big);
+	o += big;
+	strcpy(fields + o, "','body':'line 1\\nline 2','source_type':'a\\tb\\u0000c'");
+	char *body = wa_with_referral(fields);
+	struct meta_batch b;
+	const struct meta_message *m = one(body, &b);
+	assert_string_equal(m->text, "Hi");
+	const struct meta_referral *r = m->referral;
+	assert_non_null(r);
+	assert_true(strlen(r->headline) <= META_REFERRAL_TEXT_MAX);
+	assert_true(strlen(r->headline) > META_REFERRAL_TEXT_MAX - 8);
+	assert_true(valid_utf8(r->headline));
+	assert_string_equal(r->headline + strlen(r->headline) - 3, "\xe2\x80\xa6");
+	assert_true(strlen(r->source_url) <= META_REFERRAL_URL_MAX);
+	assert_true(strlen(r->source_url) > META_REFERRAL_URL_MAX - 8);
+	assert_string_equal(r->body, "line 1\nline 2");
+	assert_string_equal(r->source_type, "a bc");
+	meta_batch_free(&b);
+	free(body);
+	free(fields);
+}
+
+/* Invalid UTF-8 in a referral is repaired like any text, never passed on. */
+static void test_wa_referral_invalid_utf8(void **state)
+{
+	(void)state;
+	char *body = wa_with_referral("'headline':'a\xff"
+				      "b','source_type':'ad'");
+	struct meta_batch b;
+	parse_ok(body, &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->referral->headline, "a\xef\xbf\xbd"
+						   "b");
+	meta_batch_free(&b);
+	free(body);
+}
+
+/* The names and the getter cover every field, in declaration order. */
+static void test_referral_fields_table(void **state)
+{
+	(void)state;
+	struct meta_referral r = {
+	    .source_type = "st",
+	    .source_id = "si",
+	    .source_url = "su",
+	    .headline = "h",
+	    .title = "t",
+	    .body = "b",
+	    .media_type = "mt",
+	    .image_url = "iu",
+	    .video_url = "vu",
+	    .thumbnail_url = "tu",
+	    .ctwa_clid = "cc",
+	    .welcome_message = "wm",
+	    .ref = "r",
+	};
+	const char *want[][2] = {
+	    {"source_type", "st"}, {"source_id", "si"},
+	    {"source_url", "su"},  {"headline", "h"},
+	    {"title", "t"},        {"body", "b"},
+	    {"media_type", "mt"},  {"image_url", "iu"},
+	    {"video_url", "vu"},   {"thumbnail_url", "tu"},
+	    {"ctwa_clid", "cc"},   {"welcome_message", "wm"},
+	    {"ref", "r"},
+	};
+	assert_int_equal(sizeof(want) / sizeof(want[0]), META_REFERRAL_FIELDS);
+	for (size_t i = 0; i < META_REFERRAL_FIELDS; i++) {
+		assert_string_equal(meta_referral_names[i], want[i][0]);
+		assert_string_equal(meta_referral_get(&r, i), want[i][1]);
+	}
+	assert_null(meta_referral_get(&r, META_REFERRAL_FIELDS));
+	assert_null(meta_referral_get(NULL, 0));
 }
 
 static void test_wa_system(void **state)
@@ -1066,11 +1264,39 @@ static void test_ig_empty_message(void **state)
 static void test_ig_ad_referral_in_message(void **state)
 {
 	(void)state;
-	expect_ig(
+	struct meta_batch b;
+	const struct meta_message *m = one(
 	    IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':{'ref':'r','ad_id':'1',"
 		     "'source':'ADS','type':'OPEN_THREAD','ads_context_data':{'ad_title':"
-		     "'Spring sale'}}}"),
-	    "text", "Price? [via ad: Spring sale]", true);
+		     "'Spring sale','photo_url':'https://x/p.jpg','video_url':'https://x/v'}}}"),
+	    &b);
+	assert_string_equal(m->kind, "text");
+	assert_string_equal(m->text, "Price?");
+	assert_true(m->needs_reply);
+	const struct meta_referral *r = m->referral;
+	assert_non_null(r);
+	assert_string_equal(r->source_type, "ADS");
+	assert_string_equal(r->source_id, "1");
+	assert_string_equal(r->title, "Spring sale");
+	assert_string_equal(r->image_url, "https://x/p.jpg");
+	assert_string_equal(r->video_url, "https://x/v");
+	assert_string_equal(r->ref, "r");
+	assert_null(r->headline);
+	meta_batch_free(&b);
+
+	/* Wrong shapes: the text is untouched and nothing unusable is kept. */
+	m = one(IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':'ADS'}"), &b);
+	assert_string_equal(m->text, "Price?");
+	assert_null(m->referral);
+	meta_batch_free(&b);
+	m = one(IG_EVENT("'message':{'mid':'m1','text':'Price?','referral':{'ads_context_data':"
+			 "'x','ad_id':1234567890123,'source':['ADS']}}"),
+		&b);
+	assert_string_equal(m->text, "Price?");
+	assert_string_equal(m->referral->source_id, "1234567890123");
+	assert_null(m->referral->source_type);
+	assert_null(m->referral->title);
+	meta_batch_free(&b);
 }
 
 static void test_ig_reaction(void **state)
@@ -1245,6 +1471,17 @@ static void test_ig_referral_event(void **state)
 	expect_ig(
 	    IG_EVENT("'referral':{'ref':'summer-promo','source':'SHORTLINK','type':'OPEN_THREAD'}"),
 	    "referral", "[referral] summer-promo", false);
+	struct meta_batch b;
+	const struct meta_message *m =
+	    one(IG_EVENT("'referral':{'ref':'summer-promo','source':'ADS','type':'OPEN_THREAD',"
+			 "'ad_id':'77','ads_context_data':{'ad_title':'Summer'}}"),
+		&b);
+	assert_non_null(m->referral);
+	assert_string_equal(m->referral->ref, "summer-promo");
+	assert_string_equal(m->referral->source_type, "ADS");
+	assert_string_equal(m->referral->source_id, "77");
+	assert_string_equal(m->referral->title, "Summer");
+	meta_batch_free(&b);
 }
 
 static void test_ig_changes_form(void **state)
@@ -1701,6 +1938,10 @@ int main(void)
 	    cmocka_unit_test(test_wa_reaction_removed),
 	    cmocka_unit_test(test_wa_order),
 	    cmocka_unit_test(test_wa_referral),
+	    cmocka_unit_test(test_wa_referral_wrong_types),
+	    cmocka_unit_test(test_wa_referral_huge_and_control),
+	    cmocka_unit_test(test_wa_referral_invalid_utf8),
+	    cmocka_unit_test(test_referral_fields_table),
 	    cmocka_unit_test(test_wa_system),
 	    cmocka_unit_test(test_wa_edit),
 	    cmocka_unit_test(test_wa_revoke),

@@ -188,6 +188,62 @@ static void test_turn_with_tools_and_outputs(void **state)
 	free(items);
 }
 
+static const char *item_str(cJSON *input, int i, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(input, i), key));
+}
+
+/* The ad context is an item of its own, before the customer's messages,
+ * which stay exactly as given; after a tool round it is not sent again. */
+static void test_turn_with_context(void **state)
+{
+	(void)state;
+	const char *inputs[] = {"Is this still on?", "And in blue?"};
+	struct openai_turn t = {
+		.prompt_id = "pmpt_1",
+		.conversation_id = "conv_9",
+		.inputs = inputs,
+		.n_inputs = 2,
+		.context = "The customer came from ad 1: \"Sale\"",
+	};
+	char *body = openai_turn_request(&t);
+	cJSON *j = cJSON_Parse(body);
+	cJSON *input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 3);
+	assert_string_equal(item_str(input, 0, "role"), "developer");
+	assert_string_equal(item_str(input, 0, "content"), "The customer came from ad 1: \"Sale\"");
+	assert_string_equal(item_str(input, 1, "role"), "user");
+	assert_string_equal(item_str(input, 1, "content"), "Is this still on?");
+	assert_string_equal(item_str(input, 2, "content"), "And in blue?");
+	cJSON_Delete(j);
+	free(body);
+
+	/* an interrupted call's output first, then the context, then the customer */
+	char *items = openai_items_add_output(NULL, "call_old", "{}");
+	t.items = items;
+	t.n_inputs = 1;
+	body = openai_turn_request(&t);
+	j = cJSON_Parse(body);
+	input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 3);
+	assert_string_equal(item_str(input, 0, "call_id"), "call_old");
+	assert_string_equal(item_str(input, 1, "role"), "developer");
+	assert_string_equal(item_str(input, 2, "role"), "user");
+	cJSON_Delete(j);
+	free(body);
+
+	/* a tool round: the turn's context is in the conversation already */
+	t.n_inputs = 0;
+	body = openai_turn_request(&t);
+	j = cJSON_Parse(body);
+	input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 1);
+	assert_null(item_str(input, 0, "role"));
+	cJSON_Delete(j);
+	free(body);
+	free(items);
+}
+
 static void test_function_calls(void **state)
 {
 	(void)state;
@@ -307,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_refusal_and_garbage),
 		cmocka_unit_test(test_conversation_id),
 		cmocka_unit_test(test_turn_with_tools_and_outputs),
+		cmocka_unit_test(test_turn_with_context),
 		cmocka_unit_test(test_function_calls),
 		cmocka_unit_test(test_function_calls_hostile),
 		cmocka_unit_test(test_unanswered_call),
