@@ -50,6 +50,7 @@ enum step {
 	STEP_MARK_SENDING,
 	STEP_SEND,
 	STEP_RECORD,
+	STEP_REFUND, /* a reply that failed for good gives its credits back */
 	STEP_FINISH,
 };
 
@@ -133,7 +134,7 @@ static const char *step_name(enum step s)
 {
 	static const char *const names[] = {"calendar", "conversation", "save-conversation",
 					    "response", "tools", "store", "mark-sending", "send",
-					    "record", "finish"};
+					    "record", "refund", "finish"};
 	return names[s];
 }
 
@@ -341,10 +342,20 @@ static void on_refunded(void *arg, PGresult *res, const char *err)
 	finish(j);
 }
 
+static void refund(struct job *j)
+{
+	char amount[24];
+	snprintf(amount, sizeof amount, "%ld", j->w->app->cfg.replies_credits_per_reply);
+	const char *p[] = {j->conversation_id, j->user_id, amount};
+	query(j, "SELECT parley_refund_reply($1, $2, $3::integer)", 3, p, on_refunded);
+}
+
 /*
  * The reply failed for good. If none of it reached the customer, the
  * credits taken for it go back (SPEC §5.2): whether they were taken by this
- * job or, for a resumed reply, by the process that stored it.
+ * job or, for a resumed reply, by the process that stored it. The refund is
+ * a step of its own so that a database error repeats the refund, not the
+ * step that failed (an OpenAI call, or the record of the last part).
  */
 static void reply_failed(struct job *j, const char *why)
 {
@@ -356,11 +367,8 @@ static void reply_failed(struct job *j, const char *why)
 		finish(j);
 		return;
 	}
-	char amount[24];
-	snprintf(amount, sizeof amount, "%ld", j->w->app->cfg.replies_credits_per_reply);
-	const char *p[] = {j->conversation_id, j->user_id, amount};
 	j->charged = false;
-	query(j, "SELECT parley_refund_reply($1, $2, $3::integer)", 3, p, on_refunded);
+	go(j, STEP_REFUND);
 }
 
 enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
@@ -861,6 +869,7 @@ static void run(struct job *j)
 	}
 	case STEP_SEND: send_part(j); return;
 	case STEP_RECORD: record(j); return;
+	case STEP_REFUND: refund(j); return;
 	case STEP_FINISH: finish(j); return;
 	}
 }
