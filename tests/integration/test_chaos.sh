@@ -66,6 +66,7 @@ pid_b=$PARLEY_PID
 out="$TEST_TMP/chaos"
 mkdir -p "$out"
 python3 "$TESTS_DIR/lib/chaos_load.py" --url "$url_a" --url "$url_b" --out "$out" \
+	--secret test-meta-app-secret \
 	--customers "$CHAOS_CUSTOMERS" --rate "$CHAOS_RATE" --seconds "$CHAOS_SECONDS" \
 	--settle 90 >"$out/summary" 2>&1 &
 load_pid=$!

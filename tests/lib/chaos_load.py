@@ -216,7 +216,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", action="append", required=True, help="parley base URL (repeat)")
     p.add_argument("--out", required=True, help="directory for acked, unacked, sent")
-    p.add_argument("--secret", default="test-app-secret")
+    p.add_argument("--secret", default="test-meta-app-secret")
     p.add_argument("--tag", default="CHAOS", help="prefix of ids and texts")
     p.add_argument("--customers", type=int, default=40)
     p.add_argument("--rate", type=float, default=25.0, help="new bodies per second")
