@@ -35,8 +35,8 @@ rep() { python3 -c 'import sys; n = int(sys.argv[1]); s = sys.argv[2]; print((s 
 stored() { sql "$dsn" "SELECT count(*) FROM messages WHERE platform_message_id = '$1'"; }
 WA_HEAD='{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},'
 WA_TAIL='}}]}]}'
-# wa_msg WAMID FROM [TEXT] [TIMESTAMP]: one messages[] item.
-wa_msg() { printf '{"from":"%s","id":"%s","timestamp":"%s","type":"text","text":{"body":"%s"}}' "$2" "$1" "${4:-1764300000}" "${3:-hello}"; }
+# wa_msg WAMID FROM [TEXT]: one messages[] item.
+wa_msg() { printf '{"from":"%s","id":"%s","timestamp":"1764300000","type":"text","text":{"body":"%s"}}' "$2" "$1" "${3:-hello}"; }
 IG_HEAD='{"object":"instagram","entry":['
 # ig_entry ACCOUNT SENDER MID: one entry with one text message.
 ig_entry() { printf '{"id":"%s","time":1764300000000,"messaging":[{"sender":{"id":"%s"},"recipient":{"id":"%s"},"timestamp":1764300000000,"message":{"mid":"%s","text":"hi"}}]}' "$1" "$2" "$1" "$3"; }
@@ -73,8 +73,8 @@ eq "the other messages of the body are stored" "1 1" "$(stored wamid.W1) $(store
 eq "the message of the 200-character sender is not" 0 "$(stored wamid.LONGFROM)"
 eq "no conversation for a sender that does not fit" 0 \
 	"$(sql "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone LIKE '3161234567316%'")"
-eq "a 300-character name is cut to 255 characters, ending in …" "255 t" \
-	"$(sql "$dsn" "SELECT char_length(customer_name) || ' ' || (customer_name = repeat('é', 254) || '…')
+eq "a 300-character name is cut to 255 characters, ending in …" "255 true" \
+	"$(sql "$dsn" "SELECT char_length(customer_name) || ' ' || (customer_name = repeat('é', 254) || '…')::text
 	                FROM conversations WHERE conversation_id = 'c-wa1'")"
 contains "the skip is counted" 'parley_messages_skipped_total{reason="id_too_long"} 1' "$(curl -sS "$url/metrics")"
 contains "the skip is logged with the id's first characters" "3161234567316123" "$(cat "$conf.log")"
@@ -125,15 +125,6 @@ eq "Instagram ids at and over their widths: 200" 200 "$(post_signed "$url" "$bod
 eq "Instagram: ids that fit are stored, the others are not" "0 0 1 0 1" \
 	"$(stored mid.ACC101) $(stored mid.CUST51) $(stored mid.CUST50) $(stored "$(rep 513 M)") $(stored "$(rep 512 M)")"
 contains "all the skips are counted" 'parley_messages_skipped_total{reason="id_too_long"} 7' "$(curl -sS "$url/metrics")"
-
-# --- a timestamp at the parser's limit reaches the database as an integer
-{
-	printf '%s' "$WA_HEAD"
-	printf '"messages":[%s,%s]' "$(wa_msg wamid.TSMAX 31612345678 late 1000000000000000)" "$(wa_msg wamid.TSOK 31612345678)"
-	printf '%s' "$WA_TAIL"
-} >"$body"
-eq "the latest accepted timestamp: 200" 200 "$(post_signed "$url" "$body")"
-eq "the latest accepted timestamp is stored" "1 1" "$(stored wamid.TSMAX) $(stored wamid.TSOK)"
 
 # --- the property, over every kind of message in the corpus
 variants="$TEST_TMP/variants.$$"
