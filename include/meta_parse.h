@@ -11,18 +11,27 @@
  * A malformed part is skipped with a note; it never fails the whole batch.
  *
  * Every string this module hands out is valid UTF-8 without NUL bytes
- * (invalid sequences become U+FFFD), so it can go straight into PostgreSQL.
- * Ids (channel, customer, message ids) are never repaired: an id that is not
- * 1..META_ID_MAX printable ASCII characters makes its event skipped with a
- * note, because a mangled id could collide with a real one.
+ * (invalid sequences become U+FFFD), so it can go straight into PostgreSQL,
+ * and fits the column it is meant for (columns.h, SPEC 4.5). Ids (channel,
+ * customer, message ids) are never repaired: an id that is not printable
+ * ASCII makes its event skipped with a note, because a mangled id could
+ * collide with a real one; an id longer than its column (a customer id over
+ * 50 characters, a message id over 512, a channel id over 100) makes its
+ * event skipped with a note that shows only its first characters, and is
+ * counted in skipped_too_long. Names are cut at a character boundary to
+ * their column's width instead: a name is not what anything is found by.
  */
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "columns.h"
+
 /* Longest stored text in bytes; longer text is cut at a UTF-8 boundary and ends in "…". */
 #define META_TEXT_MAX 65536
-/* Longest accepted id (wamid, mid, wa_id, IGSID, phone_number_id, account id). */
-#define META_ID_MAX 256
+/* Longest id handed out at all (the widest id column); each kind of id also
+ * fits its own column: customer ids COLUMN_CUSTOMER_PHONE_WIDTH, channel ids
+ * COLUMN_META_PHONE_NUMBER_ID_WIDTH, message ids COLUMN_PLATFORM_MESSAGE_ID_WIDTH. */
+#define META_ID_MAX COLUMN_PLATFORM_MESSAGE_ID_WIDTH
 /* At most this many notes per batch; then one "N more notes suppressed". */
 #define META_NOTES_MAX 100
 
@@ -107,7 +116,9 @@ struct meta_message {
 	char *kind;
 	/* Readable line per SPEC 4.5; never NULL, at most META_TEXT_MAX bytes. */
 	char *text;
-	/* WA value.contacts[].profile.name (else .username) of this sender, or NULL. */
+	/* WA value.contacts[].profile.name (else .username) of this sender, or
+	 * NULL; at most COLUMN_CUSTOMER_NAME_WIDTH characters (a longer one is
+	 * cut and ends in "…"). */
 	char *profile_name;
 	/* Message this one replies to / quotes (WA context.id, IG reply_to.mid), or NULL. */
 	char *reply_to;
@@ -166,6 +177,9 @@ struct meta_batch {
 	 * text. One line each, valid UTF-8. */
 	char **notes;
 	size_t n_notes;
+	/* Messages and statuses skipped because one of their ids is longer than
+	 * its column (each also has a note): for the skipped-events metric. */
+	size_t skipped_too_long;
 };
 
 /* The errors meta_parse() returns; compare by identity. */

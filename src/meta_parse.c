@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@ const char meta_err_empty[] = "empty body";
 const char meta_err_json[] = "invalid JSON";
 const char meta_err_not_object[] = "not a JSON object";
 
-#define NAME_MAX_BYTES  256 /* profile names, error titles and details */
-#define WORD_MAX_BYTES  64  /* type and field names quoted in texts and notes */
+#define NAME_MAX_BYTES  256 /* error titles and details */
+#define WORD_MAX_BYTES  64  /* type and field names quoted in texts and notes, the object */
 #define NOTE_MAX_BYTES  512
 #define FORM_FIELDS_MAX 50 /* nfm_reply answers shown */
 #define LIST_ITEMS_MAX  20 /* order lines, shared contacts shown */
@@ -25,6 +26,9 @@ const char meta_err_not_object[] = "not a JSON object";
 /* Below this a timestamp is taken as seconds: as ms it would be 1973, as seconds year 5138. */
 #define TS_SECONDS_BELOW 100000000000ULL
 #define TS_MAX           1000000000000000ULL /* ms; anything later is nonsense */
+
+/* The body's "object" is kept with its raw body (webhook_raw.object). */
+_Static_assert(WORD_MAX_BYTES <= COLUMN_WEBHOOK_OBJECT_WIDTH, "an object fits webhook_raw");
 
 static const char ellipsis[] = "\xe2\x80\xa6";
 static const char replacement[] = "\xef\xbf\xbd";
@@ -108,16 +112,19 @@ static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *bad)
 /*
  * s[0..len) as valid UTF-8 without NUL bytes (dropped); ill-formed sequences
  * become U+FFFD; with one_line, ASCII control characters become spaces (names
- * and titles end up in single log lines). At most max bytes (max >= 3): a cut
- * lands on a character boundary and ends with "…". New string, caller frees.
+ * and titles end up in single log lines). At most max bytes (max >= 3) and
+ * max_chars characters (>= 1), counted as PostgreSQL counts a VARCHAR's: a
+ * cut lands on a character boundary and ends with "…", within both limits.
+ * New string, caller frees.
  */
-static char *clean(const char *s, size_t len, size_t max, bool one_line)
+static char *clean(const char *s, size_t len, size_t max, size_t max_chars, bool one_line)
 {
 	/* One input byte yields at most 3 output bytes (a U+FFFD). */
 	size_t cap = len > max / 3 ? max : len * 3;
 	char *out = xmalloc(cap + 1);
 	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, fit = 0; /* fit: last boundary that leaves room for "…" */
+	size_t o = 0, chars = 0;
+	size_t fit = 0; /* last boundary that leaves room for "…" */
 	for (size_t i = 0; i < len;) {
 		const char *unit = s + i;
 		size_t ulen, bad = 0;
@@ -137,7 +144,7 @@ static char *clean(const char *s, size_t len, size_t max, bool one_line)
 			ulen = n;
 			i += n;
 		}
-		if (o + ulen > max) {
+		if (o + ulen > max || chars == max_chars) {
 			o = fit;
 			memcpy(out + o, ellipsis, 3);
 			o += 3;
@@ -145,7 +152,8 @@ static char *clean(const char *s, size_t len, size_t max, bool one_line)
 		}
 		memcpy(out + o, unit, ulen);
 		o += ulen;
-		if (o + 3 <= max)
+		chars++;
+		if (o + 3 <= max && chars < max_chars)
 			fit = o;
 	}
 	out[o] = '\0';
@@ -154,7 +162,15 @@ static char *clean(const char *s, size_t len, size_t max, bool one_line)
 
 static char *clean_str(const char *s, size_t max, bool one_line)
 {
-	return clean(s, strlen(s), max, one_line);
+	return clean(s, strlen(s), max, SIZE_MAX, one_line);
+}
+
+/* A name for conversations.customer_name: cut to the column's width in
+ * characters, however many bytes they take (4 at most each). */
+static char *clean_name(const char *s)
+{
+	return clean(s, strlen(s), 4 * COLUMN_CUSTOMER_NAME_WIDTH, COLUMN_CUSTOMER_NAME_WIDTH,
+		     true);
 }
 
 /* A type or field name fit for quoting in a text or a note; "" for NULL. */
@@ -165,20 +181,23 @@ static char *word(const char *s)
 
 /*
  * Ids are compared and stored, never shown as prose, so they are not repaired:
- * 1..META_ID_MAX printable ASCII bytes or the event is skipped. That also
- * keeps them safe in log lines and within the database's column widths.
+ * printable ASCII or the event is skipped. That also keeps them safe in log
+ * lines. Whatever their length: too long is told apart (id_too_long).
  */
+static bool id_chars_ok(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+/* An id of at most META_ID_MAX characters. */
 static bool id_ok(const char *s)
 {
-	if (!s)
-		return false;
-	size_t n = 0;
-	for (; s[n]; n++) {
-		unsigned char c = (unsigned char)s[n];
-		if (n >= META_ID_MAX || c < 0x21 || c > 0x7e)
-			return false;
-	}
-	return n > 0;
+	return id_chars_ok(s) && strlen(s) <= META_ID_MAX;
 }
 
 static char *dup_or_null(const char *s)
@@ -210,6 +229,13 @@ static const char *get_id(const cJSON *o, const char *key)
 {
 	const char *s = get_str(o, key);
 	return id_ok(s) ? s : NULL;
+}
+
+/* A printable id of any length at o.key, or NULL. */
+static const char *get_raw_id(const cJSON *o, const char *key)
+{
+	const char *s = get_str(o, key);
+	return id_chars_ok(s) ? s : NULL;
 }
 
 static const cJSON *get_obj(const cJSON *o, const char *key)
@@ -312,6 +338,25 @@ static void note(struct parse *p, const char *fmt, ...)
 	push_note(p, clean_str(buf, NOTE_MAX_BYTES, true));
 }
 
+/*
+ * True when s is an id, only longer than the width of its column: its event
+ * is then skipped (SPEC 4.5), counted, and noted with the id's first
+ * characters only, since the rest can be as long as the body. what names the
+ * id ("sender id"), where the event ("whatsapp <channel>").
+ */
+static bool id_too_long(struct parse *p, const char *s, size_t width, const char *where,
+			const char *what)
+{
+	if (!id_chars_ok(s) || strlen(s) <= width)
+		return false;
+	p->b->skipped_too_long++;
+	note(p,
+	     "%s: %s of %zu characters (%.16s\xe2\x80\xa6) is longer than its column (%zu), "
+	     "skipped",
+	     where, what, strlen(s), s, width);
+	return true;
+}
+
 /* Takes ownership of every string in *m. */
 static void add_message(struct parse *p, const struct meta_message *m)
 {
@@ -339,7 +384,7 @@ static char *finish_text(struct strbuf *sb, const char *fallback)
 {
 	if (sb->len == 0)
 		strbuf_puts(sb, fallback);
-	char *t = clean(sb->buf, sb->len, META_TEXT_MAX, false);
+	char *t = clean(sb->buf, sb->len, META_TEXT_MAX, SIZE_MAX, false);
 	strbuf_free(sb);
 	return t;
 }
@@ -588,9 +633,9 @@ static void contacts_index(const cJSON *value, struct contacts *cs)
 	cs->n = 0;
 	cs->sole = NULL;
 	if (cJSON_GetArraySize(arr) == 1) {
-		cs->sole = get_id(arr->child, "wa_id");
+		cs->sole = get_raw_id(arr->child, "wa_id");
 		if (!cs->sole)
-			cs->sole = get_id(arr->child, "user_id");
+			cs->sole = get_raw_id(arr->child, "user_id");
 	}
 	cJSON_ArrayForEach(c, arr)
 	{
@@ -968,25 +1013,36 @@ static void wa_origin(const cJSON *m, struct strbuf *sb)
 static void wa_message(struct parse *p, const char *channel, const struct contacts *cs,
 		       const cJSON *m)
 {
+	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
+	snprintf(where, sizeof(where), "whatsapp %s", channel);
 	if (!cJSON_IsObject(m)) {
-		note(p, "whatsapp %s: a messages[] item is not an object, skipped", channel);
+		note(p, "%s: a messages[] item is not an object, skipped", where);
 		return;
 	}
+	if (id_too_long(p, get_str(m, "id"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, where, "message id"))
+		return;
 	const char *id = get_id(m, "id");
 	if (!id) {
-		note(p, "whatsapp %s: message without a valid id skipped", channel);
+		note(p, "%s: message without a valid id skipped", where);
 		return;
 	}
-	/* SPEC 4.3: the phone-number wa_id; the BSUID only when Meta sends no number. */
-	const char *from = get_id(m, "from");
+	/* SPEC 4.3: the phone-number wa_id; the BSUID only when Meta sends no
+	 * number. A number too long for the column is not replaced by the BSUID:
+	 * the customer would get two conversations. */
+	const char *from = get_raw_id(m, "from");
 	if (!from)
-		from = get_id(m, "from_user_id");
+		from = get_raw_id(m, "from_user_id");
 	if (!from && !get(m, "from") && !get(m, "from_user_id"))
 		from = cs->sole;
+	if (id_too_long(p, from, COLUMN_CUSTOMER_PHONE_WIDTH, where, "sender id"))
+		return;
 	if (!from) {
-		note(p, "whatsapp %s: message %s without a valid sender skipped", channel, id);
+		note(p, "%s: message %s without a valid sender skipped", where, id);
 		return;
 	}
+	const char *reply_to = get_str(get_obj(m, "context"), "id");
+	if (id_too_long(p, reply_to, COLUMN_REPLY_TO_WIDTH, where, "context id"))
+		return;
 
 	struct render r = {.p = p};
 	struct strbuf sb = STRBUF_INIT;
@@ -1003,7 +1059,7 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	    .platform_message_id = xstrdup(id),
 	    .kind = xstrdup(r.kind),
 	    .text = finish_text(&sb, "[empty]"),
-	    .profile_name = name ? clean_str(name, NAME_MAX_BYTES, true) : NULL,
+	    .profile_name = name ? clean_name(name) : NULL,
 	    .reply_to = dup_or_null(get_id(get_obj(m, "context"), "id")),
 	    .target_message_id = dup_or_null(r.target),
 	    .timestamp_ms = ts_ms(get(m, "timestamp")),
@@ -1023,10 +1079,14 @@ static void wa_status(struct parse *p, const char *channel, const cJSON *s)
 	    {"played", DELIVERY_READ}, /* first play of a voice note: it was read */
 	    {"failed", DELIVERY_FAILED},
 	};
+	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
+	snprintf(where, sizeof(where), "whatsapp %s", channel);
 	if (!cJSON_IsObject(s)) {
 		note(p, "whatsapp %s: a statuses[] item is not an object, skipped", channel);
 		return;
 	}
+	if (id_too_long(p, get_str(s, "id"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, where, "status id"))
+		return;
 	const char *id = get_id(s, "id");
 	if (!id) {
 		note(p, "whatsapp %s: status without a valid id skipped", channel);
@@ -1099,14 +1159,29 @@ static void wa_change(struct parse *p, const cJSON *change)
 		note(p, "whatsapp: change without a value object skipped");
 		return;
 	}
-	const char *channel = get_id(get_obj(value, "metadata"), "phone_number_id");
-	char where[META_ID_MAX + 16];
+	const char *channel = get_raw_id(get_obj(value, "metadata"), "phone_number_id");
+	/* Longer than any channel id parley could hold: no channel matches it. */
+	bool channel_too_long = channel && strlen(channel) > COLUMN_META_PHONE_NUMBER_ID_WIDTH;
+	if (channel_too_long)
+		channel = NULL;
+	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
 	snprintf(where, sizeof(where), "whatsapp %s", channel ? channel : "?");
 	note_errors(p, where, get(value, "errors"));
 
 	const cJSON *msgs, *sts, *it;
 	bool has_msgs = each_item(p, value, "messages", where, &msgs);
 	bool has_sts = each_item(p, value, "statuses", where, &sts);
+	if ((has_msgs || has_sts) && channel_too_long) {
+		const char *raw = get_str(get_obj(value, "metadata"), "phone_number_id");
+		p->b->skipped_too_long +=
+		    (size_t)cJSON_GetArraySize(msgs) + (size_t)cJSON_GetArraySize(sts);
+		note(p,
+		     "whatsapp: metadata.phone_number_id of %zu characters (%.16s\xe2\x80\xa6) is "
+		     "longer than its column (%d): %d messages, %d statuses skipped",
+		     strlen(raw), raw, COLUMN_META_PHONE_NUMBER_ID_WIDTH, cJSON_GetArraySize(msgs),
+		     cJSON_GetArraySize(sts));
+		return;
+	}
 	if ((has_msgs || has_sts) && !channel) {
 		note(p,
 		     "whatsapp: change without a valid metadata.phone_number_id: %d messages, "
@@ -1146,11 +1221,22 @@ static void wa_entry(struct parse *p, const cJSON *entry)
 /* Who is who in one messaging event. */
 struct ig_event {
 	const char *account;  /* the business's IG account: the channel */
-	const char *customer; /* the other party, or NULL */
+	const char *customer; /* the other party (any length), or NULL */
 	bool echo;            /* sent by the account itself */
 	long long ts;
 	char ts_text[24]; /* ts for derived ids */
+	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16]; /* "instagram <account>" for notes */
 };
+
+/*
+ * The other party of an event that becomes a message is its conversation's
+ * customer: false (the event skipped and counted) when the id is longer than
+ * that column. Read receipts and deliveries only name it.
+ */
+static bool ig_customer_fits(struct parse *p, const struct ig_event *ev)
+{
+	return !id_too_long(p, ev->customer, COLUMN_CUSTOMER_PHONE_WIDTH, ev->where, "customer id");
+}
 
 static struct meta_message ig_base(const struct ig_event *ev, const char *kind)
 {
@@ -1226,6 +1312,8 @@ static const char *ig_render_attachments(const cJSON *atts, struct strbuf *sb)
 
 static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *msg)
 {
+	if (id_too_long(p, get_str(msg, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where, "mid"))
+		return;
 	const char *mid = get_id(msg, "mid");
 	if (!mid) {
 		note(p, "instagram %s: message without a valid mid skipped", ev->account);
@@ -1236,6 +1324,11 @@ static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *
 		     ev->account, mid);
 		return;
 	}
+	if (!ig_customer_fits(p, ev))
+		return;
+	if (id_too_long(p, get_str(get_obj(msg, "reply_to"), "mid"), COLUMN_REPLY_TO_WIDTH,
+			ev->where, "reply_to mid"))
+		return;
 	if (get_true(msg, "is_deleted")) {
 		/* The unsend reuses the original mid, which storage already holds. */
 		struct meta_message out = ig_base(ev, "deleted");
@@ -1277,12 +1370,17 @@ static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *
 
 static void ig_reaction(struct parse *p, const struct ig_event *ev, const cJSON *r)
 {
+	/* The message reacted to: no stored message has an id that long. */
+	if (id_too_long(p, get_str(r, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where, "mid"))
+		return;
 	const char *mid = get_id(r, "mid");
 	if (!mid || !ev->customer) {
 		note(p, "instagram %s: reaction without a valid mid or sender skipped",
 		     ev->account);
 		return;
 	}
+	if (!ig_customer_fits(p, ev))
+		return;
 	const char *action = get_str(r, "action");
 	const char *emoji = get_text(r, "emoji");
 	if (!emoji)
@@ -1323,6 +1421,9 @@ static void ig_read(struct parse *p, const struct ig_event *ev, const cJSON *rea
 		note(p, "instagram %s: read by the account itself ignored", ev->account);
 		return;
 	}
+	if (id_too_long(p, get_str(read, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where,
+			"mid"))
+		return;
 	if (!mid) {
 		note(p, "instagram %s: read without a valid mid skipped", ev->account);
 		return;
@@ -1339,8 +1440,11 @@ static void ig_delivery(struct parse *p, const struct ig_event *ev, const cJSON 
 		note(p, "instagram %s: delivery without mids skipped", ev->account);
 	cJSON_ArrayForEach(m, mids)
 	{
-		if (cJSON_IsString(m) && id_ok(m->valuestring))
-			ig_status(p, ev, m->valuestring, DELIVERY_DELIVERED);
+		const char *mid = cJSON_IsString(m) ? m->valuestring : NULL;
+		if (id_too_long(p, mid, COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where, "mid"))
+			continue;
+		if (id_ok(mid))
+			ig_status(p, ev, mid, DELIVERY_DELIVERED);
 		else
 			note(p, "instagram %s: delivery with an invalid mid skipped", ev->account);
 	}
@@ -1352,6 +1456,9 @@ static void ig_postback(struct parse *p, const struct ig_event *ev, const cJSON 
 		note(p, "instagram %s: postback without a sender skipped", ev->account);
 		return;
 	}
+	if (!ig_customer_fits(p, ev) ||
+	    id_too_long(p, get_str(pb, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where, "mid"))
+		return;
 	const char *title = get_text(pb, "title"), *payload = get_str(pb, "payload");
 	const char *mid = get_id(pb, "mid");
 	struct meta_message out = ig_base(ev, "postback");
@@ -1370,12 +1477,17 @@ static void ig_postback(struct parse *p, const struct ig_event *ev, const cJSON 
 
 static void ig_edit(struct parse *p, const struct ig_event *ev, const cJSON *e)
 {
+	/* The message edited: no stored message has an id that long. */
+	if (id_too_long(p, get_str(e, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where, "mid"))
+		return;
 	const char *mid = get_id(e, "mid");
 	if (!mid || !ev->customer) {
 		note(p, "instagram %s: message_edit without a valid mid or sender skipped",
 		     ev->account);
 		return;
 	}
+	if (!ig_customer_fits(p, ev))
+		return;
 	char num[40] = "";
 	number_text(get(e, "num_edit"), num, sizeof(num));
 	struct meta_message out = ig_base(ev, "edit");
@@ -1398,6 +1510,8 @@ static void ig_referral(struct parse *p, const struct ig_event *ev, const cJSON 
 		note(p, "instagram %s: referral without a sender skipped", ev->account);
 		return;
 	}
+	if (!ig_customer_fits(p, ev))
+		return;
 	const char *ref = get_text(r, "ref"), *source = get_str(r, "source");
 	struct meta_message out = ig_base(ev, "referral");
 	const char *f[] = {ev->account, ev->customer, ref, source, ev->ts_text};
@@ -1423,8 +1537,8 @@ static void ig_event(struct parse *p, const char *entry_id, const cJSON *item)
 		note(p, "instagram: a messaging item is not an object, skipped");
 		return;
 	}
-	const char *sender = get_id(get_obj(item, "sender"), "id");
-	const char *recipient = get_id(get_obj(item, "recipient"), "id");
+	const char *sender = get_raw_id(get_obj(item, "sender"), "id");
+	const char *recipient = get_raw_id(get_obj(item, "recipient"), "id");
 	const cJSON *msg = get_obj(item, "message");
 	bool echo_flag = get_true(msg, "is_echo");
 
@@ -1434,6 +1548,11 @@ static void ig_event(struct parse *p, const char *entry_id, const cJSON *item)
 		note(p, "instagram: event without a valid account id skipped");
 		return;
 	}
+	/* Longer than any channel id parley could hold: no channel matches it. */
+	if (id_too_long(p, ev.account, COLUMN_META_PHONE_NUMBER_ID_WIDTH, "instagram",
+			"account id"))
+		return;
+	snprintf(ev.where, sizeof(ev.where), "instagram %s", ev.account);
 	if (streq(sender, ev.account))
 		ev.customer = recipient;
 	else if (streq(recipient, ev.account))
@@ -1472,7 +1591,8 @@ static void ig_entry(struct parse *p, const cJSON *entry)
 		note(p, "instagram: an entry[] item is not an object, skipped");
 		return;
 	}
-	const char *entry_id = get_id(entry, "id");
+	/* Any length: an account id too long is skipped per event, and counted. */
+	const char *entry_id = get_raw_id(entry, "id");
 	/* The dashboard's test sends entry id "0": the recipient then names the account. */
 	if (streq(entry_id, "0"))
 		entry_id = NULL;
@@ -1496,8 +1616,8 @@ static void ig_entry(struct parse *p, const cJSON *entry)
 		}
 	}
 	if (!any)
-		note(p, "instagram %s: entry without messaging or changes",
-		     entry_id ? entry_id : "?");
+		note(p, "instagram %.*s: entry without messaging or changes",
+		     COLUMN_META_PHONE_NUMBER_ID_WIDTH, entry_id ? entry_id : "?");
 }
 
 /* ---- entry point ---- */

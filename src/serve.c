@@ -49,8 +49,9 @@ static void declare_metrics(void)
 			"Events in stored webhooks by outcome (stored, duplicates, statuses, "
 			"early_statuses).");
 	metrics_declare("parley_messages_skipped_total", METRIC_COUNTER,
-			"Inbound messages not stored because their channel is unknown, "
-			"ambiguous or has no agent.");
+			"Inbound messages (and statuses) not stored, by reason: their channel "
+			"is unknown, ambiguous or has no agent, or an id is longer than its "
+			"column (id_too_long).");
 	metrics_declare("parley_signature_failures_total", METRIC_COUNTER,
 			"Webhook POSTs with a missing or invalid X-Hub-Signature-256.");
 	metrics_declare("parley_webhook_duration_seconds", METRIC_HISTOGRAM,

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "columns.h"
 #include "handlers.h"
 #include "http_server.h"
 #include "ingest_batch.h"
@@ -43,6 +44,20 @@
 #define LIMIT_KEYS 100000
 /* Widgets are rows of phone_numbers, named by signed tokens: few keys. */
 #define WIDGET_KEYS 100000
+
+/*
+ * What a widget sends is checked against these limits before anything is
+ * stored, and they are narrower than the columns the values land in, so no
+ * value from a widget can fail the statement that stores it (SPEC 4.5, 8):
+ * the session id is the customer, the widget id is compared with the
+ * channel's, "webchat:<session>:<client message id>" is the message's id.
+ */
+#define CLIENT_MESSAGE_ID_MAX 100
+_Static_assert(WEBCHAT_SESSION_ID_MAX <= COLUMN_CUSTOMER_PHONE_WIDTH, "session id fits");
+_Static_assert(WEBCHAT_WIDGET_ID_MAX <= COLUMN_META_PHONE_NUMBER_ID_WIDTH, "widget id fits");
+_Static_assert(sizeof "webchat::srv-" + WEBCHAT_SESSION_ID_MAX + CLIENT_MESSAGE_ID_MAX <=
+		   COLUMN_PLATFORM_MESSAGE_ID_WIDTH,
+	       "message id fits");
 
 struct webchat {
 	struct app *app;
@@ -482,7 +497,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	else if (chars > WEBCHAT_MAX_TEXT_CHARS)
 		bad = "text is longer than 4096 characters";
 	else if (cmid && !cJSON_IsNull(cmid) &&
-		 (!cJSON_IsString(cmid) || !valid_id(cmid->valuestring, 100)))
+		 (!cJSON_IsString(cmid) || !valid_id(cmid->valuestring, CLIENT_MESSAGE_ID_MAX)))
 		bad = "client_message_id must be a string of 1 to 100 visible ASCII characters "
 		      "(letters, digits and punctuation; no spaces)";
 	if (bad) {

@@ -172,6 +172,15 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 			 : "other");
 	for (size_t i = 0; i < batch.n_notes; i++)
 		log_info(in->ctx, "webhook note: %s", batch.notes[i]);
+	/* Skipped here rather than by the database (SPEC 4.5): a value that
+	 * does not fit its column would fail the statement for the whole body. */
+	if (batch.skipped_too_long) {
+		log_warn(in->ctx,
+			 "%zu event%s skipped: an id longer than its column (see the notes)",
+			 batch.skipped_too_long, batch.skipped_too_long == 1 ? "" : "s");
+		metrics_add("parley_messages_skipped_total", "reason=\"id_too_long\"",
+			    (double)batch.skipped_too_long);
+	}
 
 	char *events = ingest_events_json(&batch);
 	bool keep_raw = app->cfg.server_keep_raw_days > 0;

@@ -19,6 +19,16 @@ static void check_text(const char *s, size_t max)
 		abort();
 }
 
+/* NULL or at most width characters (code points, as PostgreSQL counts them). */
+static void check_width(const char *s, size_t width)
+{
+	size_t n = 0;
+	for (; s && *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	if (n > width)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char *const secrets[] = {"fuzz-secret", "other-secret", NULL};
@@ -54,11 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < b.n_messages; i++) {
 		const struct meta_message *m = &b.messages[i];
 		check_text(m->text, META_TEXT_MAX);
-		check_text(m->kind, 64);
-		check_text(m->channel_id, META_ID_MAX);
-		check_text(m->customer_id, META_ID_MAX);
-		check_text(m->platform_message_id, META_ID_MAX);
-		/* A referral is never empty, and every value is bounded. */
+		check_text(m->kind, COLUMN_KIND_WIDTH);
+		check_text(m->channel_id, COLUMN_META_PHONE_NUMBER_ID_WIDTH);
+		check_text(m->customer_id, COLUMN_CUSTOMER_PHONE_WIDTH);
+		check_text(m->platform_message_id, COLUMN_PLATFORM_MESSAGE_ID_WIDTH);
+		check_width(m->reply_to, COLUMN_REPLY_TO_WIDTH);
+		check_width(m->profile_name, COLUMN_CUSTOMER_NAME_WIDTH);
 		if (m->referral) {
 			size_t present = 0;
 			for (size_t k = 0; k < META_REFERRAL_FIELDS; k++) {
@@ -73,9 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	for (size_t i = 0; i < b.n_statuses; i++) {
-		check_text(b.statuses[i].channel_id, META_ID_MAX);
-		check_text(b.statuses[i].platform_message_id, META_ID_MAX);
+		check_text(b.statuses[i].channel_id, COLUMN_META_PHONE_NUMBER_ID_WIDTH);
+		check_text(b.statuses[i].platform_message_id, COLUMN_PLATFORM_MESSAGE_ID_WIDTH);
 	}
+	check_width(b.object, COLUMN_WEBHOOK_OBJECT_WIDTH);
 	if (b.n_notes > META_NOTES_MAX + 1)
 		abort();
 	meta_batch_free(&b);

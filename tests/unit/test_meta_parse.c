@@ -1914,6 +1914,444 @@ static void test_numbers_extreme(void **state)
 	meta_batch_free(&b);
 }
 
+/* ---- values wider than their columns (SPEC 4.5) ---- */
+
+/* unit repeated n times; caller frees. */
+static char *rep(const char *unit, size_t n)
+{
+	size_t u = strlen(unit);
+	char *s = malloc(u * n + 1);
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + i * u, unit, u);
+	s[u * n] = '\0';
+	return s;
+}
+
+/* Characters of valid UTF-8 as PostgreSQL counts a VARCHAR's: code points. */
+static size_t chars_of(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* No note holds more than the first 16 characters of id. */
+static void assert_id_not_in_notes(const struct meta_batch *b, const char *id)
+{
+	char prefix17[18];
+	snprintf(prefix17, sizeof prefix17, "%s", id);
+	for (size_t i = 0; i < b->n_notes; i++)
+		assert_null(strstr(b->notes[i], prefix17));
+}
+
+/* A WhatsApp body: a message from `from` named `name` (NULL: no contacts),
+ * with id `id` and context id `ctx` (NULL: none), then a normal message. */
+static char *wa_two(const char *from, const char *name, const char *id, const char *ctx)
+{
+	char *contacts = NULL, *context = NULL, *body = NULL;
+	assert_true(asprintf(&contacts, "'contacts':[{'profile':{'name':'%s'},'wa_id':'%s'}],",
+			     name ? name : "", from) > 0);
+	assert_true(asprintf(&context, ",'context':{'id':'%s'}", ctx ? ctx : "") > 0);
+	assert_true(asprintf(&body,
+			     WA_HEAD "%s'messages':[{'from':'%s','id':'%s','type':'text',"
+				     "'text':{'body':'variant'}%s},"
+				     "{'from':'31687654321','id':'wamid.NORMAL','type':'text',"
+				     "'text':{'body':'normal'}}]" WA_TAIL,
+			     name ? contacts : "", from, id, ctx ? context : "") > 0);
+	free(contacts);
+	free(context);
+	return body;
+}
+
+/* The normal message of wa_two() is always there, and last. */
+static void assert_normal_kept(const struct meta_batch *b)
+{
+	assert_true(b->n_messages >= 1);
+	const struct meta_message *m = &b->messages[b->n_messages - 1];
+	assert_string_equal(m->platform_message_id, "wamid.NORMAL");
+	assert_string_equal(m->customer_id, "31687654321");
+	assert_string_equal(m->text, "normal");
+	assert_batch_clean(b);
+}
+
+static void test_width_names_cut_in_characters(void **state)
+{
+	(void)state;
+	/* 1, 2 and 4 bytes a character: the cut counts characters, not bytes. */
+	static const char *const units[] = {"a", "\xc3\xa9", "\xf0\x9f\x98\x80", "\\u00e9",
+					    "\\ud83d\\ude00"};
+	static const char *const decoded[] = {"a", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xc3\xa9",
+					      "\xf0\x9f\x98\x80"};
+	static const size_t lengths[] = {0, 1, 254, 255, 256, 10000};
+	for (size_t u = 0; u < sizeof units / sizeof *units; u++) {
+		for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+			size_t n = lengths[l];
+			char *name = rep(units[u], n);
+			char *body = wa_two("31612345678", name, "wamid.V", NULL);
+			struct meta_batch b;
+			parse_ok(body, &b);
+			assert_int_equal(b.n_messages, 2);
+			assert_int_equal(b.skipped_too_long, 0);
+			const char *got = b.messages[0].profile_name;
+			if (n == 0) {
+				assert_null(got); /* an empty name is no name */
+			} else if (n <= COLUMN_CUSTOMER_NAME_WIDTH) {
+				char *want = rep(decoded[u], n);
+				assert_string_equal(got, want);
+				free(want);
+			} else {
+				char *want = rep(decoded[u], COLUMN_CUSTOMER_NAME_WIDTH - 1);
+				size_t wl = strlen(want);
+				assert_int_equal(chars_of(got), COLUMN_CUSTOMER_NAME_WIDTH);
+				assert_memory_equal(got, want, wl);
+				assert_string_equal(got + wl, "\xe2\x80\xa6");
+				free(want);
+			}
+			assert_normal_kept(&b);
+			meta_batch_free(&b);
+			free(body);
+			free(name);
+		}
+	}
+}
+
+static void test_width_names_invalid_utf8_at_the_cut(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *tail; /* after 254 'a': raw bytes, some ill-formed */
+		const char *want; /* what follows the 254 'a' in the name */
+	} cases[] = {
+	    /* An ill-formed byte is one character (U+FFFD): 255 in all, then more. */
+	    {"\xff!!!", "\xe2\x80\xa6"},
+	    /* A sequence cut short at the very end: 255 characters, kept. */
+	    {"\xe2\x82", "\xef\xbf\xbd"},
+	    /* A 4-byte character as the 255th, and one more: cut before it. */
+	    {"\xf0\x9f\x98\x80\xf0\x9f\x98\x80", "\xe2\x80\xa6"},
+	    /* The 255th exactly: kept whole. */
+	    {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+	    /* An encoded surrogate is three ill-formed bytes: three characters. */
+	    {"\xed\xa0\x80", "\xe2\x80\xa6"},
+	    /* A continuation byte where a character should start. */
+	    {"\x80", "\xef\xbf\xbd"},
+	    /* An overlong '/' then a control character (a space in a name). */
+	    {"\xc0\xaf", "\xe2\x80\xa6"},
+	    {"\x01", " "},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *a = rep("a", 254), *name = NULL;
+		assert_true(asprintf(&name, "%s%s", a, cases[i].tail) > 0);
+		char *body = wa_two("31612345678", name, "wamid.V", NULL);
+		struct meta_batch b;
+		parse_ok(body, &b);
+		assert_int_equal(b.n_messages, 2);
+		const char *got = b.messages[0].profile_name;
+		assert_non_null(got);
+		assert_true(valid_utf8(got));
+		assert_true(chars_of(got) <= COLUMN_CUSTOMER_NAME_WIDTH);
+		assert_memory_equal(got, a, 254);
+		assert_string_equal(got + 254, cases[i].want);
+		assert_normal_kept(&b);
+		meta_batch_free(&b);
+		free(body);
+		free(name);
+		free(a);
+	}
+}
+
+static void test_width_wa_sender(void **state)
+{
+	(void)state;
+	static const size_t lengths[] = {0, 1, 49, 50, 51, 200, 10000};
+	for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+		size_t n = lengths[l];
+		char *from = rep("3", n);
+		char *body = wa_two(from, "Anna", "wamid.V", NULL);
+		struct meta_batch b;
+		parse_ok(body, &b);
+		if (n == 0) {
+			assert_int_equal(b.n_messages, 1);
+			assert_int_equal(b.skipped_too_long, 0);
+			assert_true(has_note(&b, "without a valid sender"));
+		} else if (n <= COLUMN_CUSTOMER_PHONE_WIDTH) {
+			assert_int_equal(b.n_messages, 2);
+			assert_int_equal(b.skipped_too_long, 0);
+			assert_string_equal(b.messages[0].customer_id, from);
+		} else {
+			char want[80];
+			assert_int_equal(b.n_messages, 1);
+			assert_int_equal(b.skipped_too_long, 1);
+			snprintf(want, sizeof want,
+				 "sender id of %zu characters (3333333333333333\xe2\x80\xa6)", n);
+			assert_true(has_note(&b, want));
+			assert_true(has_note(&b, "whatsapp 106540352242922"));
+			assert_id_not_in_notes(&b, from);
+		}
+		assert_normal_kept(&b);
+		meta_batch_free(&b);
+		free(body);
+		free(from);
+	}
+}
+
+/* A number too long is not swapped for the username id: one customer would
+ * then have two conversations, depending on which one fitted. */
+static void test_width_wa_sender_no_fallback(void **state)
+{
+	(void)state;
+	char *from = rep("3", 51), *body = NULL;
+	assert_true(asprintf(&body,
+			     WA_HEAD
+			     "'messages':[{'from':'%s','from_user_id':'US.1','id':'wamid.V',"
+			     "'type':'text','text':{'body':'x'}}]" WA_TAIL,
+			     from) > 0);
+	struct meta_batch b;
+	parse_ok(body, &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.skipped_too_long, 1);
+	meta_batch_free(&b);
+	free(body);
+	/* A sole contact naming the sender is held to the same width. */
+	assert_true(asprintf(&body,
+			     WA_HEAD "'contacts':[{'wa_id':'%s'}],'messages':[{'id':'wamid.V',"
+				     "'type':'text','text':{'body':'x'}}]" WA_TAIL,
+			     from) > 0);
+	parse_ok(body, &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.skipped_too_long, 1);
+	meta_batch_free(&b);
+	free(body);
+	free(from);
+}
+
+static void test_width_wa_message_and_context_ids(void **state)
+{
+	(void)state;
+	static const size_t lengths[] = {0, 1, 511, 512, 513, 10000};
+	for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+		size_t n = lengths[l];
+		char *id = rep("W", n);
+		for (int as_context = 0; as_context < 2; as_context++) {
+			char *body = as_context ? wa_two("31612345678", NULL, "wamid.V", id)
+						: wa_two("31612345678", NULL, id, NULL);
+			struct meta_batch b;
+			parse_ok(body, &b);
+			if (n > COLUMN_PLATFORM_MESSAGE_ID_WIDTH) {
+				assert_int_equal(b.n_messages, 1);
+				assert_int_equal(b.skipped_too_long, 1);
+				assert_true(
+				    has_note(&b, as_context ? "context id of" : "message id of"));
+				assert_id_not_in_notes(&b, id);
+			} else if (n == 0 && !as_context) {
+				assert_int_equal(b.n_messages, 1);
+				assert_int_equal(b.skipped_too_long, 0);
+			} else {
+				assert_int_equal(b.n_messages, 2);
+				assert_int_equal(b.skipped_too_long, 0);
+				if (as_context && n > 0)
+					assert_string_equal(b.messages[0].reply_to, id);
+				else if (as_context)
+					assert_null(b.messages[0].reply_to);
+				else
+					assert_string_equal(b.messages[0].platform_message_id, id);
+			}
+			assert_normal_kept(&b);
+			meta_batch_free(&b);
+			free(body);
+		}
+		free(id);
+	}
+}
+
+static void test_width_wa_status_ids(void **state)
+{
+	(void)state;
+	char *ok = rep("S", 512), *over = rep("S", 513), *huge = rep("S", 10000), *body = NULL;
+	char *recipient = rep("9", 10000);
+	assert_true(asprintf(&body,
+			     WA_STATUS("'id':'%s','status':'read'},{'id':'%s','status':'read'},"
+				       "{'id':'%s','status':'delivered'},"
+				       "{'id':'wamid.OUT1','status':'sent','recipient_id':'%s'"),
+			     ok, over, huge, recipient) > 0);
+	struct meta_batch b;
+	parse_ok(body, &b);
+	/* The recipient is not stored: its length does not matter. */
+	assert_int_equal(b.n_statuses, 2);
+	assert_string_equal(b.statuses[0].platform_message_id, ok);
+	assert_string_equal(b.statuses[1].platform_message_id, "wamid.OUT1");
+	assert_int_equal(b.skipped_too_long, 2);
+	assert_true(has_note(&b, "status id of 513 characters"));
+	assert_true(has_note(&b, "status id of 10000 characters"));
+	assert_id_not_in_notes(&b, huge);
+	meta_batch_free(&b);
+	free(body);
+	free(ok);
+	free(over);
+	free(huge);
+	free(recipient);
+}
+
+static void test_width_wa_channel(void **state)
+{
+	(void)state;
+	static const size_t lengths[] = {1, 100, 101, 10000};
+	for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+		size_t n = lengths[l];
+		char *channel = rep("1", n), *body = NULL;
+		assert_true(
+		    asprintf(&body,
+			     "{'object':'whatsapp_business_account','entry':[{'id':'1','changes':["
+			     "{'field':'messages','value':{'metadata':{'phone_number_id':'%s'},"
+			     "'messages':[{'from':'1','id':'a','type':'text'},"
+			     "{'from':'1','id':'b','type':'text'}],"
+			     "'statuses':[{'id':'c','status':'read'}]}},"
+			     "{'field':'messages','value':{'metadata':{'phone_number_id':'PN'},"
+			     "'messages':[{'from':'1','id':'d','type':'text'}]}}]}]}",
+			     channel) > 0);
+		struct meta_batch b;
+		parse_ok(body, &b);
+		if (n <= COLUMN_META_PHONE_NUMBER_ID_WIDTH) {
+			assert_int_equal(b.n_messages, 3);
+			assert_int_equal(b.n_statuses, 1);
+			assert_string_equal(b.messages[0].channel_id, channel);
+			assert_int_equal(b.skipped_too_long, 0);
+		} else {
+			assert_int_equal(b.n_messages, 1);
+			assert_string_equal(b.messages[0].platform_message_id, "d");
+			assert_int_equal(b.n_statuses, 0);
+			assert_int_equal(b.skipped_too_long, 3);
+			assert_true(has_note(&b, "phone_number_id of"));
+			assert_id_not_in_notes(&b, channel);
+		}
+		meta_batch_free(&b);
+		free(body);
+		free(channel);
+	}
+}
+
+/* An Instagram entry: account (entry id and recipient) acc, from sender, and
+ * the event's own fields; then a normal message from another customer. */
+static char *ig_two(const char *acc, const char *sender, const char *fields)
+{
+	char *body = NULL;
+	assert_true(
+	    asprintf(&body,
+		     "{'object':'instagram','entry':[{'id':'%s','messaging':[{"
+		     "'sender':{'id':'%s'},'recipient':{'id':'%s'},'timestamp':1750000000123,"
+		     "%s}]},{'id':'" IG_ACC "','messaging':[{'sender':{'id':'" IG_CUST
+		     "'},'recipient':{'id':'" IG_ACC "'},'timestamp':1750000000123,"
+		     "'message':{'mid':'mid.NORMAL','text':'normal'}}]}]}",
+		     acc, sender, acc, fields) > 0);
+	return body;
+}
+
+static void test_width_instagram(void **state)
+{
+	(void)state;
+	char *acc100 = rep("1", 100), *acc101 = rep("1", 101), *c50 = rep("5", 50),
+	     *c51 = rep("5", 51), *m512 = rep("M", 512), *m513 = rep("M", 513), *f = NULL;
+	struct {
+		const char *acc, *sender;
+		size_t messages, statuses, too_long;
+	} cases[] = {
+	    {acc100, IG_CUST, 2, 0, 0}, {acc101, IG_CUST, 1, 0, 1}, {IG_ACC, c50, 2, 0, 0},
+	    {IG_ACC, c51, 1, 0, 1},     {IG_ACC, IG_CUST, 2, 0, 0}, /* mid 512 */
+	    {IG_ACC, IG_CUST, 1, 0, 1},                             /* mid 513 */
+	    {IG_ACC, IG_CUST, 1, 0, 1},                             /* reply_to mid 513 */
+	    {IG_ACC, IG_CUST, 1, 0, 1},                             /* reaction to mid 513 */
+	    {IG_ACC, c51, 1, 0, 1},     /* reaction by a customer id too long */
+	    {IG_ACC, IG_CUST, 1, 0, 1}, /* edit of mid 513 */
+	    {IG_ACC, c51, 1, 0, 1},     /* postback */
+	    {IG_ACC, IG_CUST, 1, 0, 1}, /* postback with its own mid 513 */
+	    {IG_ACC, c51, 1, 0, 1},     /* referral */
+	    {IG_ACC, c51, 1, 1, 0},     /* a read names the customer, stores nothing of it */
+	    {IG_ACC, IG_CUST, 1, 0, 1}, /* read of mid 513 */
+	    {IG_ACC, IG_CUST, 1, 1, 1}, /* delivery of mid 513 and of one that fits */
+	};
+	const char *fields[] = {
+	    "'message':{'mid':'mid.V','text':'x'}",
+	    "'message':{'mid':'mid.V','text':'x'}",
+	    "'message':{'mid':'mid.V','text':'x'}",
+	    "'message':{'mid':'mid.V','text':'x'}",
+	    "'message':{'mid':'%s','text':'x'}",
+	    "'message':{'mid':'%s','text':'x'}",
+	    "'message':{'mid':'mid.V','text':'x','reply_to':{'mid':'%s'}}",
+	    "'reaction':{'mid':'%s','action':'react','emoji':'x'}",
+	    "'reaction':{'mid':'mid.V','action':'react','emoji':'x'}",
+	    "'message_edit':{'mid':'%s','text':'x','num_edit':1}",
+	    "'postback':{'title':'x','payload':'p'}",
+	    "'postback':{'mid':'%s','title':'x','payload':'p'}",
+	    "'referral':{'ref':'x','source':'ADS'}",
+	    "'read':{'mid':'mid.OUT'}",
+	    "'read':{'mid':'%s'}",
+	    "'delivery':{'mids':['%s','mid.OUT']}",
+	};
+	const char *mids[] = {NULL, NULL, NULL, NULL, m512, m513, m513, m513,
+			      NULL, m513, NULL, m513, NULL, NULL, m513, m513};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		/* fields[i] with its "%s", if any, replaced by mids[i]. */
+		const char *at = strstr(fields[i], "%s");
+		if (at)
+			assert_true(asprintf(&f, "%.*s%s%s", (int)(at - fields[i]), fields[i],
+					     mids[i], at + 2) > 0);
+		else
+			f = strdup(fields[i]);
+		char *body = ig_two(cases[i].acc, cases[i].sender, f);
+		struct meta_batch b;
+		parse_ok(body, &b);
+		if (b.n_messages != cases[i].messages || b.n_statuses != cases[i].statuses ||
+		    b.skipped_too_long != cases[i].too_long)
+			fail_msg("case %zu: %zu messages, %zu statuses, %zu too long", i,
+				 b.n_messages, b.n_statuses, b.skipped_too_long);
+		const struct meta_message *last = &b.messages[b.n_messages - 1];
+		assert_string_equal(last->platform_message_id, "mid.NORMAL");
+		if (cases[i].too_long)
+			assert_true(has_note(&b, "is longer than its column"));
+		if (i == 4)
+			assert_string_equal(b.messages[0].platform_message_id, m512);
+		assert_batch_clean(&b);
+		meta_batch_free(&b);
+		free(body);
+		free(f);
+	}
+	free(acc100);
+	free(acc101);
+	free(c50);
+	free(c51);
+	free(m512);
+	free(m513);
+}
+
+/* Whatever the widths, nothing the parser hands out is wider than its column. */
+static void test_width_everything_fits(void **state)
+{
+	(void)state;
+	char *x = rep("x", 10000), *body = NULL;
+	assert_true(asprintf(&body,
+			     "{'object':'%s','entry':[{'id':'1','changes':[{'field':'messages',"
+			     "'value':{'metadata':{'phone_number_id':'PN'},"
+			     "'messages':[{'from':'1','id':'a','type':'%s'}]}}]}]}",
+			     x, x) > 0);
+	struct meta_batch b;
+	parse_ok(body, &b);
+	assert_true(chars_of(b.object) <= COLUMN_WEBHOOK_OBJECT_WIDTH);
+	assert_int_equal(b.n_messages, 0); /* an object of that name is not handled */
+	meta_batch_free(&b);
+	free(body);
+	assert_true(asprintf(&body,
+			     WA_HEAD "'messages':[{'from':'1','id':'a','type':'%s'}]" WA_TAIL,
+			     x) > 0);
+	parse_ok(body, &b);
+	assert_int_equal(b.n_messages, 1);
+	assert_true(strlen(b.messages[0].kind) <= COLUMN_KIND_WIDTH);
+	assert_true(chars_of(b.object) <= COLUMN_WEBHOOK_OBJECT_WIDTH);
+	meta_batch_free(&b);
+	free(body);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2014,6 +2452,15 @@ int main(void)
 	    cmocka_unit_test(test_free_is_idempotent),
 	    cmocka_unit_test(test_duplicate_keys_first_wins),
 	    cmocka_unit_test(test_numbers_extreme),
+	    cmocka_unit_test(test_width_names_cut_in_characters),
+	    cmocka_unit_test(test_width_names_invalid_utf8_at_the_cut),
+	    cmocka_unit_test(test_width_wa_sender),
+	    cmocka_unit_test(test_width_wa_sender_no_fallback),
+	    cmocka_unit_test(test_width_wa_message_and_context_ids),
+	    cmocka_unit_test(test_width_wa_status_ids),
+	    cmocka_unit_test(test_width_wa_channel),
+	    cmocka_unit_test(test_width_instagram),
+	    cmocka_unit_test(test_width_everything_fits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
