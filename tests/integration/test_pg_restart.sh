@@ -101,6 +101,9 @@ run_with_connections() {
 		"$url/webchat/v1/messages?after=0&wait=5")
 	eq "connections=$n: a poll returns it" "after the restarts" "$(jq -r '.messages[0].text' <<<"$r")"
 
+	# For the record (timing decides it): how often the crash's path ran,
+	# polls woken by the LISTEN reconnect while the pool had no connection.
+	echo "# connections=$n: $(grep -c 'poll failed: database unavailable' "$conf.log") polls refused while the pool was down"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait "${pids[@]}" 2>/dev/null
 	stop_parley "$pid"
