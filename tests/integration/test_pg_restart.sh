@@ -12,7 +12,7 @@
 WIDGET=wgt_restart
 SECRET=test-webchat-secret
 SESSIONS=6 # two polls each, the most a session may hold
-RESTARTS=4
+RESTARTS=6
 
 dsn=$(new_db)
 conf0=$(new_config "$dsn")
@@ -102,8 +102,15 @@ run_with_connections() {
 	eq "connections=$n: a poll returns it" "after the restarts" "$(jq -r '.messages[0].text' <<<"$r")"
 
 	# For the record (timing decides it): how often the crash's path ran,
-	# polls woken by the LISTEN reconnect while the pool had no connection.
-	echo "# connections=$n: $(grep -c 'poll failed: database unavailable' "$conf.log") polls refused while the pool was down"
+	# the LISTEN connection back while no pool connection was.
+	echo "# connections=$n: the LISTEN connection came back first $(awk '
+		/connection -1 up/ { if (!ready && restarted) first++ }
+		/connection -?[0-9]+ down/ { restarted = 1 }
+		/connection [0-9]+ up/ { match($0, /connection [0-9]+/); up[substr($0, RSTART + 11, RLENGTH - 11)] = 1 }
+		/connection [0-9]+ down/ { match($0, /connection [0-9]+/); up[substr($0, RSTART + 11, RLENGTH - 11)] = 0 }
+		{ ready = 0; for (k in up) ready += up[k] }
+		END { print first + 0 }' "$conf.log") time(s) in $RESTARTS restarts;" \
+		"$(grep -c 'poll failed: database unavailable' "$conf.log") polls answered 503"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait "${pids[@]}" 2>/dev/null
 	stop_parley "$pid"
