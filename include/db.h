@@ -11,8 +11,17 @@
  * callback). When the connection carrying a query breaks, the query's outcome
  * is unknown: the callback gets DB_ERR_LOST and the caller must treat the
  * write as maybe-applied (every parley write is idempotent for this reason).
- * When no connection is up, queries fail at once with DB_ERR_UNAVAILABLE so
- * that webhooks get their 503 promptly.
+ * When no connection is up, queries are refused with DB_ERR_UNAVAILABLE on
+ * the next turn of the loop, so that webhooks get their 503 promptly.
+ *
+ * The callback always runs from the loop, never from inside db_query() or
+ * db_query_params(): not even for a failure known at once (no connection,
+ * queue full, shutting down), which is delivered by a zero-delay event, and
+ * no other query's callback runs inside them either. A caller may therefore
+ * submit while walking its own lists or holding half-built state (the
+ * webchat polls woken on a reconnect did, and were freed under the walk when
+ * the refusal came back synchronously). The only callbacks that run inside a
+ * call of ours are those db_pool_free() runs.
  */
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -29,13 +38,17 @@ typedef void (*db_cb)(void *ctx, PGresult *res, const char *err);
 
 /* Starts n connections to url on base; they connect in the background. */
 struct db_pool *db_pool_new(struct event_base *base, const char *url, int n);
-/* Fails queued and running queries with DB_ERR_SHUTDOWN and frees the pool. */
+/*
+ * Runs every callback still owed, from inside this call: failures not yet
+ * delivered with their own error, queued and running queries with
+ * DB_ERR_SHUTDOWN; queries those callbacks make get DB_ERR_SHUTDOWN too.
+ * Then frees the pool. Call it before event_base_free().
+ */
 void db_pool_free(struct db_pool *pool);
 
 /*
  * Queues sql with nparams text parameters (copied; NULL means SQL NULL).
- * cb may run before db_query returns only for DB_ERR_UNAVAILABLE and
- * DB_ERR_QUEUE_FULL; otherwise it runs later from the loop.
+ * cb(ctx, …) runs exactly once, later, from the loop (see above).
  */
 void db_query(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
 	      db_cb cb, void *ctx);
@@ -47,6 +60,9 @@ void db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 void db_query_params(struct db_pool *pool, const char *sql, int nparams,
 		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
 		     void *ctx);
+
+/* The loop the pool runs on (for modules that defer their own callbacks). */
+struct event_base *db_pool_base(const struct db_pool *pool);
 
 /* Connections currently usable, and the total configured. */
 int db_pool_ready(const struct db_pool *pool);

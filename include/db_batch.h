@@ -19,7 +19,10 @@
  * by one, ahead of the queue, so that one item cannot fail the others; pool
  * errors fail every item of the statement at once.
  *
- * The callback may run before db_batch_add returns (queue full, shut down).
+ * The callback always runs from the loop, never from inside db_batch_add():
+ * a refusal known at once (queue full, shutting down) is delivered by a
+ * zero-delay event, as db.h does for its own. Only db_batch_free() runs
+ * callbacks from inside itself.
  */
 #include <libpq-fe.h>
 #include <stddef.h>
@@ -58,8 +61,11 @@ void db_batch_add(struct db_batch *b, const char *const *values, const size_t *l
 		  db_batch_cb cb, void *ctx);
 
 /*
- * Fails every queued item with DB_ERR_SHUTDOWN and frees the batch. Call it
- * after db_pool_free(): statements in flight were failed by the pool then.
+ * Runs every callback still owed, from inside this call (refusals not yet
+ * delivered with their own error, queued items with DB_ERR_SHUTDOWN, items
+ * those callbacks add with DB_ERR_SHUTDOWN) and frees the batch. Call it
+ * after db_pool_free() (statements in flight were failed by the pool then)
+ * and before event_base_free().
  */
 void db_batch_free(struct db_batch *b);
 

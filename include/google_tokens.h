@@ -39,7 +39,9 @@ extern const char GOOGLE_ERR_UNAVAILABLE[];
 struct google_tokens *google_tokens_new(struct app *app, struct http_client *http);
 /* Shutdown: from now on nothing new is started; pending work fails with
  * GOOGLE_ERR_UNAVAILABLE as the client and pool fail it. Call before freeing
- * them, then free this. */
+ * them, then free this (before event_base_free). google_tokens_free runs the
+ * callbacks of requests refused since the close that the loop has not
+ * delivered yet, so their callers' contexts must still be alive then. */
 void google_tokens_close(struct google_tokens *gt);
 void google_tokens_free(struct google_tokens *gt);
 
@@ -51,8 +53,9 @@ typedef void (*google_token_cb)(void *ctx, const char *access_token, const char 
 
 /*
  * A usable access token for user_id; refresh = true refreshes even if the
- * stored one looks valid (Google answered 401 to it). cb runs exactly once;
- * it may run before this returns (the database unavailable).
+ * stored one looks valid (Google answered 401 to it). cb runs exactly once,
+ * from the loop, never from inside this call: a refusal known at once
+ * (closing, the database unavailable) comes on a later turn of the loop.
  */
 void google_tokens_get(struct google_tokens *gt, const char *user_id, bool refresh,
 		       google_token_cb cb, void *ctx);

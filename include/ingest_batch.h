@@ -23,8 +23,11 @@
  * errors (database unavailable, connection lost, queue full, shutting down)
  * fail every webhook of the batch at once.
  *
- * The callback may run before ingest_batch_submit returns (database
- * unavailable, queue full). Single-threaded, like the rest of the daemon.
+ * The callback runs from the loop, never from inside ingest_batch_submit
+ * (database unavailable and queue full come a turn of the loop later, see
+ * db.h), except after ingest_batch_close(), when there is no loop left to
+ * run it: DB_ERR_SHUTDOWN then comes at once. Single-threaded, like the rest
+ * of the daemon.
  */
 #include <stddef.h>
 

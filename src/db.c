@@ -22,6 +22,7 @@ const char DB_ERR_SHUTDOWN[] = "shutting down";
 /* One queued or running query; owned by the pool until its callback ran. */
 struct query {
 	struct query *next;
+	const char *err; /* a failure waiting in the pool's failed list */
 	char *sql;
 	int nparams;
 	char **params;
@@ -66,6 +67,12 @@ struct db_pool {
 	struct conn *conns;
 	struct query *head, *tail;
 	int queued;
+	/* Failures decided outside a loop callback of ours (at submit time, or
+	 * by a connection dropped while sending) wait here for deliver_ev, so
+	 * that no callback runs inside the db_query call that caused it. */
+	struct query *failed_head, *failed_tail;
+	struct event *deliver_ev;
+	bool closing; /* db_pool_free is running: new queries are refused */
 	struct conn *listen;	/* NULL until the first db_pool_listen */
 	struct subscription subs[DB_MAX_CHANNELS];
 	int n_subs;
@@ -107,6 +114,49 @@ static void query_finish(struct query *q, PGresult *res, const char *err)
 				(double)(now.tv_nsec - q->queued_at.tv_nsec) / 1e9);
 	q->cb(q->ctx, res, err);
 	query_free(q);
+}
+
+/* Fails q from the loop (a zero-delay event), never from the caller's stack. */
+static void query_fail_later(struct db_pool *pool, struct query *q, const char *err)
+{
+	q->err = err;
+	q->next = NULL;
+	if (pool->failed_tail)
+		pool->failed_tail->next = q;
+	else
+		pool->failed_head = q;
+	pool->failed_tail = q;
+	static const struct timeval now = {0, 0};
+	evtimer_add(pool->deliver_ev, &now);
+}
+
+static struct query *take_failed(struct db_pool *pool)
+{
+	struct query *q = pool->failed_head;
+	if (q) {
+		pool->failed_head = q->next;
+		if (!pool->failed_head)
+			pool->failed_tail = NULL;
+		q->next = NULL;
+	}
+	return q;
+}
+
+static void deliver(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct db_pool *pool = arg;
+	/* Only what is due now: failures the callbacks cause go to a fresh
+	 * event (re-armed by query_fail_later), so none runs inside its query. */
+	struct query *list = pool->failed_head;
+	pool->failed_head = pool->failed_tail = NULL;
+	while (list) {
+		struct query *q = list;
+		list = q->next;
+		q->next = NULL;
+		query_finish(q, NULL, q->err);
+	}
 }
 
 static void watch(struct conn *c, short what)
@@ -152,18 +202,20 @@ static void conn_drop(struct conn *c, const char *why)
 	if (c->backoff_ms > BACKOFF_MAX_MS)
 		c->backoff_ms = BACKOFF_MAX_MS;
 
+	/* Delivered from the loop: a send that fails inside db_query (through
+	 * conn_dispatch) must not call anyone back from there. */
+	struct db_pool *pool = c->pool;
 	if (q)
-		query_finish(q, NULL, DB_ERR_LOST);
+		query_fail_later(pool, q, DB_ERR_LOST);
 	if (c->listener)
 		return;
 	/* With no connection left, waiting queries would only wait for a timeout. */
-	if (db_pool_ready(c->pool) == 0) {
-		struct db_pool *pool = c->pool;
+	if (db_pool_ready(pool) == 0) {
 		while (pool->head) {
 			struct query *w = pool->head;
 			pool->head = w->next;
 			pool->queued--;
-			query_finish(w, NULL, DB_ERR_UNAVAILABLE);
+			query_fail_later(pool, w, DB_ERR_UNAVAILABLE);
 		}
 		pool->tail = NULL;
 	}
@@ -350,8 +402,6 @@ static void conn_io(evutil_socket_t fd, short what, void *arg)
 
 static void conn_free(struct conn *c)
 {
-	if (c->running)
-		query_finish(c->running, NULL, DB_ERR_SHUTDOWN);
 	if (c->ev)
 		event_free(c->ev);
 	event_free(c->timer);
@@ -415,6 +465,7 @@ struct db_pool *db_pool_new(struct event_base *base, const char *url, int n)
 	pool->url = xstrdup(url);
 	pool->n = n;
 	pool->conns = xcalloc((size_t)n, sizeof *pool->conns);
+	pool->deliver_ev = evtimer_new(base, deliver, pool);
 	for (int i = 0; i < n; i++) {
 		struct conn *c = &pool->conns[i];
 		c->pool = pool;
@@ -431,9 +482,34 @@ void db_pool_free(struct db_pool *pool)
 {
 	if (!pool)
 		return;
-	while (pool->head) {
-		struct query *q = pool->head;
-		pool->head = q->next;
+	pool->closing = true;
+	/* Every query still owned gets its callback here, once: failures not
+	 * yet delivered keep their reason, the rest get DB_ERR_SHUTDOWN. The
+	 * callbacks may query again (refused while closing, into the failed
+	 * list): loop until nothing is left. */
+	for (;;) {
+		struct query *q = take_failed(pool);
+		if (q) {
+			query_finish(q, NULL, q->err);
+			continue;
+		}
+		if ((q = pool->head)) {
+			pool->head = q->next;
+			if (!pool->head)
+				pool->tail = NULL;
+			pool->queued--;
+			query_finish(q, NULL, DB_ERR_SHUTDOWN);
+			continue;
+		}
+		for (int i = -1; i < pool->n && !q; i++) {
+			struct conn *c = i < 0 ? pool->listen : &pool->conns[i];
+			if (c && c->running) {
+				q = c->running;
+				c->running = NULL;
+			}
+		}
+		if (!q)
+			break;
 		query_finish(q, NULL, DB_ERR_SHUTDOWN);
 	}
 	for (int i = 0; i < pool->n; i++)
@@ -446,6 +522,7 @@ void db_pool_free(struct db_pool *pool)
 		free(pool->subs[i].channel);
 		free(pool->subs[i].sql);
 	}
+	event_free(pool->deliver_ev);
 	free(pool->conns);
 	free(pool->url);
 	free(pool);
@@ -461,12 +538,19 @@ void db_query_params(struct db_pool *pool, const char *sql, int nparams,
 		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
 		     void *ctx)
 {
-	if (db_pool_ready(pool) == 0) {
-		cb(ctx, NULL, DB_ERR_UNAVAILABLE);
-		return;
-	}
-	if (pool->queued >= MAX_QUEUED) {
-		cb(ctx, NULL, DB_ERR_QUEUE_FULL);
+	/* Refusals are a query of their own (no parameters copied), failed
+	 * from the loop like any other. */
+	const char *refusal = pool->closing ? DB_ERR_SHUTDOWN
+			      : db_pool_ready(pool) == 0 ? DB_ERR_UNAVAILABLE
+			      : pool->queued >= MAX_QUEUED ? DB_ERR_QUEUE_FULL
+							   : NULL;
+	if (refusal) {
+		struct query *q = xcalloc(1, sizeof *q);
+		q->params = xcalloc(1, sizeof *q->params);
+		q->cb = cb;
+		q->ctx = ctx;
+		clock_gettime(CLOCK_MONOTONIC, &q->queued_at);
+		query_fail_later(pool, q, refusal);
 		return;
 	}
 	struct query *q = xcalloc(1, sizeof *q);
@@ -510,6 +594,7 @@ int db_pool_ready(const struct db_pool *pool)
 	return n;
 }
 
+struct event_base *db_pool_base(const struct db_pool *pool) { return pool->base; }
 int db_pool_size(const struct db_pool *pool) { return pool->n; }
 int db_pool_queued(const struct db_pool *pool) { return pool->queued; }
 

@@ -4,6 +4,7 @@
 #include "db_batch.h"
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct item {
 	size_t *lens;	/* ncols */
 	size_t bytes;	/* all values */
 	bool alone;	/* its statement failed: goes in a statement of one */
+	const char *err; /* a refusal waiting in the batch's failed list */
 	db_batch_cb cb;
 	void *ctx;
 };
@@ -43,9 +45,14 @@ struct db_batch {
 	enum db_batch_type *columns;
 	struct item *head, *tail;
 	int queued, in_flight;
-	bool pumping, again; /* pump() is not re-entered from a callback */
-	bool closed;	     /* the pool is shutting down: send nothing more */
+	bool closed; /* the pool is shutting down: send nothing more */
+	/* Items refused by db_batch_add wait here for deliver_ev: no callback
+	 * runs inside the call that queued its item. */
+	struct item *failed_head, *failed_tail;
+	struct event *deliver_ev;
 };
+
+static void deliver(evutil_socket_t fd, short what, void *arg);
 
 struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config *cfg)
 {
@@ -65,6 +72,7 @@ struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config
 		b->cfg.max_in_flight = 1;
 	if (b->cfg.max_items < 1)
 		b->cfg.max_items = 1;
+	b->deliver_ev = evtimer_new(db_pool_base(pool), deliver, b);
 	return b;
 }
 
@@ -75,6 +83,41 @@ static void item_free(struct db_batch *b, struct item *it)
 	free(it->values);
 	free(it->lens);
 	free(it);
+}
+
+/* Fails it from the loop (a zero-delay event), never from the caller's stack. */
+static void fail_later(struct db_batch *b, struct item *it, const char *err)
+{
+	it->err = err;
+	it->next = NULL;
+	if (b->failed_tail)
+		b->failed_tail->next = it;
+	else
+		b->failed_head = it;
+	b->failed_tail = it;
+	static const struct timeval now = {0, 0};
+	evtimer_add(b->deliver_ev, &now);
+}
+
+static void fail_now(struct db_batch *b, struct item *it, const char *err)
+{
+	it->cb(it->ctx, NULL, 0, err);
+	item_free(b, it);
+}
+
+static void deliver(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct db_batch *b = arg;
+	/* Only what is due now: refusals the callbacks cause re-arm the event. */
+	struct item *list = b->failed_head;
+	b->failed_head = b->failed_tail = NULL;
+	while (list) {
+		struct item *it = list;
+		list = it->next;
+		fail_now(b, it, it->err);
+	}
 }
 
 static void put_u32(struct strbuf *sb, uint32_t v)
@@ -178,19 +221,12 @@ static struct stmt *take(struct db_batch *b)
 	return st;
 }
 
+/* Never re-entered: db_query_params does not call back from inside itself,
+ * so on_stmt never runs below send_stmt. */
 static void pump(struct db_batch *b)
 {
-	if (b->pumping) {
-		b->again = true;
-		return;
-	}
-	b->pumping = true;
-	do {
-		b->again = false;
-		while (!b->closed && b->head && b->in_flight < b->cfg.max_in_flight)
-			send_stmt(b, take(b));
-	} while (b->again);
-	b->pumping = false;
+	while (!b->closed && b->head && b->in_flight < b->cfg.max_in_flight)
+		send_stmt(b, take(b));
 }
 
 static bool pool_error(const char *err)
@@ -248,13 +284,15 @@ void db_batch_add(struct db_batch *b, const char *const *values, const size_t *l
 			      : b->cfg.max_queued && b->queued >= b->cfg.max_queued
 				  ? DB_ERR_QUEUE_FULL
 				  : NULL;
-	if (refusal) {
-		cb(ctx, NULL, 0, refusal);
-		return;
-	}
 	struct item *it = xcalloc(1, sizeof *it);
 	it->values = xcalloc((size_t)b->cfg.ncols, sizeof *it->values);
 	it->lens = xcalloc((size_t)b->cfg.ncols, sizeof *it->lens);
+	it->cb = cb;
+	it->ctx = ctx;
+	if (refusal) {
+		fail_later(b, it, refusal);
+		return;
+	}
 	for (int c = 0; c < b->cfg.ncols; c++) {
 		if (!values[c])
 			continue;
@@ -265,8 +303,6 @@ void db_batch_add(struct db_batch *b, const char *const *values, const size_t *l
 		it->lens[c] = len;
 		it->bytes += len;
 	}
-	it->cb = cb;
-	it->ctx = ctx;
 	if (b->tail)
 		b->tail->next = it;
 	else
@@ -281,13 +317,26 @@ void db_batch_free(struct db_batch *b)
 	if (!b)
 		return;
 	b->closed = true;
-	while (b->head) {
-		struct item *it = b->head;
+	/* Every item still owned gets its callback here, once: refusals not
+	 * yet delivered keep their reason, queued items get DB_ERR_SHUTDOWN.
+	 * Items their callbacks add are refused (closed): loop until none. */
+	while (b->failed_head || b->head) {
+		struct item *it = b->failed_head;
+		if (it) {
+			b->failed_head = it->next;
+			if (!b->failed_head)
+				b->failed_tail = NULL;
+			fail_now(b, it, it->err);
+			continue;
+		}
+		it = b->head;
 		b->head = it->next;
+		if (!b->head)
+			b->tail = NULL;
 		b->queued--;
-		it->cb(it->ctx, NULL, 0, DB_ERR_SHUTDOWN);
-		item_free(b, it);
+		fail_now(b, it, DB_ERR_SHUTDOWN);
 	}
+	event_free(b->deliver_ev);
 	for (int i = 0; i < b->cfg.nfixed; i++)
 		free(b->fixed[i]);
 	free(b->fixed);

@@ -1,5 +1,6 @@
 #include "google_tokens.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,10 @@ struct google_tokens {
 	struct http_client *http;
 	struct flight *flights;
 	bool closing;
+	/* Callers refused while closing, answered by refused_ev from the loop:
+	 * never from inside google_tokens_get. */
+	struct waiter *refused_head, *refused_tail;
+	struct event *refused_ev;
 };
 
 static void wipe_free(char *s)
@@ -107,6 +112,34 @@ static void flight_done(struct flight *f, const char *token, const char *err)
 	wipe_free(f->new_refresh_token);
 	free(f->why);
 	free(f);
+}
+
+static void refuse_later(struct waiter *w)
+{
+	struct google_tokens *gt = w->gt;
+	w->next = NULL;
+	if (gt->refused_tail)
+		gt->refused_tail->next = w;
+	else
+		gt->refused_head = w;
+	gt->refused_tail = w;
+	static const struct timeval now = {0, 0};
+	evtimer_add(gt->refused_ev, &now);
+}
+
+static void on_refused(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct google_tokens *gt = arg;
+	/* Only what is due now: refusals the callbacks cause re-arm the event. */
+	struct waiter *w = gt->refused_head;
+	gt->refused_head = gt->refused_tail = NULL;
+	while (w) {
+		struct waiter *next = w->next;
+		waiter_done(w, NULL, GOOGLE_ERR_UNAVAILABLE);
+		w = next;
+	}
 }
 
 static void send_refresh(struct flight *f);
@@ -309,7 +342,7 @@ void google_tokens_get(struct google_tokens *gt, const char *user_id, bool refre
 	w->cb = cb;
 	w->ctx = ctx;
 	if (gt->closing) {
-		waiter_done(w, NULL, GOOGLE_ERR_UNAVAILABLE);
+		refuse_later(w);
 		return;
 	}
 	const char *p[] = {user_id};
@@ -326,6 +359,7 @@ struct google_tokens *google_tokens_new(struct app *app, struct http_client *htt
 	struct google_tokens *gt = xcalloc(1, sizeof *gt);
 	gt->app = app;
 	gt->http = http;
+	gt->refused_ev = evtimer_new(app->base, on_refused, gt);
 	metrics_declare("parley_google_token_refreshes_total", METRIC_COUNTER,
 			"Google access token refreshes by outcome (ok, revoked, failed).");
 	metrics_declare("parley_calendar_disconnects_total", METRIC_COUNTER,
@@ -344,6 +378,16 @@ void google_tokens_free(struct google_tokens *gt)
 {
 	if (!gt)
 		return;
+	/* Refusals not yet delivered are owed their callback; those callbacks
+	 * may ask again (closing: refused, into the list): loop until none. */
+	while (gt->refused_head) {
+		struct waiter *w = gt->refused_head;
+		gt->refused_head = w->next;
+		if (!gt->refused_head)
+			gt->refused_tail = NULL;
+		waiter_done(w, NULL, GOOGLE_ERR_UNAVAILABLE);
+	}
+	event_free(gt->refused_ev);
 	/* Flights still here wait for a client or pool that is gone: their
 	 * waiters belong to freed work too. */
 	while (gt->flights) {

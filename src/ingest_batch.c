@@ -118,11 +118,14 @@ void ingest_batch_submit(struct app *app, const char *object, char *events, cons
 			 size_t raw_len, ingest_done_cb cb, void *ctx)
 {
 	struct db_batch *b = batch_for(app);
-	if (!b || db_pool_ready(app->db) == 0) {
+	if (!b) {
+		/* Only after ingest_batch_close, when the loop has stopped. */
 		free(events);
-		cb(ctx, NULL, b ? DB_ERR_UNAVAILABLE : DB_ERR_SHUTDOWN);
+		cb(ctx, NULL, DB_ERR_SHUTDOWN);
 		return;
 	}
+	/* No connection: the pool refuses the statement on the next turn of
+	 * the loop and the webhook gets its 503 then. */
 	struct pending *p = xcalloc(1, sizeof *p);
 	p->cb = cb;
 	p->ctx = ctx;

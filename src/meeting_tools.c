@@ -1053,13 +1053,14 @@ void meeting_tools_free(struct meeting_tools *mt)
 		return;
 	mt->closing = true;
 	/* Runs still here wait for a client or pool that is gone; their
-	 * callers (reply jobs) are freed by their own module. */
-	while (mt->runs) {
-		struct run *r = mt->runs;
+	 * callers (reply jobs) are freed by their own module, so nobody is
+	 * told. The token cache goes first, while the runs are alive: it
+	 * still owes a refused request its callback, which ends that run. */
+	for (struct run *r = mt->runs; r; r = r->next)
 		r->cb = NULL;
-		run_free(r);
-	}
 	google_tokens_free(mt->tokens);
+	while (mt->runs)
+		run_free(mt->runs);
 	if (mt->pass)
 		event_free(mt->pass);
 	free(mt->declarations);

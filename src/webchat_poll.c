@@ -187,6 +187,10 @@ void webchat_polls_wake(struct webchat_polls *o, const char *session)
 {
 	if (!o)
 		return;
+	/* Walking the lists while reading is safe: db_query never calls back
+	 * from inside itself (db.h), so no poll is answered and freed under the
+	 * walk, even when the pool refuses every read (the LISTEN connection
+	 * back before any pool connection). */
 	if (!session) {
 		/* LISTEN was (re-)established: what was notified meanwhile is
 		 * lost, so every poll reads again. */
@@ -198,17 +202,13 @@ void webchat_polls_wake(struct webchat_polls *o, const char *session)
 					read_messages(p);
 		return;
 	}
-	struct poll *p = o->slots[slot_of(session)];
-	while (p) {
-		struct poll *next = p->next;
+	for (struct poll *p = o->slots[slot_of(session)]; p; p = p->next)
 		if (strcmp(p->claims.session_id, session) == 0) {
 			if (p->reading)
 				p->woken = true;
 			else
 				read_messages(p);
 		}
-		p = next;
-	}
 }
 
 /*

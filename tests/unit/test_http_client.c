@@ -807,6 +807,68 @@ static void test_shutdown_with_deferred_failure(void **state)
 	result_clear(&bad);
 }
 
+/*
+ * The rule every asynchronous API of parley keeps (issue #15 item 2): a
+ * failure known when the request is made (no URL, a scheme or URL curl
+ * refuses, the client shutting down) arrives after http_request returned,
+ * exactly once. issue() and on_done check "not from inside" for each.
+ */
+static struct result during_free;
+
+static void on_done_then_request(void *ctx, const struct http_resp *resp, const char *err)
+{
+	on_done(ctx, resp, err);
+	char *u = url(&shutdown_fixture->srv, "/ok");
+	struct http_req req = {.url = u};
+	in_request = true;
+	http_request(shutdown_fixture->client, &req, on_done, &during_free);
+	in_request = false;
+	free(u);
+	assert_int_equal(during_free.calls, 0);
+}
+
+static void test_submit_failures_arrive_after_the_call(void **state)
+{
+	struct fixture *f = *state;
+	struct result none = {0}, scheme = {0}, bad = {0};
+	issue(f->client, &(struct http_req){.url = NULL}, &none);
+	issue(f->client, &(struct http_req){.url = "gopher://127.0.0.1/x"}, &scheme);
+	issue(f->client, &(struct http_req){.url = "http://[::1"}, &bad);
+	run_until(f->srv.base, &completions, 3);
+	/* Nothing more comes: one callback each. */
+	struct timeval later = {0, 50 * 1000};
+	event_base_loopexit(f->srv.base, &later);
+	event_base_dispatch(f->srv.base);
+	assert_int_equal(none.calls, 1);
+	assert_int_equal(scheme.calls, 1);
+	assert_int_equal(bad.calls, 1);
+	assert_int_equal(completions, 3);
+	result_clear(&none);
+	result_clear(&scheme);
+	result_clear(&bad);
+
+	/* Shutting down: a request made from a callback that the free runs
+	 * is failed by the free's drain, not inside its http_request. */
+	shutdown_fixture = f;
+	memset(&during_free, 0, sizeof during_free);
+	struct result first = {0};
+	char *u = url(&f->srv, "/hang");
+	in_request = true;
+	http_request(f->client, &(struct http_req){.url = u}, on_done_then_request, &first);
+	in_request = false;
+	free(u);
+	assert_int_equal(first.calls, 0);
+	http_client_free(f->client);
+	f->client = http_client_new(f->srv.base, 8); /* for teardown */
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(first.kind, HTTP_ERR_SHUTDOWN);
+	assert_int_equal(during_free.calls, 1);
+	assert_int_equal(during_free.kind, HTTP_ERR_SHUTDOWN);
+	assert_ptr_equal(during_free.err_ptr, HTTP_MSG_SHUTDOWN);
+	result_clear(&first);
+	result_clear(&during_free);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -826,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_fails_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_with_deferred_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_failures_arrive_after_the_call, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
