@@ -57,8 +57,9 @@ const char *platform_name(enum platform p);
  * messages.referral, one key per non-NULL field, named as here.
  */
 struct meta_referral {
-	char *source_type;     /* WA source_type ("ad", "post"); IG source ("ADS", "SHORTLINK") */
-	char *source_id;       /* WA source_id; IG ad_id */
+	char *source_type;     /* WA source_type ("ad", "post", or "product" for a
+				* referred product); IG source ("ADS", "SHORTLINK") */
+	char *source_id;       /* WA source_id or product_retailer_id; IG ad_id */
 	char *source_url;      /* WA source_url */
 	char *headline;        /* WA headline */
 	char *title;           /* IG ads_context_data.ad_title */
@@ -70,12 +71,13 @@ struct meta_referral {
 	char *ctwa_clid;       /* WA click id, for conversion reporting */
 	char *welcome_message; /* WA welcome_message.text (may span lines) */
 	char *ref;             /* IG ref: the link's ref parameter */
+	char *catalog_id;      /* WA context.referred_product: "Message business" on a product */
 };
 
 /* The fields of struct meta_referral in declaration order: their names
  * (the keys of messages.referral) and meta_referral_get(r, i), the value of
  * field i (NULL when absent), so that storing them needs no list of its own. */
-#define META_REFERRAL_FIELDS 13
+#define META_REFERRAL_FIELDS 14
 extern const char *const meta_referral_names[META_REFERRAL_FIELDS];
 const char *meta_referral_get(const struct meta_referral *r, size_t i);
 

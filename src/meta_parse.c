@@ -488,13 +488,13 @@ static const size_t referral_offsets[META_REFERRAL_FIELDS] = {
     REF_FIELD(headline),      REF_FIELD(title),     REF_FIELD(body),
     REF_FIELD(media_type),    REF_FIELD(image_url), REF_FIELD(video_url),
     REF_FIELD(thumbnail_url), REF_FIELD(ctwa_clid), REF_FIELD(welcome_message),
-    REF_FIELD(ref),
+    REF_FIELD(ref),           REF_FIELD(catalog_id),
 };
 
 const char *const meta_referral_names[META_REFERRAL_FIELDS] = {
     "source_type", "source_id",       "source_url", "headline",  "title",
     "body",        "media_type",      "image_url",  "video_url", "thumbnail_url",
-    "ctwa_clid",   "welcome_message", "ref",
+    "ctwa_clid",   "welcome_message", "ref",        "catalog_id",
 };
 
 static char **referral_slot(struct meta_referral *r, size_t i)
@@ -556,27 +556,38 @@ static struct meta_referral *referral_or_null(struct meta_referral *r)
 
 /*
  * WhatsApp messages[].referral (meta.md 3.3): a Click-to-WhatsApp ad or a
- * post. NULL without one; a referral that is not an object, or has nothing
- * usable in it, is noted and dropped: the message itself is stored as usual.
+ * post; or, without one, context.referred_product: the customer tapped
+ * "Message business" on a catalogue product (source_type "product", the
+ * product's retailer id as source_id). Both stay out of the text (SPEC 4.5).
+ * NULL without either; one that is not an object, or has nothing usable in
+ * it, is noted and dropped: the message itself is stored as usual.
  */
 static struct meta_referral *wa_referral(struct parse *p, const char *channel, const char *id,
 					 const cJSON *m)
 {
 	const cJSON *ref = get(m, "referral");
-	if (!ref)
+	const cJSON *product = get_obj(get_obj(m, "context"), "referred_product");
+	if (!ref && !product)
 		return NULL;
 	struct meta_referral *r = xcalloc(1, sizeof(*r));
-	r->source_type = ref_value(ref, "source_type", REF_LINE);
-	r->source_id = ref_value(ref, "source_id", REF_ID);
-	r->source_url = ref_value(ref, "source_url", REF_URL);
-	r->headline = ref_value(ref, "headline", REF_LINE);
-	r->body = ref_value(ref, "body", REF_PROSE);
-	r->media_type = ref_value(ref, "media_type", REF_LINE);
-	r->image_url = ref_value(ref, "image_url", REF_URL);
-	r->video_url = ref_value(ref, "video_url", REF_URL);
-	r->thumbnail_url = ref_value(ref, "thumbnail_url", REF_URL);
-	r->ctwa_clid = ref_value(ref, "ctwa_clid", REF_ID);
-	r->welcome_message = ref_value(get_obj(ref, "welcome_message"), "text", REF_PROSE);
+	if (ref) {
+		r->source_type = ref_value(ref, "source_type", REF_LINE);
+		r->source_id = ref_value(ref, "source_id", REF_ID);
+		r->source_url = ref_value(ref, "source_url", REF_URL);
+		r->headline = ref_value(ref, "headline", REF_LINE);
+		r->body = ref_value(ref, "body", REF_PROSE);
+		r->media_type = ref_value(ref, "media_type", REF_LINE);
+		r->image_url = ref_value(ref, "image_url", REF_URL);
+		r->video_url = ref_value(ref, "video_url", REF_URL);
+		r->thumbnail_url = ref_value(ref, "thumbnail_url", REF_URL);
+		r->ctwa_clid = ref_value(ref, "ctwa_clid", REF_ID);
+		r->welcome_message = ref_value(get_obj(ref, "welcome_message"), "text", REF_PROSE);
+	} else {
+		r->source_id = ref_value(product, "product_retailer_id", REF_ID);
+		r->catalog_id = ref_value(product, "catalog_id", REF_ID);
+		if (r->source_id || r->catalog_id)
+			r->source_type = xstrdup("product");
+	}
 	if (!(r = referral_or_null(r)))
 		note(p, "whatsapp %s: message %s: referral without usable fields ignored", channel,
 		     id);
@@ -1000,16 +1011,6 @@ static void wa_render(const cJSON *m, struct strbuf *sb, struct render *r)
 	free(t);
 }
 
-/* "Message business" product buttons, noted after the text. (Ads are not:
- * they go into the message's referral, SPEC 4.5.) */
-static void wa_origin(const cJSON *m, struct strbuf *sb)
-{
-	const char *product =
-	    get_text(get_obj(get_obj(m, "context"), "referred_product"), "product_retailer_id");
-	if (product)
-		strbuf_printf(sb, " [about product: %s]", product);
-}
-
 static void wa_message(struct parse *p, const char *channel, const struct contacts *cs,
 		       const cJSON *m)
 {
@@ -1047,7 +1048,6 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	struct render r = {.p = p};
 	struct strbuf sb = STRBUF_INIT;
 	wa_render(m, &sb, &r);
-	wa_origin(m, &sb);
 
 	const char *name = contacts_find(cs, from);
 	if (!name)

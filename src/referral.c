@@ -15,7 +15,7 @@
  * the ad's words are never taken for the customer's (or for instructions). */
 static const char AGENT_PREFIX[] =
     "Context from the messaging platform, not written by the customer: the customer's "
-    "message(s) in this turn came from an ad they tapped. ";
+    "message(s) in this turn came from something they tapped: ";
 static const char EXTRACTION_PREFIX[] =
     "Ad context (from the messaging platform, not the customer's words): the customer's "
     "next message came from ";
@@ -55,6 +55,16 @@ static void describe(struct strbuf *sb, const cJSON *ref)
 	const char *body = field(ref, "body"), *link = field(ref, "ref");
 	const char *url = field(ref, "source_url");
 
+	const char *catalog = field(ref, "catalog_id");
+	if (type && strcmp(type, "product") == 0) {
+		strbuf_puts(sb, "the product ");
+		put_line(sb, id ? id : "(no id)");
+		if (catalog) {
+			strbuf_puts(sb, " of catalogue ");
+			put_line(sb, catalog);
+		}
+		return;
+	}
 	if (!type || strcasecmp(type, "ad") == 0 || strcasecmp(type, "ads") == 0) {
 		strbuf_puts(sb, "ad");
 	} else {
@@ -91,7 +101,7 @@ static void describe(struct strbuf *sb, const cJSON *ref)
 static bool describable(const cJSON *ref)
 {
 	static const char *const keys[] = {"source_type", "source_id", "headline",  "title",
-					   "body",        "ref",       "source_url"};
+					   "body",        "ref",       "source_url", "catalog_id"};
 	if (!cJSON_IsObject(ref))
 		return false;
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

@@ -475,10 +475,23 @@ static void test_wa_referral(void **state)
 	assert_null(m->referral);
 	meta_batch_free(&b);
 
-	expect_wa(WA_MSG("'context':{'from':'15550001111','id':'wamid.P','referred_product':{"
-			 "'catalog_id':'1','product_retailer_id':'SKU-9'}},'type':'text',"
-			 "'text':{'body':'In stock?'}"),
-		  "text", "In stock? [about product: SKU-9]", true);
+	/* "Message business" on a product: the text as sent, the product beside it. */
+	m = one(WA_MSG("'context':{'from':'15550001111','id':'wamid.P','referred_product':{"
+		       "'catalog_id':'1','product_retailer_id':'SKU-9'}},'type':'text',"
+		       "'text':{'body':'In stock?'}"),
+		&b);
+	assert_string_equal(m->text, "In stock?");
+	assert_non_null(m->referral);
+	assert_string_equal(m->referral->source_type, "product");
+	assert_string_equal(m->referral->source_id, "SKU-9");
+	assert_string_equal(m->referral->catalog_id, "1");
+	meta_batch_free(&b);
+	m = one(WA_MSG("'context':{'referred_product':{'product_retailer_id':{}}},'type':'text',"
+		       "'text':{'body':'In stock?'}"),
+		&b);
+	assert_string_equal(m->text, "In stock?");
+	assert_null(m->referral);
+	meta_batch_free(&b);
 }
 
 /* A '-quoted WA text message "Hi" whose referral is value (JSON text). Caller frees. */
@@ -613,6 +626,7 @@ static void test_referral_fields_table(void **state)
 	    .ctwa_clid = "cc",
 	    .welcome_message = "wm",
 	    .ref = "r",
+	    .catalog_id = "ci",
 	};
 	const char *want[][2] = {
 	    {"source_type", "st"}, {"source_id", "si"},
@@ -621,7 +635,7 @@ static void test_referral_fields_table(void **state)
 	    {"media_type", "mt"},  {"image_url", "iu"},
 	    {"video_url", "vu"},   {"thumbnail_url", "tu"},
 	    {"ctwa_clid", "cc"},   {"welcome_message", "wm"},
-	    {"ref", "r"},
+	    {"ref", "r"},          {"catalog_id", "ci"},
 	};
 	assert_int_equal(sizeof(want) / sizeof(want[0]), META_REFERRAL_FIELDS);
 	for (size_t i = 0; i < META_REFERRAL_FIELDS; i++) {

@@ -50,6 +50,19 @@ static void test_instagram_ad_and_link(void **state)
 	expect_line("{\"headline\":\"H\",\"title\":\"T\"}", "ad: \"H\"");
 }
 
+/* "Message business" on a catalogue product: named as a product, not an ad. */
+static void test_product(void **state)
+{
+	(void)state;
+	char *line = referral_describe_text(
+	    "{\"source_type\":\"product\",\"source_id\":\"SKU-9\",\"catalog_id\":\"77\"}");
+	assert_string_equal(line, "the product SKU-9 of catalogue 77");
+	free(line);
+	line = referral_describe_text("{\"source_type\":\"product\",\"catalog_id\":\"77\"}");
+	assert_string_equal(line, "the product (no id) of catalogue 77");
+	free(line);
+}
+
 static void test_nothing_to_describe(void **state)
 {
 	(void)state;
@@ -146,6 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whatsapp_ad),
 	    cmocka_unit_test(test_instagram_ad_and_link),
+	    cmocka_unit_test(test_product),
 	    cmocka_unit_test(test_nothing_to_describe),
 	    cmocka_unit_test(test_one_line_and_bounded),
 	    cmocka_unit_test(test_agent_context),
