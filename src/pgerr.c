@@ -18,9 +18,11 @@ void pgerr_format(char *out, size_t len, const char *primary, const char *state)
 		primary = "unknown error";
 	/* A long message is cut, never the SQLSTATE that classifies it. */
 	size_t tail = state && *state ? sizeof SUFFIX - 1 + 6 : 0;
-	size_t room = len - 1 > tail ? len - 1 - tail : 0;
+	if (tail >= len - 1)
+		tail = 0; /* no room for the suffix: the message, cut */
+	size_t room = len - 1 - tail;
 	snprintf(out, len, "%.*s", (int)(room < 65536 ? room : 65536), primary);
-	if (tail && len - 1 >= tail) {
+	if (tail) {
 		size_t n = strlen(out);
 		snprintf(out + n, len - n, "%s%.5s)", SUFFIX, state);
 	}
