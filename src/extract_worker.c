@@ -165,7 +165,7 @@ static const char *step_name(enum step s)
  */
 static void db_failed(struct job *j, const char *err)
 {
-	if (j->w->closing) {
+	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
 		job_free(j);
 		return;
 	}

@@ -285,7 +285,9 @@ static void db_refused(struct job *j, const char *err);
  */
 static void db_failed(struct job *j, const char *err)
 {
-	if (j->w->closing) {
+	/* Shutting down: the claim runs out, and whoever takes it over
+	 * finishes the reply (never sending a part twice). */
+	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
 		job_free(j);
 		return;
 	}
@@ -346,7 +348,8 @@ static void db_refused(struct job *j, const char *err)
 			return;
 		}
 		/* Not even the failure can be recorded: the parts stay as they
-		 * are (a claim marks one that was being sent failed). */
+		 * are (the next claim marks the one being sent failed, and sends
+		 * those never started). */
 		free(why);
 		reply_failed(j, j->failure);
 		return;

@@ -197,4 +197,41 @@ eq "SIGTERM, duplicate id: exit 0 well within the drain bound" "0 yes" "$STOPPED
 eq "SIGTERM, duplicate id: recorded as sent, without the id" "sent|" \
 	"$(agent 31611110010 "m.status || '|' || coalesce(m.platform_message_id, '')")"
 
+# --- lead extraction: a store the database refuses is a failed attempt, not a loop
+export PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS=1
+reset_standins
+dsn=$(new_db)
+conf=$(new_config "$dsn")
+for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
+	"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
+	"openai timeout_seconds 5" "replies debounce_ms 200" "replies credits_per_reply 0" \
+	"extraction idle_seconds 1" "extraction every_messages 1" "extraction credits 2"; do
+	conf_set "$conf" $kv
+done
+ok "extraction: migrate" "$PARLEY_BIN" migrate -c "$conf"
+seed_channels "$dsn"
+# The stand-in reads the name from "I'm …"; this one is refused.
+sql "$dsn" "ALTER TABLE extractions ADD CONSTRAINT test_refuse_lead CHECK (name IS DISTINCT FROM 'Refusa') NOT VALID" >/dev/null
+start_parley "$conf" || { finish; exit 1; }
+pid=$PARLEY_PID
+url=$(parley_url "$conf")
+before=$(credits)
+say 31611110011 "Hi, I'm Refusa from Padaria Boa." >/dev/null
+ok "extraction: the refused store is counted as a failed attempt" wait_for "$dsn" \
+	"SELECT count(*) > 0 FROM conversations WHERE customer_phone = '31611110011' AND extraction_failures > 0" t
+eq "extraction: nothing stored" 0 "$(sql "$dsn" "SELECT count(*) FROM extractions")"
+ok "extraction: its credits are given back" wait_for "$dsn" \
+	"SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'" "$before"
+contains "extraction: logged with the SQLSTATE" \
+	"extraction step store failed for good: new row for relation \"extractions\" violates check constraint \"test_refuse_lead\" (SQLSTATE 23514)" \
+	"$(cat "$conf.log")"
+eq "extraction: counted by worker, step and SQLSTATE" yes \
+	"$([ "$(metric 'parley_db_step_failures_total{worker="extraction",step="store",sqlstate="23514"}')" -ge 1 ] 2>/dev/null && echo yes || echo no)"
+eq "extraction: and as a failure of reason database" yes \
+	"$([ "$(metric 'parley_extraction_failures_total{reason="database"}')" -ge 1 ] 2>/dev/null && echo yes || echo no)"
+eq "extraction: no retry loop, no DETAIL in the log" 0 \
+	"$(grep -c -e 'extraction database step failed, retrying' -e 'Failing row' "$conf.log" || true)"
+stop_parley "$pid"
+eq "extraction: SIGTERM exits 0" 0 $?
+
 finish
