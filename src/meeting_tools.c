@@ -290,7 +290,9 @@ static void on_confirmed(void *arg, PGresult *res, const char *err)
 		(void)res;
 	}
 	if (r->recovery) {
-		metrics_add("parley_meetings_recovered_total", "outcome=\"booked\"", 1);
+		/* Recovered only when stored: a refused row stays for the next pass. */
+		if (!err)
+			metrics_add("parley_meetings_recovered_total", "outcome=\"booked\"", 1);
 		done(r);
 		return;
 	}
