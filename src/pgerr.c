@@ -80,16 +80,16 @@ bool pgerr_state_retryable(const char *state)
 	if (!state || strlen(state) != 5)
 		return false;
 	static const char *const states[] = {
-		"40001", /* serialization_failure */
-		"40P01", /* deadlock_detected */
-		"40003", /* statement_completion_unknown */
-		"55P03", /* lock_not_available (lock_timeout, NOWAIT) */
-		"57014", /* query_canceled (statement_timeout) */
-		"57P01", /* admin_shutdown */
-		"57P02", /* crash_shutdown */
-		"57P03", /* cannot_connect_now (starting up, recovering) */
-		"57P05", /* idle_session_timeout */
-		"25006", /* read_only_sql_transaction: a standby, before a failover completes */
+	    "40001", /* serialization_failure */
+	    "40P01", /* deadlock_detected */
+	    "40003", /* statement_completion_unknown */
+	    "55P03", /* lock_not_available (lock_timeout, NOWAIT) */
+	    "57014", /* query_canceled (statement_timeout) */
+	    "57P01", /* admin_shutdown */
+	    "57P02", /* crash_shutdown */
+	    "57P03", /* cannot_connect_now (starting up, recovering) */
+	    "57P05", /* idle_session_timeout */
+	    "25006", /* read_only_sql_transaction: a standby, before a failover completes */
 	};
 	for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
 		if (strcmp(state, states[i]) == 0)

@@ -15,8 +15,8 @@ static void test_format(void **state)
 	char out[128];
 	pgerr_format(out, sizeof out, "duplicate key value violates unique constraint \"k\"",
 		     "23505");
-	assert_string_equal(out,
-			    "duplicate key value violates unique constraint \"k\" (SQLSTATE 23505)");
+	assert_string_equal(
+	    out, "duplicate key value violates unique constraint \"k\" (SQLSTATE 23505)");
 	pgerr_format(out, sizeof out, "no state", NULL);
 	assert_string_equal(out, "no state");
 	pgerr_format(out, sizeof out, "empty state", "");
@@ -59,7 +59,8 @@ static void test_first_line(void **state)
 			 "\"h2\" (10.0.0.2), port 5432 failed: timeout\n");
 	assert_string_equal(out, "connection to server at \"h1\" (10.0.0.1), port 5432 failed: "
 				 "Connection refused");
-	pgerr_first_line(out, sizeof out, "ERROR:  boom  \nDETAIL:  Key (token)=(secret) exists.\n");
+	pgerr_first_line(out, sizeof out,
+			 "ERROR:  boom  \nDETAIL:  Key (token)=(secret) exists.\n");
 	assert_string_equal(out, "ERROR:  boom");
 	pgerr_first_line(out, sizeof out, "");
 	assert_string_equal(out, "unknown error");
@@ -148,13 +149,13 @@ static void test_db_error_sqlstate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_format_keeps_the_state_when_cut),
-		cmocka_unit_test(test_first_line),
-		cmocka_unit_test(test_text_state),
-		cmocka_unit_test(test_state_retryable),
-		cmocka_unit_test(test_db_error_retryable),
-		cmocka_unit_test(test_db_error_sqlstate),
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_format_keeps_the_state_when_cut),
+	    cmocka_unit_test(test_first_line),
+	    cmocka_unit_test(test_text_state),
+	    cmocka_unit_test(test_state_retryable),
+	    cmocka_unit_test(test_db_error_retryable),
+	    cmocka_unit_test(test_db_error_sqlstate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
