@@ -13,6 +13,7 @@ say() {
 	wa_text "wamid.D$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
 	post_signed "$url" "$TEST_TMP/say.json"
 }
+n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
 n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
 reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
 credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
@@ -128,6 +129,32 @@ contains "transient error: retried, with its SQLSTATE" "step record failed, retr
 	"$(cat "$conf.log")"
 eq "transient error: sent once" 1 "$(n_sends)"
 sql "$dsn" "DROP TRIGGER test_flaky ON messages" >/dev/null
+
+# --- a refund that fails once (transiently) is tried again by itself, not
+# the OpenAI request before it
+psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
+CREATE SEQUENCE test_flaky_refund;
+CREATE FUNCTION test_flaky_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.remaining_credits > OLD.remaining_credits AND nextval('test_flaky_refund') <= 1 THEN
+        RAISE EXCEPTION 'test: deadlock' USING ERRCODE = 'deadlock_detected';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_flaky_refund BEFORE UPDATE ON credits FOR EACH ROW EXECUTE FUNCTION test_flaky_refund();
+SQL
+reset_standins
+before=$(credits)
+curl -sS -d '[{"status":400}]' "$OPENAI/_script" >/dev/null
+say 31611110012 "Refund me" >/dev/null
+ok "refund retried: the conversation is released" released 31611110012
+ok "refund retried: the credit is back" wait_for "$dsn" \
+	"SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'" "$before"
+contains "refund retried: the refund step was retried" "step refund failed, retrying: test: deadlock (SQLSTATE 40P01)" \
+	"$(cat "$conf.log")"
+eq "refund retried: one OpenAI request, no reply" "1 0" \
+	"$(n_responses) $(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31611110012' AND m.sender = 'agent'")"
+sql "$dsn" "DROP TRIGGER test_flaky_refund ON credits" >/dev/null
 
 # --- a permanent error on the record step: the reply ends failed, refunded
 # (NOT VALID: the rows already there are not checked.)
