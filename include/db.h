@@ -22,6 +22,10 @@
  * webchat polls woken on a reconnect did, and were freed under the walk when
  * the refusal came back synchronously). The only callbacks that run inside a
  * call of ours are those db_pool_free() runs.
+ *
+ * An error from the server reads "primary message (SQLSTATE xxxxx)", and
+ * nothing more (pgerr.h): safe to log. db_error_retryable() tells a caller
+ * whether the same statement may succeed later.
  */
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -31,6 +35,9 @@ extern const char DB_ERR_UNAVAILABLE[];
 extern const char DB_ERR_LOST[];
 extern const char DB_ERR_QUEUE_FULL[];
 extern const char DB_ERR_SHUTDOWN[];
+/* A statement answered with rows its caller cannot use (a programming
+ * error, never retried). */
+extern const char DB_ERR_UNEXPECTED[];
 
 struct db_pool;
 
@@ -82,5 +89,20 @@ int db_pool_busy(const struct db_pool *pool);
 #define DB_MAX_CHANNELS 4
 typedef void (*db_notify_cb)(void *ctx, const char *payload);
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx);
+
+/*
+ * True when the query that failed with err may succeed if sent again later:
+ * DB_ERR_LOST, DB_ERR_UNAVAILABLE, DB_ERR_QUEUE_FULL, an error libpq made
+ * itself (a broken connection), and the server's transient SQLSTATEs
+ * (pgerr_state_retryable: connection, serialization failure, deadlock, lock
+ * timeout, shutdown, insufficient resources). False for DB_ERR_SHUTDOWN,
+ * DB_ERR_UNEXPECTED and every other SQLSTATE (a constraint violation, a
+ * raised exception), which would fail the same way every time.
+ */
+bool db_error_retryable(const char *err);
+
+/* err's SQLSTATE into out, or "none" for the pool's own errors and libpq's;
+ * returns out (for logs and metric labels). */
+const char *db_error_sqlstate(const char *err, char out[6]);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "pgerr.h"
 #include "pgsync.h"
 #include "xalloc.h"
 
@@ -84,7 +85,9 @@ int cmd_capture(int argc, char **argv)
 			   " ORDER BY raw_id",
 			   2, NULL, params, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "parley capture: %s", PQresultErrorMessage(res));
+		char *why = pgerr_result_text(res);
+		fprintf(stderr, "parley capture: %s\n", why);
+		free(why);
 		/* A time PostgreSQL cannot read is the user's input, not a failure. */
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (state && strncmp(state, "22", 2) == 0)

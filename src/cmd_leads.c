@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "pgerr.h"
 #include "pgsync.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -63,7 +64,9 @@ static PGresult *run(PGconn *conn, const char *cmd, const char *sql, int n,
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		return res;
-	fprintf(stderr, "parley leads %s: %s", cmd, PQresultErrorMessage(res));
+	char *why = pgerr_result_text(res);
+	fprintf(stderr, "parley leads %s: %s\n", cmd, why);
+	free(why);
 	PQclear(res);
 	return NULL;
 }

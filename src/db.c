@@ -1,17 +1,20 @@
 #include "db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "pgerr.h"
 #include "xalloc.h"
 
 const char DB_ERR_UNAVAILABLE[] = "database unavailable";
 const char DB_ERR_LOST[] = "database connection lost during the query";
 const char DB_ERR_QUEUE_FULL[] = "database queue full";
 const char DB_ERR_SHUTDOWN[] = "shutting down";
+const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
 
 /* How many queries may wait for a connection before new ones are refused. */
 #define MAX_QUEUED 20000
@@ -82,16 +85,13 @@ static void conn_start(struct conn *c);
 static void conn_dispatch(struct db_pool *pool);
 static void conn_io(evutil_socket_t fd, short what, void *arg);
 
+/* A libpq message about the connection, on the first of its lines (one
+ * per host tried). */
 static char *one_line(const char *msg)
 {
-	char *s = xstrdup(msg ? msg : "");
-	size_t len = strlen(s);
-	while (len && (s[len - 1] == '\n' || s[len - 1] == ' '))
-		s[--len] = '\0';
-	for (char *p = s; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	return s;
+	char buf[512];
+	pgerr_first_line(buf, sizeof buf, msg);
+	return xstrdup(buf);
 }
 
 static void query_free(struct query *q)
@@ -356,8 +356,10 @@ static void conn_read(struct conn *c)
 			break;
 		}
 		ExecStatusType st = PQresultStatus(r);
+		/* Primary message and SQLSTATE only: a DETAIL can carry row
+		 * values, and callers log what they get (SPEC §12). */
 		if (st == PGRES_FATAL_ERROR && !c->error)
-			c->error = one_line(PQresultErrorMessage(r));
+			c->error = pgerr_result_text(r);
 		if (c->last)
 			PQclear(c->last);
 		c->last = r;
@@ -604,4 +606,25 @@ int db_pool_busy(const struct db_pool *pool)
 	for (int i = 0; i < pool->n; i++)
 		n += pool->conns[i].state == CONN_BUSY;
 	return n;
+}
+
+bool db_error_retryable(const char *err)
+{
+	if (!err || err == DB_ERR_SHUTDOWN || err == DB_ERR_UNEXPECTED)
+		return false;
+	if (err == DB_ERR_LOST || err == DB_ERR_UNAVAILABLE || err == DB_ERR_QUEUE_FULL)
+		return true;
+	char state[PGERR_STATE_LEN];
+	if (pgerr_text_state(err, state))
+		return pgerr_state_retryable(state);
+	/* An error libpq made itself, without a SQLSTATE: the connection
+	 * broke under the query, or the client ran short of something. */
+	return true;
+}
+
+const char *db_error_sqlstate(const char *err, char out[6])
+{
+	if (!pgerr_text_state(err, out))
+		snprintf(out, 6, "%s", "none");
+	return out;
 }

@@ -259,7 +259,7 @@ static void on_stmt(void *arg, PGresult *res, const char *err)
 	if (err == DB_ERR_SHUTDOWN)
 		b->closed = true;
 	if (!err && PQntuples(res) != st->n)
-		err = "a batch statement returned the wrong number of rows";
+		err = DB_ERR_UNEXPECTED; /* the SQL broke its contract */
 	if (err && !pool_error(err) && st->n > 1 && !b->closed) {
 		/* Nothing of the statement was committed: send its items again
 		 * one by one, so that one of them fails at most itself. */

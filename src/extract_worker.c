@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "db.h"
 #include "http_client.h"
 #include "lead_extract.h"
 #include "log.h"
@@ -146,12 +147,43 @@ static void go(struct job *j, enum step s)
 	run(j);
 }
 
-/* A database step failed: again a little later, or give the job up to
- * lease expiry. */
+static void attempt_failed(struct job *j, const char *reason, const char *detail,
+			   const char *field);
+
+static const char *step_name(enum step s)
+{
+	static const char *const names[] = {"request", "store", "fail"};
+	return names[s];
+}
+
+/*
+ * A database step failed. What may pass (db_error_retryable) is tried again
+ * a little later, at most DB_MAX_TRIES times, then the job is given up to
+ * lease expiry. Anything else would fail the same way every time: logged
+ * with its SQLSTATE and counted, and the attempt fails at once — a refused
+ * store is a failed attempt (its credits back, the next one later, as for
+ * any failure); a refused failure record gives the job up.
+ */
 static void db_failed(struct job *j, const char *err)
 {
-	if (j->w->closing) {
+	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
 		job_free(j);
+		return;
+	}
+	if (!db_error_retryable(err)) {
+		char state[6], labels[96];
+		db_error_sqlstate(err, state);
+		snprintf(labels, sizeof labels,
+			 "worker=\"extraction\",step=\"%s\",sqlstate=\"%s\"", step_name(j->step),
+			 state);
+		metrics_add("parley_db_step_failures_total", labels, 1);
+		log_error(j->ctx, "extraction step %s failed for good: %s", step_name(j->step), err);
+		if (j->step == STEP_STORE) {
+			attempt_failed(j, "database", "the database refused the lead", NULL);
+			return;
+		}
+		count_outcome("abandoned");
+		job_done(j);
 		return;
 	}
 	if (++j->db_tries >= DB_MAX_TRIES) {
@@ -515,7 +547,10 @@ static void declare_metrics(void)
 			"abandoned).");
 	metrics_declare("parley_extraction_failures_total", METRIC_COUNTER,
 			"Failed extraction attempts by reason (invalid, refused, incomplete, "
-			"failed, upstream); each is retried later.");
+			"failed, upstream, database); each is retried later.");
+	metrics_declare("parley_db_step_failures_total", METRIC_COUNTER,
+			"Reply and extraction database steps that failed with an error retrying "
+			"cannot fix, by worker, step and SQLSTATE; each ended its job as failed.");
 	metrics_declare("parley_extraction_tags_total", METRIC_COUNTER,
 			"Stored extractions by lead_status_tag.");
 	metrics_declare("parley_extractions_in_progress", METRIC_GAUGE,

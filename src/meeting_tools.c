@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "db.h"
 #include "google_calendar.h"
 #include "google_tokens.h"
 #include "http_client.h"
@@ -270,7 +271,9 @@ static void on_confirmed(void *arg, PGresult *res, const char *err)
 		return;
 	}
 	if (err) {
-		if (++r->tries < CONFIRM_TRIES) {
+		/* Only what may pass is tried again: a refusal (a constraint,
+		 * a raised exception) would be refused every time. */
+		if (db_error_retryable(err) && ++r->tries < CONFIRM_TRIES) {
 			http_client_after(r->mt->http, CONFIRM_RETRY_MS, on_confirm_retry, r);
 			return;
 		}
@@ -287,7 +290,9 @@ static void on_confirmed(void *arg, PGresult *res, const char *err)
 		(void)res;
 	}
 	if (r->recovery) {
-		metrics_add("parley_meetings_recovered_total", "outcome=\"booked\"", 1);
+		/* Recovered only when stored: a refused row stays for the next pass. */
+		if (!err)
+			metrics_add("parley_meetings_recovered_total", "outcome=\"booked\"", 1);
 		done(r);
 		return;
 	}

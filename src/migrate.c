@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "pgerr.h"
 #include "xalloc.h"
 
 
@@ -41,6 +42,15 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	for (char *p = err; *p; p++)
 		if (*p == '\n')
 			*p = (p[1] ? ' ' : '\0');
+}
+
+/* A failed statement's primary message and SQLSTATE: its DETAIL and
+ * CONTEXT may quote row values (SPEC §12). */
+static void set_result_err(char *err, size_t errlen, const PGresult *r)
+{
+	char *text = pgerr_result_text(r);
+	set_err(err, errlen, "%s", text);
+	free(text);
 }
 
 static bool is_dir(const char *path)
@@ -152,7 +162,7 @@ static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
 	ExecStatusType st = PQresultStatus(r);
 	int rc = 0;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_err(err, errlen, "%s", PQresultErrorMessage(r));
+		set_result_err(err, errlen, r);
 		rc = -1;
 	}
 	PQclear(r);
@@ -181,7 +191,7 @@ static PGresult *query_applied(PGconn *conn, char *err, size_t errlen)
 				   "to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') "
 				   "FROM schema_migrations ORDER BY name");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, "%s", PQresultErrorMessage(r));
+		set_result_err(err, errlen, r);
 		PQclear(r);
 		return NULL;
 	}
@@ -221,9 +231,11 @@ static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t 
 				   "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
 				   2, NULL, params, NULL, NULL, 0);
 	bool inserted = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!inserted)
-		set_err(err, errlen, "%s: recording it failed: %s", m->name,
-			PQresultErrorMessage(r));
+	if (!inserted) {
+		char *text = pgerr_result_text(r);
+		set_err(err, errlen, "%s: recording it failed: %s", m->name, text);
+		free(text);
+	}
 	PQclear(r);
 	if (!inserted) {
 		exec_ok(conn, "ROLLBACK", inner, sizeof inner);
@@ -293,7 +305,7 @@ int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t e
 	PGresult *applied = NULL;
 	PGresult *exists = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
 	if (PQresultStatus(exists) != PGRES_TUPLES_OK) {
-		set_err(err, errlen, "%s", PQresultErrorMessage(exists));
+		set_result_err(err, errlen, exists);
 		goto out;
 	}
 	if (strcmp(PQgetvalue(exists, 0, 0), "t") == 0 &&

@@ -3,13 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* libpq's messages end in a newline and may span lines: one line, please. */
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n')
-			*p = (p[1] ? ' ' : '\0');
-}
+#include "pgerr.h"
 
 PGconn *pgsync_connect(const char *url, const char *application_name, char *err, size_t errlen)
 {
@@ -20,9 +14,11 @@ PGconn *pgsync_connect(const char *url, const char *application_name, char *err,
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(conn) == CONNECTION_OK)
 		return conn;
-	/* libpq's messages name host and port but never the password. */
-	snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(conn));
-	one_line(err);
+	/* libpq's messages name host and port but never the password; with
+	 * several hosts it has a line for each: the first says enough. */
+	char why[512];
+	pgerr_first_line(why, sizeof why, PQerrorMessage(conn));
+	snprintf(err, errlen, "cannot connect to the database: %s", why);
 	PQfinish(conn);
 	return NULL;
 }
@@ -39,9 +35,13 @@ PGresult *pgsync_exec(PGconn *conn, const char *sql, int n, const char *const *p
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	snprintf(e->state, sizeof e->state, "%s", state ? state : "");
 	snprintf(e->constraint, sizeof e->constraint, "%s", constraint ? constraint : "");
-	snprintf(e->message, sizeof e->message, "%s",
-		 primary ? primary : (res ? PQresultErrorMessage(res) : PQerrorMessage(conn)));
-	one_line(e->message);
+	/* The primary message alone: a DETAIL can quote row values (SPEC §12).
+	 * Without one (libpq's own error), the first line of libpq's. */
+	if (primary)
+		pgerr_format(e->message, sizeof e->message, primary, NULL);
+	else
+		pgerr_first_line(e->message, sizeof e->message,
+				 res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
 	PQclear(res);
 	return NULL;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "db.h"
 #include "db_batch.h"
 #include "graph.h"
 #include "http_client.h"
@@ -50,7 +51,7 @@ enum step {
 	STEP_MARK_SENDING,
 	STEP_SEND,
 	STEP_RECORD,
-	STEP_REFUND, /* a reply that failed for good gives its credits back */
+	STEP_REFUND, /* a failed reply's credits go back */
 	STEP_FINISH,
 };
 
@@ -274,12 +275,27 @@ static void go(struct job *j, enum step s)
 	run(j);
 }
 
-/* A database step failed: try it again a little later, or give up on the
- * job and leave it to lease expiry and recovery. */
+static void reply_failed(struct job *j, const char *why);
+static void db_refused(struct job *j, const char *err);
+
+/*
+ * A database step failed. What may pass (db_error_retryable: a lost
+ * connection, a deadlock, a serialization failure, a lock timeout, a
+ * server shutting down) is tried again a little later, at most
+ * DB_MAX_TRIES times, and then the job is left to lease expiry and
+ * recovery. Anything else would fail the same way every time: the reply
+ * ends as failed at once (db_refused), and the worker moves on.
+ */
 static void db_failed(struct job *j, const char *err)
 {
-	if (j->w->closing) {
+	/* Shutting down: the claim runs out, and whoever takes it over
+	 * finishes the reply (never sending a part twice). */
+	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
 		job_free(j);
+		return;
+	}
+	if (!db_error_retryable(err)) {
+		db_refused(j, err);
 		return;
 	}
 	if (++j->db_tries >= DB_MAX_TRIES) {
@@ -292,14 +308,79 @@ static void db_failed(struct job *j, const char *err)
 	run_later(j, DB_RETRY_MS);
 }
 
+/*
+ * A database step failed with an error that retrying cannot fix (a
+ * constraint violation, a raised exception): logged with its SQLSTATE and
+ * counted, and the reply ends the way a final upstream refusal ends it —
+ * its stored parts marked failed with the error, its credits given back
+ * unless a part was recorded as sent (SPEC §5.2), its claim released. A
+ * step of that ending that is refused too is skipped, down to the claim,
+ * which at worst runs out.
+ */
+static void db_refused(struct job *j, const char *err)
+{
+	char state[6], labels[96];
+	db_error_sqlstate(err, state);
+	snprintf(labels, sizeof labels, "worker=\"replies\",step=\"%s\",sqlstate=\"%s\"",
+		 step_name(j->step), state);
+	metrics_add("parley_db_step_failures_total", labels, 1);
+	log_error(j->ctx, "step %s failed for good: %s", step_name(j->step), err);
+	char *why = xasprintf("database error: %s", err);
+	switch (j->step) {
+	case STEP_MARK_SENDING:
+		/* This part never left: it and the rest are recorded failed. */
+		free(j->failure);
+		j->failure = why;
+		j->failed_part = j->next_part;
+		go(j, STEP_RECORD);
+		return;
+	case STEP_RECORD:
+		if (!j->failure) {
+			/* The platform took this part, but its record is refused: it
+			 * is recorded failed, with the reason, instead of sent, and
+			 * the rest are not sent. */
+			free(j->pending_pmid);
+			j->pending_pmid = NULL;
+			if (j->sent_parts > 0)
+				j->sent_parts--;
+			j->failure = xasprintf("accepted by the platform, but recording the send "
+					       "failed: %s", why);
+			free(why);
+			j->failed_part = j->next_part;
+			go(j, STEP_RECORD);
+			return;
+		}
+		/* Not even the failure can be recorded: the parts stay as they
+		 * are (the next claim marks the one being sent failed, and sends
+		 * those never started). */
+		free(why);
+		reply_failed(j, j->failure);
+		return;
+	case STEP_REFUND:
+		log_error(j->ctx, "the failed reply's credits were not given back");
+		free(why);
+		go(j, STEP_FINISH);
+		return;
+	case STEP_FINISH:
+		/* The claim runs out by itself. */
+		free(why);
+		count_reply("abandoned");
+		job_done(j);
+		return;
+	default:
+		/* Nothing of the reply was stored, or storing it is refused. */
+		reply_failed(j, why);
+		free(why);
+		return;
+	}
+}
+
 static void query(struct job *j, const char *sql, int n, const char *const *params, db_cb cb)
 {
 	db_query(j->w->app->db, sql, n, params, cb, j);
 }
 
 /* ---- steps ------------------------------------------------------------ */
-
-static void reply_failed(struct job *j, const char *why);
 
 static void on_finished(void *arg, PGresult *res, const char *err)
 {
@@ -339,7 +420,8 @@ static void on_refunded(void *arg, PGresult *res, const char *err)
 		db_failed(j, err);
 		return;
 	}
-	finish(j);
+	j->charged = false;
+	go(j, STEP_FINISH);
 }
 
 static void refund(struct job *j)
@@ -351,11 +433,10 @@ static void refund(struct job *j)
 }
 
 /*
- * The reply failed for good. If none of it reached the customer, the
- * credits taken for it go back (SPEC §5.2): whether they were taken by this
- * job or, for a resumed reply, by the process that stored it. The refund is
- * a step of its own so that a database error repeats the refund, not the
- * step that failed (an OpenAI call, or the record of the last part).
+ * The reply failed for good. If none of it reached the customer (as far as
+ * the database knows: no part recorded sent), the credits taken for it go
+ * back (SPEC §5.2): whether they were taken by this job or, for a resumed
+ * reply, by the process that stored it.
  */
 static void reply_failed(struct job *j, const char *why)
 {
@@ -364,10 +445,9 @@ static void reply_failed(struct job *j, const char *why)
 	slot_release(j);
 	count_reply("failed");
 	if (j->sent_parts > 0 || (!j->charged && j->n_parts == 0)) {
-		finish(j);
+		go(j, STEP_FINISH);
 		return;
 	}
-	j->charged = false;
 	go(j, STEP_REFUND);
 }
 
@@ -606,14 +686,31 @@ static void on_marked(void *arg, PGresult *res, const char *err)
 	go(j, STEP_SEND);
 }
 
+/*
+ * Graph answered a send with a platform id that the database holds for
+ * another message already (holder, from parley_record_sent): the send was
+ * recorded as sent without the id, which stays with holder (migration
+ * 0015). Logged and counted; the reply goes on.
+ */
+static void note_collision(struct job *j, PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return;
+	log_warn(j->ctx, "graph returned a platform message id already recorded for message %s; "
+			 "this part is recorded as sent without it",
+		 PQgetvalue(res, row, col));
+	metrics_add("parley_platform_id_collisions_total", NULL, 1);
+}
+
 static void on_recorded(void *arg, PGresult *res, const char *err)
 {
-	(void)res;
 	struct job *j = arg;
 	if (err) {
 		db_failed(j, err);
 		return;
 	}
+	if (!j->failure)
+		note_collision(j, res, 0, 0);
 	j->next_part++;
 	free(j->pending_pmid);
 	j->pending_pmid = NULL;
@@ -637,6 +734,7 @@ static void on_recorded_last(void *arg, PGresult *res, int row, const char *err)
 		db_failed(j, err); /* runs record() again: both or neither happened */
 		return;
 	}
+	note_collision(j, res, row, 1);
 	count_reply("sent");
 	log_info(j->ctx, "reply sent in %zu message(s)", j->n_parts);
 	/* Customer messages that came while the reply was produced keep the
@@ -1116,8 +1214,8 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 			       " $4::jsonb[])",
 			       store_cols, 3);
 	w->finishes = step_batch(w,
-				 "SELECT parley_finish_sent_replies($1, $2::text[], $3::text[],"
-				 " $4::text[], $5::text[])",
+				 "SELECT due, pmid_holder FROM parley_finish_sent_replies($1,"
+				 " $2::text[], $3::text[], $4::text[], $5::text[])",
 				 finish_cols, 4);
 	worker_wake_init(&w->wake, app->base, on_wake, w);
 	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);

@@ -73,6 +73,12 @@ static void declare_metrics(void)
 			"Time on the wire of requests to OpenAI, the Graph API and Google.");
 	metrics_declare("parley_send_failures_total", METRIC_COUNTER,
 			"Replies the Graph API finally refused, by Meta error code.");
+	metrics_declare("parley_db_step_failures_total", METRIC_COUNTER,
+			"Reply and extraction database steps that failed with an error retrying "
+			"cannot fix, by worker, step and SQLSTATE; each ended its job as failed.");
+	metrics_declare("parley_platform_id_collisions_total", METRIC_COUNTER,
+			"Sends the Graph API answered with a platform message id already recorded "
+			"for another message (recorded as sent without it).");
 	metrics_declare("parley_replies_in_progress", METRIC_GAUGE,
 			"Replies being produced or sent by this process.");
 	metrics_declare("parley_event_loop_lag_seconds", METRIC_HISTOGRAM,

@@ -194,7 +194,7 @@ eq "the others stored once, numbered 1..12" "12|1|12" \
 eq "nothing of the refused one kept" 0 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE platform_message_id = 'wamid.POISON'")"
 ok "the failed batch was split" test "$(metric parley_ingest_batch_splits_total)" -ge 1
-contains "the split is logged" "storing them one by one: ERROR:  poison refused" "$(cat "$conf.log")"
+contains "the split is logged, with the SQLSTATE" "storing them one by one: poison refused (SQLSTATE P0001)" "$(cat "$conf.log")"
 sql "$dsn" "DROP TRIGGER refuse_poison ON messages" >/dev/null
 eq "its redelivery: 200" 200 "$(post_signed "$url" "$TEST_TMP/p/poison.json")"
 eq "its redelivery stored, numbered next" 13 \

@@ -411,6 +411,24 @@ say $Z "Zed cancelled; book Zak then"
 ok "max bookings: answered a third time" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 3
 eq "max bookings: after a cancellation there is room again" true \
 	"$(responses_of $Z | jq -r '.[-1].body.input[0].output | fromjson | .booked')"
+# --- the database refuses the meeting row: not tried again and again, the
+# reservation is left to the recovery pass at once
+P=31610000019
+recovered=$(metric 'parley_meetings_recovered_total{outcome="booked"}')
+sql "$dsn" "ALTER TABLE meetings ADD CONSTRAINT test_refuse_meeting CHECK (title IS DISTINCT FROM 'Refused demo') NOT VALID" >/dev/null
+script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "$(date -u -d '+5 days' +%Y-%m-%d)T11:00:00+01:00" pat@example.test 'Refused demo')}}]"
+say $P "A demo at three, please"
+ok "refused meeting row: the reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$P' AND m.sender = 'agent' AND m.status = 'sent'" 1
+inserted=$(google_requests | jq '[.[] | select(.method == "POST" and (.path | endswith("/events")) and .body.attendees[0].email == "pat@example.test")][0].time_ms')
+sent=$(curl -sS "$GRAPH/_requests" | jq --arg to $P '[.[] | select(.body.to == $to)][0].time_ms')
+gap=$((sent - inserted))
+eq "refused meeting row: not retried (the reply followed the event at once)" yes "$([ "$gap" -lt 3000 ] && echo yes || echo "no ($gap ms)")"
+contains "refused meeting row: logged with the SQLSTATE" 'violates check constraint "test_refuse_meeting" (SQLSTATE 23514)); the recovery pass will store it' "$(cat "$conf.log")"
+sql "$dsn" "ALTER TABLE meetings DROP CONSTRAINT test_refuse_meeting" >/dev/null
+ok "refused meeting row: once allowed, the recovery pass stores it" wait_for "$dsn" "SELECT count(*) FROM meetings WHERE customer_email = 'pat@example.test' AND status = 'scheduled'" 1
+ok "refused meeting row: no reservation left" wait_for "$dsn" "SELECT count(*) FROM meeting_bookings" 0
+eq "refused meeting row: recovered once (a refused pass is not counted)" $((${recovered:-0} + 1)) \
+	"$(metric 'parley_meetings_recovered_total{outcome="booked"}')"
 
 # --- invalid_grant: the calendar is disconnected, replies still go out
 M=31610000011

@@ -81,6 +81,19 @@ contains "failing migration: named in the error" "9999_bad.sql" "$out"
 eq "failing migration: rolled back" "" "$(sql "$dsn4" "SELECT to_regclass('t_half')")"
 eq "failing migration: not recorded" 0 "$(sql "$dsn4" "SELECT count(*) FROM schema_migrations WHERE name = '9999_bad.sql'")"
 
+# A constraint failure is told by its primary message and SQLSTATE: its
+# DETAIL ("Key (k)=(…) already exists") can carry a token or a message.
+cat >"$mdir/9999_bad.sql" <<'SQL'
+CREATE TABLE t_detail (k text UNIQUE);
+INSERT INTO t_detail VALUES ('tok-secret-9931'), ('tok-secret-9931');
+SQL
+out=$(PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate -c "$conf4" 2>&1)
+eq "constraint failure: exit 1" 1 $?
+contains "constraint failure: primary message and SQLSTATE" \
+	'9999_bad.sql: duplicate key value violates unique constraint "t_detail_k_key" (SQLSTATE 23505)' "$out"
+eq "constraint failure: no DETAIL, no value" 0 "$(grep -c -e 'tok-secret-9931' -e 'DETAIL' <<<"$out" || true)"
+rm "$mdir/9999_bad.sql"
+
 # Bad usage and bad configuration: exit 2 with a clear line.
 out=$("$PARLEY_BIN" migrate --bogus -c "$conf" 2>&1)
 eq "unknown option: exit 2" 2 $?
@@ -96,6 +109,12 @@ printf '[database]\nurl = host=127.0.0.1 port=1 dbname=x user=x\n' >"$bad"
 out=$("$PARLEY_BIN" migrate -c "$bad" 2>&1)
 eq "unreachable database: exit 1" 1 $?
 contains "unreachable database: says so" "cannot connect to the database" "$out"
+# Several hosts: libpq has a line for each; the error is one line, the first.
+printf '[database]\nurl = host=127.0.0.1,127.0.0.2 port=1,2 dbname=x user=x\n' >"$bad"
+out=$("$PARLEY_BIN" migrate -c "$bad" 2>&1)
+eq "unreachable hosts: exit 1" 1 $?
+eq "unreachable hosts: one line, about the first host" "1 yes" \
+	"$(wc -l <<<"$out") $(grep -q '127.0.0.1' <<<"$out" && ! grep -q '127.0.0.2' <<<"$out" && echo yes)"
 
 # check-config names file and line of a misspelt key.
 typo="$TEST_TMP/typo.conf"

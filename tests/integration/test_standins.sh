@@ -576,6 +576,26 @@ kill -TERM "$GPID"
 wait "$GPID"
 eq "fake_graph: SIGTERM exits 0" 0 $?
 
+# --message-id: a Graph that gives several messages one id (a fault).
+start_standin graph3 "$FAKE_GRAPH" --message-id wamid.SAME || { finish; exit 1; }
+GPID=$SPID
+WA_URL=$SURL/v24.0/106540352242922/messages
+IG_URL=$SURL/v24.0/17841400000000001/messages
+wa one
+first=$(j '.messages[0].id')
+wa two
+eq "--message-id: two WhatsApp sends get the same id" "wamid.SAME wamid.SAME" "$first $(j '.messages[0].id')"
+ig three
+eq "--message-id: and Instagram sends too" "200 wamid.SAME" "$CODE $(j .message_id)"
+call "$SURL/_script" "${JSON[@]}" --data-binary '[{"message_id":"wamid.OWN"}]'
+wa four
+eq "--message-id: a step's own id still wins" "wamid.OWN" "$(j '.messages[0].id')"
+kill -TERM "$GPID"
+wait "$GPID"
+eq "fake_graph --message-id: SIGTERM exits 0" 0 $?
+"$FAKE_GRAPH" --listen 127.0.0.1:0 --message-id '' >/dev/null 2>&1
+eq "fake_graph --message-id '': exit 2" 2 $?
+
 
 # ==================================================================== fake_google
 

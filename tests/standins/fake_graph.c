@@ -4,7 +4,7 @@
  * the end-to-end tests and `make demo`. One process, one libevent loop, no
  * threads, nothing persisted.
  *
- *   fake_graph --listen HOST:PORT [--log FILE] [--ig-bytes]
+ *   fake_graph --listen HOST:PORT [--log FILE] [--ig-bytes] [--message-id ID]
  *
  *   --listen     address to serve; port 0 picks a free one. Once serving,
  *                prints exactly one line "listening on HOST:PORT" (the real
@@ -13,6 +13,9 @@
  *   --ig-bytes   count Instagram's 1000-character limit in UTF-8 bytes, the
  *                stricter of the two readings of Meta's pages (meta.md
  *                §7.2); code points otherwise.
+ *   --message-id ID  a fault: every successful send answers with this one id
+ *                (wamid or mid) unless its step names its own, as a Graph
+ *                that hands one id to several messages would.
  *
  * SIGTERM or SIGINT: exits 0 after freeing everything (answers still
  * waiting are dropped unsent).
@@ -106,6 +109,7 @@ enum platform { WA, IG, GRAPH };
 struct fake {
 	struct standin s;
 	bool ig_bytes;
+	const char *message_id; /* --message-id: the id of every send, or NULL */
 	long sent[2]; /* successful sends per platform (WA, IG) since the last reset */
 };
 
@@ -476,6 +480,7 @@ static void whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 	to = json_str(doc, "to");
 	wa_id = digits_of(to);
 	wamid = json_str(a->step, "message_id") ? xstrdup(json_str(a->step, "message_id"))
+		: f->message_id			 ? xstrdup(f->message_id)
 						 : new_wamid(f, wa_id);
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "messaging_product", "whatsapp");
@@ -546,6 +551,7 @@ static void instagram(struct fake *f, const cJSON *doc, const char *account, str
 		return;
 	id = json_str(cJSON_GetObjectItemCaseSensitive(doc, "recipient"), "id");
 	mid = json_str(a->step, "message_id") ? xstrdup(json_str(a->step, "message_id"))
+	      : f->message_id		       ? xstrdup(f->message_id)
 					       : new_mid(f, account);
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "recipient_id", id);
@@ -736,7 +742,8 @@ static void reset(struct standin *s)
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: fake_graph --listen HOST:PORT [--log FILE] [--ig-bytes]\n");
+	fprintf(to, "usage: fake_graph --listen HOST:PORT [--log FILE] [--ig-bytes] "
+		    "[--message-id ID]\n");
 }
 
 int main(int argc, char **argv)
@@ -745,6 +752,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"log", required_argument, NULL, 'L'},
 		{"ig-bytes", no_argument, NULL, 'b'},
+		{"message-id", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -758,6 +766,13 @@ int main(int argc, char **argv)
 		case 'l': listen = optarg; break;
 		case 'L': log_path = optarg; break;
 		case 'b': f.ig_bytes = true; break;
+		case 'm':
+			if (!*optarg) {
+				usage(stderr);
+				return 2;
+			}
+			f.message_id = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
