@@ -20,13 +20,15 @@ conf_set "$conf" replies debounce_ms 100
 conf_set "$conf" extraction enabled false
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
 seed_channels "$dsn"
-# The first refund (credits going up) of each round fails; a sequence is not
-# rolled back with the refund, so the next try goes through.
+# The first refund (credits going up) of each round fails with an error
+# worth retrying (a serialization failure: only those are retried, see
+# test_db_errors.sh for the others); a sequence is not rolled back with the
+# refund, so the next try goes through.
 sql "$dsn" "CREATE SEQUENCE refund_tries;
             CREATE FUNCTION refuse_first_refund() RETURNS trigger LANGUAGE plpgsql AS \$\$
             BEGIN
                 IF NEW.remaining_credits > OLD.remaining_credits AND nextval('refund_tries') = 1 THEN
-                    RAISE EXCEPTION 'refund refused once';
+                    RAISE EXCEPTION 'refund refused once' USING ERRCODE = 'serialization_failure';
                 END IF;
                 RETURN NEW;
             END \$\$;
