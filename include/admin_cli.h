@@ -2,11 +2,11 @@
 #define PARLEY_ADMIN_CLI_H
 /*
  * The frame the administration commands (tenant, channel, agent, credits,
- * conversation) share: dispatch to a sub-command ("tenant add"), -c FILE,
- * the common options --json and --help, one-line errors with the exit
- * statuses of SPEC §1, the configuration and a blocking database connection
- * (src/pgsync.c). Each sub-command checks its own options before it
- * connects, so that bad usage exits 2 without touching the database.
+ * conversation) share: dispatch to a sub-command ("tenant add"), -c FILE, the
+ * common options --json and --help, one-line errors with the exit statuses of
+ * README, Commands, the configuration and a blocking database connection
+ * (src/pgsync.c). Each sub-command checks its own options before it connects,
+ * so that bad usage exits 2 without touching the database.
  */
 #include <getopt.h>
 #include <stdbool.h>

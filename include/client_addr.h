@@ -1,15 +1,15 @@
 #ifndef PARLEY_CLIENT_ADDR_H
 #define PARLEY_CLIENT_ADDR_H
 /*
- * Who a request comes from (SPEC §12). Directly connected, the client is
- * the TCP peer. Behind reverse proxies listed in server.trusted_proxies,
- * it is the right-most X-Forwarded-For address that is not one of them:
- * each trusted proxy appends the address it saw, so everything to the left
- * of the first untrusted entry was written by the client and proves
- * nothing. The rate-limit key of a client is its IPv4 address, or its IPv6
- * /64 (one subscriber usually holds a whole /64, so finer keys would let
- * one person take 2^64 of them). IPv4-mapped IPv6 addresses (a dual-stack
- * socket's view of an IPv4 client) are IPv4.
+ * Who a request comes from (README, Webchat). Directly connected, the client
+ * is the TCP peer. Behind reverse proxies listed in server.trusted_proxies, it
+ * is the right-most X-Forwarded-For address that is not one of them: each
+ * trusted proxy appends the address it saw, so everything to the left of the
+ * first untrusted entry was written by the client and proves nothing. The
+ * rate-limit key of a client is its IPv4 address, or its IPv6 /64 (one
+ * subscriber usually holds a whole /64, so finer keys would let one person
+ * take 2^64 of them). IPv4-mapped IPv6 addresses (a dual-stack socket's view
+ * of an IPv4 client) are IPv4.
  *
  * Pure: no sockets, no allocation except the parsed network list.
  */

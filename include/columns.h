@@ -1,12 +1,12 @@
 #ifndef PARLEY_COLUMNS_H
 #define PARLEY_COLUMNS_H
 /*
- * Widths, in characters as PostgreSQL counts them for VARCHAR(n) (code
- * points, not bytes), of the columns that values from outside land in or are
- * compared with. The schema (sql/migrations) is the truth; these copy it so
- * that a value which cannot fit is dealt with in C, per value, before it
- * reaches the database: one value too wide would otherwise fail the whole
- * statement and with it every webhook stored together (SPEC 4.5).
+ * Widths, in characters as PostgreSQL counts them for VARCHAR(n) (code points,
+ * not bytes), of the columns that values from outside land in or are compared
+ * with. The schema (sql/migrations) is the truth; these copy it so that a
+ * value which cannot fit is dealt with in C, per value, before it reaches the
+ * database: one value too wide would otherwise fail the whole statement and
+ * with it every webhook stored together (docs/protocol.md, Skipped events).
  * tests/integration/test_field_widths.sh checks them against the schema.
  */
 

@@ -3,7 +3,8 @@
 /*
  * The sub-commands of the parley binary. Each takes the arguments after its
  * own name (argv[0] is the command name) and returns the process exit status:
- * 0 success, 1 runtime failure, 2 bad usage or invalid configuration (SPEC §1).
+ * 0 success, 1 runtime failure, 2 bad usage or invalid configuration (README,
+ * Commands).
  */
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

@@ -1,9 +1,9 @@
 #ifndef PARLEY_CONFIG_H
 #define PARLEY_CONFIG_H
 /*
- * parley.conf: INI, `key = value`, `[section]`, `;`/`#` comments (SPEC §2).
- * The keys are one table in config.c (type, default, bounds, required,
- * secret, reloadable). Values come, lowest precedence first, from:
+ * parley.conf: INI, `key = value`, `[section]`, `;`/`#` comments (README,
+ * Configuration). The keys are one table in config.c (type, default, bounds,
+ * required, secret, reloadable). Values come, lowest precedence first, from:
  * built-in defaults, the file, files in $CREDENTIALS_DIRECTORY named
  * `<section>.<key>` (secrets only; systemd LoadCredential=), and the
  * environment `PARLEY_<SECTION>_<KEY>` (plus OPENAI_API_KEY for
@@ -38,15 +38,15 @@
  * lose trailing slashes (the code appends "/responses" etc.).
  * Error messages never contain the value of a secret key.
  *
- * Secrets (SPEC §12): with CONFIG_NEED_SERVE, meta.app_secret (each entry),
- * meta.verify_token and webchat.secret (when set) must be at least 16
- * bytes and not one of the example file's placeholders; the error names
- * the source of the effective value. database.password, when set, is
- * merged into database.url as its last `password` parameter (so it wins
- * over one inside the URL), which is the string every connection uses;
- * with CONFIG_NEED_DATABASE or CONFIG_NEED_SERVE only (the others do not
- * connect), and a url that libpq would not read the password back from
- * intact (a dangling backslash, an open quote) is an error.
+ * Secrets (docs/operations.md, Deployment): with CONFIG_NEED_SERVE,
+ * meta.app_secret (each entry), meta.verify_token and webchat.secret (when
+ * set) must be at least 16 bytes and not one of the example file's
+ * placeholders; the error names the source of the effective value.
+ * database.password, when set, is merged into database.url as its last
+ * `password` parameter (so it wins over one inside the URL), which is the
+ * string every connection uses; with CONFIG_NEED_DATABASE or CONFIG_NEED_SERVE
+ * only (the others do not connect), and a url that libpq would not read the
+ * password back from intact (a dangling backslash, an open quote) is an error.
  *
  * A struct config owns every string in it; config_free() releases them.
  */

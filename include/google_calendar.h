@@ -1,15 +1,15 @@
 #ifndef PARLEY_GOOGLE_CALENDAR_H
 #define PARLEY_GOOGLE_CALENDAR_H
 /*
- * The Google wire formats parley speaks for meeting booking
- * (openai_google.md D): the OAuth token refresh, freeBusy.query,
- * events.insert with a Meet conference request, events.get/delete, their
- * error bodies, RFC 3339 times, and the event id derived from a meeting id.
- * Pure: no I/O, no clock (callers pass "now"); google_tokens.c and
- * meeting_tools.c do the HTTP on the loop, cmd_meeting.c blocking. Every
- * returned string is new and owned by the caller. Parsers take (body, len)
- * that need not be NUL-terminated and never trust what Google (or a
- * stand-in) sends: every field is type-checked and bounded.
+ * The Google wire formats parley speaks for meeting booking (docs/protocol.md,
+ * Google Calendar): the OAuth token refresh, freeBusy.query, events.insert
+ * with a Meet conference request, events.get/delete, their error bodies, RFC
+ * 3339 times, and the event id derived from a meeting id. Pure: no I/O, no
+ * clock (callers pass "now"); google_tokens.c and meeting_tools.c do the HTTP
+ * on the loop, cmd_meeting.c blocking. Every returned string is new and owned
+ * by the caller. Parsers take (body, len) that need not be NUL-terminated and
+ * never trust what Google (or a stand-in) sends: every field is type-checked
+ * and bounded.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 #ifndef PARLEY_GRAPH_H
 #define PARLEY_GRAPH_H
 /*
- * The Graph API send format (SPEC §5.4, meta.md §7): request bodies for a
- * WhatsApp or Instagram text message, and the platform message id in the
+ * The Graph API send format (docs/protocol.md, Graph sends): request bodies
+ * for a WhatsApp or Instagram text message, and the platform message id in the
  * answer. Pure; returned strings are owned by the caller.
  */
 #include <stdbool.h>

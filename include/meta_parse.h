@@ -10,16 +10,16 @@
  * standby[] item of the body is visited (Meta batches up to 1000 updates).
  * A malformed part is skipped with a note; it never fails the whole batch.
  *
- * Every string this module hands out is valid UTF-8 without NUL bytes
- * (invalid sequences become U+FFFD), so it can go straight into PostgreSQL,
- * and fits the column it is meant for (columns.h, SPEC 4.5). Ids (channel,
- * customer, message ids) are never repaired: an id that is not printable
- * ASCII makes its event skipped with a note, because a mangled id could
- * collide with a real one; an id longer than its column (a customer id over
- * 50 characters, a message id over 512, a channel id over 100) makes its
+ * Every string this module hands out is valid UTF-8 without NUL bytes (invalid
+ * sequences become U+FFFD), so it can go straight into PostgreSQL, and fits
+ * the column it is meant for (columns.h; docs/protocol.md, Skipped events).
+ * Ids (channel, customer, message ids) are never repaired: an id that is not
+ * printable ASCII makes its event skipped with a note, because a mangled id
+ * could collide with a real one; an id longer than its column (a customer id
+ * over 50 characters, a message id over 512, a channel id over 100) makes its
  * event skipped with a note that shows only its first characters, and is
- * counted in skipped_too_long. Names are cut at a character boundary to
- * their column's width instead: a name is not what anything is found by.
+ * counted in skipped_too_long. Names are cut at a character boundary to their
+ * column's width instead: a name is not what anything is found by.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,8 +48,8 @@ const char *platform_name(enum platform p);
 #define META_REFERRAL_URL_MAX  2048
 
 /*
- * Where the customer came from, as Meta describes it (meta.md 3.3 and the
- * Instagram message/referral events): a Click-to-WhatsApp ad's messages[]
+ * Where the customer came from, as Meta describes it (docs/protocol.md,
+ * WhatsApp and Instagram): a Click-to-WhatsApp ad's messages[]
  * .referral, an Instagram message's referral (ads_context_data), or
  * Instagram's standalone referral event (an ig.me link or ad opened). Every
  * field is NULL when Meta did not send it (or sent a value of the wrong
@@ -93,8 +93,8 @@ const char *meta_referral_get(const struct meta_referral *r, size_t i);
  *              story_reply reel post story like template link location
  *              attachment postback referral reaction edit deleted
  *              unsupported unknown
- * A message that came from an ad keeps its own kind (usually "text") and
- * its text exactly as sent; the ad is in referral (SPEC 4.5).
+ * A message that came from an ad keeps its own kind (usually "text") and its
+ * text exactly as sent; the ad is in referral (docs/protocol.md, WhatsApp).
  *
  * needs_reply is false for: reactions, echoes (and any Instagram message the
  * account sent itself), deletions (WA revoke, IG unsend), edits (the original
@@ -116,7 +116,8 @@ struct meta_message {
 	 * "ig-<what>-<32 hex>", see meta_parse.c (derived_id). */
 	char *platform_message_id;
 	char *kind;
-	/* Readable line per SPEC 4.5; never NULL, at most META_TEXT_MAX bytes. */
+	/* Readable line (README, Webhook ingestion); never NULL, at most
+	 * META_TEXT_MAX bytes. */
 	char *text;
 	/* WA value.contacts[].profile.name (else .username) of this sender, or
 	 * NULL; at most COLUMN_CUSTOMER_NAME_WIDTH characters (a longer one is
@@ -126,7 +127,7 @@ struct meta_message {
 	char *reply_to;
 	/* Reactions, edits, deletions: the message they act on; else NULL. */
 	char *target_message_id;
-	/* The ad or link the customer came from, or NULL (SPEC 4.5). */
+	/* Where the customer came from (docs/protocol.md), or NULL. */
 	struct meta_referral *referral;
 	/* Event time, ms since the epoch (WA sends seconds, IG ms); 0 if missing or invalid. */
 	long long timestamp_ms;

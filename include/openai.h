@@ -1,9 +1,9 @@
 #ifndef PARLEY_OPENAI_H
 #define PARLEY_OPENAI_H
 /*
- * The OpenAI wire format parley speaks (SPEC §5.3): request bodies for
- * POST /conversations and POST /responses, and reading their answers. Pure:
- * no I/O; the reply worker does the HTTP. Every returned string is new and
+ * The OpenAI wire format parley speaks (docs/protocol.md, OpenAI): request
+ * bodies for POST /conversations and POST /responses, and reading their
+ * answers. Pure: no I/O; the reply worker does the HTTP. Every returned string is new and
  * owned by the caller.
  */
 #include <stddef.h>
@@ -24,7 +24,7 @@ char *openai_response_request(const char *prompt_id, const char *conversation_id
  * the ones after a round of function calls carry only the
  * function_call_output items (items, a JSON array), because in a
  * conversation the function_call items are already stored and re-sending
- * them is a duplicate-item error (openai_google.md A.6).
+ * them is a duplicate-item error (docs/protocol.md, Meeting tools).
  */
 struct openai_turn {
 	const char *prompt_id, *conversation_id, *model;

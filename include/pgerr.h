@@ -6,11 +6,11 @@
  * (pgsync.c, migrate.c, the commands) alike.
  *
  * A server error is told by its primary message and its SQLSTATE only
- * (SPEC §12): its DETAIL, HINT, CONTEXT and the rest of libpq's full message
- * can carry row values — a failing row with a customer's text, a key with an
- * access token — which must not reach a log or a terminal. libpq's own
- * messages (a connection that failed) can span several lines, one per host
- * tried: only the first is kept.
+ * (docs/operations.md, Logs): its DETAIL, HINT, CONTEXT and the rest of
+ * libpq's full message can carry row values — a failing row with a customer's
+ * text, a key with an access token — which must not reach a log or a terminal.
+ * libpq's own messages (a connection that failed) can span several lines, one
+ * per host tried: only the first is kept.
  */
 #include <libpq-fe.h>
 #include <stdbool.h>

@@ -3,10 +3,10 @@
 /*
  * The ad (or link) a customer came from, as people and the model read it.
  * messages.referral (migration 0014; the keys of struct meta_referral in
- * meta_parse.h) is shown in transcripts, given to the agent as context for
- * the turn it belongs to, and to lead extraction beside the message it came
- * with (SPEC 4.5). It is never mixed into the customer's text: these lines
- * go into separate input items.
+ * meta_parse.h) is shown in transcripts, given to the agent as context for the
+ * turn it belongs to, and to lead extraction beside the message it came with
+ * (docs/protocol.md, OpenAI). It is never mixed into the customer's text:
+ * these lines go into separate input items.
  *
  * Pure: no I/O. Every returned string is new, owned by the caller, valid
  * UTF-8 (as stored), on one line, at most REFERRAL_LINE_MAX bytes.

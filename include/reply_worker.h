@@ -1,12 +1,13 @@
 #ifndef PARLEY_REPLY_WORKER_H
 #define PARLEY_REPLY_WORKER_H
 /*
- * The reply path (SPEC §5): claims conversations whose reply is due through
- * the database (parley_claim_replies, with a lease), takes the tenant's
- * credits, asks OpenAI, stores the answer as pending agent messages and
- * sends them through the Graph API one after another, recording each
- * outcome. Everything that must survive a crash or be shared between
- * processes lives in the database; this module holds only the jobs in flight.
+ * The reply path (docs/architecture.md, A reply's path): claims conversations
+ * whose reply is due through the database (parley_claim_replies, with a
+ * lease), takes the tenant's credits, asks OpenAI, stores the answer as
+ * pending agent messages and sends them through the Graph API one after
+ * another, recording each outcome. Everything that must survive a crash or be
+ * shared between processes lives in the database; this module holds only the
+ * jobs in flight.
  */
 struct app;
 struct http_client;

@@ -1,12 +1,13 @@
 #ifndef PARLEY_RETRY_H
 #define PARLEY_RETRY_H
 /*
- * Retry policy for upstream calls (SPEC §5.5): is an outcome worth another
- * attempt, how long to wait before it, and a short description of a failure
- * for message_delivery_status.error_message. Pure: no I/O, no clock, no
- * global state; the caller supplies the randomness. Counting attempts and
- * persisting them between tries is the caller's job (the reply worker keeps
- * that in the database so that a restart does not reset it).
+ * Retry policy for upstream calls (docs/protocol.md, Retries of upstream
+ * calls): is an outcome worth another attempt, how long to wait before it, and
+ * a short description of a failure for message_delivery_status.error_message.
+ * Pure: no I/O, no clock, no global state; the caller supplies the randomness.
+ * Counting attempts and persisting them between tries is the caller's job (the
+ * reply worker keeps that in the database so that a restart does not reset
+ * it).
  */
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 #ifndef PARLEY_WEBCHAT_H
 #define PARLEY_WEBCHAT_H
 /*
- * The webchat channel's HTTP API (SPEC §6): widget sessions, customer
- * messages, the long poll, read receipts; CORS and rate limits for all of
- * them. Messages are stored by the same ingestion path as Meta's
+ * The webchat channel's HTTP API (docs/protocol.md, Webchat): widget sessions,
+ * customer messages, the long poll, read receipts; CORS and rate limits for
+ * all of them. Messages are stored by the same ingestion path as Meta's
  * (ingest_batch.h) and answered by the same reply worker; this module only
  * speaks HTTP to the widget and reads the session's messages back.
  *

@@ -1,9 +1,9 @@
 #ifndef PARLEY_WEBCHAT_TOKEN_H
 #define PARLEY_WEBCHAT_TOKEN_H
 /*
- * Webchat session tokens (SPEC §6). A session has no table of its own: the
- * token is its only record, so it must be unforgeable and say which session
- * of which widget it authorises, and until when.
+ * Webchat session tokens (docs/protocol.md, Webchat). A session has no table
+ * of its own: the token is its only record, so it must be unforgeable and say
+ * which session of which widget it authorises, and until when.
  *
  *   "v1." base64url(session_id ":" expires ":" widget_id) "." base64url(mac)
  *

@@ -1,6 +1,7 @@
 /*
- * `parley capture`: writes stored raw webhook bodies (SPEC §4.8) as files
- * that `parley replay` accepts, named so that name order is arrival order.
+ * `parley capture`: writes stored raw webhook bodies (webhook_raw,
+ * docs/architecture.md) as files that `parley replay` accepts, named so that
+ * name order is arrival order.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -136,9 +136,9 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 		goto rollback;
 	/* A platform id names one channel in the whole deployment: two tenants
 	 * claiming it would make ingestion skip its messages as ambiguous
-	 * (SPEC §4.2). The seed's unique key includes the tenant, so the check
-	 * is ours, made under a lock per platform id so that two concurrent adds
-	 * cannot both pass it. */
+	 * (docs/protocol.md, Skipped events). The seed's unique key includes
+	 * the tenant, so the check is ours, made under a lock per platform id
+	 * so that two concurrent adds cannot both pass it. */
 	if (pgsync_command(cmd->conn,
 			   "SELECT pg_advisory_xact_lock(1885434477, hashtext($1 || ':' || $2))", 2,
 			   key, &e) < 0)

@@ -1,7 +1,8 @@
 /*
  * `parley credits add|show`: a tenant's reply credits (the credits row).
- * Replies take them (SPEC §5.2); operators add them here. Adding is one
- * statement, so it never loses a concurrent reply's charge.
+ * Replies take them (docs/architecture.md, A reply's path); operators add them
+ * here. Adding is one statement, so it never loses a concurrent reply's
+ * charge.
  */
 #include <limits.h>
 #include <stdio.h>

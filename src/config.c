@@ -32,7 +32,7 @@ enum check { C_NONE, C_URL, C_ADDR, C_ADDR_OR_EMPTY, C_LIST, C_ORIGINS, C_NETWOR
 enum flag {
 	F_SECRET = 1 << 0,   /* masked in dumps, never echoed, may come from credentials */
 	F_CONNINFO = 1 << 1, /* only the password inside the libpq string is masked */
-	F_RELOAD = 1 << 2,   /* re-read on SIGHUP (SPEC §7: the log level only) */
+	F_RELOAD = 1 << 2,   /* re-read on SIGHUP (docs/operations.md) */
 };
 
 struct key {
@@ -80,7 +80,8 @@ static int accept_format(const char *value)
 #define NEED_DB    (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE)
 #define NEED_SERVE CONFIG_NEED_SERVE
 
-/* SPEC §2. Rows of one section stay together: config_dump prints them in this order. */
+/* README, Configuration. Rows of one section stay together: config_dump prints
+ * them in this order. */
 static const struct key keys[] = {
 	STR("server", "listen", "127.0.0.1:8080", C_ADDR, 0, 0, server_listen),
 	STR("server", "internal_listen", "", C_ADDR_OR_EMPTY, 0, 0, server_internal_listen),
@@ -409,7 +410,8 @@ static int set_string(struct config *cfg, const struct key *k, const char *value
 	    check_list(k, value, src, err, errlen) < 0)
 		return -1;
 	size_t len = strlen(value);
-	/* SPEC builds "{url}/messages"; a trailing slash would double it. */
+	/* URLs are joined as "{url}/…/messages", "{url}/responses"
+	 * (docs/protocol.md); a trailing slash would double the '/'. */
 	if (k->check == C_URL)
 		while (len > scheme_len(value) + 1 && value[len - 1] == '/')
 			len--;
@@ -765,14 +767,13 @@ static int check_required(const struct config *cfg, unsigned need, const char *p
 
 /*
  * Secrets that guard an endpoint (the webhook signature, the subscription
- * handshake, the widget's session tokens) must not be guessable, and must
- * not be the example file's placeholder, which a copied example would
- * otherwise put into production (SPEC §12). 16 bytes is the least a random
- * token needs; Meta's app secrets are 32. openai.api_key and
- * google.client_secret are issued by their vendors and not ours to judge.
- * The placeholders are config/parley.conf.example's; any of them is refused
- * for any of these keys, so a placeholder pasted into the wrong key is
- * caught too.
+ * handshake, the widget's session tokens) must not be guessable, and must not
+ * be the example file's placeholder, which a copied example would otherwise
+ * put into production (docs/operations.md, Deployment). 16 bytes is the least
+ * a random token needs; Meta's app secrets are 32. openai.api_key and
+ * google.client_secret are issued by their vendors and not ours to judge. The
+ * placeholders are config/parley.conf.example's; any of them is refused for
+ * any of these keys, so a placeholder pasted into the wrong key is caught too.
  */
 #define MIN_SECRET_BYTES 16
 

@@ -357,7 +357,8 @@ static void conn_read(struct conn *c)
 		}
 		ExecStatusType st = PQresultStatus(r);
 		/* Primary message and SQLSTATE only: a DETAIL can carry row
-		 * values, and callers log what they get (SPEC §12). */
+		 * values, and callers log what they get (docs/operations.md,
+		 * Logs). */
 		if (st == PGRES_FATAL_ERROR && !c->error)
 			c->error = pgerr_result_text(r);
 		if (c->last)

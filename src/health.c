@@ -1,4 +1,4 @@
-/* GET /healthz, /readyz and /metrics (SPEC §3). */
+/* GET /healthz, /readyz and /metrics (docs/protocol.md). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -535,7 +535,8 @@ static const char *check_field(const struct field *f, const cJSON *v, struct lea
 	return WHY_TYPE;
 }
 
-/* In-band failures worth another try (openai_google.md A.5). */
+/* In-band failures worth another try (docs/protocol.md, Retries of upstream
+ * calls). */
 static bool transient_error(const cJSON *error)
 {
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(error, "code"));

@@ -33,7 +33,7 @@ static cJSON *prop(cJSON *props, const char *name, const char *type, bool nullab
 }
 
 /* A strict function tool: every property required, nothing else allowed
- * (openai_google.md A.7: strict schemas need both). */
+ * (docs/protocol.md, Meeting tools: strict schemas need both). */
 static cJSON *tool(cJSON *tools, const char *name, const char *description, cJSON **props)
 {
 	cJSON *t = cJSON_CreateObject();

@@ -763,14 +763,15 @@ static void reserve(struct run *r)
 			   lease,
 			   max};
 	/*
-	 * google.max_bookings_per_conversation (SPEC §12): the conversation's
-	 * scheduled meetings and reservations at other times (the same time is
-	 * the idempotent re-booking parley_meeting_reserve answers "booked" or
-	 * resumes). Counting in the reserving statement is enough: the caller
-	 * holds the conversation's reply claim and a run's calls go one after
-	 * another, so no two bookings of one conversation reserve at once; the
-	 * recovery pass only turns a reservation into a meeting in one
-	 * transaction, which leaves the sum as it was in any snapshot.
+	 * google.max_bookings_per_conversation (docs/protocol.md, Meeting
+	 * tools): the conversation's scheduled meetings and reservations at
+	 * other times (the same time is the idempotent re-booking
+	 * parley_meeting_reserve answers "booked" or resumes). Counting in the
+	 * reserving statement is enough: the caller holds the conversation's
+	 * reply claim and a run's calls go one after another, so no two
+	 * bookings of one conversation reserve at once; the recovery pass only
+	 * turns a reservation into a meeting in one transaction, which leaves
+	 * the sum as it was in any snapshot.
 	 */
 	db_query(r->mt->app->db,
 		 "SELECT CASE WHEN"

@@ -339,10 +339,10 @@ static void note(struct parse *p, const char *fmt, ...)
 }
 
 /*
- * True when s is an id, only longer than the width of its column: its event
- * is then skipped (SPEC 4.5), counted, and noted with the id's first
- * characters only, since the rest can be as long as the body. what names the
- * id ("sender id"), where the event ("whatsapp <channel>").
+ * True when s is an id, only longer than the width of its column: its event is
+ * then skipped (docs/protocol.md, Skipped events), counted, and noted with the
+ * id's first characters only, since the rest can be as long as the body. what
+ * names the id ("sender id"), where the event ("whatsapp <channel>").
  */
 static bool id_too_long(struct parse *p, const char *s, size_t width, const char *where,
 			const char *what)
@@ -555,12 +555,13 @@ static struct meta_referral *referral_or_null(struct meta_referral *r)
 }
 
 /*
- * WhatsApp messages[].referral (meta.md 3.3): a Click-to-WhatsApp ad or a
- * post; or, without one, context.referred_product: the customer tapped
- * "Message business" on a catalogue product (source_type "product", the
- * product's retailer id as source_id). Both stay out of the text (SPEC 4.5).
- * NULL without either; one that is not an object, or has nothing usable in
- * it, is noted and dropped: the message itself is stored as usual.
+ * WhatsApp messages[].referral (docs/protocol.md, WhatsApp): a
+ * Click-to-WhatsApp ad or a post; or, without one, context.referred_product:
+ * the customer tapped "Message business" on a catalogue product (source_type
+ * "product", the product's retailer id as source_id). Both stay out of the
+ * text, which is stored as sent (docs/protocol.md, WhatsApp). NULL without
+ * either; one that is not an object, or has nothing usable in it, is noted and
+ * dropped: the message itself is stored as usual.
  */
 static struct meta_referral *wa_referral(struct parse *p, const char *channel, const char *id,
 					 const cJSON *m)
@@ -1027,9 +1028,10 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 		note(p, "%s: message without a valid id skipped", where);
 		return;
 	}
-	/* SPEC 4.3: the phone-number wa_id; the BSUID only when Meta sends no
-	 * number. A number too long for the column is not replaced by the BSUID:
-	 * the customer would get two conversations. */
+	/* The customer (docs/protocol.md, WhatsApp): the phone-number wa_id;
+	 * the BSUID only when Meta sends no number. A number too long for the
+	 * column is not replaced by the BSUID: the customer would get two
+	 * conversations. */
 	const char *from = get_raw_id(m, "from");
 	if (!from)
 		from = get_raw_id(m, "from_user_id");

@@ -45,7 +45,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* A failed statement's primary message and SQLSTATE: its DETAIL and
- * CONTEXT may quote row values (SPEC §12). */
+ * CONTEXT may quote row values (docs/operations.md, Logs). */
 static void set_result_err(char *err, size_t errlen, const PGresult *r)
 {
 	char *text = pgerr_result_text(r);

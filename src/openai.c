@@ -79,7 +79,8 @@ char *openai_conversation_id(const char *body, size_t len)
 	return out;
 }
 
-/* In-band failures worth another try (openai_google.md A.5). */
+/* In-band failures worth another try (docs/protocol.md, Retries of upstream
+ * calls). */
 static int transient_error(cJSON *error)
 {
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(error, "code"));

@@ -35,8 +35,9 @@ PGresult *pgsync_exec(PGconn *conn, const char *sql, int n, const char *const *p
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	snprintf(e->state, sizeof e->state, "%s", state ? state : "");
 	snprintf(e->constraint, sizeof e->constraint, "%s", constraint ? constraint : "");
-	/* The primary message alone: a DETAIL can quote row values (SPEC §12).
-	 * Without one (libpq's own error), the first line of libpq's. */
+	/* The primary message alone: a DETAIL can quote row values
+	 * (docs/operations.md, Logs). Without one (libpq's own error), the
+	 * first line of libpq's. */
 	if (primary)
 		pgerr_format(e->message, sizeof e->message, primary, NULL);
 	else

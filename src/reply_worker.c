@@ -309,12 +309,12 @@ static void db_failed(struct job *j, const char *err)
 }
 
 /*
- * A database step failed with an error that retrying cannot fix (a
- * constraint violation, a raised exception): logged with its SQLSTATE and
- * counted, and the reply ends the way a final upstream refusal ends it —
- * its stored parts marked failed with the error, its credits given back
- * unless a part was recorded as sent (SPEC §5.2), its claim released. A
- * step of that ending that is refused too is skipped, down to the claim,
+ * A database step failed with an error that retrying cannot fix (a constraint
+ * violation, a raised exception): logged with its SQLSTATE and counted, and
+ * the reply ends the way a final upstream refusal ends it — its stored parts
+ * marked failed with the error, its credits given back unless a part was
+ * recorded as sent (docs/architecture.md, A reply's path), its claim released.
+ * A step of that ending that is refused too is skipped, down to the claim,
  * which at worst runs out.
  */
 static void db_refused(struct job *j, const char *err)
@@ -433,10 +433,10 @@ static void refund(struct job *j)
 }
 
 /*
- * The reply failed for good. If none of it reached the customer (as far as
- * the database knows: no part recorded sent), the credits taken for it go
- * back (SPEC §5.2): whether they were taken by this job or, for a resumed
- * reply, by the process that stored it.
+ * The reply failed for good. If none of it reached the customer (as far as the
+ * database knows: no part recorded sent), the credits taken for it go back
+ * (docs/architecture.md, A reply's path): whether they were taken by this job
+ * or, for a resumed reply, by the process that stored it.
  */
 static void reply_failed(struct job *j, const char *why)
 {
@@ -838,7 +838,8 @@ static void send_part(struct job *j)
 {
 	struct part *p = &j->parts[j->next_part];
 	if (j->platform == PLATFORM_WEBCHAT) {
-		/* Webchat replies are read through the widget's poll (SPEC §5.6). */
+		/* Webchat replies are read through the widget's poll
+		 * (docs/architecture.md, Webchat). */
 		j->sent_parts++;
 		go(j, STEP_RECORD);
 		return;

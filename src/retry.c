@@ -13,19 +13,20 @@
 
 /*
  * Graph API codes that mean "later", whatever HTTP status carries them
- * (meta.md §7.1 and Meta's error-code pages): 1 unknown / 2 service
- * temporarily unavailable; 4 app, 17 user, 32 page, 341 application, 613
- * custom rate limits; 80000-80014 business-use-case rate limits (80007 is
- * WhatsApp's); 130429 Cloud API throughput; 131000 something went wrong;
- * 131016 service unavailable; 131056 pair rate limit; 131057 account in
- * maintenance; 133004 server temporarily unavailable.
+ * (docs/protocol.md, Retries of upstream calls, and Meta's error-code pages):
+ * 1 unknown / 2 service temporarily unavailable; 4 app, 17 user, 32 page, 341
+ * application, 613 custom rate limits; 80000-80014 business-use-case rate
+ * limits (80007 is WhatsApp's); 130429 Cloud API throughput; 131000 something
+ * went wrong; 131016 service unavailable; 131056 pair rate limit; 131057
+ * account in maintenance; 133004 server temporarily unavailable.
  */
 static const long meta_transient[] = {
     1, 2, 4, 17, 32, 341, 613, 130429, 131000, 131016, 131056, 131057, 133004,
 };
 
 /* OpenAI: quota and billing ("retrying billing, spend, or quota errors won't
- * restore API access", openai_google.md §C.2), arriving as 429. */
+ * restore API access", says OpenAI's error guide; docs/protocol.md, Retries of
+ * upstream calls), arriving as 429. */
 static const char *const openai_billing[] = {
     "insufficient_quota",
     "credit_balance_exhausted",

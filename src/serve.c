@@ -135,7 +135,8 @@ static void on_ready_probe(void *arg, PGresult *res, const char *err)
 	sd_notify_send("READY=1\nSTATUS=serving");
 }
 
-/* READY=1 waits for the database to answer once (SPEC §7). */
+/* READY=1 waits for the database to answer once (docs/operations.md,
+ * Deployment). */
 static void ready_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;

@@ -48,9 +48,10 @@
 /*
  * What a widget sends is checked against these limits before anything is
  * stored, and they are narrower than the columns the values land in, so no
- * value from a widget can fail the statement that stores it (SPEC 4.5, 8):
- * the session id is the customer, the widget id is compared with the
- * channel's, "webchat:<session>:<client message id>" is the message's id.
+ * value from a widget can fail the statement that stores it (docs/protocol.md,
+ * Skipped events): the session id is the customer, the widget id is compared
+ * with the channel's, "webchat:<session>:<client message id>" is the message's
+ * id.
  */
 #define CLIENT_MESSAGE_ID_MAX 100
 _Static_assert(WEBCHAT_SESSION_ID_MAX <= COLUMN_CUSTOMER_PHONE_WIDTH, "session id fits");

@@ -1,6 +1,6 @@
 /*
- * GET /webchat/v1/widget.js and GET /webchat/v1/demo (SPEC §6): the widget
- * script and its demo page, both compiled into the binary
+ * GET /webchat/v1/widget.js and GET /webchat/v1/demo (docs/protocol.md): the
+ * widget script and its demo page, both compiled into the binary
  * (webchat_assets_data.S), so an installed parley needs no asset files.
  */
 #include "webchat_assets.h"

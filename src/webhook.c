@@ -1,8 +1,8 @@
 /*
  * POST /webhooks/meta: verify, parse, store (in one transaction, possibly
  * together with other waiting webhooks: ingest_batch.h), then 200 once that
- * transaction committed (SPEC §4). GET /webhooks/meta: the subscription
- * handshake.
+ * transaction committed (docs/architecture.md, A webhook's path). GET
+ * /webhooks/meta: the subscription handshake.
  */
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -172,8 +172,9 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 			 : "other");
 	for (size_t i = 0; i < batch.n_notes; i++)
 		log_info(in->ctx, "webhook note: %s", batch.notes[i]);
-	/* Skipped here rather than by the database (SPEC 4.5): a value that
-	 * does not fit its column would fail the statement for the whole body. */
+	/* Skipped here rather than by the database (docs/protocol.md, Skipped
+	 * events): a value that does not fit its column would fail the
+	 * statement for the whole body. */
 	if (batch.skipped_too_long) {
 		log_warn(in->ctx,
 			 "%zu event%s skipped: an id longer than its column (see the notes)",

@@ -7,12 +7,13 @@
  * data-api     the parley base URL (default: where this script came from)
  * data-title   the panel's title (default "Chat with us")
  *
- * It talks to parley's webchat API (SPEC §6): one session per widget and
- * browser, kept in localStorage across reloads; messages sent with a random
- * client_message_id that a retry reuses, so a retried send is stored once;
- * replies arrive by long poll. Everything it draws lives in a Shadow DOM, so
- * the host page's CSS does not reach in and the widget's does not leak out.
- * Every piece of text goes in through textContent, never as HTML.
+ * It talks to parley's webchat API (docs/protocol.md, Webchat): one session
+ * per widget and browser, kept in localStorage across reloads; messages sent
+ * with a random client_message_id that a retry reuses, so a retried send is
+ * stored once; replies arrive by long poll. Everything it draws lives in a
+ * Shadow DOM, so the host page's CSS does not reach in and the widget's does
+ * not leak out. Every piece of text goes in through textContent, never as
+ * HTML.
  */
 (function () {
 	'use strict';

@@ -389,7 +389,7 @@ if [ "$HOT_SECS" != 0 ]; then
 	HOT_RPS=$(res "$TEST_TMP/loadgen-hot.out" rps)
 fi
 # Meta delivers concurrently and asks only for a median under 250 ms
-# (../shared/reference/meta.md): with more senders than the closed loop's,
+# (docs/protocol.md, Answers): with more senders than the closed loop's,
 # batches grow to their limit and the CPU is used to the full.
 WIDE_RPS=
 if [ "$WIDE_SECS" != 0 ]; then

@@ -1,8 +1,8 @@
-// The webchat widget in a real browser (SPEC §6): headless Chromium loads
-// parley's demo page, opens the widget, chats with the stand-in OpenAI
-// (which answers "Echo: <the messages joined by ' | '>"), reloads, and checks
-// that the conversation comes back whole, in order, with its statuses, and
-// that HTML in a message is shown as text.
+// The webchat widget in a real browser (docs/protocol.md, Webchat): headless
+// Chromium loads parley's demo page, opens the widget, chats with the stand-in
+// OpenAI (which answers "Echo: <the messages joined by ' | '>"), reloads, and
+// checks that the conversation comes back whole, in order, with its statuses,
+// and that HTML in a message is shown as text.
 //
 //   PARLEY_URL=http://127.0.0.1:PORT WIDGET_ID=ID node webchat.test.mjs
 //

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The chat widget in headless Chromium against a real parley, PostgreSQL and
-# the stand-in OpenAI (SPEC §6): tests/browser/webchat.test.mjs loads the demo
-# page, chats, reloads, and checks order, statuses and escaping. Each of its
-# steps counts as one result here.
+# the stand-in OpenAI (docs/protocol.md, Webchat):
+# tests/browser/webchat.test.mjs loads the demo page, chats, reloads, and
+# checks order, statuses and escaping. Each of its steps counts as one result
+# here.
 #
 # Without /usr/bin/chromium or node this passes with "skipped: chromium not
 # installed" — except in CI (CI set), where `make deps` installs both and a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# parley replay and parley capture (SPEC §1, §4.8): traffic stored in one
+# parley replay and parley capture (README, Commands): traffic stored in one
 # database, captured to files, replayed into a fresh one, gives the same rows.
 . "$(dirname "$0")/../lib/testlib.sh"
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Values wider than their columns (SPEC 4.5, last paragraph; issue #15): an id
-# that does not fit skips its own event (logged with a prefix, counted), a
-# name is cut at a character boundary, and the rest of the body is stored
-# with a 200. Then the property over the whole corpus: every string of every
-# file at lengths 0, 1, each column width and width + 1 and 10 000, batched
-# with a normal message, is answered 200/400/413 (never 5xx) and the normal
-# message is always stored. Webchat input of those lengths never gets a 5xx
-# either.
+# Values wider than their columns (docs/protocol.md, Skipped events; issue
+# #15): an id that does not fit skips its own event (logged with a prefix,
+# counted), a name is cut at a character boundary, and the rest of the body is
+# stored with a 200. Then the property over the whole corpus: every string of
+# every file at lengths 0, 1, each column width and width + 1 and 10 000,
+# batched with a normal message, is answered 200/400/413 (never 5xx) and the
+# normal message is always stored. Webchat input of those lengths never gets a
+# 5xx either.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dsn=$(new_db)

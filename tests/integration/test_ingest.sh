@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Webhook ingestion end to end (SPEC §3, §4): a real `parley serve`, a real
-# PostgreSQL, real HTTP requests; assertions on the rows.
+# Webhook ingestion end to end (docs/architecture.md, docs/protocol.md): a real
+# `parley serve`, a real PostgreSQL, real HTTP requests; assertions on the
+# rows.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dsn=$(new_db)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Operations (SPEC §7): the notify protocol, SIGHUP reload, JSON logs,
-# metrics format, the internal listener, make install, the systemd unit.
+# Operations (docs/operations.md): the notify protocol, SIGHUP reload, JSON
+# logs, metrics format, the internal listener, make install, the systemd unit.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dsn=$(new_db)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Several `parley serve` processes on one database behave as one (SPEC §4.4):
-# posts spread over two processes into one conversation get a contiguous
-# sequence; the same message sent to both is stored once.
+# Several `parley serve` processes on one database behave as one
+# (docs/architecture.md, Several processes): posts spread over two processes
+# into one conversation get a contiguous sequence; the same message sent to
+# both is stored once.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dsn=$(new_db)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Ad referrals (issue #15, SPEC 4.5) end to end: a Click-to-WhatsApp ad's
-# message is stored with the customer's text exactly as sent and the ad in
-# messages.referral; `parley conversation show` shows it; the agent gets it
-# as a separate input item (not in the customer's words) for that turn
-# only; lead extraction gets it beside the message. Instagram's referral
-# event and in-message ads_context_data likewise.
+# Ad referrals (issue #15, docs/protocol.md) end to end: a Click-to-WhatsApp
+# ad's message is stored with the customer's text exactly as sent and the ad in
+# messages.referral; `parley conversation show` shows it; the agent gets it as
+# a separate input item (not in the customer's words) for that turn only; lead
+# extraction gets it beside the message. Instagram's referral event and
+# in-message ads_context_data likewise.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 export PARLEY_TEST_LEASE_SECONDS=2

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A reply that failed for good gives its credit back (SPEC §5.2); when the
-# database refuses that refund, the refund is tried again -- and only the
-# refund. Before, the retry ran the reply's previous step once more: after a
-# failed send, the record step past the last part (reading beyond the parts
-# array); after a failed OpenAI call, the OpenAI call, whose answer was then
-# stored and sent although the reply had been given up.
+# A reply that failed for good gives its credit back (docs/architecture.md, A
+# reply's path); when the database refuses that refund, the refund is tried
+# again -- and only the refund. Before, the retry ran the reply's previous step
+# once more: after a failed send, the record step past the last part (reading
+# beyond the parts array); after a failed OpenAI call, the OpenAI call, whose
+# answer was then stored and sent although the reply had been given up.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 start_standin fake_openai || { finish; exit 1; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The reply path end to end (SPEC §5): a real parley, a real PostgreSQL and
-# the project's stand-in OpenAI and Graph API, with faults scripted into them.
+# The reply path end to end (docs/architecture.md, A reply's path): a real
+# parley, a real PostgreSQL and the project's stand-in OpenAI and Graph API,
+# with faults scripted into them.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 N=0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Secrets in the configuration (SPEC §1 check-config, §7, §12): weak or
+# Secrets in the configuration (docs/operations.md, Deployment): weak or
 # placeholder secrets stop check-config and serve with exit 2 naming where
 # they came from; every secret can come from $CREDENTIALS_DIRECTORY, the
 # database password too (checked against a role that really needs it);

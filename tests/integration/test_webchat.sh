@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The webchat API end to end (SPEC §6): sessions and their tokens, messages
-# and client_message_id dedupe, the long poll woken by a reply that another
-# parley process produced, read receipts and delivery statuses, CORS, rate
-# limits and bad input. Real parley processes, a real PostgreSQL, the
-# project's stand-in OpenAI.
+# The webchat API end to end (docs/protocol.md, Webchat): sessions and their
+# tokens, messages and client_message_id dedupe, the long poll woken by a reply
+# that another parley process produced, read receipts and delivery statuses,
+# CORS, rate limits and bad input. Real parley processes, a real PostgreSQL,
+# the project's stand-in OpenAI.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 WIDGET=wgt_acme_site

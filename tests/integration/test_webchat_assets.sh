@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The widget's files as parley serves them (SPEC §6): GET /webchat/v1/widget.js
-# (cacheable, ETag, 304) and GET /webchat/v1/demo?widget=ID (the id checked
-# and escaped, a strict Content-Security-Policy). The widget's behaviour in a
-# browser is test_browser.sh.
+# The widget's files as parley serves them (docs/protocol.md): GET
+# /webchat/v1/widget.js (cacheable, ETag, 304) and GET
+# /webchat/v1/demo?widget=ID (the id checked and escaped, a strict
+# Content-Security-Policy). The widget's behaviour in a browser is
+# test_browser.sh.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 dsn=$(new_db)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Webchat limits that depend on who the client is and on the widget (SPEC
-# §6, §12): behind server.trusted_proxies each visitor named by
-# X-Forwarded-For has its own limits, an untrusted peer's header is
-# ignored, IPv6 clients are limited per /64, each widget takes at most
-# webchat.max_messages_per_minute messages, and bad text (NUL characters,
+# Webchat limits that depend on who the client is and on the widget
+# (docs/protocol.md, Webchat; README, Webchat): behind server.trusted_proxies
+# each visitor named by X-Forwarded-For has its own limits, an untrusted peer's
+# header is ignored, IPv6 clients are limited per /64, each widget takes at
+# most webchat.max_messages_per_minute messages, and bad text (NUL characters,
 # client ids with spaces) gets a clear 400 and stores nothing. Real parley
 # processes and a real PostgreSQL; no replies are produced (no OpenAI key).
 . "$(dirname "$0")/../lib/testlib.sh"

@@ -49,8 +49,9 @@ def body_for(messages, now):
                                  "phone_number_id": PHONE_NUMBER_ID},
                     "contacts": [{"profile": {"name": "Chaos"}, "wa_id": c}
                                  for _, c, _ in messages],
-                    # The platform's own time: a reply window (SPEC 9.2)
-                    # counts from it, so it must be now, not a fixed date.
+                    # The platform's own time: the 24-hour reply window
+                    # (docs/protocol.md, Graph sends) counts from it, so it
+                    # must be now, not a fixed date.
                     "messages": [{"from": c, "id": w, "timestamp": str(int(now)),
                                   "type": "text", "text": {"body": t}}
                                  for w, c, t in messages],

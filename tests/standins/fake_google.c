@@ -1,7 +1,7 @@
 /*
  * fake_google: a stand-in for the Google endpoints parley calls to book
- * meetings (issue #9, openai_google.md D): the OAuth token refresh and the
- * Calendar API's freeBusy.query, events.insert, events.get and
+ * meetings (issue #9, docs/protocol.md, Google Calendar): the OAuth token
+ * refresh and the Calendar API's freeBusy.query, events.insert, events.get and
  * events.delete, for the end-to-end tests and `make demo`. One process, one
  * libevent loop, no threads, nothing persisted.
  *

@@ -1,7 +1,7 @@
 /*
  * fake_graph: a stand-in for the Graph API send endpoints parley calls
- * (SPEC §5.4, meta.md §7): WhatsApp Cloud API and Instagram messaging, for
- * the end-to-end tests and `make demo`. One process, one libevent loop, no
+ * (docs/protocol.md, Graph sends): WhatsApp Cloud API and Instagram messaging,
+ * for the end-to-end tests and `make demo`. One process, one libevent loop, no
  * threads, nothing persisted.
  *
  *   fake_graph --listen HOST:PORT [--log FILE] [--ig-bytes] [--message-id ID]
@@ -11,8 +11,8 @@
  *                port) to stdout.
  *   --log FILE   appends one line per request (and start/stop) to FILE.
  *   --ig-bytes   count Instagram's 1000-character limit in UTF-8 bytes, the
- *                stricter of the two readings of Meta's pages (meta.md
- *                §7.2); code points otherwise.
+ *                stricter of the two readings of Meta's pages (docs/protocol.md,
+ *                Graph sends); code points otherwise.
  *   --message-id ID  a fault: every successful send answers with this one id
  *                (wamid or mid) unless its step names its own, as a Graph
  *                that hands one id to several messages would.
@@ -115,7 +115,8 @@ struct fake {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Meta's error codes that matter to parley (meta.md §7.1 table). */
+/* Meta's error codes that matter to parley (docs/protocol.md, Graph sends and
+ * Retries). */
 struct meta_error {
 	int code;
 	int status;	   /* the HTTP status Meta answers with */

@@ -1,7 +1,7 @@
 /*
  * fake_openai: a stand-in for the two OpenAI endpoints parley calls
- * (SPEC §5.3), for the end-to-end tests and `make demo`. One process, one
- * libevent loop, no threads, nothing persisted.
+ * (docs/protocol.md, OpenAI), for the end-to-end tests and `make demo`. One
+ * process, one libevent loop, no threads, nothing persisted.
  *
  *   fake_openai --listen HOST:PORT [--log FILE] [--delay-ms N]
  *               [--api-key KEY] [--require-conversation]
@@ -22,7 +22,7 @@
  * SIGTERM or SIGINT: exits 0 after freeing everything (answers still
  * waiting are dropped unsent).
  *
- * API (OpenAI's wire format, openai_google.md A-C):
+ * API (OpenAI's wire format, docs/protocol.md, OpenAI):
  *
  *   POST /v1/conversations  {} or {"metadata":{…},"items":[…≤20]} →
  *     200 {"id":"conv_…","object":"conversation","created_at":…,"metadata":{}}
@@ -155,7 +155,8 @@ struct fake {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Errors whose real wording is known (openai_google.md C.1, fixtures). */
+/* Errors whose real wording is known (OpenAI's documented error bodies;
+ * docs/protocol.md). */
 struct known_error {
 	const char *code; /* what a step's "code" names */
 	int status;
@@ -592,8 +593,8 @@ static bool in_array(const cJSON *arr, const char *id)
 
 /*
  * In a conversation, the function calls of the last response must all be
- * answered by the next request's function_call_output items, and those
- * items may only answer them (the real API's 400s, openai_google.md A.4).
+ * answered by the next request's function_call_output items, and those items
+ * may only answer them (the real API's 400s; docs/protocol.md, Meeting tools).
  */
 static bool check_tool_outputs(struct fake *f, const cJSON *doc, struct answer *a)
 {
@@ -865,7 +866,7 @@ static cJSON *prompt_echo(const cJSON *doc)
 }
 
 /*
- * The whole Response object (openai_google.md A.5, fields in the order of
+ * The whole Response object (docs/protocol.md, A reply; fields in the order of
  * the live captures), echoing the request's settings as the real API does.
  */
 static cJSON *response_object(struct fake *f, const cJSON *doc, const char *status,
@@ -942,8 +943,8 @@ static const cJSON *schema_format(const cJSON *doc)
 }
 
 /*
- * The strict-mode rules (openai_google.md A.7) for the schema object at
- * path: an object type lists every property in "required" and sets
+ * The strict-mode rules (docs/protocol.md, Meeting tools) for the schema
+ * object at path: an object type lists every property in "required" and sets
  * "additionalProperties": false; nested objects alike. Returns false with a
  * 400 answered, in the real API's manner, when one is broken.
  */

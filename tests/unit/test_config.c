@@ -29,7 +29,8 @@
 #define VERIFY_TOKEN "verify-token-16b"
 #define SERVE_META   "[meta]\napp_secret = " APP_SECRET "\nverify_token = " VERIFY_TOKEN "\n"
 
-/* Every key of SPEC §2, written independently of config.c's table. */
+/* Every key of README's Configuration table, written independently of
+ * config.c's table. */
 static const struct known {
 	const char *key;
 	const char *env;
@@ -883,7 +884,8 @@ static void test_credentials_errors_name_file(void **state)
 	creds_close(&c);
 }
 
-/* Every secret key of the table can come from the credentials directory (SPEC §7, §12). */
+/* Every secret key of the table can come from the credentials directory
+ * (docs/operations.md). */
 static void test_credentials_every_secret_key(void **state)
 {
 	(void)state;
@@ -985,7 +987,7 @@ static void test_credentials_trailing_newline(void **state)
 	creds_close(&c);
 }
 
-/* ---- secrets: strength (SPEC §12) ---- */
+/* ---- secrets: strength (docs/operations.md, Deployment) ---- */
 
 static void test_secret_shorter_than_16_bytes(void **state)
 {
@@ -1384,7 +1386,8 @@ static void test_dump_masks_database_url_forms(void **state)
 	    {"host=db dbname=p", "host=db dbname=p"},
 	    {"garbage pw", "********"},
 	    {"host='unterminated pw", "********"},
-	    /* every secret parameter, not only password (SPEC §12) */
+	    /* every secret parameter, not only password (README,
+	     * Configuration) */
 	    {"host=db sslkey=/k.pem sslpassword=pw dbname=p",
 	     "host=db sslkey=/k.pem sslpassword=******** dbname=p"},
 	    {"host=db sslpassword='p w' password=pw2",
@@ -1503,8 +1506,8 @@ static unsigned example_line(const char *text, const char *prefix, char **rest)
 }
 
 /*
- * The example's placeholders are what serve refuses (SPEC §12): as shipped,
- * app_secret's, then with that one replaced verify_token's, then the
+ * The example's placeholders are what serve refuses (docs/operations.md): as
+ * shipped, app_secret's, then with that one replaced verify_token's, then the
  * webchat secret the example suggests. Read from the file, so that the
  * placeholders in the file and in config.c cannot drift apart.
  */

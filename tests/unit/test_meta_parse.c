@@ -422,7 +422,8 @@ static const struct meta_message *one(const char *body_q, struct meta_batch *b)
 	return only_message(b);
 }
 
-/* SPEC 4.5: the text stays exactly as sent; the ad is kept beside it. */
+/* docs/protocol.md, WhatsApp: the text stays exactly as sent; the ad is kept
+ * beside it. */
 static void test_wa_referral(void **state)
 {
 	(void)state;
@@ -1928,7 +1929,7 @@ static void test_numbers_extreme(void **state)
 	meta_batch_free(&b);
 }
 
-/* ---- values wider than their columns (SPEC 4.5) ---- */
+/* ---- values wider than their columns (docs/protocol.md) ---- */
 
 /* unit repeated n times; caller frees. */
 static char *rep(const char *unit, size_t n)

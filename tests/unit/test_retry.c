@@ -100,7 +100,8 @@ static void test_meta_final_codes(void **state)
 			fail_msg("code %ld on 400 not final", codes[i]);
 		if (cls(403, b) != RETRY_FINAL)
 			fail_msg("code %ld on 403 not final", codes[i]);
-		/* 5xx are retried whatever the code (SPEC 5.5). */
+		/* 5xx are retried whatever the code (docs/protocol.md,
+		 * Retries). */
 		assert_int_equal(cls(500, b), RETRY_RETRYABLE);
 		free(b);
 	}
@@ -109,7 +110,8 @@ static void test_meta_final_codes(void **state)
 static void test_meta_real_bodies(void **state)
 {
 	(void)state;
-	/* meta.md §7.1, verbatim. */
+	/* Meta's documented error body for 130429, verbatim
+	 * (docs/protocol.md). */
 	const char *throughput =
 	    "{\"error\":{\"message\":\"(#130429) Rate limit hit\",\"type\":\"OAuthException\","
 	    "\"code\":130429,\"error_data\":{\"messaging_product\":\"whatsapp\",\"details\":"
@@ -123,7 +125,7 @@ static void test_meta_real_bodies(void **state)
 	    "have passed since the customer last replied to this number.\"},"
 	    "\"fbtrace_id\":\"AbC\"}}";
 	assert_int_equal(cls(400, window), RETRY_FINAL);
-	/* Instagram outside the window (meta.md §7.2). */
+	/* Instagram outside the window (docs/protocol.md, Graph sends). */
 	const char *ig = "{\"error\":{\"message\":\"This message is sent outside of allowed "
 			 "window.\",\"type\":\"IGApiException\",\"code\":10,"
 			 "\"error_subcode\":2534022,\"fbtrace_id\":\"x\"}}";
