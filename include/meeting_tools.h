@@ -37,6 +37,9 @@
  * reply asking for the same time or the recovery pass below finishes via
  * step 3; Google never gets a second event for one meeting.
  *
+ * Both meeting_tools_offer and meeting_tools_run call back from the loop
+ * only, never from inside themselves (the rule of include/db.h).
+ *
  * The periodic pass (every MEETING_PASS_SECONDS, first soon after start):
  * scheduled meetings whose end has passed become completed, and
  * reservations whose lease ran out while no reply held their conversation
