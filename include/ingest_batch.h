@@ -10,11 +10,12 @@
  * INGEST_BATCH_MAX of them (in arrival order) and stores them all with one
  * call of parley_ingest_batch() (sql/migrations/0006), in one transaction.
  *
- * Exactly one callback follows per webhook: outcome is that webhook's JSON
- * outcome (as parley_ingest returns it; borrowed, valid during the callback)
- * after the transaction holding it committed, or err is set (static or owned
- * by the pool, valid during the callback) and nothing of it was committed —
- * or, for DB_ERR_LOST, maybe committed: every write is idempotent.
+ * Exactly one callback follows per webhook accepted (ingest_batch_submit
+ * returned NULL): outcome is that webhook's JSON outcome (as parley_ingest
+ * returns it; borrowed, valid during the callback) after the transaction
+ * holding it committed, or err is set (static or owned by the pool, valid
+ * during the callback) and nothing of it was committed — or, for
+ * DB_ERR_LOST, maybe committed: every write is idempotent.
  *
  * When a batch of several webhooks fails with an error from the server
  * (deadlock, serialization failure, a webhook the SQL refuses), nothing of it
