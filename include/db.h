@@ -14,8 +14,10 @@
  * When no connection is up, queries are refused with DB_ERR_UNAVAILABLE on
  * the next turn of the loop, so that webhooks get their 503 promptly.
  *
- * The callback always runs from the loop, never from inside db_query() or
- * db_query_params(): not even for a failure known at once (no connection,
+ * The rule every asynchronous API of parley follows (this is its statement;
+ * the other headers point here): the callback always runs from the loop,
+ * never from inside the call that started the work. Here: never from inside
+ * db_query() or db_query_params(): not even for a failure known at once (no connection,
  * queue full, shutting down), which is delivered by a zero-delay event, and
  * no other query's callback runs inside them either. A caller may therefore
  * submit while walking its own lists or holding half-built state (the

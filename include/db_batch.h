@@ -19,10 +19,13 @@
  * by one, ahead of the queue, so that one item cannot fail the others; pool
  * errors fail every item of the statement at once.
  *
- * The callback always runs from the loop, never from inside db_batch_add():
- * a refusal known at once (queue full, shutting down) is delivered by a
- * zero-delay event, as db.h does for its own. Only db_batch_free() runs
- * callbacks from inside itself.
+ * The callback always runs from the loop, never from inside db_batch_add()
+ * (the rule of include/db.h): a refusal known at once (queue full, shutting
+ * down) is delivered by a zero-delay event, as db.h does for its own. Only
+ * db_batch_free() runs callbacks from inside itself. The config's
+ * on_statement and on_split hooks are not callbacks of an item: they count
+ * and log, and on_statement may run inside db_batch_add (a free slot sends
+ * at once), so they must not call into the batch.
  */
 #include <libpq-fe.h>
 #include <stddef.h>

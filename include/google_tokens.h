@@ -19,6 +19,9 @@
  *
  * Tokens and secrets are never logged; request bodies holding them are
  * wiped after use.
+ *
+ * google_tokens_get calls back from the loop only, never from inside itself
+ * (the rule of include/db.h); google_tokens_free runs what is still owed.
  */
 #include <stdbool.h>
 

@@ -7,7 +7,7 @@
  * http_request() copies everything it is given and returns at once; exactly
  * one callback follows, always from the loop (never from inside
  * http_request, so a caller may hold locks or half-built state around the
- * call). At most max_in_flight requests are on the wire; later ones wait in
+ * call: the rule of include/db.h; http_client_after likewise). At most max_in_flight requests are on the wire; later ones wait in
  * a FIFO queue. Retries are not done here: callers persist their attempt
  * state between tries and use retry.h to decide and http_client_after() to
  * wait.

@@ -11,11 +11,12 @@
  * call of parley_ingest_batch() (introduced in sql/migrations/0006; its live
  * definition is listed in docs/architecture.md), in one transaction.
  *
- * Exactly one callback follows per webhook: outcome is that webhook's JSON
- * outcome (as parley_ingest returns it; borrowed, valid during the callback)
- * after the transaction holding it committed, or err is set (static or owned
- * by the pool, valid during the callback) and nothing of it was committed —
- * or, for DB_ERR_LOST, maybe committed: every write is idempotent.
+ * Exactly one callback follows per webhook accepted (ingest_batch_submit
+ * returned NULL): outcome is that webhook's JSON outcome (as parley_ingest
+ * returns it; borrowed, valid during the callback) after the transaction
+ * holding it committed, or err is set (static or owned by the pool, valid
+ * during the callback) and nothing of it was committed — or, for
+ * DB_ERR_LOST, maybe committed: every write is idempotent.
  *
  * When a batch of several webhooks fails with an error from the server
  * (deadlock, serialization failure, a webhook the SQL refuses), nothing of it
@@ -24,11 +25,13 @@
  * errors (database unavailable, connection lost, queue full, shutting down)
  * fail every webhook of the batch at once.
  *
- * The callback runs from the loop, never from inside ingest_batch_submit
- * (database unavailable and queue full come a turn of the loop later, see
- * db.h), except after ingest_batch_close(), when there is no loop left to
- * run it: DB_ERR_SHUTDOWN then comes at once. Single-threaded, like the rest
- * of the daemon.
+ * The callback runs from the loop, never from inside ingest_batch_submit (the
+ * rule of include/db.h: database unavailable and queue full come a turn of
+ * the loop later). After ingest_batch_close() the loop has stopped for good
+ * (serve closes the batcher after event_base_dispatch returned) and a
+ * deferred callback would never run: ingest_batch_submit then returns
+ * DB_ERR_SHUTDOWN instead of calling back, and the caller answers the
+ * request itself. Single-threaded, like the rest of the daemon.
  */
 #include <stddef.h>
 
@@ -55,14 +58,19 @@ int ingest_batch_statements(int pool_size);
 /*
  * Queues one webhook: object (copied; NULL is stored as ""), events (the JSON
  * array from ingest_events_json; ownership passes to the batcher), raw body
- * (copied; NULL when raw bodies are not kept) of raw_len bytes.
+ * (copied; NULL when raw bodies are not kept) of raw_len bytes. Returns NULL
+ * when queued: cb follows, once, from the loop. Returns DB_ERR_SHUTDOWN after
+ * ingest_batch_close: nothing was queued, cb is never called, and the caller
+ * answers its request itself.
  */
-void ingest_batch_submit(struct app *app, const char *object, char *events, const char *raw,
-			 size_t raw_len, ingest_done_cb cb, void *ctx);
+const char *ingest_batch_submit(struct app *app, const char *object, char *events,
+				const char *raw, size_t raw_len, ingest_done_cb cb, void *ctx);
 
-/* Shutdown: answers every webhook still waiting with "shutting down" (503)
- * and refuses new ones. Call while their HTTP requests are still alive. */
-void ingest_batch_close(void);
+/* Shutdown of app's serve: answers every webhook still waiting with
+ * "shutting down" (503), from inside this call, and refuses new ones
+ * (ingest_batch_submit returns the refusal). Call after db_pool_free, while
+ * their HTTP requests are still alive. */
+void ingest_batch_close(struct app *app);
 
 /* Webhooks waiting for a slot, and ingest statements in flight; for tests. */
 int ingest_batch_queued(void);

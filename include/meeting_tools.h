@@ -37,6 +37,9 @@
  * reply asking for the same time or the recovery pass below finishes via
  * step 3; Google never gets a second event for one meeting.
  *
+ * Both meeting_tools_offer and meeting_tools_run call back from the loop
+ * only, never from inside themselves (the rule of include/db.h).
+ *
  * The periodic pass (every MEETING_PASS_SECONDS, first soon after start):
  * scheduled meetings whose end has passed become completed, and
  * reservations whose lease ran out while no reply held their conversation
@@ -59,6 +62,9 @@ struct meeting_tools *meeting_tools_start(struct app *app, struct http_client *h
 /* Shutdown: work in flight ends at its next callback (its caller's callback
  * gets NULL); call before freeing the HTTP client and the pool. */
 void meeting_tools_close(struct meeting_tools *mt);
+/* Frees runs and offers whose callback the loop has not delivered yet
+ * without calling it: their callers (reply jobs) are freed by their own
+ * module first (reply_worker_free). */
 void meeting_tools_free(struct meeting_tools *mt);
 
 /* Google is configured (client id and secret) and an HTTP client exists. */
@@ -69,8 +75,10 @@ const char *meeting_tools_declarations(const struct meeting_tools *mt);
 
 /*
  * Whether user_id's replies get the tools: enabled and the tenant's
- * calendar connected. cb runs once (possibly before this returns); a
- * database failure counts as "no" (the reply goes out without tools).
+ * calendar connected. cb runs once, from the loop, never from inside this
+ * call (the rule of include/db.h): "no" for tools off or closing comes on
+ * the next turn. A database failure counts as "no" (the reply goes out
+ * without tools).
  */
 typedef void (*meeting_offer_cb)(void *ctx, bool offer);
 void meeting_tools_offer(struct meeting_tools *mt, const char *user_id, meeting_offer_cb cb,
@@ -80,7 +88,10 @@ void meeting_tools_offer(struct meeting_tools *mt, const char *user_id, meeting_
  * Runs calls (copied) one after another for the tenant's conversation and
  * calls cb with the JSON array of function_call_output items answering them
  * (the callee owns it), or with NULL when shutdown cut the run short. cb
- * runs once, possibly before this returns. log_ctx prefixes the log lines.
+ * runs once, from the loop, never from inside this call (the rule of
+ * include/db.h): even calls answered without any I/O (invalid arguments, an
+ * unknown tool, closing) start on the next turn. log_ctx prefixes the log
+ * lines.
  */
 typedef void (*meeting_run_cb)(void *ctx, char *items);
 void meeting_tools_run(struct meeting_tools *mt, const char *user_id, const char *conversation_id,

@@ -23,7 +23,8 @@ long worker_lease_seconds(long dflt);
 /*
  * Arms *timer (created on first use with cb and arg) to go off ms from now.
  * The loop's cached clock can lag; it is refreshed first so that a
- * retry-after never ends early.
+ * retry-after never ends early. Like every callback here, cb runs from the
+ * loop, never from inside the call that armed it (the rule of include/db.h).
  */
 void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb,
 		     void *arg, long ms);

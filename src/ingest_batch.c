@@ -1,8 +1,7 @@
 /*
  * Group commit for webhook ingestion: see include/ingest_batch.h. The
  * batching itself is db_batch's; this holds what is ingestion's own: the
- * statement, its limits, its metrics, and answering at once when the
- * database is down.
+ * statement, its limits, its metrics, and refusing webhooks after close.
  */
 #include "ingest_batch.h"
 
@@ -114,15 +113,16 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 	free(p);
 }
 
-void ingest_batch_submit(struct app *app, const char *object, char *events, const char *raw,
-			 size_t raw_len, ingest_done_cb cb, void *ctx)
+const char *ingest_batch_submit(struct app *app, const char *object, char *events,
+				const char *raw, size_t raw_len, ingest_done_cb cb, void *ctx)
 {
 	struct db_batch *b = batch_for(app);
 	if (!b) {
-		/* Only after ingest_batch_close, when the loop has stopped. */
+		/* Only after ingest_batch_close: the loop has stopped for good, so
+		 * a deferred callback would never run and the request would go
+		 * unanswered. The caller answers it itself. */
 		free(events);
-		cb(ctx, NULL, DB_ERR_SHUTDOWN);
-		return;
+		return DB_ERR_SHUTDOWN;
 	}
 	/* No connection: the pool refuses the statement on the next turn of
 	 * the loop and the webhook gets its 503 then. */
@@ -134,13 +134,23 @@ void ingest_batch_submit(struct app *app, const char *object, char *events, cons
 	db_batch_add(b, values, lens, on_stored, p);
 	free(events);
 	set_queued();
+	return NULL;
 }
 
-void ingest_batch_close(void)
+void ingest_batch_close(struct app *app)
 {
+	if (the.app != app) {
+		/* Nothing was submitted in this serve: what an earlier one left
+		 * went with its pool. Closed all the same, or a late submit
+		 * would start a batch on a pool that is gone. */
+		the.app = app;
+		the.batch = NULL;
+	}
+	/* Closed first: a webhook submitted from a callback that the free runs
+	 * is refused to its caller like any later one. */
+	the.closed = true;
 	db_batch_free(the.batch);
 	the.batch = NULL;
-	the.closed = true;
 }
 
 int ingest_batch_queued(void)

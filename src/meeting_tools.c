@@ -54,6 +54,8 @@ struct meeting_tools {
 	char *declarations;
 	const char *zoneinfo;
 	struct run *runs; /* in flight, freed by meeting_tools_free at shutdown */
+	/* offers answered "no" on the next turn of the loop */
+	struct offer *refused;
 	struct event *pass;
 	long booking_lease;
 	int recovering; /* recovery runs in flight */
@@ -76,6 +78,8 @@ struct run {
 	meeting_run_cb cb;
 	void *cb_ctx;
 	bool recovery; /* the recovery pass: one reservation, no outputs */
+	/* the first call starts from the loop, not inside meeting_tools_run */
+	struct event *start;
 
 	/* the call in progress */
 	const char *tool; /* metrics label */
@@ -147,6 +151,8 @@ static void run_free(struct run *r)
 	}
 	if (r->recovery)
 		mt->recovering--;
+	if (r->start)
+		event_free(r->start);
 	call_reset(r);
 	wipe_free(r->token);
 	for (size_t i = 0; i < r->n; i++)
@@ -853,6 +859,13 @@ static struct run *run_new(struct meeting_tools *mt, const char *user_id,
 	return r;
 }
 
+static void on_run_start(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	next_call(arg);
+}
+
 void meeting_tools_run(struct meeting_tools *mt, const char *user_id, const char *conversation_id,
 		       const char *log_ctx, const struct openai_call *calls, size_t n,
 		       meeting_run_cb cb, void *ctx)
@@ -868,14 +881,20 @@ void meeting_tools_run(struct meeting_tools *mt, const char *user_id, const char
 		r->calls[i].name = xstrdup(calls[i].name);
 		r->calls[i].arguments = xstrdup(calls[i].arguments);
 	}
-	next_call(r);
+	/* Invalid arguments, an unknown tool or a close answer without waiting
+	 * for anything; the caller still hears it from the loop (db.h). */
+	r->start = evtimer_new(mt->app->base, on_run_start, r);
+	static const struct timeval now = {0, 0};
+	evtimer_add(r->start, &now);
 }
 
 /* A pending meeting_tools_offer(). */
 struct offer {
+	struct offer *next; /* in mt->refused */
 	meeting_offer_cb cb;
 	void *ctx;
 	struct meeting_tools *mt;
+	struct event *ev; /* refusals only */
 };
 
 static void on_offer(void *arg, PGresult *res, const char *err)
@@ -891,15 +910,45 @@ static void on_offer(void *arg, PGresult *res, const char *err)
 	cb(ctx, offer);
 }
 
+static void offer_free(struct offer *o)
+{
+	for (struct offer **p = &o->mt->refused; *p; p = &(*p)->next) {
+		if (*p == o) {
+			*p = o->next;
+			break;
+		}
+	}
+	event_free(o->ev);
+	free(o);
+}
+
+static void on_offer_refused(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct offer *o = arg;
+	meeting_offer_cb cb = o->cb;
+	void *ctx = o->ctx;
+	offer_free(o);
+	cb(ctx, false);
+}
+
 void meeting_tools_offer(struct meeting_tools *mt, const char *user_id, meeting_offer_cb cb,
 			 void *ctx)
 {
+	struct offer *o = xcalloc(1, sizeof *o);
+	o->cb = cb;
+	o->ctx = ctx;
+	o->mt = mt;
 	if (!meeting_tools_enabled(mt) || mt->closing) {
-		cb(ctx, false);
+		/* Known at once, told from the loop (db.h). */
+		o->next = mt->refused;
+		mt->refused = o;
+		o->ev = evtimer_new(mt->app->base, on_offer_refused, o);
+		static const struct timeval now = {0, 0};
+		evtimer_add(o->ev, &now);
 		return;
 	}
-	struct offer *o = xmalloc(sizeof *o);
-	*o = (struct offer){cb, ctx, mt};
 	const char *p[] = {user_id};
 	db_query(mt->app->db, "SELECT parley_calendar_state($1) = 'connected'", 1, p, on_offer, o);
 }
@@ -1067,6 +1116,9 @@ void meeting_tools_free(struct meeting_tools *mt)
 	google_tokens_free(mt->tokens);
 	while (mt->runs)
 		run_free(mt->runs);
+	/* Refusals the loop did not get to: their callers are gone too. */
+	while (mt->refused)
+		offer_free(mt->refused);
 	if (mt->pass)
 		event_free(mt->pass);
 	free(mt->declarations);

@@ -278,7 +278,7 @@ static void server_free(struct server *s)
 	meeting_tools_close(s->app.meetings);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
-	ingest_batch_close();
+	ingest_batch_close(&s->app);
 	reply_worker_free(s->app.replies);
 	webchat_free(s->app.webchat);
 	extract_worker_free(s->app.extractions);

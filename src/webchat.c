@@ -562,7 +562,9 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	cJSON_Delete(events);
 	cJSON_Delete(body);
 	/* Webchat bodies are not kept raw: `parley capture` replays Meta's. */
-	ingest_batch_submit(app, "webchat", json, NULL, 0, on_posted, p);
+	const char *err = ingest_batch_submit(app, "webchat", json, NULL, 0, on_posted, p);
+	if (err) /* refused (closed): no callback, the 503 is ours to send */
+		on_posted(p, NULL, err);
 }
 
 /* ------------------------------------------------------------------ read */

@@ -185,7 +185,11 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 
 	char *events = ingest_events_json(&batch);
 	bool keep_raw = app->cfg.server_keep_raw_days > 0;
-	/* events pass to the batcher; object and body are copied. */
-	ingest_batch_submit(app, batch.object, events, keep_raw ? body : NULL, len, on_stored, in);
+	/* events pass to the batcher; object and body are copied. Refused
+	 * (closed), there is no callback: the 503 is ours to send. */
+	const char *err =
+	    ingest_batch_submit(app, batch.object, events, keep_raw ? body : NULL, len, on_stored, in);
+	if (err)
+		on_stored(in, NULL, err);
 	meta_batch_free(&batch);
 }
