@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Type OIDs (pg_type.h; fixed since forever). */
@@ -94,11 +95,7 @@ static char *header_text(const PGresult *res, int col)
  * rare enough in ids and names to count as one). */
 static size_t width(const char *s)
 {
-	size_t w = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			w++;
-	return w;
+	return utf8_count(s, strlen(s));
 }
 
 static void put_padded(FILE *f, const char *s, size_t w, bool last)

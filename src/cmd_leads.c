@@ -14,6 +14,7 @@
 #include "pgerr.h"
 #include "pgsync.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static void usage(FILE *f)
@@ -27,23 +28,20 @@ static void usage(FILE *f)
 static char *cell(const char *s, size_t max)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t chars = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p & 0xC0) != 0x80 && ++chars > max) {
-			strbuf_puts(&sb, "…");
-			break;
-		}
-		strbuf_putc(&sb, *p < 0x20 || *p == 0x7F ? ' ' : (char)*p);
+	size_t len = strlen(s), keep = utf8_cut_chars(s, len, max);
+	for (size_t i = 0; i < keep; i++) {
+		unsigned char c = (unsigned char)s[i];
+		strbuf_putc(&sb, c < 0x20 || c == 0x7F ? ' ' : (char)c);
 	}
+	if (keep < len)
+		strbuf_puts(&sb, "…");
 	return strbuf_detach(&sb);
 }
 
 /* printf's %-*s counts bytes; pad by characters instead. */
 static void print_padded(const char *s, size_t width)
 {
-	size_t chars = 0;
-	for (const char *p = s; *p; p++)
-		chars += ((unsigned char)*p & 0xC0) != 0x80;
+	size_t chars = utf8_count(s, strlen(s));
 	fputs(s, stdout);
 	for (; chars < width; chars++)
 		putchar(' ');

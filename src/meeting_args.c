@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static char *print(cJSON *root)
@@ -170,41 +171,17 @@ static int arg_duration(cJSON *root, long dflt, long *out, char *why, size_t why
 	return 0;
 }
 
-/* Characters in valid UTF-8 without control characters; -1 when s is not. */
+/* Characters in valid UTF-8 without control characters (C0, DEL, C1);
+ * -1 when s is not. */
 static long plain_chars(const char *s)
 {
 	long n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned c = *p;
-		int more;
-		unsigned cp;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7F)
-				return -1;
-			p++;
-			n++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			more = 1, cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			more = 2, cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			more = 3, cp = c & 0x07;
-		} else {
+	while (*s) {
+		uint32_t cp;
+		size_t k = utf8_decode(s, SIZE_MAX, &cp);
+		if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
 			return -1;
-		}
-		p++;
-		for (int i = 0; i < more; i++, p++) {
-			if ((*p & 0xC0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (*p & 0x3F);
-		}
-		/* overlong forms, surrogates, beyond Unicode, C1 controls */
-		if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
-		    (more == 3 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) ||
-		    cp > 0x10FFFF || (cp >= 0x80 && cp <= 0x9F))
-			return -1;
+		s += k;
 		n++;
 	}
 	return n;

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "rate_limit.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /*
@@ -293,27 +294,6 @@ static cJSON *json_body(struct evhttp_request *req, const char *endpoint)
 	return o;
 }
 
-/* Characters of valid UTF-8 text, or -1 when it is not valid UTF-8. */
-static long utf8_chars(const char *s)
-{
-	long n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-					: (*p & 0xF8) == 0xF0 ? 3 : -1;
-		if (extra < 0 || (extra == 1 && *p < 0xC2) || (*p == 0xF4 && extra == 3 && p[1] > 0x8F) ||
-		    *p > 0xF4 || (*p == 0xE0 && p[1] < 0xA0) || (*p == 0xF0 && p[1] < 0x90) ||
-		    (*p == 0xED && p[1] > 0x9F))
-			return -1;
-		p++;
-		for (int i = 0; i < extra; i++, p++)
-			if ((*p & 0xC0) != 0x80)
-				return -1;
-		n++;
-	}
-	return n;
-}
-
 /* Ids the widget chooses (widget ids, client message ids): printable ASCII
  * without spaces, 1..max characters. */
 static bool valid_id(const char *s, size_t max)
@@ -487,7 +467,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	cJSON *text = cJSON_GetObjectItemCaseSensitive(body, "text");
 	cJSON *cmid = cJSON_GetObjectItemCaseSensitive(body, "client_message_id");
 	const char *bad = NULL;
-	long chars = cJSON_IsString(text) ? utf8_chars(text->valuestring) : -2;
+	long chars = cJSON_IsString(text) ? utf8_valid_chars(text->valuestring) : -2;
 	if (chars == -2)
 		bad = "text must be a string";
 	else if (chars < 0)
