@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -57,14 +58,9 @@ cJSON *admin_out_array(const PGresult *res)
 
 void admin_out_json(FILE *f, cJSON *v)
 {
-	char *s = cJSON_PrintUnformatted(v);
-	if (!s) { /* cJSON's only failure is allocation */
-		fprintf(stderr, "parley: out of memory\n");
-		abort();
-	}
+	char *s = json_print(v);
 	fprintf(f, "%s\n", s);
 	free(s);
-	cJSON_Delete(v);
 }
 
 /* A cell as shown to a person: "-" for NULL, yes/no, blanks for controls. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "strbuf.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -191,18 +192,9 @@ static cJSON *format_object(void)
 	return fmt;
 }
 
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
-
 char *lead_extract_format(void)
 {
-	return print(format_object());
+	return json_print(format_object());
 }
 
 char *lead_extract_request(const char *prompt_id, const char *model,
@@ -259,7 +251,7 @@ char *lead_extract_request(const char *prompt_id, const char *model,
 	cJSON_AddItemToObject(text, "format", format_object());
 	/* Bounds the cost of one extraction; a cut-off answer is "incomplete". */
 	cJSON_AddNumberToObject(root, "max_output_tokens", 4096);
-	return print(root);
+	return json_print(root);
 }
 
 /* ---- scores ------------------------------------------------------------ */
@@ -422,7 +414,7 @@ static const char *check_reasoning(const cJSON *v, char **out, const char **fiel
 				      text ? cJSON_CreateString(text) : cJSON_CreateNull());
 		free(text);
 	}
-	*out = print(keep);
+	*out = json_print(keep);
 	return NULL;
 }
 
@@ -650,5 +642,5 @@ char *lead_to_json(const struct lead *l)
 	cJSON_AddItemToObject(o, "reasoning", r ? r : cJSON_CreateObject());
 	add_str_or_null(o, "smart_notification", l->smart_notification);
 	add_str_or_null(o, "notes", l->notes);
-	return print(o);
+	return json_print(o);
 }

@@ -6,18 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "strbuf.h"
 #include "utf8.h"
 #include "xalloc.h"
-
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
 
 static cJSON *prop(cJSON *props, const char *name, const char *type, bool nullable,
 		   const char *description)
@@ -98,7 +90,7 @@ char *meeting_args_tools(long default_duration_minutes)
 	prop(props, "title", "string", true,
 	     "Title of the meeting, e.g. \"Product demo\"; null for \"Meeting with <name>\".");
 	finish_tool(params, props);
-	return print(tools);
+	return json_print(tools);
 }
 
 /* ---- argument checks -------------------------------------------------------- */
@@ -326,7 +318,7 @@ char *meeting_args_error(const char *code, const char *message)
 	cJSON_AddBoolToObject(root, "ok", 0);
 	cJSON_AddStringToObject(root, "error", code);
 	cJSON_AddStringToObject(root, "message", message);
-	return print(root);
+	return json_print(root);
 }
 
 static void add_time(cJSON *o, const char *key, time_t t, int offset)
@@ -359,7 +351,7 @@ char *meeting_args_slots(const struct meeting_availability *a, const struct gcal
 			 total);
 		cJSON_AddStringToObject(root, "note", note);
 	}
-	return print(root);
+	return json_print(root);
 }
 
 char *meeting_args_booked(const struct meeting_booking *b, const char *meeting_id,
@@ -386,5 +378,5 @@ char *meeting_args_booked(const struct meeting_booking *b, const char *meeting_i
 		cJSON_AddStringToObject(root, "note",
 					"Google is still creating the Meet link; it is in the "
 					"invitation email.");
-	return print(root);
+	return json_print(root);
 }

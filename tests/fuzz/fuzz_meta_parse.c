@@ -8,10 +8,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "meta_parse.h"
 #include "webhook_sig.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	json_init();
+	return 0;
+}
 
 static void check_text(const char *s, size_t max)
 {

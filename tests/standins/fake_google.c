@@ -918,6 +918,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+
+	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
 	char *end;

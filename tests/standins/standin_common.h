@@ -37,6 +37,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -296,15 +297,7 @@ STANDIN_FN void json_echo(cJSON *out, const cJSON *obj, const char *key, cJSON *
 /* Prints and frees doc; caller frees the text. */
 STANDIN_FN char *json_take_text(cJSON *doc)
 {
-	char *p = cJSON_PrintUnformatted(doc);
-	char *out;
-
-	if (!p)
-		abort(); /* cJSON fails only when out of memory: same policy as xalloc */
-	out = xstrdup(p);
-	cJSON_free(p);
-	cJSON_Delete(doc);
-	return out;
+	return json_print(doc);
 }
 
 /* ---------------------------------------------------------------- answers */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "json.h"
 
 static void test_whatsapp_body(void **state)
 {
@@ -93,5 +94,6 @@ int main(void)
 		cmocka_unit_test(test_url_and_limits), cmocka_unit_test(test_sent_ids),
 		cmocka_unit_test(test_platform_names),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

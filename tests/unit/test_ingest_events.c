@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ingest_events.h"
+#include "json.h"
 
 static cJSON *events_of(const char *body)
 {
@@ -111,5 +112,6 @@ int main(void)
 		cmocka_unit_test(test_referral_is_an_object_beside_the_text),
 		cmocka_unit_test(test_empty_batch_is_empty_array),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "meta_parse.h"
 
 /*
@@ -2476,5 +2477,6 @@ int main(void)
 	    cmocka_unit_test(test_width_instagram),
 	    cmocka_unit_test(test_width_everything_fits),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
