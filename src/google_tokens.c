@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "google_calendar.h"
 #include "http_client.h"
 #include "log.h"
@@ -64,13 +65,6 @@ static void wipe_free(char *s)
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void count_refresh(const char *outcome)
@@ -189,7 +183,7 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 											     : "other");
 	metrics_add("parley_upstream_requests_total", labels, 1);
 	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
-			now_seconds() - f->started);
+			clock_mono() - f->started);
 	if (gt->closing) {
 		flight_done(f, NULL, GOOGLE_ERR_UNAVAILABLE);
 		return;
@@ -279,7 +273,7 @@ static void send_refresh(struct flight *f)
 		/* A reply in production waits for it. */
 		.priority = true,
 	};
-	f->started = now_seconds();
+	f->started = clock_mono();
 	http_request(f->gt->http, &req, on_token, f);
 	wipe_free(body);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "clock.h"
 #include "db.h"
 #include "db_batch.h"
 #include "graph.h"
@@ -461,7 +462,7 @@ enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
 static enum upstream upstream_outcome(struct job *j, const char *target,
 				      const struct http_resp *resp, const char *err)
 {
-	worker_count_upstream(target, resp, err, worker_now() - j->call_started);
+	worker_count_upstream(target, resp, err, clock_mono() - j->call_started);
 	enum retry_verdict verdict =
 		retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict == RETRY_OK)
@@ -502,7 +503,7 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 		.timeout_ms = timeout_ms,
 		.priority = priority,
 	};
-	j->call_started = worker_now();
+	j->call_started = clock_mono();
 	http_request(j->w->http, &req, cb, j);
 	/* http_request copied what it needs. */
 	explicit_bzero(auth, strlen(auth));
@@ -627,7 +628,7 @@ static bool answer_interrupted(struct job *j, const struct http_resp *resp, cons
 	free(j->tool_items);
 	j->tool_items = items;
 	j->interrupted++;
-	worker_count_upstream("openai", resp, err, worker_now() - j->call_started);
+	worker_count_upstream("openai", resp, err, clock_mono() - j->call_started);
 	run(j);
 	return true;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "columns.h"
 #include "handlers.h"
 #include "http_server.h"
@@ -73,13 +74,6 @@ struct webchat {
 };
 
 static struct webchat *the_webchat; /* one server per process */
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct webchat *webchat_new(struct app *app)
 {
@@ -221,7 +215,7 @@ bool webchat_admit(struct app *app, struct evhttp_request *req, struct webchat_c
 		reply_error(req, "cors", 403, "origin not allowed");
 		return false;
 	}
-	double now = now_seconds();
+	double now = clock_mono();
 	char client[CLIENT_ADDR_KEY_MAX];
 	http_client_key(req, client);
 	double wait = rate_limit_take(wc->per_address, client, now);
@@ -355,7 +349,7 @@ void webchat_handle_sessions(struct app *app, struct evhttp_request *req)
 	struct webchat *wc = the_webchat;
 	char client[CLIENT_ADDR_KEY_MAX];
 	http_client_key(req, client);
-	double wait = rate_limit_take(wc->sessions_per_address, client, now_seconds());
+	double wait = rate_limit_take(wc->sessions_per_address, client, clock_mono());
 	if (wait > 0) {
 		too_many(req, "sessions", wait);
 		return;
@@ -485,7 +479,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		reply_error(req, "messages", 400, bad);
 		return;
 	}
-	double wait = rate_limit_take(the_webchat->messages, claims.session_id, now_seconds());
+	double wait = rate_limit_take(the_webchat->messages, claims.session_id, clock_mono());
 	if (wait > 0) {
 		cJSON_Delete(body);
 		too_many(req, "messages", wait);
@@ -493,7 +487,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	}
 	/* After the session's own limit, so one noisy session cannot use up
 	 * the widget's budget faster than its own limit lets it. */
-	double t = now_seconds();
+	double t = clock_mono();
 	wait = rate_window_take(the_webchat->per_widget, claims.widget_id, t);
 	if (wait > 0) {
 		cJSON_Delete(body);
@@ -522,8 +516,6 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		webchat_session_id_new(rnd);
 		p->pmid = xasprintf("webchat:%s:srv-%s", claims.session_id, rnd + 3);
 	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "t", "m");
 	cJSON_AddStringToObject(ev, "platform", "webchat");
@@ -532,7 +524,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	cJSON_AddStringToObject(ev, "id", p->pmid);
 	cJSON_AddStringToObject(ev, "kind", "text");
 	cJSON_AddStringToObject(ev, "text", text->valuestring);
-	cJSON_AddNumberToObject(ev, "ts", (double)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+	cJSON_AddNumberToObject(ev, "ts", (double)clock_wall_ms());
 	cJSON_AddBoolToObject(ev, "reply", 1);
 	cJSON_AddBoolToObject(ev, "echo", 0);
 	cJSON *events = cJSON_CreateArray();
