@@ -338,8 +338,7 @@ static void post(struct job *j)
 	};
 	j->call_started = clock_mono();
 	http_request(j->w->http, &req, on_response, j);
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	xfree_secret(auth);
 	free(url);
 }
 

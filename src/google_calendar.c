@@ -268,11 +268,9 @@ char *gcal_token_request(const char *client_id, const char *client_secret,
 	char *body = xasprintf("grant_type=refresh_token&client_id=%s&client_secret=%s"
 			       "&refresh_token=%s",
 			       id, secret, token);
-	explicit_bzero(secret, strlen(secret));
-	explicit_bzero(token, strlen(token));
 	free(id);
-	free(secret);
-	free(token);
+	xfree_secret(secret);
+	xfree_secret(token);
 	return body;
 }
 

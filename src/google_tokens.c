@@ -59,14 +59,6 @@ struct google_tokens {
 	struct event *refused_ev;
 };
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void count_refresh(const char *outcome)
 {
 	char labels[48];
@@ -101,9 +93,9 @@ static void flight_done(struct flight *f, const char *token, const char *err)
 		w = next;
 	}
 	free(f->user_id);
-	wipe_free(f->refresh_token);
-	wipe_free(f->access_token);
-	wipe_free(f->new_refresh_token);
+	xfree_secret(f->refresh_token);
+	xfree_secret(f->access_token);
+	xfree_secret(f->new_refresh_token);
 	free(f->why);
 	free(f);
 }
@@ -275,7 +267,7 @@ static void send_refresh(struct flight *f)
 	};
 	f->started = clock_mono();
 	http_request(f->gt->http, &req, on_token, f);
-	wipe_free(body);
+	xfree_secret(body);
 }
 
 /* Joins the tenant's refresh in flight, or starts one. */
@@ -394,9 +386,9 @@ void google_tokens_free(struct google_tokens *gt)
 			free(w);
 		}
 		free(f->user_id);
-		wipe_free(f->refresh_token);
-		wipe_free(f->access_token);
-		wipe_free(f->new_refresh_token);
+		xfree_secret(f->refresh_token);
+		xfree_secret(f->access_token);
+		xfree_secret(f->new_refresh_token);
 		free(f->why);
 		free(f);
 	}

@@ -177,7 +177,7 @@ static void job_free(struct job *j)
 	free(j->user_id);
 	free(j->prompt_id);
 	free(j->channel);
-	free(j->access_token);
+	xfree_secret(j->access_token);
 	free(j->openai_conversation_id);
 	for (size_t i = 0; i < j->n_inputs; i++)
 		free(j->inputs[i]);
@@ -506,8 +506,7 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 	j->call_started = clock_mono();
 	http_request(j->w->http, &req, cb, j);
 	/* http_request copied what it needs. */
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	xfree_secret(auth);
 }
 
 static void on_conversation(void *arg, const struct http_resp *resp, const char *err);
