@@ -12,6 +12,7 @@
 
 #include <openssl/rand.h>
 
+#include "platform.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -75,8 +76,8 @@ const char *admin_check_email(const char *s)
 
 bool admin_platform_known(const char *s)
 {
-	return strcmp(s, "whatsapp") == 0 || strcmp(s, "instagram") == 0 ||
-	       strcmp(s, "webchat") == 0;
+	enum platform p;
+	return platform_from_name(s, &p) == 0;
 }
 
 const char *admin_check_meta_id(const char *platform, const char *s)

@@ -64,14 +64,3 @@ char *graph_sent_message_id(enum platform p, const char *body, size_t len)
 	return out;
 }
 
-int graph_platform_from_name(const char *name, enum platform *out)
-{
-	static const enum platform all[] = {PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT};
-	for (size_t i = 0; i < 3; i++) {
-		if (name && strcmp(name, platform_name(all[i])) == 0) {
-			*out = all[i];
-			return 0;
-		}
-	}
-	return -1;
-}

@@ -41,16 +41,6 @@ struct parse {
 	size_t suppressed; /* notes dropped past META_NOTES_MAX */
 };
 
-const char *platform_name(enum platform p)
-{
-	switch (p) {
-	case PLATFORM_WHATSAPP: return "whatsapp";
-	case PLATFORM_INSTAGRAM: return "instagram";
-	case PLATFORM_WEBCHAT: return "webchat";
-	}
-	return "?";
-}
-
 const char *meta_status_name(enum delivery_status s)
 {
 	switch (s) {

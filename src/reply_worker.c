@@ -997,7 +997,7 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	j->charged = cJSON_IsTrue(cJSON_GetObjectItem(o, "charged"));
 	j->through = cJSON_GetObjectItem(o, "through")->valueint;
 	char *platform = dup_field(o, "platform");
-	if (graph_platform_from_name(platform, &j->platform) < 0)
+	if (platform_from_name(platform, &j->platform) < 0)
 		j->platform = PLATFORM_WHATSAPP;
 	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s platform=%s", j->conversation_id,
 		 j->user_id ? j->user_id : "?", platform ? platform : "?");

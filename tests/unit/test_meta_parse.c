@@ -160,14 +160,6 @@ static void assert_batch_clean(const struct meta_batch *b)
 
 /* ---- names ---- */
 
-static void test_platform_names(void **state)
-{
-	(void)state;
-	assert_string_equal(platform_name(PLATFORM_WHATSAPP), "whatsapp");
-	assert_string_equal(platform_name(PLATFORM_INSTAGRAM), "instagram");
-	assert_string_equal(platform_name(PLATFORM_WEBCHAT), "webchat");
-}
-
 static void test_status_names_and_rank(void **state)
 {
 	(void)state;
@@ -2370,7 +2362,6 @@ static void test_width_everything_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_platform_names),
 	    cmocka_unit_test(test_status_names_and_rank),
 	    cmocka_unit_test(test_wa_text),
 	    cmocka_unit_test(test_wa_text_unicode_escapes),
