@@ -21,6 +21,7 @@
 #include "columns.h"
 #include "handlers.h"
 #include "http_server.h"
+#include "ingest_events.h"
 #include "ingest_batch.h"
 #include "log.h"
 #include "metrics.h"
@@ -516,21 +517,21 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		webchat_session_id_new(rnd);
 		p->pmid = xasprintf("webchat:%s:srv-%s", claims.session_id, rnd + 3);
 	}
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "t", "m");
-	cJSON_AddStringToObject(ev, "platform", "webchat");
-	cJSON_AddStringToObject(ev, "channel", claims.widget_id);
-	cJSON_AddStringToObject(ev, "customer", claims.session_id);
-	cJSON_AddStringToObject(ev, "id", p->pmid);
-	cJSON_AddStringToObject(ev, "kind", "text");
-	cJSON_AddStringToObject(ev, "text", text->valuestring);
-	cJSON_AddNumberToObject(ev, "ts", (double)clock_wall_ms());
-	cJSON_AddBoolToObject(ev, "reply", 1);
-	cJSON_AddBoolToObject(ev, "echo", 0);
-	cJSON *events = cJSON_CreateArray();
-	cJSON_AddItemToArray(events, ev);
-	char *json = cJSON_PrintUnformatted(events);
-	cJSON_Delete(events);
+	/* The same event a webhook message becomes, so parley_ingest_batch
+	 * sees one format; every string is borrowed for the call. */
+	char kind[] = "text";
+	struct meta_message m = {
+	    .platform = PLATFORM_WEBCHAT,
+	    .channel_id = p->claims.widget_id,
+	    .customer_id = p->claims.session_id,
+	    .platform_message_id = p->pmid,
+	    .kind = kind,
+	    .text = text->valuestring,
+	    .timestamp_ms = clock_wall_ms(),
+	    .needs_reply = true,
+	};
+	struct meta_batch batch = {.messages = &m, .n_messages = 1};
+	char *json = ingest_events_json(&batch);
 	cJSON_Delete(body);
 	/* Webchat bodies are not kept raw: `parley capture` replays Meta's. */
 	ingest_batch_submit(app, "webchat", json, NULL, 0, on_posted, p);
