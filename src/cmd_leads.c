@@ -74,10 +74,10 @@ static const char *parse_tag(const char *s)
 static int leads_list(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"tag", required_argument, NULL, 'g'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"tag", required_argument, NULL, 'g'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *tag = NULL;
 	int opt, rc;
@@ -93,8 +93,8 @@ static int leads_list(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)) ||
-	    (rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)) || (rc = admin_connect(cmd)) ||
+	    (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, tag};
@@ -254,8 +254,8 @@ static int leads_show(struct admin_cmd *cmd, int argc, char **argv)
 int cmd_leads(int argc, char **argv)
 {
 	static const struct admin_sub subs[] = {
-		{"list", leads_list, "--tenant ID [--tag Hot|Warm|Cold]"},
-		{"show", leads_show, "CONVERSATION_ID"},
+	    {"list", leads_list, "--tenant ID [--tag Hot|Warm|Cold]"},
+	    {"show", leads_show, "CONVERSATION_ID"},
 	};
 	return admin_dispatch(subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -42,9 +42,9 @@ static void test_wall_ms_is_the_epoch_in_ms(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mono_never_goes_back),
-		cmocka_unit_test(test_mono_measures_a_sleep),
-		cmocka_unit_test(test_wall_ms_is_the_epoch_in_ms),
+	    cmocka_unit_test(test_mono_never_goes_back),
+	    cmocka_unit_test(test_mono_measures_a_sleep),
+	    cmocka_unit_test(test_wall_ms_is_the_epoch_in_ms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

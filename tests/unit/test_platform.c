@@ -34,8 +34,8 @@ static void test_from_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_from_name),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_from_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,13 +20,13 @@ static void test_well_formed_lengths(void **state)
 	size_t bad;
 	assert_int_equal(seq("A", &bad), 1);
 	assert_int_equal(seq("\x7f", &bad), 1);
-	assert_int_equal(seq("\xc2\x80", &bad), 2);   /* U+0080 */
-	assert_int_equal(seq("\xdf\xbf", &bad), 2);   /* U+07FF */
-	assert_int_equal(seq("\xe0\xa0\x80", &bad), 3); /* U+0800 */
-	assert_int_equal(seq("\xe2\x80\xa6", &bad), 3); /* … */
-	assert_int_equal(seq("\xed\x9f\xbf", &bad), 3); /* U+D7FF */
-	assert_int_equal(seq("\xee\x80\x80", &bad), 3); /* U+E000 */
-	assert_int_equal(seq("\xef\xbf\xbf", &bad), 3); /* U+FFFF */
+	assert_int_equal(seq("\xc2\x80", &bad), 2);         /* U+0080 */
+	assert_int_equal(seq("\xdf\xbf", &bad), 2);         /* U+07FF */
+	assert_int_equal(seq("\xe0\xa0\x80", &bad), 3);     /* U+0800 */
+	assert_int_equal(seq("\xe2\x80\xa6", &bad), 3);     /* … */
+	assert_int_equal(seq("\xed\x9f\xbf", &bad), 3);     /* U+D7FF */
+	assert_int_equal(seq("\xee\x80\x80", &bad), 3);     /* U+E000 */
+	assert_int_equal(seq("\xef\xbf\xbf", &bad), 3);     /* U+FFFF */
 	assert_int_equal(seq("\xf0\x90\x80\x80", &bad), 4); /* U+10000 */
 	assert_int_equal(seq("\xf0\x9f\x98\x80", &bad), 4); /* 😀 */
 	assert_int_equal(seq("\xf4\x8f\xbf\xbf", &bad), 4); /* U+10FFFF */
@@ -93,7 +93,10 @@ static void test_truncated_and_stray(void **state)
 	assert_int_equal(utf8_seq("\xc3\xa9", 1, &bad), 0);
 	assert_int_equal(bad, 1);
 	/* Truncated by a following character. */
-	assert_int_equal(seq("\xe2\x80" "A", &bad), 0);
+	assert_int_equal(seq("\xe2\x80"
+			     "A",
+			     &bad),
+			 0);
 	assert_int_equal(bad, 2);
 	/* Truncated by the terminating NUL with avail = SIZE_MAX: never read past. */
 	assert_int_equal(utf8_seq("\xf0\x9f", SIZE_MAX, &bad), 0);
@@ -153,7 +156,8 @@ static void test_count(void **state)
 static void test_cut_bytes(void **state)
 {
 	(void)state;
-	const char *s = "ab\xe2\x80\xa6" "cd"; /* a b … c d: 7 bytes */
+	const char *s = "ab\xe2\x80\xa6"
+			"cd"; /* a b … c d: 7 bytes */
 	assert_int_equal(utf8_cut(s, 7, 100), 7);
 	assert_int_equal(utf8_cut(s, 7, 7), 7);
 	assert_int_equal(utf8_cut(s, 7, 6), 6);
@@ -185,16 +189,16 @@ static void test_cut_chars(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_well_formed_lengths),
-		cmocka_unit_test(test_overlongs),
-		cmocka_unit_test(test_surrogates),
-		cmocka_unit_test(test_beyond_unicode),
-		cmocka_unit_test(test_truncated_and_stray),
-		cmocka_unit_test(test_decode),
-		cmocka_unit_test(test_valid_and_valid_chars),
-		cmocka_unit_test(test_count),
-		cmocka_unit_test(test_cut_bytes),
-		cmocka_unit_test(test_cut_chars),
+	    cmocka_unit_test(test_well_formed_lengths),
+	    cmocka_unit_test(test_overlongs),
+	    cmocka_unit_test(test_surrogates),
+	    cmocka_unit_test(test_beyond_unicode),
+	    cmocka_unit_test(test_truncated_and_stray),
+	    cmocka_unit_test(test_decode),
+	    cmocka_unit_test(test_valid_and_valid_chars),
+	    cmocka_unit_test(test_count),
+	    cmocka_unit_test(test_cut_bytes),
+	    cmocka_unit_test(test_cut_chars),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

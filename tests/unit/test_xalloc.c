@@ -47,9 +47,9 @@ static void test_json_hooks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_free_secret),
-		cmocka_unit_test(test_json_hooks),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_free_secret),
+	    cmocka_unit_test(test_json_hooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
