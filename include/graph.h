@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "meta_parse.h"
+#include "platform.h"
 
 /* Characters one message may hold: WhatsApp 4096, Instagram 1000. */
 size_t graph_max_chars(enum platform p);
@@ -24,7 +24,5 @@ bool graph_valid_channel_id(const char *id);
 char *graph_send_body(enum platform p, const char *to, const char *text);
 /* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
 char *graph_sent_message_id(enum platform p, const char *body, size_t len);
-/* "whatsapp" → PLATFORM_WHATSAPP …; -1 when unknown. */
-int graph_platform_from_name(const char *name, enum platform *out);
 
 #endif

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "columns.h"
+#include "platform.h"
 
 /* Longest stored text in bytes; longer text is cut at a UTF-8 boundary and ends in "…". */
 #define META_TEXT_MAX 65536
@@ -34,11 +35,6 @@
 #define META_ID_MAX COLUMN_PLATFORM_MESSAGE_ID_WIDTH
 /* At most this many notes per batch; then one "N more notes suppressed". */
 #define META_NOTES_MAX 100
-
-enum platform { PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT };
-
-/* "whatsapp", "instagram", "webchat": the values of phone_numbers.platform. */
-const char *platform_name(enum platform p);
 
 /* Longest referral value in bytes: free text (headline, title, body,
  * welcome message) and ids; URLs get META_REFERRAL_URL_MAX. Longer values

@@ -10,9 +10,6 @@
 
 struct http_resp;
 
-/* Seconds on the monotonic clock, for durations and deadlines. */
-double worker_now(void);
-
 /* "host:pid:random", the lease owner a worker writes into its claims. */
 void worker_owner(char *buf, size_t len);
 

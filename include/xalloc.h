@@ -14,5 +14,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* printf into a new string; caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees a string that held a secret (token, key, Authorization header) after
+ * overwriting it, so the bytes do not linger in freed memory. NULL is fine. */
+void xfree_secret(char *s);
 
 #endif

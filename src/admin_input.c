@@ -12,6 +12,8 @@
 
 #include <openssl/rand.h>
 
+#include "platform.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Longest token accepted: Meta's long-lived tokens are a few hundred bytes. */
@@ -40,33 +42,6 @@ static const char *check_id_len(const char *s, size_t max)
 
 const char *admin_check_id(const char *s) { return check_id_len(s, 50); }
 
-/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	size_t n;
-	unsigned min;
-	unsigned cp;
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2, min = 0x80, cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3, min = 0x800, cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4, min = 0x10000, cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 const char *admin_check_text(const char *s, size_t max)
 {
 	size_t n = strlen(s);
@@ -77,7 +52,7 @@ const char *admin_check_text(const char *s, size_t max)
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		if (*p < 0x20 || *p == 0x7f)
 			return "must not contain control characters";
-		size_t k = utf8_len(p);
+		size_t k = utf8_seq((const char *)p, SIZE_MAX, NULL);
 		if (k == 0)
 			return "is not valid UTF-8";
 		p += k;
@@ -101,8 +76,8 @@ const char *admin_check_email(const char *s)
 
 bool admin_platform_known(const char *s)
 {
-	return strcmp(s, "whatsapp") == 0 || strcmp(s, "instagram") == 0 ||
-	       strcmp(s, "webchat") == 0;
+	enum platform p;
+	return platform_from_name(s, &p) == 0;
 }
 
 const char *admin_check_meta_id(const char *platform, const char *s)

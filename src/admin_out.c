@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* Type OIDs (pg_type.h; fixed since forever). */
@@ -56,14 +58,9 @@ cJSON *admin_out_array(const PGresult *res)
 
 void admin_out_json(FILE *f, cJSON *v)
 {
-	char *s = cJSON_PrintUnformatted(v);
-	if (!s) { /* cJSON's only failure is allocation */
-		fprintf(stderr, "parley: out of memory\n");
-		abort();
-	}
+	char *s = json_print(v);
 	fprintf(f, "%s\n", s);
 	free(s);
-	cJSON_Delete(v);
 }
 
 /* A cell as shown to a person: "-" for NULL, yes/no, blanks for controls. */
@@ -94,11 +91,7 @@ static char *header_text(const PGresult *res, int col)
  * rare enough in ids and names to count as one). */
 static size_t width(const char *s)
 {
-	size_t w = 0;
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			w++;
-	return w;
+	return utf8_count(s, strlen(s));
 }
 
 static void put_padded(FILE *f, const char *s, size_t w, bool last)

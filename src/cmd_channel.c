@@ -181,7 +181,7 @@ rollback:
 done:
 	PQclear(res);
 	free(new_id);
-	free(token);
+	xfree_secret(token);
 	return rc;
 }
 
@@ -295,7 +295,7 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 	else
 		printf("replaced the access token of channel %s\n", id);
 done:
-	free(token);
+	xfree_secret(token);
 	return rc;
 }
 

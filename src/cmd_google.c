@@ -141,8 +141,7 @@ static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 	rc = show_state(cmd, tenant, said);
 	free(said);
 out:
-	explicit_bzero(token, strlen(token));
-	free(token);
+	xfree_secret(token);
 	return rc;
 }
 

@@ -2,48 +2,36 @@
  * `parley leads list` and `parley leads show`: what lead extraction stored
  * (issue #8), for a person or, with --json, for a program.
  */
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "admin_cli.h"
 #include "commands.h"
-#include "config.h"
-#include "pgerr.h"
-#include "pgsync.h"
 #include "strbuf.h"
-#include "xalloc.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: parley leads list --tenant ID [--tag Hot|Warm|Cold] [--json] [-c FILE]\n"
-		   "       parley leads show CONVERSATION_ID [--json] [-c FILE]\n");
-}
+#include "utf8.h"
 
 /* Printable on one line of a terminal: control characters become spaces,
  * and at most max characters (UTF-8 aware) are kept, "…" marking a cut. */
 static char *cell(const char *s, size_t max)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t chars = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p & 0xC0) != 0x80 && ++chars > max) {
-			strbuf_puts(&sb, "…");
-			break;
-		}
-		strbuf_putc(&sb, *p < 0x20 || *p == 0x7F ? ' ' : (char)*p);
+	size_t len = strlen(s), keep = utf8_cut_chars(s, len, max);
+	for (size_t i = 0; i < keep; i++) {
+		unsigned char c = (unsigned char)s[i];
+		strbuf_putc(&sb, c < 0x20 || c == 0x7F ? ' ' : (char)c);
 	}
+	if (keep < len)
+		strbuf_puts(&sb, "…");
 	return strbuf_detach(&sb);
 }
 
 /* printf's %-*s counts bytes; pad by characters instead. */
 static void print_padded(const char *s, size_t width)
 {
-	size_t chars = 0;
-	for (const char *p = s; *p; p++)
-		chars += ((unsigned char)*p & 0xC0) != 0x80;
+	size_t chars = utf8_count(s, strlen(s));
 	fputs(s, stdout);
 	for (; chars < width; chars++)
 		putchar(' ');
@@ -54,21 +42,6 @@ static void print_cell(PGresult *res, int row, int col, size_t width)
 	char *c = cell(PQgetisnull(res, row, col) ? "-" : PQgetvalue(res, row, col), width);
 	print_padded(c, width + 2);
 	free(c);
-}
-
-/* Runs a query with text parameters; prints the error and returns NULL
- * when it fails. */
-static PGresult *run(PGconn *conn, const char *cmd, const char *sql, int n,
-		     const char *const *params)
-{
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		return res;
-	char *why = pgerr_result_text(res);
-	fprintf(stderr, "parley leads %s: %s\n", cmd, why);
-	free(why);
-	PQclear(res);
-	return NULL;
 }
 
 static const char LIST_TEXT_SQL[] =
@@ -88,22 +61,47 @@ static const char LIST_JSON_SQL[] =
     "  FROM extractions e JOIN conversations c USING (conversation_id)"
     " WHERE e.user_id = $1 AND e.is_latest AND ($2::text IS NULL OR e.lead_status_tag = $2)";
 
-static int list(PGconn *conn, const char *tenant, const char *tag, bool json)
+/* "hot" → "Hot"; NULL when not a tag. */
+static const char *parse_tag(const char *s)
 {
-	const char *p[] = {tenant, tag};
-	PGresult *res = run(conn, "list", "SELECT 1 FROM users WHERE user_id = $1", 1, p);
-	if (!res)
-		return EXIT_RUNTIME;
-	bool known = PQntuples(res) > 0;
-	PQclear(res);
-	if (!known) {
-		fprintf(stderr, "parley leads list: no tenant '%s'\n", tenant);
-		return EXIT_RUNTIME;
+	static const char *const tags[] = {"Hot", "Warm", "Cold"};
+	for (size_t i = 0; i < 3; i++)
+		if (strcasecmp(s, tags[i]) == 0)
+			return tags[i];
+	return NULL;
+}
+
+static int leads_list(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"tag", required_argument, NULL, 'g'},
+	    {0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *tag = NULL;
+	int opt, rc;
+	while ((opt = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (opt) {
+		case 't': tenant = optarg; break;
+		case 'g':
+			if (!(tag = parse_tag(optarg)))
+				return admin_usage_error(
+				    cmd, "--tag must be Hot, Warm or Cold, not '%s'", optarg);
+			break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
 	}
-	res = run(conn, "list", json ? LIST_JSON_SQL : LIST_TEXT_SQL, 2, p);
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)) || (rc = admin_connect(cmd)) ||
+	    (rc = admin_tenant_known(cmd, tenant)))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {tenant, tag};
+	PGresult *res = pgsync_exec(cmd->conn, cmd->json ? LIST_JSON_SQL : LIST_TEXT_SQL, 2, p, &e);
 	if (!res)
-		return EXIT_RUNTIME;
-	if (json) {
+		return admin_db_fail(cmd, &e);
+	if (cmd->json) {
 		printf("%s\n", PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return EXIT_OK;
@@ -189,18 +187,29 @@ static void show_line(const char *label, const char *value)
 	free(v);
 }
 
-static int show(PGconn *conn, const char *conversation, bool json)
+static int leads_show(struct admin_cmd *cmd, int argc, char **argv)
 {
+	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
+	int opt = admin_getopt(cmd, argc, argv, opts), rc;
+	if (opt != -1) /* only the common options: --help, or a usage error */
+		return opt == 'h' ? EXIT_OK : EXIT_USAGE;
+	if (optind >= argc || !*argv[optind])
+		return admin_usage_error(cmd, "CONVERSATION_ID is required");
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "one CONVERSATION_ID only");
+	const char *conversation = argv[optind];
+	if ((rc = admin_connect(cmd)))
+		return rc;
+	struct pgsync_error e;
 	const char *p[] = {conversation};
-	PGresult *res = run(conn, "show", json ? SHOW_JSON_SQL : SHOW_HEAD_SQL, 1, p);
+	PGresult *res = pgsync_exec(cmd->conn, cmd->json ? SHOW_JSON_SQL : SHOW_HEAD_SQL, 1, p, &e);
 	if (!res)
-		return EXIT_RUNTIME;
+		return admin_db_fail(cmd, &e);
 	if (PQntuples(res) == 0) {
-		fprintf(stderr, "parley leads show: no conversation '%s'\n", conversation);
 		PQclear(res);
-		return EXIT_RUNTIME;
+		return admin_fail(cmd, "no conversation '%s'", conversation);
 	}
-	if (json) {
+	if (cmd->json) {
 		printf("%s\n", PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return EXIT_OK;
@@ -214,8 +223,8 @@ static int show(PGconn *conn, const char *conversation, bool json)
 	free(name);
 	PQclear(res);
 
-	if (!(res = run(conn, "show", SHOW_TEXT_SQL, 1, p)))
-		return EXIT_RUNTIME;
+	if (!(res = pgsync_exec(cmd->conn, SHOW_TEXT_SQL, 1, p, &e)))
+		return admin_db_fail(cmd, &e);
 	int n = PQntuples(res);
 	if (n == 0)
 		printf("no extractions yet\n");
@@ -242,125 +251,11 @@ static int show(PGconn *conn, const char *conversation, bool json)
 	return EXIT_OK;
 }
 
-/* "hot" → "Hot"; NULL when not a tag. */
-static const char *parse_tag(const char *s)
-{
-	static const char *const tags[] = {"Hot", "Warm", "Cold"};
-	for (size_t i = 0; i < 3; i++)
-		if (strcasecmp(s, tags[i]) == 0)
-			return tags[i];
-	return NULL;
-}
-
 int cmd_leads(int argc, char **argv)
 {
-	const char *path = NULL;
-	if (cli_take_config(&argc, argv, &path) < 0)
-		return EXIT_USAGE;
-	if (argc < 2) {
-		fprintf(stderr, "parley leads: which one, list or show?\n");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (strcmp(sub, "help") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-		usage(stdout);
-		return EXIT_OK;
-	}
-	bool is_list = strcmp(sub, "list") == 0;
-	if (!is_list && strcmp(sub, "show") != 0) {
-		fprintf(stderr, "parley leads: unknown sub-command '%s'\n", sub);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-
-	const char *tenant = NULL, *tag = NULL;
-	bool json = false;
-	static const struct option opts[] = {
-	    {"tenant", required_argument, NULL, 't'},
-	    {"tag", required_argument, NULL, 'g'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0, 0, 0, 0},
+	static const struct admin_sub subs[] = {
+	    {"list", leads_list, "--tenant ID [--tag Hot|Warm|Cold]"},
+	    {"show", leads_show, "CONVERSATION_ID"},
 	};
-	int c;
-	optind = 1;
-	opterr = 0; /* our own messages, naming the command */
-	/* The sub-command's arguments, its name in the place of the program's. */
-	char **args = argv + 1;
-	while ((c = getopt_long(argc - 1, args, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (!is_list)
-				goto only_list;
-			tenant = optarg;
-			break;
-		case 'g':
-			if (!is_list)
-				goto only_list;
-			if (!(tag = parse_tag(optarg))) {
-				fprintf(stderr,
-					"parley leads list: --tag must be Hot, Warm or Cold, not "
-					"'%s'\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'j': json = true; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		case ':':
-			fprintf(stderr, "parley leads %s: %s needs a value\n", sub,
-				args[optind - 1]);
-			usage(stderr);
-			return EXIT_USAGE;
-		default:
-			fprintf(stderr, "parley leads %s: unknown option '%s'\n", sub,
-				args[optind - 1]);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	int rest = argc - 1 - optind;
-	const char *conversation = NULL;
-	if (is_list) {
-		if (rest > 0) {
-			fprintf(stderr, "parley leads list: unexpected argument '%s'\n",
-				args[optind]);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-		if (!tenant || !*tenant) {
-			fprintf(stderr, "parley leads list: --tenant ID is required\n");
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	} else {
-		if (rest != 1 || !*args[optind]) {
-			fprintf(stderr, "parley leads show: %s\n",
-				rest == 0 ? "CONVERSATION_ID is required"
-					  : "one CONVERSATION_ID only");
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-		conversation = args[optind];
-	}
-
-	struct config cfg = {0};
-	if (cli_load_config(path, CONFIG_NEED_DATABASE, &cfg) < 0)
-		return EXIT_USAGE;
-	char err[1024];
-	int rc = EXIT_RUNTIME;
-	PGconn *conn = pgsync_connect(cfg.database_url, "parley leads", err, sizeof err);
-	if (!conn)
-		fprintf(stderr, "parley leads %s: %s\n", sub, err);
-	else
-		rc = is_list ? list(conn, tenant, tag, json) : show(conn, conversation, json);
-	PQfinish(conn);
-	config_free(&cfg);
-	return rc;
-
-only_list:
-	fprintf(stderr, "parley leads show: --tenant and --tag are for 'leads list'\n");
-	usage(stderr);
-	return EXIT_USAGE;
+	return admin_dispatch(subs, sizeof subs / sizeof subs[0], argc, argv);
 }

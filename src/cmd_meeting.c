@@ -87,14 +87,6 @@ struct cancel {
 	char *reason;
 };
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* A fresh access token from Google (blocking); 0, or the exit status. */
 static int refresh(struct cancel *k)
 {
@@ -123,7 +115,7 @@ static int refresh(struct cancel *k)
 		}
 		free(resp.body);
 	}
-	wipe_free(body);
+	xfree_secret(body);
 	int rc = 0;
 	struct pgsync_error e;
 	if (o == GCAL_TOKEN_OK) {
@@ -138,7 +130,7 @@ static int refresh(struct cancel *k)
 			       "       refresh_token = coalesce($5, refresh_token), refreshed_at = now()"
 			       " WHERE user_id = $1 AND refresh_token = $2",
 			       5, p, &e);
-		wipe_free(k->access_token);
+		xfree_secret(k->access_token);
 		k->access_token = access;
 		access = NULL;
 	} else if (o == GCAL_TOKEN_REVOKED) {
@@ -156,8 +148,8 @@ static int refresh(struct cancel *k)
 		rc = admin_fail(k->cmd, "refreshing the access token failed: %s",
 				why ? why : "no answer");
 	}
-	wipe_free(access);
-	wipe_free(new_refresh);
+	xfree_secret(access);
+	xfree_secret(new_refresh);
 	free(why);
 	return rc;
 }
@@ -183,7 +175,7 @@ static int delete_event(struct cancel *k, bool *gone)
 		char *auth = xasprintf("Authorization: Bearer %s", k->access_token);
 		const char *headers[] = {auth};
 		int got = http_sync("DELETE", url, headers, 1, NULL, &resp);
-		wipe_free(auth);
+		xfree_secret(auth);
 		if (got == 0 && resp.status == 401 && !refreshed) {
 			/* The stored token was revoked early: once more, fresh. */
 			k->token_left = 0;
@@ -314,8 +306,8 @@ out:
 	free(k.user_id);
 	free(k.event_id);
 	free(k.status);
-	wipe_free(k.access_token);
-	wipe_free(k.refresh_token);
+	xfree_secret(k.access_token);
+	xfree_secret(k.refresh_token);
 	free(k.reason);
 	return rc;
 }

@@ -986,8 +986,13 @@ int config_load(const char *path, unsigned need, struct config *cfg, char *err, 
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (keys[i].type == T_STRING || keys[i].type == T_ENUM)
-			free(*str_field(cfg, &keys[i]));
+		if (keys[i].type == T_STRING || keys[i].type == T_ENUM) {
+			char *v = *str_field(cfg, &keys[i]);
+			if (keys[i].flags & F_SECRET)
+				xfree_secret(v);
+			else
+				free(v);
+		}
 		if (cfg->origin)
 			free(cfg->origin[i]);
 	}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "clock.h"
 #include "db.h"
 #include "http_client.h"
 #include "lead_extract.h"
@@ -275,7 +276,7 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 		job_free(j);
 		return;
 	}
-	worker_count_upstream("openai", resp, err, worker_now() - j->call_started);
+	worker_count_upstream("openai", resp, err, clock_mono() - j->call_started);
 	enum retry_verdict verdict =
 	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict != RETRY_OK) {
@@ -335,10 +336,9 @@ static void post(struct job *j)
 	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
 	    .timeout_ms = cfg->openai_timeout_seconds * 1000,
 	};
-	j->call_started = worker_now();
+	j->call_started = clock_mono();
 	http_request(j->w->http, &req, on_response, j);
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	xfree_secret(auth);
 	free(url);
 }
 

@@ -7,17 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
 
 /* ---- times ------------------------------------------------------------- */
 
@@ -276,11 +268,9 @@ char *gcal_token_request(const char *client_id, const char *client_secret,
 	char *body = xasprintf("grant_type=refresh_token&client_id=%s&client_secret=%s"
 			       "&refresh_token=%s",
 			       id, secret, token);
-	explicit_bzero(secret, strlen(secret));
-	explicit_bzero(token, strlen(token));
 	free(id);
-	free(secret);
-	free(token);
+	xfree_secret(secret);
+	xfree_secret(token);
 	return body;
 }
 
@@ -410,7 +400,7 @@ char *gcal_freebusy_request(const char *calendar_id, time_t from, time_t to)
 	cJSON *item = cJSON_CreateObject();
 	cJSON_AddStringToObject(item, "id", calendar_id);
 	cJSON_AddItemToArray(items, item);
-	return print(root);
+	return json_print(root);
 }
 
 static int by_start(const void *a, const void *b)
@@ -541,7 +531,7 @@ char *gcal_event_request(const struct gcal_event_spec *spec)
 	cJSON_AddStringToObject(req, "requestId", spec->request_id);
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(req, "conferenceSolutionKey"), "type",
 				"hangoutsMeet");
-	return print(root);
+	return json_print(root);
 }
 
 /* A link we are willing to hand to a customer: https, printable, bounded. */

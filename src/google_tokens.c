@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "google_calendar.h"
 #include "http_client.h"
 #include "log.h"
@@ -58,21 +59,6 @@ struct google_tokens {
 	struct event *refused_ev;
 };
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void count_refresh(const char *outcome)
 {
 	char labels[48];
@@ -107,9 +93,9 @@ static void flight_done(struct flight *f, const char *token, const char *err)
 		w = next;
 	}
 	free(f->user_id);
-	wipe_free(f->refresh_token);
-	wipe_free(f->access_token);
-	wipe_free(f->new_refresh_token);
+	xfree_secret(f->refresh_token);
+	xfree_secret(f->access_token);
+	xfree_secret(f->new_refresh_token);
 	free(f->why);
 	free(f);
 }
@@ -189,7 +175,7 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 											     : "other");
 	metrics_add("parley_upstream_requests_total", labels, 1);
 	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
-			now_seconds() - f->started);
+			clock_mono() - f->started);
 	if (gt->closing) {
 		flight_done(f, NULL, GOOGLE_ERR_UNAVAILABLE);
 		return;
@@ -279,9 +265,9 @@ static void send_refresh(struct flight *f)
 		/* A reply in production waits for it. */
 		.priority = true,
 	};
-	f->started = now_seconds();
+	f->started = clock_mono();
 	http_request(f->gt->http, &req, on_token, f);
-	wipe_free(body);
+	xfree_secret(body);
 }
 
 /* Joins the tenant's refresh in flight, or starts one. */
@@ -400,9 +386,9 @@ void google_tokens_free(struct google_tokens *gt)
 			free(w);
 		}
 		free(f->user_id);
-		wipe_free(f->refresh_token);
-		wipe_free(f->access_token);
-		wipe_free(f->new_refresh_token);
+		xfree_secret(f->refresh_token);
+		xfree_secret(f->access_token);
+		xfree_secret(f->new_refresh_token);
 		free(f->why);
 		free(f);
 	}

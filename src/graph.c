@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "xalloc.h"
 
 size_t graph_max_chars(enum platform p)
@@ -46,11 +47,7 @@ char *graph_send_body(enum platform p, const char *to, const char *text)
 		cJSON_AddStringToObject(root, "type", "text");
 		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "text"), "body", text);
 	}
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort();
-	return s;
+	return json_print(root);
 }
 
 char *graph_sent_message_id(enum platform p, const char *body, size_t len)
@@ -67,14 +64,3 @@ char *graph_sent_message_id(enum platform p, const char *body, size_t len)
 	return out;
 }
 
-int graph_platform_from_name(const char *name, enum platform *out)
-{
-	static const enum platform all[] = {PLATFORM_WHATSAPP, PLATFORM_INSTAGRAM, PLATFORM_WEBCHAT};
-	for (size_t i = 0; i < 3; i++) {
-		if (name && strcmp(name, platform_name(all[i])) == 0) {
-			*out = all[i];
-			return 0;
-		}
-	}
-	return -1;
-}

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
+#include "json.h"
 #include "xalloc.h"
 
 static void add_opt(cJSON *o, const char *key, const char *value)
@@ -67,9 +68,5 @@ char *ingest_events_json(const struct meta_batch *batch)
 		free(err);
 		cJSON_AddItemToArray(arr, o);
 	}
-	char *out = cJSON_PrintUnformatted(arr);
-	cJSON_Delete(arr);
-	if (!out)
-		abort(); /* cJSON returns NULL only when allocation failed */
-	return out;
+	return json_print(arr);
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* ---- the fields, one table for the schema and the checks ---------------- */
@@ -190,28 +192,9 @@ static cJSON *format_object(void)
 	return fmt;
 }
 
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
-
 char *lead_extract_format(void)
 {
-	return print(format_object());
-}
-
-/* Bytes of s up to max, cut on a UTF-8 character boundary. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
+	return json_print(format_object());
 }
 
 char *lead_extract_request(const char *prompt_id, const char *model,
@@ -268,7 +251,7 @@ char *lead_extract_request(const char *prompt_id, const char *model,
 	cJSON_AddItemToObject(text, "format", format_object());
 	/* Bounds the cost of one extraction; a cut-off answer is "incomplete". */
 	cJSON_AddNumberToObject(root, "max_output_tokens", 4096);
-	return print(root);
+	return json_print(root);
 }
 
 /* ---- scores ------------------------------------------------------------ */
@@ -322,36 +305,6 @@ static const char WHY_UTF8[] = "not valid UTF-8";
 static const char WHY_CONTROL[] = "contains a control character";
 static const char WHY_BLANK[] = "blank";
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-	unsigned c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (avail < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	/* Overlong forms, surrogates, beyond U+10FFFF. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -370,7 +323,7 @@ static const char *check_text(const cJSON *v, size_t max_chars, bool one_line, c
 	size_t len = strlen(s), chars = 0;
 	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
-		size_t k = utf8_seq((const unsigned char *)s + i, len - i);
+		size_t k = utf8_seq(s + i, len - i, NULL);
 		if (k == 0)
 			return WHY_UTF8;
 		if (c < 0x20 || c == 0x7F) {
@@ -389,9 +342,7 @@ static const char *check_text(const cJSON *v, size_t max_chars, bool one_line, c
 	/* Counted before trimming would refuse a fine value with stray blanks;
 	 * count what is stored. */
 	if (b - a < len) {
-		chars = 0;
-		for (size_t i = a; i < b; i++)
-			chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+		chars = utf8_count(s + a, b - a);
 	}
 	if (chars > max_chars)
 		return WHY_LONG;
@@ -463,7 +414,7 @@ static const char *check_reasoning(const cJSON *v, char **out, const char **fiel
 				      text ? cJSON_CreateString(text) : cJSON_CreateNull());
 		free(text);
 	}
-	*out = print(keep);
+	*out = json_print(keep);
 	return NULL;
 }
 
@@ -692,5 +643,5 @@ char *lead_to_json(const struct lead *l)
 	cJSON_AddItemToObject(o, "reasoning", r ? r : cJSON_CreateObject());
 	add_str_or_null(o, "smart_notification", l->smart_notification);
 	add_str_or_null(o, "notes", l->notes);
-	return print(o);
+	return json_print(o);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "json.h"
 
 struct command {
 	const char *name;
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 {
 	/* Writes to closed sockets and pipes are errors we handle, not deaths. */
 	signal(SIGPIPE, SIG_IGN);
+	json_init();
 
 	if (argc < 2) {
 		help(stderr);

@@ -6,17 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
-
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
 
 static cJSON *prop(cJSON *props, const char *name, const char *type, bool nullable,
 		   const char *description)
@@ -97,7 +90,7 @@ char *meeting_args_tools(long default_duration_minutes)
 	prop(props, "title", "string", true,
 	     "Title of the meeting, e.g. \"Product demo\"; null for \"Meeting with <name>\".");
 	finish_tool(params, props);
-	return print(tools);
+	return json_print(tools);
 }
 
 /* ---- argument checks -------------------------------------------------------- */
@@ -170,41 +163,17 @@ static int arg_duration(cJSON *root, long dflt, long *out, char *why, size_t why
 	return 0;
 }
 
-/* Characters in valid UTF-8 without control characters; -1 when s is not. */
+/* Characters in valid UTF-8 without control characters (C0, DEL, C1);
+ * -1 when s is not. */
 static long plain_chars(const char *s)
 {
 	long n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned c = *p;
-		int more;
-		unsigned cp;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7F)
-				return -1;
-			p++;
-			n++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			more = 1, cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			more = 2, cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			more = 3, cp = c & 0x07;
-		} else {
+	while (*s) {
+		uint32_t cp;
+		size_t k = utf8_decode(s, SIZE_MAX, &cp);
+		if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
 			return -1;
-		}
-		p++;
-		for (int i = 0; i < more; i++, p++) {
-			if ((*p & 0xC0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (*p & 0x3F);
-		}
-		/* overlong forms, surrogates, beyond Unicode, C1 controls */
-		if ((more == 1 && cp < 0x80) || (more == 2 && cp < 0x800) ||
-		    (more == 3 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) ||
-		    cp > 0x10FFFF || (cp >= 0x80 && cp <= 0x9F))
-			return -1;
+		s += k;
 		n++;
 	}
 	return n;
@@ -349,7 +318,7 @@ char *meeting_args_error(const char *code, const char *message)
 	cJSON_AddBoolToObject(root, "ok", 0);
 	cJSON_AddStringToObject(root, "error", code);
 	cJSON_AddStringToObject(root, "message", message);
-	return print(root);
+	return json_print(root);
 }
 
 static void add_time(cJSON *o, const char *key, time_t t, int offset)
@@ -382,7 +351,7 @@ char *meeting_args_slots(const struct meeting_availability *a, const struct gcal
 			 total);
 		cJSON_AddStringToObject(root, "note", note);
 	}
-	return print(root);
+	return json_print(root);
 }
 
 char *meeting_args_booked(const struct meeting_booking *b, const char *meeting_id,
@@ -409,5 +378,5 @@ char *meeting_args_booked(const struct meeting_booking *b, const char *meeting_i
 		cJSON_AddStringToObject(root, "note",
 					"Google is still creating the Meet link; it is in the "
 					"invitation email.");
-	return print(root);
+	return json_print(root);
 }

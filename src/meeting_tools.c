@@ -117,14 +117,6 @@ static void count_call(const char *tool, const char *outcome)
 	metrics_add("parley_meeting_tool_calls_total", labels, 1);
 }
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* Forgets the call in progress (not the run). */
 static void call_reset(struct run *r)
 {
@@ -154,7 +146,7 @@ static void run_free(struct run *r)
 	if (r->start)
 		event_free(r->start);
 	call_reset(r);
-	wipe_free(r->token);
+	xfree_secret(r->token);
 	for (size_t i = 0; i < r->n; i++)
 		free(r->outputs[i]);
 	free(r->outputs);
@@ -352,7 +344,7 @@ static void on_google_token(void *arg, const char *token, const char *err)
 			       off ? MSG_DISCONNECTED : MSG_UNAVAILABLE);
 		return;
 	}
-	wipe_free(r->token);
+	xfree_secret(r->token);
 	r->token = xstrdup(token);
 	send_google(r);
 }
@@ -433,7 +425,7 @@ static void send_google(struct run *r)
 	};
 	r->started = now_seconds();
 	http_request(r->mt->http, &req, on_google, r);
-	wipe_free(auth);
+	xfree_secret(auth);
 }
 
 /* "HTTP 403 forbiddenForNonOrganizer" or the transport error, for logs. */
@@ -804,7 +796,7 @@ static void on_book_token(void *arg, const char *token, const char *err)
 		on_google_token(r, token, err);
 		return;
 	}
-	wipe_free(r->token);
+	xfree_secret(r->token);
 	r->token = xstrdup(token);
 	reserve(r);
 }

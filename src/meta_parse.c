@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 const char meta_err_empty[] = "empty body";
@@ -40,16 +41,6 @@ struct parse {
 	size_t suppressed; /* notes dropped past META_NOTES_MAX */
 };
 
-const char *platform_name(enum platform p)
-{
-	switch (p) {
-	case PLATFORM_WHATSAPP: return "whatsapp";
-	case PLATFORM_INSTAGRAM: return "instagram";
-	case PLATFORM_WEBCHAT: return "webchat";
-	}
-	return "?";
-}
-
 const char *meta_status_name(enum delivery_status s)
 {
 	switch (s) {
@@ -63,51 +54,6 @@ const char *meta_status_name(enum delivery_status s)
 }
 
 /* ---- text hygiene ---- */
-
-/*
- * Length (1..4) of the well-formed UTF-8 sequence at s, per Unicode table 3-7
- * (no overlongs, no surrogates, nothing above U+10FFFF); 0 when ill-formed,
- * with *bad set to the length of the maximal ill-formed subpart, which is what
- * one U+FFFD replaces.
- */
-static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *bad)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c == 0xe0) {
-		n = 3;
-		lo = 0xa0;
-	} else if (c == 0xed) {
-		n = 3;
-		hi = 0x9f;
-	} else if (c >= 0xe1 && c <= 0xef) {
-		n = 3;
-	} else if (c == 0xf0) {
-		n = 4;
-		lo = 0x90;
-	} else if (c >= 0xf1 && c <= 0xf3) {
-		n = 4;
-	} else if (c == 0xf4) {
-		n = 4;
-		hi = 0x8f;
-	} else {
-		*bad = 1;
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if (i >= avail || s[i] < lo || s[i] > hi) {
-			*bad = i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
 
 /*
  * s[0..len) as valid UTF-8 without NUL bytes (dropped); ill-formed sequences
@@ -128,7 +74,7 @@ static char *clean(const char *s, size_t len, size_t max, size_t max_chars, bool
 	for (size_t i = 0; i < len;) {
 		const char *unit = s + i;
 		size_t ulen, bad = 0;
-		size_t n = utf8_seq(p + i, len - i, &bad);
+		size_t n = utf8_seq(s + i, len - i, &bad);
 		if (n == 0) {
 			unit = replacement;
 			ulen = 3;

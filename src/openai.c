@@ -5,17 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-static char *print(cJSON *root)
-{
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		abort(); /* cJSON fails only when allocation does */
-	return s;
-}
 
 char *openai_conversation_request(void)
 {
@@ -54,7 +46,7 @@ char *openai_turn_request(const struct openai_turn *t)
 		cJSON_Delete(tools);
 	if (t->tool_choice)
 		cJSON_AddStringToObject(root, "tool_choice", t->tool_choice);
-	return print(root);
+	return json_print(root);
 }
 
 char *openai_response_request(const char *prompt_id, const char *conversation_id,
@@ -245,7 +237,7 @@ char *openai_call_outputs(const struct openai_call *calls, char *const *outputs,
 		cJSON_AddStringToObject(item, "output", outputs[i]);
 		cJSON_AddItemToArray(arr, item);
 	}
-	return print(arr);
+	return json_print(arr);
 }
 
 char *openai_items_add_output(const char *items, const char *call_id, const char *output)
@@ -260,7 +252,7 @@ char *openai_items_add_output(const char *items, const char *call_id, const char
 	cJSON_AddStringToObject(item, "call_id", call_id);
 	cJSON_AddStringToObject(item, "output", output);
 	cJSON_AddItemToArray(arr, item);
-	return print(arr);
+	return json_print(arr);
 }
 
 char *openai_unanswered_call(const char *body, size_t len)

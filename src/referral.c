@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /* The agent and the extraction are told plainly what the line is, so that
@@ -37,10 +38,7 @@ static void put_line(struct strbuf *sb, const char *s)
 static char *finish(struct strbuf *sb, size_t max)
 {
 	if (sb->len > max) {
-		size_t n = max - 3;
-		while (n > 0 && ((unsigned char)sb->buf[n] & 0xC0) == 0x80)
-			n--;
-		sb->len = n;
+		sb->len = utf8_cut(sb->buf, sb->len, max - 3);
 		strbuf_puts(sb, "\xe2\x80\xa6");
 	}
 	return strbuf_detach(sb);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "clock.h"
 #include "db.h"
 #include "db_batch.h"
 #include "graph.h"
@@ -176,7 +177,7 @@ static void job_free(struct job *j)
 	free(j->user_id);
 	free(j->prompt_id);
 	free(j->channel);
-	free(j->access_token);
+	xfree_secret(j->access_token);
 	free(j->openai_conversation_id);
 	for (size_t i = 0; i < j->n_inputs; i++)
 		free(j->inputs[i]);
@@ -461,7 +462,7 @@ enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
 static enum upstream upstream_outcome(struct job *j, const char *target,
 				      const struct http_resp *resp, const char *err)
 {
-	worker_count_upstream(target, resp, err, worker_now() - j->call_started);
+	worker_count_upstream(target, resp, err, clock_mono() - j->call_started);
 	enum retry_verdict verdict =
 		retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict == RETRY_OK)
@@ -502,11 +503,10 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 		.timeout_ms = timeout_ms,
 		.priority = priority,
 	};
-	j->call_started = worker_now();
+	j->call_started = clock_mono();
 	http_request(j->w->http, &req, cb, j);
 	/* http_request copied what it needs. */
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	xfree_secret(auth);
 }
 
 static void on_conversation(void *arg, const struct http_resp *resp, const char *err);
@@ -627,7 +627,7 @@ static bool answer_interrupted(struct job *j, const struct http_resp *resp, cons
 	free(j->tool_items);
 	j->tool_items = items;
 	j->interrupted++;
-	worker_count_upstream("openai", resp, err, worker_now() - j->call_started);
+	worker_count_upstream("openai", resp, err, clock_mono() - j->call_started);
 	run(j);
 	return true;
 }
@@ -998,7 +998,7 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	j->charged = cJSON_IsTrue(cJSON_GetObjectItem(o, "charged"));
 	j->through = cJSON_GetObjectItem(o, "through")->valueint;
 	char *platform = dup_field(o, "platform");
-	if (graph_platform_from_name(platform, &j->platform) < 0)
+	if (platform_from_name(platform, &j->platform) < 0)
 		j->platform = PLATFORM_WHATSAPP;
 	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s platform=%s", j->conversation_id,
 		 j->user_id ? j->user_id : "?", platform ? platform : "?");

@@ -9,6 +9,7 @@
 
 #include "http_client.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /*
@@ -179,39 +180,6 @@ enum retry_verdict retry_classify(long http_status, int transport_error, const c
 
 /* ---- error_message ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	unsigned cp = c & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 static const char replacement[] = "\xef\xbf\xbd";
 static const char ellipsis[] = "\xe2\x80\xa6";
 
@@ -221,7 +189,7 @@ static void put_clean(struct strbuf *sb, const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s);
 	while (n) {
-		size_t k = utf8_seq(p, n);
+		size_t k = utf8_seq((const char *)p, n, NULL);
 		if (!k) {
 			strbuf_puts(sb, replacement);
 			k = 1;
@@ -240,9 +208,7 @@ static void clip(struct strbuf *sb)
 {
 	if (sb->len <= RETRY_ERROR_MAX)
 		return;
-	size_t keep = RETRY_ERROR_MAX - (sizeof ellipsis - 1);
-	while (keep && ((unsigned char)sb->buf[keep] & 0xc0) == 0x80)
-		keep--;
+	size_t keep = utf8_cut(sb->buf, sb->len, RETRY_ERROR_MAX - (sizeof ellipsis - 1));
 	sb->len = keep;
 	sb->buf[keep] = '\0';
 	strbuf_puts(sb, ellipsis);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "commands.h"
 #include "extract_worker.h"
 #include "http_client.h"
@@ -34,8 +35,8 @@ struct server {
 	struct http_server *http;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *janitor, *drain, *ready_probe, *watchdog;
-	struct timespec drain_started;
-	struct timespec lag_last;
+	double drain_started; /* clock_mono() */
+	double lag_last;      /* clock_mono() of the last lag probe, 0 before the first */
 	struct event *lag;
 	int signals_seen;
 	int ready_sent;
@@ -154,11 +155,9 @@ static void lag_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct server *s = arg;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (s->lag_last.tv_sec) {
-		double gap = (double)(now.tv_sec - s->lag_last.tv_sec) +
-			     (double)(now.tv_nsec - s->lag_last.tv_nsec) / 1e9;
+	double now = clock_mono();
+	if (s->lag_last) {
+		double gap = now - s->lag_last;
 		double lag = gap - LAG_PROBE_MS / 1000.0;
 		metrics_observe("parley_event_loop_lag_seconds", NULL, lag > 0 ? lag : 0);
 	}
@@ -179,12 +178,11 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct server *s = arg;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	double now = clock_mono();
 	int left = http_server_in_flight() + (s->app.replies ? reply_worker_active(s->app.replies) : 0);
 	if (s->app.extractions)
 		left += extract_worker_active(s->app.extractions);
-	if (left == 0 || now.tv_sec - s->drain_started.tv_sec >= DRAIN_SECONDS) {
+	if (left == 0 || now - s->drain_started >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
 		event_base_loopexit(s->app.base, NULL);
@@ -212,7 +210,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
 		extract_worker_stop(s->app.extractions);
-	clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
+	s->drain_started = clock_mono();
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
 	event_add(s->drain, &tv);

@@ -4,16 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "xalloc.h"
 
-/* Length of the UTF-8 sequence starting at p (1 for a stray byte). */
+/* Length of the character starting at p: an ill-formed subpart counts as
+ * one, as the U+FFFD that would replace it. */
 static size_t char_len(const unsigned char *p)
 {
-	size_t n = *p < 0x80 ? 1 : (*p >> 5) == 0x6 ? 2 : (*p >> 4) == 0xe ? 3 : (*p >> 3) == 0x1e ? 4 : 1;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 1;
-	return n;
+	size_t bad;
+	size_t n = utf8_seq((const char *)p, SIZE_MAX, &bad);
+	return n ? n : bad;
 }
 
 size_t text_chars(const char *s)

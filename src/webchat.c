@@ -17,14 +17,17 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "columns.h"
 #include "handlers.h"
 #include "http_server.h"
+#include "ingest_events.h"
 #include "ingest_batch.h"
 #include "log.h"
 #include "metrics.h"
 #include "rate_limit.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /*
@@ -73,13 +76,6 @@ struct webchat {
 };
 
 static struct webchat *the_webchat; /* one server per process */
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct webchat *webchat_new(struct app *app)
 {
@@ -221,7 +217,7 @@ bool webchat_admit(struct app *app, struct evhttp_request *req, struct webchat_c
 		reply_error(req, "cors", 403, "origin not allowed");
 		return false;
 	}
-	double now = now_seconds();
+	double now = clock_mono();
 	char client[CLIENT_ADDR_KEY_MAX];
 	http_client_key(req, client);
 	double wait = rate_limit_take(wc->per_address, client, now);
@@ -294,27 +290,6 @@ static cJSON *json_body(struct evhttp_request *req, const char *endpoint)
 	return o;
 }
 
-/* Characters of valid UTF-8 text, or -1 when it is not valid UTF-8. */
-static long utf8_chars(const char *s)
-{
-	long n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-					: (*p & 0xF8) == 0xF0 ? 3 : -1;
-		if (extra < 0 || (extra == 1 && *p < 0xC2) || (*p == 0xF4 && extra == 3 && p[1] > 0x8F) ||
-		    *p > 0xF4 || (*p == 0xE0 && p[1] < 0xA0) || (*p == 0xF0 && p[1] < 0x90) ||
-		    (*p == 0xED && p[1] > 0x9F))
-			return -1;
-		p++;
-		for (int i = 0; i < extra; i++, p++)
-			if ((*p & 0xC0) != 0x80)
-				return -1;
-		n++;
-	}
-	return n;
-}
-
 /* Ids the widget chooses (widget ids, client message ids): printable ASCII
  * without spaces, 1..max characters. */
 static bool valid_id(const char *s, size_t max)
@@ -376,7 +351,7 @@ void webchat_handle_sessions(struct app *app, struct evhttp_request *req)
 	struct webchat *wc = the_webchat;
 	char client[CLIENT_ADDR_KEY_MAX];
 	http_client_key(req, client);
-	double wait = rate_limit_take(wc->sessions_per_address, client, now_seconds());
+	double wait = rate_limit_take(wc->sessions_per_address, client, clock_mono());
 	if (wait > 0) {
 		too_many(req, "sessions", wait);
 		return;
@@ -488,7 +463,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	cJSON *text = cJSON_GetObjectItemCaseSensitive(body, "text");
 	cJSON *cmid = cJSON_GetObjectItemCaseSensitive(body, "client_message_id");
 	const char *bad = NULL;
-	long chars = cJSON_IsString(text) ? utf8_chars(text->valuestring) : -2;
+	long chars = cJSON_IsString(text) ? utf8_valid_chars(text->valuestring) : -2;
 	if (chars == -2)
 		bad = "text must be a string";
 	else if (chars < 0)
@@ -506,7 +481,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		reply_error(req, "messages", 400, bad);
 		return;
 	}
-	double wait = rate_limit_take(the_webchat->messages, claims.session_id, now_seconds());
+	double wait = rate_limit_take(the_webchat->messages, claims.session_id, clock_mono());
 	if (wait > 0) {
 		cJSON_Delete(body);
 		too_many(req, "messages", wait);
@@ -514,7 +489,7 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 	}
 	/* After the session's own limit, so one noisy session cannot use up
 	 * the widget's budget faster than its own limit lets it. */
-	double t = now_seconds();
+	double t = clock_mono();
 	wait = rate_window_take(the_webchat->per_widget, claims.widget_id, t);
 	if (wait > 0) {
 		cJSON_Delete(body);
@@ -543,23 +518,21 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		webchat_session_id_new(rnd);
 		p->pmid = xasprintf("webchat:%s:srv-%s", claims.session_id, rnd + 3);
 	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "t", "m");
-	cJSON_AddStringToObject(ev, "platform", "webchat");
-	cJSON_AddStringToObject(ev, "channel", claims.widget_id);
-	cJSON_AddStringToObject(ev, "customer", claims.session_id);
-	cJSON_AddStringToObject(ev, "id", p->pmid);
-	cJSON_AddStringToObject(ev, "kind", "text");
-	cJSON_AddStringToObject(ev, "text", text->valuestring);
-	cJSON_AddNumberToObject(ev, "ts", (double)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-	cJSON_AddBoolToObject(ev, "reply", 1);
-	cJSON_AddBoolToObject(ev, "echo", 0);
-	cJSON *events = cJSON_CreateArray();
-	cJSON_AddItemToArray(events, ev);
-	char *json = cJSON_PrintUnformatted(events);
-	cJSON_Delete(events);
+	/* The same event a webhook message becomes, so parley_ingest_batch
+	 * sees one format; every string is borrowed for the call. */
+	char kind[] = "text";
+	struct meta_message m = {
+	    .platform = PLATFORM_WEBCHAT,
+	    .channel_id = p->claims.widget_id,
+	    .customer_id = p->claims.session_id,
+	    .platform_message_id = p->pmid,
+	    .kind = kind,
+	    .text = text->valuestring,
+	    .timestamp_ms = clock_wall_ms(),
+	    .needs_reply = true,
+	};
+	struct meta_batch batch = {.messages = &m, .n_messages = 1};
+	char *json = ingest_events_json(&batch);
 	cJSON_Delete(body);
 	/* Webchat bodies are not kept raw: `parley capture` replays Meta's. */
 	const char *err = ingest_batch_submit(app, "webchat", json, NULL, 0, on_posted, p);

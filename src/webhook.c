@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "handlers.h"
 #include "http_server.h"
 #include "ingest_batch.h"
@@ -31,15 +32,8 @@ struct ingest {
 	struct evhttp_request *req;
 	char ctx[48]; /* log context: "req=<id>" */
 	char object[40];
-	struct timespec started;
+	double started; /* clock_mono() */
 };
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static void count(const char *object, const char *result)
 {
@@ -106,7 +100,7 @@ static void count_outcome(const char *ctx, const char *object, cJSON *outcome)
 static void on_stored(void *arg, const char *json, const char *err)
 {
 	struct ingest *in = arg;
-	double took = seconds_since(&in->started);
+	double took = clock_mono() - in->started;
 	metrics_observe("parley_webhook_duration_seconds", NULL, took);
 	if (err) {
 		log_error(in->ctx, "webhook not stored: %s", err);
@@ -131,7 +125,7 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 	struct ingest *in = xcalloc(1, sizeof *in);
 	in->app = app;
 	in->req = req;
-	clock_gettime(CLOCK_MONOTONIC, &in->started);
+	in->started = clock_mono();
 	snprintf(in->ctx, sizeof in->ctx, "req=%llx", ++app->next_request_id);
 	snprintf(in->object, sizeof in->object, "unknown");
 

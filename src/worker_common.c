@@ -8,15 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_client.h"
 #include "metrics.h"
-
-double worker_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void worker_owner(char *buf, size_t len)
 {
@@ -56,7 +50,7 @@ void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_cal
 
 void worker_wake_in(struct worker_wake *wk, long ms)
 {
-	double at = worker_now() + (double)ms / 1000.0;
+	double at = clock_mono() + (double)ms / 1000.0;
 	if (evtimer_pending(wk->ev, NULL) && wk->at <= at)
 		return;
 	wk->at = at;

@@ -64,3 +64,12 @@ char *xasprintf(const char *fmt, ...)
 	va_end(ap);
 	return p;
 }
+
+void xfree_secret(char *s)
+{
+	if (!s)
+		return;
+	/* explicit_bzero, unlike memset, is not dropped as a dead store. */
+	explicit_bzero(s, strlen(s));
+	free(s);
+}

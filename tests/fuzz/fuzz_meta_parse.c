@@ -8,10 +8,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json.h"
 #include "meta_parse.h"
+#include "utf8.h"
 #include "webhook_sig.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	json_init();
+	return 0;
+}
 
 static void check_text(const char *s, size_t max)
 {
@@ -22,10 +33,7 @@ static void check_text(const char *s, size_t max)
 /* NULL or at most width characters (code points, as PostgreSQL counts them). */
 static void check_width(const char *s, size_t width)
 {
-	size_t n = 0;
-	for (; s && *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	if (n > width)
+	if (s && utf8_count(s, strlen(s)) > width)
 		abort();
 }
 

@@ -251,11 +251,11 @@ eq "leads list: an unknown tenant is a runtime failure (1)" "1 parley leads list
 "$PARLEY_BIN" leads show no-such-conversation -c "$conf" >/dev/null 2>"$TEST_TMP/err"
 eq "leads show: an unknown conversation (1)" "1 parley leads show: no conversation 'no-such-conversation'" "$? $(cat "$TEST_TMP/err")"
 "$PARLEY_BIN" leads list -c "$conf" >/dev/null 2>"$TEST_TMP/err"
-eq "leads list without --tenant: bad usage (2)" "2 parley leads list: --tenant ID is required" "$? $(head -1 "$TEST_TMP/err")"
+eq "leads list without --tenant: bad usage (2)" "2 parley leads list: --tenant ID is required (try 'parley leads list --help')" "$? $(head -1 "$TEST_TMP/err")"
 "$PARLEY_BIN" leads list --tenant acme --tag Lukewarm -c "$conf" >/dev/null 2>"$TEST_TMP/err"
-eq "leads list --tag Lukewarm: bad usage (2)" "2 parley leads list: --tag must be Hot, Warm or Cold, not 'Lukewarm'" "$? $(head -1 "$TEST_TMP/err")"
+eq "leads list --tag Lukewarm: bad usage (2)" "2 parley leads list: --tag must be Hot, Warm or Cold, not 'Lukewarm' (try 'parley leads list --help')" "$? $(head -1 "$TEST_TMP/err")"
 "$PARLEY_BIN" leads show -c "$conf" >/dev/null 2>"$TEST_TMP/err"
-eq "leads show without an id: bad usage (2)" "2 parley leads show: CONVERSATION_ID is required" "$? $(head -1 "$TEST_TMP/err")"
+eq "leads show without an id: bad usage (2)" "2 parley leads show: CONVERSATION_ID is required (try 'parley leads show --help')" "$? $(head -1 "$TEST_TMP/err")"
 "$PARLEY_BIN" leads -c "$conf" >/dev/null 2>&1
 eq "leads without a sub-command: bad usage (2)" 2 $?
 "$PARLEY_BIN" leads list --tenant acme --frobnicate -c "$conf" >/dev/null 2>&1

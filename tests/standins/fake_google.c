@@ -289,7 +289,7 @@ static void token_endpoint(struct fake *f, struct evhttp_request *req, const cha
 	t->access_token = xasprintf("ya29.fake-%s", rnd);
 	free(rnd);
 	t->refresh_token = xstrdup(refresh);
-	t->expires_ms = now_ms() + expires * 1000;
+	t->expires_ms = clock_wall_ms() + expires * 1000;
 	t->next = f->tokens;
 	f->tokens = t;
 	f->tokens_issued++;
@@ -310,7 +310,7 @@ static bool authorized(struct fake *f, struct evhttp_request *req, struct answer
 	struct token *t;
 
 	for (t = f->tokens; tok && t; t = t->next)
-		if (strcmp(t->access_token, tok) == 0 && t->expires_ms > now_ms())
+		if (strcmp(t->access_token, tok) == 0 && t->expires_ms > clock_wall_ms())
 			return true;
 	google_error(a, 401, "global", "authError", "Invalid Credentials");
 	return false;
@@ -555,7 +555,7 @@ static void insert(struct fake *f, struct evhttp_request *req, const char *cal_i
 	link = xasprintf("https://www.google.com/calendar/event?eid=%s", id);
 	cJSON_AddStringToObject(ev, "htmlLink", link);
 	free(link);
-	gcal_time_format((time_t)(now_ms() / 1000), 0, stamp);
+	gcal_time_format((time_t)(clock_wall_ms() / 1000), 0, stamp);
 	cJSON_AddStringToObject(ev, "created", stamp);
 	cJSON_AddStringToObject(ev, "updated", stamp);
 	json_echo(ev, doc, "summary", cJSON_CreateString("(No title)"));
@@ -918,6 +918,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+
+	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
 	char *end;

@@ -447,7 +447,7 @@ static bool check_whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 		invalid_param(f, a, WA, "(#100) The parameter text['body'] is required.", NULL);
 		return false;
 	}
-	n = utf8_chars(body);
+	n = utf8_count(body, strlen(body));
 	if (n == 0) {
 		invalid_param(f, a, WA, NULL, "Param text['body'] must be non-empty.");
 		return false;
@@ -528,7 +528,7 @@ static bool check_instagram(struct fake *f, const cJSON *doc, struct answer *a)
 			      NULL);
 		return false;
 	}
-	n = f->ig_bytes ? strlen(text) : utf8_chars(text);
+	n = f->ig_bytes ? strlen(text) : utf8_count(text, strlen(text));
 	if (n > IG_MAX_CHARS) {
 		snprintf(msg, sizeof(msg),
 			 "(#100) Length of param message[text] must be less than or equal to %d",
@@ -757,6 +757,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+
+	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
 	int c, rc;

@@ -764,8 +764,7 @@ static char *half_text(const char *text)
 
 	if (n == 0)
 		n = strlen(text);
-	while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-		n--;
+	n = utf8_cut(text, strlen(text), n);
 	return xstrndup(text, n ? n : strlen(text));
 }
 
@@ -876,7 +875,7 @@ static cJSON *response_object(struct fake *f, const cJSON *doc, const char *stat
 	const char *conv = conversation_of(doc);
 	const char *model = json_str(doc, "model");
 	char *id = standin_id(&f->s, "resp_", 50);
-	double now = (double)(now_ms() / 1000);
+	double now = (double)(clock_wall_ms() / 1000);
 	cJSON *reasoning = cJSON_CreateObject();
 	cJSON *text = cJSON_CreateObject();
 
@@ -1615,7 +1614,7 @@ static void conversations(struct fake *f, struct evhttp_request *req, const char
 			id = standin_id(&f->s, "conv_", 48);
 			cJSON_AddStringToObject(out, "id", id);
 			cJSON_AddStringToObject(out, "object", "conversation");
-			cJSON_AddNumberToObject(out, "created_at", (double)(now_ms() / 1000));
+			cJSON_AddNumberToObject(out, "created_at", (double)(clock_wall_ms() / 1000));
 			cJSON_AddItemToObject(out, "metadata", cJSON_IsObject(meta)
 								       ? cJSON_Duplicate(meta, true)
 								       : cJSON_CreateObject());
@@ -1794,6 +1793,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+
+	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
 	char *end;

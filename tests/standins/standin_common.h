@@ -37,7 +37,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
+#include "json.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define STANDIN_FN static __attribute__((unused))
@@ -97,25 +100,6 @@ struct standin {
 
 /* ---------------------------------------------------------------- small helpers */
 
-STANDIN_FN long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Characters as Meta counts them: Unicode code points, not bytes. */
-STANDIN_FN size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 STANDIN_FN void standin_log(struct standin *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -124,7 +108,7 @@ STANDIN_FN void standin_log(struct standin *s, const char *fmt, ...)
 	va_list ap;
 	char stamp[32];
 	struct tm tm;
-	long long ms = now_ms();
+	long long ms = clock_wall_ms();
 	time_t t = (time_t)(ms / 1000);
 
 	if (!s->log)
@@ -296,15 +280,7 @@ STANDIN_FN void json_echo(cJSON *out, const cJSON *obj, const char *key, cJSON *
 /* Prints and frees doc; caller frees the text. */
 STANDIN_FN char *json_take_text(cJSON *doc)
 {
-	char *p = cJSON_PrintUnformatted(doc);
-	char *out;
-
-	if (!p)
-		abort(); /* cJSON fails only when out of memory: same policy as xalloc */
-	out = xstrdup(p);
-	cJSON_free(p);
-	cJSON_Delete(doc);
-	return out;
+	return json_print(doc);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -533,7 +509,7 @@ STANDIN_FN cJSON *standin_record(struct standin *s, struct evhttp_request *req, 
 
 	s->n_requests++;
 	cJSON_AddNumberToObject(e, "seq", (double)s->n_requests);
-	cJSON_AddNumberToObject(e, "time_ms", (double)now_ms());
+	cJSON_AddNumberToObject(e, "time_ms", (double)clock_wall_ms());
 	cJSON_AddStringToObject(e, "method", standin_method(req));
 	cJSON_AddStringToObject(e, "path", path);
 	json_add_str_or_null(e, "query", q ? q + 1 : NULL);
@@ -807,7 +783,7 @@ STANDIN_FN int standin_start(struct standin *s, const char *listen, const char *
 		}
 	}
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		seed = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+		seed = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32);
 	s->seed = seed;
 	s->requests = cJSON_CreateArray();
 	s->script = cJSON_CreateArray();

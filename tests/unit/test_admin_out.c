@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "admin_out.h"
+#include "json.h"
 
 /* A result as libpq would return it: columns name/type, rows of text
  * values (NULL = SQL NULL). */
@@ -121,5 +122,6 @@ int main(void)
 	    cmocka_unit_test(test_fields),
 	    cmocka_unit_test(test_empty_table),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

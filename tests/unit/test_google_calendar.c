@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "google_calendar.h"
+#include "json.h"
 
 /* 2026-01-05T09:00:00Z */
 #define T0 ((time_t)1767603600)
@@ -555,5 +556,6 @@ int main(void)
 		cmocka_unit_test(test_event_parse),
 		cmocka_unit_test(test_event_parse_hostile),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

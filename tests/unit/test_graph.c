@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "json.h"
 
 static void test_whatsapp_body(void **state)
 {
@@ -74,24 +75,12 @@ static void test_sent_ids(void **state)
 	assert_null(graph_sent_message_id(PLATFORM_INSTAGRAM, "garbage", 7));
 }
 
-static void test_platform_names(void **state)
-{
-	(void)state;
-	enum platform p;
-	assert_int_equal(graph_platform_from_name("instagram", &p), 0);
-	assert_int_equal(p, PLATFORM_INSTAGRAM);
-	assert_int_equal(graph_platform_from_name("webchat", &p), 0);
-	assert_int_equal(p, PLATFORM_WEBCHAT);
-	assert_int_equal(graph_platform_from_name("sms", &p), -1);
-	assert_int_equal(graph_platform_from_name(NULL, &p), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whatsapp_body), cmocka_unit_test(test_instagram_body),
 		cmocka_unit_test(test_url_and_limits), cmocka_unit_test(test_sent_ids),
-		cmocka_unit_test(test_platform_names),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

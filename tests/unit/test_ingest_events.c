@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ingest_events.h"
+#include "json.h"
 
 static cJSON *events_of(const char *body)
 {
@@ -103,6 +104,32 @@ static void test_empty_batch_is_empty_array(void **state)
 	cJSON_Delete(arr);
 }
 
+/* A widget message (webchat.c builds one) is the same event a webhook text
+ * becomes: no name, reply_to or referral keys when they are absent. */
+static void test_webchat_message_event(void **state)
+{
+	(void)state;
+	char channel[] = "w-1", customer[] = "s-1", id[] = "webchat:s-1:c-1", kind[] = "text",
+	     text[] = "Hola \xc3\xa9";
+	struct meta_message m = {
+	    .platform = PLATFORM_WEBCHAT,
+	    .channel_id = channel,
+	    .customer_id = customer,
+	    .platform_message_id = id,
+	    .kind = kind,
+	    .text = text,
+	    .timestamp_ms = 1700000000123LL,
+	    .needs_reply = true,
+	};
+	struct meta_batch b = {.messages = &m, .n_messages = 1};
+	char *json = ingest_events_json(&b);
+	assert_string_equal(json, "[{\"t\":\"m\",\"platform\":\"webchat\",\"channel\":\"w-1\","
+				  "\"customer\":\"s-1\",\"id\":\"webchat:s-1:c-1\",\"kind\":\"text\","
+				  "\"text\":\"Hola \xc3\xa9\",\"ts\":1700000000123,\"reply\":true,"
+				  "\"echo\":false}]");
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -110,6 +137,8 @@ int main(void)
 		cmocka_unit_test(test_failed_status_carries_code_and_title),
 		cmocka_unit_test(test_referral_is_an_object_beside_the_text),
 		cmocka_unit_test(test_empty_batch_is_empty_array),
+		cmocka_unit_test(test_webchat_message_event),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

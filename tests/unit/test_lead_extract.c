@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "lead_extract.h"
 #include "xalloc.h"
 
@@ -744,5 +745,6 @@ int main(void)
 	    cmocka_unit_test(test_refusal_and_statuses),
 	    cmocka_unit_test(test_not_json_and_truncated),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 
 static char *captured;
@@ -112,5 +113,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_message_truncated_not_overflowing, setup,
 						teardown),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

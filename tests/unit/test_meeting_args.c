@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "meeting_args.h"
 
 /* "now" in these tests: 2026-01-05T09:00:00Z, a Monday */
@@ -314,5 +315,6 @@ int main(void)
 		cmocka_unit_test(test_availability),
 		cmocka_unit_test(test_error_output),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

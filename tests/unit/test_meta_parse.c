@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "meta_parse.h"
 
 /*
@@ -158,14 +159,6 @@ static void assert_batch_clean(const struct meta_batch *b)
 }
 
 /* ---- names ---- */
-
-static void test_platform_names(void **state)
-{
-	(void)state;
-	assert_string_equal(platform_name(PLATFORM_WHATSAPP), "whatsapp");
-	assert_string_equal(platform_name(PLATFORM_INSTAGRAM), "instagram");
-	assert_string_equal(platform_name(PLATFORM_WEBCHAT), "webchat");
-}
 
 static void test_status_names_and_rank(void **state)
 {
@@ -2370,7 +2363,6 @@ static void test_width_everything_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_platform_names),
 	    cmocka_unit_test(test_status_names_and_rank),
 	    cmocka_unit_test(test_wa_text),
 	    cmocka_unit_test(test_wa_text_unicode_escapes),
@@ -2477,5 +2469,6 @@ int main(void)
 	    cmocka_unit_test(test_width_instagram),
 	    cmocka_unit_test(test_width_everything_fits),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

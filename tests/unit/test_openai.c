@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "openai.h"
 
 static enum openai_outcome read_text(const char *body, char **text, const char **why)
@@ -368,5 +369,6 @@ int main(void)
 		cmocka_unit_test(test_function_calls_hostile),
 		cmocka_unit_test(test_unanswered_call),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

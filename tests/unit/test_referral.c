@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "referral.h"
 
 static char *describe(const char *json)
@@ -165,5 +166,6 @@ int main(void)
 	    cmocka_unit_test(test_agent_context),
 	    cmocka_unit_test(test_extraction_context),
 	};
+	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
