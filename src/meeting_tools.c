@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "db.h"
 #include "google_calendar.h"
 #include "google_tokens.h"
@@ -102,13 +103,6 @@ struct run {
 
 static void next_call(struct run *r);
 static void send_google(struct run *r);
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void count_call(const char *tool, const char *outcome)
 {
@@ -378,7 +372,7 @@ static void on_google(void *arg, const struct http_resp *resp, const char *err)
 											     : "other");
 	metrics_add("parley_upstream_requests_total", labels, 1);
 	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
-			now_seconds() - r->started);
+			clock_mono() - r->started);
 	if (r->mt->closing) {
 		done(r);
 		return;
@@ -423,7 +417,7 @@ static void send_google(struct run *r)
 		.timeout_ms = GOOGLE_TIMEOUT_MS,
 		.priority = true, /* a reply in production waits for it */
 	};
-	r->started = now_seconds();
+	r->started = clock_mono();
 	http_request(r->mt->http, &req, on_google, r);
 	xfree_secret(auth);
 }
