@@ -101,7 +101,7 @@ eq "parley stops cleanly" 0 $?
 
 # --- a keepalive the url sets is the url's
 conf2=$(new_config "$(proxy_dsn "$dsn") keepalives_idle=600")
-ok "url keepalives: parley starts" start_parley "$conf2"
+start_parley "$conf2" || { finish; exit 1; }
 pid=$PARLEY_PID
 contains "url keepalives: the url's idle time is used" "min" "$(timers "$PROXY_PORT")"
 stop_parley "$pid"
