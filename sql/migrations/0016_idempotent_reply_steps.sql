@@ -20,7 +20,9 @@
 --    conversation until a part of the reply is recorded sent
 --    (parley_record_sent clears it: the reply was delivered, the credits are
 --    spent) or the refund clears it. A claim that finds a charge with nothing
---    left to produce or send settles it: the credits go back. A charge found
+--    left to produce or send settles it: the credits go back (a refund that
+--    the database refused is settled the same way: parley_finish_reply
+--    keeps such a conversation due). A charge found
 --    with customer messages to answer pays for their reply (as before, when
 --    a process died before storing), and a part whose send a crash left
 --    unknown counts as delivered (it may have reached the customer).
@@ -179,6 +181,26 @@ BEGIN
 END
 $$;
 
+-- parley_finish_reply as in 0012; a conversation left with a charge and
+-- nothing to answer (its reply failed and the refund did not happen) is due
+-- again in a few seconds, so that a claim settles the charge (see
+-- parley_claim_replies below).
+CREATE OR REPLACE FUNCTION parley_finish_reply(p_conv text, p_owner text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations c
+       SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                    SELECT 1 FROM messages m
+                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                THEN coalesce(c.reply_due_at, now())
+                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
+                ELSE NULL END
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+END
+$$;
+
 -- parley_claim_replies as in 0014, settling the charge a reply left behind
 -- (see above), and with a token for the reply to store.
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
@@ -255,9 +277,18 @@ BEGIN
 
         IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
             IF v_charged THEN
-                -- A reply that failed for good and whose process died before
-                -- giving its credits back.
-                PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                -- A reply that failed for good and whose refund did not
+                -- happen: its process died first, or the database refused it.
+                -- A refund that fails here again must not fail the claim of
+                -- every other conversation: the charge stays, and
+                -- parley_finish_reply makes the conversation due a little
+                -- later.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
             END IF;
             PERFORM parley_finish_reply(c.conversation_id, p_owner);
             CONTINUE;
