@@ -321,9 +321,8 @@ static void conn_start(struct conn *c)
 	 * minute instead of the kernel's two hours; a query in flight has its
 	 * own deadline (QUERY_DEADLINE_SEC).
 	 */
-	const char *keys[] = {"keepalives",	    "keepalives_idle", "keepalives_interval",
-			      "keepalives_count", "dbname",	       "application_name",
-			      NULL};
+	const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", "dbname", "application_name", NULL};
 	const char *vals[] = {"1", "30", "10", "3", c->pool->url, "parley", NULL};
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
