@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
+
 /* A SQLSTATE and its NUL. */
 #define PGERR_STATE_LEN 6
 
@@ -51,5 +53,24 @@ bool pgerr_text_state(const char *text, char out[PGERR_STATE_LEN]);
  * exception, an undefined function — fails the same way every time.
  */
 bool pgerr_state_retryable(const char *state);
+
+/*
+ * The level at which parley logs a message of severity (libpq's
+ * PG_DIAG_SEVERITY_NONLOCALIZED) that the server or libpq sent outside any
+ * statement's result: NOTICE and below (a migration's "already exists,
+ * skipping") at debug; WARNING, and ERROR, FATAL or PANIC (the server
+ * ending the session: "terminating connection due to administrator
+ * command" at a restart) at warn; an unknown or missing one at warn.
+ */
+enum log_level pgerr_notice_level(const char *severity);
+
+/*
+ * Routes conn's notices through log.h, one line each (severity, primary
+ * message and SQLSTATE: pgerr_format), at pgerr_notice_level, in context
+ * "db". Without it libpq writes them raw
+ * to stderr, outside parley's log format, DETAIL and all. Set on every
+ * connection parley opens.
+ */
+void pgerr_log_notices(PGconn *conn);
 
 #endif

@@ -19,8 +19,22 @@ const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
 /* How many queries may wait for a connection before new ones are refused. */
 #define MAX_QUEUED 20000
 #define CONNECT_TIMEOUT_SEC 10
+/*
+ * A statement without an answer after this long is taken for a connection
+ * that died without a word (a host or a path gone, no FIN or RST: the
+ * socket never becomes readable and the query would wait for ever): the
+ * connection is dropped and the query fails with DB_ERR_LOST, outcome
+ * unknown, which every caller handles. No statement of serve's runs near
+ * this long when the server is healthy: each claims, stores or prunes a
+ * bounded batch (the janitor's largest, 10,000 rows, takes well under a
+ * second). Shorter than serve's drain (20 s), so that a stop is not held up
+ * by such a query.
+ */
+#define QUERY_DEADLINE_SEC 15
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* One queued or running query; owned by the pool until its callback ran. */
 struct query {
@@ -45,7 +59,7 @@ struct conn {
 	enum conn_state state;
 	PGconn *pg;
 	struct event *ev;	 /* socket readiness; re-created when the fd changes */
-	struct event *timer;	 /* connect timeout, or reconnect backoff */
+	struct event *timer;	 /* connect timeout, reconnect backoff, or query deadline */
 	int fd;
 	int backoff_ms;
 	struct query *running;
@@ -230,6 +244,8 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_drop(c, "connect timed out");
 	else if (c->state == CONN_DOWN)
 		conn_start(c);
+	else if (c->state == CONN_BUSY)
+		conn_drop(c, "no answer to a query in " STR(QUERY_DEADLINE_SEC) " s");
 }
 
 static void conn_send(struct conn *c, struct query *q);
@@ -266,6 +282,9 @@ static void listen_start(struct conn *c, int index)
 static void conn_ready(struct conn *c)
 {
 	PQsetnonblocking(c->pg, 1);
+	/* The server's messages outside a result ("terminating connection
+	 * due to administrator command" at a restart) go through the log. */
+	pgerr_log_notices(c->pg);
 	evtimer_del(c->timer);
 	c->state = CONN_IDLE;
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -293,9 +312,18 @@ static void conn_poll(struct conn *c)
 
 static void conn_start(struct conn *c)
 {
-	/* expand_dbname: the url may be a conninfo string or a URI. */
-	const char *keys[] = {"dbname", "application_name", NULL};
-	const char *vals[] = {c->pool->url, "parley", NULL};
+	/*
+	 * expand_dbname: the url may be a conninfo string or a URI. libpq
+	 * takes the last value of a key, and the url's keys count where dbname
+	 * stands: the keepalives before it are defaults the url can override,
+	 * the application_name after it is ours. The keepalives find an idle
+	 * connection (the LISTEN one, mostly) whose peer vanished in about a
+	 * minute instead of the kernel's two hours; a query in flight has its
+	 * own deadline (QUERY_DEADLINE_SEC).
+	 */
+	const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", "dbname", "application_name", NULL};
+	const char *vals[] = {"1", "30", "10", "3", c->pool->url, "parley", NULL};
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
 		char *why = one_line(c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -314,6 +342,8 @@ static void conn_send(struct conn *c, struct query *q)
 {
 	c->running = q;
 	c->state = CONN_BUSY;
+	static const struct timeval deadline = {QUERY_DEADLINE_SEC, 0};
+	evtimer_add(c->timer, &deadline);
 	if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, (const char *const *)q->params,
 			       q->lengths, q->formats, 0)) {
 		char *why = one_line(PQerrorMessage(c->pg));
@@ -350,6 +380,7 @@ static void conn_read(struct conn *c)
 			c->last = NULL;
 			c->error = NULL;
 			c->state = CONN_IDLE;
+			evtimer_del(c->timer);
 			query_finish(q, error ? NULL : last, error);
 			PQclear(last);
 			free(error);

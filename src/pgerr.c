@@ -4,6 +4,7 @@
 #include "pgerr.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "xalloc.h"
@@ -98,4 +99,33 @@ bool pgerr_state_retryable(const char *state)
 	if (strcmp(state, "08P01") == 0)
 		return false;
 	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0;
+}
+
+enum log_level pgerr_notice_level(const char *severity)
+{
+	static const char *const quiet[] = {"DEBUG", "LOG", "INFO", "NOTICE"};
+	if (severity)
+		for (size_t i = 0; i < sizeof quiet / sizeof *quiet; i++)
+			if (strcmp(severity, quiet[i]) == 0)
+				return LOG_LEVEL_DEBUG;
+	return LOG_LEVEL_WARN;
+}
+
+static void log_notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	enum log_level level = pgerr_notice_level(severity);
+	if (!log_enabled(level))
+		return;
+	/* Primary message only: a notice's DETAIL can quote row values. */
+	char *text = pgerr_result_text(res);
+	log_write(level, "db", "postgres %s: %s", severity ? severity : "notice", text);
+	free(text);
+}
+
+void pgerr_log_notices(PGconn *conn)
+{
+	if (conn)
+		PQsetNoticeReceiver(conn, log_notice, NULL);
 }

@@ -12,8 +12,12 @@ PGconn *pgsync_connect(const char *url, const char *application_name, char *err,
 	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
 	const char *vals[] = {url, application_name, "10", NULL};
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(conn) == CONNECTION_OK)
+	if (PQstatus(conn) == CONNECTION_OK) {
+		/* A server notice (a migration's "skipping") or its shutdown
+		 * message goes through the log, not raw to stderr. */
+		pgerr_log_notices(conn);
 		return conn;
+	}
 	/* libpq's messages name host and port but never the password; with
 	 * several hosts it has a line for each: the first says enough. */
 	char why[512];

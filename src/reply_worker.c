@@ -80,6 +80,10 @@ struct job {
 	size_t n_inputs;
 	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
 	char *reply; /* the model's text until stored */
+	/* From the claim, passed on every attempt to store the reply: a store
+	 * whose answer was lost and that runs again finds the reply stored
+	 * under it and returns those rows (migration 0016). */
+	char *reply_token;
 	/* meeting tools (meeting_tools.h): declared when the tenant's calendar
 	 * is connected; each round of function calls is answered in the next
 	 * request, at most replies.max_tool_rounds rounds */
@@ -184,6 +188,7 @@ static void job_free(struct job *j)
 	free(j->inputs);
 	free(j->ad_context);
 	free(j->reply);
+	free(j->reply_token);
 	openai_calls_free(j->calls, j->n_calls);
 	free(j->tool_items);
 	for (size_t i = 0; i < j->n_parts; i++) {
@@ -429,8 +434,10 @@ static void refund(struct job *j)
 {
 	char amount[24];
 	snprintf(amount, sizeof amount, "%ld", j->w->app->cfg.replies_credits_per_reply);
-	const char *p[] = {j->conversation_id, j->user_id, amount};
-	query(j, "SELECT parley_refund_reply($1, $2, $3::integer)", 3, p, on_refunded);
+	/* Applies once (migration 0016): run again after a lost answer, or
+	 * after our claim ran out, it gives nothing back twice. */
+	const char *p[] = {j->conversation_id, j->w->owner, j->user_id, amount};
+	query(j, "SELECT parley_refund_reply($1, $2, $3, $4::integer)", 4, p, on_refunded);
 }
 
 /*
@@ -579,7 +586,9 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 		p->text = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "text")));
 	}
 	cJSON_Delete(arr);
-	j->charged = false; /* spent on the stored reply */
+	/* The charge stays on the conversation until a part is recorded sent
+	 * (spent) or the reply fails for good (refunded): a crash in between
+	 * leaves it for the next claim to settle (migration 0016). */
 	/* Storing marked the first part as being sent. */
 	go(j, STEP_SEND);
 }
@@ -596,7 +605,7 @@ static void store(struct job *j)
 	cJSON_Delete(arr);
 	char through[24];
 	snprintf(through, sizeof through, "%d", j->through);
-	const char *values[] = {j->conversation_id, through, json};
+	const char *values[] = {j->conversation_id, through, json, j->reply_token};
 	db_batch_add(j->w->stores, values, NULL, on_stored, j);
 	free(json);
 }
@@ -997,6 +1006,7 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	j->openai_conversation_id = dup_field(o, "openai_conversation_id");
 	j->charged = cJSON_IsTrue(cJSON_GetObjectItem(o, "charged"));
 	j->through = cJSON_GetObjectItem(o, "through")->valueint;
+	j->reply_token = dup_field(o, "reply_token");
 	char *platform = dup_field(o, "platform");
 	if (platform_from_name(platform, &j->platform) < 0)
 		j->platform = PLATFORM_WHATSAPP;
@@ -1205,15 +1215,15 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	worker_owner(w->owner, sizeof w->owner);
 	w->lease_seconds = worker_lease_seconds(LEASE_SECONDS);
 	static const enum db_batch_type store_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
-							DB_BATCH_JSONB};
+							DB_BATCH_JSONB, DB_BATCH_TEXT};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
 							 DB_BATCH_TEXT, DB_BATCH_TEXT};
-	/* (conversation, through, parts) and (message, platform id,
+	/* (conversation, through, parts, token) and (message, platform id,
 	 * conversation, webchat session or NULL) per reply. */
 	w->stores = step_batch(w,
 			       "SELECT parley_store_replies($1, $2::text[], $3::text[]::integer[],"
-			       " $4::jsonb[])",
-			       store_cols, 3);
+			       " $4::jsonb[], $5::text[])",
+			       store_cols, 4);
 	w->finishes = step_batch(w,
 				 "SELECT due, pmid_holder FROM parley_finish_sent_replies($1,"
 				 " $2::text[], $3::text[], $4::text[], $5::text[])",

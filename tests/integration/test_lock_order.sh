@@ -9,8 +9,9 @@ conf=$(new_config "$dsn")
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
 ok "seed" seed_channels "$dsn"
 ok "a charged conversation" sql "$dsn" "
-	INSERT INTO conversations (conversation_id, agent_id, customer_phone, reply_charged)
-	VALUES ('cv-1', 'ag-wa', '31610000001', true);
+	INSERT INTO conversations (conversation_id, agent_id, customer_phone, reply_charged,
+	                           reply_lease_owner, reply_lease_until)
+	VALUES ('cv-1', 'ag-wa', '31610000001', true, 'worker-1', now() + interval '1 minute');
 	UPDATE credits SET remaining_credits = 10, total_used = 5 WHERE user_id = 'acme';"
 
 # What parley_fail_extraction does (conversation, then credits), with a
@@ -26,7 +27,7 @@ SQL
 extraction=$!
 sleep 0.5
 refund_rc=0
-sql "$dsn" "SET deadlock_timeout = '100ms'; SELECT parley_refund_reply('cv-1', 'acme', 1)" \
+sql "$dsn" "SET deadlock_timeout = '100ms'; SELECT parley_refund_reply('cv-1', 'worker-1', 'acme', 1)" \
 	>"$TEST_TMP/refund.out" 2>&1 || refund_rc=$?
 extraction_rc=0
 wait "$extraction" || extraction_rc=$?

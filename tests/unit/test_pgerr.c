@@ -146,6 +146,22 @@ static void test_db_error_sqlstate(void **state)
 	assert_string_equal(db_error_sqlstate("server closed the connection", s), "none");
 }
 
+static void test_notice_level(void **state)
+{
+	(void)state;
+	assert_int_equal(pgerr_notice_level("NOTICE"), LOG_LEVEL_DEBUG);
+	assert_int_equal(pgerr_notice_level("INFO"), LOG_LEVEL_DEBUG);
+	assert_int_equal(pgerr_notice_level("LOG"), LOG_LEVEL_DEBUG);
+	assert_int_equal(pgerr_notice_level("DEBUG"), LOG_LEVEL_DEBUG);
+	assert_int_equal(pgerr_notice_level("WARNING"), LOG_LEVEL_WARN);
+	/* The server ending the session (a restart) is worth seeing. */
+	assert_int_equal(pgerr_notice_level("FATAL"), LOG_LEVEL_WARN);
+	assert_int_equal(pgerr_notice_level("PANIC"), LOG_LEVEL_WARN);
+	assert_int_equal(pgerr_notice_level("ERROR"), LOG_LEVEL_WARN);
+	assert_int_equal(pgerr_notice_level(NULL), LOG_LEVEL_WARN);
+	assert_int_equal(pgerr_notice_level("notice"), LOG_LEVEL_WARN); /* not a severity */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +172,7 @@ int main(void)
 	    cmocka_unit_test(test_state_retryable),
 	    cmocka_unit_test(test_db_error_retryable),
 	    cmocka_unit_test(test_db_error_sqlstate),
+	    cmocka_unit_test(test_notice_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

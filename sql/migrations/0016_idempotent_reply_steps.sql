@@ -1,0 +1,328 @@
+-- 0016: every write step of the reply path can be run twice with the effect
+-- of once, and a failed reply's refund cannot be lost to a crash.
+--
+-- Why: a statement whose connection breaks after the commit but before the
+-- answer arrives fails with "connection lost" (outcome unknown), and the
+-- reply worker sends it again (issue #15, found by the chaos test).
+--  * Storing the reply stored it a second time: a pending agent message with
+--    send_started_at set (failed at the next claim) and the same text again,
+--    sent. The store now takes a token that the claim makes once per reply
+--    ('reply_token' in the claim's answer) and that the worker passes on
+--    every attempt; it is kept on the stored messages (messages.reply_token),
+--    and a store that finds its token already stored returns those rows
+--    instead of storing anything.
+--  * The refund gave the credits back a second time. It now applies only
+--    while the conversation still carries the charge (reply_charged) and is
+--    claimed by the caller, and clears the charge in the same statement.
+--  * A process killed after recording a final send failure but before the
+--    refund lost the credit: the store had cleared reply_charged already, so
+--    nothing said that a refund was owed. Now the charge stays on the
+--    conversation until a part of the reply is recorded sent
+--    (parley_record_sent clears it: the reply was delivered, the credits are
+--    spent) or the refund clears it. A claim that finds a charge with nothing
+--    left to produce or send settles it: the credits go back (a refund that
+--    the database refused is settled the same way: parley_finish_reply
+--    keeps such a conversation due). A charge found
+--    with customer messages to answer pays for their reply (as before, when
+--    a process died before storing), and a part whose send a crash left
+--    unknown counts as delivered (it may have reached the customer).
+--
+-- The extraction steps needed nothing: parley_store_extraction and
+-- parley_fail_extraction end the claim they check, so a second run finds the
+-- claim gone and changes nothing.
+--
+-- Functions whose arguments change are dropped and created again.
+
+-- Which reply stored the message (NULL for customer messages and for agent
+-- messages stored before this migration). Looked up only within one
+-- conversation's newest messages, through the (conversation, sequence) key.
+ALTER TABLE messages ADD COLUMN reply_token text;
+
+DROP FUNCTION parley_store_replies(text, text[], integer[], jsonb[]);
+DROP FUNCTION parley_store_reply(text, text, integer, jsonb);
+DROP FUNCTION parley_refund_reply(text, text, integer);
+
+-- parley_store_reply as in 0007, keyed by p_token: when messages of this
+-- conversation already carry it (an earlier attempt committed, its answer
+-- was lost), they are returned as the first attempt returned them, and
+-- nothing is stored. The charge stays on the conversation (see above).
+CREATE FUNCTION parley_store_reply(p_conv text, p_owner text, p_through integer,
+                                   p_parts jsonb, p_token text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq integer;
+    v_part jsonb;
+    v_id text;
+    v_first boolean := true;
+    v_out jsonb := '[]';
+BEGIN
+    SELECT last_sequence_no INTO v_seq FROM conversations
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner
+       AND reply_lease_until > now()
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- The parts come after every message the reply covers.
+    SELECT jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                        'text', text) ORDER BY sequence_no)
+      INTO v_out
+      FROM messages
+     WHERE conversation_id = p_conv AND sequence_no > p_through AND sender = 'agent'
+       AND reply_token = p_token;
+    IF v_out IS NOT NULL THEN
+        RETURN v_out;
+    END IF;
+    v_out := '[]';
+    FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
+        v_seq := v_seq + 1;
+        v_id := gen_random_uuid()::text;
+        INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
+                              kind, "timestamp", send_started_at, reply_token)
+        VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token);
+        INSERT INTO message_delivery_status (message_id, status, updated_at)
+        VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
+        v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
+                                             'text', v_part #>> '{}');
+        v_first := false;
+    END LOOP;
+    UPDATE conversations
+       SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC',
+           replied_through_seq = greatest(replied_through_seq, p_through)
+     WHERE conversation_id = p_conv;
+    RETURN v_out;
+END
+$$;
+
+-- parley_store_replies as in 0012, with each reply's token.
+CREATE FUNCTION parley_store_replies(p_owner text, p_convs text[], p_through integer[],
+                                     p_parts jsonb[], p_tokens text[])
+RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
+    v_i integer;
+BEGIN
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
+                                         p_tokens[v_i]);
+    END LOOP;
+    RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
+END
+$$;
+
+-- Gives a finally failed reply's credits back (SPEC §5.2), once: only while
+-- the conversation carries the charge and p_owner holds its claim (else
+-- whoever claims it next settles the charge). Conversation first, then the
+-- credits (0013). True when the credits went back.
+CREATE FUNCTION parley_refund_reply(p_conv text, p_owner text, p_user text, p_amount integer)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations SET reply_charged = false
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner AND reply_charged;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE credits
+       SET remaining_credits = remaining_credits + p_amount,
+           total_used = greatest(total_used - p_amount, 0),
+           last_updated = now() AT TIME ZONE 'UTC'
+     WHERE user_id = p_user AND p_amount > 0;
+    RETURN true;
+END
+$$;
+
+-- parley_record_sent as in 0015; the first part the platform accepted
+-- spends the reply's charge. Run twice, it changes nothing more (the
+-- delivery row only moves forward, early statuses are applied once).
+CREATE OR REPLACE FUNCTION parley_record_sent(p_message text, p_pmid text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    v_holder text;
+    v_conv text;
+    v_was text;
+BEGIN
+    SELECT conversation_id, status INTO v_conv, v_was FROM messages
+     WHERE message_id = p_message;
+    IF p_pmid IS NOT NULL THEN
+        SELECT message_id INTO v_holder FROM messages
+         WHERE platform_message_id = p_pmid AND message_id <> p_message;
+    END IF;
+    UPDATE messages
+       SET status = 'sent',
+           platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
+     WHERE message_id = p_message;
+    -- Only the first record of a part: run again (its answer was lost), it
+    -- must not take the charge of a reply claimed since.
+    IF v_was = 'pending' THEN
+        UPDATE conversations SET reply_charged = false
+         WHERE conversation_id = v_conv AND reply_charged;
+    END IF;
+    INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                              error_message, updated_at)
+    VALUES (p_message, p_pmid, 'sent',
+            CASE WHEN v_holder IS NOT NULL
+                 THEN 'sent; the platform returned an id already recorded for message '
+                      || v_holder END,
+            now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
+           error_message = EXCLUDED.error_message,
+           updated_at = EXCLUDED.updated_at
+     WHERE parley_status_rank(d.status) < parley_status_rank('sent');
+    IF p_pmid IS NOT NULL AND v_holder IS NULL THEN
+        FOR p IN DELETE FROM pending_delivery_status WHERE platform_message_id = p_pmid
+                 RETURNING status, error_message LOOP
+            PERFORM parley_apply_status(p_pmid, p.status, p.error_message);
+        END LOOP;
+    END IF;
+    RETURN v_holder;
+END
+$$;
+
+-- parley_finish_reply as in 0012; a conversation left with a charge and
+-- nothing to answer (its reply failed and the refund did not happen) is due
+-- again in a few seconds, so that a claim settles the charge (see
+-- parley_claim_replies below).
+CREATE OR REPLACE FUNCTION parley_finish_reply(p_conv text, p_owner text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations c
+       SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                    SELECT 1 FROM messages m
+                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                THEN coalesce(c.reply_due_at, now())
+                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
+                ELSE NULL END
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+END
+$$;
+
+-- parley_claim_replies as in 0014, settling the charge a reply left behind
+-- (see above), and with a token for the reply to store.
+CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
+                                     p_credits integer)
+RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_inputs jsonb;
+    v_referrals jsonb;
+    v_through integer;
+    v_unsent jsonb;
+    v_user text;
+    v_charged boolean;
+    v_refused boolean;
+    v_lost integer;
+BEGIN
+    FOR c IN
+        WITH due AS (
+            SELECT conversation_id FROM conversations
+             WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+             ORDER BY reply_due_at
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED)
+        UPDATE conversations k
+           SET reply_lease_owner = p_owner,
+               reply_lease_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE k.conversation_id = due.conversation_id
+        RETURNING k.*
+    LOOP
+        WITH lost AS (
+            UPDATE messages SET status = 'failed'
+             WHERE conversation_id = c.conversation_id AND sender = 'agent'
+               AND status = 'pending' AND send_started_at IS NOT NULL
+            RETURNING message_id),
+        marked AS (
+            UPDATE message_delivery_status d
+               SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+                   error_message = 'send outcome unknown after a restart; not sent again'
+              FROM lost WHERE d.message_id = lost.message_id)
+        SELECT count(*) INTO v_lost FROM lost;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        IF v_charged AND v_lost > 0 THEN
+            -- A part that may have reached the customer: the reply is paid.
+            UPDATE conversations SET reply_charged = false
+             WHERE conversation_id = c.conversation_id;
+            v_charged := false;
+        END IF;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]'),
+               coalesce(max(sequence_no), c.replied_through_seq)
+          INTO v_inputs, v_through
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND triggers_reply AND sequence_no > c.replied_through_seq;
+
+        SELECT coalesce(jsonb_agg(referral ORDER BY sequence_no), '[]')
+          INTO v_referrals
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND referral IS NOT NULL
+           AND sequence_no > c.replied_through_seq AND sequence_no <= v_through;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                                     'text', text) ORDER BY sequence_no), '[]')
+          INTO v_unsent
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent'
+           AND status = 'pending' AND send_started_at IS NULL;
+
+        IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            IF v_charged THEN
+                -- A reply that failed for good and whose refund did not
+                -- happen: its process died first, or the database refused it.
+                -- A refund that fails here again must not fail the claim of
+                -- every other conversation: the charge stays, and
+                -- parley_finish_reply makes the conversation due a little
+                -- later.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
+            END IF;
+            PERFORM parley_finish_reply(c.conversation_id, p_owner);
+            CONTINUE;
+        END IF;
+
+        v_refused := false;
+        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+            v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
+            IF NOT v_charged THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+                v_refused := true;
+            END IF;
+        END IF;
+
+        RETURN NEXT (
+            SELECT jsonb_build_object(
+                'conversation_id', c.conversation_id,
+                'agent_id', c.agent_id,
+                'customer', c.customer_phone,
+                'openai_conversation_id', c.openai_conversation_id,
+                'charged', v_charged,
+                'no_credits', v_refused,
+                'through', v_through,
+                'inputs', v_inputs,
+                'referrals', v_referrals,
+                'unsent', v_unsent,
+                'reply_token', gen_random_uuid()::text,
+                'user_id', a.user_id,
+                'prompt_id', a.prompt_id,
+                'platform', p.platform,
+                'channel', p.meta_phone_number_id,
+                'access_token', p.access_token)
+              FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+             WHERE a.agent_id = c.agent_id);
+    END LOOP;
+END
+$$;
