@@ -56,8 +56,10 @@ eq "exactly one run applied 0001" 1 "$(cat "$TEST_TMP"/conc.* | grep -c 'applied
 
 # A migration changed after it was applied is refused.
 mdir="$TEST_TMP/migrations"
-mkdir -p "$mdir"
+fdir="$TEST_TMP/functions"
+mkdir -p "$mdir" "$fdir"
 cp "$REPO_DIR"/sql/migrations/*.sql "$mdir"/
+cp "$REPO_DIR"/sql/functions/*.sql "$fdir"/
 dsn4=$(new_db)
 conf4=$(new_config "$dsn4")
 ok "copy of the migrations applies" env PARLEY_MIGRATIONS_DIR="$mdir" "$PARLEY_BIN" migrate -c "$conf4"
