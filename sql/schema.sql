@@ -715,6 +715,26 @@ $$;
 
 
 --
+-- Name: parley_prune_raw_webhooks(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_prune_raw_webhooks(p_keep_days integer, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM webhook_raw WHERE raw_id IN (
+        SELECT raw_id FROM webhook_raw
+         WHERE received_at < now() - make_interval(days => p_keep_days)
+         ORDER BY raw_id LIMIT p_limit);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
+
+--
 -- Name: parley_record_failed(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -785,6 +805,46 @@ CREATE FUNCTION public.parley_refund_reply(p_conv text, p_user text, p_amount in
            total_used = greatest(total_used - p_amount, 0),
            last_updated = now() AT TIME ZONE 'UTC'
      WHERE user_id = p_user AND p_amount > 0;
+$$;
+
+
+--
+-- Name: parley_relink_agent(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_relink_agent(p_channel text, p_tenant text, p_agent text, p_prompt text, p_name text, p_archive text) RETURNS TABLE(r_tenant text, r_old_agent text, r_archived integer, r_archive text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_tenant text;
+    v_old text;
+    v_n integer := 0;
+BEGIN
+    SELECT user_id INTO v_tenant FROM phone_numbers
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM parley_lock_channel_link(p_channel, true);
+    UPDATE agents SET unlinked_at = now()
+     WHERE phone_number_id = p_channel AND unlinked_at IS NULL
+    RETURNING agent_id INTO v_old;
+    INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+    VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
+    IF v_old IS NOT NULL THEN
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = v_old AND is_active;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
+                                           phone_number_id, archived_conversations_count)
+        VALUES (p_archive, v_old, p_agent, p_channel, v_n);
+    END IF;
+    RETURN QUERY SELECT v_tenant, v_old, v_n,
+                        CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
 $$;
 
 

@@ -185,3 +185,21 @@ BEGIN
                                 p_debounce_ms))[1];
 END
 $$;
+
+-- The janitor's pass (serve.c, every minute): deletes raw webhook bodies
+-- older than p_keep_days, at most p_limit of them, oldest first, and
+-- returns how many. Bounded batches keep the lock footprint small; the next
+-- pass does more.
+CREATE OR REPLACE FUNCTION parley_prune_raw_webhooks(p_keep_days integer, p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM webhook_raw WHERE raw_id IN (
+        SELECT raw_id FROM webhook_raw
+         WHERE received_at < now() - make_interval(days => p_keep_days)
+         ORDER BY raw_id LIMIT p_limit);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
