@@ -2,7 +2,7 @@
 -- channel link lock.
 --
 -- Edited in place: `parley migrate` applies this file again whenever its
--- checksum changes (README.md, Schema migrations). CREATE OR REPLACE only;
+-- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
 -- a changed signature needs a DROP FUNCTION in a new versioned migration.
 -- History before this file: git log -p sql/migrations/.
 
