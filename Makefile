@@ -59,7 +59,7 @@ STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-integration unit-bins demo bench fuzz \
+.PHONY: all check check-unit check-integration unit-bins demo bench schema fuzz \
         install deps format clean
 
 all: $(BUILD)/parley
@@ -148,17 +148,25 @@ bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/replies.sh
 
+# sql/schema.sql from a fresh migrate in a throwaway PostgreSQL; run it after
+# changing sql/migrations or sql/functions and commit the result.
+schema: $(BUILD)/parley
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) tests/lib/schema.sh >sql/schema.sql.tmp
+	@mv sql/schema.sql.tmp sql/schema.sql
+	@echo "sql/schema.sql: $$(wc -l <sql/schema.sql) lines"
+
 deps:
 	@tests/lib/deps.sh
 
 # The unit in the tree names /usr/local/bin and /etc; the installed one names
 # where this install actually put things.
 install: $(BUILD)/parley
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations $(DESTDIR)$(DATADIR)/functions \
 	  $(DESTDIR)$(SYSCONFDIR)/parley $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/parley $(DESTDIR)$(BINDIR)/parley
 	install -m 0644 sql/migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	install -m 0644 sql/functions/*.sql $(DESTDIR)$(DATADIR)/functions/
 	install -m 0644 config/parley.conf.example $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
 	sed -e 's|/usr/local/bin/parley|$(BINDIR)/parley|g' -e 's|/etc/parley|$(SYSCONFDIR)/parley|g' \
 	  systemd/parley.service >$(DESTDIR)$(UNITDIR)/parley.service

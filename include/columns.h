@@ -3,7 +3,7 @@
 /*
  * Widths, in characters as PostgreSQL counts them for VARCHAR(n) (code points,
  * not bytes), of the columns that values from outside land in or are compared
- * with. The schema (sql/migrations) is the truth; these copy it so that a
+ * with. The schema (sql/schema.sql) is the truth; these copy it so that a
  * value which cannot fit is dealt with in C, per value, before it reaches the
  * database: one value too wide would otherwise fail the whole statement and
  * with it every webhook stored together (docs/protocol.md, Skipped events).

@@ -8,8 +8,8 @@
  * added latency). Webhooks that arrive while every slot is
  * busy wait; whenever a statement finishes, the next one takes up to
  * INGEST_BATCH_MAX of them (in arrival order) and stores them all with one
- * call of parley_ingest_batch() (introduced in sql/migrations/0006; its live
- * definition is listed in docs/architecture.md), in one transaction.
+ * call of parley_ingest_batch() (sql/functions/ingest.sql), in one
+ * transaction.
  *
  * Exactly one callback follows per webhook accepted (ingest_batch_submit
  * returned NULL): outcome is that webhook's JSON outcome (as parley_ingest

@@ -7,6 +7,13 @@
  * second process waits and then finds nothing to do. An applied file whose
  * content changed is refused: a migration is history, not a draft.
  *
+ * The functions are not history: sql/functions/<area>.sql, every CREATE OR
+ * REPLACE FUNCTION, edited in place. After the versioned files, in the same
+ * locked run, each function file whose SHA-256 differs from the one recorded
+ * in schema_functions (or that was never applied) runs again in its own
+ * transaction with check_function_bodies off, as pg_dump's output does;
+ * every one runs again when a versioned migration was applied in the run.
+ *
  * This runs from the `parley migrate` command, not from the serving loop, so
  * it uses libpq synchronously.
  */
@@ -22,12 +29,25 @@
 char *migrate_find_dir(void);
 
 /*
- * Applies every pending migration in dir, printing one line per applied file
- * to out. Returns 0, or -1 with a one-line reason in err.
+ * The function files' directory for a migrations directory:
+ * $PARLEY_FUNCTIONS_DIR, else its sibling "functions" (sql/functions,
+ * share/parley/functions). A new string, or NULL when there is none.
+ */
+char *migrate_functions_dir(const char *migrations_dir);
+
+/* The order function files run in: common.sql first, then by name. strcmp's
+ * contract. */
+int migrate_function_order(const char *a, const char *b);
+
+/*
+ * Applies every pending migration in dir, then every new or changed function
+ * file, printing one line per applied file to out. Returns 0, or -1 with a one-line reason in err.
  */
 int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen);
 
-/* Prints "applied|pending|CHANGED|MISSING  name  [time]" lines. Same returns. */
+/* Prints "applied|pending|CHANGED|MISSING  name  [time]" lines, then
+ * "applied|changed|pending|MISSING  functions/name  [time]" ones. Same
+ * returns: -1 only for a changed versioned migration. */
 int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen);
 
 #endif

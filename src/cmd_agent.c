@@ -2,21 +2,10 @@
  * `parley agent link|list`: which agent (OpenAI stored prompt) answers a
  * channel, and the relink that replaces it.
  *
- * A relink is one transaction (sql/migrations/0008_admin_relink.sql says
- * why each step is there):
- *   1. the channel row FOR UPDATE: relinks of one channel queue, and the
- *      channel's tenant is the one the new agent belongs to;
- *   2. the channel's link lock, exclusive: webhooks storing messages for
- *      this channel finish first, later ones wait for our commit and then
- *      see the new agent;
- *   3. the linked agent is read only now, and unlinked (unlinked_at);
- *   4. the new agent is inserted, linked;
- *   5. the old agent's active conversations become inactive, with no reply
- *      due any more: the customer's next message opens a new conversation,
- *      and with it a new OpenAI conversation, under the new agent. A reply
- *      already in production for an old conversation finishes (its rows
- *      stay as they were); messages not yet answered stay unanswered;
- *   6. a conversation_archives row: old agent, new agent, channel, count.
+ * A relink is one call of parley_relink_agent() (sql/functions/admin.sql
+ * says what it locks, in which order, and why): the channel's link lock
+ * taken exclusively makes webhooks in flight finish first and later ones
+ * see the new agent; the old agent's active conversations are archived.
  * The old agent, its conversations and messages stay readable.
  */
 #include <stdio.h>
@@ -37,100 +26,39 @@ struct link_result {
 	long archived;
 };
 
-/* Steps 1 to 6 in one transaction. Returns 0 or the exit status after
+/* One statement, one transaction. Returns 0 or the exit status after
  * printing why. */
 static int relink(struct admin_cmd *cmd, const char *channel, const char *tenant,
 		  const char *agent_id, const char *prompt, const char *name, struct link_result *out)
 {
 	struct pgsync_error e;
-	PGresult *res = NULL;
 	int rc = EXIT_RUNTIME;
 	char *archive_id = admin_new_id("ar_");
-	const char *pc[] = {channel, tenant};
-
-	if (pgsync_command(cmd->conn, "BEGIN", 0, NULL, &e) < 0)
-		goto db_error;
-	/* 1 */
-	res = pgsync_exec(cmd->conn,
-			  "SELECT user_id FROM phone_numbers"
-			  " WHERE id = $1 AND ($2::text IS NULL OR user_id = $2) FOR UPDATE",
-			  2, pc, &e);
-	if (!res)
-		goto db_error;
+	const char *params[] = {channel, tenant, agent_id, prompt, name, archive_id};
+	PGresult *res = pgsync_exec(cmd->conn,
+				    "SELECT r_tenant, r_old_agent, r_archived, r_archive"
+				    " FROM parley_relink_agent($1, $2, $3, $4, $5, $6)",
+				    6, params, &e);
+	if (!res) {
+		if (strcmp(e.constraint, "agents_pkey") == 0)
+			admin_fail(cmd, "agent id '%s' already exists", agent_id);
+		else
+			admin_db_fail(cmd, &e);
+		goto done;
+	}
 	if (PQntuples(res) == 0) {
 		if (tenant)
 			admin_fail(cmd, "no channel '%s' for tenant '%s'", channel, tenant);
 		else
 			admin_fail(cmd, "no channel '%s'", channel);
-		goto rollback;
+		goto done;
 	}
 	snprintf(out->tenant, sizeof out->tenant, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	res = NULL;
-	/* 2 */
-	if (pgsync_command(cmd->conn, "SELECT parley_lock_channel_link($1, true)", 1, pc, &e) < 0)
-		goto db_error;
-	/* 3: a statement after the lock, so it sees what committed before. */
-	res = pgsync_exec(cmd->conn,
-			  "UPDATE agents SET unlinked_at = now()"
-			  " WHERE phone_number_id = $1 AND unlinked_at IS NULL RETURNING agent_id",
-			  1, pc, &e);
-	if (!res)
-		goto db_error;
-	snprintf(out->old_agent, sizeof out->old_agent, "%s",
-		 PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	res = NULL;
-	/* 4 */
-	const char *pa[] = {agent_id, out->tenant, channel, prompt, name};
-	if (pgsync_command(cmd->conn,
-			   "INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)"
-			   " VALUES ($1, $2, $3, $4, $5)",
-			   5, pa, &e) < 0) {
-		if (strcmp(e.constraint, "agents_pkey") == 0) {
-			admin_fail(cmd, "agent id '%s' already exists", agent_id);
-			goto rollback;
-		}
-		goto db_error;
-	}
-	out->archived = 0;
-	out->archive[0] = '\0';
-	if (out->old_agent[0]) {
-		/* 5 */
-		const char *po[] = {out->old_agent};
-		res = pgsync_exec(cmd->conn,
-				  /* A reply in production (leased) keeps its due time:
-				   * if its process dies, the claim finishes it
-				   * (0012_reply_batches.sql). */
-				  "UPDATE conversations SET is_active = false, reply_due_at ="
-				  " CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END"
-				  " WHERE agent_id = $1 AND is_active",
-				  1, po, &e);
-		if (!res)
-			goto db_error;
-		out->archived = strtol(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		res = NULL;
-		/* 6 */
-		char count[24];
-		snprintf(count, sizeof count, "%ld", out->archived);
-		const char *pr[] = {archive_id, out->old_agent, agent_id, channel, count};
-		if (pgsync_command(cmd->conn,
-				   "INSERT INTO conversation_archives (archive_id, old_agent_id,"
-				   "    new_agent_id, phone_number_id, archived_conversations_count)"
-				   " VALUES ($1, $2, $3, $4, $5::integer)",
-				   5, pr, &e) < 0)
-			goto db_error;
-		snprintf(out->archive, sizeof out->archive, "%s", archive_id);
-	}
-	if (pgsync_command(cmd->conn, "COMMIT", 0, NULL, &e) < 0)
-		goto db_error;
+	/* NULL reads as "": the channel had no agent, nothing was archived. */
+	snprintf(out->old_agent, sizeof out->old_agent, "%s", PQgetvalue(res, 0, 1));
+	out->archived = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+	snprintf(out->archive, sizeof out->archive, "%s", PQgetvalue(res, 0, 3));
 	rc = EXIT_OK;
-	goto done;
-db_error:
-	admin_db_fail(cmd, &e);
-rollback:
-	admin_rollback(cmd);
 done:
 	PQclear(res);
 	free(archive_id);

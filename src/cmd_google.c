@@ -5,7 +5,8 @@
  * access token is fetched by `parley serve` when first needed, so connect
  * needs no network.
  *
- * A calendar is in one of three states (parley_calendar_state(), 0011):
+ * A calendar is in one of three states (parley_calendar_state(),
+ * sql/functions/meetings.sql):
  *   not connected  no google_calendar_tokens row: no meeting tools
  *   connected      tools offered in the tenant's replies
  *   disconnected   Google refused the refresh token (invalid_grant) or an

@@ -28,8 +28,8 @@
 static const char TENANT_SQL[] = TENANT_SELECT TENANT_FROM TENANT_WHERE " ORDER BY u.user_id";
 
 /* tenant show: the same, what its conversations amount to, and whether its
- * Google Calendar is connected (0011: connected, disconnected after an
- * invalid_grant, or not connected). */
+ * Google Calendar is connected (parley_calendar_state(): connected,
+ * disconnected after an invalid_grant, or not connected). */
 static const char TENANT_SHOW_SQL[] =
     TENANT_SELECT ", k.active_conversations, k.archived_conversations, k.messages,"
     " parley_calendar_state(u.user_id) AS calendar" TENANT_FROM

@@ -90,6 +90,31 @@ char *migrate_find_dir(void)
 	return NULL;
 }
 
+char *migrate_functions_dir(const char *migrations_dir)
+{
+	const char *env = getenv("PARLEY_FUNCTIONS_DIR");
+	if (env && *env)
+		return is_dir(env) ? xstrdup(env) : NULL;
+	/* The two directories travel together: sql/{migrations,functions} in
+	 * the tree, share/parley/{migrations,functions} when installed. */
+	char *cand = xasprintf("%s/../functions", migrations_dir);
+	if (is_dir(cand))
+		return cand;
+	free(cand);
+	return NULL;
+}
+
+int migrate_function_order(const char *a, const char *b)
+{
+	/* common.sql holds what the other files' functions call; with
+	 * check_function_bodies off the order matters little, but a fixed one
+	 * keeps every run alike. */
+	bool ca = strcmp(a, "common.sql") == 0, cb = strcmp(b, "common.sql") == 0;
+	if (ca != cb)
+		return ca ? -1 : 1;
+	return strcmp(a, b);
+}
+
 static void sha256_hex(const char *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -105,6 +130,12 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
 }
 
+static int by_function_order(const void *a, const void *b)
+{
+	return migrate_function_order(((const struct migration *)a)->name,
+				      ((const struct migration *)b)->name);
+}
+
 static void set_free(struct migration_set *set)
 {
 	for (size_t i = 0; i < set->n; i++) {
@@ -116,11 +147,12 @@ static void set_free(struct migration_set *set)
 	set->n = 0;
 }
 
-static int load_set(const char *dir, struct migration_set *set, char *err, size_t errlen)
+static int load_set(const char *dir, struct migration_set *set,
+		    int (*order)(const void *, const void *), char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
-		set_err(err, errlen, "cannot open migrations directory %s: %s", dir, strerror(errno));
+		set_err(err, errlen, "cannot open directory %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	size_t cap = 0;
@@ -151,7 +183,7 @@ static int load_set(const char *dir, struct migration_set *set, char *err, size_
 	}
 	closedir(d);
 	if (set->n)
-		qsort(set->items, set->n, sizeof *set->items, by_name);
+		qsort(set->items, set->n, sizeof *set->items, order);
 	return 0;
 }
 
@@ -185,11 +217,15 @@ static bool in_set(const struct migration_set *set, const char *name)
 	return false;
 }
 
-static PGresult *query_applied(PGconn *conn, char *err, size_t errlen)
+/* table is schema_migrations or schema_functions, never input. */
+static PGresult *query_applied(PGconn *conn, const char *table, char *err, size_t errlen)
 {
-	PGresult *r = PQexec(conn, "SELECT name, checksum, "
-				   "to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') "
-				   "FROM schema_migrations ORDER BY name");
+	char *q = xasprintf("SELECT name, checksum, "
+			    "to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS') "
+			    "FROM %s ORDER BY name",
+			    table);
+	PGresult *r = PQexec(conn, q);
+	free(q);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		set_result_err(err, errlen, r);
 		PQclear(r);
@@ -216,24 +252,39 @@ static int verify_applied(const struct migration_set *set, PGresult *applied, ch
 	return 0;
 }
 
-static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
+/* Records a versioned migration; a second run would fail on the key, as it
+ * should (the lock makes that impossible anyway). */
+static const char RECORD_MIGRATION[] =
+	"INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)";
+/* Records a function file; its row is the one whose checksum may change. */
+static const char RECORD_FUNCTIONS[] =
+	"INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)"
+	" ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()";
+
+/* Runs one file and records it with record_sql, in one transaction.
+ * functions: a function file, run as pg_dump's output is, without checking
+ * bodies, so that a body may name what a later file defines. */
+static int apply_one(PGconn *conn, const struct migration *m, bool functions, char *err,
+		     size_t errlen)
 {
 	char inner[1024];
 	if (exec_ok(conn, "BEGIN", err, errlen) < 0)
 		return -1;
-	if (exec_ok(conn, m->sql, inner, sizeof inner) < 0) {
-		set_err(err, errlen, "%s: %s", m->name, inner);
+	if ((functions && exec_ok(conn, "SET LOCAL check_function_bodies = off", inner,
+				  sizeof inner) < 0) ||
+	    exec_ok(conn, m->sql, inner, sizeof inner) < 0) {
+		set_err(err, errlen, "%s%s: %s", functions ? "functions/" : "", m->name, inner);
 		exec_ok(conn, "ROLLBACK", inner, sizeof inner);
 		return -1;
 	}
 	const char *params[2] = {m->name, m->checksum};
-	PGresult *r = PQexecParams(conn,
-				   "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
-				   2, NULL, params, NULL, NULL, 0);
+	PGresult *r = PQexecParams(conn, functions ? RECORD_FUNCTIONS : RECORD_MIGRATION, 2, NULL,
+				   params, NULL, NULL, 0);
 	bool inserted = PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!inserted) {
 		char *text = pgerr_result_text(r);
-		set_err(err, errlen, "%s: recording it failed: %s", m->name, text);
+		set_err(err, errlen, "%s%s: recording it failed: %s", functions ? "functions/" : "",
+			m->name, text);
 		free(text);
 	}
 	PQclear(r);
@@ -242,22 +293,41 @@ static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t 
 		return -1;
 	}
 	if (exec_ok(conn, "COMMIT", inner, sizeof inner) < 0) {
-		set_err(err, errlen, "%s: commit failed: %s", m->name, inner);
+		set_err(err, errlen, "%s%s: commit failed: %s", functions ? "functions/" : "", m->name,
+			inner);
 		return -1;
 	}
 	return 0;
 }
 
+/* Both sets of files, or -1 with the reason. */
+static int load_both(const char *dir, struct migration_set *set, struct migration_set *fns,
+		     char *err, size_t errlen)
+{
+	char *fdir = migrate_functions_dir(dir);
+	if (!fdir) {
+		set_err(err, errlen,
+			"no function files next to %s (sql/functions; set PARLEY_FUNCTIONS_DIR)",
+			dir);
+		return -1;
+	}
+	int rc = load_set(dir, set, by_name, err, errlen);
+	if (rc == 0 && (rc = load_set(fdir, fns, by_function_order, err, errlen)) < 0)
+		set_free(set);
+	free(fdir);
+	return rc;
+}
+
 int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen)
 {
-	struct migration_set set = {0};
-	if (load_set(dir, &set, err, errlen) < 0)
+	struct migration_set set = {0}, fns = {0};
+	if (load_both(dir, &set, &fns, err, errlen) < 0)
 		return -1;
 
 	int rc = -1;
-	PGresult *applied = NULL;
-	/* The lock is taken before the table exists, so that two first runs
-	 * do not race on creating it. It is released when we unlock or the
+	PGresult *applied = NULL, *fapplied = NULL;
+	/* The lock is taken before the tables exist, so that two first runs
+	 * do not race on creating them. It is released when we unlock or the
 	 * session ends, whichever comes first. */
 	if (exec_ok(conn, "SET client_min_messages = warning", err, errlen) < 0 ||
 	    exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_SQL_KEY ")", err, errlen) < 0)
@@ -269,7 +339,18 @@ int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t er
 		    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
 		    err, errlen) < 0)
 		goto unlock;
-	if (!(applied = query_applied(conn, err, errlen)))
+	/* The function files' own record: unlike a migration's, a row here is
+	 * updated when its file changes. Kept apart so that schema_migrations
+	 * stays the immutable history it always was. */
+	if (exec_ok(conn,
+		    "CREATE TABLE IF NOT EXISTS schema_functions ("
+		    " name TEXT PRIMARY KEY,"
+		    " checksum TEXT NOT NULL,"
+		    " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+		    err, errlen) < 0)
+		goto unlock;
+	if (!(applied = query_applied(conn, "schema_migrations", err, errlen)) ||
+	    !(fapplied = query_applied(conn, "schema_functions", err, errlen)))
 		goto unlock;
 	if (verify_applied(&set, applied, err, errlen) < 0)
 		goto unlock;
@@ -278,38 +359,103 @@ int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t er
 	for (size_t i = 0; i < set.n; i++) {
 		if (applied_checksum(applied, set.items[i].name))
 			continue;
-		if (apply_one(conn, &set.items[i], err, errlen) < 0)
+		if (apply_one(conn, &set.items[i], false, err, errlen) < 0)
 			goto unlock;
 		fprintf(out, "applied %s\n", set.items[i].name);
 		done++;
 	}
-	if (done == 0)
-		fprintf(out, "up to date (%zu migrations applied)\n", set.n);
+	/* A versioned migration applied now may have dropped a function (to
+	 * change its signature) or, by mistake, replaced one: every file then
+	 * runs again, so that the files always have the last word. */
+	bool all = done > 0;
+	size_t fdone = 0;
+	for (size_t i = 0; i < fns.n; i++) {
+		const char *sum = applied_checksum(fapplied, fns.items[i].name);
+		if (!all && sum && strcmp(sum, fns.items[i].checksum) == 0)
+			continue;
+		if (apply_one(conn, &fns.items[i], true, err, errlen) < 0)
+			goto unlock;
+		fprintf(out, "applied functions/%s\n", fns.items[i].name);
+		fdone++;
+	}
+	if (done == 0 && fdone == 0)
+		fprintf(out, "up to date (%zu migrations, %zu function files applied)\n", set.n,
+			fns.n);
 	rc = 0;
 unlock:;
 	char ignored[256];
 	exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_SQL_KEY ")", ignored, sizeof ignored);
 out:
 	PQclear(applied);
+	PQclear(fapplied);
 	set_free(&set);
+	set_free(&fns);
 	return rc;
+}
+
+static const char *applied_when(PGresult *applied, const char *name)
+{
+	for (int r = 0; applied && r < PQntuples(applied); r++)
+		if (strcmp(PQgetvalue(applied, r, 0), name) == 0)
+			return PQgetvalue(applied, r, 2);
+	return "";
+}
+
+/* 1 when the table exists, 0 when not, -1 on error. */
+static int table_exists(PGconn *conn, const char *table, char *err, size_t errlen)
+{
+	const char *params[1] = {table};
+	PGresult *r = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params,
+				   NULL, NULL, 0);
+	int rc = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	else
+		set_result_err(err, errlen, r);
+	PQclear(r);
+	return rc;
+}
+
+/* Lists the function files: applied, changed (applied again by the next
+ * migrate), pending (never applied here), MISSING (recorded, file gone). */
+static void status_functions(const struct migration_set *fns, PGresult *fapplied, FILE *out)
+{
+	size_t todo = 0;
+	for (size_t i = 0; i < fns->n; i++) {
+		const struct migration *m = &fns->items[i];
+		const char *sum = fapplied ? applied_checksum(fapplied, m->name) : NULL;
+		if (!sum)
+			fprintf(out, "pending  functions/%s\n", m->name);
+		else if (strcmp(sum, m->checksum) != 0)
+			fprintf(out, "changed  functions/%s  %s  (applied again by the next migrate)\n",
+				m->name, applied_when(fapplied, m->name));
+		else
+			fprintf(out, "applied  functions/%s  %s\n", m->name,
+				applied_when(fapplied, m->name));
+		todo += !sum || strcmp(sum, m->checksum) != 0;
+	}
+	for (int r = 0; fapplied && r < PQntuples(fapplied); r++)
+		if (!in_set(fns, PQgetvalue(fapplied, r, 0)))
+			fprintf(out, "MISSING  functions/%s  (applied, but no such file)\n",
+				PQgetvalue(fapplied, r, 0));
+	fprintf(out, "%zu function files up to date, %zu to apply\n", fns->n - todo, todo);
 }
 
 int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen)
 {
-	struct migration_set set = {0};
-	if (load_set(dir, &set, err, errlen) < 0)
+	struct migration_set set = {0}, fns = {0};
+	if (load_both(dir, &set, &fns, err, errlen) < 0)
 		return -1;
 
 	int rc = -1;
-	PGresult *applied = NULL;
-	PGresult *exists = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
-	if (PQresultStatus(exists) != PGRES_TUPLES_OK) {
-		set_result_err(err, errlen, exists);
+	PGresult *applied = NULL, *fapplied = NULL;
+	int have = table_exists(conn, "schema_migrations", err, errlen);
+	int fhave = have < 0 ? -1 : table_exists(conn, "schema_functions", err, errlen);
+	if (have < 0 || fhave < 0)
 		goto out;
-	}
-	if (strcmp(PQgetvalue(exists, 0, 0), "t") == 0 &&
-	    !(applied = query_applied(conn, err, errlen)))
+	if (have && !(applied = query_applied(conn, "schema_migrations", err, errlen)))
+		goto out;
+	if (fhave && !(fapplied = query_applied(conn, "schema_functions", err, errlen)))
 		goto out;
 
 	size_t pending = 0, changed = 0;
@@ -321,12 +467,9 @@ int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t e
 			pending++;
 			continue;
 		}
-		const char *when = "";
-		for (int r = 0; r < PQntuples(applied); r++)
-			if (strcmp(PQgetvalue(applied, r, 0), m->name) == 0)
-				when = PQgetvalue(applied, r, 2);
 		bool same = strcmp(sum, m->checksum) == 0;
-		fprintf(out, "%s  %s  %s\n", same ? "applied" : "CHANGED", m->name, when);
+		fprintf(out, "%s  %s  %s\n", same ? "applied" : "CHANGED", m->name,
+			applied_when(applied, m->name));
 		changed += !same;
 	}
 	for (int r = 0; applied && r < PQntuples(applied); r++)
@@ -335,6 +478,7 @@ int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t e
 				PQgetvalue(applied, r, 0), dir);
 	fprintf(out, "%zu applied, %zu pending%s\n", set.n - pending, pending,
 		changed ? ", some applied files CHANGED since" : "");
+	status_functions(&fns, fapplied, out);
 	rc = 0;
 	if (changed) {
 		set_err(err, errlen, "%zu applied migration(s) changed since they were applied",
@@ -342,8 +486,9 @@ int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t e
 		rc = -1;
 	}
 out:
-	PQclear(exists);
 	PQclear(applied);
+	PQclear(fapplied);
 	set_free(&set);
+	set_free(&fns);
 	return rc;
 }

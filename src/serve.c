@@ -98,7 +98,7 @@ static void on_pruned(void *arg, PGresult *res, const char *err)
 		log_warn("janitor", "pruning raw webhooks failed: %s", err);
 		return;
 	}
-	long n = strtol(PQcmdTuples(res), NULL, 10);
+	long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	if (n > 0) {
 		metrics_add("parley_raw_webhooks_pruned_total", NULL, (double)n);
 		log_info("janitor", "pruned %ld raw webhook bodies", n);
@@ -116,12 +116,10 @@ static void janitor_tick(evutil_socket_t fd, short what, void *arg)
 	char days[24];
 	snprintf(days, sizeof days, "%ld", s->app.cfg.server_keep_raw_days);
 	const char *params[1] = {days};
-	/* Bounded batches keep the lock footprint small; the next tick does more. */
-	db_query(s->app.db,
-		 "DELETE FROM webhook_raw WHERE raw_id IN (SELECT raw_id FROM webhook_raw"
-		 " WHERE received_at < now() - make_interval(days => $1::integer)"
-		 " ORDER BY raw_id LIMIT 10000)",
-		 1, params, on_pruned, s);
+	/* Bounded batches keep the lock footprint small; the next tick does more
+	 * (sql/functions/ingest.sql). */
+	db_query(s->app.db, "SELECT parley_prune_raw_webhooks($1::integer, 10000)", 1, params,
+		 on_pruned, s);
 }
 
 static void on_ready_probe(void *arg, PGresult *res, const char *err)

@@ -104,6 +104,18 @@ eq "status for an unknown id: 200" 200 "$(post_signed "$url" "$TEST_TMP/st-early
 eq "status for an unknown id is kept" delivered \
 	"$(sql "$dsn" "SELECT status FROM pending_delivery_status WHERE platform_message_id = 'wamid.NOT_YET'")"
 
+# --- the janitor's pruning (parley_prune_raw_webhooks): old bodies only,
+# at most the limit per call, oldest first
+kept=$(sql "$dsn" "SELECT count(*) FROM webhook_raw")
+ok "three raw bodies ten days old" sql "$dsn" "
+	INSERT INTO webhook_raw (received_at, object, body, outcome)
+	SELECT now() - interval '10 days', 'old-' || i, 'x', '{}' FROM generate_series(1, 3) i"
+eq "prune: at most the limit" 2 "$(sql "$dsn" "SELECT parley_prune_raw_webhooks(7, 2)")"
+eq "prune: the oldest first" "old-3" "$(sql "$dsn" "SELECT string_agg(object, ',') FROM webhook_raw WHERE object LIKE 'old-%'")"
+eq "prune: then the rest" 1 "$(sql "$dsn" "SELECT parley_prune_raw_webhooks(7, 2)")"
+eq "prune: then nothing" 0 "$(sql "$dsn" "SELECT parley_prune_raw_webhooks(7, 2)")"
+eq "prune: recent bodies kept" "$kept" "$(sql "$dsn" "SELECT count(*) FROM webhook_raw")"
+
 # --- database outage: 503 and not ready, then recovery without a restart
 pg_pause
 wa_text "wamid.DOWN" 31612345678 "anyone?" >"$TEST_TMP/down.json"

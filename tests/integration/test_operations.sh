@@ -82,11 +82,13 @@ stage="$TEST_TMP/stage"
 ok "make install DESTDIR PREFIX" make -s -C "$REPO_DIR" install DESTDIR="$stage" PREFIX=/usr
 eq "binary installed" yes "$([ -x "$stage/usr/bin/parley" ] && echo yes || echo no)"
 eq "migrations installed" "$(ls "$REPO_DIR"/sql/migrations | wc -l)" "$(ls "$stage/usr/share/parley/migrations" | wc -l)"
+eq "function files installed" "$(ls "$REPO_DIR"/sql/functions | wc -l)" "$(ls "$stage/usr/share/parley/functions" 2>/dev/null | wc -l)"
 contains "unit names the installed binary" "ExecStart=/usr/bin/parley serve" "$(cat "$stage/usr/lib/systemd/system/parley.service")"
 dsn2=$(new_db)
 out=$(env -u PARLEY_MIGRATIONS_DIR "$stage/usr/bin/parley" migrate -c "$(new_config "$dsn2")" 2>&1)
 eq "installed binary migrates a fresh database" 0 $?
 contains "from the installed migrations" "applied 0001_seed_schema.sql" "$out"
+contains "and the installed function files" "applied functions/common.sql" "$out"
 
 # --- the systemd unit: verified, and hardened to 2.0 or better
 if command -v systemd-analyze >/dev/null; then

@@ -2,8 +2,10 @@
 # The seed schema: 0001_seed_schema.sql matches the catalogue written by hand
 # from the seed document (tests/expected/seed-schema.txt); 0002 replaces the
 # conversations unique constraint by a partial unique index; the updated_at
-# triggers and the CHECKs work.
+# triggers and the CHECKs work; sql/schema.sql is what a fresh `parley
+# migrate` produces.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/schema.sh"
 
 MIG="$REPO_DIR/sql/migrations"
 EXPECTED="$TESTS_DIR/expected/seed-schema.txt"
@@ -179,5 +181,14 @@ eq "seed allows only one archived conversation per (agent, customer)" \
 	"$(sql "$db1" "INSERT INTO conversations (conversation_id, agent_id, customer_phone, is_active)
 	               VALUES ('c2', 'a1', '+15550001', false), ('c3', 'a1', '+15550001', false);" 2>&1 |
 	   grep -o 'violates unique constraint "[a-z_]*"')"
+
+# --- (d) sql/schema.sql is the schema the migrations produce ---------------
+
+fresh_db db4
+ok "parley migrate on a fresh database" \
+	env PARLEY_CONFIG= PARLEY_DATABASE_URL="$db4" "$PARLEY_BIN" migrate -c /dev/null
+ok "sql/schema.sql matches a fresh migrate (if not, run make schema)" \
+	diff -u --label sql/schema.sql --label 'fresh migrate' \
+	"$REPO_DIR/sql/schema.sql" <(schema_header; schema_dump "$db4")
 
 finish

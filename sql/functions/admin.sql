@@ -1,0 +1,64 @@
+-- sql/functions/admin.sql: what the command-line tools do in the database
+-- that must hold against a running parley.
+--
+-- Edited in place: `parley migrate` applies this file again whenever its
+-- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
+-- a changed signature needs a DROP FUNCTION in a new versioned migration.
+-- History before this file: git log -p sql/migrations/.
+
+-- `parley agent link`: p_agent (stored prompt p_prompt, named p_name)
+-- becomes the one agent answering channel p_channel (of tenant p_tenant,
+-- any tenant when NULL), in one transaction, in this order:
+--   1. the channel row FOR UPDATE: relinks of one channel queue, and the
+--      channel's tenant is the one the new agent belongs to;
+--   2. the channel's link lock, exclusive: webhooks storing messages for
+--      this channel (parley_ingest_batch holds it shared) finish first,
+--      later ones wait for our commit and then see the new agent;
+--   3. the linked agent is read only now, by a statement after the lock (a
+--      new snapshot in READ COMMITTED), and unlinked (unlinked_at);
+--   4. the new agent is inserted, linked (agents_pkey refuses a taken id);
+--   5. the old agent's active conversations become inactive, with no reply
+--      due any more: the customer's next message opens a new conversation,
+--      and with it a new OpenAI conversation, under the new agent. A reply
+--      in production (leased) keeps its due time: if its process dies, the
+--      claim finishes it. Messages not yet answered stay unanswered;
+--   6. a conversation_archives row (id p_archive): old agent, new agent,
+--      channel, count.
+-- The old agent, its conversations and messages stay readable. No row when
+-- there is no such channel; r_old_agent and r_archive NULL when the channel
+-- had no agent (nothing archived).
+CREATE OR REPLACE FUNCTION parley_relink_agent(p_channel text, p_tenant text, p_agent text,
+                                               p_prompt text, p_name text, p_archive text)
+RETURNS TABLE (r_tenant text, r_old_agent text, r_archived integer, r_archive text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_tenant text;
+    v_old text;
+    v_n integer := 0;
+BEGIN
+    SELECT user_id INTO v_tenant FROM phone_numbers
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM parley_lock_channel_link(p_channel, true);
+    UPDATE agents SET unlinked_at = now()
+     WHERE phone_number_id = p_channel AND unlinked_at IS NULL
+    RETURNING agent_id INTO v_old;
+    INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+    VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
+    IF v_old IS NOT NULL THEN
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = v_old AND is_active;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
+                                           phone_number_id, archived_conversations_count)
+        VALUES (p_archive, v_old, p_agent, p_channel, v_n);
+    END IF;
+    RETURN QUERY SELECT v_tenant, v_old, v_n,
+                        CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
+$$;

@@ -1,0 +1,73 @@
+-- sql/functions/common.sql: helpers every area uses: the updated_at trigger, delivery statuses, the
+-- channel link lock.
+--
+-- Edited in place: `parley migrate` applies this file again whenever its
+-- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
+-- a changed signature needs a DROP FUNCTION in a new versioned migration.
+-- History before this file: git log -p sql/migrations/.
+
+-- Sets updated_at on every UPDATE (the seed document's trigger function,
+-- exactly as it gives it; triggers on users, phone_numbers, agents,
+-- google_calendar_tokens, meetings).
+CREATE OR REPLACE FUNCTION update_updated_at_column()
+RETURNS TRIGGER AS $$
+BEGIN
+    NEW.updated_at = CURRENT_TIMESTAMP;
+    RETURN NEW;
+END;
+$$ language 'plpgsql';
+
+-- Statuses only move forward. failed ranks above sent (a send accepted and
+-- then undeliverable did fail) but below delivered and read (a failure
+-- reported after a delivery or read is stale).
+CREATE OR REPLACE FUNCTION parley_status_rank(s text) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE s WHEN 'pending' THEN 0 WHEN 'sent' THEN 1 WHEN 'failed' THEN 2
+                  WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE -1 END
+$$;
+
+-- Records a delivery status for a platform message id: applied to the agent
+-- message that carries that id, or kept as pending until one does.
+-- Returns true when the message was known.
+CREATE OR REPLACE FUNCTION parley_apply_status(p_pmid text, p_status text, p_error text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_mid text;
+BEGIN
+    SELECT message_id INTO v_mid FROM messages
+     WHERE platform_message_id = p_pmid AND sender = 'agent';
+    IF v_mid IS NULL THEN
+        INSERT INTO pending_delivery_status AS p (platform_message_id, status, error_message)
+        VALUES (p_pmid, p_status, p_error)
+        ON CONFLICT (platform_message_id) DO UPDATE
+           SET status = EXCLUDED.status, error_message = EXCLUDED.error_message,
+               received_at = now()
+         WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(p.status);
+        RETURN false;
+    END IF;
+    INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                              error_message, updated_at)
+    VALUES (v_mid, p_pmid, p_status, p_error, now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = EXCLUDED.status, error_message = EXCLUDED.error_message,
+           platform_message_id = EXCLUDED.platform_message_id,
+           updated_at = EXCLUDED.updated_at
+     WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
+    RETURN true;
+END
+$$;
+
+-- A channel's link lock, shared or exclusive, held to the end of the
+-- calling transaction: webhooks storing messages for a channel hold it
+-- shared (parley_ingest_batch), a relink exclusive (parley_relink_agent),
+-- so a relink waits for stores in flight and later stores see its agent.
+CREATE OR REPLACE FUNCTION parley_lock_channel_link(p_channel text, p_exclusive boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_exclusive THEN
+        PERFORM pg_advisory_xact_lock(1885434476, hashtext(p_channel));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(1885434476, hashtext(p_channel));
+    END IF;
+END
+$$;

@@ -1,0 +1,325 @@
+-- sql/functions/replies.sql: the reply worker's claim, store, send records and end.
+--
+-- Edited in place: `parley migrate` applies this file again whenever its
+-- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
+-- a changed signature needs a DROP FUNCTION in a new versioned migration.
+-- History before this file: git log -p sql/migrations/.
+
+-- Claims up to p_limit conversations whose reply is due and not leased.
+-- For each returns the work as JSON: the channel and agent to answer with,
+-- the unanswered customer messages (with their ad referrals), and agent
+-- messages stored but never handed to the platform. Sends of unknown
+-- outcome are marked failed here. Conversations with nothing left to do
+-- are released on the spot.
+-- A claimed conversation with customer messages to answer is charged
+-- p_credits here (unless a claim before ours already was). A tenant with
+-- too few credits gets its messages marked handled without a reply, and the
+-- job is returned with "no_credits": true so that the caller can log and
+-- count it; it needs nothing else.
+CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
+                                     p_credits integer)
+RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    c record;
+    v_inputs jsonb;
+    v_referrals jsonb;
+    v_through integer;
+    v_unsent jsonb;
+    v_user text;
+    v_charged boolean;
+    v_refused boolean;
+BEGIN
+    FOR c IN
+        WITH due AS (
+            SELECT conversation_id FROM conversations
+             WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+             ORDER BY reply_due_at
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED)
+        UPDATE conversations k
+           SET reply_lease_owner = p_owner,
+               reply_lease_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE k.conversation_id = due.conversation_id
+        RETURNING k.*
+    LOOP
+        WITH lost AS (
+            UPDATE messages SET status = 'failed'
+             WHERE conversation_id = c.conversation_id AND sender = 'agent'
+               AND status = 'pending' AND send_started_at IS NOT NULL
+            RETURNING message_id)
+        UPDATE message_delivery_status d
+           SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+               error_message = 'send outcome unknown after a restart; not sent again'
+          FROM lost WHERE d.message_id = lost.message_id;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]'),
+               coalesce(max(sequence_no), c.replied_through_seq)
+          INTO v_inputs, v_through
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND triggers_reply AND sequence_no > c.replied_through_seq;
+
+        SELECT coalesce(jsonb_agg(referral ORDER BY sequence_no), '[]')
+          INTO v_referrals
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND referral IS NOT NULL
+           AND sequence_no > c.replied_through_seq AND sequence_no <= v_through;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                                     'text', text) ORDER BY sequence_no), '[]')
+          INTO v_unsent
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent'
+           AND status = 'pending' AND send_started_at IS NULL;
+
+        IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM parley_finish_reply(c.conversation_id, p_owner);
+            CONTINUE;
+        END IF;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        v_refused := false;
+        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+            v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
+            IF NOT v_charged THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+                v_refused := true;
+            END IF;
+        END IF;
+
+        RETURN NEXT (
+            SELECT jsonb_build_object(
+                'conversation_id', c.conversation_id,
+                'agent_id', c.agent_id,
+                'customer', c.customer_phone,
+                'openai_conversation_id', c.openai_conversation_id,
+                'charged', v_charged,
+                'no_credits', v_refused,
+                'through', v_through,
+                'inputs', v_inputs,
+                'referrals', v_referrals,
+                'unsent', v_unsent,
+                'user_id', a.user_id,
+                'prompt_id', a.prompt_id,
+                'platform', p.platform,
+                'channel', p.meta_phone_number_id,
+                'access_token', p.access_token)
+              FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+             WHERE a.agent_id = c.agent_id);
+    END LOOP;
+END
+$$;
+
+-- Takes the reply's credits from the tenant, atomically: true when taken,
+-- false when the tenant has too few (then nothing changes).
+CREATE OR REPLACE FUNCTION parley_charge_reply(p_conv text, p_owner text, p_user text, p_amount integer)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_amount > 0 THEN
+        UPDATE credits
+           SET remaining_credits = remaining_credits - p_amount,
+               total_used = total_used + p_amount,
+               last_updated = now() AT TIME ZONE 'UTC'
+         WHERE user_id = p_user AND remaining_credits >= p_amount;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END IF;
+    UPDATE conversations SET reply_charged = true
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
+    RETURN true;
+END
+$$;
+
+-- Stores a produced reply as pending agent messages (one per part, numbered
+-- with the conversation's counter) and marks the customer messages it covers
+-- answered, in one transaction; the first part is marked as being sent in
+-- the same transaction (the send follows at once). Refuses (returns NULL)
+-- when the claim is no longer ours, so a process whose lease ran out never
+-- sends.
+CREATE OR REPLACE FUNCTION parley_store_reply(p_conv text, p_owner text, p_through integer,
+                                              p_parts jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq integer;
+    v_part jsonb;
+    v_id text;
+    v_first boolean := true;
+    v_out jsonb := '[]';
+BEGIN
+    SELECT last_sequence_no INTO v_seq FROM conversations
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner
+       AND reply_lease_until > now()
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
+        v_seq := v_seq + 1;
+        v_id := gen_random_uuid()::text;
+        INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
+                              kind, "timestamp", send_started_at)
+        VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END);
+        INSERT INTO message_delivery_status (message_id, status, updated_at)
+        VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
+        v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
+                                             'text', v_part #>> '{}');
+        v_first := false;
+    END LOOP;
+    UPDATE conversations
+       SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC',
+           replied_through_seq = greatest(replied_through_seq, p_through),
+           reply_charged = false
+     WHERE conversation_id = p_conv;
+    RETURN v_out;
+END
+$$;
+
+-- parley_store_reply for each (conversation, through, parts), in order of
+-- the arrays: one row per element, NULL where the claim is no longer ours.
+CREATE OR REPLACE FUNCTION parley_store_replies(p_owner text, p_convs text[], p_through integer[],
+                                     p_parts jsonb[])
+RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
+    v_i integer;
+BEGIN
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i]);
+    END LOOP;
+    RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
+END
+$$;
+
+-- Records that the platform accepted an agent message: status sent, its
+-- platform id, a delivery row, and any status that arrived for that id
+-- before this moment (SPEC §4.7) applied on top.
+-- A platform id Graph returns for a second message stays with the message
+-- that had it first: this one becomes 'sent' without it, its delivery row
+-- names the holder, and the holder's id is returned (NULL when there was
+-- no collision) so that parley logs and counts it. The check comes before
+-- the UPDATE: a subtransaction per call would cost every send.
+CREATE OR REPLACE FUNCTION parley_record_sent(p_message text, p_pmid text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    v_holder text;
+BEGIN
+    IF p_pmid IS NOT NULL THEN
+        SELECT message_id INTO v_holder FROM messages
+         WHERE platform_message_id = p_pmid AND message_id <> p_message;
+    END IF;
+    UPDATE messages
+       SET status = 'sent',
+           platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
+     WHERE message_id = p_message;
+    INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                              error_message, updated_at)
+    VALUES (p_message, p_pmid, 'sent',
+            CASE WHEN v_holder IS NOT NULL
+                 THEN 'sent; the platform returned an id already recorded for message '
+                      || v_holder END,
+            now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
+           error_message = EXCLUDED.error_message,
+           updated_at = EXCLUDED.updated_at
+     WHERE parley_status_rank(d.status) < parley_status_rank('sent');
+    IF p_pmid IS NOT NULL AND v_holder IS NULL THEN
+        FOR p IN DELETE FROM pending_delivery_status WHERE platform_message_id = p_pmid
+                 RETURNING status, error_message LOOP
+            PERFORM parley_apply_status(p_pmid, p.status, p.error_message);
+        END LOOP;
+    END IF;
+    RETURN v_holder;
+END
+$$;
+
+-- Records a final send failure with the platform's error.
+CREATE OR REPLACE FUNCTION parley_record_failed(p_message text, p_error text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE messages SET status = 'failed' WHERE message_id = p_message;
+    INSERT INTO message_delivery_status AS d (message_id, status, error_message, updated_at)
+    VALUES (p_message, 'failed', p_error, now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = 'failed', error_message = EXCLUDED.error_message,
+           updated_at = EXCLUDED.updated_at;
+$$;
+
+-- The last part of a reply was sent: parley_record_sent and
+-- parley_finish_reply for each element, and the webchat notification where
+-- p_notify names a session. One row per element: whether its conversation
+-- is due again (customer messages came while the reply was produced), so
+-- that parley claims again only then, and the holder of a colliding
+-- platform id (parley_record_sent).
+CREATE OR REPLACE FUNCTION parley_finish_sent_replies(p_owner text, p_messages text[], p_pmids text[],
+                                           p_convs text[], p_notify text[])
+RETURNS TABLE (due boolean, pmid_holder text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_due boolean[] := array_fill(false, ARRAY[cardinality(p_convs)]);
+    v_holder text[] := array_fill(NULL::text, ARRAY[cardinality(p_convs)]);
+    v_i integer;
+    v_one boolean;
+BEGIN
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+        v_holder[v_i] := parley_record_sent(p_messages[v_i], p_pmids[v_i]);
+        PERFORM parley_finish_reply(p_convs[v_i], p_owner);
+        IF p_notify[v_i] IS NOT NULL THEN
+            PERFORM pg_notify('parley_webchat', p_notify[v_i]);
+        END IF;
+        SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
+         WHERE conversation_id = p_convs[v_i];
+        v_due[v_i] := coalesce(v_one, true);
+    END LOOP;
+    RETURN QUERY SELECT v_due[i], v_holder[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
+END
+$$;
+
+-- Ends a claim: the lease is released, and the conversation stays due only
+-- if customer messages arrived that no reply covers yet. An archived
+-- conversation is never due again (see below).
+-- plpgsql rather than LANGUAGE sql: a SQL function that cannot be inlined
+-- is parsed and planned again at every call, which made it the costliest
+-- step of a finishing batch; plpgsql keeps its plan for the session.
+CREATE OR REPLACE FUNCTION parley_finish_reply(p_conv text, p_owner text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations c
+       SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                    SELECT 1 FROM messages m
+                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                THEN coalesce(c.reply_due_at, now()) ELSE NULL END
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+END
+$$;
+
+-- Marks the customer messages through p_through as handled without a reply
+-- (the tenant had no credits).
+CREATE OR REPLACE FUNCTION parley_skip_reply(p_conv text, p_owner text, p_through integer)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE conversations SET replied_through_seq = greatest(replied_through_seq, p_through)
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
+    SELECT parley_finish_reply(p_conv, p_owner);
+$$;
+
+-- Gives a failed reply's credits back. Locks in the order every other
+-- function does: the conversation first, then the tenant's credits (the
+-- other order deadlocked against parley_fail_extraction and the claims;
+-- tests/integration/test_lock_order.sh).
+CREATE OR REPLACE FUNCTION parley_refund_reply(p_conv text, p_user text, p_amount integer)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE conversations SET reply_charged = false WHERE conversation_id = p_conv;
+    UPDATE credits
+       SET remaining_credits = remaining_credits + p_amount,
+           total_used = greatest(total_used - p_amount, 0),
+           last_updated = now() AT TIME ZONE 'UTC'
+     WHERE user_id = p_user AND p_amount > 0;
+$$;

@@ -1,0 +1,103 @@
+-- sql/functions/webchat.sql: the webchat widget's channel, conversation, poll and read marks.
+--
+-- Edited in place: `parley migrate` applies this file again whenever its
+-- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
+-- a changed signature needs a DROP FUNCTION in a new versioned migration.
+-- History before this file: git log -p sql/migrations/.
+
+-- The widget's channel and its linked agent: no row for an unknown (or
+-- ambiguous) widget, agent_id NULL for a widget without an agent.
+CREATE OR REPLACE FUNCTION parley_webchat_channel(p_widget text)
+RETURNS TABLE (channel_id text, user_id text, agent_id text)
+LANGUAGE sql STABLE AS $$
+    SELECT p.id::text, p.user_id::text, max(a.agent_id)::text
+      FROM phone_numbers p
+      LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
+     WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+     GROUP BY p.id, p.user_id
+    HAVING (SELECT count(*) FROM phone_numbers q
+             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget) = 1;
+$$;
+
+-- The session's active conversation on the widget's channel, if any.
+CREATE OR REPLACE FUNCTION parley_webchat_conversation(p_widget text, p_session text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT c.conversation_id::text
+      FROM conversations c
+      JOIN agents a ON a.agent_id = c.agent_id
+      JOIN phone_numbers p ON p.id = a.phone_number_id
+     WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+       AND c.customer_phone = p_session AND c.is_active
+     ORDER BY c.created_at DESC
+     LIMIT 1;
+$$;
+
+-- The session's messages after p_after, in order, for the widget's poll.
+-- A reply still being produced (an agent message in 'pending') ends the
+-- list, so that a poll never moves the widget's "after" past a message it
+-- has not seen yet. Agent messages returned become 'delivered' (SPEC §6),
+-- and the status returned is the delivery status where there is one.
+CREATE OR REPLACE FUNCTION parley_webchat_fetch(p_widget text, p_session text, p_after integer,
+                                     p_limit integer)
+RETURNS TABLE (sequence_no integer, sender text, text text, status text, created_at text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_conv text := parley_webchat_conversation(p_widget, p_session);
+    v_stop integer;
+BEGIN
+    IF v_conv IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT min(m.sequence_no) INTO v_stop
+      FROM messages m
+     WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+       AND m.sender = 'agent' AND m.status = 'pending';
+
+    -- The UPDATE runs whether or not its rows are read (a data-modifying
+    -- WITH always runs to completion).
+    RETURN QUERY
+    WITH page AS (
+        SELECT m.message_id, m.sequence_no, m.sender::text AS sender, m.text,
+               coalesce(d.status, m.status)::text AS status,
+               to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
+          FROM messages m
+          LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
+         WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+           AND (v_stop IS NULL OR m.sequence_no < v_stop)
+         ORDER BY m.sequence_no
+         LIMIT p_limit),
+    delivered AS (
+        UPDATE message_delivery_status d
+           SET status = 'delivered', updated_at = now() AT TIME ZONE 'UTC'
+          FROM page
+         WHERE d.message_id = page.message_id AND page.sender = 'agent'
+           AND d.status IN ('pending', 'sent'))
+    SELECT page.sequence_no, page.sender, page.text,
+           CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
+                ELSE page.status END,
+           page.created_at
+      FROM page ORDER BY page.sequence_no;
+END
+$$;
+
+-- The widget showed the agent's messages up to p_up_to: they become 'read'.
+-- Returns how many changed.
+CREATE OR REPLACE FUNCTION parley_webchat_read(p_widget text, p_session text, p_up_to integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_conv text := parley_webchat_conversation(p_widget, p_session);
+    v_count integer;
+BEGIN
+    IF v_conv IS NULL THEN
+        RETURN 0;
+    END IF;
+    UPDATE message_delivery_status d
+       SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
+      FROM messages m
+     WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
+       AND d.message_id = m.message_id
+       AND d.status IN ('sent', 'delivered');
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;

@@ -1,0 +1,1911 @@
+-- sql/schema.sql: written by `make schema` (tests/lib/schema.sh) from a fresh
+-- `parley migrate`; never edited by hand. Change sql/migrations or
+-- sql/functions, then run `make schema` and commit both.
+--
+-- PostgreSQL database dump
+--
+
+
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: parley_apply_status(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_apply_status(p_pmid text, p_status text, p_error text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_mid text;
+BEGIN
+    SELECT message_id INTO v_mid FROM messages
+     WHERE platform_message_id = p_pmid AND sender = 'agent';
+    IF v_mid IS NULL THEN
+        INSERT INTO pending_delivery_status AS p (platform_message_id, status, error_message)
+        VALUES (p_pmid, p_status, p_error)
+        ON CONFLICT (platform_message_id) DO UPDATE
+           SET status = EXCLUDED.status, error_message = EXCLUDED.error_message,
+               received_at = now()
+         WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(p.status);
+        RETURN false;
+    END IF;
+    INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                              error_message, updated_at)
+    VALUES (v_mid, p_pmid, p_status, p_error, now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = EXCLUDED.status, error_message = EXCLUDED.error_message,
+           platform_message_id = EXCLUDED.platform_message_id,
+           updated_at = EXCLUDED.updated_at
+     WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: parley_calendar_state(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_calendar_state(p_user text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce((SELECT CASE WHEN disconnected_at IS NULL THEN 'connected'
+                                 ELSE 'disconnected' END
+                       FROM google_calendar_tokens WHERE user_id = p_user), 'not connected');
+$$;
+
+
+--
+-- Name: parley_charge_reply(text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_charge_reply(p_conv text, p_owner text, p_user text, p_amount integer) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF p_amount > 0 THEN
+        UPDATE credits
+           SET remaining_credits = remaining_credits - p_amount,
+               total_used = total_used + p_amount,
+               last_updated = now() AT TIME ZONE 'UTC'
+         WHERE user_id = p_user AND remaining_credits >= p_amount;
+        IF NOT FOUND THEN
+            RETURN false;
+        END IF;
+    END IF;
+    UPDATE conversations SET reply_charged = true
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: parley_claim_extractions(text, integer, integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_claim_extractions(p_owner text, p_limit integer, p_lease_seconds integer, p_every integer, p_idle_seconds integer, p_credits integer) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c record;
+    v_new integer;
+    v_user text;
+    v_charged boolean;
+    v_transcript jsonb;
+    v_claimed integer := 0;
+BEGIN
+    FOR c IN
+        SELECT k.conversation_id, k.agent_id, k.customer_phone, k.is_active, k.last_sequence_no,
+               k.extracted_through_seq, k.extraction_charged, k.extraction_failures
+          FROM conversations k
+         WHERE (k.last_sequence_no > k.extraction_checked_seq OR NOT k.is_active)
+           AND k.last_sequence_no > k.extracted_through_seq
+           AND (NOT k.is_active
+                OR k.last_message_at <= (now() AT TIME ZONE 'UTC')
+                                        - make_interval(secs => p_idle_seconds))
+           AND (k.next_extraction_at IS NULL OR k.next_extraction_at <= now())
+           AND (k.extraction_lease_until IS NULL OR k.extraction_lease_until < now())
+         ORDER BY k.last_message_at
+         LIMIT 256
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        EXIT WHEN v_claimed >= p_limit;
+
+        -- Customer messages that ask for an answer; reactions, edits and
+        -- deletions are in the transcript but do not make one due.
+        SELECT count(*) INTO v_new FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user' AND triggers_reply
+           AND sequence_no > c.extracted_through_seq;
+        IF v_new = 0 OR (c.is_active AND v_new < p_every) THEN
+            UPDATE conversations
+               SET extraction_checked_seq = c.last_sequence_no,
+                   extracted_through_seq = CASE WHEN c.is_active THEN extracted_through_seq
+                                                ELSE c.last_sequence_no END
+             WHERE conversation_id = c.conversation_id;
+            CONTINUE;
+        END IF;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.extraction_charged;
+        IF NOT v_charged AND p_credits > 0 THEN
+            UPDATE credits
+               SET remaining_credits = remaining_credits - p_credits,
+                   total_used = total_used + p_credits,
+                   last_updated = now() AT TIME ZONE 'UTC'
+             WHERE user_id = v_user AND remaining_credits >= p_credits;
+            IF NOT FOUND THEN
+                UPDATE conversations
+                   SET extracted_through_seq = c.last_sequence_no,
+                       extraction_checked_seq = c.last_sequence_no,
+                       extraction_failures = 0, next_extraction_at = NULL
+                 WHERE conversation_id = c.conversation_id;
+                RETURN NEXT jsonb_build_object('conversation_id', c.conversation_id,
+                                               'user_id', v_user, 'no_credits', true);
+                CONTINUE;
+            END IF;
+            v_charged := true;
+        END IF;
+
+        UPDATE conversations
+           SET extraction_lease_owner = p_owner,
+               extraction_lease_until = now() + make_interval(secs => p_lease_seconds),
+               extraction_charged = v_charged
+         WHERE conversation_id = c.conversation_id;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no,
+                                                     'customer', sender = 'user',
+                                                     'text', text)
+                                  || CASE WHEN referral IS NULL THEN '{}'::jsonb
+                                          ELSE jsonb_build_object('referral', referral) END
+                                  ORDER BY sequence_no), '[]')
+          INTO v_transcript
+          FROM (SELECT sequence_no, sender, text, referral FROM messages
+                 WHERE conversation_id = c.conversation_id
+                   AND sequence_no <= c.last_sequence_no
+                   AND NOT (sender = 'agent' AND status = 'failed')
+                 ORDER BY sequence_no DESC
+                 LIMIT 200) t;
+
+        v_claimed := v_claimed + 1;
+        RETURN NEXT jsonb_build_object(
+            'conversation_id', c.conversation_id,
+            'user_id', v_user,
+            'active', c.is_active,
+            'through', c.last_sequence_no,
+            'new_messages', v_new,
+            'failures', c.extraction_failures,
+            'charged', v_charged,
+            'no_credits', false,
+            'transcript', v_transcript);
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: parley_claim_replies(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer, p_credits integer) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c record;
+    v_inputs jsonb;
+    v_referrals jsonb;
+    v_through integer;
+    v_unsent jsonb;
+    v_user text;
+    v_charged boolean;
+    v_refused boolean;
+BEGIN
+    FOR c IN
+        WITH due AS (
+            SELECT conversation_id FROM conversations
+             WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+             ORDER BY reply_due_at
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED)
+        UPDATE conversations k
+           SET reply_lease_owner = p_owner,
+               reply_lease_until = now() + make_interval(secs => p_lease_seconds)
+          FROM due
+         WHERE k.conversation_id = due.conversation_id
+        RETURNING k.*
+    LOOP
+        WITH lost AS (
+            UPDATE messages SET status = 'failed'
+             WHERE conversation_id = c.conversation_id AND sender = 'agent'
+               AND status = 'pending' AND send_started_at IS NOT NULL
+            RETURNING message_id)
+        UPDATE message_delivery_status d
+           SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+               error_message = 'send outcome unknown after a restart; not sent again'
+          FROM lost WHERE d.message_id = lost.message_id;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]'),
+               coalesce(max(sequence_no), c.replied_through_seq)
+          INTO v_inputs, v_through
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND triggers_reply AND sequence_no > c.replied_through_seq;
+
+        SELECT coalesce(jsonb_agg(referral ORDER BY sequence_no), '[]')
+          INTO v_referrals
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'user'
+           AND referral IS NOT NULL
+           AND sequence_no > c.replied_through_seq AND sequence_no <= v_through;
+
+        SELECT coalesce(jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                                     'text', text) ORDER BY sequence_no), '[]')
+          INTO v_unsent
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent'
+           AND status = 'pending' AND send_started_at IS NULL;
+
+        IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM parley_finish_reply(c.conversation_id, p_owner);
+            CONTINUE;
+        END IF;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        v_refused := false;
+        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+            v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
+            IF NOT v_charged THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+                v_refused := true;
+            END IF;
+        END IF;
+
+        RETURN NEXT (
+            SELECT jsonb_build_object(
+                'conversation_id', c.conversation_id,
+                'agent_id', c.agent_id,
+                'customer', c.customer_phone,
+                'openai_conversation_id', c.openai_conversation_id,
+                'charged', v_charged,
+                'no_credits', v_refused,
+                'through', v_through,
+                'inputs', v_inputs,
+                'referrals', v_referrals,
+                'unsent', v_unsent,
+                'user_id', a.user_id,
+                'prompt_id', a.prompt_id,
+                'platform', p.platform,
+                'channel', p.meta_phone_number_id,
+                'access_token', p.access_token)
+              FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+             WHERE a.agent_id = c.agent_id);
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: parley_claim_stale_bookings(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_claim_stale_bookings(p_limit integer, p_lease_seconds integer) RETURNS SETOF jsonb
+    LANGUAGE sql
+    AS $$
+    WITH stale AS (
+        SELECT b.meeting_id FROM meeting_bookings b
+          JOIN conversations c USING (conversation_id)
+         WHERE b.lease_until < now()
+           AND (c.reply_lease_until IS NULL OR c.reply_lease_until < now())
+         ORDER BY b.lease_until
+         LIMIT p_limit
+           FOR UPDATE OF b SKIP LOCKED)
+    UPDATE meeting_bookings k
+       SET lease_until = now() + make_interval(secs => p_lease_seconds)
+      FROM stale
+     WHERE k.meeting_id = stale.meeting_id
+    RETURNING to_jsonb(k) || jsonb_build_object(
+        'start_epoch', extract(epoch FROM k.meeting_time AT TIME ZONE 'UTC')::bigint);
+$$;
+
+
+--
+-- Name: parley_complete_meetings(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_complete_meetings() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE meetings SET status = 'completed'
+     WHERE status = 'scheduled' AND meeting_time < now() AT TIME ZONE 'UTC'
+       AND meeting_time + make_interval(mins => coalesce(duration_minutes, 30))
+           < now() AT TIME ZONE 'UTC';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: parley_fail_extraction(text, text, integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_fail_extraction(p_conv text, p_owner text, p_through integer, p_credits integer, p_backoff_seconds integer, p_max_failures integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user text;
+    v_charged boolean;
+    v_failures integer;
+    v_wait double precision;
+BEGIN
+    SELECT a.user_id, c.extraction_charged, c.extraction_failures + 1
+      INTO v_user, v_charged, v_failures
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv AND c.extraction_lease_owner = p_owner
+       FOR UPDATE OF c;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF v_charged AND p_credits > 0 THEN
+        UPDATE credits
+           SET remaining_credits = remaining_credits + p_credits,
+               total_used = greatest(total_used - p_credits, 0),
+               last_updated = now() AT TIME ZONE 'UTC'
+         WHERE user_id = v_user;
+    END IF;
+    IF v_failures >= p_max_failures THEN
+        UPDATE conversations
+           SET extracted_through_seq = greatest(extracted_through_seq, p_through),
+               extraction_checked_seq = greatest(extraction_checked_seq, p_through),
+               extraction_failures = 0, next_extraction_at = NULL, extraction_charged = false,
+               extraction_lease_owner = NULL, extraction_lease_until = NULL
+         WHERE conversation_id = p_conv;
+        RETURN jsonb_build_object('failures', v_failures, 'retry_in', 0, 'gave_up', true);
+    END IF;
+    v_wait := least(p_backoff_seconds * power(2, v_failures - 1), 3600);
+    UPDATE conversations
+       SET extraction_failures = v_failures,
+           next_extraction_at = now() + make_interval(secs => v_wait),
+           extraction_charged = false,
+           extraction_lease_owner = NULL, extraction_lease_until = NULL
+     WHERE conversation_id = p_conv;
+    RETURN jsonb_build_object('failures', v_failures, 'retry_in', v_wait, 'gave_up', false);
+END
+$$;
+
+
+--
+-- Name: parley_finish_reply(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_finish_reply(p_conv text, p_owner text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE conversations c
+       SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                    SELECT 1 FROM messages m
+                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                THEN coalesce(c.reply_due_at, now()) ELSE NULL END
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+END
+$$;
+
+
+--
+-- Name: parley_finish_sent_replies(text, text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_finish_sent_replies(p_owner text, p_messages text[], p_pmids text[], p_convs text[], p_notify text[]) RETURNS TABLE(due boolean, pmid_holder text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_due boolean[] := array_fill(false, ARRAY[cardinality(p_convs)]);
+    v_holder text[] := array_fill(NULL::text, ARRAY[cardinality(p_convs)]);
+    v_i integer;
+    v_one boolean;
+BEGIN
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+        v_holder[v_i] := parley_record_sent(p_messages[v_i], p_pmids[v_i]);
+        PERFORM parley_finish_reply(p_convs[v_i], p_owner);
+        IF p_notify[v_i] IS NOT NULL THEN
+            PERFORM pg_notify('parley_webchat', p_notify[v_i]);
+        END IF;
+        SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
+         WHERE conversation_id = p_convs[v_i];
+        v_due[v_i] := coalesce(v_one, true);
+    END LOOP;
+    RETURN QUERY SELECT v_due[i], v_holder[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
+END
+$$;
+
+
+--
+-- Name: parley_ingest(text, jsonb, bytea, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_ingest(p_object text, p_events jsonb, p_raw bytea, p_debounce_ms integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN (parley_ingest_batch(ARRAY[p_object], ARRAY[p_events], ARRAY[p_raw],
+                                p_debounce_ms))[1];
+END
+$$;
+
+
+--
+-- Name: parley_ingest_batch(text[], jsonb[], bytea[], integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_ingest_batch(p_objects text[], p_events jsonb[], p_raws bytea[], p_debounce_ms integer) RETURNS jsonb[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer := coalesce(array_length(p_events, 1), 0);
+    ev jsonb;
+    w integer;
+    v_count integer;
+    v_agent text;
+    v_res_platform text;
+    v_res_channel text;
+    v_resolved boolean := false;
+    v_conv text;
+    v_seq integer;
+    v_was_idle boolean;
+    v_reply boolean;
+    v_echo boolean;
+    v_stored integer[];
+    v_dups integer[];
+    v_statuses integer[];
+    v_early integer[];
+    v_skips jsonb[];
+    v_result jsonb;
+    v_results jsonb[] := '{}';
+BEGIN
+    IF n = 0 THEN
+        RETURN v_results;
+    END IF;
+    v_stored := array_fill(0, ARRAY[n]);
+    v_dups := array_fill(0, ARRAY[n]);
+    v_statuses := array_fill(0, ARRAY[n]);
+    v_early := array_fill(0, ARRAY[n]);
+    v_skips := array_fill('[]'::jsonb, ARRAY[n]);
+
+    FOR ev, w IN
+        SELECT x.e, u.w::integer
+          FROM unnest(p_events) WITH ORDINALITY AS u(evs, w),
+               jsonb_array_elements(u.evs) WITH ORDINALITY AS x(e, i)
+         ORDER BY x.e->>'t', x.e->>'platform', x.e->>'channel', x.e->>'customer',
+                  CASE WHEN x.e->>'t' = 's' THEN x.e->>'id' END, u.w, x.i
+    LOOP
+        IF ev->>'t' = 's' THEN
+            IF parley_apply_status(ev->>'id', ev->>'status', ev->>'error') THEN
+                v_statuses[w] := v_statuses[w] + 1;
+            ELSE
+                v_early[w] := v_early[w] + 1;
+            END IF;
+            CONTINUE;
+        END IF;
+
+        -- Once per channel: the link lock (shared) on every channel with
+        -- this id, in id order; then, in a statement of its own, the agent.
+        IF NOT v_resolved OR v_res_platform IS DISTINCT FROM ev->>'platform'
+           OR v_res_channel IS DISTINCT FROM ev->>'channel' THEN
+            v_resolved := true;
+            v_res_platform := ev->>'platform';
+            v_res_channel := ev->>'channel';
+            PERFORM parley_lock_channel_link(p.id, false)
+               FROM (SELECT id FROM phone_numbers
+                      WHERE meta_phone_number_id = v_res_channel AND platform = v_res_platform
+                      ORDER BY id) p;
+            SELECT count(*), max(a.agent_id) INTO v_count, v_agent
+              FROM phone_numbers p
+              LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
+             WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform;
+        END IF;
+
+        -- Never guess a channel: exactly one match, with an agent, or skip.
+        IF v_count <> 1 OR v_agent IS NULL THEN
+            v_skips[w] := v_skips[w] || jsonb_build_object(
+                'reason', CASE WHEN v_count = 0 THEN 'unknown_channel'
+                               WHEN v_count > 1 THEN 'ambiguous_channel'
+                               ELSE 'no_agent' END,
+                'platform', ev->>'platform', 'channel', ev->>'channel');
+            CONTINUE;
+        END IF;
+
+        -- The cheap check first (it also sees the batch's own earlier rows,
+        -- so a message twice in one batch is stored once); the unique index
+        -- below is what guarantees it.
+        IF EXISTS (SELECT 1 FROM messages WHERE platform_message_id = ev->>'id') THEN
+            v_dups[w] := v_dups[w] + 1;
+            CONTINUE;
+        END IF;
+
+        v_echo := coalesce((ev->>'echo')::boolean, false);
+        v_reply := coalesce((ev->>'reply')::boolean, false) AND NOT v_echo;
+        v_conv := NULL;
+        FOR attempt IN 1..2 LOOP
+            WITH cur AS (
+                SELECT conversation_id, reply_due_at FROM conversations
+                 WHERE agent_id = v_agent AND customer_phone = ev->>'customer' AND is_active
+                   FOR UPDATE)
+            UPDATE conversations c
+               SET last_sequence_no = c.last_sequence_no + 1,
+                   last_message_at = now() AT TIME ZONE 'UTC',
+                   customer_name = coalesce(ev->>'name', c.customer_name),
+                   reply_due_at = CASE WHEN v_reply
+                                       THEN now() + make_interval(secs => p_debounce_ms / 1000.0)
+                                       ELSE c.reply_due_at END
+              FROM cur
+             WHERE c.conversation_id = cur.conversation_id
+            RETURNING c.conversation_id, c.last_sequence_no, cur.reply_due_at IS NULL
+                 INTO v_conv, v_seq, v_was_idle;
+            EXIT WHEN v_conv IS NOT NULL;
+            -- First contact: create it (or find the one a concurrent
+            -- transaction just created) and take the number on the second pass.
+            INSERT INTO conversations (conversation_id, agent_id, customer_phone, customer_name)
+            VALUES (gen_random_uuid()::text, v_agent, ev->>'customer', ev->>'name')
+            ON CONFLICT (agent_id, customer_phone) WHERE is_active DO NOTHING;
+        END LOOP;
+
+        INSERT INTO messages (message_id, conversation_id, sender, text, "timestamp", status,
+                              sequence_no, platform_message_id, kind, reply_to, triggers_reply,
+                              referral)
+        VALUES (gen_random_uuid()::text, v_conv,
+                CASE WHEN v_echo THEN 'agent' ELSE 'user' END,
+                ev->>'text',
+                CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
+                     THEN to_timestamp((ev->>'ts')::bigint / 1000.0) AT TIME ZONE 'UTC'
+                     ELSE now() AT TIME ZONE 'UTC' END,
+                'sent', v_seq, ev->>'id', ev->>'kind', ev->>'reply_to', v_reply,
+                CASE WHEN jsonb_typeof(ev->'referral') = 'object' THEN ev->'referral' END)
+        ON CONFLICT (platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING;
+        IF NOT FOUND THEN
+            UPDATE conversations SET last_sequence_no = last_sequence_no - 1
+             WHERE conversation_id = v_conv;
+            v_dups[w] := v_dups[w] + 1;
+            CONTINUE;
+        END IF;
+
+        IF v_reply AND v_was_idle THEN
+            PERFORM pg_notify('parley_reply_due', v_conv);
+        END IF;
+        v_stored[w] := v_stored[w] + 1;
+    END LOOP;
+
+    -- Outcomes and raw bodies per webhook, in the order given (arrival
+    -- order, which `parley capture` follows).
+    FOR w IN 1..n LOOP
+        v_result := jsonb_build_object('stored', v_stored[w], 'duplicates', v_dups[w],
+                                       'statuses', v_statuses[w], 'early_statuses', v_early[w],
+                                       'skipped', jsonb_array_length(v_skips[w]),
+                                       'skips', v_skips[w]);
+        IF p_raws[w] IS NOT NULL THEN
+            INSERT INTO webhook_raw (object, body, outcome)
+            VALUES (p_objects[w], p_raws[w], v_result);
+        END IF;
+        v_results := v_results || v_result;
+    END LOOP;
+    RETURN v_results;
+END
+$$;
+
+
+--
+-- Name: parley_lock_channel_link(text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_lock_channel_link(p_channel text, p_exclusive boolean) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF p_exclusive THEN
+        PERFORM pg_advisory_xact_lock(1885434476, hashtext(p_channel));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(1885434476, hashtext(p_channel));
+    END IF;
+END
+$$;
+
+
+--
+-- Name: parley_meeting_confirm(text, text, text, text, text, text, text, timestamp without time zone, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_meeting_confirm(p_meeting text, p_user text, p_conv text, p_event text, p_title text, p_name text, p_email text, p_time timestamp without time zone, p_duration integer, p_timezone text, p_link text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    INSERT INTO meetings (meeting_id, user_id, conversation_id, google_event_id, title,
+                          customer_name, customer_email, participants, meeting_time,
+                          duration_minutes, timezone, meet_link, status,
+                          created_at, updated_at)
+    VALUES (p_meeting, p_user, p_conv, p_event, p_title, p_name, p_email, ARRAY[p_email],
+            p_time, p_duration, p_timezone, p_link, 'scheduled',
+            now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+    ON CONFLICT DO NOTHING;
+    DELETE FROM meeting_bookings WHERE meeting_id = p_meeting;
+    SELECT to_jsonb(m) INTO v FROM meetings m
+     WHERE m.meeting_id = p_meeting OR (m.user_id = p_user AND m.google_event_id = p_event)
+     LIMIT 1;
+    RETURN v;
+END
+$$;
+
+
+--
+-- Name: parley_meeting_reserve(text, text, text, text, timestamp without time zone, integer, text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_meeting_reserve(p_meeting text, p_event text, p_user text, p_conv text, p_time timestamp without time zone, p_duration integer, p_timezone text, p_title text, p_name text, p_email text, p_lease_seconds integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    m meetings%ROWTYPE;
+    v_id text;
+    v_event text;
+    v_new boolean;
+BEGIN
+    SELECT * INTO m FROM meetings
+     WHERE conversation_id = p_conv AND meeting_time = p_time AND status = 'scheduled'
+     ORDER BY created_at LIMIT 1;
+    IF FOUND THEN
+        RETURN jsonb_build_object('state', 'booked', 'meeting_id', m.meeting_id,
+                                  'google_event_id', m.google_event_id, 'meet_link', m.meet_link,
+                                  'duration_minutes', m.duration_minutes, 'timezone', m.timezone,
+                                  'title', m.title, 'customer_email', m.customer_email);
+    END IF;
+    INSERT INTO meeting_bookings AS k (meeting_id, user_id, conversation_id, google_event_id,
+                                       meeting_time, duration_minutes, timezone, title,
+                                       customer_name, customer_email, lease_until)
+    VALUES (p_meeting, p_user, p_conv, p_event, p_time, p_duration, p_timezone, p_title, p_name,
+            p_email, now() + make_interval(secs => p_lease_seconds))
+    ON CONFLICT (conversation_id, meeting_time) DO UPDATE
+       SET duration_minutes = EXCLUDED.duration_minutes, timezone = EXCLUDED.timezone,
+           title = EXCLUDED.title, customer_name = EXCLUDED.customer_name,
+           customer_email = EXCLUDED.customer_email, lease_until = EXCLUDED.lease_until
+    RETURNING k.meeting_id, k.google_event_id, (k.xmax = 0) INTO v_id, v_event, v_new;
+    RETURN jsonb_build_object('state', CASE WHEN v_new THEN 'new' ELSE 'resume' END,
+                              'meeting_id', v_id, 'google_event_id', v_event);
+END
+$$;
+
+
+--
+-- Name: parley_next_extraction_ms(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_next_extraction_ms(p_idle_seconds integer) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN d IS NULL THEN -1
+                ELSE greatest(0, extract(epoch FROM d - now()) * 1000) END::bigint
+      FROM (SELECT min(CASE WHEN NOT is_active THEN coalesce(next_extraction_at, now())
+                            ELSE greatest((last_message_at + make_interval(secs => p_idle_seconds))
+                                              AT TIME ZONE 'UTC',
+                                          coalesce(next_extraction_at, '-infinity'))
+                       END) AS d
+              FROM conversations
+             WHERE (last_sequence_no > extraction_checked_seq OR NOT is_active)
+               AND last_sequence_no > extracted_through_seq
+               AND (extraction_lease_until IS NULL OR extraction_lease_until < now())) s
+$$;
+
+
+--
+-- Name: parley_prune_raw_webhooks(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_prune_raw_webhooks(p_keep_days integer, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM webhook_raw WHERE raw_id IN (
+        SELECT raw_id FROM webhook_raw
+         WHERE received_at < now() - make_interval(days => p_keep_days)
+         ORDER BY raw_id LIMIT p_limit);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
+
+--
+-- Name: parley_record_failed(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_record_failed(p_message text, p_error text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE messages SET status = 'failed' WHERE message_id = p_message;
+    INSERT INTO message_delivery_status AS d (message_id, status, error_message, updated_at)
+    VALUES (p_message, 'failed', p_error, now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = 'failed', error_message = EXCLUDED.error_message,
+           updated_at = EXCLUDED.updated_at;
+$$;
+
+
+--
+-- Name: parley_record_sent(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_record_sent(p_message text, p_pmid text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p record;
+    v_holder text;
+BEGIN
+    IF p_pmid IS NOT NULL THEN
+        SELECT message_id INTO v_holder FROM messages
+         WHERE platform_message_id = p_pmid AND message_id <> p_message;
+    END IF;
+    UPDATE messages
+       SET status = 'sent',
+           platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
+     WHERE message_id = p_message;
+    INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                              error_message, updated_at)
+    VALUES (p_message, p_pmid, 'sent',
+            CASE WHEN v_holder IS NOT NULL
+                 THEN 'sent; the platform returned an id already recorded for message '
+                      || v_holder END,
+            now() AT TIME ZONE 'UTC')
+    ON CONFLICT (message_id) DO UPDATE
+       SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
+           error_message = EXCLUDED.error_message,
+           updated_at = EXCLUDED.updated_at
+     WHERE parley_status_rank(d.status) < parley_status_rank('sent');
+    IF p_pmid IS NOT NULL AND v_holder IS NULL THEN
+        FOR p IN DELETE FROM pending_delivery_status WHERE platform_message_id = p_pmid
+                 RETURNING status, error_message LOOP
+            PERFORM parley_apply_status(p_pmid, p.status, p.error_message);
+        END LOOP;
+    END IF;
+    RETURN v_holder;
+END
+$$;
+
+
+--
+-- Name: parley_refund_reply(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_refund_reply(p_conv text, p_user text, p_amount integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE conversations SET reply_charged = false WHERE conversation_id = p_conv;
+    UPDATE credits
+       SET remaining_credits = remaining_credits + p_amount,
+           total_used = greatest(total_used - p_amount, 0),
+           last_updated = now() AT TIME ZONE 'UTC'
+     WHERE user_id = p_user AND p_amount > 0;
+$$;
+
+
+--
+-- Name: parley_relink_agent(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_relink_agent(p_channel text, p_tenant text, p_agent text, p_prompt text, p_name text, p_archive text) RETURNS TABLE(r_tenant text, r_old_agent text, r_archived integer, r_archive text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_tenant text;
+    v_old text;
+    v_n integer := 0;
+BEGIN
+    SELECT user_id INTO v_tenant FROM phone_numbers
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM parley_lock_channel_link(p_channel, true);
+    UPDATE agents SET unlinked_at = now()
+     WHERE phone_number_id = p_channel AND unlinked_at IS NULL
+    RETURNING agent_id INTO v_old;
+    INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+    VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
+    IF v_old IS NOT NULL THEN
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = v_old AND is_active;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
+                                           phone_number_id, archived_conversations_count)
+        VALUES (p_archive, v_old, p_agent, p_channel, v_n);
+    END IF;
+    RETURN QUERY SELECT v_tenant, v_old, v_n,
+                        CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
+$$;
+
+
+--
+-- Name: parley_skip_reply(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_skip_reply(p_conv text, p_owner text, p_through integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE conversations SET replied_through_seq = greatest(replied_through_seq, p_through)
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
+    SELECT parley_finish_reply(p_conv, p_owner);
+$$;
+
+
+--
+-- Name: parley_status_rank(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_status_rank(s text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE s WHEN 'pending' THEN 0 WHEN 'sent' THEN 1 WHEN 'failed' THEN 2
+                  WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE -1 END
+$$;
+
+
+--
+-- Name: parley_store_extraction(text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_store_extraction(p_conv text, p_owner text, p_through integer, p_lead jsonb) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user text;
+    v_customer text;
+    v_demo timestamp;
+    v_id uuid;
+BEGIN
+    SELECT a.user_id, c.customer_phone INTO v_user, v_customer
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv AND c.extraction_lease_owner = p_owner
+       AND c.extraction_lease_until > now()
+       FOR UPDATE OF c;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT meeting_time INTO v_demo FROM meetings
+     WHERE conversation_id = p_conv AND status = 'scheduled'
+     ORDER BY meeting_time DESC LIMIT 1;
+
+    UPDATE extractions SET is_latest = false, updated_at = now() AT TIME ZONE 'UTC'
+     WHERE conversation_id = p_conv AND is_latest;
+    INSERT INTO extractions (
+        conversation_id, user_id, customer_phone, extracted_at, is_latest,
+        message_count_at_extraction, name, email, company, intent,
+        intent_level, intent_score, urgency_level, urgency_score,
+        budget_constraint, budget_score, fit_alignment, fit_score,
+        engagement_health, engagement_score,
+        cta_pricing_clicked, cta_demo_clicked, cta_followup_clicked,
+        cta_sample_clicked, cta_website_clicked, cta_escalated_to_human,
+        total_score, lead_status_tag, demo_book_datetime, reasoning,
+        smart_notification, notes, created_at, updated_at)
+    VALUES (
+        p_conv, v_user, v_customer, now() AT TIME ZONE 'UTC', true,
+        p_through, p_lead->>'name', p_lead->>'email', p_lead->>'company', p_lead->>'intent',
+        p_lead->>'intent_level', (p_lead->>'intent_score')::integer,
+        p_lead->>'urgency_level', (p_lead->>'urgency_score')::integer,
+        p_lead->>'budget_constraint', (p_lead->>'budget_score')::integer,
+        p_lead->>'fit_alignment', (p_lead->>'fit_score')::integer,
+        p_lead->>'engagement_health', (p_lead->>'engagement_score')::integer,
+        p_lead->>'cta_pricing_clicked', p_lead->>'cta_demo_clicked',
+        p_lead->>'cta_followup_clicked', p_lead->>'cta_sample_clicked',
+        p_lead->>'cta_website_clicked', p_lead->>'cta_escalated_to_human',
+        (p_lead->>'total_score')::integer, p_lead->>'lead_status_tag', v_demo,
+        p_lead->'reasoning', p_lead->>'smart_notification', p_lead->>'notes',
+        now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+    RETURNING extraction_id INTO v_id;
+
+    UPDATE conversations
+       SET last_extraction_at = now() AT TIME ZONE 'UTC',
+           extracted_through_seq = greatest(extracted_through_seq, p_through),
+           extraction_checked_seq = greatest(extraction_checked_seq, p_through),
+           extraction_failures = 0, next_extraction_at = NULL, extraction_charged = false,
+           extraction_lease_owner = NULL, extraction_lease_until = NULL
+     WHERE conversation_id = p_conv;
+    RETURN v_id::text;
+END
+$$;
+
+
+--
+-- Name: parley_store_replies(text, text[], integer[], jsonb[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_store_replies(p_owner text, p_convs text[], p_through integer[], p_parts jsonb[]) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
+    v_i integer;
+BEGIN
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i]);
+    END LOOP;
+    RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
+END
+$$;
+
+
+--
+-- Name: parley_store_reply(text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_store_reply(p_conv text, p_owner text, p_through integer, p_parts jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_seq integer;
+    v_part jsonb;
+    v_id text;
+    v_first boolean := true;
+    v_out jsonb := '[]';
+BEGIN
+    SELECT last_sequence_no INTO v_seq FROM conversations
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner
+       AND reply_lease_until > now()
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
+        v_seq := v_seq + 1;
+        v_id := gen_random_uuid()::text;
+        INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
+                              kind, "timestamp", send_started_at)
+        VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END);
+        INSERT INTO message_delivery_status (message_id, status, updated_at)
+        VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
+        v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
+                                             'text', v_part #>> '{}');
+        v_first := false;
+    END LOOP;
+    UPDATE conversations
+       SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC',
+           replied_through_seq = greatest(replied_through_seq, p_through),
+           reply_charged = false
+     WHERE conversation_id = p_conv;
+    RETURN v_out;
+END
+$$;
+
+
+--
+-- Name: parley_webchat_channel(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_webchat_channel(p_widget text) RETURNS TABLE(channel_id text, user_id text, agent_id text)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p.id::text, p.user_id::text, max(a.agent_id)::text
+      FROM phone_numbers p
+      LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
+     WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+     GROUP BY p.id, p.user_id
+    HAVING (SELECT count(*) FROM phone_numbers q
+             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget) = 1;
+$$;
+
+
+--
+-- Name: parley_webchat_conversation(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_webchat_conversation(p_widget text, p_session text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT c.conversation_id::text
+      FROM conversations c
+      JOIN agents a ON a.agent_id = c.agent_id
+      JOIN phone_numbers p ON p.id = a.phone_number_id
+     WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+       AND c.customer_phone = p_session AND c.is_active
+     ORDER BY c.created_at DESC
+     LIMIT 1;
+$$;
+
+
+--
+-- Name: parley_webchat_fetch(text, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_webchat_fetch(p_widget text, p_session text, p_after integer, p_limit integer) RETURNS TABLE(sequence_no integer, sender text, text text, status text, created_at text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_conv text := parley_webchat_conversation(p_widget, p_session);
+    v_stop integer;
+BEGIN
+    IF v_conv IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT min(m.sequence_no) INTO v_stop
+      FROM messages m
+     WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+       AND m.sender = 'agent' AND m.status = 'pending';
+
+    -- The UPDATE runs whether or not its rows are read (a data-modifying
+    -- WITH always runs to completion).
+    RETURN QUERY
+    WITH page AS (
+        SELECT m.message_id, m.sequence_no, m.sender::text AS sender, m.text,
+               coalesce(d.status, m.status)::text AS status,
+               to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
+          FROM messages m
+          LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
+         WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+           AND (v_stop IS NULL OR m.sequence_no < v_stop)
+         ORDER BY m.sequence_no
+         LIMIT p_limit),
+    delivered AS (
+        UPDATE message_delivery_status d
+           SET status = 'delivered', updated_at = now() AT TIME ZONE 'UTC'
+          FROM page
+         WHERE d.message_id = page.message_id AND page.sender = 'agent'
+           AND d.status IN ('pending', 'sent'))
+    SELECT page.sequence_no, page.sender, page.text,
+           CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
+                ELSE page.status END,
+           page.created_at
+      FROM page ORDER BY page.sequence_no;
+END
+$$;
+
+
+--
+-- Name: parley_webchat_read(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_webchat_read(p_widget text, p_session text, p_up_to integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_conv text := parley_webchat_conversation(p_widget, p_session);
+    v_count integer;
+BEGIN
+    IF v_conv IS NULL THEN
+        RETURN 0;
+    END IF;
+    UPDATE message_delivery_status d
+       SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
+      FROM messages m
+     WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
+       AND d.message_id = m.message_id
+       AND d.status IN ('sent', 'delivered');
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+
+
+--
+-- Name: update_updated_at_column(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.update_updated_at_column() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.updated_at = CURRENT_TIMESTAMP;
+    RETURN NEW;
+END;
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: agents; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.agents (
+    agent_id character varying(50) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    phone_number_id character varying(50) NOT NULL,
+    prompt_id character varying(100) NOT NULL,
+    name character varying(255) NOT NULL,
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    unlinked_at timestamp with time zone
+);
+
+
+--
+-- Name: conversation_archives; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.conversation_archives (
+    archive_id character varying(50) NOT NULL,
+    old_agent_id character varying(50) NOT NULL,
+    new_agent_id character varying(50) NOT NULL,
+    phone_number_id character varying(50) NOT NULL,
+    archived_conversations_count integer DEFAULT 0,
+    archived_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    reason character varying(255) DEFAULT 'Agent relinked'::character varying
+);
+
+
+--
+-- Name: conversations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.conversations (
+    conversation_id character varying(50) NOT NULL,
+    agent_id character varying(50) NOT NULL,
+    customer_phone character varying(50) NOT NULL,
+    openai_conversation_id character varying(100),
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    last_message_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    last_extraction_at timestamp without time zone,
+    is_active boolean DEFAULT true,
+    last_sequence_no integer DEFAULT 0 NOT NULL,
+    customer_name character varying(255),
+    reply_due_at timestamp with time zone,
+    replied_through_seq integer DEFAULT 0 NOT NULL,
+    reply_lease_owner character varying(100),
+    reply_lease_until timestamp with time zone,
+    reply_charged boolean DEFAULT false NOT NULL,
+    extracted_through_seq integer DEFAULT 0 NOT NULL,
+    extraction_checked_seq integer DEFAULT 0 NOT NULL,
+    extraction_lease_owner character varying(100),
+    extraction_lease_until timestamp with time zone,
+    extraction_charged boolean DEFAULT false NOT NULL,
+    extraction_failures integer DEFAULT 0 NOT NULL,
+    next_extraction_at timestamp with time zone,
+    CONSTRAINT conversations_is_active_not_null CHECK ((is_active IS NOT NULL))
+);
+
+
+--
+-- Name: credits; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credits (
+    user_id character varying(50) NOT NULL,
+    remaining_credits integer DEFAULT 0,
+    total_used integer DEFAULT 0,
+    last_updated timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT credits_remaining_credits_check CHECK ((remaining_credits >= 0)),
+    CONSTRAINT credits_total_used_check CHECK ((total_used >= 0))
+);
+
+
+--
+-- Name: extractions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.extractions (
+    extraction_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    conversation_id character varying(50) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    customer_phone character varying(50) NOT NULL,
+    extracted_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    is_latest boolean DEFAULT true,
+    message_count_at_extraction integer DEFAULT 0,
+    name character varying(255),
+    email character varying(255),
+    company character varying(255),
+    intent text,
+    intent_level character varying(20),
+    intent_score integer,
+    urgency_level character varying(20),
+    urgency_score integer,
+    budget_constraint character varying(20),
+    budget_score integer,
+    fit_alignment character varying(20),
+    fit_score integer,
+    engagement_health character varying(20),
+    engagement_score integer,
+    cta_pricing_clicked character varying(10),
+    cta_demo_clicked character varying(10),
+    cta_followup_clicked character varying(10),
+    cta_sample_clicked character varying(10),
+    cta_website_clicked character varying(10),
+    cta_escalated_to_human character varying(10),
+    total_score integer,
+    lead_status_tag character varying(20),
+    demo_book_datetime timestamp without time zone,
+    reasoning jsonb,
+    smart_notification text,
+    notes text,
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT extractions_budget_constraint_check CHECK (((budget_constraint)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying, 'Maybe'::character varying])::text[]))),
+    CONSTRAINT extractions_budget_score_check CHECK (((budget_score >= 1) AND (budget_score <= 3))),
+    CONSTRAINT extractions_cta_demo_clicked_check CHECK (((cta_demo_clicked)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_cta_escalated_to_human_check CHECK (((cta_escalated_to_human)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_cta_followup_clicked_check CHECK (((cta_followup_clicked)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_cta_pricing_clicked_check CHECK (((cta_pricing_clicked)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_cta_sample_clicked_check CHECK (((cta_sample_clicked)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_cta_website_clicked_check CHECK (((cta_website_clicked)::text = ANY ((ARRAY['Yes'::character varying, 'No'::character varying])::text[]))),
+    CONSTRAINT extractions_engagement_health_check CHECK (((engagement_health)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
+    CONSTRAINT extractions_engagement_score_check CHECK (((engagement_score >= 1) AND (engagement_score <= 3))),
+    CONSTRAINT extractions_fit_alignment_check CHECK (((fit_alignment)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
+    CONSTRAINT extractions_fit_score_check CHECK (((fit_score >= 1) AND (fit_score <= 3))),
+    CONSTRAINT extractions_intent_level_check CHECK (((intent_level)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
+    CONSTRAINT extractions_intent_score_check CHECK (((intent_score >= 1) AND (intent_score <= 3))),
+    CONSTRAINT extractions_lead_status_tag_check CHECK (((lead_status_tag)::text = ANY ((ARRAY['Hot'::character varying, 'Warm'::character varying, 'Cold'::character varying])::text[]))),
+    CONSTRAINT extractions_total_score_check CHECK (((total_score >= 5) AND (total_score <= 15))),
+    CONSTRAINT extractions_urgency_level_check CHECK (((urgency_level)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
+    CONSTRAINT extractions_urgency_score_check CHECK (((urgency_score >= 1) AND (urgency_score <= 3)))
+);
+
+
+--
+-- Name: google_calendar_tokens; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.google_calendar_tokens (
+    user_id character varying(50) NOT NULL,
+    access_token text NOT NULL,
+    refresh_token text NOT NULL,
+    token_expiry timestamp without time zone NOT NULL,
+    scope text NOT NULL,
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    connected_at timestamp with time zone DEFAULT now() NOT NULL,
+    disconnected_at timestamp with time zone,
+    disconnect_reason text,
+    refreshed_at timestamp with time zone
+);
+
+
+--
+-- Name: meeting_bookings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.meeting_bookings (
+    meeting_id character varying(50) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    conversation_id character varying(50) NOT NULL,
+    google_event_id character varying(255) NOT NULL,
+    meeting_time timestamp without time zone NOT NULL,
+    duration_minutes integer NOT NULL,
+    timezone character varying(100) NOT NULL,
+    title character varying(255) NOT NULL,
+    customer_name character varying(255),
+    customer_email character varying(255) NOT NULL,
+    lease_until timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: meetings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.meetings (
+    meeting_id character varying(50) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    conversation_id character varying(50) NOT NULL,
+    google_event_id character varying(255) NOT NULL,
+    title character varying(255) NOT NULL,
+    customer_name character varying(255),
+    customer_email character varying(255),
+    participants text[],
+    meeting_time timestamp without time zone NOT NULL,
+    duration_minutes integer DEFAULT 30,
+    timezone character varying(100),
+    meet_link text,
+    status character varying(20),
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT meetings_status_check CHECK (((status)::text = ANY ((ARRAY['scheduled'::character varying, 'cancelled'::character varying, 'completed'::character varying])::text[])))
+);
+
+
+--
+-- Name: message_delivery_status; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.message_delivery_status (
+    message_id character varying(100) NOT NULL,
+    platform_message_id character varying(512),
+    status character varying(20),
+    error_message text,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT message_delivery_status_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'delivered'::character varying, 'read'::character varying, 'failed'::character varying])::text[])))
+);
+
+
+--
+-- Name: messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.messages (
+    message_id character varying(100) NOT NULL,
+    conversation_id character varying(50) NOT NULL,
+    sender character varying(20),
+    text text NOT NULL,
+    "timestamp" timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    status character varying(20),
+    sequence_no integer NOT NULL,
+    platform_message_id character varying(512),
+    kind character varying(32),
+    reply_to character varying(512),
+    triggers_reply boolean DEFAULT false NOT NULL,
+    send_started_at timestamp with time zone,
+    referral jsonb,
+    CONSTRAINT messages_referral_object CHECK ((jsonb_typeof(referral) = 'object'::text)),
+    CONSTRAINT messages_sender_check CHECK (((sender)::text = ANY ((ARRAY['user'::character varying, 'agent'::character varying])::text[]))),
+    CONSTRAINT messages_status_check CHECK (((status)::text = ANY ((ARRAY['sent'::character varying, 'failed'::character varying, 'pending'::character varying])::text[])))
+);
+
+
+--
+-- Name: pending_delivery_status; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.pending_delivery_status (
+    platform_message_id character varying(512) NOT NULL,
+    status character varying(20) NOT NULL,
+    error_message text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT pending_delivery_status_status_check CHECK (((status)::text = ANY ((ARRAY['pending'::character varying, 'sent'::character varying, 'delivered'::character varying, 'read'::character varying, 'failed'::character varying])::text[])))
+);
+
+
+--
+-- Name: phone_numbers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.phone_numbers (
+    id character varying(50) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    platform character varying(20),
+    meta_phone_number_id character varying(100) NOT NULL,
+    access_token text NOT NULL,
+    display_name character varying(255),
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT phone_numbers_platform_check CHECK (((platform)::text = ANY ((ARRAY['whatsapp'::character varying, 'instagram'::character varying, 'webchat'::character varying])::text[])))
+);
+
+
+--
+-- Name: schema_functions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_functions (
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_migrations (
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: users; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.users (
+    user_id character varying(50) NOT NULL,
+    email character varying(255) NOT NULL,
+    company_name character varying(255),
+    created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP
+);
+
+
+--
+-- Name: webhook_raw; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_raw (
+    raw_id bigint NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    object character varying(64),
+    body bytea NOT NULL,
+    outcome jsonb NOT NULL
+);
+
+
+--
+-- Name: webhook_raw_raw_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.webhook_raw_raw_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: webhook_raw_raw_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.webhook_raw_raw_id_seq OWNED BY public.webhook_raw.raw_id;
+
+
+--
+-- Name: webhook_raw raw_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_raw ALTER COLUMN raw_id SET DEFAULT nextval('public.webhook_raw_raw_id_seq'::regclass);
+
+
+--
+-- Name: agents agents_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_pkey PRIMARY KEY (agent_id);
+
+
+--
+-- Name: conversation_archives conversation_archives_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversation_archives
+    ADD CONSTRAINT conversation_archives_pkey PRIMARY KEY (archive_id);
+
+
+--
+-- Name: conversations conversations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversations
+    ADD CONSTRAINT conversations_pkey PRIMARY KEY (conversation_id);
+
+
+--
+-- Name: credits credits_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credits
+    ADD CONSTRAINT credits_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: extractions extractions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.extractions
+    ADD CONSTRAINT extractions_pkey PRIMARY KEY (extraction_id);
+
+
+--
+-- Name: google_calendar_tokens google_calendar_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.google_calendar_tokens
+    ADD CONSTRAINT google_calendar_tokens_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: meeting_bookings meeting_bookings_conversation_id_meeting_time_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meeting_bookings
+    ADD CONSTRAINT meeting_bookings_conversation_id_meeting_time_key UNIQUE (conversation_id, meeting_time);
+
+
+--
+-- Name: meeting_bookings meeting_bookings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meeting_bookings
+    ADD CONSTRAINT meeting_bookings_pkey PRIMARY KEY (meeting_id);
+
+
+--
+-- Name: meetings meetings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meetings
+    ADD CONSTRAINT meetings_pkey PRIMARY KEY (meeting_id);
+
+
+--
+-- Name: message_delivery_status message_delivery_status_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.message_delivery_status
+    ADD CONSTRAINT message_delivery_status_pkey PRIMARY KEY (message_id);
+
+
+--
+-- Name: messages messages_conversation_id_sequence_no_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_conversation_id_sequence_no_key UNIQUE (conversation_id, sequence_no);
+
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (message_id);
+
+
+--
+-- Name: pending_delivery_status pending_delivery_status_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.pending_delivery_status
+    ADD CONSTRAINT pending_delivery_status_pkey PRIMARY KEY (platform_message_id);
+
+
+--
+-- Name: phone_numbers phone_numbers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.phone_numbers
+    ADD CONSTRAINT phone_numbers_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: phone_numbers phone_numbers_user_id_meta_phone_number_id_platform_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.phone_numbers
+    ADD CONSTRAINT phone_numbers_user_id_meta_phone_number_id_platform_key UNIQUE (user_id, meta_phone_number_id, platform);
+
+
+--
+-- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_functions
+    ADD CONSTRAINT schema_functions_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: users users_email_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_email_key UNIQUE (email);
+
+
+--
+-- Name: users users_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: webhook_raw webhook_raw_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_raw
+    ADD CONSTRAINT webhook_raw_pkey PRIMARY KEY (raw_id);
+
+
+--
+-- Name: agents_one_linked; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX agents_one_linked ON public.agents USING btree (phone_number_id) WHERE (unlinked_at IS NULL);
+
+
+--
+-- Name: agents_phone_number_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX agents_phone_number_id ON public.agents USING btree (phone_number_id);
+
+
+--
+-- Name: conversations_extraction_leased; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_extraction_leased ON public.conversations USING btree (extraction_lease_owner) WHERE (extraction_lease_owner IS NOT NULL);
+
+
+--
+-- Name: conversations_extraction_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_extraction_pending ON public.conversations USING btree (last_message_at) WHERE (((last_sequence_no > extraction_checked_seq) OR (NOT is_active)) AND (last_sequence_no > extracted_through_seq));
+
+
+--
+-- Name: conversations_one_active; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX conversations_one_active ON public.conversations USING btree (agent_id, customer_phone) WHERE is_active;
+
+
+--
+-- Name: conversations_reply_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_reply_due ON public.conversations USING btree (reply_due_at) WHERE (reply_due_at IS NOT NULL);
+
+
+--
+-- Name: extractions_history; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX extractions_history ON public.extractions USING btree (conversation_id, extracted_at);
+
+
+--
+-- Name: extractions_latest_by_tenant; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX extractions_latest_by_tenant ON public.extractions USING btree (user_id, total_score DESC) WHERE is_latest;
+
+
+--
+-- Name: extractions_one_latest; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX extractions_one_latest ON public.extractions USING btree (conversation_id) WHERE is_latest;
+
+
+--
+-- Name: meetings_conversation; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meetings_conversation ON public.meetings USING btree (conversation_id, meeting_time);
+
+
+--
+-- Name: meetings_one_per_event; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX meetings_one_per_event ON public.meetings USING btree (user_id, google_event_id);
+
+
+--
+-- Name: meetings_scheduled_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meetings_scheduled_time ON public.meetings USING btree (meeting_time) WHERE ((status)::text = 'scheduled'::text);
+
+
+--
+-- Name: meetings_tenant_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meetings_tenant_time ON public.meetings USING btree (user_id, meeting_time);
+
+
+--
+-- Name: messages_platform_message_id_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX messages_platform_message_id_key ON public.messages USING btree (platform_message_id) WHERE (platform_message_id IS NOT NULL);
+
+
+--
+-- Name: phone_numbers_meta_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX phone_numbers_meta_id ON public.phone_numbers USING btree (meta_phone_number_id, platform);
+
+
+--
+-- Name: webhook_raw_received_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_raw_received_at ON public.webhook_raw USING btree (received_at);
+
+
+--
+-- Name: agents update_agents_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER update_agents_updated_at BEFORE UPDATE ON public.agents FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
+
+
+--
+-- Name: google_calendar_tokens update_google_calendar_tokens_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER update_google_calendar_tokens_updated_at BEFORE UPDATE ON public.google_calendar_tokens FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
+
+
+--
+-- Name: meetings update_meetings_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER update_meetings_updated_at BEFORE UPDATE ON public.meetings FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
+
+
+--
+-- Name: phone_numbers update_phone_numbers_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER update_phone_numbers_updated_at BEFORE UPDATE ON public.phone_numbers FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
+
+
+--
+-- Name: users update_users_updated_at; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER update_users_updated_at BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.update_updated_at_column();
+
+
+--
+-- Name: agents agents_phone_number_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_phone_number_id_fkey FOREIGN KEY (phone_number_id) REFERENCES public.phone_numbers(id);
+
+
+--
+-- Name: agents agents_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.agents
+    ADD CONSTRAINT agents_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: conversation_archives conversation_archives_new_agent_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversation_archives
+    ADD CONSTRAINT conversation_archives_new_agent_id_fkey FOREIGN KEY (new_agent_id) REFERENCES public.agents(agent_id);
+
+
+--
+-- Name: conversation_archives conversation_archives_phone_number_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversation_archives
+    ADD CONSTRAINT conversation_archives_phone_number_id_fkey FOREIGN KEY (phone_number_id) REFERENCES public.phone_numbers(id);
+
+
+--
+-- Name: conversations conversations_agent_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversations
+    ADD CONSTRAINT conversations_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES public.agents(agent_id);
+
+
+--
+-- Name: credits credits_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credits
+    ADD CONSTRAINT credits_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: extractions extractions_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.extractions
+    ADD CONSTRAINT extractions_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(conversation_id);
+
+
+--
+-- Name: extractions extractions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.extractions
+    ADD CONSTRAINT extractions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: google_calendar_tokens google_calendar_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.google_calendar_tokens
+    ADD CONSTRAINT google_calendar_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: meeting_bookings meeting_bookings_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meeting_bookings
+    ADD CONSTRAINT meeting_bookings_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(conversation_id);
+
+
+--
+-- Name: meeting_bookings meeting_bookings_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meeting_bookings
+    ADD CONSTRAINT meeting_bookings_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: meetings meetings_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meetings
+    ADD CONSTRAINT meetings_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(conversation_id);
+
+
+--
+-- Name: meetings meetings_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meetings
+    ADD CONSTRAINT meetings_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: message_delivery_status message_delivery_status_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.message_delivery_status
+    ADD CONSTRAINT message_delivery_status_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(message_id);
+
+
+--
+-- Name: messages messages_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(conversation_id);
+
+
+--
+-- Name: phone_numbers phone_numbers_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.phone_numbers
+    ADD CONSTRAINT phone_numbers_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+
