@@ -209,6 +209,7 @@ DECLARE
     v_user text;
     v_charged boolean;
     v_refused boolean;
+    v_lost integer;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -229,11 +230,22 @@ BEGIN
             UPDATE messages SET status = 'failed'
              WHERE conversation_id = c.conversation_id AND sender = 'agent'
                AND status = 'pending' AND send_started_at IS NOT NULL
-            RETURNING message_id)
-        UPDATE message_delivery_status d
-           SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
-               error_message = 'send outcome unknown after a restart; not sent again'
-          FROM lost WHERE d.message_id = lost.message_id;
+            RETURNING message_id),
+        marked AS (
+            UPDATE message_delivery_status d
+               SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+                   error_message = 'send outcome unknown after a restart; not sent again'
+              FROM lost WHERE d.message_id = lost.message_id)
+        SELECT count(*) INTO v_lost FROM lost;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        IF v_charged AND v_lost > 0 THEN
+            -- A part that may have reached the customer: the reply is paid.
+            UPDATE conversations SET reply_charged = false
+             WHERE conversation_id = c.conversation_id;
+            v_charged := false;
+        END IF;
 
         SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
                                   ORDER BY sequence_no), '[]'),
@@ -258,12 +270,24 @@ BEGIN
            AND status = 'pending' AND send_started_at IS NULL;
 
         IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            IF v_charged THEN
+                -- A reply that failed for good and whose refund did not
+                -- happen: its process died first, or the database refused it.
+                -- A refund that fails here again must not fail the claim of
+                -- every other conversation: the charge stays, and
+                -- parley_finish_reply makes the conversation due a little
+                -- later.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
+            END IF;
             PERFORM parley_finish_reply(c.conversation_id, p_owner);
             CONTINUE;
         END IF;
 
-        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
-        v_charged := c.reply_charged;
         v_refused := false;
         IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
             v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
@@ -285,6 +309,7 @@ BEGIN
                 'inputs', v_inputs,
                 'referrals', v_referrals,
                 'unsent', v_unsent,
+                'reply_token', gen_random_uuid()::text,
                 'user_id', a.user_id,
                 'prompt_id', a.prompt_id,
                 'platform', p.platform,
@@ -404,7 +429,9 @@ BEGIN
                     SELECT 1 FROM messages m
                      WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
                        AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
-                THEN coalesce(c.reply_due_at, now()) ELSE NULL END
+                THEN coalesce(c.reply_due_at, now())
+                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
+                ELSE NULL END
      WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
 END
 $$;
@@ -760,7 +787,11 @@ CREATE FUNCTION public.parley_record_sent(p_message text, p_pmid text) RETURNS t
 DECLARE
     p record;
     v_holder text;
+    v_conv text;
+    v_was text;
 BEGIN
+    SELECT conversation_id, status INTO v_conv, v_was FROM messages
+     WHERE message_id = p_message;
     IF p_pmid IS NOT NULL THEN
         SELECT message_id INTO v_holder FROM messages
          WHERE platform_message_id = p_pmid AND message_id <> p_message;
@@ -769,6 +800,12 @@ BEGIN
        SET status = 'sent',
            platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
      WHERE message_id = p_message;
+    -- Only the first record of a part: run again (its answer was lost), it
+    -- must not take the charge of a reply claimed since.
+    IF v_was = 'pending' THEN
+        UPDATE conversations SET reply_charged = false
+         WHERE conversation_id = v_conv AND reply_charged;
+    END IF;
     INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
                                               error_message, updated_at)
     VALUES (p_message, p_pmid, 'sent',
@@ -793,18 +830,25 @@ $$;
 
 
 --
--- Name: parley_refund_reply(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_refund_reply(text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_refund_reply(p_conv text, p_user text, p_amount integer) RETURNS void
-    LANGUAGE sql
+CREATE FUNCTION public.parley_refund_reply(p_conv text, p_owner text, p_user text, p_amount integer) RETURNS boolean
+    LANGUAGE plpgsql
     AS $$
-    UPDATE conversations SET reply_charged = false WHERE conversation_id = p_conv;
+BEGIN
+    UPDATE conversations SET reply_charged = false
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner AND reply_charged;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
     UPDATE credits
        SET remaining_credits = remaining_credits + p_amount,
            total_used = greatest(total_used - p_amount, 0),
            last_updated = now() AT TIME ZONE 'UTC'
      WHERE user_id = p_user AND p_amount > 0;
+    RETURN true;
+END
 $$;
 
 
@@ -939,10 +983,10 @@ $$;
 
 
 --
--- Name: parley_store_replies(text, text[], integer[], jsonb[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_store_replies(text, text[], integer[], jsonb[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_store_replies(p_owner text, p_convs text[], p_through integer[], p_parts jsonb[]) RETURNS SETOF jsonb
+CREATE FUNCTION public.parley_store_replies(p_owner text, p_convs text[], p_through integer[], p_parts jsonb[], p_tokens text[]) RETURNS SETOF jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -950,7 +994,8 @@ DECLARE
     v_i integer;
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
-        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i]);
+        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
+                                         p_tokens[v_i]);
     END LOOP;
     RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
 END
@@ -958,10 +1003,10 @@ $$;
 
 
 --
--- Name: parley_store_reply(text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_store_reply(text, text, integer, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_store_reply(p_conv text, p_owner text, p_through integer, p_parts jsonb) RETURNS jsonb
+CREATE FUNCTION public.parley_store_reply(p_conv text, p_owner text, p_through integer, p_parts jsonb, p_token text) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -978,13 +1023,24 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- The parts come after every message the reply covers.
+    SELECT jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                        'text', text) ORDER BY sequence_no)
+      INTO v_out
+      FROM messages
+     WHERE conversation_id = p_conv AND sequence_no > p_through AND sender = 'agent'
+       AND reply_token = p_token;
+    IF v_out IS NOT NULL THEN
+        RETURN v_out;
+    END IF;
+    v_out := '[]';
     FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
         v_seq := v_seq + 1;
         v_id := gen_random_uuid()::text;
         INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
-                              kind, "timestamp", send_started_at)
+                              kind, "timestamp", send_started_at, reply_token)
         VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
-                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END);
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token);
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
@@ -993,8 +1049,7 @@ BEGIN
     END LOOP;
     UPDATE conversations
        SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC',
-           replied_through_seq = greatest(replied_through_seq, p_through),
-           reply_charged = false
+           replied_through_seq = greatest(replied_through_seq, p_through)
      WHERE conversation_id = p_conv;
     RETURN v_out;
 END
@@ -1359,6 +1414,7 @@ CREATE TABLE public.messages (
     triggers_reply boolean DEFAULT false NOT NULL,
     send_started_at timestamp with time zone,
     referral jsonb,
+    reply_token text,
     CONSTRAINT messages_referral_object CHECK ((jsonb_typeof(referral) = 'object'::text)),
     CONSTRAINT messages_sender_check CHECK (((sender)::text = ANY ((ARRAY['user'::character varying, 'agent'::character varying])::text[]))),
     CONSTRAINT messages_status_check CHECK (((status)::text = ANY ((ARRAY['sent'::character varying, 'failed'::character varying, 'pending'::character varying])::text[])))

@@ -16,6 +16,11 @@
 -- too few credits gets its messages marked handled without a reply, and the
 -- job is returned with "no_credits": true so that the caller can log and
 -- count it; it needs nothing else.
+-- A charge a reply left behind (its process died after a final failure,
+-- before the refund) is settled here: with nothing left to answer or send,
+-- the credits go back; with customer messages to answer, it pays for their
+-- reply; a part whose send a crash left unknown counts as delivered.
+-- Each job carries a fresh "reply_token" for parley_store_reply.
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -28,6 +33,7 @@ DECLARE
     v_user text;
     v_charged boolean;
     v_refused boolean;
+    v_lost integer;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -48,11 +54,22 @@ BEGIN
             UPDATE messages SET status = 'failed'
              WHERE conversation_id = c.conversation_id AND sender = 'agent'
                AND status = 'pending' AND send_started_at IS NOT NULL
-            RETURNING message_id)
-        UPDATE message_delivery_status d
-           SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
-               error_message = 'send outcome unknown after a restart; not sent again'
-          FROM lost WHERE d.message_id = lost.message_id;
+            RETURNING message_id),
+        marked AS (
+            UPDATE message_delivery_status d
+               SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+                   error_message = 'send outcome unknown after a restart; not sent again'
+              FROM lost WHERE d.message_id = lost.message_id)
+        SELECT count(*) INTO v_lost FROM lost;
+
+        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
+        v_charged := c.reply_charged;
+        IF v_charged AND v_lost > 0 THEN
+            -- A part that may have reached the customer: the reply is paid.
+            UPDATE conversations SET reply_charged = false
+             WHERE conversation_id = c.conversation_id;
+            v_charged := false;
+        END IF;
 
         SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
                                   ORDER BY sequence_no), '[]'),
@@ -77,12 +94,24 @@ BEGIN
            AND status = 'pending' AND send_started_at IS NULL;
 
         IF jsonb_array_length(v_inputs) = 0 AND jsonb_array_length(v_unsent) = 0 THEN
+            IF v_charged THEN
+                -- A reply that failed for good and whose refund did not
+                -- happen: its process died first, or the database refused it.
+                -- A refund that fails here again must not fail the claim of
+                -- every other conversation: the charge stays, and
+                -- parley_finish_reply makes the conversation due a little
+                -- later.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
+            END IF;
             PERFORM parley_finish_reply(c.conversation_id, p_owner);
             CONTINUE;
         END IF;
 
-        SELECT a.user_id INTO v_user FROM agents a WHERE a.agent_id = c.agent_id;
-        v_charged := c.reply_charged;
         v_refused := false;
         IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
             v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
@@ -104,6 +133,7 @@ BEGIN
                 'inputs', v_inputs,
                 'referrals', v_referrals,
                 'unsent', v_unsent,
+                'reply_token', gen_random_uuid()::text,
                 'user_id', a.user_id,
                 'prompt_id', a.prompt_id,
                 'platform', p.platform,
@@ -141,9 +171,13 @@ $$;
 -- answered, in one transaction; the first part is marked as being sent in
 -- the same transaction (the send follows at once). Refuses (returns NULL)
 -- when the claim is no longer ours, so a process whose lease ran out never
--- sends.
+-- sends. Keyed by p_token (the claim's reply_token, kept on the stored
+-- messages): when messages of this conversation already carry it, an
+-- earlier attempt committed and its answer was lost, and they are returned
+-- as that attempt returned them; nothing is stored twice. The charge stays
+-- on the conversation until a part is recorded sent or the refund runs.
 CREATE OR REPLACE FUNCTION parley_store_reply(p_conv text, p_owner text, p_through integer,
-                                              p_parts jsonb)
+                                   p_parts jsonb, p_token text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_seq integer;
@@ -159,13 +193,24 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    -- The parts come after every message the reply covers.
+    SELECT jsonb_agg(jsonb_build_object('message_id', message_id, 'seq', sequence_no,
+                                        'text', text) ORDER BY sequence_no)
+      INTO v_out
+      FROM messages
+     WHERE conversation_id = p_conv AND sequence_no > p_through AND sender = 'agent'
+       AND reply_token = p_token;
+    IF v_out IS NOT NULL THEN
+        RETURN v_out;
+    END IF;
+    v_out := '[]';
     FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
         v_seq := v_seq + 1;
         v_id := gen_random_uuid()::text;
         INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
-                              kind, "timestamp", send_started_at)
+                              kind, "timestamp", send_started_at, reply_token)
         VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
-                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END);
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token);
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
@@ -174,8 +219,7 @@ BEGIN
     END LOOP;
     UPDATE conversations
        SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC',
-           replied_through_seq = greatest(replied_through_seq, p_through),
-           reply_charged = false
+           replied_through_seq = greatest(replied_through_seq, p_through)
      WHERE conversation_id = p_conv;
     RETURN v_out;
 END
@@ -184,14 +228,15 @@ $$;
 -- parley_store_reply for each (conversation, through, parts), in order of
 -- the arrays: one row per element, NULL where the claim is no longer ours.
 CREATE OR REPLACE FUNCTION parley_store_replies(p_owner text, p_convs text[], p_through integer[],
-                                     p_parts jsonb[])
+                                     p_parts jsonb[], p_tokens text[])
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
     v_i integer;
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
-        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i]);
+        v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
+                                         p_tokens[v_i]);
     END LOOP;
     RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
 END
@@ -199,7 +244,8 @@ $$;
 
 -- Records that the platform accepted an agent message: status sent, its
 -- platform id, a delivery row, and any status that arrived for that id
--- before this moment (SPEC §4.7) applied on top.
+-- before this moment applied on top; the first part the platform accepted
+-- spends the reply's charge. Run twice, it changes nothing more.
 -- A platform id Graph returns for a second message stays with the message
 -- that had it first: this one becomes 'sent' without it, its delivery row
 -- names the holder, and the holder's id is returned (NULL when there was
@@ -210,7 +256,11 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     p record;
     v_holder text;
+    v_conv text;
+    v_was text;
 BEGIN
+    SELECT conversation_id, status INTO v_conv, v_was FROM messages
+     WHERE message_id = p_message;
     IF p_pmid IS NOT NULL THEN
         SELECT message_id INTO v_holder FROM messages
          WHERE platform_message_id = p_pmid AND message_id <> p_message;
@@ -219,6 +269,12 @@ BEGIN
        SET status = 'sent',
            platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
      WHERE message_id = p_message;
+    -- Only the first record of a part: run again (its answer was lost), it
+    -- must not take the charge of a reply claimed since.
+    IF v_was = 'pending' THEN
+        UPDATE conversations SET reply_charged = false
+         WHERE conversation_id = v_conv AND reply_charged;
+    END IF;
     INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
                                               error_message, updated_at)
     VALUES (p_message, p_pmid, 'sent',
@@ -283,7 +339,9 @@ $$;
 
 -- Ends a claim: the lease is released, and the conversation stays due only
 -- if customer messages arrived that no reply covers yet. An archived
--- conversation is never due again (see below).
+-- conversation is never due again (see below). A conversation left with a
+-- charge and nothing to answer (its reply failed and the refund did not
+-- happen) is due again in a few seconds, so that a claim settles it.
 -- plpgsql rather than LANGUAGE sql: a SQL function that cannot be inlined
 -- is parsed and planned again at every call, which made it the costliest
 -- step of a finishing batch; plpgsql keeps its plan for the session.
@@ -296,7 +354,9 @@ BEGIN
                     SELECT 1 FROM messages m
                      WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
                        AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
-                THEN coalesce(c.reply_due_at, now()) ELSE NULL END
+                THEN coalesce(c.reply_due_at, now())
+                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
+                ELSE NULL END
      WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
 END
 $$;
@@ -310,16 +370,25 @@ RETURNS void LANGUAGE sql AS $$
     SELECT parley_finish_reply(p_conv, p_owner);
 $$;
 
--- Gives a failed reply's credits back. Locks in the order every other
+-- Gives a failed reply's credits back, once: only while the conversation
+-- carries the charge and p_owner holds its claim (else whoever claims it
+-- next settles the charge); true when the credits went back. Locks in the order every other
 -- function does: the conversation first, then the tenant's credits (the
 -- other order deadlocked against parley_fail_extraction and the claims;
 -- tests/integration/test_lock_order.sh).
-CREATE OR REPLACE FUNCTION parley_refund_reply(p_conv text, p_user text, p_amount integer)
-RETURNS void LANGUAGE sql AS $$
-    UPDATE conversations SET reply_charged = false WHERE conversation_id = p_conv;
+CREATE OR REPLACE FUNCTION parley_refund_reply(p_conv text, p_owner text, p_user text, p_amount integer)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations SET reply_charged = false
+     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner AND reply_charged;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
     UPDATE credits
        SET remaining_credits = remaining_credits + p_amount,
            total_used = greatest(total_used - p_amount, 0),
            last_updated = now() AT TIME ZONE 'UTC'
      WHERE user_id = p_user AND p_amount > 0;
+    RETURN true;
+END
 $$;

@@ -35,7 +35,7 @@ $$;
 -- The session's messages after p_after, in order, for the widget's poll.
 -- A reply still being produced (an agent message in 'pending') ends the
 -- list, so that a poll never moves the widget's "after" past a message it
--- has not seen yet. Agent messages returned become 'delivered' (SPEC §6),
+-- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md, webchat),
 -- and the status returned is the delivery status where there is one.
 CREATE OR REPLACE FUNCTION parley_webchat_fetch(p_widget text, p_session text, p_after integer,
                                      p_limit integer)
