@@ -48,6 +48,8 @@ struct config {
 	char *server_internal_listen; /* "" when unset */
 	long server_max_body_bytes;
 	long server_keep_raw_days;
+	long server_request_timeout_seconds; /* headers and body must arrive within this */
+	long server_max_connections;	     /* client connections on server.listen */
 
 	char *database_url;
 	long database_connections;

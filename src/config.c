@@ -83,6 +83,9 @@ static const struct key keys[] = {
 	STR("server", "internal_listen", "", C_ADDR_OR_EMPTY, 0, 0, server_internal_listen),
 	INT("server", "max_body_bytes", "4194304", 1024, 67108864, server_max_body_bytes),
 	INT("server", "keep_raw_days", "7", 0, 3650, server_keep_raw_days),
+	/* SPEC §12 limits */
+	INT("server", "request_timeout_seconds", "30", 1, 3600, server_request_timeout_seconds),
+	INT("server", "max_connections", "10000", 1, 1000000, server_max_connections),
 
 	STR("database", "url", "", C_NONE, NEED_DB, F_SECRET | F_CONNINFO, database_url),
 	INT("database", "connections", "4", 1, 64, database_connections),
