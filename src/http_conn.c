@@ -205,7 +205,12 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+	/* evhttp may have let the connection go since: then it has no event
+	 * callback, and there is nothing left to send. */
+	bufferevent_event_cb ecb = NULL;
+	bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
+	if (ecb)
+		bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
 }
 
 static void conn_free(void *arg)

@@ -85,6 +85,7 @@ PY
 )
 eq "pipelined: the first answered, the oversized second refused" "404 413" "$pipelined"
 stop_parley "$pid"
+eq "body limits: exits 0" 0 $?
 
 # --- the whole-request deadline: a byte a second does not keep a request alive.
 conf_set "$conf" server request_timeout_seconds 3
@@ -96,6 +97,7 @@ t=$(raw trickle "$port" body 10)
 ok "a body trickled a byte a second is closed after 3 s (closed after: $t)" test "$t" != open -a "$t" -ge 2 -a "$t" -le 6
 eq "requests that arrive in time are answered" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$iport/healthz")"
 stop_parley "$pid"
+eq "request deadline: exits 0" 0 $?
 
 # --- server.max_connections: the connection beyond it is closed at once;
 # health checks on the internal listener still get in; the loop stays idle.
@@ -111,6 +113,7 @@ eq "max_connections: /healthz on the internal listener answers" 200 "$inner"
 eq "max_connections: a connection is taken again once others closed" 200 "$after"
 contains "max_connections: the refusal is logged" "closing new connections: server.max_connections reached" "$(cat "$conf.log")"
 stop_parley "$pid"
+eq "max_connections: exits 0" 0 $?
 
 # --- out of file descriptors: new connections are closed at once, the loop
 # does not spin, and it recovers when connections close.
@@ -131,5 +134,6 @@ eq "out of descriptors: a connection is taken again once others closed" 200 "$af
 contains "out of descriptors: logged" "closing new connections: out of file descriptors" "$(cat "$conf.log")"
 stop_parley "$pid"
 eq "out of descriptors: exits 0" 0 $?
+eq "no sanitizer reports in the log" 0 "$(grep -c 'Sanitizer\|runtime error' "$conf.log")"
 
 finish
