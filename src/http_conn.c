@@ -23,6 +23,8 @@
 #define FD_HEADROOM 256
 /* How long a listener rests after an accept error there is no cure for. */
 #define ACCEPT_PAUSE_SECONDS 1
+/* How soon an answer's last byte is tried again when the socket was full. */
+#define SEND_RETRY_USEC 10000
 /* At most one warning about refused connections this often. */
 #define WARN_EVERY_SECONDS 10
 
@@ -47,11 +49,13 @@ struct conn {
 	struct http_conn_guard *g;
 	struct bufferevent *bev; /* the filter evhttp reads through */
 	struct event *deadline;
-	struct event *kick; /* hands the filter what evhttp queued to send */
+	struct event *kick;  /* hands the filter what evhttp queued to send */
+	struct event *retry; /* the same, later: the socket had no room */
 	struct http_framing framing;
 	int fd; /* -1 until first seen */
 	unsigned dispatched, answered;
-	bool over; /* beyond max_conns: closed as soon as evhttp has it */
+	bool over;    /* beyond max_conns: closed as soon as evhttp has it */
+	bool sending; /* inside filter_out: its own additions are no news */
 };
 
 static struct http_conn_guard *guards;
@@ -163,7 +167,9 @@ static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evb
  * empty" as "the answer is sent", and may close the connection right then;
  * what still sat in the socket bufferevent would be lost. So the last byte
  * of an answer is held back until everything before it has been written to
- * the socket, and is then written directly.
+ * the socket, and is then written directly. When the socket has no room for
+ * that one byte it is tried again shortly (a timer, not an event on the
+ * descriptor, which evhttp may close and the kernel hand out again).
  */
 static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct evbuffer *dst,
 						 ev_ssize_t limit, enum bufferevent_flush_mode mode,
@@ -177,15 +183,22 @@ static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct ev
 		return BEV_NEED_MORE;
 	if (c->fd < 0)
 		remember_fd(c);
+	c->sending = true;
 	evbuffer_remove_buffer(src, dst, n - 1);
 	if (evbuffer_get_length(dst) > 0 && c->fd >= 0)
 		(void)evbuffer_write(dst, c->fd); /* errors surface on the socket's own write */
 	if (evbuffer_get_length(dst) == 0 && c->fd >= 0) {
 		evbuffer_remove_buffer(src, dst, 1);
-		(void)evbuffer_write(dst, c->fd);
-		if (evbuffer_get_length(dst) > 0)
+		if (evbuffer_write(dst, c->fd) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+						       errno == EINTR)) {
 			evbuffer_remove_buffer(dst, src, 1);
+			struct timeval soon = {0, SEND_RETRY_USEC};
+			evtimer_add(c->retry, &soon);
+		}
+		/* Any other error: the byte stays with the socket bufferevent,
+		 * whose own write reports the error to evhttp. */
 	}
+	c->sending = false;
 	/* BEV_OK with bytes still held would be called again at once. */
 	return n > 1 || evbuffer_get_length(src) == 0 ? BEV_OK : BEV_NEED_MORE;
 }
@@ -196,7 +209,7 @@ static void on_output_added(struct evbuffer *buf, const struct evbuffer_cb_info 
 {
 	(void)buf;
 	struct conn *c = arg;
-	if (info->n_added)
+	if (info->n_added && !c->sending)
 		event_active(c->kick, EV_TIMEOUT, 1);
 }
 
@@ -220,6 +233,7 @@ static void conn_free(void *arg)
 		by_fd[c->fd] = NULL;
 	event_free(c->deadline);
 	event_free(c->kick);
+	event_free(c->retry);
 	struct http_conn_guard *g = c->g;
 	free(c);
 	g->open--;
@@ -243,6 +257,7 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
 		abort();
 	c->deadline = evtimer_new(base, on_deadline, c);
 	c->kick = event_new(base, -1, 0, on_kick, c);
+	c->retry = evtimer_new(base, on_kick, c);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_added, c);
 	g->open++;
 	if (g->max_conns && g->open > g->max_conns) {
