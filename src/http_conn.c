@@ -55,7 +55,8 @@ struct conn {
 	int fd; /* -1 until first seen */
 	unsigned dispatched, answered;
 	bool over;    /* beyond max_conns: closed as soon as evhttp has it */
-	bool sending; /* inside filter_out: its own additions are no news */
+	bool sending;  /* inside filter_out: its own additions are no news */
+	bool flushing; /* inside on_kick, which holds the bufferevent */
 };
 
 static struct http_conn_guard *guards;
@@ -187,7 +188,13 @@ static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct ev
 	evbuffer_remove_buffer(src, dst, n - 1);
 	if (evbuffer_get_length(dst) > 0 && c->fd >= 0)
 		(void)evbuffer_write(dst, c->fd); /* errors surface on the socket's own write */
-	if (evbuffer_get_length(dst) == 0 && c->fd >= 0) {
+	if (evbuffer_get_length(dst) == 0 && c->fd >= 0 && !c->flushing) {
+		/* Learning that the answer is out, evhttp may free the
+		 * connection; that must happen where the bufferevent is held
+		 * (on_kick), not in the socket's write callback, after which
+		 * libevent would re-arm a timer of the freed bufferevent. */
+		event_active(c->kick, EV_TIMEOUT, 1);
+	} else if (evbuffer_get_length(dst) == 0 && c->fd >= 0) {
 		evbuffer_remove_buffer(src, dst, 1);
 		if (evbuffer_write(dst, c->fd) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 						       errno == EINTR)) {
@@ -222,8 +229,13 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	 * callback, and there is nothing left to send. */
 	bufferevent_event_cb ecb = NULL;
 	bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
-	if (ecb)
-		bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+	if (!ecb)
+		return;
+	/* bufferevent_flush holds a reference while evhttp acts on the
+	 * answer being out; c lives until the bufferevent is finalised. */
+	c->flushing = true;
+	bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+	c->flushing = false;
 }
 
 static void conn_free(void *arg)
