@@ -88,6 +88,9 @@ static const struct key keys[] = {
 	INT("server", "max_body_bytes", "4194304", 1024, 67108864, server_max_body_bytes),
 	INT("server", "keep_raw_days", "7", 0, 3650, server_keep_raw_days),
 	STR("server", "trusted_proxies", "", C_NETWORKS, 0, 0, server_trusted_proxies),
+	/* limits: docs/protocol.md, README Configuration */
+	INT("server", "request_timeout_seconds", "30", 1, 3600, server_request_timeout_seconds),
+	INT("server", "max_connections", "10000", 1, 1000000, server_max_connections),
 
 	STR("database", "url", "", C_NONE, NEED_DB, F_SECRET | F_CONNINFO, database_url),
 	STR("database", "password", "", C_NONE, 0, F_SECRET, database_password),

@@ -1,13 +1,17 @@
 /* GET /healthz, /readyz and /metrics (docs/protocol.md). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "handlers.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "log.h"
 #include "metrics.h"
 #include "reply_worker.h"
+#include "xalloc.h"
 
 void health_handle_healthz(struct app *app, struct evhttp_request *req)
 {
@@ -16,14 +20,53 @@ void health_handle_healthz(struct app *app, struct evhttp_request *req)
 	http_reply_json(req, 200, "{\"status\":\"ok\"}\n");
 }
 
-static void on_ready(void *arg, PGresult *res, const char *err)
+/*
+ * Every load balancer in front of every process polls /readyz, often several
+ * times a second; a query per poll would put their combined rate on the
+ * database. The answer comes from the pool's state and the last probe, and a
+ * probe (a real round trip: a pool that believes itself connected to a
+ * server that went away finds out here) starts at most once a second.
+ * Requests that arrive while a probe is due wait for its outcome.
+ */
+#define PROBE_EVERY_SECONDS 1.0
+
+static struct {
+	bool running;
+	bool ok;	/* the last probe's outcome */
+	bool done_once; /* ok means something */
+	double started; /* monotonic seconds */
+	struct evhttp_request **waiting;
+	size_t nwaiting, cap;
+} probe;
+
+static double now_seconds(void)
 {
-	struct evhttp_request *req = arg;
-	(void)res;
-	if (err)
-		http_reply_error(req, 503, "database unavailable");
-	else
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void answer_ready(struct evhttp_request *req, bool ready)
+{
+	if (ready)
 		http_reply_json(req, 200, "{\"status\":\"ready\"}\n");
+	else
+		http_reply_error(req, 503, "database unavailable");
+}
+
+static void on_probe(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	(void)res;
+	probe.running = false;
+	probe.ok = err == NULL;
+	probe.done_once = true;
+	if (err)
+		log_warn("health", "readiness probe failed: %s", err);
+	/* Answers go out after the state is final: http_reply only queues. */
+	for (size_t i = 0; i < probe.nwaiting; i++)
+		answer_ready(probe.waiting[i], probe.ok);
+	probe.nwaiting = 0;
 }
 
 void health_handle_readyz(struct app *app, struct evhttp_request *req)
@@ -32,9 +75,28 @@ void health_handle_readyz(struct app *app, struct evhttp_request *req)
 		http_reply_error(req, 503, "shutting down");
 		return;
 	}
-	/* A real round trip: a pool that believes itself connected to a
-	 * server that went away finds out here. */
-	db_query(app->db, "SELECT 1", 0, NULL, on_ready, req);
+	/* No connection up: not ready, and nothing to ask. */
+	if (db_pool_ready(app->db) == 0) {
+		answer_ready(req, false);
+		return;
+	}
+	double now = now_seconds();
+	bool fresh = probe.done_once && now - probe.started < PROBE_EVERY_SECONDS;
+	if (fresh && !probe.running) {
+		answer_ready(req, probe.ok);
+		return;
+	}
+	if (probe.nwaiting == probe.cap) {
+		probe.cap = probe.cap ? probe.cap * 2 : 16;
+		probe.waiting = xrealloc(probe.waiting, probe.cap * sizeof *probe.waiting);
+	}
+	probe.waiting[probe.nwaiting++] = req;
+	if (probe.running)
+		return;
+	probe.running = true;
+	probe.started = now;
+	log_debug("health", "readiness probe");
+	db_query(app->db, "SELECT 1", 0, NULL, on_probe, NULL);
 }
 
 void health_handle_metrics(struct app *app, struct evhttp_request *req)

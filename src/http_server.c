@@ -12,6 +12,7 @@
 #include "app.h"
 #include "client_addr.h"
 #include "handlers.h"
+#include "http_conn.h"
 #include "log.h"
 #include "metrics.h"
 #include "strbuf.h"
@@ -21,6 +22,9 @@
 
 /* Connections the kernel holds for us before accept(). */
 #define LISTEN_BACKLOG 4096
+/* Body limits of the routes that are not webhooks (SPEC §12). */
+#define WEBCHAT_BODY_MAX (64 * 1024)
+#define OTHER_BODY_MAX (4 * 1024)
 
 typedef void (*handler_fn)(struct app *app, struct evhttp_request *req);
 
@@ -30,25 +34,28 @@ struct route {
 	handler_fn post;
 	handler_fn options; /* CORS preflight */
 	bool internal; /* health and metrics: only on internal_listen when it is set */
+	enum { BODY_OTHER, BODY_WEBCHAT, BODY_WEBHOOK } body; /* which limit (SPEC §12) */
 };
 
 static const struct route routes[] = {
-	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, NULL, false},
-	{"/webchat/v1/sessions", NULL, webchat_handle_sessions, webchat_handle_options, false},
+	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, NULL, false, BODY_WEBHOOK},
+	{"/webchat/v1/sessions", NULL, webchat_handle_sessions, webchat_handle_options, false,
+	 BODY_WEBCHAT},
 	{"/webchat/v1/messages", webchat_handle_messages_get, webchat_handle_messages_post,
-	 webchat_handle_options, false},
-	{"/webchat/v1/read", NULL, webchat_handle_read, webchat_handle_options, false},
-	{"/healthz", health_handle_healthz, NULL, NULL, true},
-	{"/readyz", health_handle_readyz, NULL, NULL, true},
-	{"/metrics", health_handle_metrics, NULL, NULL, true},
-	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false},
-	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false},
+	 webchat_handle_options, false, BODY_WEBCHAT},
+	{"/webchat/v1/read", NULL, webchat_handle_read, webchat_handle_options, false, BODY_WEBCHAT},
+	{"/healthz", health_handle_healthz, NULL, NULL, true, BODY_OTHER},
+	{"/readyz", health_handle_readyz, NULL, NULL, true, BODY_OTHER},
+	{"/metrics", health_handle_metrics, NULL, NULL, true, BODY_OTHER},
+	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false, BODY_WEBCHAT},
+	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false, BODY_WEBCHAT},
 };
 
 struct listener {
 	struct http_server *srv;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct http_conn_guard *guard;
 	bool internal;
 };
 
@@ -145,11 +152,57 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
+/* The route path names on listener l, or NULL (404). */
+static const struct route *find_route(const struct listener *l, const char *path)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const struct route *r = &routes[i];
+		if (strcmp(r->path, path) != 0)
+			continue;
+		/* With an internal listener, the public one does not expose
+		 * health and metrics, and the internal one exposes only those. */
+		if (l->srv->has_priv && r->internal != l->internal)
+			return NULL;
+		return r;
+	}
+	return NULL;
+}
+
+/* The framing's question, asked before a body is read: how much body may a
+ * request for target have? The target is parsed as evhttp parses it for
+ * dispatch(), so that both find the same route. */
+static uint64_t body_limit(void *arg, const char *target, size_t len)
+{
+	const struct listener *l = arg;
+	char *t = xstrndup(target, len);
+	struct evhttp_uri *uri = evhttp_uri_parse_with_flags(t, EVHTTP_URI_NONCONFORMANT);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const struct route *r = find_route(l, path && *path ? path : "/");
+	uint64_t max = !r			 ? OTHER_BODY_MAX
+		       : r->body == BODY_WEBHOOK ? (uint64_t)l->srv->app->cfg.server_max_body_bytes
+		       : r->body == BODY_WEBCHAT ? WEBCHAT_BODY_MAX
+						 : OTHER_BODY_MAX;
+	if (uri)
+		evhttp_uri_free(uri);
+	free(t);
+	return max;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	struct listener *l = arg;
 	struct http_server *srv = l->srv;
 	in_flight++;
+
+	int status;
+	const char *refused = http_conn_request(req, &status);
+	if (refused) {
+		/* The rest of what the client sent was not read: the
+		 * connection cannot carry another request. */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		http_reply_error(req, status, refused);
+		return;
+	}
 
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	if (!path || !*path)
@@ -157,14 +210,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	log_debug("http", "%s %s", method_name(method), path);
 
-	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		const struct route *r = &routes[i];
-		if (strcmp(r->path, path) != 0)
-			continue;
-		/* With an internal listener, the public one does not expose
-		 * health and metrics, and the internal one exposes only those. */
-		if (srv->has_priv && r->internal != l->internal)
-			break;
+	const struct route *r = find_route(l, path);
+	if (r) {
 		handler_fn h = method == EVHTTP_REQ_GET	      ? r->get
 			       : method == EVHTTP_REQ_POST    ? r->post
 			       : method == EVHTTP_REQ_OPTIONS ? r->options
@@ -217,14 +264,20 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 	l->srv = srv;
 	l->internal = internal;
 	l->http = evhttp_new(app->base);
-	/* evhttp answers bodies over its own limit with an HTML 413; ours is
-	 * checked in the handler with a JSON answer, so evhttp's limit only
-	 * bounds memory for clearly hostile sizes. */
-	evhttp_set_max_body_size(l->http, (ev_ssize_t)app->cfg.server_max_body_bytes * 2);
-	evhttp_set_max_headers_size(l->http, 64 * 1024);
+	/* Each route's limit is applied before evhttp reads a body (the
+	 * framing in http_conn), with a JSON 413; evhttp's own limit, the
+	 * largest of them, is never the one that answers. */
+	evhttp_set_max_body_size(l->http, (ev_ssize_t)app->cfg.server_max_body_bytes);
+	evhttp_set_max_headers_size(l->http, HTTP_FRAMING_HEAD_MAX);
 	/* Idle timeout: longer than the longest webchat poll (30 s), which
-	 * holds its connection silent until it is answered. */
+	 * holds its connection silent until it is answered. It restarts with
+	 * every byte read, so the request deadline is the guard's. */
 	evhttp_set_timeout(l->http, WEBCHAT_MAX_WAIT_SECONDS + 15);
+	/* Health checks on the internal listener still get in when the public
+	 * one is full. */
+	l->guard = http_conn_guard_new(l->http, app->base,
+				       internal ? 0 : app->cfg.server_max_connections,
+				       app->cfg.server_request_timeout_seconds, body_limit, l);
 	evhttp_set_default_content_type(l->http, "application/json");
 	/* Methods we do not serve get a JSON 405 from dispatch(), not evhttp's 501. */
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -249,6 +302,7 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 		 * a second. Listening again only raises the backlog (Linux caps it
 		 * at net.core.somaxconn). */
 		(void)listen(evhttp_bound_socket_get_fd(l->bound), LISTEN_BACKLOG);
+		http_conn_guard_listen(l->guard, l->bound);
 		log_info("http", "listening on %s%s", spec, internal ? " (health and metrics)" : "");
 	}
 	free(host);
@@ -263,6 +317,7 @@ struct http_server *http_server_start(struct app *app)
 	client_addr_nets_free(&trusted);
 	(void)client_addr_parse_nets(app->cfg.server_trusted_proxies, &trusted, NULL, 0);
 	srv->has_priv = app->cfg.server_internal_listen && *app->cfg.server_internal_listen;
+	http_conn_init(app->cfg.server_max_connections);
 	if (listener_start(srv, &srv->pub, app->cfg.server_listen, false) < 0 ||
 	    (srv->has_priv &&
 	     listener_start(srv, &srv->priv, app->cfg.server_internal_listen, true) < 0)) {
@@ -275,8 +330,10 @@ struct http_server *http_server_start(struct app *app)
 static void stop_listener(struct listener *l)
 {
 	/* Closes the listening socket; connections already accepted go on. */
-	if (l->http && l->bound)
+	if (l->http && l->bound) {
+		http_conn_guard_unlisten(l->guard);
 		evhttp_del_accept_socket(l->http, l->bound);
+	}
 	l->bound = NULL;
 }
 
@@ -294,6 +351,9 @@ void http_server_free(struct http_server *srv)
 		evhttp_free(srv->pub.http);
 	if (srv->priv.http)
 		evhttp_free(srv->priv.http);
+	/* After evhttp: the connections it just let go still count on them. */
+	http_conn_guard_free(srv->pub.guard);
+	http_conn_guard_free(srv->priv.guard);
 	client_addr_nets_free(&trusted);
 	free(srv);
 }
