@@ -33,8 +33,8 @@ long worker_lease_seconds(long dflt);
  * retry-after never ends early. Like every callback here, cb runs from the
  * loop, never from inside the call that armed it (the rule of include/db.h).
  */
-void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb,
-		     void *arg, long ms);
+void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb, void *arg,
+		     long ms);
 
 /* A worker's wake-up: armed for a time that only ever comes sooner (a
  * notification's wake must not be pushed back by a poll). */
@@ -73,7 +73,7 @@ struct worker;
 /* What one worker claims and how; a static table in the worker's module.
  * Every callback gets the ctx given to worker_new. */
 struct worker_ops {
-	const char *name;	/* log context, and the worker="" metrics label */
+	const char *name;        /* log context, and the worker="" metrics label */
 	const char *step_prefix; /* before "step …" in a database step's log lines */
 	/* Claims up to limit conversations, one JSON object per row;
 	 * claim_params adds its parameters after $1 owner, $2 limit and
@@ -92,8 +92,8 @@ struct worker_ops {
 	long (*notify_delay_ms)(void *ctx);
 	/* How many more jobs may be claimed now (<= 0: none). */
 	long (*room)(void *ctx);
-	long claim_batch;  /* most rows per claim */
-	long poll_ms;	   /* look for due work at least this often */
+	long claim_batch;   /* most rows per claim */
+	long poll_ms;       /* look for due work at least this often */
 	long lease_seconds; /* unless PARLEY_TEST_LEASE_SECONDS */
 	/* A claimed row: the worker starts (or queues) its job, calling
 	 * worker_job_added. */
@@ -136,7 +136,7 @@ void worker_free(struct worker *w);
  * margin (the due time is exact, the clocks of two hosts are not);
  * anything else the poll.
  */
-#define WORKER_AGAIN_MS 20
+#define WORKER_AGAIN_MS      20
 #define WORKER_DUE_MARGIN_MS 5
 long worker_next_wake_ms(long due_ms, long poll_ms);
 
@@ -144,11 +144,11 @@ long worker_next_wake_ms(long due_ms, long poll_ms);
 
 /* A database step that fails transiently is tried again after this long, at
  * most this often. */
-#define WORKER_DB_RETRY_MS 1000
+#define WORKER_DB_RETRY_MS  1000
 #define WORKER_DB_MAX_TRIES 30
 
 enum worker_db_verdict {
-	WORKER_DB_DROP,	   /* shutting down: free the job, its lease runs out */
+	WORKER_DB_DROP,    /* shutting down: free the job, its lease runs out */
 	WORKER_DB_RETRY,   /* transient: run the step again WORKER_DB_RETRY_MS later */
 	WORKER_DB_GIVE_UP, /* transient, too often: leave the job to lease expiry */
 	WORKER_DB_REFUSED, /* retrying cannot fix it: the job ends the way its step says */

@@ -429,20 +429,20 @@ static long room(void *ctx)
 }
 
 static const struct worker_ops ops = {
-	.name = "extraction",
-	.step_prefix = "extraction ",
-	.claim_sql = "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
-		     " $5::integer, $6::integer)",
-	.claim_params = claim_params,
-	.next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
-	.next_due_params = next_due_params,
-	.renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
-		     " $2::integer) WHERE extraction_lease_owner = $1",
-	.room = room,
-	.claim_batch = CLAIM_BATCH,
-	.poll_ms = POLL_MS,
-	.lease_seconds = LEASE_SECONDS,
-	.start_job = start_job,
+    .name = "extraction",
+    .step_prefix = "extraction ",
+    .claim_sql = "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
+		 " $5::integer, $6::integer)",
+    .claim_params = claim_params,
+    .next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
+    .next_due_params = next_due_params,
+    .renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
+		 " $2::integer) WHERE extraction_lease_owner = $1",
+    .room = room,
+    .claim_batch = CLAIM_BATCH,
+    .poll_ms = POLL_MS,
+    .lease_seconds = LEASE_SECONDS,
+    .start_job = start_job,
 };
 
 static void declare_metrics(void)

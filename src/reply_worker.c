@@ -182,7 +182,8 @@ static void job_free(struct job *j)
 /* Starts waiting jobs while slots are free. */
 static void admit_waiting(struct reply_worker *w)
 {
-	while (!worker_closing(w->loop) && w->waiting && w->slots_held < w->app->cfg.openai_max_in_flight) {
+	while (!worker_closing(w->loop) && w->waiting &&
+	       w->slots_held < w->app->cfg.openai_max_in_flight) {
 		struct job *j = w->waiting;
 		w->waiting = j->wait_next;
 		if (!w->waiting)

@@ -35,8 +35,8 @@ static void arm(struct event *ev, struct event_base *base, long ms)
 	evtimer_add(ev, &tv);
 }
 
-void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb,
-		     void *arg, long ms)
+void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb, void *arg,
+		     long ms)
 {
 	if (!*timer)
 		*timer = evtimer_new(base, cb, arg);
@@ -76,11 +76,11 @@ void worker_count_upstream(const char *target, const struct http_resp *resp, con
 			   double seconds)
 {
 	char labels[96];
-	const char *class = err ? "error"
-			    : resp->status >= 500 ? "5xx"
-			    : resp->status >= 400 ? "4xx"
+	const char *class = err                                         ? "error"
+			    : resp->status >= 500                       ? "5xx"
+			    : resp->status >= 400                       ? "4xx"
 			    : resp->status >= 200 && resp->status < 300 ? "2xx"
-								      : "other";
+									: "other";
 	snprintf(labels, sizeof labels, "target=\"%s\",class=\"%s\"", target, class);
 	metrics_add("parley_upstream_requests_total", labels, 1);
 	snprintf(labels, sizeof labels, "target=\"%s\"", target);
@@ -111,9 +111,9 @@ struct worker {
 	struct db_pool *db;
 	char owner[96];
 	long lease_seconds;
-	int active;	  /* jobs claimed and not yet freed */
-	bool claiming;	  /* a claim (or its next-due query) is in flight */
-	bool again;	  /* claim again as soon as the current one returns */
+	int active;    /* jobs claimed and not yet freed */
+	bool claiming; /* a claim (or its next-due query) is in flight */
+	bool again;    /* claim again as soon as the current one returns */
 	/* The last claim found less than it asked for: a finishing job need
 	 * not claim again (an empty claim is still a transaction). Cleared by
 	 * notifications, the wake-up timer, and a job whose conversation is

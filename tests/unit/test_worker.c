@@ -125,16 +125,16 @@ static void test_count_upstream(void **state)
 		worker_count_upstream("openai", &r, NULL, 0.01);
 	}
 	worker_count_upstream("graph", &r, "connection refused", 0.5);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"2xx\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"4xx\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"5xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"2xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"4xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"5xx\"") == 2);
 	assert_true(metrics_get("parley_upstream_requests_total",
 				"target=\"openai\",class=\"other\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"graph\",class=\"error\"") == 1);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"graph\",class=\"error\"") == 1);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "parley_upstream_duration_seconds_count{target=\"graph\"} 1"));
 	free(text);
@@ -201,14 +201,14 @@ static void test_params(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_owner),
-		cmocka_unit_test(test_lease_seconds),
-		cmocka_unit_test(test_wake_only_comes_sooner),
-		cmocka_unit_test(test_timer_in),
-		cmocka_unit_test(test_count_upstream),
-		cmocka_unit_test(test_next_wake),
-		cmocka_unit_test(test_db_verdict),
-		cmocka_unit_test(test_params),
+	    cmocka_unit_test(test_owner),
+	    cmocka_unit_test(test_lease_seconds),
+	    cmocka_unit_test(test_wake_only_comes_sooner),
+	    cmocka_unit_test(test_timer_in),
+	    cmocka_unit_test(test_count_upstream),
+	    cmocka_unit_test(test_next_wake),
+	    cmocka_unit_test(test_db_verdict),
+	    cmocka_unit_test(test_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
