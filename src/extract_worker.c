@@ -184,20 +184,33 @@ static void attempt_failed(struct job *j, const char *reason, const char *detail
 
 /* ---- steps ------------------------------------------------------------ */
 
+/* A database step answered: true to go on with its row. Otherwise the job
+ * went on or ended here: a failed step (db_failed), or a claim lost
+ * meanwhile (SQL NULL: our lease ran out and someone else has the
+ * conversation now; theirs is the extraction of these messages). */
+static bool step_answered(struct job *j, PGresult *res, const char *err)
+{
+	if (err) {
+		db_failed(j, err);
+		return false;
+	}
+	if (!PQgetisnull(res, 0, 0))
+		return true;
+	if (j->step == STEP_STORE)
+		log_warn(j->ctx, "claim lost before the extraction was stored; dropping it");
+	else
+		log_warn(j->ctx, "extraction %s (%s); the claim was lost meanwhile", j->reason,
+			 j->detail);
+	count_outcome("lost_claim");
+	job_done(j);
+	return false;
+}
+
 static void on_failed_recorded(void *arg, PGresult *res, const char *err)
 {
 	struct job *j = arg;
-	if (err) {
-		db_failed(j, err);
+	if (!step_answered(j, res, err))
 		return;
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		log_warn(j->ctx, "extraction %s (%s); the claim was lost meanwhile", j->reason,
-			 j->detail);
-		count_outcome("lost_claim");
-		job_done(j);
-		return;
-	}
 	cJSON *r = cJSON_Parse(PQgetvalue(res, 0, 0));
 	int failures =
 	    cJSON_GetObjectItem(r, "failures") ? cJSON_GetObjectItem(r, "failures")->valueint : 0;
@@ -221,18 +234,8 @@ static void on_failed_recorded(void *arg, PGresult *res, const char *err)
 static void on_stored(void *arg, PGresult *res, const char *err)
 {
 	struct job *j = arg;
-	if (err) {
-		db_failed(j, err);
+	if (!step_answered(j, res, err))
 		return;
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		/* Our lease ran out and someone else has the conversation now:
-		 * theirs is the extraction of these messages. */
-		log_warn(j->ctx, "claim lost before the extraction was stored; dropping it");
-		count_outcome("lost_claim");
-		job_done(j);
-		return;
-	}
 	char labels[32];
 	snprintf(labels, sizeof labels, "tag=\"%s\"", j->tag);
 	metrics_add("parley_extraction_tags_total", labels, 1);
@@ -431,18 +434,20 @@ static long room(void *ctx)
 static const struct worker_ops ops = {
     .name = "extraction",
     .step_prefix = "extraction ",
+    /* Started at once, within the slots: nothing to hand back at a stop. */
     .claim_sql = "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
 		 " $5::integer, $6::integer)",
     .claim_params = claim_params,
-    .next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
-    .next_due_params = next_due_params,
-    .renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
-		 " $2::integer) WHERE extraction_lease_owner = $1",
     .room = room,
     .claim_batch = CLAIM_BATCH,
-    .poll_ms = POLL_MS,
-    .lease_seconds = LEASE_SECONDS,
     .start_job = start_job,
+    /* No notification channel: new messages are found by polling. */
+    .next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
+    .next_due_params = next_due_params,
+    .poll_ms = POLL_MS,
+    .renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
+		 " $2::integer) WHERE extraction_lease_owner = $1",
+    .lease_seconds = LEASE_SECONDS,
 };
 
 static void declare_metrics(void)
@@ -499,19 +504,9 @@ struct extract_worker *extract_worker_start(struct app *app, struct http_client 
 	return w;
 }
 
-void extract_worker_stop(struct extract_worker *w)
+struct worker *extract_worker_loop(const struct extract_worker *w)
 {
-	worker_stop(w->loop);
-}
-
-int extract_worker_active(const struct extract_worker *w)
-{
-	return worker_active(w->loop);
-}
-
-void extract_worker_close(struct extract_worker *w)
-{
-	worker_close(w->loop);
+	return w->loop;
 }
 
 void extract_worker_free(struct extract_worker *w)

@@ -1041,8 +1041,12 @@ static void hand_back(void *ctx);
 static const struct worker_ops ops = {
 	.name = "replies",
 	.step_prefix = "",
+	/* Claimed work waits for a slot (admit), and is handed back at a stop. */
 	.claim_sql = "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)",
 	.claim_params = claim_params,
+	.room = room,
+	.claim_batch = CLAIM_BATCH,
+	.start_job = start_job,
 	/* (greatest() skips NULLs: coalesce(greatest(0, NULL), -1) is 0, which
 	 * made an idle worker claim every few milliseconds.) */
 	.next_due_sql =
@@ -1051,15 +1055,13 @@ static const struct worker_ops ops = {
 		" FROM conversations WHERE reply_due_at IS NOT NULL"
 		" AND (is_active OR reply_lease_owner IS NOT NULL)"
 		" AND (reply_lease_until IS NULL OR reply_lease_until < now())",
-	.renew_sql = "UPDATE conversations SET reply_lease_until = now() + make_interval(secs =>"
-		     " $2::integer) WHERE reply_lease_owner = $1",
+	/* A notification wakes every process; the poll is the safety net. */
 	.notify_channel = "parley_reply_due",
 	.notify_delay_ms = notify_delay_ms,
-	.room = room,
-	.claim_batch = CLAIM_BATCH,
 	.poll_ms = IDLE_POLL_MS,
+	.renew_sql = "UPDATE conversations SET reply_lease_until = now() + make_interval(secs =>"
+		     " $2::integer) WHERE reply_lease_owner = $1",
 	.lease_seconds = LEASE_SECONDS,
-	.start_job = start_job,
 	.hand_back = hand_back,
 };
 
@@ -1131,19 +1133,9 @@ static void hand_back(void *ctx)
 	w->waiting_tail = NULL;
 }
 
-void reply_worker_stop(struct reply_worker *w)
+struct worker *reply_worker_loop(const struct reply_worker *w)
 {
-	worker_stop(w->loop);
-}
-
-int reply_worker_active(const struct reply_worker *w)
-{
-	return worker_active(w->loop);
-}
-
-void reply_worker_close(struct reply_worker *w)
-{
-	worker_close(w->loop);
+	return w->loop;
 }
 
 void reply_worker_free(struct reply_worker *w)
