@@ -16,6 +16,7 @@
 struct app;
 struct http_client;
 struct extract_worker;
+struct worker;
 
 /*
  * Starts claiming due extractions. Returns NULL (after logging why) when
@@ -23,14 +24,9 @@ struct extract_worker;
  * set, so the request could name no model.
  */
 struct extract_worker *extract_worker_start(struct app *app, struct http_client *http);
-/* Stops claiming new work; jobs in flight carry on. */
-void extract_worker_stop(struct extract_worker *w);
-/* Jobs in flight. */
-int extract_worker_active(const struct extract_worker *w);
-/* Shutdown: from now on, callbacks of this worker's pending queries and
- * requests only free their jobs. Call before freeing the HTTP client and
- * the database pool, then free the worker. */
-void extract_worker_close(struct extract_worker *w);
+/* Its claim loop (worker.h), for shutdown as the reply worker's
+ * (reply_worker.h). */
+struct worker *extract_worker_loop(const struct extract_worker *w);
 /* Frees everything; jobs still in flight are abandoned (their leases run
  * out and they are claimed again). NULL is fine. */
 void extract_worker_free(struct extract_worker *w);

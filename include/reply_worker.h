@@ -13,16 +13,17 @@ struct app;
 struct http_client;
 struct reply_worker;
 
+struct worker;
+
 /* Starts listening for due replies and claiming them. */
 struct reply_worker *reply_worker_start(struct app *app, struct http_client *http);
-/* Stops claiming new work; jobs in flight carry on. */
-void reply_worker_stop(struct reply_worker *w);
-/* Jobs in flight. */
-int reply_worker_active(const struct reply_worker *w);
-/* Shutdown: from now on, callbacks of this worker's pending queries and
- * requests only free their jobs. Call before freeing the HTTP client and
- * the database pool (which fail their pending work), then free the worker. */
-void reply_worker_close(struct reply_worker *w);
+/* Its claim loop (worker.h), for shutdown: worker_stop stops claiming (claimed
+ * replies waiting for a slot are handed back, jobs in flight carry on),
+ * worker_active counts the jobs in flight, and worker_close makes the
+ * callbacks of pending queries and requests only free their jobs — call it
+ * before freeing the HTTP client and the database pool (which fail their
+ * pending work), then free the worker. */
+struct worker *reply_worker_loop(const struct reply_worker *w);
 /* Frees everything; jobs still in flight are abandoned (their leases expire
  * and another process, or this one after a restart, picks them up). */
 void reply_worker_free(struct reply_worker *w);

@@ -16,18 +16,16 @@
 #include "metrics.h"
 #include "referral.h"
 #include "retry.h"
-#include "worker_common.h"
+#include "worker.h"
 #include "xalloc.h"
 
 /* Without anything due sooner, look for due work this often: new messages
  * arrive without a notification (extraction is not latency critical, and a
  * NOTIFY per message would cost the ingest path), and leases run out. */
 #define POLL_MS 1000
-/* When more is due at once, the next claim follows this soon. */
-#define AGAIN_MS 20
-/* A database step that fails is tried again after this long, this often. */
-#define DB_RETRY_MS  1000
-#define DB_MAX_TRIES 30
+/* How many conversations one claim takes at most (the slots bound it
+ * first). */
+#define CLAIM_BATCH 64
 /* How long a claim holds without renewal; renewed every third of it. */
 #define LEASE_SECONDS      30
 #define CONNECT_TIMEOUT_MS 5000
@@ -63,22 +61,14 @@ struct job {
 struct extract_worker {
 	struct app *app;
 	struct http_client *http;
-	char owner[96];
+	struct worker *loop; /* claims, wakes, leases (worker.h) */
+	const char *owner;   /* the loop's */
 	struct job *jobs;
-	int active;
 	int slots; /* most jobs at once: our share of openai.max_in_flight */
-	bool claiming;
-	bool again;
-	bool stopped;
-	bool closing;
-	struct worker_wake wake;
-	struct event *renew;
-	long lease_seconds;
 	long backoff_seconds;
 };
 
 static void run(struct job *j);
-static void claim(struct extract_worker *w);
 
 static void count_outcome(const char *outcome)
 {
@@ -96,7 +86,7 @@ static void count_failure(const char *reason)
 
 static void set_gauge(struct extract_worker *w)
 {
-	metrics_set("parley_extractions_in_progress", NULL, w->active);
+	metrics_set("parley_extractions_in_progress", NULL, worker_active(w->loop));
 }
 
 static void job_free(struct job *j)
@@ -108,8 +98,8 @@ static void job_free(struct job *j)
 			break;
 		}
 	}
-	w->active--;
-	if (!w->closing)
+	worker_job_removed(w->loop);
+	if (!worker_closing(w->loop))
 		set_gauge(w);
 	if (j->timer)
 		event_free(j->timer);
@@ -120,13 +110,13 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-/* The job is over (done, failed or abandoned): make room and look for more. */
+/* The job is over (done, failed or abandoned): make room and look for more
+ * (no notification tells of new work, so every end claims). */
 static void job_done(struct job *j)
 {
 	struct extract_worker *w = j->w;
 	job_free(j);
-	if (!w->closing)
-		claim(w);
+	worker_job_ended(w->loop, true);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -158,43 +148,27 @@ static const char *step_name(enum step s)
 }
 
 /*
- * A database step failed. What may pass (db_error_retryable) is tried again
- * a little later, at most DB_MAX_TRIES times, then the job is given up to
- * lease expiry. Anything else would fail the same way every time: logged
- * with its SQLSTATE and counted, and the attempt fails at once — a refused
+ * A database step failed (worker_db_failed decides and logs): a transient
+ * error is tried again a little later, and after too many tries the job is
+ * given up to lease expiry. A refusal fails the attempt at once — a refused
  * store is a failed attempt (its credits back, the next one later, as for
  * any failure); a refused failure record gives the job up.
  */
 static void db_failed(struct job *j, const char *err)
 {
-	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
-		job_free(j);
-		return;
-	}
-	if (!db_error_retryable(err)) {
-		char state[6], labels[96];
-		db_error_sqlstate(err, state);
-		snprintf(labels, sizeof labels,
-			 "worker=\"extraction\",step=\"%s\",sqlstate=\"%s\"", step_name(j->step),
-			 state);
-		metrics_add("parley_db_step_failures_total", labels, 1);
-		log_error(j->ctx, "extraction step %s failed for good: %s", step_name(j->step), err);
+	switch (worker_db_failed(j->w->loop, j->ctx, step_name(j->step), &j->db_tries, err)) {
+	case WORKER_DB_DROP: job_free(j); return;
+	case WORKER_DB_RETRY: run_later(j, WORKER_DB_RETRY_MS); return;
+	case WORKER_DB_REFUSED:
 		if (j->step == STEP_STORE) {
 			attempt_failed(j, "database", "the database refused the lead", NULL);
 			return;
 		}
-		count_outcome("abandoned");
-		job_done(j);
-		return;
+		break;
+	case WORKER_DB_GIVE_UP: break;
 	}
-	if (++j->db_tries >= DB_MAX_TRIES) {
-		log_error(j->ctx, "giving up on the extraction: %s", err);
-		count_outcome("abandoned");
-		job_done(j);
-		return;
-	}
-	log_warn(j->ctx, "extraction database step failed, retrying: %s", err);
-	run_later(j, DB_RETRY_MS);
+	count_outcome("abandoned");
+	job_done(j);
 }
 
 /* The attempt failed: store nothing, count it, and let SQL schedule the
@@ -210,20 +184,33 @@ static void attempt_failed(struct job *j, const char *reason, const char *detail
 
 /* ---- steps ------------------------------------------------------------ */
 
+/* A database step answered: true to go on with its row. Otherwise the job
+ * went on or ended here: a failed step (db_failed), or a claim lost
+ * meanwhile (SQL NULL: our lease ran out and someone else has the
+ * conversation now; theirs is the extraction of these messages). */
+static bool step_answered(struct job *j, PGresult *res, const char *err)
+{
+	if (err) {
+		db_failed(j, err);
+		return false;
+	}
+	if (!PQgetisnull(res, 0, 0))
+		return true;
+	if (j->step == STEP_STORE)
+		log_warn(j->ctx, "claim lost before the extraction was stored; dropping it");
+	else
+		log_warn(j->ctx, "extraction %s (%s); the claim was lost meanwhile", j->reason,
+			 j->detail);
+	count_outcome("lost_claim");
+	job_done(j);
+	return false;
+}
+
 static void on_failed_recorded(void *arg, PGresult *res, const char *err)
 {
 	struct job *j = arg;
-	if (err) {
-		db_failed(j, err);
+	if (!step_answered(j, res, err))
 		return;
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		log_warn(j->ctx, "extraction %s (%s); the claim was lost meanwhile", j->reason,
-			 j->detail);
-		count_outcome("lost_claim");
-		job_done(j);
-		return;
-	}
 	cJSON *r = cJSON_Parse(PQgetvalue(res, 0, 0));
 	int failures =
 	    cJSON_GetObjectItem(r, "failures") ? cJSON_GetObjectItem(r, "failures")->valueint : 0;
@@ -247,18 +234,8 @@ static void on_failed_recorded(void *arg, PGresult *res, const char *err)
 static void on_stored(void *arg, PGresult *res, const char *err)
 {
 	struct job *j = arg;
-	if (err) {
-		db_failed(j, err);
+	if (!step_answered(j, res, err))
 		return;
-	}
-	if (PQgetisnull(res, 0, 0)) {
-		/* Our lease ran out and someone else has the conversation now:
-		 * theirs is the extraction of these messages. */
-		log_warn(j->ctx, "claim lost before the extraction was stored; dropping it");
-		count_outcome("lost_claim");
-		job_done(j);
-		return;
-	}
 	char labels[32];
 	snprintf(labels, sizeof labels, "tag=\"%s\"", j->tag);
 	metrics_add("parley_extraction_tags_total", labels, 1);
@@ -272,7 +249,7 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 {
 	struct job *j = arg;
 	struct extract_worker *w = j->w;
-	if (w->closing) {
+	if (worker_closing(w->loop)) {
 		job_free(j);
 		return;
 	}
@@ -386,13 +363,14 @@ static int int_field(const cJSON *o, const char *key)
 	return cJSON_IsNumber(v) ? v->valueint : 0;
 }
 
-static void start_job(struct extract_worker *w, const cJSON *o)
+static void start_job(void *ctx, const cJSON *o)
 {
+	struct extract_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	j->next = w->jobs;
 	w->jobs = j;
-	w->active++;
+	worker_job_added(w->loop);
 	set_gauge(w);
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->user_id = dup_field(o, "user_id");
@@ -434,111 +412,43 @@ static void start_job(struct extract_worker *w, const cJSON *o)
 	go(j, STEP_REQUEST);
 }
 
-static void on_next_due(void *arg, PGresult *res, const char *err)
+static void claim_params(void *ctx, struct worker_params *p)
 {
-	struct extract_worker *w = arg;
-	w->claiming = false;
-	if (w->closing)
-		return;
-	if (w->again) {
-		w->again = false;
-		claim(w);
-		return;
-	}
-	long ms = err ? -1 : atol(PQgetvalue(res, 0, 0));
-	if (ms == 0)
-		worker_wake_in(&w->wake, AGAIN_MS); /* more is due than one claim took */
-	else
-		/* +5 ms: the due time is exact, the clocks of two hosts are not. */
-		worker_wake_in(&w->wake, ms > 0 && ms < POLL_MS ? ms + 5 : POLL_MS);
+	const struct config *cfg = &((struct extract_worker *)ctx)->app->cfg;
+	worker_param_long(p, cfg->extraction_every_messages);
+	worker_param_long(p, cfg->extraction_idle_seconds);
+	worker_param_long(p, cfg->extraction_credits);
 }
 
-static void on_claimed(void *arg, PGresult *res, const char *err)
+static void next_due_params(void *ctx, struct worker_params *p)
 {
-	struct extract_worker *w = arg;
-	w->claiming = false;
-	if (w->closing)
-		return;
-	if (err) {
-		if (err == DB_ERR_UNAVAILABLE)
-			log_debug("extraction", "claiming: %s", err);
-		else
-			log_warn("extraction", "claiming failed: %s", err);
-		worker_wake_in(&w->wake, err == DB_ERR_UNAVAILABLE ? 100 : POLL_MS);
-		return;
-	}
-	int n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		cJSON *o = cJSON_Parse(PQgetvalue(res, i, 0));
-		if (o)
-			start_job(w, o);
-		cJSON_Delete(o);
-	}
-	char idle[24];
-	snprintf(idle, sizeof idle, "%ld", w->app->cfg.extraction_idle_seconds);
-	const char *p[] = {idle};
-	w->claiming = true;
-	db_query(w->app->db, "SELECT parley_next_extraction_ms($1::integer)", 1, p, on_next_due, w);
+	worker_param_long(p, ((struct extract_worker *)ctx)->app->cfg.extraction_idle_seconds);
 }
 
-static void claim(struct extract_worker *w)
+static long room(void *ctx)
 {
-	if (w->stopped || w->closing)
-		return;
-	if (w->claiming) {
-		w->again = true;
-		return;
-	}
-	long room = w->slots - w->active;
-	if (room <= 0)
-		return; /* a finishing job claims again */
-	const struct config *cfg = &w->app->cfg;
-	char limit[24], lease[24], every[24], idle[24], credits[24];
-	snprintf(limit, sizeof limit, "%ld", room);
-	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
-	snprintf(every, sizeof every, "%ld", cfg->extraction_every_messages);
-	snprintf(idle, sizeof idle, "%ld", cfg->extraction_idle_seconds);
-	snprintf(credits, sizeof credits, "%ld", cfg->extraction_credits);
-	const char *p[] = {w->owner, limit, lease, every, idle, credits};
-	w->claiming = true;
-	db_query(w->app->db,
-		 "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
+	struct extract_worker *w = ctx;
+	return w->slots - worker_active(w->loop);
+}
+
+static const struct worker_ops ops = {
+    .name = "extraction",
+    .step_prefix = "extraction ",
+    /* Started at once, within the slots: nothing to hand back at a stop. */
+    .claim_sql = "SELECT parley_claim_extractions($1, $2::integer, $3::integer, $4::integer,"
 		 " $5::integer, $6::integer)",
-		 6, p, on_claimed, w);
-}
-
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	claim(arg);
-}
-
-static void on_renewed(void *arg, PGresult *res, const char *err)
-{
-	(void)arg;
-	(void)res;
-	if (err && err != DB_ERR_SHUTDOWN)
-		log_warn("extraction", "renewing leases failed: %s", err);
-}
-
-/* Short leases, renewed while the work runs: a dead process's claims are
- * picked up within one lease, not after the slowest possible answer. */
-static void on_renew(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct extract_worker *w = arg;
-	if (w->active == 0 || w->closing)
-		return;
-	char lease[24];
-	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
-	const char *p[] = {w->owner, lease};
-	db_query(w->app->db,
-		 "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
+    .claim_params = claim_params,
+    .room = room,
+    .claim_batch = CLAIM_BATCH,
+    .start_job = start_job,
+    /* No notification channel: new messages are found by polling. */
+    .next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
+    .next_due_params = next_due_params,
+    .poll_ms = POLL_MS,
+    .renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
 		 " $2::integer) WHERE extraction_lease_owner = $1",
-		 2, p, on_renewed, w);
-}
+    .lease_seconds = LEASE_SECONDS,
+};
 
 static void declare_metrics(void)
 {
@@ -576,54 +486,36 @@ struct extract_worker *extract_worker_start(struct app *app, struct http_client 
 	struct extract_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;
 	w->http = http;
-	worker_owner(w->owner, sizeof w->owner);
 	w->slots = (int)(cfg->openai_max_in_flight / 4);
 	if (w->slots < 1)
 		w->slots = 1;
-	w->lease_seconds = worker_lease_seconds(LEASE_SECONDS);
 	w->backoff_seconds = BACKOFF_SECONDS;
 	/* Tests of retries cannot wait that long. */
 	const char *s = getenv("PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS");
 	if (s && atol(s) > 0)
 		w->backoff_seconds = atol(s);
-	worker_wake_init(&w->wake, app->base, on_wake, w);
-	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
-	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
-	event_add(w->renew, &every);
+	w->loop = worker_new(&ops, w, app->base, app->db);
+	w->owner = worker_owner_of(w->loop);
 	set_gauge(w);
 	log_info("extraction",
 		 "lead extraction on: every %ld customer messages after %ld s quiet, "
 		 "up to %d at once",
 		 cfg->extraction_every_messages, cfg->extraction_idle_seconds, w->slots);
-	worker_wake_in(&w->wake, 0);
 	return w;
 }
 
-void extract_worker_stop(struct extract_worker *w)
+struct worker *extract_worker_loop(const struct extract_worker *w)
 {
-	w->stopped = true;
-	worker_wake_cancel(&w->wake);
-	/* The renewal timer keeps running: jobs in flight still hold claims. */
-}
-
-int extract_worker_active(const struct extract_worker *w)
-{
-	return w->active;
-}
-
-void extract_worker_close(struct extract_worker *w)
-{
-	w->closing = true;
+	return w->loop;
 }
 
 void extract_worker_free(struct extract_worker *w)
 {
 	if (!w)
 		return;
-	w->closing = true;
+	worker_close(w->loop);
 	while (w->jobs)
 		job_free(w->jobs);
-	worker_wake_free(&w->wake);
-	event_free(w->renew);
+	worker_free(w->loop);
 	free(w);
 }

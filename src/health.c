@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reply_worker.h"
+#include "worker.h"
 #include "xalloc.h"
 
 void health_handle_healthz(struct app *app, struct evhttp_request *req)
@@ -107,7 +108,8 @@ void health_handle_metrics(struct app *app, struct evhttp_request *req)
 	metrics_set("parley_db_queries_queued", NULL, db_pool_queued(app->db));
 	metrics_set("parley_http_requests_in_flight", NULL, http_server_in_flight());
 	if (app->replies) {
-		metrics_set("parley_replies_in_progress", NULL, reply_worker_active(app->replies));
+		metrics_set("parley_replies_in_progress", NULL,
+			    worker_active(reply_worker_loop(app->replies)));
 		metrics_set("parley_upstream_in_flight", "state=\"on_wire\"",
 			    http_client_in_flight(app->upstream));
 		metrics_set("parley_upstream_in_flight", "state=\"queued\"",

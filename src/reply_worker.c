@@ -22,7 +22,7 @@
 #include "strbuf.h"
 #include "text_split.h"
 #include "webchat.h"
-#include "worker_common.h"
+#include "worker.h"
 #include "xalloc.h"
 
 /* How many conversations one claim takes at most. */
@@ -34,9 +34,6 @@
 /* Without a notification, look for due work at least this often: leases of
  * crashed processes run out, and other processes' debounce ends. */
 #define IDLE_POLL_MS 1000
-/* A database step that fails is tried again after this long, this often. */
-#define DB_RETRY_MS 1000
-#define DB_MAX_TRIES 30
 #define GRAPH_TIMEOUT_MS 30000
 /* How long a claim holds without renewal; renewed every third of it. */
 #define LEASE_SECONDS 30
@@ -105,9 +102,9 @@ struct job {
 struct reply_worker {
 	struct app *app;
 	struct http_client *http;
-	char owner[96];
+	struct worker *loop; /* claims, wakes, leases (worker.h) */
+	const char *owner;   /* the loop's */
 	struct job *jobs;
-	int active;
 	/* openai.max_in_flight slots: a job holds one from its first upstream
 	 * call through its last send, so its own requests never queue behind
 	 * other jobs' (a produced reply is sent at once, not after the next
@@ -115,26 +112,12 @@ struct reply_worker {
 	 * to start the moment a slot frees. */
 	int slots_held;
 	struct job *waiting, *waiting_tail;
-	bool claiming;	/* a claim query is in flight */
-	/* The last claim found less than it asked for: a finishing job need
-	 * not claim again (an empty claim is still a transaction). Cleared by
-	 * notifications, the wake-up timer, and a job whose conversation is
-	 * due again when it finishes. */
-	bool dry;
-	long claim_limit; /* what the claim in flight asked for */
-	bool again;	/* claim again as soon as the current one returns */
-	bool stopped;
-	bool closing;
-	struct worker_wake wake;
-	struct event *renew;	/* keeps our leases alive while jobs run */
 	struct db_batch *stores;   /* parley_store_replies */
 	struct db_batch *finishes; /* parley_finish_sent_replies */
-	long lease_seconds;
 };
 
 static void run(struct job *j);
 static void go(struct job *j, enum step s);
-static void claim(struct reply_worker *w);
 
 static const char *step_name(enum step s)
 {
@@ -160,7 +143,7 @@ static void job_free(struct job *j)
 			break;
 		}
 	}
-	w->active--;
+	worker_job_removed(w->loop);
 	if (j->waiting) {
 		struct job **p = &w->waiting;
 		while (*p != j)
@@ -204,7 +187,8 @@ static void job_free(struct job *j)
 /* Starts waiting jobs while slots are free. */
 static void admit_waiting(struct reply_worker *w)
 {
-	while (!w->closing && w->waiting && w->slots_held < w->app->cfg.openai_max_in_flight) {
+	while (!worker_closing(w->loop) && w->waiting &&
+	       w->slots_held < w->app->cfg.openai_max_in_flight) {
 		struct job *j = w->waiting;
 		w->waiting = j->wait_next;
 		if (!w->waiting)
@@ -249,10 +233,7 @@ static void job_end(struct job *j, bool still_due)
 	struct reply_worker *w = j->w;
 	job_free(j);
 	admit_waiting(w);
-	if (still_due)
-		w->dry = false;
-	if (!w->closing && !w->dry)
-		claim(w);
+	worker_job_ended(w->loop, still_due);
 }
 
 /* The job is over (failed or abandoned): its conversation may be due again. */
@@ -285,39 +266,29 @@ static void reply_failed(struct job *j, const char *why);
 static void db_refused(struct job *j, const char *err);
 
 /*
- * A database step failed. What may pass (db_error_retryable: a lost
- * connection, a deadlock, a serialization failure, a lock timeout, a
- * server shutting down) is tried again a little later, at most
- * DB_MAX_TRIES times, and then the job is left to lease expiry and
- * recovery. Anything else would fail the same way every time: the reply
- * ends as failed at once (db_refused), and the worker moves on.
+ * A database step failed (worker_db_failed decides and logs): a transient
+ * error is tried again a little later, and after too many tries the job is
+ * left to lease expiry and recovery. Anything else would fail the same way
+ * every time: the reply ends as failed at once (db_refused), and the worker
+ * moves on.
  */
 static void db_failed(struct job *j, const char *err)
 {
-	/* Shutting down: the claim runs out, and whoever takes it over
-	 * finishes the reply (never sending a part twice). */
-	if (j->w->closing || err == DB_ERR_SHUTDOWN) {
-		job_free(j);
-		return;
-	}
-	if (!db_error_retryable(err)) {
-		db_refused(j, err);
-		return;
-	}
-	if (++j->db_tries >= DB_MAX_TRIES) {
-		log_error(j->ctx, "giving up on step %s: %s", step_name(j->step), err);
+	switch (worker_db_failed(j->w->loop, j->ctx, step_name(j->step), &j->db_tries, err)) {
+	case WORKER_DB_DROP: job_free(j); return;
+	case WORKER_DB_RETRY: run_later(j, WORKER_DB_RETRY_MS); return;
+	case WORKER_DB_REFUSED: db_refused(j, err); return;
+	case WORKER_DB_GIVE_UP:
 		count_reply("abandoned");
 		job_done(j);
 		return;
 	}
-	log_warn(j->ctx, "step %s failed, retrying: %s", step_name(j->step), err);
-	run_later(j, DB_RETRY_MS);
 }
 
 /*
  * A database step failed with an error that retrying cannot fix (a constraint
- * violation, a raised exception): logged with its SQLSTATE and counted, and
- * the reply ends the way a final upstream refusal ends it — its stored parts
+ * violation, a raised exception), logged with its SQLSTATE and counted: the
+ * reply ends the way a final upstream refusal ends it — its stored parts
  * marked failed with the error, its credits given back unless a part was
  * recorded as sent (docs/architecture.md, A reply's path), its claim released.
  * A step of that ending that is refused too is skipped, down to the claim,
@@ -325,12 +296,6 @@ static void db_failed(struct job *j, const char *err)
  */
 static void db_refused(struct job *j, const char *err)
 {
-	char state[6], labels[96];
-	db_error_sqlstate(err, state);
-	snprintf(labels, sizeof labels, "worker=\"replies\",step=\"%s\",sqlstate=\"%s\"",
-		 step_name(j->step), state);
-	metrics_add("parley_db_step_failures_total", labels, 1);
-	log_error(j->ctx, "step %s failed for good: %s", step_name(j->step), err);
 	char *why = xasprintf("database error: %s", err);
 	switch (j->step) {
 	case STEP_MARK_SENDING:
@@ -533,7 +498,7 @@ static void on_conversation_saved(void *arg, PGresult *res, const char *err)
  * job was freed (shutdown), a retry is scheduled, or the reply failed. */
 static bool openai_answered(struct job *j, const struct http_resp *resp, const char *err)
 {
-	if (j->w->closing) {
+	if (worker_closing(j->w->loop)) {
 		job_free(j);
 		return false;
 	}
@@ -624,7 +589,7 @@ static void store(struct job *j)
  */
 static bool answer_interrupted(struct job *j, const struct http_resp *resp, const char *err)
 {
-	if (err || resp->status != 400 || j->w->closing || j->interrupted >= OPENAI_MAX_CALLS)
+	if (err || resp->status != 400 || worker_closing(j->w->loop) || j->interrupted >= OPENAI_MAX_CALLS)
 		return false;
 	char *call_id = openai_unanswered_call(resp->body, resp->body_len);
 	if (!call_id)
@@ -818,7 +783,7 @@ static void count_send_failure(const struct http_resp *resp, const char *err)
 static void on_sent(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
-	if (j->w->closing) {
+	if (worker_closing(j->w->loop)) {
 		job_free(j);
 		return;
 	}
@@ -886,7 +851,7 @@ static enum step first_step(struct job *j)
 static void on_offered(void *arg, bool offer)
 {
 	struct job *j = arg;
-	if (j->w->closing) {
+	if (worker_closing(j->w->loop)) {
 		job_free(j);
 		return;
 	}
@@ -897,7 +862,7 @@ static void on_offered(void *arg, bool offer)
 static void on_tools_done(void *arg, char *items)
 {
 	struct job *j = arg;
-	if (j->w->closing || !items) {
+	if (worker_closing(j->w->loop) || !items) {
 		free(items);
 		job_free(j);
 		return;
@@ -984,19 +949,20 @@ static void run(struct job *j)
 
 /* ---- claiming --------------------------------------------------------- */
 
-static char *dup_field(cJSON *o, const char *key)
+static char *dup_field(const cJSON *o, const char *key)
 {
 	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 	return s ? xstrdup(s) : NULL;
 }
 
-static void start_job(struct reply_worker *w, cJSON *o)
+static void start_job(void *ctx, const cJSON *o)
 {
+	struct reply_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	j->next = w->jobs;
 	w->jobs = j;
-	w->active++;
+	worker_job_added(w->loop);
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->customer = dup_field(o, "customer");
 	j->user_id = dup_field(o, "user_id");
@@ -1052,144 +1018,62 @@ static void start_job(struct reply_worker *w, cJSON *o)
 	admit(j, first_step(j));
 }
 
-static void on_next_due(void *arg, PGresult *res, const char *err)
+/* Up to openai.max_in_flight jobs hold slots and as many more wait,
+ * claimed and ready, so that a freed slot is used at once instead of after
+ * a claim's commit. Bounded, so that one process does not hoard work that
+ * another could start sooner. */
+static long room(void *ctx)
 {
-	struct reply_worker *w = arg;
-	w->claiming = false;
-	if (w->closing)
-		return;
-	long ms = err ? -1 : atol(PQgetvalue(res, 0, 0));
-	if (w->again) {
-		w->again = false;
-		claim(w);
-		return;
-	}
-	/* +5 ms: the due time is exact, the clocks of two hosts are not. */
-	worker_wake_in(&w->wake, ms >= 0 && ms < IDLE_POLL_MS ? ms + 5 : IDLE_POLL_MS);
-}
-
-static void on_claimed(void *arg, PGresult *res, const char *err)
-{
-	struct reply_worker *w = arg;
-	w->claiming = false;
-	if (w->closing)
-		return;
-	if (err) {
-		/* At start-up the pool may not be connected yet: try again soon. */
-		if (err == DB_ERR_UNAVAILABLE)
-			log_debug("replies", "claiming: %s", err);
-		else
-			log_warn("replies", "claiming failed: %s", err);
-		worker_wake_in(&w->wake, err == DB_ERR_UNAVAILABLE ? 100 : IDLE_POLL_MS);
-		return;
-	}
-	int n = PQntuples(res);
-	w->dry = n < w->claim_limit;
-	for (int i = 0; i < n; i++) {
-		cJSON *o = cJSON_Parse(PQgetvalue(res, i, 0));
-		if (o)
-			start_job(w, o);
-		cJSON_Delete(o);
-	}
-	if (n == CLAIM_BATCH || w->again) {
-		w->again = false;
-		claim(w);
-		return;
-	}
-	/* Only a conversation's first due message is notified (a burst moves
-	 * its due time on silently), so look up when the next one is due. */
-	w->claiming = true;
-	db_query(w->app->db,
-		 /* (greatest() skips NULLs: coalesce(greatest(0, NULL), -1) is 0, which
-		  * made an idle worker claim every few milliseconds.) */
-		 "SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1"
-		 " ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000) END::bigint"
-		 " FROM conversations WHERE reply_due_at IS NOT NULL"
-		 " AND (is_active OR reply_lease_owner IS NOT NULL)"
-		 " AND (reply_lease_until IS NULL OR reply_lease_until < now())",
-		 0, NULL, on_next_due, w);
-}
-
-static void claim(struct reply_worker *w)
-{
-	if (w->stopped || w->closing)
-		return;
-	if (w->claiming) {
-		w->again = true;
-		return;
-	}
-	/* Up to openai.max_in_flight jobs hold slots and as many more wait,
-	 * claimed and ready, so that a freed slot is used at once instead of
-	 * after a claim's commit. Bounded, so that one process does not hoard
-	 * work that another could start sooner. */
-	long room = 2 * w->app->cfg.openai_max_in_flight - w->active;
-	if (room <= 0)
-		return; /* a finishing job claims again */
+	struct reply_worker *w = ctx;
+	long room = 2 * w->app->cfg.openai_max_in_flight - worker_active(w->loop);
 	/* While claimed work still waits, a claim for the one or two places
 	 * that a finishing job just made would cost a transaction each: wait
 	 * until a claim's worth has freed up. */
 	if (w->waiting && room < CLAIM_BATCH)
-		return;
-	char limit[24], lease[24], credits[24];
-	w->claim_limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-	snprintf(limit, sizeof limit, "%ld", w->claim_limit);
-	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
-	snprintf(credits, sizeof credits, "%ld", w->app->cfg.replies_credits_per_reply);
-	const char *p[] = {w->owner, limit, lease, credits};
-	w->claiming = true;
-	/* The claim also takes each reply's credits: one commit for the batch. */
-	db_query(w->app->db,
-		 "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)", 4, p,
-		 on_claimed, w);
+		return 0;
+	return room;
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+/* The claim also takes each reply's credits: one commit for the batch. */
+static void claim_params(void *ctx, struct worker_params *p)
 {
-	(void)fd;
-	(void)what;
-	struct reply_worker *w = arg;
-	w->dry = false;
-	claim(w);
+	worker_param_long(p, ((struct reply_worker *)ctx)->app->cfg.replies_credits_per_reply);
 }
 
-static void on_notify(void *ctx, const char *payload)
+/* The conversation becomes due once its debounce is over. */
+static long notify_delay_ms(void *ctx)
 {
-	struct reply_worker *w = ctx;
-	w->dry = false;
-	if (!payload) {
-		claim(w); /* (re)connected: look for what we may have missed */
-		return;
-	}
-	/* The conversation becomes due once its debounce is over. */
-	worker_wake_in(&w->wake, w->app->cfg.replies_debounce_ms + 10);
+	return ((struct reply_worker *)ctx)->app->cfg.replies_debounce_ms + 10;
 }
 
-static void on_renewed(void *arg, PGresult *res, const char *err)
-{
-	(void)arg;
-	(void)res;
-	if (err)
-		log_warn("replies", "renewing leases failed: %s", err);
-}
+static void hand_back(void *ctx);
 
-/* A lease is short and renewed while its job runs, so that the work of a
- * process that died is picked up within one lease, not after the longest
- * possible reply. */
-static void on_renew(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct reply_worker *w = arg;
-	if (w->active == 0 || w->closing)
-		return;
-	char lease[24];
-	snprintf(lease, sizeof lease, "%ld", w->lease_seconds);
-	const char *p[] = {w->owner, lease};
-	db_query(w->app->db,
-		 "UPDATE conversations SET reply_lease_until = now() + make_interval(secs => $2::integer)"
-		 " WHERE reply_lease_owner = $1",
-		 2, p, on_renewed, w);
-}
+static const struct worker_ops ops = {
+	.name = "replies",
+	.step_prefix = "",
+	/* Claimed work waits for a slot (admit), and is handed back at a stop. */
+	.claim_sql = "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)",
+	.claim_params = claim_params,
+	.room = room,
+	.claim_batch = CLAIM_BATCH,
+	.start_job = start_job,
+	/* (greatest() skips NULLs: coalesce(greatest(0, NULL), -1) is 0, which
+	 * made an idle worker claim every few milliseconds.) */
+	.next_due_sql =
+		"SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1"
+		" ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000) END::bigint"
+		" FROM conversations WHERE reply_due_at IS NOT NULL"
+		" AND (is_active OR reply_lease_owner IS NOT NULL)"
+		" AND (reply_lease_until IS NULL OR reply_lease_until < now())",
+	/* A notification wakes every process; the poll is the safety net. */
+	.notify_channel = "parley_reply_due",
+	.notify_delay_ms = notify_delay_ms,
+	.poll_ms = IDLE_POLL_MS,
+	.renew_sql = "UPDATE conversations SET reply_lease_until = now() + make_interval(secs =>"
+		     " $2::integer) WHERE reply_lease_owner = $1",
+	.lease_seconds = LEASE_SECONDS,
+	.hand_back = hand_back,
+};
 
 /* A group-committed step: sql takes the worker's owner, then the columns. */
 static struct db_batch *step_batch(struct reply_worker *w, const char *sql,
@@ -1212,8 +1096,9 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	struct reply_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;
 	w->http = http;
-	worker_owner(w->owner, sizeof w->owner);
-	w->lease_seconds = worker_lease_seconds(LEASE_SECONDS);
+	/* The loop starts claiming from the loop, after this returns. */
+	w->loop = worker_new(&ops, w, app->base, app->db);
+	w->owner = worker_owner_of(w->loop);
 	static const enum db_batch_type store_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
 							DB_BATCH_JSONB, DB_BATCH_TEXT};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
@@ -1228,12 +1113,6 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 				 "SELECT due, pmid_holder FROM parley_finish_sent_replies($1,"
 				 " $2::text[], $3::text[], $4::text[], $5::text[])",
 				 finish_cols, 4);
-	worker_wake_init(&w->wake, app->base, on_wake, w);
-	w->renew = event_new(app->base, -1, EV_PERSIST, on_renew, w);
-	struct timeval every = {w->lease_seconds / 3 > 0 ? w->lease_seconds / 3 : 1, 0};
-	event_add(w->renew, &every);
-	db_pool_listen(app->db, "parley_reply_due", on_notify, w);
-	worker_wake_in(&w->wake, 0);
 	return w;
 }
 
@@ -1248,13 +1127,11 @@ static void on_handed_back(void *arg, PGresult *res, const char *err)
 	job_free(j);
 }
 
-void reply_worker_stop(struct reply_worker *w)
+/* Shutdown: claimed jobs still waiting for a slot end their claims
+ * (worker_stop). */
+static void hand_back(void *ctx)
 {
-	w->stopped = true;
-	worker_wake_cancel(&w->wake);
-	/* Claimed work that has not started is handed back at once rather
-	 * than started now: another process (or this one restarted) takes it
-	 * without waiting for the lease to run out. */
+	struct reply_worker *w = ctx;
 	while (w->waiting) {
 		struct job *j = w->waiting;
 		w->waiting = j->wait_next;
@@ -1264,30 +1141,23 @@ void reply_worker_stop(struct reply_worker *w)
 		query(j, "SELECT parley_finish_reply($1, $2)", 2, p, on_handed_back);
 	}
 	w->waiting_tail = NULL;
-	/* The renewal timer keeps running: jobs in flight still hold claims. */
 }
 
-int reply_worker_active(const struct reply_worker *w)
+struct worker *reply_worker_loop(const struct reply_worker *w)
 {
-	return w->active;
-}
-
-void reply_worker_close(struct reply_worker *w)
-{
-	w->closing = true;
+	return w->loop;
 }
 
 void reply_worker_free(struct reply_worker *w)
 {
 	if (!w)
 		return;
-	w->closing = true;
+	worker_close(w->loop);
 	/* Queued steps fail with "shutting down", which frees their jobs. */
 	db_batch_free(w->stores);
 	db_batch_free(w->finishes);
 	while (w->jobs)
 		job_free(w->jobs);
-	worker_wake_free(&w->wake);
-	event_free(w->renew);
+	worker_free(w->loop);
 	free(w);
 }

@@ -23,6 +23,7 @@
 #include "reply_worker.h"
 #include "sd_notify.h"
 #include "webchat.h"
+#include "worker.h"
 #include "xalloc.h"
 
 /* How long a shutdown waits for requests in flight before leaving anyway. */
@@ -177,9 +178,11 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct server *s = arg;
 	double now = clock_mono();
-	int left = http_server_in_flight() + (s->app.replies ? reply_worker_active(s->app.replies) : 0);
+	int left = http_server_in_flight();
+	if (s->app.replies)
+		left += worker_active(reply_worker_loop(s->app.replies));
 	if (s->app.extractions)
-		left += extract_worker_active(s->app.extractions);
+		left += worker_active(extract_worker_loop(s->app.extractions));
 	if (left == 0 || now - s->drain_started >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
@@ -202,12 +205,12 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	s->app.stopping = true;
 	http_server_stop_accepting(s->http);
 	if (s->app.replies)
-		reply_worker_stop(s->app.replies);
+		worker_stop(reply_worker_loop(s->app.replies));
 	/* Open polls are answered now (empty): they would otherwise hold the
 	 * drain for up to their whole wait. */
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
-		extract_worker_stop(s->app.extractions);
+		worker_stop(extract_worker_loop(s->app.extractions));
 	s->drain_started = clock_mono();
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -267,10 +270,10 @@ static void server_free(struct server *s)
 	 * waiting for the database get their 503 while their requests are
 	 * alive, so the HTTP server goes last. */
 	if (s->app.replies)
-		reply_worker_close(s->app.replies);
+		worker_close(reply_worker_loop(s->app.replies));
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
-		extract_worker_close(s->app.extractions);
+		worker_close(extract_worker_loop(s->app.extractions));
 	meeting_tools_close(s->app.meetings);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);

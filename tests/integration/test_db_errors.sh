@@ -257,7 +257,7 @@ eq "extraction: counted by worker, step and SQLSTATE" yes \
 eq "extraction: and as a failure of reason database" yes \
 	"$([ "$(metric 'parley_extraction_failures_total{reason="database"}')" -ge 1 ] 2>/dev/null && echo yes || echo no)"
 eq "extraction: no retry loop, no DETAIL in the log" 0 \
-	"$(grep -c -e 'extraction database step failed, retrying' -e 'Failing row' "$conf.log" || true)"
+	"$(grep -c -e 'extraction step [a-z]* failed, retrying' -e 'Failing row' "$conf.log" || true)"
 stop_parley "$pid"
 eq "extraction: SIGTERM exits 0" 0 $?
 

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "http_client.h"
 #include "metrics.h"
-#include "worker_common.h"
+#include "worker.h"
 
 static void test_owner(void **state)
 {
@@ -124,30 +125,90 @@ static void test_count_upstream(void **state)
 		worker_count_upstream("openai", &r, NULL, 0.01);
 	}
 	worker_count_upstream("graph", &r, "connection refused", 0.5);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"2xx\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"4xx\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"openai\",class=\"5xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"2xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"4xx\"") == 2);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"openai\",class=\"5xx\"") == 2);
 	assert_true(metrics_get("parley_upstream_requests_total",
 				"target=\"openai\",class=\"other\"") == 2);
-	assert_true(metrics_get("parley_upstream_requests_total",
-				"target=\"graph\",class=\"error\"") == 1);
+	assert_true(
+	    metrics_get("parley_upstream_requests_total", "target=\"graph\",class=\"error\"") == 1);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "parley_upstream_duration_seconds_count{target=\"graph\"} 1"));
 	free(text);
 	metrics_reset();
 }
 
+static void test_next_wake(void **state)
+{
+	(void)state;
+	/* Nothing due, or the query failed: the poll. */
+	assert_int_equal(worker_next_wake_ms(-1, 1000), 1000);
+	/* Due now (more than one claim took): again, soon but not at once. */
+	assert_int_equal(worker_next_wake_ms(0, 1000), WORKER_AGAIN_MS);
+	/* Due within the poll: its due time, a little late rather than early. */
+	assert_int_equal(worker_next_wake_ms(1, 1000), 1 + WORKER_DUE_MARGIN_MS);
+	assert_int_equal(worker_next_wake_ms(250, 1000), 250 + WORKER_DUE_MARGIN_MS);
+	assert_int_equal(worker_next_wake_ms(999, 1000), 999 + WORKER_DUE_MARGIN_MS);
+	/* Later than the poll: the poll comes first. */
+	assert_int_equal(worker_next_wake_ms(1000, 1000), 1000);
+	assert_int_equal(worker_next_wake_ms(3600000, 1000), 1000);
+	assert_int_equal(worker_next_wake_ms(30, 20), 20);
+}
+
+static void test_db_verdict(void **state)
+{
+	(void)state;
+	const char *serialization = "could not serialize access (SQLSTATE 40001)";
+	const char *check = "new row violates check constraint \"x\" (SQLSTATE 23514)";
+	/* Shutting down: nothing is retried, the job is only freed. */
+	assert_int_equal(worker_db_verdict(false, DB_ERR_SHUTDOWN, 1), WORKER_DB_DROP);
+	assert_int_equal(worker_db_verdict(true, DB_ERR_LOST, 1), WORKER_DB_DROP);
+	assert_int_equal(worker_db_verdict(true, check, 1), WORKER_DB_DROP);
+	/* Transient: retried, with a bound. */
+	assert_int_equal(worker_db_verdict(false, DB_ERR_LOST, 1), WORKER_DB_RETRY);
+	assert_int_equal(worker_db_verdict(false, DB_ERR_UNAVAILABLE, 1), WORKER_DB_RETRY);
+	assert_int_equal(worker_db_verdict(false, serialization, 1), WORKER_DB_RETRY);
+	assert_int_equal(worker_db_verdict(false, serialization, WORKER_DB_MAX_TRIES - 1),
+			 WORKER_DB_RETRY);
+	assert_int_equal(worker_db_verdict(false, serialization, WORKER_DB_MAX_TRIES),
+			 WORKER_DB_GIVE_UP);
+	/* Permanent: never retried, however few tries so far. */
+	assert_int_equal(worker_db_verdict(false, check, 1), WORKER_DB_REFUSED);
+	assert_int_equal(worker_db_verdict(false, DB_ERR_UNEXPECTED, 1), WORKER_DB_REFUSED);
+}
+
+static void test_params(void **state)
+{
+	(void)state;
+	struct worker_params p = {0};
+	worker_param_str(&p, "owner");
+	worker_param_long(&p, -42);
+	worker_param_long(&p, 2147483647L);
+	assert_int_equal(p.n, 3);
+	assert_string_equal(p.v[0], "owner");
+	assert_string_equal(p.v[1], "-42");
+	assert_string_equal(p.v[2], "2147483647");
+	/* Beyond the room: ignored, never written past the arrays. */
+	for (int i = 0; i < 2 * WORKER_MAX_PARAMS; i++)
+		worker_param_long(&p, i);
+	assert_int_equal(p.n, WORKER_MAX_PARAMS);
+	assert_string_equal(p.v[WORKER_MAX_PARAMS - 1], "4");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_owner),
-		cmocka_unit_test(test_lease_seconds),
-		cmocka_unit_test(test_wake_only_comes_sooner),
-		cmocka_unit_test(test_timer_in),
-		cmocka_unit_test(test_count_upstream),
+	    cmocka_unit_test(test_owner),
+	    cmocka_unit_test(test_lease_seconds),
+	    cmocka_unit_test(test_wake_only_comes_sooner),
+	    cmocka_unit_test(test_timer_in),
+	    cmocka_unit_test(test_count_upstream),
+	    cmocka_unit_test(test_next_wake),
+	    cmocka_unit_test(test_db_verdict),
+	    cmocka_unit_test(test_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
