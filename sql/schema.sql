@@ -742,6 +742,25 @@ $$;
 
 
 --
+-- Name: parley_next_reply_ms(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_next_reply_ms() RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1
+                        ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000)
+                   END::bigint
+              FROM conversations
+             WHERE reply_due_at IS NOT NULL
+               AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now()));
+END
+$$;
+
+
+--
 -- Name: parley_prune_raw_webhooks(integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -888,6 +907,43 @@ BEGIN
     END IF;
     RETURN QUERY SELECT v_tenant, v_old, v_n,
                         CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
+$$;
+
+
+--
+-- Name: parley_renew_extraction_leases(text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_renew_extraction_leases(p_owner text, p_seconds integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    UPDATE conversations
+       SET extraction_lease_until = now() + make_interval(secs => p_seconds)
+     WHERE extraction_lease_owner = p_owner;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
+
+--
+-- Name: parley_renew_reply_leases(text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_renew_reply_leases(p_owner text, p_seconds integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    UPDATE conversations SET reply_lease_until = now() + make_interval(secs => p_seconds)
+     WHERE reply_lease_owner = p_owner;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
 END
 $$;
 

@@ -445,8 +445,7 @@ static const struct worker_ops ops = {
     .next_due_sql = "SELECT parley_next_extraction_ms($1::integer)",
     .next_due_params = next_due_params,
     .poll_ms = POLL_MS,
-    .renew_sql = "UPDATE conversations SET extraction_lease_until = now() + make_interval(secs =>"
-		 " $2::integer) WHERE extraction_lease_owner = $1",
+    .renew_sql = "SELECT parley_renew_extraction_leases($1, $2::integer)",
     .lease_seconds = LEASE_SECONDS,
 };
 

@@ -1057,20 +1057,12 @@ static const struct worker_ops ops = {
 	.room = room,
 	.claim_batch = CLAIM_BATCH,
 	.start_job = start_job,
-	/* (greatest() skips NULLs: coalesce(greatest(0, NULL), -1) is 0, which
-	 * made an idle worker claim every few milliseconds.) */
-	.next_due_sql =
-		"SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1"
-		" ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000) END::bigint"
-		" FROM conversations WHERE reply_due_at IS NOT NULL"
-		" AND (is_active OR reply_lease_owner IS NOT NULL)"
-		" AND (reply_lease_until IS NULL OR reply_lease_until < now())",
+	.next_due_sql = "SELECT parley_next_reply_ms()",
 	/* A notification wakes every process; the poll is the safety net. */
 	.notify_channel = "parley_reply_due",
 	.notify_delay_ms = notify_delay_ms,
 	.poll_ms = IDLE_POLL_MS,
-	.renew_sql = "UPDATE conversations SET reply_lease_until = now() + make_interval(secs =>"
-		     " $2::integer) WHERE reply_lease_owner = $1",
+	.renew_sql = "SELECT parley_renew_reply_leases($1, $2::integer)",
 	.lease_seconds = LEASE_SECONDS,
 	.hand_back = hand_back,
 };

@@ -250,3 +250,19 @@ BEGIN
     RETURN jsonb_build_object('failures', v_failures, 'retry_in', v_wait, 'gave_up', false);
 END
 $$;
+
+-- Extends the lease of every conversation p_owner is extracting a lead
+-- from to p_seconds from now; the number of leases renewed (see
+-- parley_renew_reply_leases).
+CREATE OR REPLACE FUNCTION parley_renew_extraction_leases(p_owner text, p_seconds integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    UPDATE conversations
+       SET extraction_lease_until = now() + make_interval(secs => p_seconds)
+     WHERE extraction_lease_owner = p_owner;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;

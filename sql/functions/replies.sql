@@ -392,3 +392,39 @@ BEGIN
     RETURN true;
 END
 $$;
+
+-- Milliseconds until the next reply is due (0 when one is due now), -1 when
+-- none is pending: when the reply workers wake next. A conversation leased
+-- by a live process is left out (its job ends with a finish, or its lease
+-- runs out and makes it claimable); an archived one counts only while a
+-- lease of a dead process holds it, so that its reply is finished.
+-- greatest() skips NULLs, hence the CASE: coalesce(greatest(0, NULL), -1)
+-- is 0, which made an idle worker claim every few milliseconds.
+CREATE OR REPLACE FUNCTION parley_next_reply_ms()
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN min(reply_due_at) IS NULL THEN -1
+                        ELSE greatest(0, extract(epoch FROM min(reply_due_at) - now()) * 1000)
+                   END::bigint
+              FROM conversations
+             WHERE reply_due_at IS NOT NULL
+               AND (is_active OR reply_lease_owner IS NOT NULL)
+               AND (reply_lease_until IS NULL OR reply_lease_until < now()));
+END
+$$;
+
+-- Extends the lease of every conversation p_owner is producing a reply for
+-- to p_seconds from now; the number of leases renewed. A lease is short and
+-- renewed while its job runs, so that the work of a process that died is
+-- taken over within one lease, not after the slowest possible job.
+CREATE OR REPLACE FUNCTION parley_renew_reply_leases(p_owner text, p_seconds integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    UPDATE conversations SET reply_lease_until = now() + make_interval(secs => p_seconds)
+     WHERE reply_lease_owner = p_owner;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
