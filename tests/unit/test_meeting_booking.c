@@ -1,0 +1,186 @@
+/*
+ * meeting_booking: the ends of the state machine that need no Google and
+ * no database row. A booking whose token cannot be had reserves nothing and
+ * tells the model the calendar is unavailable; a reservation the recovery
+ * pass hands over starts at the event lookup, and one without what a
+ * booking needs, or garbage, ends at once; either way the pass is free to
+ * claim again once the run is over (mt->recovering back to zero).
+ * The pool points at a port nobody listens on; no request reaches Google.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../src/meeting_internal.h"
+#include "app.h"
+#include "db.h"
+#include "google_calendar.h"
+#include "http_client.h"
+#include "meeting_args.h"
+#include "meeting_booking.h"
+#include "meeting_tools.h"
+#include "openai.h"
+
+#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
+
+struct outcome {
+	bool returned;
+	int calls;
+	bool called_inside;
+	char *items;
+};
+
+static void on_run(void *ctx, char *items)
+{
+	struct outcome *o = ctx;
+	o->calls++;
+	o->called_inside |= !o->returned;
+	free(o->items);
+	o->items = items;
+}
+
+static void run_until(struct event_base *base, const int *calls, int want)
+{
+	for (int i = 0; i < 500 && *calls < want; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+struct fixture {
+	struct app app;
+	struct http_client *http;
+	struct meeting_tools *mt;
+};
+
+static struct fixture *fixture_new(void)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->app.base = event_base_new();
+	f->app.db = db_pool_new(f->app.base, NOWHERE, 1);
+	f->app.cfg.google_client_id = "client";
+	f->app.cfg.google_client_secret = "secret";
+	f->app.cfg.google_calendar_id = "primary";
+	f->app.cfg.google_calendar_url = "http://127.0.0.1:1/calendar/v3";
+	f->app.cfg.google_token_url = "http://127.0.0.1:1/token";
+	f->app.cfg.google_default_duration_minutes = 30;
+	f->app.cfg.google_max_bookings_per_conversation = 1;
+	f->app.cfg.replies_max_attempts = 1;
+	f->http = http_client_new(f->app.base, 1);
+	f->mt = meeting_tools_start(&f->app, f->http);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	meeting_tools_close(f->mt);
+	http_client_free(f->http);
+	db_pool_free(f->app.db);
+	meeting_tools_free(f->mt);
+	event_base_free(f->app.base);
+	free(f);
+}
+
+static void test_booking_without_a_token_reserves_nothing(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new();
+	char start[GCAL_TIME_BUF], args[512];
+	gcal_time_format(time(NULL) + 2 * 86400, 0, start);
+	snprintf(args, sizeof args,
+		 "{\"start\":\"%s\",\"timezone\":\"UTC\",\"customer_name\":\"Ana\","
+		 "\"customer_email\":\"ana@example.com\",\"title\":\"Demo\"}",
+		 start);
+	const struct openai_call calls[] = {
+	    {.call_id = "call_1", .name = MEETING_TOOL_BOOK, .arguments = args},
+	};
+	struct outcome o = {0};
+	meeting_tools_run(f->mt, "acme", "conv", "test", calls, 1, on_run, &o);
+	o.returned = true;
+	run_until(f->app.base, &o.calls, 1);
+	assert_int_equal(o.calls, 1);
+	assert_false(o.called_inside);
+	assert_non_null(o.items);
+	assert_non_null(strstr(o.items, "call_1"));
+	/* The token comes first: no reservation, so nothing to drop and no
+	 * "unconfirmed" left for the recovery pass. */
+	assert_non_null(strstr(o.items, "calendar_unavailable"));
+	assert_null(strstr(o.items, "booking_unconfirmed"));
+	assert_null(strstr(o.items, "meeting_id"));
+	assert_null(f->mt->runs);
+	free(o.items);
+	fixture_free(f);
+}
+
+static void test_recovery_of_an_incomplete_reservation_ends_at_once(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new();
+	/* No event id, no timezone, no email: nothing to look up. */
+	meeting_booking_recover(f->mt, "{\"meeting_id\":\"mtg_0123456789abcdef01234567\","
+				       "\"user_id\":\"acme\",\"conversation_id\":\"conv\"}");
+	assert_null(f->mt->runs);
+	assert_int_equal(f->mt->recovering, 0);
+	fixture_free(f);
+}
+
+static void test_recovery_of_garbage_starts_nothing(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new();
+	meeting_booking_recover(f->mt, "not json");
+	meeting_booking_recover(f->mt, "");
+	assert_null(f->mt->runs);
+	assert_int_equal(f->mt->recovering, 0);
+	fixture_free(f);
+}
+
+/* A complete reservation goes on to look its event up; shutdown ends the
+ * run, and the counter the pass waits on comes back to zero. */
+static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new();
+	meeting_booking_recover(
+	    f->mt, "{\"meeting_id\":\"mtg_0123456789abcdef01234567\","
+		   "\"google_event_id\":\"ev0123\",\"user_id\":\"acme\","
+		   "\"conversation_id\":\"conv\",\"start_epoch\":2000000000,"
+		   "\"duration_minutes\":30,\"timezone\":\"UTC\",\"title\":\"Demo\","
+		   "\"customer_name\":\"Ana\",\"customer_email\":\"ana@example.com\"}");
+	assert_non_null(f->mt->runs);
+	assert_int_equal(f->mt->recovering, 1);
+	assert_int_equal(f->mt->runs->step, STEP_LOOKUP);
+	assert_int_equal(f->mt->runs->hold, HOLD_RESERVED);
+	for (int i = 0; i < 500 && f->mt->runs; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(f->app.base, &tv);
+		event_base_dispatch(f->app.base);
+	}
+	/* The token cannot be had (no database): the run ends without a
+	 * caller to tell, and the pass may claim again. */
+	assert_null(f->mt->runs);
+	assert_int_equal(f->mt->recovering, 0);
+	fixture_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_booking_without_a_token_reserves_nothing),
+	    cmocka_unit_test(test_recovery_of_an_incomplete_reservation_ends_at_once),
+	    cmocka_unit_test(test_recovery_of_garbage_starts_nothing),
+	    cmocka_unit_test(test_recovery_in_flight_is_counted_until_it_ends),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
