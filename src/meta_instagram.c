@@ -79,8 +79,6 @@ static struct meta_referral *ig_referral_of(const cJSON *ref)
 	return meta_referral_or_null(r);
 }
 
-/* ---- Instagram ---- */
-
 /* Who is who in one messaging event. */
 struct ig_event {
 	const char *account;  /* the business's IG account: the channel */

@@ -1,8 +1,7 @@
 /*
  * The readable text of each kind of message (part of meta_parse): what the
  * agent and the inbox see for a WhatsApp message of any type, and the tags
- * of Instagram attachments. Pure: input JSON in, text out, notes through
- * the batch.
+ * of Instagram attachments. Pure: JSON in, text and kind out.
  */
 #include <stdbool.h>
 #include <stddef.h>

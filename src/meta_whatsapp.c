@@ -58,8 +58,6 @@ static struct meta_referral *wa_referral(struct parse *p, const char *channel, c
 	return r;
 }
 
-/* ---- WhatsApp ---- */
-
 /* value.contacts[] indexed by wa_id and user_id, to find each sender's profile name. */
 struct contact {
 	const char *key, *name; /* point into the JSON tree */
