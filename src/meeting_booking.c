@@ -99,17 +99,8 @@ void meeting_booking_failed(struct meeting_run *r, const char *outcome, const ch
 static void on_token(void *arg, const char *token, const char *err)
 {
 	struct meeting_run *r = arg;
-	if (r->mt->closing) {
-		meeting_run_done(r);
-		return;
-	}
-	if (err) {
-		meeting_run_token_failed(r, err);
-		return;
-	}
-	xfree_secret(r->token);
-	r->token = xstrdup(token);
-	go(r, STEP_RESERVE);
+	if (meeting_run_took_token(r, token, err))
+		go(r, STEP_RESERVE);
 }
 
 static void on_reserved(void *arg, PGresult *res, const char *err)

@@ -1,6 +1,7 @@
 #include "meeting_completion.h"
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,15 +15,21 @@
 /* Reservations the recovery pass takes at once. */
 #define RECOVER_BATCH 5
 
+/* Whether a pass's query came back with something to do: not at
+ * shutdown, and not after an error (logged; the next pass tries again). */
+static bool answered(const struct meeting_tools *mt, const char *err, const char *doing)
+{
+	if (mt->closing)
+		return false;
+	if (err)
+		log_warn("meetings", "%s failed: %s", doing, err);
+	return !err;
+}
+
 static void on_completed(void *arg, PGresult *res, const char *err)
 {
-	struct meeting_tools *mt = arg;
-	if (mt->closing)
+	if (!answered(arg, err, "completing past meetings"))
 		return;
-	if (err) {
-		log_warn("meetings", "completing past meetings failed: %s", err);
-		return;
-	}
 	long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	if (n > 0) {
 		metrics_add("parley_meetings_completed_total", NULL, (double)n);
@@ -33,12 +40,8 @@ static void on_completed(void *arg, PGresult *res, const char *err)
 static void on_stale(void *arg, PGresult *res, const char *err)
 {
 	struct meeting_tools *mt = arg;
-	if (mt->closing)
+	if (!answered(mt, err, "looking for interrupted bookings"))
 		return;
-	if (err) {
-		log_warn("meetings", "looking for interrupted bookings failed: %s", err);
-		return;
-	}
 	for (int i = 0; i < PQntuples(res); i++)
 		meeting_booking_recover(mt, PQgetvalue(res, i, 0));
 }

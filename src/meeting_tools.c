@@ -139,20 +139,26 @@ void meeting_run_token_failed(struct meeting_run *r, const char *err)
 		meeting_booking_failed(r, outcome, code, msg);
 }
 
-static void on_google_token(void *arg, const char *token, const char *err)
+bool meeting_run_took_token(struct meeting_run *r, const char *token, const char *err)
 {
-	struct meeting_run *r = arg;
 	if (r->mt->closing) {
 		meeting_run_done(r);
-		return;
+		return false;
 	}
 	if (err) {
 		meeting_run_token_failed(r, err);
-		return;
+		return false;
 	}
 	xfree_secret(r->token);
 	r->token = xstrdup(token);
-	send_google(r);
+	return true;
+}
+
+static void on_google_token(void *arg, const char *token, const char *err)
+{
+	struct meeting_run *r = arg;
+	if (meeting_run_took_token(r, token, err))
+		send_google(r);
 }
 
 static void on_google_retry(void *arg, bool cancelled)

@@ -100,6 +100,29 @@ static bool ig_customer_fits(struct parse *p, const struct ig_event *ev)
 				 "customer id");
 }
 
+/*
+ * The mid of o, valid and short enough for its column, or NULL with the
+ * event skipped: a mid too long is counted, a missing or invalid one noted
+ * as "<what> without a valid mid". With sender, the event also needs the
+ * other party, fitting its column (ig_customer_fits).
+ */
+static const char *ig_mid(struct parse *p, const struct ig_event *ev, const cJSON *o,
+			  const char *what, bool sender)
+{
+	if (meta_id_too_long(p, meta_get_str(o, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where,
+			     "mid"))
+		return NULL;
+	const char *mid = meta_get_id(o, "mid");
+	if (!mid || (sender && !ev->customer)) {
+		meta_note(p, "instagram %s: %s without a valid mid%s skipped", ev->account, what,
+			  sender ? " or sender" : "");
+		return NULL;
+	}
+	if (sender && !ig_customer_fits(p, ev))
+		return NULL;
+	return mid;
+}
+
 static struct meta_message ig_base(const struct ig_event *ev, const char *kind)
 {
 	return (struct meta_message){
@@ -115,14 +138,9 @@ static struct meta_message ig_base(const struct ig_event *ev, const char *kind)
 
 static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *msg)
 {
-	if (meta_id_too_long(p, meta_get_str(msg, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH,
-			     ev->where, "mid"))
+	const char *mid = ig_mid(p, ev, msg, "message", false);
+	if (!mid)
 		return;
-	const char *mid = meta_get_id(msg, "mid");
-	if (!mid) {
-		meta_note(p, "instagram %s: message without a valid mid skipped", ev->account);
-		return;
-	}
 	if (!ev->customer) {
 		meta_note(p, "instagram %s: message %s without the other party's id skipped",
 			  ev->account, mid);
@@ -175,16 +193,8 @@ static void ig_message(struct parse *p, const struct ig_event *ev, const cJSON *
 static void ig_reaction(struct parse *p, const struct ig_event *ev, const cJSON *r)
 {
 	/* The message reacted to: no stored message has an id that long. */
-	if (meta_id_too_long(p, meta_get_str(r, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where,
-			     "mid"))
-		return;
-	const char *mid = meta_get_id(r, "mid");
-	if (!mid || !ev->customer) {
-		meta_note(p, "instagram %s: reaction without a valid mid or sender skipped",
-			  ev->account);
-		return;
-	}
-	if (!ig_customer_fits(p, ev))
+	const char *mid = ig_mid(p, ev, r, "reaction", true);
+	if (!mid)
 		return;
 	const char *action = meta_get_str(r, "action");
 	const char *emoji = meta_get_text(r, "emoji");
@@ -220,20 +230,14 @@ static void ig_status(struct parse *p, const struct ig_event *ev, const char *mi
 
 static void ig_read(struct parse *p, const struct ig_event *ev, const cJSON *read)
 {
-	const char *mid = meta_get_id(read, "mid");
 	/* The account reading the customer's message says nothing about our sends. */
 	if (ev->echo) {
 		meta_note(p, "instagram %s: read by the account itself ignored", ev->account);
 		return;
 	}
-	if (meta_id_too_long(p, meta_get_str(read, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH,
-			     ev->where, "mid"))
-		return;
-	if (!mid) {
-		meta_note(p, "instagram %s: read without a valid mid skipped", ev->account);
-		return;
-	}
-	ig_status(p, ev, mid, DELIVERY_READ);
+	const char *mid = ig_mid(p, ev, read, "read", false);
+	if (mid)
+		ig_status(p, ev, mid, DELIVERY_READ);
 }
 
 static void ig_delivery(struct parse *p, const struct ig_event *ev, const cJSON *d)
@@ -285,16 +289,8 @@ static void ig_postback(struct parse *p, const struct ig_event *ev, const cJSON 
 static void ig_edit(struct parse *p, const struct ig_event *ev, const cJSON *e)
 {
 	/* The message edited: no stored message has an id that long. */
-	if (meta_id_too_long(p, meta_get_str(e, "mid"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, ev->where,
-			     "mid"))
-		return;
-	const char *mid = meta_get_id(e, "mid");
-	if (!mid || !ev->customer) {
-		meta_note(p, "instagram %s: message_edit without a valid mid or sender skipped",
-			  ev->account);
-		return;
-	}
-	if (!ig_customer_fits(p, ev))
+	const char *mid = ig_mid(p, ev, e, "message_edit", true);
+	if (!mid)
 		return;
 	char num[40] = "";
 	meta_number_text(meta_get(e, "num_edit"), num, sizeof(num));

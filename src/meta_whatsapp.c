@@ -122,23 +122,38 @@ static const char *contacts_find(const struct contacts *cs, const char *key)
 	return c ? c->name : NULL;
 }
 
+/*
+ * The id of an item of value.messages[] or value.statuses[] (array), one
+ * "message" or "status" (what); NULL with the item skipped when it is not
+ * an object, its id is too long for the column (counted) or missing
+ * (noted). where is "whatsapp <channel>".
+ */
+static const char *wa_item_id(struct parse *p, const cJSON *o, const char *where, const char *array,
+			      const char *what)
+{
+	if (!cJSON_IsObject(o)) {
+		meta_note(p, "%s: a %s[] item is not an object, skipped", where, array);
+		return NULL;
+	}
+	char id_what[16];
+	snprintf(id_what, sizeof(id_what), "%s id", what);
+	if (meta_id_too_long(p, meta_get_str(o, "id"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, where,
+			     id_what))
+		return NULL;
+	const char *id = meta_get_id(o, "id");
+	if (!id)
+		meta_note(p, "%s: %s without a valid id skipped", where, what);
+	return id;
+}
+
 static void wa_message(struct parse *p, const char *channel, const struct contacts *cs,
 		       const cJSON *m)
 {
 	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
 	snprintf(where, sizeof(where), "whatsapp %s", channel);
-	if (!cJSON_IsObject(m)) {
-		meta_note(p, "%s: a messages[] item is not an object, skipped", where);
+	const char *id = wa_item_id(p, m, where, "messages", "message");
+	if (!id)
 		return;
-	}
-	if (meta_id_too_long(p, meta_get_str(m, "id"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, where,
-			     "message id"))
-		return;
-	const char *id = meta_get_id(m, "id");
-	if (!id) {
-		meta_note(p, "%s: message without a valid id skipped", where);
-		return;
-	}
 	/* The customer (docs/protocol.md, WhatsApp): the phone-number wa_id;
 	 * the BSUID only when Meta sends no number. A number too long for the
 	 * column is not replaced by the BSUID: the customer would get two
@@ -194,18 +209,9 @@ static void wa_status(struct parse *p, const char *channel, const cJSON *s)
 	};
 	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
 	snprintf(where, sizeof(where), "whatsapp %s", channel);
-	if (!cJSON_IsObject(s)) {
-		meta_note(p, "whatsapp %s: a statuses[] item is not an object, skipped", channel);
+	const char *id = wa_item_id(p, s, where, "statuses", "status");
+	if (!id)
 		return;
-	}
-	if (meta_id_too_long(p, meta_get_str(s, "id"), COLUMN_PLATFORM_MESSAGE_ID_WIDTH, where,
-			     "status id"))
-		return;
-	const char *id = meta_get_id(s, "id");
-	if (!id) {
-		meta_note(p, "whatsapp %s: status without a valid id skipped", channel);
-		return;
-	}
 	const char *name = meta_get_str(s, "status");
 	size_t i = 0;
 	while (i < sizeof(known) / sizeof(known[0]) && !meta_streq(name, known[i].name))

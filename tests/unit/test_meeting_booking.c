@@ -30,72 +30,12 @@
 #include "meeting_tools.h"
 #include "openai.h"
 
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
-
-struct outcome {
-	bool returned;
-	int calls;
-	bool called_inside;
-	char *items;
-};
-
-static void on_run(void *ctx, char *items)
-{
-	struct outcome *o = ctx;
-	o->calls++;
-	o->called_inside |= !o->returned;
-	free(o->items);
-	o->items = items;
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-}
-
-struct fixture {
-	struct app app;
-	struct http_client *http;
-	struct meeting_tools *mt;
-};
-
-static struct fixture *fixture_new(void)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	f->app.base = event_base_new();
-	f->app.db = db_pool_new(f->app.base, NOWHERE, 1);
-	f->app.cfg.google_client_id = "client";
-	f->app.cfg.google_client_secret = "secret";
-	f->app.cfg.google_calendar_id = "primary";
-	f->app.cfg.google_calendar_url = "http://127.0.0.1:1/calendar/v3";
-	f->app.cfg.google_token_url = "http://127.0.0.1:1/token";
-	f->app.cfg.google_default_duration_minutes = 30;
-	f->app.cfg.google_max_bookings_per_conversation = 1;
-	f->app.cfg.replies_max_attempts = 1;
-	f->http = http_client_new(f->app.base, 1);
-	f->mt = meeting_tools_start(&f->app, f->http);
-	return f;
-}
-
-static void fixture_free(struct fixture *f)
-{
-	meeting_tools_close(f->mt);
-	http_client_free(f->http);
-	db_pool_free(f->app.db);
-	meeting_tools_free(f->mt);
-	event_base_free(f->app.base);
-	free(f);
-}
+#include "meeting_fixture.h"
 
 static void test_booking_without_a_token_reserves_nothing(void **state)
 {
 	(void)state;
-	struct fixture *f = fixture_new();
+	struct fixture *f = fixture_new(true);
 	char start[GCAL_TIME_BUF], args[512];
 	gcal_time_format(time(NULL) + 2 * 86400, 0, start);
 	snprintf(args, sizeof args,
@@ -123,26 +63,22 @@ static void test_booking_without_a_token_reserves_nothing(void **state)
 	fixture_free(f);
 }
 
-static void test_recovery_of_an_incomplete_reservation_ends_at_once(void **state)
+/* No event id, no timezone, no email: nothing to look up; and garbage. */
+static void test_recovery_without_what_it_needs_ends_at_once(void **state)
 {
 	(void)state;
-	struct fixture *f = fixture_new();
-	/* No event id, no timezone, no email: nothing to look up. */
-	meeting_booking_recover(f->mt, "{\"meeting_id\":\"mtg_0123456789abcdef01234567\","
-				       "\"user_id\":\"acme\",\"conversation_id\":\"conv\"}");
-	assert_null(f->mt->runs);
-	assert_int_equal(f->mt->recovering, 0);
-	fixture_free(f);
-}
-
-static void test_recovery_of_garbage_starts_nothing(void **state)
-{
-	(void)state;
-	struct fixture *f = fixture_new();
-	meeting_booking_recover(f->mt, "not json");
-	meeting_booking_recover(f->mt, "");
-	assert_null(f->mt->runs);
-	assert_int_equal(f->mt->recovering, 0);
+	struct fixture *f = fixture_new(true);
+	const char *rows[] = {
+	    "{\"meeting_id\":\"mtg_0123456789abcdef01234567\",\"user_id\":\"acme\","
+	    "\"conversation_id\":\"conv\"}",
+	    "not json",
+	    "",
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		meeting_booking_recover(f->mt, rows[i]);
+		assert_null(f->mt->runs);
+		assert_int_equal(f->mt->recovering, 0);
+	}
 	fixture_free(f);
 }
 
@@ -151,7 +87,7 @@ static void test_recovery_of_garbage_starts_nothing(void **state)
 static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 {
 	(void)state;
-	struct fixture *f = fixture_new();
+	struct fixture *f = fixture_new(true);
 	meeting_booking_recover(
 	    f->mt, "{\"meeting_id\":\"mtg_0123456789abcdef01234567\","
 		   "\"google_event_id\":\"ev0123\",\"user_id\":\"acme\","
@@ -178,8 +114,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_booking_without_a_token_reserves_nothing),
-	    cmocka_unit_test(test_recovery_of_an_incomplete_reservation_ends_at_once),
-	    cmocka_unit_test(test_recovery_of_garbage_starts_nothing),
+	    cmocka_unit_test(test_recovery_without_what_it_needs_ends_at_once),
 	    cmocka_unit_test(test_recovery_in_flight_is_counted_until_it_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
