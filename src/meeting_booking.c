@@ -44,12 +44,8 @@ static void go(struct meeting_run *r, enum meeting_step s)
 
 static void on_wait(void *arg, bool cancelled)
 {
-	struct meeting_run *r = arg;
-	if (cancelled || r->mt->closing) {
-		meeting_run_done(r);
-		return;
-	}
-	run(r);
+	if (meeting_run_woke(arg, cancelled))
+		run(arg);
 }
 
 /* The current step runs again in ms. */

@@ -124,6 +124,9 @@ void meeting_count_call(const char *tool, const char *outcome);
 /* Getting an access token failed with err (google_tokens.h): the call
  * fails as disconnected or unavailable. */
 void meeting_run_token_failed(struct meeting_run *r, const char *err);
+/* A timer of the run's (http_client_after) fired: true to go on; false
+ * when the run ended (cancelled, closing). */
+bool meeting_run_woke(struct meeting_run *r, bool cancelled);
 /* The answer of google_tokens_get: true with the token kept in r; false
  * when the run ended (closing) or the call failed (as above). */
 bool meeting_run_took_token(struct meeting_run *r, const char *token, const char *err);

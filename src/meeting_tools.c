@@ -161,14 +161,18 @@ static void on_google_token(void *arg, const char *token, const char *err)
 		send_google(r);
 }
 
+bool meeting_run_woke(struct meeting_run *r, bool cancelled)
+{
+	if (!cancelled && !r->mt->closing)
+		return true;
+	meeting_run_done(r);
+	return false;
+}
+
 static void on_google_retry(void *arg, bool cancelled)
 {
-	struct meeting_run *r = arg;
-	if (cancelled || r->mt->closing) {
-		meeting_run_done(r);
-		return;
-	}
-	send_google(r);
+	if (meeting_run_woke(arg, cancelled))
+		send_google(arg);
 }
 
 static bool google_retryable(const struct http_resp *resp, const char *err)

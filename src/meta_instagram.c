@@ -68,14 +68,20 @@ static struct meta_referral *ig_referral_of(const cJSON *ref)
 {
 	if (!cJSON_IsObject(ref))
 		return NULL;
-	const cJSON *ads = meta_get_obj(ref, "ads_context_data");
+	static const struct meta_ref_key keys[] = {
+	    META_REF_KEY(source_type, "source", REF_LINE),
+	    META_REF_KEY(source_id, "ad_id", REF_ID),
+	    META_REF_KEY(ref, "ref", REF_LINE),
+	};
+	static const struct meta_ref_key ads_keys[] = {
+	    META_REF_KEY(title, "ad_title", REF_LINE),
+	    META_REF_KEY(image_url, "photo_url", REF_URL),
+	    META_REF_KEY(video_url, "video_url", REF_URL),
+	};
 	struct meta_referral *r = xcalloc(1, sizeof(*r));
-	r->source_type = meta_ref_value(ref, "source", REF_LINE);
-	r->source_id = meta_ref_value(ref, "ad_id", REF_ID);
-	r->title = meta_ref_value(ads, "ad_title", REF_LINE);
-	r->image_url = meta_ref_value(ads, "photo_url", REF_URL);
-	r->video_url = meta_ref_value(ads, "video_url", REF_URL);
-	r->ref = meta_ref_value(ref, "ref", REF_LINE);
+	meta_ref_values(r, ref, keys, sizeof(keys) / sizeof(keys[0]));
+	meta_ref_values(r, meta_get_obj(ref, "ads_context_data"), ads_keys,
+			sizeof(ads_keys) / sizeof(ads_keys[0]));
 	return meta_referral_or_null(r);
 }
 
@@ -367,23 +373,26 @@ static void ig_event(struct parse *p, const char *entry_id, const cJSON *item)
 	ev.ts = meta_ts_ms(meta_get(item, "timestamp"));
 	snprintf(ev.ts_text, sizeof(ev.ts_text), "%lld", ev.ts);
 
-	const cJSON *x;
-	if (msg)
+	if (msg) {
 		ig_message(p, &ev, msg);
-	else if ((x = meta_get_obj(item, "reaction")))
-		ig_reaction(p, &ev, x);
-	else if ((x = meta_get_obj(item, "read")))
-		ig_read(p, &ev, x);
-	else if ((x = meta_get_obj(item, "delivery")))
-		ig_delivery(p, &ev, x);
-	else if ((x = meta_get_obj(item, "postback")))
-		ig_postback(p, &ev, x);
-	else if ((x = meta_get_obj(item, "message_edit")))
-		ig_edit(p, &ev, x);
-	else if ((x = meta_get_obj(item, "referral")))
-		ig_referral(p, &ev, x);
-	else
-		meta_note(p, "instagram %s: event of no handled kind skipped", ev.account);
+		return;
+	}
+	/* The first member present decides the kind, in this order. */
+	static const struct {
+		const char *key;
+		void (*fn)(struct parse *p, const struct ig_event *ev, const cJSON *o);
+	} kinds[] = {
+	    {"reaction", ig_reaction}, {"read", ig_read},         {"delivery", ig_delivery},
+	    {"postback", ig_postback}, {"message_edit", ig_edit}, {"referral", ig_referral},
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const cJSON *x = meta_get_obj(item, kinds[i].key);
+		if (x) {
+			kinds[i].fn(p, &ev, x);
+			return;
+		}
+	}
+	meta_note(p, "instagram %s: event of no handled kind skipped", ev.account);
 }
 
 void meta_instagram_entry(struct parse *p, const cJSON *entry)

@@ -79,6 +79,19 @@ void meta_note_errors(struct parse *p, const char *where, const cJSON *errors);
 /* ---- referrals (meta_parse.c) ---- */
 
 char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how);
+/* One referral field read from a member of a platform's object. */
+struct meta_ref_key {
+	size_t offset; /* of the char * field in struct meta_referral */
+	const char *key;
+	enum ref_value how;
+};
+#define META_REF_KEY(field, key, how)                                                              \
+	{                                                                                          \
+		offsetof(struct meta_referral, field), key, how                                    \
+	}
+/* Sets r's fields named in keys[0..n) from o (which may be NULL). */
+void meta_ref_values(struct meta_referral *r, const cJSON *o, const struct meta_ref_key *keys,
+		     size_t n);
 struct meta_referral *meta_referral_or_null(struct meta_referral *r);
 /* Visits every item of an optional array member; notes a member of the wrong type. */
 bool meta_each_item(struct parse *p, const cJSON *o, const char *key, const char *where,

@@ -429,6 +429,14 @@ char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how)
 	return clean_str(s, max, how != REF_PROSE);
 }
 
+void meta_ref_values(struct meta_referral *r, const cJSON *o, const struct meta_ref_key *keys,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*(char **)((char *)r + keys[i].offset) =
+		    meta_ref_value(o, keys[i].key, keys[i].how);
+}
+
 /* NULL when r holds nothing; r otherwise. Frees an empty one. */
 struct meta_referral *meta_referral_or_null(struct meta_referral *r)
 {

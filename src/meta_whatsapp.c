@@ -16,6 +16,9 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
+/* "whatsapp <channel>": a channel id fits its column or the change is skipped. */
+#define WA_WHERE_BYTES (COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16)
+
 /*
  * WhatsApp messages[].referral (docs/protocol.md, WhatsApp): a
  * Click-to-WhatsApp ad or a post; or, without one, context.referred_product:
@@ -32,23 +35,32 @@ static struct meta_referral *wa_referral(struct parse *p, const char *channel, c
 	const cJSON *product = meta_get_obj(meta_get_obj(m, "context"), "referred_product");
 	if (!ref && !product)
 		return NULL;
+	static const struct meta_ref_key ad_keys[] = {
+	    META_REF_KEY(source_type, "source_type", REF_LINE),
+	    META_REF_KEY(source_id, "source_id", REF_ID),
+	    META_REF_KEY(source_url, "source_url", REF_URL),
+	    META_REF_KEY(headline, "headline", REF_LINE),
+	    META_REF_KEY(body, "body", REF_PROSE),
+	    META_REF_KEY(media_type, "media_type", REF_LINE),
+	    META_REF_KEY(image_url, "image_url", REF_URL),
+	    META_REF_KEY(video_url, "video_url", REF_URL),
+	    META_REF_KEY(thumbnail_url, "thumbnail_url", REF_URL),
+	    META_REF_KEY(ctwa_clid, "ctwa_clid", REF_ID),
+	};
+	static const struct meta_ref_key welcome_keys[] = {
+	    META_REF_KEY(welcome_message, "text", REF_PROSE),
+	};
+	static const struct meta_ref_key product_keys[] = {
+	    META_REF_KEY(source_id, "product_retailer_id", REF_ID),
+	    META_REF_KEY(catalog_id, "catalog_id", REF_ID),
+	};
 	struct meta_referral *r = xcalloc(1, sizeof(*r));
 	if (ref) {
-		r->source_type = meta_ref_value(ref, "source_type", REF_LINE);
-		r->source_id = meta_ref_value(ref, "source_id", REF_ID);
-		r->source_url = meta_ref_value(ref, "source_url", REF_URL);
-		r->headline = meta_ref_value(ref, "headline", REF_LINE);
-		r->body = meta_ref_value(ref, "body", REF_PROSE);
-		r->media_type = meta_ref_value(ref, "media_type", REF_LINE);
-		r->image_url = meta_ref_value(ref, "image_url", REF_URL);
-		r->video_url = meta_ref_value(ref, "video_url", REF_URL);
-		r->thumbnail_url = meta_ref_value(ref, "thumbnail_url", REF_URL);
-		r->ctwa_clid = meta_ref_value(ref, "ctwa_clid", REF_ID);
-		r->welcome_message =
-		    meta_ref_value(meta_get_obj(ref, "welcome_message"), "text", REF_PROSE);
+		meta_ref_values(r, ref, ad_keys, sizeof(ad_keys) / sizeof(ad_keys[0]));
+		meta_ref_values(r, meta_get_obj(ref, "welcome_message"), welcome_keys, 1);
 	} else {
-		r->source_id = meta_ref_value(product, "product_retailer_id", REF_ID);
-		r->catalog_id = meta_ref_value(product, "catalog_id", REF_ID);
+		meta_ref_values(r, product, product_keys,
+				sizeof(product_keys) / sizeof(product_keys[0]));
 		if (r->source_id || r->catalog_id)
 			r->source_type = xstrdup("product");
 	}
@@ -126,11 +138,12 @@ static const char *contacts_find(const struct contacts *cs, const char *key)
  * The id of an item of value.messages[] or value.statuses[] (array), one
  * "message" or "status" (what); NULL with the item skipped when it is not
  * an object, its id is too long for the column (counted) or missing
- * (noted). where is "whatsapp <channel>".
+ * (noted). where gets "whatsapp <channel>", for the item's other notes.
  */
-static const char *wa_item_id(struct parse *p, const cJSON *o, const char *where, const char *array,
-			      const char *what)
+static const char *wa_item_id(struct parse *p, const cJSON *o, const char *channel,
+			      const char *array, const char *what, char where[WA_WHERE_BYTES])
 {
+	snprintf(where, WA_WHERE_BYTES, "whatsapp %s", channel);
 	if (!cJSON_IsObject(o)) {
 		meta_note(p, "%s: a %s[] item is not an object, skipped", where, array);
 		return NULL;
@@ -149,9 +162,8 @@ static const char *wa_item_id(struct parse *p, const cJSON *o, const char *where
 static void wa_message(struct parse *p, const char *channel, const struct contacts *cs,
 		       const cJSON *m)
 {
-	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
-	snprintf(where, sizeof(where), "whatsapp %s", channel);
-	const char *id = wa_item_id(p, m, where, "messages", "message");
+	char where[WA_WHERE_BYTES];
+	const char *id = wa_item_id(p, m, channel, "messages", "message", where);
 	if (!id)
 		return;
 	/* The customer (docs/protocol.md, WhatsApp): the phone-number wa_id;
@@ -207,9 +219,8 @@ static void wa_status(struct parse *p, const char *channel, const cJSON *s)
 	    {"played", DELIVERY_READ}, /* first play of a voice note: it was read */
 	    {"failed", DELIVERY_FAILED},
 	};
-	char where[COLUMN_META_PHONE_NUMBER_ID_WIDTH + 16];
-	snprintf(where, sizeof(where), "whatsapp %s", channel);
-	const char *id = wa_item_id(p, s, where, "statuses", "status");
+	char where[WA_WHERE_BYTES];
+	const char *id = wa_item_id(p, s, channel, "statuses", "status", where);
 	if (!id)
 		return;
 	const char *name = meta_get_str(s, "status");

@@ -34,13 +34,18 @@ static void on_run(void *ctx, char *items)
 	o->items = items;
 }
 
+/* One turn of the loop, at most 10 ms. */
+static void spin(struct event_base *base)
+{
+	struct timeval tv = {0, 10000};
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
 static void run_until(struct event_base *base, const int *calls, int want)
 {
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
+	for (int i = 0; i < 500 && *calls < want; i++)
+		spin(base);
 }
 
 struct fixture {
@@ -81,6 +86,13 @@ static void fixture_free(struct fixture *f)
 	meeting_tools_free(f->mt);
 	event_base_free(f->app.base);
 	free(f);
+}
+
+/* Runs calls for acme's conversation; o learns how they were answered. */
+static void run(struct fixture *f, const struct openai_call *calls, size_t n, struct outcome *o)
+{
+	meeting_tools_run(f->mt, "acme", "conv", "test", calls, n, on_run, o);
+	o->returned = true;
 }
 
 #endif

@@ -46,8 +46,7 @@ static void test_booking_without_a_token_reserves_nothing(void **state)
 	    {.call_id = "call_1", .name = MEETING_TOOL_BOOK, .arguments = args},
 	};
 	struct outcome o = {0};
-	meeting_tools_run(f->mt, "acme", "conv", "test", calls, 1, on_run, &o);
-	o.returned = true;
+	run(f, calls, 1, &o);
 	run_until(f->app.base, &o.calls, 1);
 	assert_int_equal(o.calls, 1);
 	assert_false(o.called_inside);
@@ -98,11 +97,8 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	assert_int_equal(f->mt->recovering, 1);
 	assert_int_equal(f->mt->runs->step, STEP_LOOKUP);
 	assert_int_equal(f->mt->runs->hold, HOLD_RESERVED);
-	for (int i = 0; i < 500 && f->mt->runs; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(f->app.base, &tv);
-		event_base_dispatch(f->app.base);
-	}
+	for (int i = 0; i < 500 && f->mt->runs; i++)
+		spin(f->app.base);
 	/* The token cannot be had (no database): the run ends without a
 	 * caller to tell, and the pass may claim again. */
 	assert_null(f->mt->runs);

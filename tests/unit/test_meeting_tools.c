@@ -40,12 +40,6 @@ static void offer(struct fixture *f, struct outcome *o)
 	o->returned = true;
 }
 
-static void run(struct fixture *f, const struct openai_call *calls, size_t n, struct outcome *o)
-{
-	meeting_tools_run(f->mt, "acme", "conv", "test", calls, n, on_run, o);
-	o->returned = true;
-}
-
 static void test_offer_with_tools_off_arrives_after_the_call(void **state)
 {
 	(void)state;
