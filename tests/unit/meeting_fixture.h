@@ -95,4 +95,12 @@ static void run(struct fixture *f, const struct openai_call *calls, size_t n, st
 	o->returned = true;
 }
 
+/* Waits for o's callback: it came once, from the loop. */
+static void answered_once(struct fixture *f, struct outcome *o)
+{
+	run_until(f->app.base, &o->calls, 1);
+	assert_int_equal(o->calls, 1);
+	assert_false(o->called_inside);
+}
+
 #endif

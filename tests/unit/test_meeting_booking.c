@@ -34,8 +34,7 @@
 
 static void test_booking_without_a_token_reserves_nothing(void **state)
 {
-	(void)state;
-	struct fixture *f = fixture_new(true);
+	struct fixture *f = *state;
 	char start[GCAL_TIME_BUF], args[512];
 	gcal_time_format(time(NULL) + 2 * 86400, 0, start);
 	snprintf(args, sizeof args,
@@ -47,9 +46,7 @@ static void test_booking_without_a_token_reserves_nothing(void **state)
 	};
 	struct outcome o = {0};
 	run(f, calls, 1, &o);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_non_null(o.items);
 	assert_non_null(strstr(o.items, "call_1"));
 	/* The token comes first: no reservation, so nothing to drop and no
@@ -59,14 +56,12 @@ static void test_booking_without_a_token_reserves_nothing(void **state)
 	assert_null(strstr(o.items, "meeting_id"));
 	assert_null(f->mt->runs);
 	free(o.items);
-	fixture_free(f);
 }
 
 /* No event id, no timezone, no email: nothing to look up; and garbage. */
 static void test_recovery_without_what_it_needs_ends_at_once(void **state)
 {
-	(void)state;
-	struct fixture *f = fixture_new(true);
+	struct fixture *f = *state;
 	const char *rows[] = {
 	    "{\"meeting_id\":\"mtg_0123456789abcdef01234567\",\"user_id\":\"acme\","
 	    "\"conversation_id\":\"conv\"}",
@@ -78,15 +73,13 @@ static void test_recovery_without_what_it_needs_ends_at_once(void **state)
 		assert_null(f->mt->runs);
 		assert_int_equal(f->mt->recovering, 0);
 	}
-	fixture_free(f);
 }
 
 /* A complete reservation goes on to look its event up; shutdown ends the
  * run, and the counter the pass waits on comes back to zero. */
 static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 {
-	(void)state;
-	struct fixture *f = fixture_new(true);
+	struct fixture *f = *state;
 	meeting_booking_recover(
 	    f->mt, "{\"meeting_id\":\"mtg_0123456789abcdef01234567\","
 		   "\"google_event_id\":\"ev0123\",\"user_id\":\"acme\","
@@ -103,15 +96,29 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	 * caller to tell, and the pass may claim again. */
 	assert_null(f->mt->runs);
 	assert_int_equal(f->mt->recovering, 0);
-	fixture_free(f);
+}
+
+static int setup(void **state)
+{
+	*state = fixture_new(true);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_free(*state);
+	return 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_booking_without_a_token_reserves_nothing),
-	    cmocka_unit_test(test_recovery_without_what_it_needs_ends_at_once),
-	    cmocka_unit_test(test_recovery_in_flight_is_counted_until_it_ends),
+	    cmocka_unit_test_setup_teardown(test_booking_without_a_token_reserves_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_without_what_it_needs_ends_at_once, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_in_flight_is_counted_until_it_ends, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,9 +47,7 @@ static void test_offer_with_tools_off_arrives_after_the_call(void **state)
 	struct outcome o = {.offer = true};
 	offer(f, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_false(o.offer);
 	fixture_free(f);
 	assert_int_equal(o.calls, 1);
@@ -88,9 +86,7 @@ static void test_calls_answered_at_once_arrive_after_the_call(void **state)
 	struct outcome o = {0};
 	run(f, calls, 2, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_non_null(o.items);
 	assert_non_null(strstr(o.items, "call_1"));
 	assert_non_null(strstr(o.items, "invalid_arguments"));
@@ -112,9 +108,7 @@ static void test_run_after_close_arrives_after_the_call(void **state)
 	struct outcome o = {.items = NULL};
 	run(f, calls, 1, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_null(o.items); /* shutdown cut the run short */
 	fixture_free(f);
 	assert_int_equal(o.calls, 1);
