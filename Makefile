@@ -175,7 +175,7 @@ install: $(BUILD)/parley
 	install -m 0644 man/parley.conf.5 $(DESTDIR)$(MANDIR)/man5/parley.conf.5
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c $(wildcard tests/standins/*.c)
+	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h $(wildcard tests/standins/*.c)
 
 clean:
 	rm -rf build

@@ -5,11 +5,11 @@
  * Google Calendar): the OAuth token refresh, freeBusy.query, events.insert
  * with a Meet conference request, events.get/delete, their error bodies, RFC
  * 3339 times, and the event id derived from a meeting id. Pure: no I/O, no
- * clock (callers pass "now"); google_tokens.c and meeting_tools.c do the HTTP
- * on the loop, cmd_meeting.c blocking. Every returned string is new and owned
- * by the caller. Parsers take (body, len) that need not be NUL-terminated and
- * never trust what Google (or a stand-in) sends: every field is type-checked
- * and bounded.
+ * clock (callers pass "now"); google_tokens.c, meeting_tools.c and
+ * meeting_booking.c do the HTTP on the loop, cmd_meeting.c blocking. Every
+ * returned string is new and owned by the caller. Parsers take (body, len)
+ * that need not be NUL-terminated and never trust what Google (or a
+ * stand-in) sends: every field is type-checked and bounded.
  */
 #include <stdbool.h>
 #include <stddef.h>

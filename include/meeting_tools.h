@@ -35,15 +35,16 @@
  *      once, whoever gets there) and drops the reservation.
  * A crash anywhere leaves either nothing, or a reservation that the next
  * reply asking for the same time or the recovery pass below finishes via
- * step 3; Google never gets a second event for one meeting.
+ * step 3; Google never gets a second event for one meeting. The steps are
+ * meeting_booking.c's state machine (meeting_booking.h).
  *
  * Both meeting_tools_offer and meeting_tools_run call back from the loop
  * only, never from inside themselves (the rule of include/db.h).
  *
- * The periodic pass (every MEETING_PASS_SECONDS, first soon after start):
- * scheduled meetings whose end has passed become completed, and
- * reservations whose lease ran out while no reply held their conversation
- * are finished (event found: confirmed) or dropped (no event).
+ * The periodic pass (meeting_completion.h; every MEETING_PASS_SECONDS,
+ * first soon after start): scheduled meetings whose end has passed become
+ * completed, and reservations whose lease ran out while no reply held their
+ * conversation are finished (event found: confirmed) or dropped (no event).
  */
 #include <stdbool.h>
 #include <stddef.h>

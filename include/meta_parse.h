@@ -109,7 +109,7 @@ struct meta_message {
 	 * party's id (sender.id inbound, recipient.id on echo). */
 	char *customer_id;
 	/* wamid / mid. IG events without an id of their own get a derived id
-	 * "ig-<what>-<32 hex>", see meta_parse.c (derived_id). */
+	 * "ig-<what>-<32 hex>", see meta_instagram.c (derived_id). */
 	char *platform_message_id;
 	char *kind;
 	/* Readable line (README, Webhook ingestion); never NULL, at most

@@ -24,15 +24,7 @@
 #include "meeting_tools.h"
 #include "openai.h"
 
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
-
-struct outcome {
-	bool returned; /* set after the call returned */
-	int calls;
-	bool called_inside;
-	bool offer;
-	char *items;
-};
+#include "meeting_fixture.h"
 
 static void on_offer(void *ctx, bool offer)
 {
@@ -42,72 +34,9 @@ static void on_offer(void *ctx, bool offer)
 	o->offer = offer;
 }
 
-static void on_run(void *ctx, char *items)
-{
-	struct outcome *o = ctx;
-	o->calls++;
-	o->called_inside |= !o->returned;
-	free(o->items);
-	o->items = items;
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-}
-
-struct fixture {
-	struct app app;
-	struct http_client *http;
-	struct meeting_tools *mt;
-};
-
-/* with_google: client id and secret set and an HTTP client, so the tools
- * are enabled. */
-static struct fixture *fixture_new(bool with_google)
-{
-	struct fixture *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	f->app.base = event_base_new();
-	f->app.db = db_pool_new(f->app.base, NOWHERE, 1);
-	f->app.cfg.google_client_id = with_google ? "client" : "";
-	f->app.cfg.google_client_secret = with_google ? "secret" : "";
-	f->app.cfg.google_calendar_id = "primary";
-	f->app.cfg.google_calendar_url = "http://127.0.0.1:1/calendar/v3";
-	f->app.cfg.google_default_duration_minutes = 30;
-	f->app.cfg.google_max_bookings_per_conversation = 1;
-	f->app.cfg.replies_max_attempts = 1;
-	f->http = with_google ? http_client_new(f->app.base, 1) : NULL;
-	f->mt = meeting_tools_start(&f->app, f->http);
-	assert_int_equal(meeting_tools_enabled(f->mt), with_google);
-	return f;
-}
-
-/* In serve's order: close, the client, the pool, then the tools. */
-static void fixture_free(struct fixture *f)
-{
-	meeting_tools_close(f->mt);
-	if (f->http)
-		http_client_free(f->http);
-	db_pool_free(f->app.db);
-	meeting_tools_free(f->mt);
-	event_base_free(f->app.base);
-	free(f);
-}
-
 static void offer(struct fixture *f, struct outcome *o)
 {
 	meeting_tools_offer(f->mt, "acme", on_offer, o);
-	o->returned = true;
-}
-
-static void run(struct fixture *f, const struct openai_call *calls, size_t n, struct outcome *o)
-{
-	meeting_tools_run(f->mt, "acme", "conv", "test", calls, n, on_run, o);
 	o->returned = true;
 }
 
@@ -118,9 +47,7 @@ static void test_offer_with_tools_off_arrives_after_the_call(void **state)
 	struct outcome o = {.offer = true};
 	offer(f, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_false(o.offer);
 	fixture_free(f);
 	assert_int_equal(o.calls, 1);
@@ -159,9 +86,7 @@ static void test_calls_answered_at_once_arrive_after_the_call(void **state)
 	struct outcome o = {0};
 	run(f, calls, 2, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_non_null(o.items);
 	assert_non_null(strstr(o.items, "call_1"));
 	assert_non_null(strstr(o.items, "invalid_arguments"));
@@ -183,9 +108,7 @@ static void test_run_after_close_arrives_after_the_call(void **state)
 	struct outcome o = {.items = NULL};
 	run(f, calls, 1, &o);
 	assert_int_equal(o.calls, 0);
-	run_until(f->app.base, &o.calls, 1);
-	assert_int_equal(o.calls, 1);
-	assert_false(o.called_inside);
+	answered_once(f, &o);
 	assert_null(o.items); /* shutdown cut the run short */
 	fixture_free(f);
 	assert_int_equal(o.calls, 1);
