@@ -100,8 +100,8 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	/* Its process died after reserving, maybe after inserting: the event
 	 * may exist until Google says otherwise. */
 	assert_int_equal(f->mt->runs->hold, HOLD_MAYBE_EVENT);
-	double deferred = metrics_get("parley_meeting_recoveries_deferred_total",
-				      "reason=\"unavailable\"");
+	double deferred =
+	    metrics_get("parley_meeting_recoveries_deferred_total", "reason=\"unavailable\"");
 	for (int i = 0; i < 500 && f->mt->runs; i++)
 		spin(f->app.base);
 	/* The token cannot be had (no database): the run ends without a
