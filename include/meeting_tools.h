@@ -45,6 +45,8 @@
  * first soon after start): scheduled meetings whose end has passed become
  * completed, and reservations whose lease ran out while no reply held their
  * conversation are finished (event found: confirmed) or dropped (no event).
+ * Only that answer ends one: a reservation whose event cannot be looked up
+ * (no token, a disconnected calendar, no answer) stays for a later pass.
  */
 #include <stdbool.h>
 #include <stddef.h>

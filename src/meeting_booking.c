@@ -55,8 +55,35 @@ static void again_in(struct meeting_run *r, long ms)
 }
 
 /*
- * A booking that will not happen: its reservation goes (unless an insert
- * may have created the event: then the recovery pass decides), and the
+ * A recovery that could not look the event up: the reservation stays. A
+ * disconnected calendar cannot be looked up until it is connected again, and
+ * its event may well exist (the customer invited): dropping the reservation
+ * would lose that meeting, so it stays, reported every pass, for as long as
+ * it takes.
+ */
+static void recovery_deferred(struct meeting_run *r, const char *outcome)
+{
+	bool off = strcmp(outcome, "disconnected") == 0;
+	char labels[48];
+	snprintf(labels, sizeof labels, "reason=\"%s\"", off ? "disconnected" : "unavailable");
+	metrics_add("parley_meeting_recoveries_deferred_total", labels, 1);
+	if (off)
+		log_warn(r->ctx,
+			 "meeting %s: the event could not be looked up (disconnected); the "
+			 "reservation stays until the calendar is connected again (parley "
+			 "google connect)",
+			 r->meeting_id);
+	else
+		log_warn(r->ctx,
+			 "meeting %s: the event could not be looked up (%s); the reservation "
+			 "stays for the next pass",
+			 r->meeting_id, outcome);
+}
+
+/*
+ * A booking that will not happen: its reservation goes (unless its event
+ * may exist: an insert was sent, or a resumed or recovered reservation was
+ * not looked up; then only the recovery pass's lookup decides), and the
  * model is told why. outcome, code and msg are static texts.
  */
 void meeting_booking_failed(struct meeting_run *r, const char *outcome, const char *code,
@@ -74,8 +101,16 @@ void meeting_booking_failed(struct meeting_run *r, const char *outcome, const ch
 		meeting_run_error(r, "unconfirmed", "booking_unconfirmed", MSG_UNCONFIRMED);
 		return;
 	}
+	if (r->hold == HOLD_MAYBE_EVENT) {
+		/* Recovering, and Google never said whether the event exists (no
+		 * token, no answer): only that answer may end the reservation.
+		 * Its lease (taken by the claim) holds it until a later pass. */
+		recovery_deferred(r, outcome);
+		meeting_run_done(r);
+		return;
+	}
 	if (r->hold != HOLD_RESERVED) {
-		/* Nothing of ours to drop (or, recovering, nothing decided). */
+		/* Nothing of ours to drop. */
 		if (r->recovery)
 			meeting_run_done(r);
 		else
@@ -151,8 +186,9 @@ static void on_reserved(void *arg, PGresult *res, const char *err)
 		meeting_run_output(r, out);
 		return;
 	}
-	r->hold = HOLD_RESERVED;
 	bool resume = strcmp(state, "resume") == 0;
+	/* A resumed reservation's event may exist until the lookup says. */
+	r->hold = resume ? HOLD_MAYBE_EVENT : HOLD_RESERVED;
 	cJSON_Delete(o);
 	if (resume)
 		log_info(r->ctx, "meeting %s: resuming a booking an earlier attempt left",
@@ -523,7 +559,9 @@ void meeting_booking_recover(struct meeting_tools *mt, const char *reservation)
 	r->bk.customer_name = dup_field(o, "customer_name");
 	r->bk.customer_email = dup_field(o, "customer_email");
 	cJSON_Delete(o);
-	r->hold = HOLD_RESERVED;
+	/* Its process died after reserving, maybe after inserting: whether the
+	 * event exists is what the lookup is for. */
+	r->hold = HOLD_MAYBE_EVENT;
 	if (!r->meeting_id || !r->event_id || !r->bk.timezone || !r->bk.title ||
 	    !r->bk.customer_email) {
 		meeting_run_done(r);

@@ -487,6 +487,9 @@ struct meeting_tools *meeting_tools_start(struct app *app, struct http_client *h
 			"Scheduled meetings marked completed after their end.");
 	metrics_declare("parley_meetings_recovered_total", METRIC_COUNTER,
 			"Interrupted bookings finished by the recovery pass (booked, dropped).");
+	metrics_declare("parley_meeting_recoveries_deferred_total", METRIC_COUNTER,
+			"Recovery attempts that could not look the event up and kept the "
+			"reservation (disconnected, unavailable).");
 	if (meeting_tools_enabled(mt))
 		log_info("meetings", "meeting tools on (calendar %s)", app->cfg.google_calendar_id);
 	meeting_completion_start(mt, every);

@@ -32,6 +32,26 @@ events() { curl -sS "$GOOGLE/_events" | jq -c '.primary // []'; }
 metric() { curl -sS "$url/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 meeting() { sql "$dsn" "SELECT $2 FROM meetings WHERE meeting_id = '$1'"; }
 parley_cmd() { "$PARLEY_BIN" "$@" -c "$conf"; }
+# unstore EMAIL: that customer's meeting back to what a process dying between
+# the event insert and the meetings row leaves: the event in Google, a
+# reservation whose lease ran out, no row.
+unstore() {
+	sql "$dsn" "WITH m AS (DELETE FROM meetings WHERE customer_email = '$1' RETURNING *)
+	            INSERT INTO meeting_bookings (meeting_id, user_id, conversation_id, google_event_id, meeting_time, duration_minutes, timezone, title, customer_name, customer_email, lease_until)
+	            SELECT meeting_id, user_id, conversation_id, google_event_id, meeting_time, duration_minutes, timezone, title, customer_name, customer_email, now() - interval '1 minute' FROM m" >/dev/null
+}
+# within SECONDS CMD…: CMD succeeds within SECONDS (the recovery pass takes a
+# reservation again only once its lease, 8 s here, ran out).
+within() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+is_now() { [ "$(sql "$dsn" "$1")" = "$2" ]; }
+log_has() { [ "$(grep -c -F -- "$1" "$conf.log")" -ge "$2" ]; }
 
 start_standin fake_openai || { finish; exit 1; }
 OPENAI=$STANDIN_URL
@@ -323,6 +343,28 @@ sql "$dsn" "INSERT INTO meeting_bookings (meeting_id, user_id, conversation_id, 
 ok "pass: an orphan reservation is dropped" wait_for "$dsn" "SELECT count(*) FROM meeting_bookings" 0
 eq "pass: …without a meeting" 0 "$(sql "$dsn" "SELECT count(*) FROM meetings WHERE meeting_id = 'mtg_orphan'")"
 
+# --- the token endpoint fails while the pass recovers: the reservation waits
+# (the event may exist), and once a token comes the existing event is stored
+lou=$(sql "$dsn" "SELECT meeting_id FROM meetings WHERE customer_email = 'lou@example.test'")
+before_events=$(events | jq length)
+inserts_before=$(n_google POST '/events$')
+recovered=$(metric 'parley_meetings_recovered_total{outcome="booked"}')
+failed_before=$(grep -c -F 'token refresh failed' "$conf.log")
+# One failed token request per attempt (replies.max_attempts 3): one failed pass.
+script_google '[{"for":"token","status":500,"times":3}]'
+sql "$dsn" "UPDATE google_calendar_tokens SET token_expiry = '2000-01-01'" >/dev/null
+unstore lou@example.test
+ok "token failing: the pass tries and cannot get a token" within 60 log_has 'token refresh failed' $((failed_before + 1))
+sleep 1
+eq "token failing: the reservation is kept, no meeting" "1 0" \
+	"$(sql "$dsn" "SELECT count(*) FROM meeting_bookings WHERE meeting_id = '$lou'") $(sql "$dsn" "SELECT count(*) FROM meetings WHERE meeting_id = '$lou'")"
+contains "token failing: logged as deferred" "meeting $lou: the event could not be looked up (unavailable); the reservation stays for the next pass" "$(cat "$conf.log")"
+eq "token failing: counted as deferred" 1 "$(metric 'parley_meeting_recoveries_deferred_total{reason="unavailable"}')"
+ok "token failing: once a token comes, the pass stores the meeting" within 60 is_now "SELECT count(*) FROM meetings WHERE meeting_id = '$lou' AND status = 'scheduled'" 1
+eq "token failing: the same event, no second insert, no reservation left" "$before_events $inserts_before 0" \
+	"$(events | jq length) $(n_google POST '/events$') $(sql "$dsn" "SELECT count(*) FROM meeting_bookings")"
+eq "token failing: recovered once" $((${recovered:-0} + 1)) "$(metric 'parley_meetings_recovered_total{outcome="booked"}')"
+
 # --- past meetings are completed by the pass
 conv_b=$(sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '$B'")
 sql "$dsn" "INSERT INTO meetings (meeting_id, user_id, conversation_id, google_event_id, title, meeting_time, duration_minutes, status)
@@ -449,7 +491,21 @@ say $M "Hello again?"
 ok "disconnected: the next reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 2
 eq "disconnected: no tools declared any more" null "$(responses_of $M | jq -r '.[-1].body.tools')"
 eq "disconnected: cancel refuses with exit 1" 1 "$(code parley_cmd meeting cancel "$(sql "$dsn" "SELECT meeting_id FROM meetings WHERE customer_email = 'carl@example.test'")")"
+# A reservation of a disconnected calendar can never be looked up: it is kept
+# (its event may exist) and reported every pass until the calendar is
+# connected again, then finished from the existing event.
+before_events=$(events | jq length)
+inserts_before=$(n_google POST '/events$')
+unstore lou@example.test
+ok "disconnected: the pass reports the reservation it cannot look up" within 60 log_has "meeting $lou: the event could not be looked up (disconnected); the reservation stays until the calendar is connected again" 1
+sleep 1
+eq "disconnected: the reservation is kept, no meeting" "1 0" \
+	"$(sql "$dsn" "SELECT count(*) FROM meeting_bookings WHERE meeting_id = '$lou'") $(sql "$dsn" "SELECT count(*) FROM meetings WHERE meeting_id = '$lou'")"
+eq "disconnected: counted as deferred" t "$(metric 'parley_meeting_recoveries_deferred_total{reason="disconnected"}' | awk '{ print ($1 >= 1) ? "t" : "f" }')"
 echo "rt-acme-2" | parley_cmd google connect --tenant acme --refresh-token-file - >/dev/null
+ok "connected again: the kept reservation becomes the meeting" within 60 is_now "SELECT count(*) FROM meetings WHERE meeting_id = '$lou' AND status = 'scheduled'" 1
+eq "connected again: the same event, no second insert, no reservation left" "$before_events $inserts_before 0" \
+	"$(events | jq length) $(n_google POST '/events$') $(sql "$dsn" "SELECT count(*) FROM meeting_bookings")"
 eq "connected again: state" "connected|" "$(sql "$dsn" "SELECT parley_calendar_state('acme') || '|' || coalesce(disconnect_reason, '') FROM google_calendar_tokens")"
 say $M "And now?"
 ok "connected again: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 3
