@@ -72,8 +72,4 @@ const char *ingest_batch_submit(struct app *app, const char *object, char *event
  * their HTTP requests are still alive. */
 void ingest_batch_close(struct app *app);
 
-/* Webhooks waiting for a slot, and ingest statements in flight; for tests. */
-int ingest_batch_queued(void);
-int ingest_batch_in_flight(void);
-
 #endif

@@ -16,7 +16,6 @@ enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERRO
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 void log_set_format(enum log_format format);
 /* For tests: write somewhere other than stderr (NULL restores stderr). */
 void log_set_stream(FILE *stream);

@@ -107,7 +107,6 @@ struct worker_ops {
 struct worker *worker_new(const struct worker_ops *ops, void *ctx, struct event_base *base,
 			  struct db_pool *db);
 const char *worker_owner_of(const struct worker *w);
-long worker_lease(const struct worker *w);
 
 /* Jobs: a claimed row became a job (started or waiting), a job was freed
  * (done, dropped or abandoned). */
@@ -118,8 +117,6 @@ int worker_active(const struct worker *w);
  * back short and nothing says more is due. still_due: the job's
  * conversation may have work left. */
 void worker_job_ended(struct worker *w, bool still_due);
-/* A claim as soon as possible (work may have become due). */
-void worker_claim_soon(struct worker *w);
 
 /* Shutdown, in order: stop claiming (claimed work not started is handed
  * back, jobs in flight carry on and keep their leases); closing (from now

@@ -152,13 +152,3 @@ void ingest_batch_close(struct app *app)
 	db_batch_free(the.batch);
 	the.batch = NULL;
 }
-
-int ingest_batch_queued(void)
-{
-	return the.batch ? db_batch_queued(the.batch) : 0;
-}
-
-int ingest_batch_in_flight(void)
-{
-	return the.batch ? db_batch_in_flight(the.batch) : 0;
-}

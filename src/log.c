@@ -13,7 +13,6 @@ static FILE *out_stream;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level) { current_level = level; }
-enum log_level log_get_level(void) { return current_level; }
 void log_set_format(enum log_format format) { current_format = format; }
 void log_set_stream(FILE *stream) { out_stream = stream; }
 

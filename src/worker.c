@@ -285,11 +285,6 @@ const char *worker_owner_of(const struct worker *w)
 	return w->owner;
 }
 
-long worker_lease(const struct worker *w)
-{
-	return w->lease_seconds;
-}
-
 void worker_job_added(struct worker *w)
 {
 	w->active++;
@@ -311,12 +306,6 @@ void worker_job_ended(struct worker *w, bool still_due)
 		w->dry = false;
 	if (!w->closing && !w->dry)
 		claim(w);
-}
-
-void worker_claim_soon(struct worker *w)
-{
-	w->dry = false;
-	claim(w);
 }
 
 void worker_stop(struct worker *w)
