@@ -22,7 +22,6 @@ void log_set_stream(FILE *stream);
 /* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
 int log_parse_level(const char *name, enum log_level *out);
 int log_parse_format(const char *name, enum log_format *out);
-const char *log_level_name(enum log_level level);
 
 bool log_enabled(enum log_level level);
 /* ctx may be NULL. Formats and writes one line. */

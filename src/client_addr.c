@@ -96,7 +96,7 @@ int client_addr_parse(const char *s, size_t len, struct client_ip *out)
 	return parse_bare(s, len, out);
 }
 
-int client_addr_parse_net(const char *s, size_t len, struct client_net *out)
+static int client_addr_parse_net(const char *s, size_t len, struct client_net *out)
 {
 	trim(&s, &len);
 	const char *slash = len ? memchr(s, '/', len) : NULL;

@@ -16,7 +16,7 @@ void log_set_level(enum log_level level) { current_level = level; }
 void log_set_format(enum log_format format) { current_format = format; }
 void log_set_stream(FILE *stream) { out_stream = stream; }
 
-const char *log_level_name(enum log_level level)
+static const char *log_level_name(enum log_level level)
 {
 	return (unsigned)level < 4 ? level_names[level] : "?";
 }

@@ -411,7 +411,7 @@ static void referral_free(struct meta_referral *r)
  * here is a key, so a value is cut rather than refused: an ad with a
  * headline of a megabyte still says which ad it was.
  */
-char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how)
+static char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how)
 {
 	const cJSON *v = meta_get(o, key);
 	/* A numeric id only while a double holds it exactly: beyond 2^53 it
