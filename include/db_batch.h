@@ -76,12 +76,4 @@ void db_batch_free(struct db_batch *b);
 int db_batch_queued(const struct db_batch *b);
 int db_batch_in_flight(const struct db_batch *b);
 
-/*
- * Appends PostgreSQL's binary form (array_send) of a one-dimensional array
- * of n elements of type t: a NULL element pointer is SQL NULL; lens may be
- * NULL (strlen of each).
- */
-void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
-			   const size_t *lens, size_t n);
-
 #endif

@@ -84,7 +84,11 @@ static bool next_line(const char *p, size_t n, size_t *off, const char **line, s
 	return true;
 }
 
-const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status)
+/*
+ * Parses a whole head (request line, headers, the blank line). Returns NULL,
+ * or a static message with *status set to the HTTP status to refuse with.
+ */
+static const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status)
 {
 	memset(h, 0, sizeof *h);
 	*status = 400;

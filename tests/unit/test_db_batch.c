@@ -17,6 +17,10 @@
 #include "db_batch.h"
 #include "strbuf.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/db_batch.c"
+
 static uint32_t u32_at(const struct strbuf *sb, size_t off)
 {
 	uint32_t be;
