@@ -92,10 +92,6 @@ struct http_resp {
  */
 typedef void (*http_done_cb)(void *ctx, const struct http_resp *resp, const char *err);
 
-/* Value of the response header name (case-insensitive), trimmed; NULL when
- * absent. The last one wins when a header repeats. */
-const char *http_resp_header(const struct http_resp *resp, const char *name);
-
 /* max_in_flight < 1 counts as 1. */
 struct http_client *http_client_new(struct event_base *base, int max_in_flight);
 

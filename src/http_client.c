@@ -160,7 +160,9 @@ static const char *line_value(const char *line, const char *name)
 	return v;
 }
 
-const char *http_resp_header(const struct http_resp *resp, const char *name)
+/* Value of the response header name (case-insensitive), trimmed; NULL when
+ * absent. The last one wins when a header repeats. */
+static const char *http_resp_header(const struct http_resp *resp, const char *name)
 {
 	const char *found = NULL;
 	for (size_t i = 0; i < resp->n_lines; i++) {

@@ -26,6 +26,10 @@
 #include "http_client.h"
 #include "retry.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/http_client.c"
+
 #define MAX_DELAYED 32
 #define BIG_BODY    (100 * 1024)
 
