@@ -14,6 +14,10 @@
 #include "metrics.h"
 #include "worker.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/worker.c"
+
 static void test_owner(void **state)
 {
 	(void)state;
