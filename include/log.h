@@ -17,8 +17,6 @@ enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 void log_set_level(enum log_level level);
 void log_set_format(enum log_format format);
-/* For tests: write somewhere other than stderr (NULL restores stderr). */
-void log_set_stream(FILE *stream);
 /* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
 int log_parse_level(const char *name, enum log_level *out);
 int log_parse_format(const char *name, enum log_format *out);

@@ -8,13 +8,12 @@
 
 static enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_format current_format = LOG_FORMAT_TEXT;
-static FILE *out_stream;
+static FILE *out_stream; /* NULL: stderr; test_log.c, which includes this file, sets it */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level) { current_level = level; }
 void log_set_format(enum log_format format) { current_format = format; }
-void log_set_stream(FILE *stream) { out_stream = stream; }
 
 static const char *log_level_name(enum log_level level)
 {
