@@ -72,8 +72,7 @@ void db_batch_add(struct db_batch *b, const char *const *values, const size_t *l
  */
 void db_batch_free(struct db_batch *b);
 
-/* Items waiting for a statement, and statements running (for metrics). */
+/* Items waiting for a statement (for metrics). */
 int db_batch_queued(const struct db_batch *b);
-int db_batch_in_flight(const struct db_batch *b);
 
 #endif

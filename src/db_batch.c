@@ -354,8 +354,3 @@ int db_batch_queued(const struct db_batch *b)
 {
 	return b->queued;
 }
-
-int db_batch_in_flight(const struct db_batch *b)
-{
-	return b->in_flight;
-}

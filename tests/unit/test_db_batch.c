@@ -188,7 +188,7 @@ static void test_refusals_arrive_after_the_call(void **state)
 	assert_ptr_equal(waiting.err, DB_ERR_UNAVAILABLE);
 	assert_ptr_equal(refused.err, DB_ERR_QUEUE_FULL);
 	assert_int_equal(db_batch_queued(b), 0);
-	assert_int_equal(db_batch_in_flight(b), 0);
+	assert_int_equal(b->in_flight, 0);
 	db_pool_free(pool);
 	db_batch_free(b);
 	assert_int_equal(sent.calls + waiting.calls + refused.calls, 3);
