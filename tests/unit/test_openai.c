@@ -30,14 +30,10 @@ static enum openai_outcome read_text(const char *body, char **text, const char *
 static char *request(const char *prompt_id, const char *conversation_id, const char *model,
 		     const char *const *inputs, size_t n_inputs)
 {
-	struct openai_turn t = {
-	    .prompt_id = prompt_id,
-	    .conversation_id = conversation_id,
-	    .model = model,
-	    .inputs = inputs,
-	    .n_inputs = n_inputs,
-	};
-	return openai_turn_request(&t);
+	return openai_turn_request(&(struct openai_turn){.prompt_id = prompt_id,
+							 .conversation_id = conversation_id,
+							 .model = model, .inputs = inputs,
+							 .n_inputs = n_inputs});
 }
 
 static void test_request_shape(void **state)
