@@ -38,14 +38,6 @@ bool admin_platform_known(const char *s);
 int admin_parse_count(const char *s, long min, long max, long *out);
 
 /*
- * An access token as read from a file: trailing line ends and blanks are
- * removed in place (editors and `echo` add them). Refuses an empty token and
- * one with control characters or blanks inside (it goes into an HTTP header
- * verbatim). *len is updated.
- */
-const char *admin_token_clean(char *buf, size_t *len);
-
-/*
  * Reads an access token from path, or standard input for "-", and cleans it
  * (admin_token_clean). Returns the token (caller frees) or NULL with *err
  * set: a static message, or for a file that cannot be read, NULL *err and

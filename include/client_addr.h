@@ -44,9 +44,6 @@ struct client_nets {
  */
 int client_addr_parse(const char *s, size_t len, struct client_ip *out);
 
-/* "10.0.0.0/8", "2001:db8::/32" or a single address. 0 or -1. */
-int client_addr_parse_net(const char *s, size_t len, struct client_net *out);
-
 /*
  * A comma-separated list of networks into *out (freed with
  * client_addr_nets_free). Returns 0, or -1 with the first bad entry copied

@@ -72,16 +72,7 @@ void db_batch_add(struct db_batch *b, const char *const *values, const size_t *l
  */
 void db_batch_free(struct db_batch *b);
 
-/* Items waiting for a statement, and statements running (for metrics). */
+/* Items waiting for a statement (for metrics). */
 int db_batch_queued(const struct db_batch *b);
-int db_batch_in_flight(const struct db_batch *b);
-
-/*
- * Appends PostgreSQL's binary form (array_send) of a one-dimensional array
- * of n elements of type t: a NULL element pointer is SQL NULL; lens may be
- * NULL (strlen of each).
- */
-void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
-			   const size_t *lens, size_t n);
 
 #endif

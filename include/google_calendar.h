@@ -51,10 +51,6 @@ char *gcal_event_id(const char *meeting_id);
  * across retries so that Google ignores a repeated request). */
 char *gcal_request_id(const char *meeting_id);
 
-/* Percent-encodes s for a URL path segment or a form value (RFC 3986
- * unreserved characters stay, everything else is %XX). */
-char *gcal_url_escape(const char *s);
-
 /* {calendar_url}/calendars/{calendar_id}/events[/{event_id}] with the ids
  * escaped; event_id may be NULL. query (may be NULL) is appended after '?'. */
 char *gcal_events_url(const char *calendar_url, const char *calendar_id, const char *event_id,

@@ -19,8 +19,6 @@ size_t graph_max_chars(enum platform p);
  * token to another Graph path.
  */
 char *graph_send_url(const char *base, const char *channel);
-/* Whether id is Meta's numeric id (WhatsApp phone_number_id, Instagram account id). */
-bool graph_valid_channel_id(const char *id);
 char *graph_send_body(enum platform p, const char *to, const char *text);
 /* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
 char *graph_sent_message_id(enum platform p, const char *body, size_t len);

@@ -42,9 +42,8 @@ enum http_err_kind {
 };
 
 /* Our own error strings (the others are libcurl's); compare by identity. */
-extern const char HTTP_MSG_SHUTDOWN[];
-extern const char HTTP_MSG_TOO_LARGE[];
-extern const char HTTP_MSG_RESET[];
+extern const char HTTP_CLIENT_ERR_SHUTDOWN[];
+extern const char HTTP_CLIENT_ERR_TOO_LARGE[];
 
 /* "dns", "connect", "timeout", …: a short label for logs and metrics. */
 const char *http_err_kind_name(int kind);
@@ -93,15 +92,11 @@ struct http_resp {
  */
 typedef void (*http_done_cb)(void *ctx, const struct http_resp *resp, const char *err);
 
-/* Value of the response header name (case-insensitive), trimmed; NULL when
- * absent. The last one wins when a header repeats. */
-const char *http_resp_header(const struct http_resp *resp, const char *name);
-
 /* max_in_flight < 1 counts as 1. */
 struct http_client *http_client_new(struct event_base *base, int max_in_flight);
 
 /*
- * Completes every request in flight or queued with HTTP_MSG_SHUTDOWN and
+ * Completes every request in flight or queued with HTTP_CLIENT_ERR_SHUTDOWN and
  * every pending http_client_after() with cancelled = true, then tears libcurl
  * down. Call it before event_base_free(): libcurl's callbacks still run
  * during its cleanup. Requests made from those callbacks fail the same way.

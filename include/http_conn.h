@@ -32,8 +32,6 @@ void http_conn_guard_listen(struct http_conn_guard *g, struct evhttp_bound_socke
 /* Before bound is deleted: forgets its listener. */
 void http_conn_guard_unlisten(struct http_conn_guard *g);
 void http_conn_guard_free(struct http_conn_guard *g);
-/* Connections open now. */
-long http_conn_guard_open(const struct http_conn_guard *g);
 
 /*
  * The router calls this first for every request. Returns NULL, or the

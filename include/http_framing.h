@@ -57,10 +57,4 @@ struct http_head {
 	uint64_t length; /* Content-Length, 0 when absent */
 };
 
-/*
- * Parses a whole head (request line, headers, the blank line). Returns NULL,
- * or a static message with *status set to the HTTP status to refuse with.
- */
-const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status);
-
 #endif

@@ -37,7 +37,4 @@ int http_server_in_flight(void);
  */
 void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX]);
 
-/* Splits "host:port" or "[v6]:port" into host (caller frees) and port. */
-int http_parse_listen(const char *spec, char **host, unsigned short *port);
-
 #endif

@@ -46,16 +46,6 @@ struct app;
 typedef void (*ingest_done_cb)(void *ctx, const char *outcome, const char *err);
 
 /*
- * How many ingest statements may run at once on a pool of pool_size
- * connections. Few, so that batches grow: most of a webhook's database cost
- * is per statement (start-up, commit), and the make-bench figures with 8
- * connections and 16 senders were 3,284 webhooks/s at 423 us of PostgreSQL
- * CPU each with 8 statements at once, 4,170/s at 242 us with 2, 4,877/s at
- * 164 us with 1. The rest of the pool stays free for replies and webchat.
- */
-int ingest_batch_statements(int pool_size);
-
-/*
  * Queues one webhook: object (copied; NULL is stored as ""), events (the JSON
  * array from ingest_events_json; ownership passes to the batcher), raw body
  * (copied; NULL when raw bodies are not kept) of raw_len bytes. Returns NULL
@@ -71,9 +61,5 @@ const char *ingest_batch_submit(struct app *app, const char *object, char *event
  * (ingest_batch_submit returns the refusal). Call after db_pool_free, while
  * their HTTP requests are still alive. */
 void ingest_batch_close(struct app *app);
-
-/* Webhooks waiting for a slot, and ingest statements in flight; for tests. */
-int ingest_batch_queued(void);
-int ingest_batch_in_flight(void);
 
 #endif

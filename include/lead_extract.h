@@ -47,16 +47,8 @@ struct lead_message {
 char *lead_extract_request(const char *prompt_id, const char *model,
 			   const struct lead_message *msgs, size_t n);
 
-/* The json_schema format object {"type","name","strict","schema"} as JSON
- * text (caller frees); its enums are exactly the seed's CHECK values. */
-char *lead_extract_format(void);
-
-/* The built-in instructions (static). */
-const char *lead_extract_instructions(void);
-
-/* The CTA columns, in the seed's order. */
+/* The CTA columns (lead_cta_names in lead_extract.c). */
 #define LEAD_N_CTA 6
-extern const char *const lead_cta_names[LEAD_N_CTA];
 
 /* A validated lead; lead_free() releases the strings. */
 struct lead {
@@ -106,11 +98,6 @@ enum lead_outcome lead_extract_parse(const char *body, size_t len, struct lead *
 				     const char **why, const char **field);
 
 void lead_free(struct lead *l);
-
-/* 1-3 for a level, budget or yes/no value; 0 for anything else. */
-int lead_level_score(const char *value);
-/* "Hot", "Warm" or "Cold" for a total score. */
-const char *lead_status_tag(int total);
 
 /*
  * The lead as one JSON object keyed by the extractions columns (name,

@@ -16,14 +16,10 @@ enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERRO
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 void log_set_format(enum log_format format);
-/* For tests: write somewhere other than stderr (NULL restores stderr). */
-void log_set_stream(FILE *stream);
 /* Returns 0 and sets *out for "debug", "info", "warn", "error"; -1 otherwise. */
 int log_parse_level(const char *name, enum log_level *out);
 int log_parse_format(const char *name, enum log_format *out);
-const char *log_level_name(enum log_level level);
 
 bool log_enabled(enum log_level level);
 /* ctx may be NULL. Formats and writes one line. */

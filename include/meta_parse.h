@@ -182,13 +182,13 @@ struct meta_batch {
 };
 
 /* The errors meta_parse() returns; compare by identity. */
-extern const char meta_err_empty[];      /* "empty body" */
-extern const char meta_err_json[];       /* "invalid JSON" (also: nested too deep) */
-extern const char meta_err_not_object[]; /* "not a JSON object" */
+extern const char META_ERR_EMPTY[];      /* "empty body" */
+extern const char META_ERR_JSON[];       /* "invalid JSON" (also: nested too deep) */
+extern const char META_ERR_NOT_OBJECT[]; /* "not a JSON object" */
 
 /*
  * Parses body[0..len) (need not be NUL-terminated). Returns NULL and fills *out
- * (caller then calls meta_batch_free), or one of the meta_err_* strings when
+ * (caller then calls meta_batch_free), or one of the META_ERR_* strings when
  * the body is not a JSON object at all; *out is then empty and may still be
  * passed to meta_batch_free. An object of an unknown or missing "object" kind
  * is not an error: it yields no events and a note, so that the caller can

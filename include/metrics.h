@@ -16,8 +16,6 @@ void metrics_set(const char *name, const char *labels, double v);
 void metrics_observe(const char *name, const char *labels, double v);
 /* Returns the exposition text; caller frees. */
 char *metrics_render(void);
-/* Current value of a counter or gauge series (0 when absent); for tests. */
-double metrics_get(const char *name, const char *labels);
 /* Drops every family and series (tests, shutdown). */
 void metrics_reset(void);
 

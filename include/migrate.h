@@ -29,17 +29,6 @@
 char *migrate_find_dir(void);
 
 /*
- * The function files' directory for a migrations directory:
- * $PARLEY_FUNCTIONS_DIR, else its sibling "functions" (sql/functions,
- * share/parley/functions). A new string, or NULL when there is none.
- */
-char *migrate_functions_dir(const char *migrations_dir);
-
-/* The order function files run in: common.sql first, then by name. strcmp's
- * contract. */
-int migrate_function_order(const char *a, const char *b);
-
-/*
  * Applies every pending migration in dir, then every new or changed function
  * file, printing one line per applied file to out. Returns 0, or -1 with a one-line reason in err.
  */

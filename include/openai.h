@@ -12,19 +12,14 @@
 char *openai_conversation_request(void);
 
 /*
- * {"prompt":{"id":prompt_id},"conversation":conv,"input":[{"role":"user",
- * "content":text}, …]} plus "model" only when model is non-empty.
- */
-char *openai_response_request(const char *prompt_id, const char *conversation_id,
-			      const char *model, const char *const *inputs, size_t n_inputs);
-
-/*
  * One request of a reply that may use function tools (meeting booking).
  * The first request of a reply carries the customer's messages (inputs);
  * the ones after a round of function calls carry only the
  * function_call_output items (items, a JSON array), because in a
  * conversation the function_call items are already stored and re-sending
  * them is a duplicate-item error (docs/protocol.md, Meeting tools).
+ * {"prompt":{"id":prompt_id},"conversation":conv,"input":[…]} plus "model"
+ * only when model is non-empty.
  */
 struct openai_turn {
 	const char *prompt_id, *conversation_id, *model;
@@ -50,14 +45,6 @@ enum openai_outcome {
 	OPENAI_FINAL,	  /* incomplete, refused, failed for good, empty, malformed */
 };
 
-/*
- * Reads a Response object: the reply is the concatenation of the
- * output_text parts of the message output items. On OPENAI_TEXT *text is set
- * (caller frees); otherwise *why says what was wrong (static string).
- */
-enum openai_outcome openai_response_text(const char *body, size_t len, char **text,
-					 const char **why);
-
 /* A function call the model asked for; every field owned, never NULL. */
 struct openai_call {
 	char *call_id;	 /* to answer with (call_…) */
@@ -69,7 +56,10 @@ struct openai_call {
 #define OPENAI_MAX_ARGUMENTS (64 * 1024) /* bytes of one call's arguments */
 
 /*
- * Like openai_response_text, and a completed response with function_call
+ * Reads a Response object: the reply is the concatenation of the
+ * output_text parts of the message output items. On OPENAI_TEXT *text is set
+ * (caller frees); otherwise *why says what was wrong (static string). A
+ * completed response with function_call
  * output items is OPENAI_CALLS with *calls (n_calls of them, in order;
  * free with openai_calls_free). Function calls win over text in the same
  * response: the text beside them is the model thinking aloud, not the

@@ -55,16 +55,6 @@ bool pgerr_text_state(const char *text, char out[PGERR_STATE_LEN]);
 bool pgerr_state_retryable(const char *state);
 
 /*
- * The level at which parley logs a message of severity (libpq's
- * PG_DIAG_SEVERITY_NONLOCALIZED) that the server or libpq sent outside any
- * statement's result: NOTICE and below (a migration's "already exists,
- * skipping") at debug; WARNING, and ERROR, FATAL or PANIC (the server
- * ending the session: "terminating connection due to administrator
- * command" at a restart) at warn; an unknown or missing one at warn.
- */
-enum log_level pgerr_notice_level(const char *severity);
-
-/*
  * Routes conn's notices through log.h, one line each (severity, primary
  * message and SQLSTATE: pgerr_format), at pgerr_notice_level, in context
  * "db". Without it libpq writes them raw

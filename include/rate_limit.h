@@ -26,9 +26,6 @@ void rate_limit_free(struct rate_limit *rl);
  */
 double rate_limit_take(struct rate_limit *rl, const char *key, double now);
 
-/* Keys tracked; for tests. */
-size_t rate_limit_keys(const struct rate_limit *rl);
-
 /*
  * Budgets by key: at most `limit` requests in any `window` seconds (a token
  * bucket would let twice that through in one window: its burst, then its
@@ -45,6 +42,5 @@ struct rate_window *rate_window_new(long limit, double window, size_t max_keys);
 void rate_window_free(struct rate_window *rw);
 /* As rate_limit_take. */
 double rate_window_take(struct rate_window *rw, const char *key, double now);
-size_t rate_window_keys(const struct rate_window *rw);
 
 #endif

@@ -15,15 +15,6 @@
 
 #define REFERRAL_LINE_MAX 2000
 
-/*
- * One line, e.g. `ad 1200001: "Winter sale" — Jackets 30% off,
- * https://fb.me/x` (the kind from source_type: "ad" for WhatsApp's "ad" and
- * Instagram's "ADS"; then the id, the headline or title, the ad's text, the
- * link's ref and the url, each only when present). NULL when ref is not an
- * object or has none of these.
- */
-char *referral_describe(const cJSON *ref);
-
 /* The same for the JSON text of a referral (a messages.referral cell). */
 char *referral_describe_text(const char *json);
 

@@ -21,7 +21,6 @@ void strbuf_putc(struct strbuf *sb, char c);
 void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as the inside of a JSON string (no quotes added). */
 void strbuf_json_escape(struct strbuf *sb, const char *s, size_t len);
-void strbuf_reset(struct strbuf *sb);
 /* Returns the bytes (never NULL) and leaves sb empty; caller frees. */
 char *strbuf_detach(struct strbuf *sb);
 void strbuf_free(struct strbuf *sb);

@@ -16,7 +16,5 @@
  */
 size_t text_split(const char *text, size_t max_chars, char ***parts);
 void text_split_free(char **parts);
-/* Code points in s (invalid bytes count one each). */
-size_t text_chars(const char *s);
 
 #endif

@@ -21,9 +21,6 @@ size_t utf8_seq(const char *s, size_t avail, size_t *bad);
 /* Like utf8_seq, also storing the code point in *cp when well-formed. */
 size_t utf8_decode(const char *s, size_t avail, uint32_t *cp);
 
-/* Whether s[0..len) is well-formed UTF-8 (NUL bytes count as characters). */
-bool utf8_valid(const char *s, size_t len);
-
 /* Characters of NUL-terminated s, or -1 when it is not well-formed. */
 long utf8_valid_chars(const char *s);
 

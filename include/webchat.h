@@ -46,7 +46,6 @@ bool webchat_admit(struct app *app, struct evhttp_request *req, struct webchat_c
 /* Poll module, called by webchat.c. */
 struct webchat_polls;
 struct webchat_polls *webchat_polls_new(struct app *app);
-void webchat_polls_wake(struct webchat_polls *p, const char *session_id);
 void webchat_polls_close(struct webchat_polls *p);
 void webchat_polls_free(struct webchat_polls *p);
 struct webchat_polls *webchat_polls_of(struct app *app);

@@ -19,9 +19,9 @@
 #define WEBCHAT_WIDGET_ID_MAX 100
 #define WEBCHAT_TOKEN_MAX 512
 
-extern const char WEBCHAT_TOKEN_MALFORMED[];
-extern const char WEBCHAT_TOKEN_FORGED[];
-extern const char WEBCHAT_TOKEN_EXPIRED[];
+extern const char WEBCHAT_TOKEN_ERR_MALFORMED[];
+extern const char WEBCHAT_TOKEN_ERR_FORGED[];
+extern const char WEBCHAT_TOKEN_ERR_EXPIRED[];
 
 struct webchat_claims {
 	char session_id[WEBCHAT_SESSION_ID_MAX + 1];

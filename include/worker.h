@@ -20,13 +20,6 @@
 struct db_pool;
 struct http_resp;
 
-/* "host:pid:random", the lease owner a worker writes into its claims. */
-void worker_owner(char *buf, size_t len);
-
-/* dflt seconds, or PARLEY_TEST_LEASE_SECONDS when set (tests of crash
- * recovery cannot wait for a real lease). */
-long worker_lease_seconds(long dflt);
-
 /*
  * Arms *timer (created on first use with cb and arg) to go off ms from now.
  * The loop's cached clock can lag; it is refreshed first so that a
@@ -35,19 +28,6 @@ long worker_lease_seconds(long dflt);
  */
 void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb, void *arg,
 		     long ms);
-
-/* A worker's wake-up: armed for a time that only ever comes sooner (a
- * notification's wake must not be pushed back by a poll). */
-struct worker_wake {
-	struct event *ev;
-	struct event_base *base;
-	double at;
-};
-void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_callback_fn cb,
-		      void *arg);
-void worker_wake_in(struct worker_wake *wk, long ms);
-void worker_wake_cancel(struct worker_wake *wk);
-void worker_wake_free(struct worker_wake *wk);
 
 /* Counts one request to target ("openai", "graph") by status class and
  * observes its duration (parley_upstream_requests_total and
@@ -65,7 +45,6 @@ struct worker_params {
 	char buf[WORKER_MAX_PARAMS][24];
 	int n;
 };
-void worker_param_str(struct worker_params *p, const char *s);
 void worker_param_long(struct worker_params *p, long v);
 
 struct worker;
@@ -107,7 +86,6 @@ struct worker_ops {
 struct worker *worker_new(const struct worker_ops *ops, void *ctx, struct event_base *base,
 			  struct db_pool *db);
 const char *worker_owner_of(const struct worker *w);
-long worker_lease(const struct worker *w);
 
 /* Jobs: a claimed row became a job (started or waiting), a job was freed
  * (done, dropped or abandoned). */
@@ -118,8 +96,6 @@ int worker_active(const struct worker *w);
  * back short and nothing says more is due. still_due: the job's
  * conversation may have work left. */
 void worker_job_ended(struct worker *w, bool still_due);
-/* A claim as soon as possible (work may have become due). */
-void worker_claim_soon(struct worker *w);
 
 /* Shutdown, in order: stop claiming (claimed work not started is handed
  * back, jobs in flight carry on and keep their leases); closing (from now
@@ -128,17 +104,6 @@ void worker_stop(struct worker *w);
 void worker_close(struct worker *w);
 bool worker_closing(const struct worker *w);
 void worker_free(struct worker *w);
-
-/*
- * When to look for work again after the next-due query: due_ms is what it
- * returned (-1 none, or an error). Work due now gets WORKER_AGAIN_MS (more
- * was due than a claim took); work due within poll_ms its due time plus a
- * margin (the due time is exact, the clocks of two hosts are not);
- * anything else the poll.
- */
-#define WORKER_AGAIN_MS      20
-#define WORKER_DUE_MARGIN_MS 5
-long worker_next_wake_ms(long due_ms, long poll_ms);
 
 /* ---- the database-step retry policy -------------------------------------- */
 
@@ -153,10 +118,6 @@ enum worker_db_verdict {
 	WORKER_DB_GIVE_UP, /* transient, too often: leave the job to lease expiry */
 	WORKER_DB_REFUSED, /* retrying cannot fix it: the job ends the way its step says */
 };
-
-/* The policy alone (pure): tries counts the failures of this step so far,
- * this one included. */
-enum worker_db_verdict worker_db_verdict(bool closing, const char *err, int tries);
 
 /*
  * A job's database step failed with err: counts *tries, logs (under ctx,

@@ -113,7 +113,13 @@ int admin_parse_count(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-const char *admin_token_clean(char *buf, size_t *len)
+/*
+ * An access token as read from a file: trailing line ends and blanks are
+ * removed in place (editors and `echo` add them). Refuses an empty token and
+ * one with control characters or blanks inside (it goes into an HTTP header
+ * verbatim). *len is updated.
+ */
+static const char *admin_token_clean(char *buf, size_t *len)
 {
 	size_t n = *len;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||

@@ -96,7 +96,8 @@ int client_addr_parse(const char *s, size_t len, struct client_ip *out)
 	return parse_bare(s, len, out);
 }
 
-int client_addr_parse_net(const char *s, size_t len, struct client_net *out)
+/* "10.0.0.0/8", "2001:db8::/32" or a single address. 0 or -1. */
+static int client_addr_parse_net(const char *s, size_t len, struct client_net *out)
 {
 	trim(&s, &len);
 	const char *slash = len ? memchr(s, '/', len) : NULL;

@@ -126,7 +126,12 @@ static void put_u32(struct strbuf *sb, uint32_t v)
 	strbuf_append(sb, &be, sizeof be);
 }
 
-void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
+/*
+ * Appends PostgreSQL's binary form (array_send) of a one-dimensional array
+ * of n elements of type t: a NULL element pointer is SQL NULL; lens may be
+ * NULL (strlen of each).
+ */
+static void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
 			   const size_t *lens, size_t n)
 {
 	bool has_nulls = false;
@@ -348,9 +353,4 @@ void db_batch_free(struct db_batch *b)
 int db_batch_queued(const struct db_batch *b)
 {
 	return b->queued;
-}
-
-int db_batch_in_flight(const struct db_batch *b)
-{
-	return b->in_flight;
 }

@@ -144,7 +144,9 @@ char *gcal_request_id(const char *meeting_id)
 	return xasprintf("parley-%s", meeting_id);
 }
 
-char *gcal_url_escape(const char *s)
+/* Percent-encodes s for a URL path segment or a form value (RFC 3986
+ * unreserved characters stay, everything else is %XX). */
+static char *gcal_url_escape(const char *s)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {

@@ -15,7 +15,8 @@ size_t graph_max_chars(enum platform p)
 /* As admin_check_meta_id() allows for WhatsApp and Instagram channels. */
 #define CHANNEL_ID_MAX 100
 
-bool graph_valid_channel_id(const char *id)
+/* Whether id is Meta's numeric id (WhatsApp phone_number_id, Instagram account id). */
+static bool graph_valid_channel_id(const char *id)
 {
 	size_t n = 0;
 	for (; id && id[n]; n++)

@@ -14,10 +14,10 @@
 #define PARLEY_VERSION "dev"
 #endif
 
-const char HTTP_MSG_SHUTDOWN[] = "shutting down";
-const char HTTP_MSG_TOO_LARGE[] = "response too large";
-const char HTTP_MSG_RESET[] = "HTTP client reset after a libcurl error";
-static const char no_url[] = "request without a URL";
+const char HTTP_CLIENT_ERR_SHUTDOWN[] = "shutting down";
+const char HTTP_CLIENT_ERR_TOO_LARGE[] = "response too large";
+static const char HTTP_CLIENT_ERR_RESET[] = "HTTP client reset after a libcurl error";
+static const char HTTP_CLIENT_ERR_NO_URL[] = "request without a URL";
 
 /* Response header lines kept per request: enough for any API, bounded for a hostile one. */
 #define MAX_HEADER_LINES 100
@@ -160,7 +160,9 @@ static const char *line_value(const char *line, const char *name)
 	return v;
 }
 
-const char *http_resp_header(const struct http_resp *resp, const char *name)
+/* Value of the response header name (case-insensitive), trimmed; NULL when
+ * absent. The last one wins when a header repeats. */
+static const char *http_resp_header(const struct http_resp *resp, const char *name)
 {
 	const char *found = NULL;
 	for (size_t i = 0; i < resp->n_lines; i++) {
@@ -418,7 +420,7 @@ void http_request(struct http_client *c, const struct http_req *req, http_done_c
 	    req->max_response_bytes ? req->max_response_bytes : HTTP_DEFAULT_MAX_RESPONSE;
 
 	if (!req->url || !req->url[0]) {
-		fail_later(c, t, HTTP_ERR_USAGE, no_url);
+		fail_later(c, t, HTTP_ERR_USAGE, HTTP_CLIENT_ERR_NO_URL);
 		return;
 	}
 	/* FIFO within each priority: nobody overtakes a waiting request of its
@@ -571,7 +573,7 @@ static void check_done(struct http_client *c)
 		if (rc == CURLE_OK) {
 			curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 		} else if (kind == HTTP_ERR_TOO_LARGE) {
-			err = HTTP_MSG_TOO_LARGE;
+			err = HTTP_CLIENT_ERR_TOO_LARGE;
 		} else {
 			err = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
 		}
@@ -648,7 +650,7 @@ static void multi_reset(struct http_client *c, CURLMcode mc)
 	struct transfer *list = multi_teardown(c);
 	c->multi = multi_new(c);
 	pump(c);
-	complete_all(list, HTTP_ERR_OTHER, HTTP_MSG_RESET);
+	complete_all(list, HTTP_ERR_OTHER, HTTP_CLIENT_ERR_RESET);
 }
 
 /* ---- public ---- */
@@ -724,13 +726,13 @@ void http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	c->closing = true;
-	complete_all(multi_teardown(c), HTTP_ERR_SHUTDOWN, HTTP_MSG_SHUTDOWN);
+	complete_all(multi_teardown(c), HTTP_ERR_SHUTDOWN, HTTP_CLIENT_ERR_SHUTDOWN);
 	/* Callbacks may add requests and timers; loop until nothing is left. */
 	while (c->queue_head || c->failed_head || c->after_head) {
 		struct transfer *q = c->queue_head;
 		c->queue_head = c->queue_tail = NULL;
 		c->queued = 0;
-		complete_all(q, HTTP_ERR_SHUTDOWN, HTTP_MSG_SHUTDOWN);
+		complete_all(q, HTTP_ERR_SHUTDOWN, HTTP_CLIENT_ERR_SHUTDOWN);
 		/* Failures already decided keep their own reason. */
 		struct transfer *f = c->failed_head;
 		c->failed_head = c->failed_tail = NULL;

@@ -381,8 +381,6 @@ void http_conn_guard_free(struct http_conn_guard *g)
 	guard_release(g);
 }
 
-long http_conn_guard_open(const struct http_conn_guard *g) { return g->open; }
-
 /* evhttp calls this once an answer is written, the connection still open. */
 static void on_answered(struct evhttp_request *req, void *arg)
 {

@@ -8,7 +8,7 @@ enum state { S_HEAD, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILER,
 /* A chunk-size line is hex digits; 16 of them already overflow 64 bits. */
 #define CHUNK_LINE_MAX 32
 
-static const char BAD[] = "malformed request";
+static const char HTTP_FRAMING_ERR_MALFORMED[] = "malformed request";
 
 /* What evhttp is handed in place of what was refused, by where it stopped. */
 static const char STAND_IN_HEAD[] = "GET / HTTP/1.1\r\n\r\n";
@@ -84,27 +84,31 @@ static bool next_line(const char *p, size_t n, size_t *off, const char **line, s
 	return true;
 }
 
-const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status)
+/*
+ * Parses a whole head (request line, headers, the blank line). Returns NULL,
+ * or a static message with *status set to the HTTP status to refuse with.
+ */
+static const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status)
 {
 	memset(h, 0, sizeof *h);
 	*status = 400;
 	size_t off = 0, len;
 	const char *line;
 	if (!next_line(p, n, &off, &line, &len) || len == 0)
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 
 	/* METHOD SP target SP HTTP/1.x: exactly evhttp's three fields. */
 	const char *sp1 = memchr(line, ' ', len);
 	if (!sp1)
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 	const char *target = sp1 + 1;
 	const char *sp2 = memchr(target, ' ', len - (size_t)(target - line));
 	if (!sp2 || sp2 == target)
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 	const char *version = sp2 + 1;
 	size_t vlen = len - (size_t)(version - line);
 	if (vlen != 8 || (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 	int kind = method_kind(line, (size_t)(sp1 - line));
 	if (kind < 0) {
 		*status = 501;
@@ -113,38 +117,38 @@ const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h
 	h->target = target;
 	h->target_len = (size_t)(sp2 - target);
 	if (!valid_value(line, len) || memchr(h->target, '\t', h->target_len))
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 
 	bool have_length = false, have_coding = false;
 	while (next_line(p, n, &off, &line, &len) && len > 0) {
 		/* A folded line would continue the header above it, a
 		 * length evhttp and this parser might then read apart. */
 		if (line[0] == ' ' || line[0] == '\t')
-			return BAD;
+			return HTTP_FRAMING_ERR_MALFORMED;
 		const char *colon = memchr(line, ':', len);
 		if (!colon || colon == line)
-			return BAD;
+			return HTTP_FRAMING_ERR_MALFORMED;
 		size_t nlen = (size_t)(colon - line);
 		for (size_t i = 0; i < nlen; i++)
 			if (!is_tchar((unsigned char)line[i]))
-				return BAD;
+				return HTTP_FRAMING_ERR_MALFORMED;
 		const char *v = colon + 1;
 		size_t vn = len - nlen - 1;
 		if (!valid_value(v, vn))
-			return BAD;
+			return HTTP_FRAMING_ERR_MALFORMED;
 		trim(&v, &vn);
 		if (nlen == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
 			if (have_length || vn == 0 || vn > 18)
-				return BAD;
+				return HTTP_FRAMING_ERR_MALFORMED;
 			for (size_t i = 0; i < vn; i++) {
 				if (v[i] < '0' || v[i] > '9')
-					return BAD;
+					return HTTP_FRAMING_ERR_MALFORMED;
 				h->length = h->length * 10 + (uint64_t)(v[i] - '0');
 			}
 			have_length = true;
 		} else if (nlen == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
 			if (have_coding)
-				return BAD;
+				return HTTP_FRAMING_ERR_MALFORMED;
 			have_coding = true;
 			if (vn != 7 || strncasecmp(v, "chunked", 7) != 0) {
 				*status = 501;
@@ -154,11 +158,11 @@ const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h
 		}
 	}
 	if (len != 0 || off != n)
-		return BAD; /* the caller hands over exactly one head */
+		return HTTP_FRAMING_ERR_MALFORMED; /* the caller hands over exactly one head */
 	if (have_length && have_coding)
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 	if (kind == 0 && (h->chunked || h->length))
-		return BAD;
+		return HTTP_FRAMING_ERR_MALFORMED;
 	return NULL;
 }
 
@@ -216,7 +220,7 @@ static size_t feed_head(struct http_framing *f, struct evbuffer *src, struct evb
 			return refuse(f, src, dst, STAND_IN_HEAD, 431, "request headers too large");
 		bool blank = len == 0;
 		if (blank && f->scanned == 0)
-			return refuse(f, src, dst, STAND_IN_HEAD, 400, BAD);
+			return refuse(f, src, dst, STAND_IN_HEAD, 400, HTTP_FRAMING_ERR_MALFORMED);
 		f->scanned = end;
 		if (blank)
 			break;
@@ -252,12 +256,12 @@ static size_t feed_chunk_size(struct http_framing *f, struct evbuffer *src, stru
 	size_t len, el;
 	if (!find_eol(src, 0, &len, &el)) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX)
-			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, BAD);
+			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
 		*progress = false;
 		return 0;
 	}
 	if (len == 0 || len > 15)
-		return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, BAD);
+		return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
 	char line[16];
 	evbuffer_copyout(src, line, len);
 	uint64_t size = 0;
@@ -268,7 +272,7 @@ static size_t feed_chunk_size(struct http_framing *f, struct evbuffer *src, stru
 			: c >= 'A' && c <= 'F' ? c - 'A' + 10
 					       : -1;
 		if (d < 0)
-			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, BAD);
+			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
 		size = size * 16 + (uint64_t)d;
 	}
 	/* Cut at the limit: the chunk that would cross it is never read. */
@@ -290,13 +294,13 @@ static size_t feed_chunk_end(struct http_framing *f, struct evbuffer *src, struc
 		return move(src, dst, 1);
 	}
 	if (got >= 1 && c[0] != '\r')
-		return refuse(f, src, dst, STAND_IN_CHUNK_END, 400, BAD);
+		return refuse(f, src, dst, STAND_IN_CHUNK_END, 400, HTTP_FRAMING_ERR_MALFORMED);
 	if (got < 2) {
 		*progress = false;
 		return 0;
 	}
 	if (c[1] != '\n')
-		return refuse(f, src, dst, STAND_IN_CHUNK_END, 400, BAD);
+		return refuse(f, src, dst, STAND_IN_CHUNK_END, 400, HTTP_FRAMING_ERR_MALFORMED);
 	f->state = S_CHUNK_SIZE;
 	return move(src, dst, 2);
 }

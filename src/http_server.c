@@ -231,7 +231,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	http_reply_error(req, 404, "not found");
 }
 
-int http_parse_listen(const char *spec, char **host, unsigned short *port)
+/* Splits "host:port" or "[v6]:port" into host (caller frees) and port. */
+static int http_parse_listen(const char *spec, char **host, unsigned short *port)
 {
 	const char *colon;
 	if (spec[0] == '[') {

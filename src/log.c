@@ -8,16 +8,14 @@
 
 static enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_format current_format = LOG_FORMAT_TEXT;
-static FILE *out_stream;
+static FILE *out_stream; /* NULL: stderr; test_log.c, which includes this file, sets it */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level) { current_level = level; }
-enum log_level log_get_level(void) { return current_level; }
 void log_set_format(enum log_format format) { current_format = format; }
-void log_set_stream(FILE *stream) { out_stream = stream; }
 
-const char *log_level_name(enum log_level level)
+static const char *log_level_name(enum log_level level)
 {
 	return (unsigned)level < 4 ? level_names[level] : "?";
 }

@@ -14,31 +14,29 @@ struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *summary;
-	const char *arrives; /* non-NULL: not built yet, names what brings it */
 };
 
 static const struct command commands[] = {
-	{"serve", cmd_serve, "run the daemon in the foreground", NULL},
-	{"migrate", cmd_migrate, "apply database migrations (--status lists them)", NULL},
-	{"check-config", cmd_check_config, "validate the configuration and print it", NULL},
-	{"replay", cmd_replay, "sign and POST captured webhook files", NULL},
-	{"capture", cmd_capture, "write stored raw webhooks as replayable files", NULL},
-	{"tenant", cmd_tenant, "add, list and show tenants", NULL},
-	{"channel", cmd_channel, "add and list channels, replace access tokens", NULL},
-	{"agent", cmd_agent, "link a new agent to a channel, list agents", NULL},
-	{"credits", cmd_credits, "add and show a tenant's credits", NULL},
-	{"conversation", cmd_conversation, "list conversations, show transcripts", NULL},
-	{"leads", cmd_leads, "list extracted leads, show a conversation's history", NULL},
-	{"meeting", cmd_meeting, "list and cancel booked meetings", NULL},
-	{"google", cmd_google, "connect a tenant's Google Calendar, show its state", NULL},
+	{"serve", cmd_serve, "run the daemon in the foreground"},
+	{"migrate", cmd_migrate, "apply database migrations (--status lists them)"},
+	{"check-config", cmd_check_config, "validate the configuration and print it"},
+	{"replay", cmd_replay, "sign and POST captured webhook files"},
+	{"capture", cmd_capture, "write stored raw webhooks as replayable files"},
+	{"tenant", cmd_tenant, "add, list and show tenants"},
+	{"channel", cmd_channel, "add and list channels, replace access tokens"},
+	{"agent", cmd_agent, "link a new agent to a channel, list agents"},
+	{"credits", cmd_credits, "add and show a tenant's credits"},
+	{"conversation", cmd_conversation, "list conversations, show transcripts"},
+	{"leads", cmd_leads, "list extracted leads, show a conversation's history"},
+	{"meeting", cmd_meeting, "list and cancel booked meetings"},
+	{"google", cmd_google, "connect a tenant's Google Calendar, show its state"},
 };
 
 static void help(FILE *f)
 {
 	fprintf(f, "usage: parley COMMAND [-c FILE] [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-13s %s%s\n", commands[i].name, commands[i].summary,
-			commands[i].arrives ? " (not built yet)" : "");
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "  %-13s %s\n  %-13s %s\n", "help", "show this help", "--version",
 		"print the version");
 	fprintf(f, "\nThe configuration is read from -c FILE, $PARLEY_CONFIG or "
@@ -67,11 +65,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
 		if (strcmp(name, commands[i].name) != 0)
 			continue;
-		if (!commands[i].run) {
-			fprintf(stderr, "parley: '%s' is not built yet; it arrives with %s\n", name,
-				commands[i].arrives);
-			return EXIT_USAGE;
-		}
 		return commands[i].run(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "parley: unknown command '%s' (try 'parley help')\n", name);

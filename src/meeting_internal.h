@@ -121,9 +121,6 @@ void meeting_run_output(struct meeting_run *r, char *out);
 void meeting_run_error(struct meeting_run *r, const char *outcome, const char *code,
 		       const char *msg);
 void meeting_count_call(const char *tool, const char *outcome);
-/* Getting an access token failed with err (google_tokens.h): the call
- * fails as disconnected or unavailable. */
-void meeting_run_token_failed(struct meeting_run *r, const char *err);
 /* A timer of the run's (http_client_after) fired: true to go on; false
  * when the run ended (cancelled, closing). */
 bool meeting_run_woke(struct meeting_run *r, bool cancelled);

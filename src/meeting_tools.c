@@ -124,7 +124,9 @@ void meeting_google(struct meeting_run *r, const char *method, char *url, char *
 	send_google(r);
 }
 
-void meeting_run_token_failed(struct meeting_run *r, const char *err)
+/* Getting an access token failed with err (google_tokens.h): the call
+ * fails as disconnected or unavailable. */
+static void meeting_run_token_failed(struct meeting_run *r, const char *err)
 {
 	bool off = err == GOOGLE_ERR_DISCONNECTED || err == GOOGLE_ERR_NOT_CONNECTED;
 	if (off)

@@ -78,7 +78,6 @@ void meta_note_errors(struct parse *p, const char *where, const cJSON *errors);
 
 /* ---- referrals (meta_parse.c) ---- */
 
-char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how);
 /* One referral field read from a member of a platform's object. */
 struct meta_ref_key {
 	size_t offset; /* of the char * field in struct meta_referral */

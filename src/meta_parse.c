@@ -14,9 +14,9 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-const char meta_err_empty[] = "empty body";
-const char meta_err_json[] = "invalid JSON";
-const char meta_err_not_object[] = "not a JSON object";
+const char META_ERR_EMPTY[] = "empty body";
+const char META_ERR_JSON[] = "invalid JSON";
+const char META_ERR_NOT_OBJECT[] = "not a JSON object";
 
 /* Below this a timestamp is taken as seconds: as ms it would be 1973, as seconds year 5138. */
 #define TS_SECONDS_BELOW 100000000000ULL
@@ -411,7 +411,7 @@ static void referral_free(struct meta_referral *r)
  * here is a key, so a value is cut rather than refused: an ad with a
  * headline of a megabyte still says which ad it was.
  */
-char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how)
+static char *meta_ref_value(const cJSON *o, const char *key, enum ref_value how)
 {
 	const cJSON *v = meta_get(o, key);
 	/* A numeric id only while a double holds it exactly: beyond 2^53 it
@@ -558,13 +558,13 @@ const char *meta_parse(const char *body, size_t len, struct meta_batch *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!body || len == 0)
-		return meta_err_empty;
+		return META_ERR_EMPTY;
 	cJSON *root = parse_json(body, len);
 	if (!root)
-		return meta_err_json;
+		return META_ERR_JSON;
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return meta_err_not_object;
+		return META_ERR_NOT_OBJECT;
 	}
 
 	struct parse p = {.b = out};

@@ -89,17 +89,6 @@ void metrics_observe(const char *name, const char *labels, double v)
 	s->value += v;
 }
 
-double metrics_get(const char *name, const char *labels)
-{
-	struct family *f = find_family(name);
-	if (!f)
-		return 0;
-	for (size_t i = 0; i < f->n; i++)
-		if (strcmp(f->series[i].labels, labels ? labels : "") == 0)
-			return f->series[i].value;
-	return 0;
-}
-
 static void series_name(struct strbuf *sb, const char *name, const char *suffix,
 			const char *labels, const char *extra)
 {

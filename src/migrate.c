@@ -90,7 +90,12 @@ char *migrate_find_dir(void)
 	return NULL;
 }
 
-char *migrate_functions_dir(const char *migrations_dir)
+/*
+ * The function files' directory for a migrations directory:
+ * $PARLEY_FUNCTIONS_DIR, else its sibling "functions" (sql/functions,
+ * share/parley/functions). A new string, or NULL when there is none.
+ */
+static char *migrate_functions_dir(const char *migrations_dir)
 {
 	const char *env = getenv("PARLEY_FUNCTIONS_DIR");
 	if (env && *env)
@@ -104,7 +109,9 @@ char *migrate_functions_dir(const char *migrations_dir)
 	return NULL;
 }
 
-int migrate_function_order(const char *a, const char *b)
+/* The order function files run in: common.sql first, then by name. strcmp's
+ * contract. */
+static int migrate_function_order(const char *a, const char *b)
 {
 	/* common.sql holds what the other files' functions call; with
 	 * check_function_bodies off the order matters little, but a fixed one

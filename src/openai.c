@@ -49,19 +49,6 @@ char *openai_turn_request(const struct openai_turn *t)
 	return json_print(root);
 }
 
-char *openai_response_request(const char *prompt_id, const char *conversation_id,
-			      const char *model, const char *const *inputs, size_t n_inputs)
-{
-	struct openai_turn t = {
-		.prompt_id = prompt_id,
-		.conversation_id = conversation_id,
-		.model = model,
-		.inputs = inputs,
-		.n_inputs = n_inputs,
-	};
-	return openai_turn_request(&t);
-}
-
 char *openai_conversation_id(const char *body, size_t len)
 {
 	cJSON *root = cJSON_ParseWithLength(body, len);
@@ -211,20 +198,6 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 	*text = strbuf_detach(&sb);
 	*why = NULL;
 	return OPENAI_TEXT;
-}
-
-enum openai_outcome openai_response_text(const char *body, size_t len, char **text,
-					 const char **why)
-{
-	struct openai_call *calls;
-	size_t n;
-	enum openai_outcome o = openai_response_read(body, len, text, &calls, &n, why);
-	if (o == OPENAI_CALLS) {
-		openai_calls_free(calls, n);
-		*why = "response has no output text";
-		return OPENAI_FINAL;
-	}
-	return o;
 }
 
 char *openai_call_outputs(const struct openai_call *calls, char *const *outputs, size_t n)

@@ -101,7 +101,15 @@ bool pgerr_state_retryable(const char *state)
 	return strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0;
 }
 
-enum log_level pgerr_notice_level(const char *severity)
+/*
+ * The level at which parley logs a message of severity (libpq's
+ * PG_DIAG_SEVERITY_NONLOCALIZED) that the server or libpq sent outside any
+ * statement's result: NOTICE and below (a migration's "already exists,
+ * skipping") at debug; WARNING, and ERROR, FATAL or PANIC (the server
+ * ending the session: "terminating connection due to administrator
+ * command" at a restart) at warn; an unknown or missing one at warn.
+ */
+static enum log_level pgerr_notice_level(const char *severity)
 {
 	static const char *const quiet[] = {"DEBUG", "LOG", "INFO", "NOTICE"};
 	if (severity)

@@ -113,8 +113,6 @@ double rate_limit_take(struct rate_limit *rl, const char *key, double now)
 	return (1 - b->tokens) / rl->per_second;
 }
 
-size_t rate_limit_keys(const struct rate_limit *rl) { return rl->n_keys; }
-
 /* ---- sliding windows ---- */
 
 /*
@@ -250,5 +248,3 @@ double rate_window_take(struct rate_window *rw, const char *key, double now)
 	double wait = (double)(i + WINDOW_N) * rw->slice - now;
 	return wait > 0 ? wait : rw->slice;
 }
-
-size_t rate_window_keys(const struct rate_window *rw) { return rw->n_keys; }

@@ -108,7 +108,14 @@ static bool describable(const cJSON *ref)
 	return false;
 }
 
-char *referral_describe(const cJSON *ref)
+/*
+ * One line, e.g. `ad 1200001: "Winter sale" — Jackets 30% off,
+ * https://fb.me/x` (the kind from source_type: "ad" for WhatsApp's "ad" and
+ * Instagram's "ADS"; then the id, the headline or title, the ad's text, the
+ * link's ref and the url, each only when present). NULL when ref is not an
+ * object or has none of these.
+ */
+static char *referral_describe(const cJSON *ref)
 {
 	if (!describable(ref))
 		return NULL;

@@ -72,13 +72,6 @@ void strbuf_json_escape(struct strbuf *sb, const char *s, size_t len)
 	}
 }
 
-void strbuf_reset(struct strbuf *sb)
-{
-	sb->len = 0;
-	if (sb->buf)
-		sb->buf[0] = '\0';
-}
-
 char *strbuf_detach(struct strbuf *sb)
 {
 	char *p = sb->buf ? sb->buf : xstrdup("");

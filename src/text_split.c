@@ -16,14 +16,6 @@ static size_t char_len(const unsigned char *p)
 	return n ? n : bad;
 }
 
-size_t text_chars(const char *s)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p += char_len(p))
-		n++;
-	return n;
-}
-
 static bool is_space(unsigned char c)
 {
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r';

@@ -64,17 +64,6 @@ size_t utf8_decode(const char *s, size_t avail, uint32_t *cp)
 	return n;
 }
 
-bool utf8_valid(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq(s + i, len - i, NULL);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 long utf8_valid_chars(const char *s)
 {
 	long chars = 0;

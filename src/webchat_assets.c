@@ -27,19 +27,21 @@ static const char demo_csp[] = "default-src 'none'; script-src 'self'; connect-s
 			       "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
 			       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const char *webchat_assets_widget_js(size_t *len)
+/* The embedded files (not NUL-terminated; the bytes live as long as the process). */
+static const char *webchat_assets_widget_js(size_t *len)
 {
 	*len = (size_t)(parley_widget_js_end - parley_widget_js_start);
 	return parley_widget_js_start;
 }
 
-const char *webchat_assets_demo_html(size_t *len)
+static const char *webchat_assets_demo_html(size_t *len)
 {
 	*len = (size_t)(parley_demo_html_end - parley_demo_html_start);
 	return parley_demo_html_start;
 }
 
-bool webchat_assets_valid_widget_id(const char *id)
+/* A widget id as the demo page accepts it: 1 to 100 of [A-Za-z0-9._-]. */
+static bool webchat_assets_valid_widget_id(const char *id)
 {
 	size_t n = 0;
 	for (const char *p = id; *p; p++, n++) {
@@ -52,7 +54,9 @@ bool webchat_assets_valid_widget_id(const char *id)
 	return n > 0;
 }
 
-void webchat_assets_html_escape(struct strbuf *out, const char *s, size_t len)
+/* Appends s with & < > " ' replaced by entities, safe inside a quoted
+ * HTML attribute and in text. */
+static void webchat_assets_html_escape(struct strbuf *out, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		switch (s[i]) {
@@ -66,7 +70,9 @@ void webchat_assets_html_escape(struct strbuf *out, const char *s, size_t len)
 	}
 }
 
-void webchat_assets_render_demo(struct strbuf *out, const char *tpl, size_t len,
+/* Appends the template tpl with every "{{WIDGET_ID}}" replaced by the
+ * HTML-escaped widget_id. */
+static void webchat_assets_render_demo(struct strbuf *out, const char *tpl, size_t len,
 				const char *widget_id)
 {
 	const size_t plen = sizeof PLACEHOLDER - 1;
@@ -91,7 +97,9 @@ void webchat_assets_render_demo(struct strbuf *out, const char *tpl, size_t len,
 	}
 }
 
-void webchat_assets_etag(const char *data, size_t len, char out[19])
+/* Writes the strong ETag of data ('"' + 16 hex digits of its SHA-256 + '"')
+ * into out, which must hold 19 bytes. */
+static void webchat_assets_etag(const char *data, size_t len, char out[19])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -106,7 +114,9 @@ void webchat_assets_etag(const char *data, size_t len, char out[19])
 	out[18] = '\0';
 }
 
-bool webchat_assets_etag_matches(const char *if_none_match, const char *etag)
+/* Whether an If-None-Match header value (a comma-separated list of entity
+ * tags, weak or strong, or "*") names etag. NULL matches nothing. */
+static bool webchat_assets_etag_matches(const char *if_none_match, const char *etag)
 {
 	if (!if_none_match)
 		return false;

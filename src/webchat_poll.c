@@ -183,7 +183,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	answer_empty(p);
 }
 
-void webchat_polls_wake(struct webchat_polls *o, const char *session)
+static void webchat_polls_wake(struct webchat_polls *o, const char *session)
 {
 	if (!o)
 		return;

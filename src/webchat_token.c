@@ -14,9 +14,9 @@
 #include "strbuf.h"
 #include "xalloc.h"
 
-const char WEBCHAT_TOKEN_MALFORMED[] = "malformed token";
-const char WEBCHAT_TOKEN_FORGED[] = "invalid token";
-const char WEBCHAT_TOKEN_EXPIRED[] = "token expired";
+const char WEBCHAT_TOKEN_ERR_MALFORMED[] = "malformed token";
+const char WEBCHAT_TOKEN_ERR_FORGED[] = "invalid token";
+const char WEBCHAT_TOKEN_ERR_EXPIRED[] = "token expired";
 
 #define PREFIX "v1."
 #define PREFIX_LEN (sizeof PREFIX - 1)
@@ -155,32 +155,32 @@ const char *webchat_token_verify(const char *secret, const char *token, size_t l
 {
 	if (!token || len > WEBCHAT_TOKEN_MAX || len < PREFIX_LEN ||
 	    memcmp(token, PREFIX, PREFIX_LEN) != 0)
-		return WEBCHAT_TOKEN_MALFORMED;
+		return WEBCHAT_TOKEN_ERR_MALFORMED;
 	const char *dot = memchr(token + PREFIX_LEN, '.', len - PREFIX_LEN);
 	if (!dot)
-		return WEBCHAT_TOKEN_MALFORMED;
+		return WEBCHAT_TOKEN_ERR_MALFORMED;
 	size_t signed_len = (size_t)(dot - token);
 	unsigned char want[MAC_LEN + 1];
 	if (b64_decode(dot + 1, len - signed_len - 1, want, sizeof want) != MAC_LEN)
-		return WEBCHAT_TOKEN_MALFORMED;
+		return WEBCHAT_TOKEN_ERR_MALFORMED;
 	if (!secret || !*secret)
-		return WEBCHAT_TOKEN_FORGED;
+		return WEBCHAT_TOKEN_ERR_FORGED;
 	unsigned char got[MAC_LEN];
 	if (!mac_of(secret, token, signed_len, got))
-		return WEBCHAT_TOKEN_FORGED;
+		return WEBCHAT_TOKEN_ERR_FORGED;
 	bool ok = CRYPTO_memcmp(got, want, MAC_LEN) == 0;
 	OPENSSL_cleanse(got, sizeof got);
 	if (!ok)
-		return WEBCHAT_TOKEN_FORGED;
+		return WEBCHAT_TOKEN_ERR_FORGED;
 
 	/* Signed by us: the payload is ours, but parse it defensively anyway. */
 	unsigned char payload[WEBCHAT_TOKEN_MAX];
 	long n = b64_decode(token + PREFIX_LEN, signed_len - PREFIX_LEN, payload, sizeof payload);
 	struct webchat_claims c;
 	if (n <= 0 || !parse_payload((const char *)payload, (size_t)n, &c))
-		return WEBCHAT_TOKEN_MALFORMED;
+		return WEBCHAT_TOKEN_ERR_MALFORMED;
 	if (c.expires <= now)
-		return WEBCHAT_TOKEN_EXPIRED;
+		return WEBCHAT_TOKEN_ERR_EXPIRED;
 	*out = c;
 	return NULL;
 }

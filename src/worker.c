@@ -15,14 +15,17 @@
 #include "metrics.h"
 #include "xalloc.h"
 
-void worker_owner(char *buf, size_t len)
+/* "host:pid:random", the lease owner a worker writes into its claims. */
+static void worker_owner(char *buf, size_t len)
 {
 	char host[64] = "host";
 	gethostname(host, sizeof host - 1);
 	snprintf(buf, len, "%.40s:%d:%08x", host, (int)getpid(), (unsigned)rand());
 }
 
-long worker_lease_seconds(long dflt)
+/* dflt seconds, or PARLEY_TEST_LEASE_SECONDS when set (tests of crash
+ * recovery cannot wait for a real lease). */
+static long worker_lease_seconds(long dflt)
 {
 	const char *s = getenv("PARLEY_TEST_LEASE_SECONDS");
 	return s && atol(s) > 0 ? atol(s) : dflt;
@@ -43,7 +46,15 @@ void worker_timer_in(struct event **timer, struct event_base *base, event_callba
 	arm(*timer, base, ms);
 }
 
-void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_callback_fn cb,
+/* A worker's wake-up: armed for a time that only ever comes sooner (a
+ * notification's wake must not be pushed back by a poll). */
+struct worker_wake {
+	struct event *ev;
+	struct event_base *base;
+	double at;
+};
+
+static void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_callback_fn cb,
 		      void *arg)
 {
 	wk->base = base;
@@ -51,7 +62,7 @@ void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_cal
 	wk->at = 0;
 }
 
-void worker_wake_in(struct worker_wake *wk, long ms)
+static void worker_wake_in(struct worker_wake *wk, long ms)
 {
 	double at = clock_mono() + (double)ms / 1000.0;
 	if (evtimer_pending(wk->ev, NULL) && wk->at <= at)
@@ -60,12 +71,12 @@ void worker_wake_in(struct worker_wake *wk, long ms)
 	arm(wk->ev, wk->base, ms);
 }
 
-void worker_wake_cancel(struct worker_wake *wk)
+static void worker_wake_cancel(struct worker_wake *wk)
 {
 	evtimer_del(wk->ev);
 }
 
-void worker_wake_free(struct worker_wake *wk)
+static void worker_wake_free(struct worker_wake *wk)
 {
 	if (wk->ev)
 		event_free(wk->ev);
@@ -89,7 +100,7 @@ void worker_count_upstream(const char *target, const struct http_resp *resp, con
 
 /* ---- the claim loop ---------------------------------------------------- */
 
-void worker_param_str(struct worker_params *p, const char *s)
+static void worker_param_str(struct worker_params *p, const char *s)
 {
 	if (p->n < WORKER_MAX_PARAMS)
 		p->v[p->n++] = s;
@@ -126,7 +137,16 @@ struct worker {
 	struct event *renew; /* keeps our leases alive while jobs run */
 };
 
-long worker_next_wake_ms(long due_ms, long poll_ms)
+/*
+ * When to look for work again after the next-due query: due_ms is what it
+ * returned (-1 none, or an error). Work due now gets WORKER_AGAIN_MS (more
+ * was due than a claim took); work due within poll_ms its due time plus a
+ * margin (the due time is exact, the clocks of two hosts are not);
+ * anything else the poll.
+ */
+#define WORKER_AGAIN_MS      20
+#define WORKER_DUE_MARGIN_MS 5
+static long worker_next_wake_ms(long due_ms, long poll_ms)
 {
 	if (due_ms == 0)
 		return WORKER_AGAIN_MS;
@@ -285,11 +305,6 @@ const char *worker_owner_of(const struct worker *w)
 	return w->owner;
 }
 
-long worker_lease(const struct worker *w)
-{
-	return w->lease_seconds;
-}
-
 void worker_job_added(struct worker *w)
 {
 	w->active++;
@@ -311,12 +326,6 @@ void worker_job_ended(struct worker *w, bool still_due)
 		w->dry = false;
 	if (!w->closing && !w->dry)
 		claim(w);
-}
-
-void worker_claim_soon(struct worker *w)
-{
-	w->dry = false;
-	claim(w);
 }
 
 void worker_stop(struct worker *w)
@@ -352,7 +361,9 @@ void worker_free(struct worker *w)
 
 /* ---- the database-step retry policy -------------------------------------- */
 
-enum worker_db_verdict worker_db_verdict(bool closing, const char *err, int tries)
+/* The policy alone (pure): tries counts the failures of this step so far,
+ * this one included. */
+static enum worker_db_verdict worker_db_verdict(bool closing, const char *err, int tries)
 {
 	/* Shutting down: the claim runs out, and whoever takes it over
 	 * finishes the job (a reply never sends a part twice). */

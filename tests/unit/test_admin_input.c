@@ -12,6 +12,10 @@
 #include "admin_input.h"
 #include "xalloc.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/admin_input.c"
+
 static void test_ids(void **state)
 {
 	(void)state;

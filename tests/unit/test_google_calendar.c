@@ -11,6 +11,10 @@
 #include "google_calendar.h"
 #include "json.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/google_calendar.c"
+
 /* 2026-01-05T09:00:00Z */
 #define T0 ((time_t)1767603600)
 

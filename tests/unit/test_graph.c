@@ -10,6 +10,10 @@
 #include "graph.h"
 #include "json.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/graph.c"
+
 static void test_whatsapp_body(void **state)
 {
 	(void)state;

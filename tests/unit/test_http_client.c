@@ -26,6 +26,10 @@
 #include "http_client.h"
 #include "retry.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/http_client.c"
+
 #define MAX_DELAYED 32
 #define BIG_BODY    (100 * 1024)
 
@@ -631,7 +635,7 @@ static void test_response_size_cap(void **state)
 	free(u);
 	run_until(f->srv.base, &completions, 2);
 	assert_int_equal(small.kind, HTTP_ERR_TOO_LARGE);
-	assert_ptr_equal(small.err_ptr, HTTP_MSG_TOO_LARGE);
+	assert_ptr_equal(small.err_ptr, HTTP_CLIENT_ERR_TOO_LARGE);
 	assert_int_equal(retry_classify(small.status, small.kind, NULL, 0), RETRY_FINAL);
 	assert_true(small.body_len <= 1000);
 	assert_int_equal(full.status, 200);
@@ -779,7 +783,7 @@ static void test_shutdown_fails_pending(void **state)
 		assert_int_equal(all[i]->order, (int)i + 1);
 		assert_int_equal(all[i]->status, 0);
 		assert_int_equal(all[i]->kind, HTTP_ERR_SHUTDOWN);
-		assert_ptr_equal(all[i]->err_ptr, HTTP_MSG_SHUTDOWN);
+		assert_ptr_equal(all[i]->err_ptr, HTTP_CLIENT_ERR_SHUTDOWN);
 		result_clear(all[i]);
 	}
 	assert_int_equal(completions, 4);
@@ -864,7 +868,7 @@ static void test_submit_failures_arrive_after_the_call(void **state)
 	assert_int_equal(first.kind, HTTP_ERR_SHUTDOWN);
 	assert_int_equal(during_free.calls, 1);
 	assert_int_equal(during_free.kind, HTTP_ERR_SHUTDOWN);
-	assert_ptr_equal(during_free.err_ptr, HTTP_MSG_SHUTDOWN);
+	assert_ptr_equal(during_free.err_ptr, HTTP_CLIENT_ERR_SHUTDOWN);
 	result_clear(&first);
 	result_clear(&during_free);
 }

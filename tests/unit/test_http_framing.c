@@ -9,6 +9,10 @@
 
 #include "http_framing.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/http_framing.c"
+
 /* The limit the tests' router gives: /big 100 bytes, anything else 10. */
 static uint64_t limit(void *ctx, const char *target, size_t len)
 {

@@ -7,6 +7,10 @@
 
 #include "http_server.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/http_server.c"
+
 static void ok(const char *spec, const char *want_host, unsigned short want_port)
 {
 	char *host = NULL;

@@ -19,6 +19,10 @@
 #include "ingest_batch.h"
 #include "xalloc.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/ingest_batch.c"
+
 #define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
 static void test_a_quarter_of_the_pool(void **state)

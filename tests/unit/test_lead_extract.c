@@ -12,6 +12,10 @@
 #include "lead_extract.h"
 #include "xalloc.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/lead_extract.c"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* A complete, valid answer as the model writes it. */
@@ -127,7 +131,7 @@ static char *repeat(const char *unit, size_t n)
 
 /* ---- the request -------------------------------------------------------- */
 
-static void check_enum(const cJSON *props, const char *name, const char *want)
+static void assert_schema_enum(const cJSON *props, const char *name, const char *want)
 {
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(props, name);
 	assert_non_null(p);
@@ -170,7 +174,7 @@ static void test_request_builtin_instructions(void **state)
 	assert_null(cJSON_GetObjectItem(j, "conversation"));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "store")));
 	assert_string_equal(cJSON_GetObjectItem(j, "instructions")->valuestring,
-			    lead_extract_instructions());
+			    INSTRUCTIONS);
 	cJSON *input = cJSON_GetObjectItem(j, "input");
 	assert_int_equal(cJSON_GetArraySize(input), 3);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "role")->valuestring,
@@ -193,13 +197,13 @@ static void test_request_builtin_instructions(void **state)
 	cJSON *props = cJSON_GetObjectItem(schema, "properties");
 	/* Exactly the seed's CHECK lists. */
 	const char *lmh = "[\"Low\",\"Medium\",\"High\"]";
-	check_enum(props, "intent_level", lmh);
-	check_enum(props, "urgency_level", lmh);
-	check_enum(props, "fit_alignment", lmh);
-	check_enum(props, "engagement_health", lmh);
-	check_enum(props, "budget_constraint", "[\"Yes\",\"No\",\"Maybe\"]");
+	assert_schema_enum(props, "intent_level", lmh);
+	assert_schema_enum(props, "urgency_level", lmh);
+	assert_schema_enum(props, "fit_alignment", lmh);
+	assert_schema_enum(props, "engagement_health", lmh);
+	assert_schema_enum(props, "budget_constraint", "[\"Yes\",\"No\",\"Maybe\"]");
 	for (int i = 0; i < LEAD_N_CTA; i++)
-		check_enum(props, lead_cta_names[i], "[\"Yes\",\"No\"]");
+		assert_schema_enum(props, lead_cta_names[i], "[\"Yes\",\"No\"]");
 	/* Scores, total and tag are parley's, never the model's. */
 	assert_null(cJSON_GetObjectItem(props, "total_score"));
 	assert_null(cJSON_GetObjectItem(props, "lead_status_tag"));
@@ -212,8 +216,7 @@ static void test_request_builtin_instructions(void **state)
 	free(body);
 
 	/* The format alone is the same object. */
-	char *f = lead_extract_format();
-	cJSON *fj = cJSON_Parse(f);
+	cJSON *fj = format_object();
 	body = lead_extract_request(NULL, NULL, msgs, 1);
 	j = cJSON_Parse(body);
 	fmt = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "text"), "format");
@@ -221,7 +224,6 @@ static void test_request_builtin_instructions(void **state)
 	cJSON_Delete(fj);
 	cJSON_Delete(j);
 	free(body);
-	free(f);
 }
 
 static void test_request_stored_prompt_and_model(void **state)
@@ -310,7 +312,7 @@ static void test_request_ad_context(void **state)
 		assert_string_equal(cJSON_GetObjectItem(it, "role")->valuestring, want[i][0]);
 		assert_string_equal(cJSON_GetObjectItem(it, "content")->valuestring, want[i][1]);
 	}
-	assert_non_null(strstr(lead_extract_instructions(), "Ad context"));
+	assert_non_null(strstr(INSTRUCTIONS, "Ad context"));
 	cJSON_Delete(j);
 	free(body);
 
@@ -526,23 +528,23 @@ static void test_wrong_enums(void **state)
 static void test_wrong_types(void **state)
 {
 	(void)state;
-	static const char *const fields[] = {"name",
+	static const char *const text_fields[] = {"name",
 					     "email",
 					     "intent_level",
 					     "budget_constraint",
 					     "cta_sample_clicked",
 					     "reasoning",
 					     "smart_notification"};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+	for (size_t i = 0; i < sizeof text_fields / sizeof text_fields[0]; i++) {
 		cJSON *a = valid_answer();
-		cJSON_ReplaceItemInObject(a, fields[i], cJSON_CreateNumber(3));
-		expect_invalid(a, fields[i], "type");
+		cJSON_ReplaceItemInObject(a, text_fields[i], cJSON_CreateNumber(3));
+		expect_invalid(a, text_fields[i], "type");
 		a = valid_answer();
-		cJSON_ReplaceItemInObject(a, fields[i], cJSON_CreateArray());
-		expect_invalid(a, fields[i], "type");
+		cJSON_ReplaceItemInObject(a, text_fields[i], cJSON_CreateArray());
+		expect_invalid(a, text_fields[i], "type");
 		a = valid_answer();
-		cJSON_ReplaceItemInObject(a, fields[i], cJSON_CreateTrue());
-		expect_invalid(a, fields[i], "type");
+		cJSON_ReplaceItemInObject(a, text_fields[i], cJSON_CreateTrue());
+		expect_invalid(a, text_fields[i], "type");
 	}
 	/* null only where the schema allows it */
 	cJSON *a = valid_answer();

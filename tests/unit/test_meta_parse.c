@@ -1601,8 +1601,8 @@ static void test_empty_body(void **state)
 {
 	(void)state;
 	struct meta_batch b;
-	assert_ptr_equal(parse_raw(NULL, 0, &b), meta_err_empty);
-	assert_ptr_equal(parse_raw("", 0, &b), meta_err_empty);
+	assert_ptr_equal(parse_raw(NULL, 0, &b), META_ERR_EMPTY);
+	assert_ptr_equal(parse_raw("", 0, &b), META_ERR_EMPTY);
 	assert_int_equal(b.n_messages + b.n_statuses + b.n_notes, 0);
 	meta_batch_free(&b);
 }
@@ -1621,7 +1621,7 @@ static void test_not_json(void **state)
 				"{\"a\":1}{\"b\":2}",
 				"nul"};
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_json);
+		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), META_ERR_JSON);
 		meta_batch_free(&b);
 	}
 	/* Trailing whitespace is fine. */
@@ -1636,7 +1636,7 @@ static void test_json_not_object(void **state)
 	const char *bodies[] = {"[]",  "[{\"object\":\"instagram\"}]", "\"str\"", "42", "null",
 				"true"};
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), meta_err_not_object);
+		assert_ptr_equal(parse_raw(bodies[i], strlen(bodies[i]), &b), META_ERR_NOT_OBJECT);
 		assert_int_equal(b.n_messages + b.n_statuses + b.n_notes, 0);
 		assert_null(b.object);
 		meta_batch_free(&b);
@@ -1651,7 +1651,7 @@ static void test_truncated_json(void **state)
 	size_t len = strlen(full);
 	for (size_t cut = 1; cut < len; cut++) {
 		const char *err = parse_raw(full, cut, &b);
-		assert_ptr_equal(err, cut == 0 ? meta_err_empty : meta_err_json);
+		assert_ptr_equal(err, cut == 0 ? META_ERR_EMPTY : META_ERR_JSON);
 		meta_batch_free(&b);
 	}
 	assert_null(parse_raw(full, len, &b));
@@ -1688,7 +1688,7 @@ static void test_deep_nesting(void **state)
 	memset(body, '[', depth);
 	memset(body + depth, ']', depth);
 	struct meta_batch b;
-	assert_ptr_equal(parse_raw(body, 2 * depth, &b), meta_err_json);
+	assert_ptr_equal(parse_raw(body, 2 * depth, &b), META_ERR_JSON);
 	meta_batch_free(&b);
 
 	/* The same depth inside an otherwise fine object. */
@@ -1696,7 +1696,7 @@ static void test_deep_nesting(void **state)
 	memset(body + n, '[', depth);
 	memset(body + n + depth, ']', depth);
 	body[n + 2 * depth] = '}';
-	assert_ptr_equal(parse_raw(body, n + 2 * depth + 1, &b), meta_err_json);
+	assert_ptr_equal(parse_raw(body, n + 2 * depth + 1, &b), META_ERR_JSON);
 	meta_batch_free(&b);
 
 	/* Moderate nesting (below cJSON's limit) where a message is expected. */
@@ -1860,7 +1860,7 @@ static void test_lone_surrogates(void **state)
 						    "A d\xf0\x9f\x91\x8d");
 	meta_batch_free(&b);
 	/* At the very end of the body. */
-	assert_ptr_equal(parse_raw("{\"a\":\"\\ud83d", 12, &b), meta_err_json);
+	assert_ptr_equal(parse_raw("{\"a\":\"\\ud83d", 12, &b), META_ERR_JSON);
 	meta_batch_free(&b);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "metrics_value.h"
 
 static int teardown(void **state)
 {
@@ -22,7 +23,7 @@ static void test_counter_and_labels(void **state)
 	metrics_add("parley_x_total", "kind=\"a\"", 1);
 	metrics_add("parley_x_total", "kind=\"a\"", 2);
 	metrics_add("parley_x_total", "kind=\"b\"", 1);
-	assert_true(metrics_get("parley_x_total", "kind=\"a\"") == 3);
+	assert_true(metrics_value("parley_x_total", "kind=\"a\"") == 3);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "# HELP parley_x_total X things.\n# TYPE parley_x_total counter\n"));
 	assert_non_null(strstr(text, "parley_x_total{kind=\"a\"} 3\n"));

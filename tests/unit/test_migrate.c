@@ -12,6 +12,10 @@
 #include "migrate.h"
 #include "xalloc.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/migrate.c"
+
 static int cmp_names(const void *a, const void *b)
 {
 	return migrate_function_order(*(const char *const *)a, *(const char *const *)b);

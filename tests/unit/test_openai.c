@@ -11,16 +11,36 @@
 #include "json.h"
 #include "openai.h"
 
+/* The reply text alone, through openai_response_read: function calls in a
+ * completed response count as no text. */
 static enum openai_outcome read_text(const char *body, char **text, const char **why)
 {
-	return openai_response_text(body, strlen(body), text, why);
+	struct openai_call *calls;
+	size_t n;
+	enum openai_outcome o = openai_response_read(body, strlen(body), text, &calls, &n, why);
+	if (o == OPENAI_CALLS) {
+		openai_calls_free(calls, n);
+		*why = "response has no output text";
+		return OPENAI_FINAL;
+	}
+	return o;
+}
+
+/* A turn of user inputs only, as the reply worker's first request is. */
+static char *request(const char *prompt_id, const char *conversation_id, const char *model,
+		     const char *const *inputs, size_t n_inputs)
+{
+	return openai_turn_request(&(struct openai_turn){.prompt_id = prompt_id,
+							 .conversation_id = conversation_id,
+							 .model = model, .inputs = inputs,
+							 .n_inputs = n_inputs});
 }
 
 static void test_request_shape(void **state)
 {
 	(void)state;
 	const char *inputs[] = {"Hi", "Do you ship to \"Utrecht\"?"};
-	char *body = openai_response_request("pmpt_1", "conv_9", "", inputs, 2);
+	char *body = request("pmpt_1", "conv_9", "", inputs, 2);
 	cJSON *j = cJSON_Parse(body);
 	assert_non_null(j);
 	assert_null(cJSON_GetObjectItem(j, "model"));
@@ -36,7 +56,7 @@ static void test_request_shape(void **state)
 	cJSON_Delete(j);
 	free(body);
 
-	body = openai_response_request("pmpt_1", "conv_9", "gpt-4.1-mini", inputs, 1);
+	body = request("pmpt_1", "conv_9", "gpt-4.1-mini", inputs, 1);
 	j = cJSON_Parse(body);
 	assert_string_equal(cJSON_GetObjectItem(j, "model")->valuestring, "gpt-4.1-mini");
 	cJSON_Delete(j);

@@ -9,6 +9,10 @@
 #include "db.h"
 #include "pgerr.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/pgerr.c"
+
 static void test_format(void **state)
 {
 	(void)state;

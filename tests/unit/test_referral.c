@@ -9,14 +9,18 @@
 #include "json.h"
 #include "referral.h"
 
-static char *describe(const char *json)
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/referral.c"
+
+static char *describe_json(const char *json)
 {
 	return referral_describe_text(json);
 }
 
 static void expect_line(const char *json, const char *want)
 {
-	char *got = describe(json);
+	char *got = describe_json(json);
 	if (!want) {
 		assert_null(got);
 		return;
@@ -95,7 +99,7 @@ static void test_one_line_and_bounded(void **state)
 		json[o++] = '\xa9';
 	}
 	strcpy(json + o, "\"}");
-	char *got = describe(json);
+	char *got = describe_json(json);
 	assert_non_null(got);
 	size_t n = strlen(got);
 	assert_true(n <= REFERRAL_LINE_MAX && n > REFERRAL_LINE_MAX - 8);

@@ -9,6 +9,18 @@
 #include "strbuf.h"
 #include "text_split.h"
 
+/* The module itself (as h2o's unit tests do), for its char_len. */
+#include "../../src/text_split.c"
+
+/* Code points in s (invalid bytes count one each), as text_split counts. */
+static size_t text_chars(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p += char_len(p))
+		n++;
+	return n;
+}
+
 static void test_short_text_is_one_part(void **state)
 {
 	(void)state;

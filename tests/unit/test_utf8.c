@@ -7,6 +7,19 @@
 
 #include "utf8.h"
 
+/* Whether s[0..len) is well-formed UTF-8 (NUL bytes count as characters),
+ * by utf8_seq alone. */
+static bool utf8_valid(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(s + i, len - i, NULL);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 /* utf8_seq on a string literal (length without the terminating NUL). */
 static size_t seq(const char *s, size_t *bad)
 {

@@ -9,6 +9,10 @@
 #include "strbuf.h"
 #include "webchat_assets.h"
 
+/* The module itself (as h2o's unit tests do): its static helpers are tested
+ * here without being exported. */
+#include "../../src/webchat_assets.c"
+
 static void test_valid_widget_ids(void **state)
 {
 	(void)state;

@@ -61,8 +61,8 @@ static void test_wrong_secret(void **state)
 {
 	(void)state;
 	struct webchat_claims c;
-	assert_ptr_equal(verify("other", KNOWN, &c), WEBCHAT_TOKEN_FORGED);
-	assert_ptr_equal(verify("", KNOWN, &c), WEBCHAT_TOKEN_FORGED);
+	assert_ptr_equal(verify("other", KNOWN, &c), WEBCHAT_TOKEN_ERR_FORGED);
+	assert_ptr_equal(verify("", KNOWN, &c), WEBCHAT_TOKEN_ERR_FORGED);
 }
 
 static void test_expired(void **state)
@@ -70,7 +70,7 @@ static void test_expired(void **state)
 	(void)state;
 	struct webchat_claims c;
 	assert_ptr_equal(webchat_token_verify(SECRET, KNOWN, strlen(KNOWN), 2000000000LL, &c),
-			 WEBCHAT_TOKEN_EXPIRED);
+			 WEBCHAT_TOKEN_ERR_EXPIRED);
 	assert_null(webchat_token_verify(SECRET, KNOWN, strlen(KNOWN), 1999999999LL, &c));
 }
 
@@ -102,7 +102,7 @@ static void test_payload_swapped(void **state)
 	char mixed[600];
 	snprintf(mixed, sizeof mixed, "%.*s%s", (int)(dot_b - b), b, dot_a);
 	struct webchat_claims c;
-	assert_ptr_equal(verify(SECRET, mixed, &c), WEBCHAT_TOKEN_FORGED);
+	assert_ptr_equal(verify(SECRET, mixed, &c), WEBCHAT_TOKEN_ERR_FORGED);
 	free(a);
 	free(b);
 }
@@ -115,13 +115,13 @@ static void test_malformed(void **state)
 	struct webchat_claims c;
 	for (const char **b = bad; *b; b++)
 		assert_non_null(verify(SECRET, *b, &c));
-	assert_ptr_equal(webchat_token_verify(SECRET, NULL, 0, NOW, &c), WEBCHAT_TOKEN_MALFORMED);
+	assert_ptr_equal(webchat_token_verify(SECRET, NULL, 0, NOW, &c), WEBCHAT_TOKEN_ERR_MALFORMED);
 	/* Oversized input is refused before any work. */
 	char *huge = malloc(100000);
 	memset(huge, 'A', 99999);
 	huge[99999] = '\0';
 	memcpy(huge, "v1.", 3);
-	assert_ptr_equal(verify(SECRET, huge, &c), WEBCHAT_TOKEN_MALFORMED);
+	assert_ptr_equal(verify(SECRET, huge, &c), WEBCHAT_TOKEN_ERR_MALFORMED);
 	free(huge);
 }
 
