@@ -34,6 +34,7 @@
 #include "openai.h"
 
 #include "meeting_fixture.h"
+#include "metrics_value.h"
 
 static void test_booking_without_a_token_reserves_nothing(void **state)
 {
@@ -101,7 +102,7 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	 * may exist until Google says otherwise. */
 	assert_int_equal(f->mt->runs->hold, HOLD_MAYBE_EVENT);
 	double deferred =
-	    metrics_get("parley_meeting_recoveries_deferred_total", "reason=\"unavailable\"");
+	    metrics_value("parley_meeting_recoveries_deferred_total", "reason=\"unavailable\"");
 	for (int i = 0; i < 500 && f->mt->runs; i++)
 		spin(f->app.base);
 	/* The token cannot be had (no database): the run ends without a
@@ -109,7 +110,7 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	 * the pass may claim again. */
 	assert_null(f->mt->runs);
 	assert_int_equal(f->mt->recovering, 0);
-	assert_true(metrics_get("parley_meeting_recoveries_deferred_total",
+	assert_true(metrics_value("parley_meeting_recoveries_deferred_total",
 				"reason=\"unavailable\"") == deferred + 1);
 }
 
