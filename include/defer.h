@@ -38,7 +38,7 @@ struct defer {
 	void *ctx;
 };
 
-#define DEFER_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define DEFER_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 void defer_init(struct defer *d, struct event_base *base, defer_fn fn, void *ctx);
 /* Appends item and arms the event; fn runs for it from the loop. */

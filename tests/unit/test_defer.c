@@ -137,10 +137,10 @@ static void test_pop_is_fifo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_nothing_inside_push, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pushed_during_delivery_waits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_delivers_everything_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pop_is_fifo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nothing_inside_push, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pushed_during_delivery_waits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_delivers_everything_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_is_fifo, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
