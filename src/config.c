@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "client_addr.h"
+#include "encoding.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -1026,17 +1027,6 @@ static bool secret_param(const char *kw, size_t len)
 	return false;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A URI's query keyword as libpq sees it: percent-decoded, so pass%77ord is password. */
 static bool secret_uri_param(const char *kw, size_t len)
 {
@@ -1044,8 +1034,9 @@ static bool secret_uri_param(const char *kw, size_t len)
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (kw[i] == '%' && i + 2 < len && (hi = hex_digit(kw[i + 1])) >= 0 &&
-		    (lo = hex_digit(kw[i + 2])) >= 0) {
+		if (kw[i] == '%' && i + 2 < len &&
+		    (hi = encoding_hex_value((unsigned char)kw[i + 1])) >= 0 &&
+		    (lo = encoding_hex_value((unsigned char)kw[i + 2])) >= 0) {
 			decoded[n++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {

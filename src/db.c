@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "defer.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgerr.h"
@@ -39,7 +40,8 @@ const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
 /* One queued or running query; owned by the pool until its callback ran. */
 struct query {
 	struct query *next;
-	const char *err; /* a failure waiting in the pool's failed list */
+	struct defer_item failed; /* in the pool's failed queue */
+	const char *err;	  /* why, while in the failed queue */
 	char *sql;
 	int nparams;
 	char **params;
@@ -85,10 +87,9 @@ struct db_pool {
 	struct query *head, *tail;
 	int queued;
 	/* Failures decided outside a loop callback of ours (at submit time, or
-	 * by a connection dropped while sending) wait here for deliver_ev, so
+	 * by a connection dropped while sending) are delivered from the loop, so
 	 * that no callback runs inside the db_query call that caused it. */
-	struct query *failed_head, *failed_tail;
-	struct event *deliver_ev;
+	struct defer failed;
 	bool closing; /* db_pool_free is running: new queries are refused */
 	struct conn *listen;	/* NULL until the first db_pool_listen */
 	struct subscription subs[DB_MAX_CHANNELS];
@@ -134,43 +135,14 @@ static void query_finish(struct query *q, PGresult *res, const char *err)
 static void query_fail_later(struct db_pool *pool, struct query *q, const char *err)
 {
 	q->err = err;
-	q->next = NULL;
-	if (pool->failed_tail)
-		pool->failed_tail->next = q;
-	else
-		pool->failed_head = q;
-	pool->failed_tail = q;
-	static const struct timeval now = {0, 0};
-	evtimer_add(pool->deliver_ev, &now);
+	defer_push(&pool->failed, &q->failed);
 }
 
-static struct query *take_failed(struct db_pool *pool)
+static void deliver(struct defer_item *item, void *ctx)
 {
-	struct query *q = pool->failed_head;
-	if (q) {
-		pool->failed_head = q->next;
-		if (!pool->failed_head)
-			pool->failed_tail = NULL;
-		q->next = NULL;
-	}
-	return q;
-}
-
-static void deliver(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct db_pool *pool = arg;
-	/* Only what is due now: failures the callbacks cause go to a fresh
-	 * event (re-armed by query_fail_later), so none runs inside its query. */
-	struct query *list = pool->failed_head;
-	pool->failed_head = pool->failed_tail = NULL;
-	while (list) {
-		struct query *q = list;
-		list = q->next;
-		q->next = NULL;
-		query_finish(q, NULL, q->err);
-	}
+	(void)ctx;
+	struct query *q = DEFER_CONTAINER(item, struct query, failed);
+	query_finish(q, NULL, q->err);
 }
 
 static void watch(struct conn *c, short what)
@@ -499,7 +471,7 @@ struct db_pool *db_pool_new(struct event_base *base, const char *url, int n)
 	pool->url = xstrdup(url);
 	pool->n = n;
 	pool->conns = xcalloc((size_t)n, sizeof *pool->conns);
-	pool->deliver_ev = evtimer_new(base, deliver, pool);
+	defer_init(&pool->failed, base, deliver, pool);
 	for (int i = 0; i < n; i++) {
 		struct conn *c = &pool->conns[i];
 		c->pool = pool;
@@ -522,11 +494,12 @@ void db_pool_free(struct db_pool *pool)
 	 * callbacks may query again (refused while closing, into the failed
 	 * list): loop until nothing is left. */
 	for (;;) {
-		struct query *q = take_failed(pool);
-		if (q) {
-			query_finish(q, NULL, q->err);
+		struct defer_item *failed = defer_pop(&pool->failed);
+		if (failed) {
+			deliver(failed, pool);
 			continue;
 		}
+		struct query *q;
 		if ((q = pool->head)) {
 			pool->head = q->next;
 			if (!pool->head)
@@ -556,7 +529,7 @@ void db_pool_free(struct db_pool *pool)
 		free(pool->subs[i].channel);
 		free(pool->subs[i].sql);
 	}
-	event_free(pool->deliver_ev);
+	defer_fini(&pool->failed);
 	free(pool->conns);
 	free(pool->url);
 	free(pool);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "defer.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -25,7 +26,8 @@ struct item {
 	size_t *lens;	/* ncols */
 	size_t bytes;	/* all values */
 	bool alone;	/* its statement failed: goes in a statement of one */
-	const char *err; /* a refusal waiting in the batch's failed list */
+	struct defer_item failed; /* in the batch's failed queue */
+	const char *err;	  /* why, while in the failed queue */
 	db_batch_cb cb;
 	void *ctx;
 };
@@ -46,13 +48,12 @@ struct db_batch {
 	struct item *head, *tail;
 	int queued, in_flight;
 	bool closed; /* the pool is shutting down: send nothing more */
-	/* Items refused by db_batch_add wait here for deliver_ev: no callback
-	 * runs inside the call that queued its item. */
-	struct item *failed_head, *failed_tail;
-	struct event *deliver_ev;
+	/* Items refused by db_batch_add are delivered from the loop: no
+	 * callback runs inside the call that queued its item. */
+	struct defer failed;
 };
 
-static void deliver(evutil_socket_t fd, short what, void *arg);
+static void deliver(struct defer_item *item, void *ctx);
 
 struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config *cfg)
 {
@@ -72,7 +73,7 @@ struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config
 		b->cfg.max_in_flight = 1;
 	if (b->cfg.max_items < 1)
 		b->cfg.max_items = 1;
-	b->deliver_ev = evtimer_new(db_pool_base(pool), deliver, b);
+	defer_init(&b->failed, db_pool_base(pool), deliver, b);
 	return b;
 }
 
@@ -89,14 +90,7 @@ static void item_free(struct db_batch *b, struct item *it)
 static void fail_later(struct db_batch *b, struct item *it, const char *err)
 {
 	it->err = err;
-	it->next = NULL;
-	if (b->failed_tail)
-		b->failed_tail->next = it;
-	else
-		b->failed_head = it;
-	b->failed_tail = it;
-	static const struct timeval now = {0, 0};
-	evtimer_add(b->deliver_ev, &now);
+	defer_push(&b->failed, &it->failed);
 }
 
 static void fail_now(struct db_batch *b, struct item *it, const char *err)
@@ -105,19 +99,10 @@ static void fail_now(struct db_batch *b, struct item *it, const char *err)
 	item_free(b, it);
 }
 
-static void deliver(evutil_socket_t fd, short what, void *arg)
+static void deliver(struct defer_item *item, void *ctx)
 {
-	(void)fd;
-	(void)what;
-	struct db_batch *b = arg;
-	/* Only what is due now: refusals the callbacks cause re-arm the event. */
-	struct item *list = b->failed_head;
-	b->failed_head = b->failed_tail = NULL;
-	while (list) {
-		struct item *it = list;
-		list = it->next;
-		fail_now(b, it, it->err);
-	}
+	struct item *it = DEFER_CONTAINER(item, struct item, failed);
+	fail_now(ctx, it, it->err);
 }
 
 static void put_u32(struct strbuf *sb, uint32_t v)
@@ -325,23 +310,20 @@ void db_batch_free(struct db_batch *b)
 	/* Every item still owned gets its callback here, once: refusals not
 	 * yet delivered keep their reason, queued items get DB_ERR_SHUTDOWN.
 	 * Items their callbacks add are refused (closed): loop until none. */
-	while (b->failed_head || b->head) {
-		struct item *it = b->failed_head;
-		if (it) {
-			b->failed_head = it->next;
-			if (!b->failed_head)
-				b->failed_tail = NULL;
-			fail_now(b, it, it->err);
+	while (defer_pending(&b->failed) || b->head) {
+		struct defer_item *failed = defer_pop(&b->failed);
+		if (failed) {
+			deliver(failed, b);
 			continue;
 		}
-		it = b->head;
+		struct item *it = b->head;
 		b->head = it->next;
 		if (!b->head)
 			b->tail = NULL;
 		b->queued--;
 		fail_now(b, it, DB_ERR_SHUTDOWN);
 	}
-	event_free(b->deliver_ev);
+	defer_fini(&b->failed);
 	for (int i = 0; i < b->cfg.nfixed; i++)
 		free(b->fixed[i]);
 	free(b->fixed);

@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "clock.h"
+#include "defer.h"
 #include "google_calendar.h"
 #include "http_client.h"
 #include "log.h"
@@ -25,6 +26,7 @@ const char GOOGLE_ERR_UNAVAILABLE[] = "Google or the database is unavailable";
 /* One caller waiting for a token; owned until its callback has run. */
 struct waiter {
 	struct waiter *next;
+	struct defer_item refused; /* in gt->refused while its refusal is due */
 	struct google_tokens *gt;
 	char *user_id;
 	bool refresh;
@@ -53,10 +55,9 @@ struct google_tokens {
 	struct http_client *http;
 	struct flight *flights;
 	bool closing;
-	/* Callers refused while closing, answered by refused_ev from the loop:
-	 * never from inside google_tokens_get. */
-	struct waiter *refused_head, *refused_tail;
-	struct event *refused_ev;
+	/* Callers refused while closing, answered from the loop: never from
+	 * inside google_tokens_get. */
+	struct defer refused;
 };
 
 static void count_refresh(const char *outcome)
@@ -102,30 +103,13 @@ static void flight_done(struct flight *f, const char *token, const char *err)
 
 static void refuse_later(struct waiter *w)
 {
-	struct google_tokens *gt = w->gt;
-	w->next = NULL;
-	if (gt->refused_tail)
-		gt->refused_tail->next = w;
-	else
-		gt->refused_head = w;
-	gt->refused_tail = w;
-	static const struct timeval now = {0, 0};
-	evtimer_add(gt->refused_ev, &now);
+	defer_push(&w->gt->refused, &w->refused);
 }
 
-static void on_refused(evutil_socket_t fd, short what, void *arg)
+static void on_refused(struct defer_item *item, void *ctx)
 {
-	(void)fd;
-	(void)what;
-	struct google_tokens *gt = arg;
-	/* Only what is due now: refusals the callbacks cause re-arm the event. */
-	struct waiter *w = gt->refused_head;
-	gt->refused_head = gt->refused_tail = NULL;
-	while (w) {
-		struct waiter *next = w->next;
-		waiter_done(w, NULL, GOOGLE_ERR_UNAVAILABLE);
-		w = next;
-	}
+	(void)ctx;
+	waiter_done(DEFER_CONTAINER(item, struct waiter, refused), NULL, GOOGLE_ERR_UNAVAILABLE);
 }
 
 static void send_refresh(struct flight *f);
@@ -345,7 +329,7 @@ struct google_tokens *google_tokens_new(struct app *app, struct http_client *htt
 	struct google_tokens *gt = xcalloc(1, sizeof *gt);
 	gt->app = app;
 	gt->http = http;
-	gt->refused_ev = evtimer_new(app->base, on_refused, gt);
+	defer_init(&gt->refused, app->base, on_refused, gt);
 	metrics_declare("parley_google_token_refreshes_total", METRIC_COUNTER,
 			"Google access token refreshes by outcome (ok, revoked, failed).");
 	metrics_declare("parley_calendar_disconnects_total", METRIC_COUNTER,
@@ -366,14 +350,8 @@ void google_tokens_free(struct google_tokens *gt)
 		return;
 	/* Refusals not yet delivered are owed their callback; those callbacks
 	 * may ask again (closing: refused, into the list): loop until none. */
-	while (gt->refused_head) {
-		struct waiter *w = gt->refused_head;
-		gt->refused_head = w->next;
-		if (!gt->refused_head)
-			gt->refused_tail = NULL;
-		waiter_done(w, NULL, GOOGLE_ERR_UNAVAILABLE);
-	}
-	event_free(gt->refused_ev);
+	defer_flush(&gt->refused);
+	defer_fini(&gt->refused);
 	/* Flights still here wait for a client or pool that is gone: their
 	 * waiters belong to freed work too. */
 	while (gt->flights) {

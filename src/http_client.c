@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "defer.h"
 #include "log.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -25,10 +26,10 @@ static const char HTTP_CLIENT_ERR_NO_URL[] = "request without a URL";
 
 /*
  * One request, from http_request() until its callback has run; owned by the
- * client (queue, active list or deferred list), freed by transfer_free().
+ * client (queue, active list or deferred queue), freed by transfer_free().
  */
 struct transfer {
-	struct transfer *prev, *next; /* in exactly one of the client's lists */
+	struct transfer *prev, *next; /* in one of the client's lists, or neither while failed */
 	bool priority;                /* queued ahead of the others */
 	CURL *easy;                   /* NULL until started */
 	char *method, *url;
@@ -43,6 +44,7 @@ struct transfer {
 	size_t n_lines;
 	bool too_large;
 	/* Set for requests that fail before reaching curl; delivered from the loop. */
+	struct defer_item failed;
 	const char *fail_msg;
 	int fail_kind;
 	char errbuf[CURL_ERROR_SIZE];
@@ -100,12 +102,11 @@ struct http_client {
 	CURLM *multi;
 	CURLSH *share;       /* TLS sessions shared between easy handles */
 	struct event *timer; /* libcurl's one timeout */
-	struct event *kick;  /* delivers deferred failures from the loop */
 	int max_in_flight;
 	int in_flight, queued;
 	struct transfer *queue_head, *queue_tail;   /* waiting for a slot, FIFO */
 	struct transfer *active_head, *active_tail; /* added to multi */
-	struct transfer *failed_head, *failed_tail; /* callbacks due from the loop */
+	struct defer failed; /* callbacks due from the loop */
 	struct sock *socks_head, *socks_tail;
 	struct after *after_head, *after_tail;
 	bool closing;
@@ -292,26 +293,14 @@ static void fail_later(struct http_client *c, struct transfer *t, int kind, cons
 {
 	t->fail_kind = kind;
 	t->fail_msg = msg;
-	LIST_APPEND(c->failed_head, c->failed_tail, t);
-	struct timeval now = {0, 0};
-	evtimer_add(c->kick, &now);
+	defer_push(&c->failed, &t->failed);
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg)
+static void on_failed(struct defer_item *item, void *ctx)
 {
-	(void)fd;
-	(void)what;
-	struct http_client *c = arg;
-	/* Take the list first: callbacks may fail more requests, which go
-	 * to a fresh list and a fresh kick. */
-	struct transfer *t = c->failed_head;
-	c->failed_head = c->failed_tail = NULL;
-	while (t) {
-		struct transfer *next = t->next;
-		t->prev = t->next = NULL;
-		finish(t, 0, t->fail_kind, t->fail_msg);
-		t = next;
-	}
+	(void)ctx;
+	struct transfer *t = DEFER_CONTAINER(item, struct transfer, failed);
+	finish(t, 0, t->fail_kind, t->fail_msg);
 }
 
 /* Builds the easy handle and hands it to curl; false when curl refused it. */
@@ -677,7 +666,7 @@ struct http_client *http_client_new(struct event_base *base, int max_in_flight)
 	c->base = base;
 	c->max_in_flight = max_in_flight < 1 ? 1 : max_in_flight;
 	c->timer = evtimer_new(base, on_timer, c);
-	c->kick = evtimer_new(base, on_kick, c);
+	defer_init(&c->failed, base, on_failed, c);
 	c->share = curl_share_init();
 	if (!c->share)
 		abort();
@@ -728,20 +717,13 @@ void http_client_free(struct http_client *c)
 	c->closing = true;
 	complete_all(multi_teardown(c), HTTP_ERR_SHUTDOWN, HTTP_CLIENT_ERR_SHUTDOWN);
 	/* Callbacks may add requests and timers; loop until nothing is left. */
-	while (c->queue_head || c->failed_head || c->after_head) {
+	while (c->queue_head || defer_pending(&c->failed) || c->after_head) {
 		struct transfer *q = c->queue_head;
 		c->queue_head = c->queue_tail = NULL;
 		c->queued = 0;
 		complete_all(q, HTTP_ERR_SHUTDOWN, HTTP_CLIENT_ERR_SHUTDOWN);
 		/* Failures already decided keep their own reason. */
-		struct transfer *f = c->failed_head;
-		c->failed_head = c->failed_tail = NULL;
-		while (f) {
-			struct transfer *next = f->next;
-			f->prev = f->next = NULL;
-			finish(f, 0, f->fail_kind, f->fail_msg);
-			f = next;
-		}
+		defer_deliver_due(&c->failed);
 		struct after *a = c->after_head;
 		if (a) {
 			LIST_REMOVE(c->after_head, c->after_tail, a);
@@ -757,7 +739,7 @@ void http_client_free(struct http_client *c)
 		sock_free(c, c->socks_head);
 	curl_share_cleanup(c->share);
 	event_free(c->timer);
-	event_free(c->kick);
+	defer_fini(&c->failed);
 	free(c);
 	curl_global_cleanup();
 }

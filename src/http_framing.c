@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "encoding.h"
+
 enum state { S_HEAD, S_BODY, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILER, S_REFUSED };
 
 /* A chunk-size line is hex digits; 16 of them already overflow 64 bits. */
@@ -266,11 +268,7 @@ static size_t feed_chunk_size(struct http_framing *f, struct evbuffer *src, stru
 	evbuffer_copyout(src, line, len);
 	uint64_t size = 0;
 	for (size_t i = 0; i < len; i++) {
-		char c = line[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
+		int d = encoding_hex_value((unsigned char)line[i]);
 		if (d < 0)
 			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
 		size = size * 16 + (uint64_t)d;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "defer.h"
 #include "google_calendar.h"
 #include "meeting_args.h"
 #include "meeting_tools.h"
@@ -22,7 +23,6 @@ struct event;
 struct google_tokens;
 struct http_client;
 struct http_resp;
-struct offer;
 
 /* What the model reads when a tool could not do its work. */
 #define MSG_DISCONNECTED                                                                           \
@@ -40,7 +40,7 @@ struct meeting_tools {
 	const char *zoneinfo;
 	struct meeting_run *runs; /* in flight, freed by meeting_tools_free at shutdown */
 	/* offers answered "no" on the next turn of the loop */
-	struct offer *refused;
+	struct defer refused;
 	struct event *pass; /* the periodic pass (meeting_completion.c) */
 	long booking_lease;
 	int recovering; /* recovery runs in flight */

@@ -384,11 +384,10 @@ void meeting_tools_run(struct meeting_tools *mt, const char *user_id, const char
 
 /* A pending meeting_tools_offer(). */
 struct offer {
-	struct offer *next; /* in mt->refused */
+	struct defer_item refused; /* in mt->refused */
 	meeting_offer_cb cb;
 	void *ctx;
 	struct meeting_tools *mt;
-	struct event *ev; /* refusals only */
 };
 
 static void on_offer(void *arg, PGresult *res, const char *err)
@@ -404,27 +403,14 @@ static void on_offer(void *arg, PGresult *res, const char *err)
 	cb(ctx, offer);
 }
 
-static void offer_free(struct offer *o)
+static void on_offer_refused(struct defer_item *item, void *ctx)
 {
-	for (struct offer **p = &o->mt->refused; *p; p = &(*p)->next) {
-		if (*p == o) {
-			*p = o->next;
-			break;
-		}
-	}
-	event_free(o->ev);
-	free(o);
-}
-
-static void on_offer_refused(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct offer *o = arg;
+	(void)ctx;
+	struct offer *o = DEFER_CONTAINER(item, struct offer, refused);
 	meeting_offer_cb cb = o->cb;
-	void *ctx = o->ctx;
-	offer_free(o);
-	cb(ctx, false);
+	void *cb_ctx = o->ctx;
+	free(o);
+	cb(cb_ctx, false);
 }
 
 void meeting_tools_offer(struct meeting_tools *mt, const char *user_id, meeting_offer_cb cb,
@@ -436,11 +422,7 @@ void meeting_tools_offer(struct meeting_tools *mt, const char *user_id, meeting_
 	o->mt = mt;
 	if (!meeting_tools_enabled(mt) || mt->closing) {
 		/* Known at once, told from the loop (db.h). */
-		o->next = mt->refused;
-		mt->refused = o;
-		o->ev = evtimer_new(mt->app->base, on_offer_refused, o);
-		static const struct timeval now = {0, 0};
-		evtimer_add(o->ev, &now);
+		defer_push(&mt->refused, &o->refused);
 		return;
 	}
 	const char *p[] = {user_id};
@@ -465,6 +447,7 @@ struct meeting_tools *meeting_tools_start(struct app *app, struct http_client *h
 	struct meeting_tools *mt = xcalloc(1, sizeof *mt);
 	mt->app = app;
 	mt->http = http;
+	defer_init(&mt->refused, app->base, on_offer_refused, mt);
 	mt->tokens = http ? google_tokens_new(app, http) : NULL;
 	mt->declarations = meeting_args_tools(app->cfg.google_default_duration_minutes);
 	const char *tzdir = getenv("TZDIR");
@@ -521,8 +504,10 @@ void meeting_tools_free(struct meeting_tools *mt)
 	while (mt->runs)
 		run_free(mt->runs);
 	/* Refusals the loop did not get to: their callers are gone too. */
-	while (mt->refused)
-		offer_free(mt->refused);
+	struct defer_item *refused;
+	while ((refused = defer_pop(&mt->refused)))
+		free(DEFER_CONTAINER(refused, struct offer, refused));
+	defer_fini(&mt->refused);
 	if (mt->pass)
 		event_free(mt->pass);
 	free(mt->declarations);

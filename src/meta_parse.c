@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "encoding.h"
 #include "meta_internal.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -470,11 +471,7 @@ static int hex4(const char *s, size_t avail)
 	if (avail < 4)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
-		char c = s[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
+		int d = encoding_hex_value((unsigned char)s[i]);
 		if (d < 0)
 			return -1;
 		v = v << 4 | d;

@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "encoding.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -45,21 +46,6 @@ static void b64_encode(struct strbuf *sb, const unsigned char *data, size_t len)
 	}
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /* Decodes unpadded base64url into out (room for cap bytes); returns the
  * length or -1 on a bad character, a bad length or overflow. Strict: the
  * unused low bits of the last character must be zero, so that every token
@@ -72,7 +58,7 @@ static long b64_decode(const char *s, size_t len, unsigned char *out, size_t cap
 	uint32_t acc = 0;
 	int bits = 0;
 	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)s[i]);
+		int v = encoding_b64url_value((unsigned char)s[i]);
 		if (v < 0)
 			return -1;
 		acc = acc << 6 | (uint32_t)v;

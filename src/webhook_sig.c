@@ -9,22 +9,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "encoding.h"
 #include "xalloc.h"
 
 #define SIG_PREFIX     "sha256="
 #define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
 #define DIGEST_LEN     32
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Parses the header into want[]; false unless it is exactly prefix + 64 hex. */
 static bool parse_header(const char *header, unsigned char want[DIGEST_LEN])
@@ -36,8 +26,8 @@ static bool parse_header(const char *header, unsigned char want[DIGEST_LEN])
 	if (strnlen(hex, 2 * DIGEST_LEN + 1) != 2 * DIGEST_LEN)
 		return false;
 	for (size_t i = 0; i < DIGEST_LEN; i++) {
-		int hi = hex_value((unsigned char)hex[2 * i]);
-		int lo = hex_value((unsigned char)hex[2 * i + 1]);
+		int hi = encoding_hex_value((unsigned char)hex[2 * i]);
+		int lo = encoding_hex_value((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		want[i] = (unsigned char)(hi << 4 | lo);
