@@ -29,14 +29,17 @@ struct admin_cmd {
 };
 
 struct admin_sub {
-	const char *name; /* "add" */
+	const char *name;                                         /* "add" */
 	int (*run)(struct admin_cmd *cmd, int argc, char **argv); /* argv[0] = name */
 	const char *usage;
 };
 
 /* The shared options; every sub-command's option table starts with these. */
-#define ADMIN_COMMON_OPTIONS                                                                      \
-	{"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}
+#define ADMIN_COMMON_OPTIONS                                                                       \
+	{"json", no_argument, NULL, 'J'},                                                          \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
 
 /*
  * Runs the sub-command named by argv[1] of the group argv[0] ("tenant").

@@ -16,12 +16,12 @@ struct app {
 	char **app_secrets; /* meta.app_secret split on commas, NULL-terminated */
 	struct event_base *base;
 	struct db_pool *db;
-	struct http_client *upstream;	 /* NULL when replies are off */
-	struct reply_worker *replies;	 /* NULL when replies are off */
-	struct webchat *webchat;	 /* the widget API's state */
-	struct meeting_tools *meetings;	 /* meeting booking tools and pass */
+	struct http_client *upstream;       /* NULL when replies are off */
+	struct reply_worker *replies;       /* NULL when replies are off */
+	struct webchat *webchat;            /* the widget API's state */
+	struct meeting_tools *meetings;     /* meeting booking tools and pass */
 	struct extract_worker *extractions; /* NULL when lead extraction is off */
-	bool stopping;		/* a shutdown signal arrived */
+	bool stopping;                      /* a shutdown signal arrived */
 	unsigned long long next_request_id;
 };
 

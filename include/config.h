@@ -60,9 +60,9 @@ struct config {
 	char *server_internal_listen; /* "" when unset */
 	long server_max_body_bytes;
 	long server_keep_raw_days;
-	char *server_trusted_proxies; /* "" when none: X-Forwarded-For is ignored */
+	char *server_trusted_proxies;        /* "" when none: X-Forwarded-For is ignored */
 	long server_request_timeout_seconds; /* headers and body must arrive within this */
-	long server_max_connections;	     /* client connections on server.listen */
+	long server_max_connections;         /* client connections on server.listen */
 
 	char *database_url; /* with database_password merged in: what libpq gets */
 	long database_connections;

@@ -66,9 +66,8 @@ void db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
  * Like db_query, with per-parameter lengths and formats (1 = binary, for
  * BYTEA); lengths may be NULL when every parameter is text.
  */
-void db_query_params(struct db_pool *pool, const char *sql, int nparams,
-		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
-		     void *ctx);
+void db_query_params(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+		     const int *lengths, const int *formats, db_cb cb, void *ctx);
 
 /* The loop the pool runs on (for modules that defer their own callbacks). */
 struct event_base *db_pool_base(const struct db_pool *pool);

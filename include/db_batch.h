@@ -43,9 +43,9 @@ struct db_batch_config {
 	const enum db_batch_type *columns; /* ncols, copied */
 	int ncols;
 	int max_in_flight; /* statements at once, at least 1 */
-	int max_items;	   /* items per statement, at least 1 */
+	int max_items;     /* items per statement, at least 1 */
 	size_t max_bytes;  /* a statement stops growing past this; 0: no limit */
-	int max_queued;	   /* items waiting before DB_ERR_QUEUE_FULL; 0: no limit */
+	int max_queued;    /* items waiting before DB_ERR_QUEUE_FULL; 0: no limit */
 	/* Optional, for metrics and logs: a statement of n items goes out; a
 	 * statement of n items failed with err and is retried one by one. */
 	void (*on_statement)(int n);
@@ -60,8 +60,8 @@ struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config
  * Queues one item: ncols values, copied; NULL is SQL NULL. lens gives their
  * sizes (needed for bytes that may hold NUL); NULL means strlen of each.
  */
-void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens,
-		  db_batch_cb cb, void *ctx);
+void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens, db_batch_cb cb,
+		  void *ctx);
 
 /*
  * Runs every callback still owed, from inside this call (refusals not yet

@@ -78,7 +78,7 @@ char *gcal_token_request(const char *client_id, const char *client_secret,
 			 const char *refresh_token);
 
 enum gcal_token_outcome {
-	GCAL_TOKEN_OK,	      /* *access_token, *expires_in (and maybe *refresh_token) */
+	GCAL_TOKEN_OK,        /* *access_token, *expires_in (and maybe *refresh_token) */
 	GCAL_TOKEN_REVOKED,   /* invalid_grant: the tenant must consent again */
 	GCAL_TOKEN_RETRYABLE, /* 429, 5xx: try again later */
 	GCAL_TOKEN_FINAL,     /* anything else (invalid_client: our configuration) */
@@ -145,7 +145,7 @@ size_t gcal_free_slots(const struct gcal_interval *busy, size_t n, time_t from, 
 /* ---- events (D.2, D.4) ---------------------------------------------------- */
 
 struct gcal_event_spec {
-	const char *event_id;	/* gcal_event_id() */
+	const char *event_id;   /* gcal_event_id() */
 	const char *request_id; /* gcal_request_id() */
 	const char *title;
 	const char *description; /* may be NULL */
@@ -153,7 +153,7 @@ struct gcal_event_spec {
 	const char *timezone; /* IANA name */
 	const char *attendee_email;
 	const char *attendee_name; /* may be NULL */
-	const char *meeting_id;	   /* kept in extendedProperties.private */
+	const char *meeting_id;    /* kept in extendedProperties.private */
 	const char *conversation_id;
 };
 
@@ -165,9 +165,9 @@ char *gcal_event_request(const struct gcal_event_spec *spec);
 
 struct gcal_event {
 	char *id;
-	char *status;	   /* "confirmed", "cancelled", …; "" when absent */
-	char *meet_link;   /* hangoutLink, else the video entry point; NULL when none */
-	char *conference;  /* createRequest.status.statusCode: "success", "pending", … or "" */
+	char *status;     /* "confirmed", "cancelled", …; "" when absent */
+	char *meet_link;  /* hangoutLink, else the video entry point; NULL when none */
+	char *conference; /* createRequest.status.statusCode: "success", "pending", … or "" */
 };
 
 /* Reads an Event resource. 0, or -1 when the body is not an event with an id. */

@@ -7,10 +7,9 @@
  * http_request() copies everything it is given and returns at once; exactly
  * one callback follows, always from the loop (never from inside
  * http_request, so a caller may hold locks or half-built state around the
- * call: the rule of include/db.h; http_client_after likewise). At most max_in_flight requests are on the wire; later ones wait in
- * a FIFO queue. Retries are not done here: callers persist their attempt
- * state between tries and use retry.h to decide and http_client_after() to
- * wait.
+ * call: the rule of include/db.h; http_client_after likewise). At most max_in_flight requests are
+ * on the wire; later ones wait in a FIFO queue. Retries are not done here: callers persist their
+ * attempt state between tries and use retry.h to decide and http_client_after() to wait.
  *
  * DNS: libcurl is used only when built with an asynchronous resolver
  * (threaded or c-ares, CURL_VERSION_ASYNCHDNS); http_client_new() logs an

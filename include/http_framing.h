@@ -32,14 +32,14 @@ typedef uint64_t (*http_framing_limit_fn)(void *ctx, const char *target, size_t 
 /* One per connection, zeroed by http_framing_init; owns nothing. */
 struct http_framing {
 	int state;
-	size_t scanned;	     /* head: bytes of complete, non-empty lines so far */
-	uint64_t left;	     /* bytes of the body, or of the current chunk, still to come */
-	uint64_t body;	     /* chunked: data bytes so far */
-	uint64_t max;	     /* this request's body limit */
-	size_t trailer;	     /* chunked: trailer bytes so far (dropped) */
+	size_t scanned;      /* head: bytes of complete, non-empty lines so far */
+	uint64_t left;       /* bytes of the body, or of the current chunk, still to come */
+	uint64_t body;       /* chunked: data bytes so far */
+	uint64_t max;        /* this request's body limit */
+	size_t trailer;      /* chunked: trailer bytes so far (dropped) */
 	unsigned complete;   /* requests handed over whole, a stand-in included */
 	unsigned refused_at; /* the value of complete that is the refused request; 0: none */
-	int status;	     /* the refusal's HTTP status */
+	int status;          /* the refusal's HTTP status */
 	const char *why;     /* and its message (static) */
 };
 

@@ -16,7 +16,7 @@ struct http_sync_resp {
 };
 
 #define HTTP_SYNC_TIMEOUT_MS 30000
-#define HTTP_SYNC_MAX_BODY (1024 * 1024)
+#define HTTP_SYNC_MAX_BODY   (1024 * 1024)
 
 /*
  * Sends one request (method NULL: GET, or POST with a body) with the

@@ -53,8 +53,8 @@ typedef void (*ingest_done_cb)(void *ctx, const char *outcome, const char *err);
  * ingest_batch_close: nothing was queued, cb is never called, and the caller
  * answers its request itself.
  */
-const char *ingest_batch_submit(struct app *app, const char *object, char *events,
-				const char *raw, size_t raw_len, ingest_done_cb cb, void *ctx);
+const char *ingest_batch_submit(struct app *app, const char *object, char *events, const char *raw,
+				size_t raw_len, ingest_done_cb cb, void *ctx);
 
 /* Shutdown of app's serve: answers every webhook still waiting with
  * "shutting down" (503), from inside this call, and refuses new ones

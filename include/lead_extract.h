@@ -39,10 +39,9 @@ struct lead_message {
  * "conversation" (extraction stays outside the agent's OpenAI conversation),
  * "input" = the transcript as messages (customer → role "user", agent →
  * role "assistant"; a message's ad, if any, in a "developer" message just
- * before it, never inside the customer's words), "prompt": {"id"} when prompt_id is non-empty, else the
- * built-in "instructions", "model" only when model is non-empty, and
- * "text.format" = the strict JSON schema of lead_extract_schema(). Caller
- * frees.
+ * before it, never inside the customer's words), "prompt": {"id"} when prompt_id is non-empty, else
+ * the built-in "instructions", "model" only when model is non-empty, and "text.format" = the strict
+ * JSON schema of lead_extract_schema(). Caller frees.
  */
 char *lead_extract_request(const char *prompt_id, const char *model,
 			   const struct lead_message *msgs, size_t n);

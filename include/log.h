@@ -24,7 +24,7 @@ int log_parse_format(const char *name, enum log_format *out);
 bool log_enabled(enum log_level level);
 /* ctx may be NULL. Formats and writes one line. */
 void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define LOG_AT(level, ctx, ...)                                                                    \
 	do {                                                                                       \
@@ -32,8 +32,8 @@ void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
 			log_write(level, ctx, __VA_ARGS__);                                        \
 	} while (0)
 #define log_debug(ctx, ...) LOG_AT(LOG_LEVEL_DEBUG, ctx, __VA_ARGS__)
-#define log_info(ctx, ...) LOG_AT(LOG_LEVEL_INFO, ctx, __VA_ARGS__)
-#define log_warn(ctx, ...) LOG_AT(LOG_LEVEL_WARN, ctx, __VA_ARGS__)
+#define log_info(ctx, ...)  LOG_AT(LOG_LEVEL_INFO, ctx, __VA_ARGS__)
+#define log_warn(ctx, ...)  LOG_AT(LOG_LEVEL_WARN, ctx, __VA_ARGS__)
 #define log_error(ctx, ...) LOG_AT(LOG_LEVEL_ERROR, ctx, __VA_ARGS__)
 
 #endif

@@ -22,27 +22,27 @@
 #include "google_calendar.h"
 
 #define MEETING_TOOL_AVAILABILITY "check_availability"
-#define MEETING_TOOL_BOOK "book_meeting"
+#define MEETING_TOOL_BOOK         "book_meeting"
 
 /* Bounds on what the model may ask for. */
-#define MEETING_ARGS_MAX_BYTES (16 * 1024)   /* of one call's arguments */
-#define MEETING_MIN_DURATION 5		     /* minutes */
-#define MEETING_MAX_DURATION 480
-#define MEETING_MAX_RANGE_DAYS 14	     /* check_availability */
-#define MEETING_MAX_AHEAD_DAYS 366	     /* book_meeting */
-#define MEETING_MIN_LEAD_SECONDS 300	     /* a booking starts at least this late */
-#define MEETING_SLOT_STEP_SECONDS 1800	     /* free slots start on :00 and :30 */
-#define MEETING_MAX_SLOTS 24		     /* listed in one answer */
-#define MEETING_NAME_MAX 200		     /* characters */
-#define MEETING_TITLE_MAX 255
+#define MEETING_ARGS_MAX_BYTES    (16 * 1024) /* of one call's arguments */
+#define MEETING_MIN_DURATION      5           /* minutes */
+#define MEETING_MAX_DURATION      480
+#define MEETING_MAX_RANGE_DAYS    14   /* check_availability */
+#define MEETING_MAX_AHEAD_DAYS    366  /* book_meeting */
+#define MEETING_MIN_LEAD_SECONDS  300  /* a booking starts at least this late */
+#define MEETING_SLOT_STEP_SECONDS 1800 /* free slots start on :00 and :30 */
+#define MEETING_MAX_SLOTS         24   /* listed in one answer */
+#define MEETING_NAME_MAX          200  /* characters */
+#define MEETING_TITLE_MAX         255
 
 /* The "tools" array of a Responses request (strict function tools). */
 char *meeting_args_tools(long default_duration_minutes);
 
 struct meeting_availability {
 	time_t from, to; /* from is not before now */
-	int offset;	 /* of the model's start, for showing the slots */
-	long duration;	 /* minutes */
+	int offset;      /* of the model's start, for showing the slots */
+	long duration;   /* minutes */
 };
 
 /*
@@ -55,7 +55,7 @@ int meeting_args_availability(const char *json, size_t len, time_t now, long def
 /* book_meeting's arguments, checked; the strings are owned. */
 struct meeting_booking {
 	time_t start;
-	int offset; /* the model's UTC offset, for answering in its terms */
+	int offset;    /* the model's UTC offset, for answering in its terms */
 	long duration; /* minutes */
 	char *timezone, *customer_name, *customer_email, *title;
 };

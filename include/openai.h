@@ -23,14 +23,14 @@ char *openai_conversation_request(void);
  */
 struct openai_turn {
 	const char *prompt_id, *conversation_id, *model;
-	const char *items;	   /* JSON array of input items first, or NULL */
+	const char *items;         /* JSON array of input items first, or NULL */
 	const char *const *inputs; /* then these user messages */
 	size_t n_inputs;
 	/* Context for the turn that is not the customer's words (the ad they
 	 * came from, referral.h): a "developer" message just before the user
 	 * messages, sent only with them; NULL for none. */
 	const char *context;
-	const char *tools;	 /* JSON array of tool declarations, or NULL */
+	const char *tools;       /* JSON array of tool declarations, or NULL */
 	const char *tool_choice; /* "auto", "none", … or NULL (not sent) */
 };
 char *openai_turn_request(const struct openai_turn *t);
@@ -39,20 +39,20 @@ char *openai_turn_request(const struct openai_turn *t);
 char *openai_conversation_id(const char *body, size_t len);
 
 enum openai_outcome {
-	OPENAI_TEXT,	  /* *text holds the reply */
-	OPENAI_CALLS,	  /* the model asks for function calls first */
+	OPENAI_TEXT,      /* *text holds the reply */
+	OPENAI_CALLS,     /* the model asks for function calls first */
 	OPENAI_RETRYABLE, /* status failed with a transient error code */
-	OPENAI_FINAL,	  /* incomplete, refused, failed for good, empty, malformed */
+	OPENAI_FINAL,     /* incomplete, refused, failed for good, empty, malformed */
 };
 
 /* A function call the model asked for; every field owned, never NULL. */
 struct openai_call {
-	char *call_id;	 /* to answer with (call_…) */
+	char *call_id; /* to answer with (call_…) */
 	char *name;
 	char *arguments; /* a JSON text, untrusted; "" when the model sent none */
 };
 
-#define OPENAI_MAX_CALLS 16		/* in one response */
+#define OPENAI_MAX_CALLS     16          /* in one response */
 #define OPENAI_MAX_ARGUMENTS (64 * 1024) /* bytes of one call's arguments */
 
 /*

@@ -15,9 +15,9 @@ PGconn *pgsync_connect(const char *url, const char *application_name, char *err,
 /* What a failed statement reported, for callers that turn known failures
  * (a unique or foreign key violation) into messages of their own. */
 struct pgsync_error {
-	char state[6];        /* SQLSTATE, "" when the server sent none (connection lost) */
-	char constraint[64];  /* the constraint it names, "" when none */
-	char message[512];    /* primary message on one line */
+	char state[6];       /* SQLSTATE, "" when the server sent none (connection lost) */
+	char constraint[64]; /* the constraint it names, "" when none */
+	char message[512];   /* primary message on one line */
 };
 
 /*

@@ -28,12 +28,12 @@ void webchat_free(struct webchat *wc);
 #define WEBCHAT_NOTIFY_CHANNEL "parley_webchat"
 
 /* Endpoint limits (documented in README.md). */
-#define WEBCHAT_MAX_TEXT_CHARS 4096
-#define WEBCHAT_MAX_BODY_BYTES (64 * 1024)
-#define WEBCHAT_MAX_WAIT_SECONDS 30
+#define WEBCHAT_MAX_TEXT_CHARS        4096
+#define WEBCHAT_MAX_BODY_BYTES        (64 * 1024)
+#define WEBCHAT_MAX_WAIT_SECONDS      30
 #define WEBCHAT_MAX_POLLS_PER_SESSION 2
-#define WEBCHAT_PAGE_MAX 200
-#define WEBCHAT_SESSION_DAYS 30
+#define WEBCHAT_PAGE_MAX              200
+#define WEBCHAT_SESSION_DAYS          30
 
 /*
  * The checks every endpoint starts with: CORS headers (a disallowed Origin

@@ -16,8 +16,8 @@
 
 /* Limits on what a token may carry (and so on what is accepted back). */
 #define WEBCHAT_SESSION_ID_MAX 48
-#define WEBCHAT_WIDGET_ID_MAX 100
-#define WEBCHAT_TOKEN_MAX 512
+#define WEBCHAT_WIDGET_ID_MAX  100
+#define WEBCHAT_TOKEN_MAX      512
 
 extern const char WEBCHAT_TOKEN_ERR_MALFORMED[];
 extern const char WEBCHAT_TOKEN_ERR_FORGED[];

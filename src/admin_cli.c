@@ -76,10 +76,12 @@ int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct opti
 		switch (c) {
 		case 'J': cmd->json = true; continue;
 		case 'h':
-			printf("usage: %s [-c FILE] [--json]%s%s\n", cmd->name, *cmd->usage ? " " : "",
-			       cmd->usage);
+			printf("usage: %s [-c FILE] [--json]%s%s\n", cmd->name,
+			       *cmd->usage ? " " : "", cmd->usage);
 			return 'h';
-		case ':': admin_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]); return '?';
+		case ':':
+			admin_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			return '?';
 		case '?':
 			/* optopt is set for short options only (and for a long one
 			 * given a value it does not take). */
@@ -94,7 +96,7 @@ int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct opti
 }
 
 __attribute__((format(printf, 2, 0))) static void vreport(struct admin_cmd *cmd, const char *fmt,
-							   va_list ap)
+							  va_list ap)
 {
 	fprintf(stderr, "%s: ", cmd->name);
 	vfprintf(stderr, fmt, ap);
@@ -122,8 +124,8 @@ int admin_fail(struct admin_cmd *cmd, const char *fmt, ...)
 
 int admin_db_fail(struct admin_cmd *cmd, const struct pgsync_error *e)
 {
-	return admin_fail(cmd, "database error: %s%s%s", e->message, e->state[0] ? " SQLSTATE " : "",
-			  e->state);
+	return admin_fail(cmd, "database error: %s%s%s", e->message,
+			  e->state[0] ? " SQLSTATE " : "", e->state);
 }
 
 int admin_connect(struct admin_cmd *cmd)
@@ -132,8 +134,8 @@ int admin_connect(struct admin_cmd *cmd)
 		return EXIT_USAGE;
 	cmd->cfg_loaded = true;
 	char err[1024];
-	cmd->conn = pgsync_connect(cmd->cfg.database_url, cmd->name + strlen("parley "), err,
-				   sizeof err);
+	cmd->conn =
+	    pgsync_connect(cmd->cfg.database_url, cmd->name + strlen("parley "), err, sizeof err);
 	if (!cmd->conn)
 		return admin_fail(cmd, "%s", err);
 	struct pgsync_error e;

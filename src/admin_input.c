@@ -31,7 +31,8 @@ static const char *check_id_len(const char *s, size_t max)
 	if (n == 0)
 		return "must not be empty";
 	if (n > max)
-		return max == 50 ? "must be at most 50 characters" : "must be at most 100 characters";
+		return max == 50 ? "must be at most 50 characters"
+				 : "must be at most 100 characters";
 	if (!id_char(s[0]) || s[0] == '.' || s[0] == '_' || s[0] == '-')
 		return "must start with a letter or digit";
 	for (size_t i = 0; i < n; i++)
@@ -40,7 +41,10 @@ static const char *check_id_len(const char *s, size_t max)
 	return NULL;
 }
 
-const char *admin_check_id(const char *s) { return check_id_len(s, 50); }
+const char *admin_check_id(const char *s)
+{
+	return check_id_len(s, 50);
+}
 
 const char *admin_check_text(const char *s, size_t max)
 {
@@ -91,7 +95,8 @@ const char *admin_check_meta_id(const char *platform, const char *s)
 		return "must be at most 100 characters";
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
-			return "must be Meta's numeric id (WhatsApp phone_number_id, Instagram account id)";
+			return "must be Meta's numeric id (WhatsApp phone_number_id, Instagram "
+			       "account id)";
 	return NULL;
 }
 

@@ -29,7 +29,8 @@ struct link_result {
 /* One statement, one transaction. Returns 0 or the exit status after
  * printing why. */
 static int relink(struct admin_cmd *cmd, const char *channel, const char *tenant,
-		  const char *agent_id, const char *prompt, const char *name, struct link_result *out)
+		  const char *agent_id, const char *prompt, const char *name,
+		  struct link_result *out)
 {
 	struct pgsync_error e;
 	int rc = EXIT_RUNTIME;
@@ -68,13 +69,13 @@ done:
 static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"channel", required_argument, NULL, 'C'},
-		{"prompt", required_argument, NULL, 'p'},
-		{"name", required_argument, NULL, 'n'},
-		{"tenant", required_argument, NULL, 't'},
-		{"id", required_argument, NULL, 'i'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"channel", required_argument, NULL, 'C'},
+	    {"prompt", required_argument, NULL, 'p'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"tenant", required_argument, NULL, 't'},
+	    {"id", required_argument, NULL, 'i'},
+	    {0, 0, 0, 0},
 	};
 	const char *channel = NULL, *prompt = NULL, *name = NULL, *tenant = NULL, *id = NULL;
 	const char *bad;
@@ -134,11 +135,12 @@ static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 		cJSON_AddNumberToObject(o, "archived_conversations", (double)r.archived);
 		admin_out_json(stdout, o);
 	} else if (rc == EXIT_OK) {
-		printf("linked agent %s (%s, prompt %s) to channel %s of tenant %s\n", agent_id, name,
-		       prompt, channel, r.tenant);
+		printf("linked agent %s (%s, prompt %s) to channel %s of tenant %s\n", agent_id,
+		       name, prompt, channel, r.tenant);
 		if (r.old_agent[0])
-			printf("unlinked agent %s; archived %ld active conversation%s (archive %s)\n",
-			       r.old_agent, r.archived, r.archived == 1 ? "" : "s", r.archive);
+			printf(
+			    "unlinked agent %s; archived %ld active conversation%s (archive %s)\n",
+			    r.old_agent, r.archived, r.archived == 1 ? "" : "s", r.archive);
 	}
 	free(agent_id);
 	return rc;
@@ -147,10 +149,10 @@ static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"channel", required_argument, NULL, 'C'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"channel", required_argument, NULL, 'C'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *channel = NULL, *bad;
 	int c;
@@ -196,8 +198,8 @@ static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 }
 
 static const struct admin_sub subs[] = {
-	{"link", agent_link, "--channel ID --prompt PROMPT_ID --name NAME [--tenant ID] [--id ID]"},
-	{"list", agent_list, "[--tenant ID] [--channel ID]"},
+    {"link", agent_link, "--channel ID --prompt PROMPT_ID --name NAME [--tenant ID] [--id ID]"},
+    {"list", agent_list, "[--tenant ID] [--channel ID]"},
 };
 
 int cmd_agent(int argc, char **argv)

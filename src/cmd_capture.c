@@ -40,11 +40,11 @@ int cmd_capture(int argc, char **argv)
 		return EXIT_USAGE;
 	const char *since = NULL, *until = NULL, *out = NULL;
 	static const struct option opts[] = {
-		{"since", required_argument, NULL, 's'},
-		{"until", required_argument, NULL, 'u'},
-		{"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	    {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
 	};
 	int c;
 	optind = 1;
@@ -58,7 +58,8 @@ int cmd_capture(int argc, char **argv)
 		}
 	}
 	if (!out || optind != argc) {
-		fprintf(stderr, "parley capture: %s\n", out ? "unexpected argument" : "--out DIR is required");
+		fprintf(stderr, "parley capture: %s\n",
+			out ? "unexpected argument" : "--out DIR is required");
 		usage(stderr);
 		return EXIT_USAGE;
 	}

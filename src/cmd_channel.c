@@ -43,7 +43,8 @@ static char *token_from(struct admin_cmd *cmd, const char *path, int *rc)
 	if (token)
 		return token;
 	if (bad)
-		*rc = admin_usage_error(cmd, "%s: %s", strcmp(path, "-") ? path : "standard input", bad);
+		*rc = admin_usage_error(cmd, "%s: %s", strcmp(path, "-") ? path : "standard input",
+					bad);
 	else
 		*rc = admin_fail(cmd, "cannot read the access token from %s: %s",
 				 strcmp(path, "-") ? path : "standard input", strerror(errno));
@@ -66,15 +67,15 @@ static int print_channel_json(struct admin_cmd *cmd, const char *id)
 static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"platform", required_argument, NULL, 'p'},
-		{"meta-id", required_argument, NULL, 'm'},
-		{"name", required_argument, NULL, 'n'},
-		{"token-file", required_argument, NULL, 'f'},
-		{"token", optional_argument, NULL, 'T'},
-		{"id", required_argument, NULL, 'i'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"platform", required_argument, NULL, 'p'},
+	    {"meta-id", required_argument, NULL, 'm'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"token-file", required_argument, NULL, 'f'},
+	    {"token", optional_argument, NULL, 'T'},
+	    {"id", required_argument, NULL, 'i'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *platform = NULL, *meta = NULL, *name = NULL, *file = NULL;
 	const char *id = NULL, *bad;
@@ -96,10 +97,11 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 	if (rc)
 		return rc;
 	if (!platform)
-		return admin_usage_error(cmd, "--platform is required (whatsapp, instagram or webchat)");
+		return admin_usage_error(cmd,
+					 "--platform is required (whatsapp, instagram or webchat)");
 	if (!admin_platform_known(platform))
-		return admin_usage_error(cmd, "unknown platform '%s' (whatsapp, instagram or webchat)",
-					 platform);
+		return admin_usage_error(
+		    cmd, "unknown platform '%s' (whatsapp, instagram or webchat)", platform);
 	if (!meta)
 		return admin_usage_error(cmd, "--meta-id ID is required (%s)",
 					 strcmp(platform, "webchat") == 0
@@ -116,8 +118,9 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 		return admin_usage_error(cmd, "a webchat channel has no access token: leave out "
 					      "--token-file");
 	if (!webchat && !file)
-		return admin_usage_error(cmd, "--token-file FILE is required for %s (the Graph API "
-					      "access token; - reads standard input)",
+		return admin_usage_error(cmd,
+					 "--token-file FILE is required for %s (the Graph API "
+					 "access token; - reads standard input)",
 					 platform);
 
 	char *token = webchat ? xstrdup("") : token_from(cmd, file, &rc);
@@ -150,8 +153,8 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 	if (!res)
 		goto db_error;
 	if (PQntuples(res) > 0) {
-		rc = admin_fail(cmd, "%s id %s is already channel '%s' of tenant '%s'", platform, meta,
-				PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		rc = admin_fail(cmd, "%s id %s is already channel '%s' of tenant '%s'", platform,
+				meta, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 		goto rollback;
 	}
 	if (pgsync_command(cmd->conn,
@@ -188,9 +191,9 @@ done:
 static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL;
 	int c;
@@ -220,11 +223,11 @@ static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"token-file", required_argument, NULL, 'f'},
-		{"token", optional_argument, NULL, 'T'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"token-file", required_argument, NULL, 'f'},
+	    {"token", optional_argument, NULL, 'T'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *file = NULL, *bad;
 	int c;
@@ -247,7 +250,8 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 	if (tenant && (bad = admin_check_id(tenant)))
 		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
 	if (!file)
-		return admin_usage_error(cmd, "--token-file FILE is required (- reads standard input)");
+		return admin_usage_error(cmd,
+					 "--token-file FILE is required (- reads standard input)");
 	int rc = EXIT_OK;
 	char *token = token_from(cmd, file, &rc);
 	if (!token)
@@ -279,8 +283,9 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 		if (!res) {
 			rc = admin_db_fail(cmd, &e);
 		} else if (PQntuples(res) > 0) {
-			rc = admin_fail(cmd, "channel '%s' is a webchat channel, which has no access "
-					     "token",
+			rc = admin_fail(cmd,
+					"channel '%s' is a webchat channel, which has no access "
+					"token",
 					id);
 		} else if (tenant) {
 			rc = admin_fail(cmd, "no channel '%s' for tenant '%s'", id, tenant);
@@ -300,11 +305,11 @@ done:
 }
 
 static const struct admin_sub subs[] = {
-	{"add", channel_add,
-	 "--tenant ID --platform whatsapp|instagram|webchat --meta-id ID [--name NAME] "
-	 "[--token-file FILE|-] [--id ID]"},
-	{"list", channel_list, "[--tenant ID]"},
-	{"set-token", channel_set_token, "ID --token-file FILE|- [--tenant ID]"},
+    {"add", channel_add,
+     "--tenant ID --platform whatsapp|instagram|webchat --meta-id ID [--name NAME] "
+     "[--token-file FILE|-] [--id ID]"},
+    {"list", channel_list, "[--tenant ID]"},
+    {"set-token", channel_set_token, "ID --token-file FILE|- [--tenant ID]"},
 };
 
 int cmd_channel(int argc, char **argv)

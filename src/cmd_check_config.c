@@ -10,8 +10,10 @@ int cmd_check_config(int argc, char **argv)
 	if (cli_take_config(&argc, argv, &path) < 0)
 		return EXIT_USAGE;
 	if (argc > 1) {
-		fprintf(stderr, "parley check-config: unexpected argument '%s'\n"
-				"usage: parley check-config [-c FILE]\n", argv[1]);
+		fprintf(stderr,
+			"parley check-config: unexpected argument '%s'\n"
+			"usage: parley check-config [-c FILE]\n",
+			argv[1]);
 		return EXIT_USAGE;
 	}
 	struct config cfg = {0};

@@ -20,11 +20,11 @@
 static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"active", no_argument, NULL, 'a'},
-		{"limit", required_argument, NULL, 'l'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"active", no_argument, NULL, 'a'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *limit = "50";
 	const char *active = "false";
@@ -43,8 +43,9 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	long n;
 	if (admin_parse_count(limit, 1, 100000, &n) < 0)
-		return admin_usage_error(cmd, "--limit must be a whole number from 1 to 100000, not "
-					      "'%s'",
+		return admin_usage_error(cmd,
+					 "--limit must be a whole number from 1 to 100000, not "
+					 "'%s'",
 					 limit);
 	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
@@ -55,13 +56,19 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
 	    "       c.customer_phone AS customer, c.customer_name, c.is_active AS active,"
 	    "       c.last_sequence_no AS messages,"
-	    "       " TS("c.last_message_at") " AS last_message_at,"
-	    "       " TS("c.created_at") " AS created_at"
-	    "  FROM conversations c JOIN agents a USING (agent_id)"
-	    "  JOIN phone_numbers p ON p.id = a.phone_number_id"
-	    " WHERE a.user_id = $1 AND (NOT $2::boolean OR c.is_active)"
-	    " ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id"
-	    " LIMIT $3::integer",
+	    "       " TS(
+		"c.last_message_at") " AS last_message_at,"
+				     "       " TS(
+					 "c.created_at") " AS created_at"
+							 "  FROM conversations c JOIN agents a "
+							 "USING (agent_id)"
+							 "  JOIN phone_numbers p ON p.id = "
+							 "a.phone_number_id"
+							 " WHERE a.user_id = $1 AND (NOT "
+							 "$2::boolean OR c.is_active)"
+							 " ORDER BY c.last_message_at DESC NULLS "
+							 "LAST, c.conversation_id"
+							 " LIMIT $3::integer",
 	    3, p, &e);
 	if (!res)
 		return admin_db_fail(cmd, &e);
@@ -77,15 +84,17 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
  * people read; the rest are in --json only (referral as the stored object;
  * the table is followed by one line per message that came from an ad). */
 #define TRANSCRIPT_TABLE_COLUMNS 6
-static const char TRANSCRIPT_SQL[] =
-    "SELECT m.sequence_no AS seq, " TS("m.\"timestamp\"") " AS time,"
-    "       CASE m.sender WHEN 'user' THEN 'customer' ELSE m.sender END AS sender,"
-    "       m.status, d.status AS delivery, m.text,"
-    "       d.error_message AS delivery_error, m.kind, m.message_id, m.platform_message_id,"
-    "       m.referral"
-    "  FROM messages m LEFT JOIN message_delivery_status d USING (message_id)"
-    " WHERE m.conversation_id = $1"
-    " ORDER BY m.sequence_no";
+static const char TRANSCRIPT_SQL[] = "SELECT m.sequence_no AS seq, " TS(
+    "m.\"timestamp\"") " AS time,"
+		       "       CASE m.sender WHEN 'user' THEN 'customer' ELSE m.sender END AS "
+		       "sender,"
+		       "       m.status, d.status AS delivery, m.text,"
+		       "       d.error_message AS delivery_error, m.kind, m.message_id, "
+		       "m.platform_message_id,"
+		       "       m.referral"
+		       "  FROM messages m LEFT JOIN message_delivery_status d USING (message_id)"
+		       " WHERE m.conversation_id = $1"
+		       " ORDER BY m.sequence_no";
 
 /* Below the table: where the customer came from, next to the message that
  * brought it (the text column holds only what the customer sent). */
@@ -110,9 +119,9 @@ static void print_referrals(const PGresult *msgs)
 static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *bad;
 	int c;
@@ -146,11 +155,16 @@ static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 	    "       a.phone_number_id AS channel_id, c.agent_id, a.name AS agent_name,"
 	    "       a.unlinked_at IS NULL AS agent_linked, c.customer_phone AS customer,"
 	    "       c.customer_name, c.is_active AS active, c.last_sequence_no AS messages,"
-	    "       " TS("c.created_at") " AS created_at,"
-	    "       " TS("c.last_message_at") " AS last_message_at"
-	    "  FROM conversations c JOIN agents a USING (agent_id)"
-	    "  JOIN phone_numbers p ON p.id = a.phone_number_id"
-	    " WHERE c.conversation_id = $1 AND ($2::text IS NULL OR a.user_id = $2)",
+	    "       " TS(
+		"c.created_at") " AS created_at,"
+				"       " TS(
+				    "c.last_message_at") " AS last_message_at"
+							 "  FROM conversations c JOIN agents a "
+							 "USING (agent_id)"
+							 "  JOIN phone_numbers p ON p.id = "
+							 "a.phone_number_id"
+							 " WHERE c.conversation_id = $1 AND "
+							 "($2::text IS NULL OR a.user_id = $2)",
 	    2, p, &e);
 	if (!head) {
 		rc = admin_db_fail(cmd, &e);
@@ -184,8 +198,8 @@ done:
 }
 
 static const struct admin_sub subs[] = {
-	{"list", conversation_list, "--tenant ID [--active] [--limit N]"},
-	{"show", conversation_show, "ID [--tenant ID]"},
+    {"list", conversation_list, "--tenant ID [--active] [--limit N]"},
+    {"show", conversation_show, "ID [--tenant ID]"},
 };
 
 int cmd_conversation(int argc, char **argv)

@@ -23,9 +23,9 @@
 static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
 	};
 	const char *bad;
 	int c;
@@ -85,8 +85,8 @@ static int credits_add(struct admin_cmd *cmd, int argc, char **argv)
 		if (strcmp(e.constraint, "credits_user_id_fkey") == 0)
 			return admin_fail(cmd, "no tenant '%s'", tenant);
 		if (strcmp(e.state, "22003") == 0) /* integer out of range */
-			return admin_fail(cmd, "tenant '%s' would have more than %d credits", tenant,
-					  INT_MAX);
+			return admin_fail(cmd, "tenant '%s' would have more than %d credits",
+					  tenant, INT_MAX);
 		return admin_db_fail(cmd, &e);
 	}
 	if (cmd->json)
@@ -126,8 +126,8 @@ static int credits_show(struct admin_cmd *cmd, int argc, char **argv)
 }
 
 static const struct admin_sub subs[] = {
-	{"add", credits_add, "--tenant ID N"},
-	{"show", credits_show, "--tenant ID"},
+    {"add", credits_add, "--tenant ID N"},
+    {"show", credits_show, "--tenant ID"},
 };
 
 int cmd_credits(int argc, char **argv)

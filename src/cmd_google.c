@@ -33,13 +33,20 @@
  * in UTC (admin_connect), so the times read as UTC. */
 static const char STATE_SQL[] =
     "SELECT u.user_id AS tenant_id, parley_calendar_state(u.user_id) AS calendar, g.scope,"
-    "       " TS("g.connected_at") " AS connected_at,"
-    "       " TS("g.refreshed_at") " AS token_refreshed_at,"
-    "       " TS("g.disconnected_at") " AS disconnected_at,"
-    "       g.disconnect_reason"
-    "  FROM users u LEFT JOIN google_calendar_tokens g USING (user_id)"
-    " WHERE $1::text IS NULL OR u.user_id = $1"
-    " ORDER BY u.user_id";
+    "       " TS(
+	"g.connected_at") " AS connected_at,"
+			  "       " TS(
+			      "g.refreshed_at") " AS token_refreshed_at,"
+						"       " TS(
+						    "g.disconnected_at") " AS disconnected_at,"
+									 "       "
+									 "g.disconnect_reason"
+									 "  FROM users u LEFT JOIN "
+									 "google_calendar_tokens g "
+									 "USING (user_id)"
+									 " WHERE $1::text IS NULL "
+									 "OR u.user_id = $1"
+									 " ORDER BY u.user_id";
 
 /* Prints the tenant's state: a line for a person, an object with --json. */
 static int show_state(struct admin_cmd *cmd, const char *tenant, const char *said)
@@ -83,11 +90,11 @@ static char *read_refresh_token(struct admin_cmd *cmd, const char *path, int *rc
 static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"refresh-token-file", required_argument, NULL, 'f'},
-		{"scope", required_argument, NULL, 's'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"refresh-token-file", required_argument, NULL, 'f'},
+	    {"scope", required_argument, NULL, 's'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL, *file = NULL, *scope = DEFAULT_SCOPE, *bad;
 	int c;
@@ -101,8 +108,9 @@ static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s' (the refresh token is read "
-					      "from --refresh-token-file, never the command line)",
+		return admin_usage_error(cmd,
+					 "unexpected argument '%s' (the refresh token is read "
+					 "from --refresh-token-file, never the command line)",
 					 argv[optind]);
 	if (!tenant)
 		return admin_usage_error(cmd, "--tenant ID is required");
@@ -149,9 +157,9 @@ out:
 static int google_status(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL;
 	int c;
@@ -183,9 +191,9 @@ static int google_status(struct admin_cmd *cmd, int argc, char **argv)
 static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL;
 	int c;
@@ -201,14 +209,15 @@ static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant};
-	PGresult *res = pgsync_exec(cmd->conn,
-				    "UPDATE google_calendar_tokens"
-				    "   SET disconnected_at = coalesce(disconnected_at, now()),"
-				    "       disconnect_reason = coalesce(disconnect_reason,"
-				    "                                    'disconnected by an operator'),"
-				    "       access_token = ''"
-				    " WHERE user_id = $1",
-				    1, p, &e);
+	PGresult *res =
+	    pgsync_exec(cmd->conn,
+			"UPDATE google_calendar_tokens"
+			"   SET disconnected_at = coalesce(disconnected_at, now()),"
+			"       disconnect_reason = coalesce(disconnect_reason,"
+			"                                    'disconnected by an operator'),"
+			"       access_token = ''"
+			" WHERE user_id = $1",
+			1, p, &e);
 	if (!res)
 		return admin_db_fail(cmd, &e);
 	bool had = strtol(PQcmdTuples(res), NULL, 10) > 0;
@@ -224,9 +233,9 @@ static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
 }
 
 static const struct admin_sub subs[] = {
-	{"connect", google_connect, "--tenant ID --refresh-token-file FILE|- [--scope S]"},
-	{"status", google_status, "[--tenant ID]"},
-	{"disconnect", google_disconnect, "--tenant ID"},
+    {"connect", google_connect, "--tenant ID --refresh-token-file FILE|- [--scope S]"},
+    {"status", google_status, "[--tenant ID]"},
+    {"disconnect", google_disconnect, "--tenant ID"},
 };
 
 int cmd_google(int argc, char **argv)

@@ -41,10 +41,10 @@ static const char LIST_SQL[] =
 static int meeting_list(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"tenant", required_argument, NULL, 't'},
-		{"upcoming", no_argument, NULL, 'u'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"upcoming", no_argument, NULL, 'u'},
+	    {0, 0, 0, 0},
 	};
 	const char *tenant = NULL;
 	bool upcoming = false;
@@ -82,7 +82,7 @@ struct cancel {
 	const char *meeting_id;
 	char *user_id, *event_id, *status;
 	char *access_token, *refresh_token; /* secrets */
-	long token_left;		    /* seconds */
+	long token_left;                    /* seconds */
 	bool has_tokens, disconnected;
 	char *reason;
 };
@@ -92,10 +92,11 @@ static int refresh(struct cancel *k)
 {
 	const struct config *cfg = &k->cmd->cfg;
 	if (!*cfg->google_client_id || !*cfg->google_client_secret)
-		return admin_fail(k->cmd, "google.client_id and google.client_secret must be set to "
-					  "refresh the tenant's access token");
-	char *body = gcal_token_request(cfg->google_client_id, cfg->google_client_secret,
-					k->refresh_token);
+		return admin_fail(k->cmd,
+				  "google.client_id and google.client_secret must be set to "
+				  "refresh the tenant's access token");
+	char *body =
+	    gcal_token_request(cfg->google_client_id, cfg->google_client_secret, k->refresh_token);
 	const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
 				 "Accept: application/json"};
 	struct http_sync_resp resp;
@@ -123,26 +124,29 @@ static int refresh(struct cancel *k)
 		snprintf(secs, sizeof secs, "%ld", expires);
 		const char *p[] = {k->user_id, k->refresh_token, access, secs, new_refresh};
 		/* Stored like parley serve does; a failure only costs a refresh. */
-		pgsync_command(k->cmd->conn,
-			       "UPDATE google_calendar_tokens SET access_token = $3,"
-			       "       token_expiry = now() AT TIME ZONE 'UTC'"
-			       "                      + make_interval(secs => $4::integer),"
-			       "       refresh_token = coalesce($5, refresh_token), refreshed_at = now()"
-			       " WHERE user_id = $1 AND refresh_token = $2",
-			       5, p, &e);
+		pgsync_command(
+		    k->cmd->conn,
+		    "UPDATE google_calendar_tokens SET access_token = $3,"
+		    "       token_expiry = now() AT TIME ZONE 'UTC'"
+		    "                      + make_interval(secs => $4::integer),"
+		    "       refresh_token = coalesce($5, refresh_token), refreshed_at = now()"
+		    " WHERE user_id = $1 AND refresh_token = $2",
+		    5, p, &e);
 		xfree_secret(k->access_token);
 		k->access_token = access;
 		access = NULL;
 	} else if (o == GCAL_TOKEN_REVOKED) {
 		const char *p[] = {k->user_id, k->refresh_token, why};
-		pgsync_command(k->cmd->conn,
-			       "UPDATE google_calendar_tokens SET disconnected_at = now(),"
-			       "       disconnect_reason = $3, access_token = ''"
-			       " WHERE user_id = $1 AND refresh_token = $2 AND disconnected_at IS NULL",
-			       3, p, &e);
-		rc = admin_fail(k->cmd, "Google refused tenant %s's refresh token (%s); the calendar "
-					"is now disconnected: connect it again with 'parley google "
-					"connect'",
+		pgsync_command(
+		    k->cmd->conn,
+		    "UPDATE google_calendar_tokens SET disconnected_at = now(),"
+		    "       disconnect_reason = $3, access_token = ''"
+		    " WHERE user_id = $1 AND refresh_token = $2 AND disconnected_at IS NULL",
+		    3, p, &e);
+		rc = admin_fail(k->cmd,
+				"Google refused tenant %s's refresh token (%s); the calendar "
+				"is now disconnected: connect it again with 'parley google "
+				"connect'",
 				k->user_id, why);
 	} else {
 		rc = admin_fail(k->cmd, "refreshing the access token failed: %s",
@@ -268,8 +272,9 @@ static int meeting_cancel(struct admin_cmd *cmd, int argc, char **argv)
 		goto out;
 	}
 	if (!k.has_tokens || k.disconnected) {
-		rc = admin_fail(cmd, "tenant %s's Google Calendar is %s%s%s: connect it again "
-				     "('parley google connect') to cancel the event",
+		rc = admin_fail(cmd,
+				"tenant %s's Google Calendar is %s%s%s: connect it again "
+				"('parley google connect') to cancel the event",
 				k.user_id, k.has_tokens ? "disconnected" : "not connected",
 				*k.reason ? " — " : "", k.reason);
 		goto out;
@@ -313,8 +318,8 @@ out:
 }
 
 static const struct admin_sub subs[] = {
-	{"list", meeting_list, "--tenant ID [--upcoming]"},
-	{"cancel", meeting_cancel, "MEETING_ID"},
+    {"list", meeting_list, "--tenant ID [--upcoming]"},
+    {"cancel", meeting_cancel, "MEETING_ID"},
 };
 
 int cmd_meeting(int argc, char **argv)

@@ -20,9 +20,9 @@ int cmd_migrate(int argc, char **argv)
 		return EXIT_USAGE;
 	bool status = false;
 	static const struct option opts[] = {
-		{"status", no_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	    {"status", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
 	};
 	int c;
 	optind = 1;

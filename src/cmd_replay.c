@@ -137,10 +137,10 @@ int cmd_replay(int argc, char **argv)
 		return EXIT_USAGE;
 	const char *url = NULL, *secret = NULL;
 	static const struct option opts[] = {
-		{"url", required_argument, NULL, 'u'},
-		{"secret", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{0, 0, 0, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"secret", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
 	};
 	int c;
 	optind = 1;
@@ -164,7 +164,8 @@ int cmd_replay(int argc, char **argv)
 	if (!secret && config_split_list(cfg.meta_app_secret, &secrets) > 0)
 		secret = secrets[0]; /* the first is the current one when rotating */
 	if (!secret) {
-		fprintf(stderr, "parley replay: no app secret (give --secret or set meta.app_secret)\n");
+		fprintf(stderr,
+			"parley replay: no app secret (give --secret or set meta.app_secret)\n");
 		config_free_list(secrets);
 		config_free(&cfg);
 		return EXIT_USAGE;

@@ -20,9 +20,10 @@
 	"SELECT u.user_id AS tenant_id, u.email, u.company_name AS company,"                       \
 	"       coalesce(c.remaining_credits, 0) AS credits_remaining,"                            \
 	"       coalesce(c.total_used, 0) AS credits_used,"                                        \
-	"       (SELECT count(*) FROM phone_numbers p WHERE p.user_id = u.user_id) AS channel_count,"   \
+	"       (SELECT count(*) FROM phone_numbers p WHERE p.user_id = u.user_id) AS "            \
+	"channel_count,"                                                                           \
 	"       " TS("u.created_at") " AS created_at"
-#define TENANT_FROM "  FROM users u LEFT JOIN credits c USING (user_id)"
+#define TENANT_FROM  "  FROM users u LEFT JOIN credits c USING (user_id)"
 #define TENANT_WHERE " WHERE $1::text IS NULL OR u.user_id = $1"
 
 static const char TENANT_SQL[] = TENANT_SELECT TENANT_FROM TENANT_WHERE " ORDER BY u.user_id";
@@ -30,10 +31,9 @@ static const char TENANT_SQL[] = TENANT_SELECT TENANT_FROM TENANT_WHERE " ORDER 
 /* tenant show: the same, what its conversations amount to, and whether its
  * Google Calendar is connected (parley_calendar_state(): connected,
  * disconnected after an invalid_grant, or not connected). */
-static const char TENANT_SHOW_SQL[] =
-    TENANT_SELECT ", k.active_conversations, k.archived_conversations, k.messages,"
-    " parley_calendar_state(u.user_id) AS calendar" TENANT_FROM
-    " CROSS JOIN LATERAL ("
+static const char TENANT_SHOW_SQL[] = TENANT_SELECT
+    ", k.active_conversations, k.archived_conversations, k.messages,"
+    " parley_calendar_state(u.user_id) AS calendar" TENANT_FROM " CROSS JOIN LATERAL ("
     "   SELECT count(*) FILTER (WHERE v.is_active) AS active_conversations,"
     "          count(*) FILTER (WHERE NOT v.is_active) AS archived_conversations,"
     "          coalesce(sum(v.last_sequence_no), 0) AS messages"
@@ -43,12 +43,12 @@ static const char TENANT_SHOW_SQL[] =
 static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		ADMIN_COMMON_OPTIONS,
-		{"id", required_argument, NULL, 'i'},
-		{"email", required_argument, NULL, 'e'},
-		{"company", required_argument, NULL, 'n'},
-		{"credits", required_argument, NULL, 'k'},
-		{0, 0, 0, 0},
+	    ADMIN_COMMON_OPTIONS,
+	    {"id", required_argument, NULL, 'i'},
+	    {"email", required_argument, NULL, 'e'},
+	    {"company", required_argument, NULL, 'n'},
+	    {"credits", required_argument, NULL, 'k'},
+	    {0, 0, 0, 0},
 	};
 	const char *id = NULL, *email = NULL, *company = NULL, *credits = "0", *bad;
 	int c;
@@ -65,7 +65,8 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 	if (optind < argc)
 		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!id)
-		return admin_usage_error(cmd, "--id ID is required (the tenant's id, chosen by you)");
+		return admin_usage_error(cmd,
+					 "--id ID is required (the tenant's id, chosen by you)");
 	if ((bad = admin_check_id(id)))
 		return admin_usage_error(cmd, "--id '%s' %s", id, bad);
 	if (!email)
@@ -76,7 +77,8 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 		return admin_usage_error(cmd, "--company %s", bad);
 	long n;
 	if (admin_parse_count(credits, 0, INT_MAX, &n) < 0)
-		return admin_usage_error(cmd, "--credits must be a whole number from 0 to %d, not '%s'",
+		return admin_usage_error(cmd,
+					 "--credits must be a whole number from 0 to %d, not '%s'",
 					 INT_MAX, credits);
 
 	int rc = admin_connect(cmd);
@@ -87,12 +89,13 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 	const char *pc[] = {id, credits};
 	if (pgsync_command(cmd->conn, "BEGIN", 0, NULL, &e) < 0 ||
 	    pgsync_command(cmd->conn,
-			   "INSERT INTO users (user_id, email, company_name) VALUES ($1, $2, $3)", 3,
-			   p, &e) < 0 ||
-	    pgsync_command(cmd->conn,
-			   "INSERT INTO credits (user_id, remaining_credits) VALUES ($1, $2::integer)"
-			   " ON CONFLICT (user_id) DO NOTHING",
-			   2, pc, &e) < 0 ||
+			   "INSERT INTO users (user_id, email, company_name) VALUES ($1, $2, $3)",
+			   3, p, &e) < 0 ||
+	    pgsync_command(
+		cmd->conn,
+		"INSERT INTO credits (user_id, remaining_credits) VALUES ($1, $2::integer)"
+		" ON CONFLICT (user_id) DO NOTHING",
+		2, pc, &e) < 0 ||
 	    pgsync_command(cmd->conn, "COMMIT", 0, NULL, &e) < 0) {
 		admin_rollback(cmd);
 		if (strcmp(e.constraint, "users_pkey") == 0)
@@ -197,9 +200,9 @@ done:
 }
 
 static const struct admin_sub subs[] = {
-	{"add", tenant_add, "--id ID --email EMAIL [--company NAME] [--credits N]"},
-	{"list", tenant_list, ""},
-	{"show", tenant_show, "ID"},
+    {"add", tenant_add, "--id ID --email EMAIL [--company NAME] [--credits N]"},
+    {"list", tenant_list, ""},
+    {"show", tenant_show, "ID"},
 };
 
 int cmd_tenant(int argc, char **argv)

@@ -970,7 +970,8 @@ static int load(const char *path, unsigned need, struct config *cfg, char *err, 
 	/* Only serve relies on these secrets; the admin commands and replay do not. */
 	if ((need & CONFIG_NEED_SERVE) && check_secrets(cfg, err, errlen) < 0)
 		return -1;
-	/* Commands that never connect (replay) have no use for the url and no reason to fail on it. */
+	/* Commands that never connect (replay) have no use for the url and no reason to fail on it.
+	 */
 	if (need & (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE))
 		return merge_password(cfg, err, errlen);
 	return 0;

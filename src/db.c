@@ -18,7 +18,7 @@ const char DB_ERR_SHUTDOWN[] = "shutting down";
 const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
 
 /* How many queries may wait for a connection before new ones are refused. */
-#define MAX_QUEUED 20000
+#define MAX_QUEUED          20000
 #define CONNECT_TIMEOUT_SEC 10
 /*
  * A statement without an answer after this long is taken for a connection
@@ -32,16 +32,16 @@ const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
  * by such a query.
  */
 #define QUERY_DEADLINE_SEC 15
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
+#define STR_(x)            #x
+#define STR(x)             STR_(x)
 
 /* One queued or running query; owned by the pool until its callback ran. */
 struct query {
 	struct query *next;
 	struct defer_item failed; /* in the pool's failed queue */
-	const char *err;	  /* why, while in the failed queue */
+	const char *err;          /* why, while in the failed queue */
 	char *sql;
 	int nparams;
 	char **params;
@@ -56,17 +56,17 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 
 struct conn {
 	struct db_pool *pool;
-	int index;	/* -1 for the listener */
+	int index; /* -1 for the listener */
 	bool listener;
 	enum conn_state state;
 	PGconn *pg;
-	struct event *ev;	 /* socket readiness; re-created when the fd changes */
-	struct event *timer;	 /* connect timeout, reconnect backoff, or query deadline */
+	struct event *ev;    /* socket readiness; re-created when the fd changes */
+	struct event *timer; /* connect timeout, reconnect backoff, or query deadline */
 	int fd;
 	int backoff_ms;
 	struct query *running;
-	PGresult *last;		 /* last result of the running query */
-	char *error;		 /* first error result's message, owned */
+	PGresult *last; /* last result of the running query */
+	char *error;    /* first error result's message, owned */
 };
 
 /* One LISTENed channel. */
@@ -90,8 +90,8 @@ struct db_pool {
 	 * by a connection dropped while sending) are delivered from the loop, so
 	 * that no callback runs inside the db_query call that caused it. */
 	struct defer failed;
-	bool closing; /* db_pool_free is running: new queries are refused */
-	struct conn *listen;	/* NULL until the first db_pool_listen */
+	bool closing;        /* db_pool_free is running: new queries are refused */
+	struct conn *listen; /* NULL until the first db_pool_listen */
 	struct subscription subs[DB_MAX_CHANNELS];
 	int n_subs;
 };
@@ -124,9 +124,10 @@ static void query_finish(struct query *q, PGresult *res, const char *err)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	metrics_observe("parley_db_query_duration_seconds", err ? "result=\"error\"" : "result=\"ok\"",
+	metrics_observe("parley_db_query_duration_seconds",
+			err ? "result=\"error\"" : "result=\"ok\"",
 			(double)(now.tv_sec - q->queued_at.tv_sec) +
-				(double)(now.tv_nsec - q->queued_at.tv_nsec) / 1e9);
+			    (double)(now.tv_nsec - q->queued_at.tv_nsec) / 1e9);
 	q->cb(q->ctx, res, err);
 	query_free(q);
 }
@@ -293,8 +294,13 @@ static void conn_start(struct conn *c)
 	 * minute instead of the kernel's two hours; a query in flight has its
 	 * own deadline (QUERY_DEADLINE_SEC).
 	 */
-	const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
-			      "keepalives_count", "dbname", "application_name", NULL};
+	const char *keys[] = {"keepalives",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      "dbname",
+			      "application_name",
+			      NULL};
 	const char *vals[] = {"1", "30", "10", "3", c->pool->url, "parley", NULL};
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -419,13 +425,17 @@ static void conn_free(struct conn *c)
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx)
 {
 	if (pool->n_subs == DB_MAX_CHANNELS) {
-		log_error("db", "cannot LISTEN on %s: at most %d channels", channel, DB_MAX_CHANNELS);
+		log_error("db", "cannot LISTEN on %s: at most %d channels", channel,
+			  DB_MAX_CHANNELS);
 		abort(); /* a programming error, not a runtime condition */
 	}
 	struct subscription *sub = &pool->subs[pool->n_subs];
-	*sub = (struct subscription){.pool = pool, .index = pool->n_subs,
+	*sub = (struct subscription){.pool = pool,
+				     .index = pool->n_subs,
 				     .channel = xstrdup(channel),
-				     .sql = xasprintf("LISTEN %s", channel), .cb = cb, .ctx = ctx};
+				     .sql = xasprintf("LISTEN %s", channel),
+				     .cb = cb,
+				     .ctx = ctx};
 	pool->n_subs++;
 	struct conn *c = pool->listen;
 	if (c) {
@@ -541,14 +551,13 @@ void db_query(struct db_pool *pool, const char *sql, int nparams, const char *co
 	db_query_params(pool, sql, nparams, params, NULL, NULL, cb, ctx);
 }
 
-void db_query_params(struct db_pool *pool, const char *sql, int nparams,
-		     const char *const *params, const int *lengths, const int *formats, db_cb cb,
-		     void *ctx)
+void db_query_params(struct db_pool *pool, const char *sql, int nparams, const char *const *params,
+		     const int *lengths, const int *formats, db_cb cb, void *ctx)
 {
 	/* Refusals are a query of their own (no parameters copied), failed
 	 * from the loop like any other. */
-	const char *refusal = pool->closing ? DB_ERR_SHUTDOWN
-			      : db_pool_ready(pool) == 0 ? DB_ERR_UNAVAILABLE
+	const char *refusal = pool->closing                ? DB_ERR_SHUTDOWN
+			      : db_pool_ready(pool) == 0   ? DB_ERR_UNAVAILABLE
 			      : pool->queued >= MAX_QUEUED ? DB_ERR_QUEUE_FULL
 							   : NULL;
 	if (refusal) {
@@ -572,7 +581,8 @@ void db_query_params(struct db_pool *pool, const char *sql, int nparams,
 	for (int i = 0; i < nparams; i++) {
 		if (!params[i])
 			continue;
-		size_t len = lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(params[i]);
+		size_t len =
+		    lengths && formats && formats[i] ? (size_t)lengths[i] : strlen(params[i]);
 		q->params[i] = xmalloc(len + 1);
 		memcpy(q->params[i], params[i], len);
 		q->params[i][len] = '\0';
@@ -601,9 +611,18 @@ int db_pool_ready(const struct db_pool *pool)
 	return n;
 }
 
-struct event_base *db_pool_base(const struct db_pool *pool) { return pool->base; }
-int db_pool_size(const struct db_pool *pool) { return pool->n; }
-int db_pool_queued(const struct db_pool *pool) { return pool->queued; }
+struct event_base *db_pool_base(const struct db_pool *pool)
+{
+	return pool->base;
+}
+int db_pool_size(const struct db_pool *pool)
+{
+	return pool->n;
+}
+int db_pool_queued(const struct db_pool *pool)
+{
+	return pool->queued;
+}
 
 int db_pool_busy(const struct db_pool *pool)
 {

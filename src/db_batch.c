@@ -22,12 +22,12 @@
 
 struct item {
 	struct item *next;
-	char **values;	/* ncols, each NULL or owned */
-	size_t *lens;	/* ncols */
-	size_t bytes;	/* all values */
-	bool alone;	/* its statement failed: goes in a statement of one */
+	char **values;            /* ncols, each NULL or owned */
+	size_t *lens;             /* ncols */
+	size_t bytes;             /* all values */
+	bool alone;               /* its statement failed: goes in a statement of one */
 	struct defer_item failed; /* in the batch's failed queue */
-	const char *err;	  /* why, while in the failed queue */
+	const char *err;          /* why, while in the failed queue */
 	db_batch_cb cb;
 	void *ctx;
 };
@@ -116,20 +116,19 @@ static void put_u32(struct strbuf *sb, uint32_t v)
  * of n elements of type t: a NULL element pointer is SQL NULL; lens may be
  * NULL (strlen of each).
  */
-static void db_batch_encode_array(struct strbuf *out, enum db_batch_type t, const char *const *elems,
-			   const size_t *lens, size_t n)
+static void db_batch_encode_array(struct strbuf *out, enum db_batch_type t,
+				  const char *const *elems, const size_t *lens, size_t n)
 {
 	bool has_nulls = false;
 	for (size_t i = 0; i < n; i++)
 		has_nulls |= elems[i] == NULL;
-	static const uint32_t oids[] = {[DB_BATCH_TEXT] = OID_TEXT,
-					[DB_BATCH_JSONB] = OID_JSONB,
-					[DB_BATCH_BYTEA] = OID_BYTEA};
+	static const uint32_t oids[] = {
+	    [DB_BATCH_TEXT] = OID_TEXT, [DB_BATCH_JSONB] = OID_JSONB, [DB_BATCH_BYTEA] = OID_BYTEA};
 	put_u32(out, 1); /* dimensions */
 	put_u32(out, has_nulls ? 1 : 0);
 	put_u32(out, oids[t]);
 	put_u32(out, (uint32_t)n); /* length of the dimension */
-	put_u32(out, 1);	   /* its lower bound */
+	put_u32(out, 1);           /* its lower bound */
 	for (size_t i = 0; i < n; i++) {
 		if (!elems[i]) {
 			put_u32(out, UINT32_MAX); /* -1: NULL */
@@ -193,8 +192,8 @@ static struct stmt *take(struct db_batch *b)
 	size_t bytes = 0;
 	while (b->head && st->n < b->cfg.max_items) {
 		struct item *it = b->head;
-		if (st->n > 0 && (it->alone ||
-				  (b->cfg.max_bytes && bytes + it->bytes > b->cfg.max_bytes)))
+		if (st->n > 0 &&
+		    (it->alone || (b->cfg.max_bytes && bytes + it->bytes > b->cfg.max_bytes)))
 			break;
 		b->head = it->next;
 		if (!b->head)
@@ -267,8 +266,8 @@ static void on_stmt(void *arg, PGresult *res, const char *err)
 	pump(b);
 }
 
-void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens,
-		  db_batch_cb cb, void *ctx)
+void db_batch_add(struct db_batch *b, const char *const *values, const size_t *lens, db_batch_cb cb,
+		  void *ctx)
 {
 	const char *refusal = b->closed ? DB_ERR_SHUTDOWN
 			      : b->cfg.max_queued && b->queued >= b->cfg.max_queued

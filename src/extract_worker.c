@@ -398,7 +398,8 @@ static void start_job(void *ctx, const cJSON *o)
 		msgs[i].from_customer = cJSON_IsTrue(cJSON_GetObjectItem(it, "customer"));
 		msgs[i].text = cJSON_GetStringValue(cJSON_GetObjectItem(it, "text"));
 		/* Where the lead came from (parley_claim_extractions, 0014). */
-		msgs[i].ad = ads[i] = referral_extraction_context(cJSON_GetObjectItem(it, "referral"));
+		msgs[i].ad = ads[i] =
+		    referral_extraction_context(cJSON_GetObjectItem(it, "referral"));
 		i++;
 	}
 	const struct config *cfg = &w->app->cfg;

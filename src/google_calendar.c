@@ -309,10 +309,10 @@ enum gcal_token_outcome gcal_token_parse(long status, const char *body, size_t l
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	if (status >= 200 && status < 300) {
 		const char *at =
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "access_token"));
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "access_token"));
 		cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
 		const char *rt =
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "refresh_token"));
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "refresh_token"));
 		if (!token_ok(at)) {
 			cJSON_Delete(root);
 			*why = xstrdup("the token answer has no usable access_token");
@@ -336,7 +336,7 @@ enum gcal_token_outcome gcal_token_parse(long status, const char *body, size_t l
 	}
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error"));
 	const char *desc =
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error_description"));
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error_description"));
 	struct strbuf sb = STRBUF_INIT;
 	if (code) {
 		clean_text(&sb, code, 64);
@@ -350,8 +350,8 @@ enum gcal_token_outcome gcal_token_parse(long status, const char *body, size_t l
 	*why = strbuf_detach(&sb);
 	enum gcal_token_outcome o = code && strcmp(code, "invalid_grant") == 0 ? GCAL_TOKEN_REVOKED
 				    : status == 408 || status == 429 || status >= 500
-					    ? GCAL_TOKEN_RETRYABLE
-					    : GCAL_TOKEN_FINAL;
+					? GCAL_TOKEN_RETRYABLE
+					: GCAL_TOKEN_FINAL;
 	cJSON_Delete(root);
 	return o;
 }
@@ -365,9 +365,9 @@ void gcal_error_reason(const char *body, size_t len, char *out, size_t outlen)
 		return;
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	cJSON *errors = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "error"), "errors");
+	    cJSON_GetObjectItemCaseSensitive(root, "error"), "errors");
 	const char *reason = cJSON_GetStringValue(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(errors, 0), "reason"));
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(errors, 0), "reason"));
 	if (reason) {
 		struct strbuf sb = STRBUF_INIT;
 		clean_text(&sb, reason, outlen - 1);
@@ -419,7 +419,7 @@ const char *gcal_freebusy_parse(const char *body, size_t len, const char *calend
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const char *why = NULL;
 	cJSON *cal = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "calendars"), calendar_id);
+	    cJSON_GetObjectItemCaseSensitive(root, "calendars"), calendar_id);
 	cJSON *errors = cJSON_GetObjectItemCaseSensitive(cal, "errors");
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(cal, "busy");
 	if (!cJSON_IsObject(cal)) {
@@ -523,8 +523,8 @@ char *gcal_event_request(const struct gcal_event_spec *spec)
 		cJSON_AddStringToObject(a, "displayName", spec->attendee_name);
 	cJSON_AddItemToArray(attendees, a);
 	cJSON_AddBoolToObject(cJSON_AddObjectToObject(root, "reminders"), "useDefault", 1);
-	cJSON *priv = cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "extendedProperties"),
-					      "private");
+	cJSON *priv =
+	    cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "extendedProperties"), "private");
 	cJSON_AddStringToObject(priv, "parley_meeting_id", spec->meeting_id);
 	if (spec->conversation_id)
 		cJSON_AddStringToObject(priv, "parley_conversation_id", spec->conversation_id);
@@ -559,22 +559,22 @@ int gcal_event_parse(const char *body, size_t len, struct gcal_event *ev)
 	clean_text(&sb, status ? status : "", 32);
 	ev->status = strbuf_detach(&sb);
 	ev->meet_link = link_or_null(
-		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "hangoutLink")));
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "hangoutLink")));
 	cJSON *conf = cJSON_GetObjectItemCaseSensitive(root, "conferenceData");
 	cJSON *ep;
 	cJSON_ArrayForEach(ep, cJSON_GetObjectItemCaseSensitive(conf, "entryPoints"))
 	{
 		const char *type =
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ep, "entryPointType"));
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ep, "entryPointType"));
 		if (ev->meet_link || !type || strcmp(type, "video") != 0)
 			continue;
-		ev->meet_link = link_or_null(
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ep, "uri")));
+		ev->meet_link =
+		    link_or_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ep, "uri")));
 	}
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(conf, "createRequest"), "status"),
-		"statusCode"));
+	    cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(conf, "createRequest"), "status"),
+	    "statusCode"));
 	clean_text(&sb, code ? code : "", 32);
 	ev->conference = strbuf_detach(&sb);
 	cJSON_Delete(root);

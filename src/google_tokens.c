@@ -20,7 +20,7 @@ const char GOOGLE_ERR_NOT_CONNECTED[] = "the tenant has no Google Calendar conne
 const char GOOGLE_ERR_DISCONNECTED[] = "the tenant's Google Calendar is disconnected";
 const char GOOGLE_ERR_UNAVAILABLE[] = "Google or the database is unavailable";
 
-#define TOKEN_TIMEOUT_MS 15000
+#define TOKEN_TIMEOUT_MS   15000
 #define CONNECT_TIMEOUT_MS 5000
 
 /* One caller waiting for a token; owned until its callback has run. */
@@ -154,9 +154,11 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 	const struct config *cfg = &gt->app->cfg;
 	char labels[64];
 	snprintf(labels, sizeof labels, "target=\"google\",class=\"%s\"",
-		 err ? "error" : resp->status >= 500 ? "5xx" : resp->status >= 400 ? "4xx"
-						    : resp->status >= 200 && resp->status < 300 ? "2xx"
-											     : "other");
+		 err                                         ? "error"
+		 : resp->status >= 500                       ? "5xx"
+		 : resp->status >= 400                       ? "4xx"
+		 : resp->status >= 200 && resp->status < 300 ? "2xx"
+							     : "other");
 	metrics_add("parley_upstream_requests_total", labels, 1);
 	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
 			clock_mono() - f->started);
@@ -167,8 +169,8 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 	enum gcal_token_outcome o;
 	if (err) {
 		o = retry_classify(0, resp->err_kind, NULL, 0) == RETRY_RETRYABLE
-			    ? GCAL_TOKEN_RETRYABLE
-			    : GCAL_TOKEN_FINAL;
+			? GCAL_TOKEN_RETRYABLE
+			: GCAL_TOKEN_FINAL;
 		f->why = xstrdup(err);
 	} else {
 		o = gcal_token_parse(resp->status, resp->body, resp->body_len, &f->access_token,
@@ -212,10 +214,11 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 	}
 	case GCAL_TOKEN_RETRYABLE:
 		if (++f->attempt < cfg->replies_max_attempts) {
-			long ms = retry_delay_ms(f->attempt, err ? NULL : resp->retry_after,
-						 NULL, (unsigned)rand());
-			log_warn("google", "tenant=%s: token refresh attempt %d failed (%s); "
-					   "retrying in %ld ms",
+			long ms = retry_delay_ms(f->attempt, err ? NULL : resp->retry_after, NULL,
+						 (unsigned)rand());
+			log_warn("google",
+				 "tenant=%s: token refresh attempt %d failed (%s); "
+				 "retrying in %ld ms",
 				 f->user_id, f->attempt, f->why, ms);
 			free(f->why);
 			f->why = NULL;
@@ -233,21 +236,21 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 static void send_refresh(struct flight *f)
 {
 	const struct config *cfg = &f->gt->app->cfg;
-	char *body = gcal_token_request(cfg->google_client_id, cfg->google_client_secret,
-					f->refresh_token);
+	char *body =
+	    gcal_token_request(cfg->google_client_id, cfg->google_client_secret, f->refresh_token);
 	const char *headers[] = {"Content-Type: application/x-www-form-urlencoded",
 				 "Accept: application/json"};
 	struct http_req req = {
-		.method = "POST",
-		.url = cfg->google_token_url,
-		.headers = headers,
-		.n_headers = 2,
-		.body = body,
-		.body_len = strlen(body),
-		.connect_timeout_ms = CONNECT_TIMEOUT_MS,
-		.timeout_ms = TOKEN_TIMEOUT_MS,
-		/* A reply in production waits for it. */
-		.priority = true,
+	    .method = "POST",
+	    .url = cfg->google_token_url,
+	    .headers = headers,
+	    .n_headers = 2,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+	    .timeout_ms = TOKEN_TIMEOUT_MS,
+	    /* A reply in production waits for it. */
+	    .priority = true,
 	};
 	f->started = clock_mono();
 	http_request(f->gt->http, &req, on_token, f);

@@ -59,9 +59,9 @@ char *graph_sent_message_id(enum platform p, const char *body, size_t len)
 		id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "message_id"));
 	else
 		id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "messages"), 0), "id"));
+		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "messages"), 0),
+		    "id"));
 	char *out = id && *id ? xstrdup(id) : NULL;
 	cJSON_Delete(root);
 	return out;
 }
-

@@ -33,7 +33,7 @@ void health_handle_healthz(struct app *app, struct evhttp_request *req)
 
 static struct {
 	bool running;
-	bool ok;	/* the last probe's outcome */
+	bool ok;        /* the last probe's outcome */
 	bool done_once; /* ok means something */
 	double started; /* monotonic seconds */
 	struct evhttp_request **waiting;

@@ -106,7 +106,7 @@ struct http_client {
 	int in_flight, queued;
 	struct transfer *queue_head, *queue_tail;   /* waiting for a slot, FIFO */
 	struct transfer *active_head, *active_tail; /* added to multi */
-	struct defer failed; /* callbacks due from the loop */
+	struct defer failed;                        /* callbacks due from the loop */
 	struct sock *socks_head, *socks_tail;
 	struct after *after_head, *after_tail;
 	bool closing;

@@ -31,7 +31,7 @@
 struct http_conn_guard {
 	struct event_base *base;
 	struct evconnlistener *lev; /* NULL once the listener is gone */
-	struct event *resume;	    /* re-enables lev after a pause */
+	struct event *resume;       /* re-enables lev after a pause */
 	long max_conns;
 	struct timeval timeout;
 	http_framing_limit_fn limit;
@@ -54,7 +54,7 @@ struct conn {
 	struct http_framing framing;
 	int fd; /* -1 until first seen */
 	unsigned dispatched, answered;
-	bool over;    /* beyond max_conns: closed as soon as evhttp has it */
+	bool over;     /* beyond max_conns: closed as soon as evhttp has it */
 	bool sending;  /* inside filter_out: its own additions are no news */
 	bool flushing; /* inside on_kick, which holds the bufferevent */
 };
@@ -109,7 +109,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct conn *c = arg;
 	if (c->over) {
-		metrics_add("parley_http_connections_refused_total", "reason=\"max_connections\"", 1);
+		metrics_add("parley_http_connections_refused_total", "reason=\"max_connections\"",
+			    1);
 		warn_refused("server.max_connections reached");
 	} else {
 		metrics_add("parley_http_requests_timed_out_total", NULL, 1);
@@ -196,8 +197,8 @@ static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct ev
 		event_active(c->kick, EV_TIMEOUT, 1);
 	} else if (evbuffer_get_length(dst) == 0 && c->fd >= 0) {
 		evbuffer_remove_buffer(src, dst, 1);
-		if (evbuffer_write(dst, c->fd) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-						       errno == EINTR)) {
+		if (evbuffer_write(dst, c->fd) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			evbuffer_remove_buffer(dst, src, 1);
 			struct timeval soon = {0, SEND_RETRY_USEC};
 			evtimer_add(c->retry, &soon);
@@ -422,10 +423,11 @@ void http_conn_init(long max_conns)
 				getrlimit(RLIMIT_NOFILE, &rl);
 		}
 		if (rl.rlim_cur < want)
-			log_warn("http",
-				 "open file limit %llu is below server.max_connections %ld plus %d: "
-				 "new connections are closed when descriptors run out",
-				 (unsigned long long)rl.rlim_cur, max_conns, FD_HEADROOM);
+			log_warn(
+			    "http",
+			    "open file limit %llu is below server.max_connections %ld plus %d: "
+			    "new connections are closed when descriptors run out",
+			    (unsigned long long)rl.rlim_cur, max_conns, FD_HEADROOM);
 	}
 	if (reserve_fd < 0)
 		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -59,7 +59,7 @@ static bool method_is(const char *m, size_t n, const char *want)
 /* The methods evhttp parses; HEAD and TRACE never have a body for it. */
 static int method_kind(const char *m, size_t n)
 {
-	static const char *const with_body[] = {"GET",	   "POST",    "PUT",  "DELETE",
+	static const char *const with_body[] = {"GET",     "POST",    "PUT",  "DELETE",
 						"OPTIONS", "CONNECT", "PATCH"};
 	for (size_t i = 0; i < sizeof with_body / sizeof with_body[0]; i++)
 		if (method_is(m, n, with_body[i]))
@@ -90,7 +90,8 @@ static bool next_line(const char *p, size_t n, size_t *off, const char **line, s
  * Parses a whole head (request line, headers, the blank line). Returns NULL,
  * or a static message with *status set to the HTTP status to refuse with.
  */
-static const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h, int *status)
+static const char *http_framing_parse_head(const char *p, size_t n, struct http_head *h,
+					   int *status)
 {
 	memset(h, 0, sizeof *h);
 	*status = 400;
@@ -109,7 +110,8 @@ static const char *http_framing_parse_head(const char *p, size_t n, struct http_
 		return HTTP_FRAMING_ERR_MALFORMED;
 	const char *version = sp2 + 1;
 	size_t vlen = len - (size_t)(version - line);
-	if (vlen != 8 || (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
+	if (vlen != 8 ||
+	    (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
 		return HTTP_FRAMING_ERR_MALFORMED;
 	int kind = method_kind(line, (size_t)(sp1 - line));
 	if (kind < 0) {
@@ -258,7 +260,8 @@ static size_t feed_chunk_size(struct http_framing *f, struct evbuffer *src, stru
 	size_t len, el;
 	if (!find_eol(src, 0, &len, &el)) {
 		if (evbuffer_get_length(src) > CHUNK_LINE_MAX)
-			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
+			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400,
+				      HTTP_FRAMING_ERR_MALFORMED);
 		*progress = false;
 		return 0;
 	}
@@ -270,7 +273,8 @@ static size_t feed_chunk_size(struct http_framing *f, struct evbuffer *src, stru
 	for (size_t i = 0; i < len; i++) {
 		int d = encoding_hex_value((unsigned char)line[i]);
 		if (d < 0)
-			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400, HTTP_FRAMING_ERR_MALFORMED);
+			return refuse(f, src, dst, STAND_IN_LAST_CHUNK, 400,
+				      HTTP_FRAMING_ERR_MALFORMED);
 		size = size * 16 + (uint64_t)d;
 	}
 	/* Cut at the limit: the chunk that would cross it is never read. */
@@ -337,9 +341,7 @@ size_t http_framing_feed(struct http_framing *f, struct evbuffer *src, struct ev
 	while (progress && evbuffer_get_length(src) > 0) {
 		size_t have = evbuffer_get_length(src), n;
 		switch (f->state) {
-		case S_HEAD:
-			taken += feed_head(f, src, dst, limit, ctx, &progress);
-			break;
+		case S_HEAD: taken += feed_head(f, src, dst, limit, ctx, &progress); break;
 		case S_BODY:
 			n = have < f->left ? have : (size_t)f->left;
 			taken += move(src, dst, n);
@@ -349,9 +351,7 @@ size_t http_framing_feed(struct http_framing *f, struct evbuffer *src, struct ev
 				f->state = S_HEAD;
 			}
 			break;
-		case S_CHUNK_SIZE:
-			taken += feed_chunk_size(f, src, dst, &progress);
-			break;
+		case S_CHUNK_SIZE: taken += feed_chunk_size(f, src, dst, &progress); break;
 		case S_CHUNK_DATA:
 			n = have < f->left ? have : (size_t)f->left;
 			taken += move(src, dst, n);
@@ -359,12 +359,8 @@ size_t http_framing_feed(struct http_framing *f, struct evbuffer *src, struct ev
 			if (f->left == 0)
 				f->state = S_CHUNK_END;
 			break;
-		case S_CHUNK_END:
-			taken += feed_chunk_end(f, src, dst, &progress);
-			break;
-		case S_TRAILER:
-			taken += feed_trailer(f, src, dst, &progress);
-			break;
+		case S_CHUNK_END: taken += feed_chunk_end(f, src, dst, &progress); break;
+		case S_TRAILER: taken += feed_trailer(f, src, dst, &progress); break;
 		default: /* S_REFUSED: the connection closes after the refusal */
 			evbuffer_drain(src, have);
 			taken += have;

@@ -24,7 +24,7 @@
 #define LISTEN_BACKLOG 4096
 /* Body limits of the routes that are not webhooks (SPEC §12). */
 #define WEBCHAT_BODY_MAX (64 * 1024)
-#define OTHER_BODY_MAX (4 * 1024)
+#define OTHER_BODY_MAX   (4 * 1024)
 
 typedef void (*handler_fn)(struct app *app, struct evhttp_request *req);
 
@@ -33,22 +33,22 @@ struct route {
 	handler_fn get;
 	handler_fn post;
 	handler_fn options; /* CORS preflight */
-	bool internal; /* health and metrics: only on internal_listen when it is set */
+	bool internal;      /* health and metrics: only on internal_listen when it is set */
 	enum { BODY_OTHER, BODY_WEBCHAT, BODY_WEBHOOK } body; /* which limit (SPEC §12) */
 };
 
 static const struct route routes[] = {
-	{"/webhooks/meta", webhook_handle_get, webhook_handle_post, NULL, false, BODY_WEBHOOK},
-	{"/webchat/v1/sessions", NULL, webchat_handle_sessions, webchat_handle_options, false,
-	 BODY_WEBCHAT},
-	{"/webchat/v1/messages", webchat_handle_messages_get, webchat_handle_messages_post,
-	 webchat_handle_options, false, BODY_WEBCHAT},
-	{"/webchat/v1/read", NULL, webchat_handle_read, webchat_handle_options, false, BODY_WEBCHAT},
-	{"/healthz", health_handle_healthz, NULL, NULL, true, BODY_OTHER},
-	{"/readyz", health_handle_readyz, NULL, NULL, true, BODY_OTHER},
-	{"/metrics", health_handle_metrics, NULL, NULL, true, BODY_OTHER},
-	{"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false, BODY_WEBCHAT},
-	{"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false, BODY_WEBCHAT},
+    {"/webhooks/meta", webhook_handle_get, webhook_handle_post, NULL, false, BODY_WEBHOOK},
+    {"/webchat/v1/sessions", NULL, webchat_handle_sessions, webchat_handle_options, false,
+     BODY_WEBCHAT},
+    {"/webchat/v1/messages", webchat_handle_messages_get, webchat_handle_messages_post,
+     webchat_handle_options, false, BODY_WEBCHAT},
+    {"/webchat/v1/read", NULL, webchat_handle_read, webchat_handle_options, false, BODY_WEBCHAT},
+    {"/healthz", health_handle_healthz, NULL, NULL, true, BODY_OTHER},
+    {"/readyz", health_handle_readyz, NULL, NULL, true, BODY_OTHER},
+    {"/metrics", health_handle_metrics, NULL, NULL, true, BODY_OTHER},
+    {"/webchat/v1/widget.js", webchat_assets_handle_widget_js, NULL, NULL, false, BODY_WEBCHAT},
+    {"/webchat/v1/demo", webchat_assets_handle_demo, NULL, NULL, false, BODY_WEBCHAT},
 };
 
 struct listener {
@@ -69,7 +69,10 @@ static int in_flight;
 /* server.trusted_proxies, parsed once; empty until a server starts. */
 static struct client_nets trusted;
 
-int http_server_in_flight(void) { return in_flight; }
+int http_server_in_flight(void)
+{
+	return in_flight;
+}
 
 void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX])
 {
@@ -178,7 +181,7 @@ static uint64_t body_limit(void *arg, const char *target, size_t len)
 	struct evhttp_uri *uri = evhttp_uri_parse_with_flags(t, EVHTTP_URI_NONCONFORMANT);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const struct route *r = find_route(l, path && *path ? path : "/");
-	uint64_t max = !r			 ? OTHER_BODY_MAX
+	uint64_t max = !r                        ? OTHER_BODY_MAX
 		       : r->body == BODY_WEBHOOK ? (uint64_t)l->srv->app->cfg.server_max_body_bytes
 		       : r->body == BODY_WEBCHAT ? WEBCHAT_BODY_MAX
 						 : OTHER_BODY_MAX;
@@ -212,7 +215,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
 
 	const struct route *r = find_route(l, path);
 	if (r) {
-		handler_fn h = method == EVHTTP_REQ_GET	      ? r->get
+		handler_fn h = method == EVHTTP_REQ_GET       ? r->get
 			       : method == EVHTTP_REQ_POST    ? r->post
 			       : method == EVHTTP_REQ_OPTIONS ? r->options
 							      : NULL;
@@ -276,14 +279,14 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 	evhttp_set_timeout(l->http, WEBCHAT_MAX_WAIT_SECONDS + 15);
 	/* Health checks on the internal listener still get in when the public
 	 * one is full. */
-	l->guard = http_conn_guard_new(l->http, app->base,
-				       internal ? 0 : app->cfg.server_max_connections,
-				       app->cfg.server_request_timeout_seconds, body_limit, l);
+	l->guard =
+	    http_conn_guard_new(l->http, app->base, internal ? 0 : app->cfg.server_max_connections,
+				app->cfg.server_request_timeout_seconds, body_limit, l);
 	evhttp_set_default_content_type(l->http, "application/json");
 	/* Methods we do not serve get a JSON 405 from dispatch(), not evhttp's 501. */
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+						EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(l->http, dispatch, l);
 
 	char *host = NULL;
@@ -304,7 +307,8 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 		 * at net.core.somaxconn). */
 		(void)listen(evhttp_bound_socket_get_fd(l->bound), LISTEN_BACKLOG);
 		http_conn_guard_listen(l->guard, l->bound);
-		log_info("http", "listening on %s%s", spec, internal ? " (health and metrics)" : "");
+		log_info("http", "listening on %s%s", spec,
+			 internal ? " (health and metrics)" : "");
 	}
 	free(host);
 	return rc;

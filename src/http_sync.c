@@ -53,7 +53,8 @@ int http_sync(const char *method, const char *url, const char *const *headers, s
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out->status);
 	} else {
-		snprintf(out->err, sizeof out->err, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		snprintf(out->err, sizeof out->err, "%s",
+			 *errbuf ? errbuf : curl_easy_strerror(rc));
 		out->status = 0;
 	}
 	curl_slist_free_all(list);

@@ -121,8 +121,8 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 	free(p);
 }
 
-const char *ingest_batch_submit(struct app *app, const char *object, char *events,
-				const char *raw, size_t raw_len, ingest_done_cb cb, void *ctx)
+const char *ingest_batch_submit(struct app *app, const char *object, char *events, const char *raw,
+				size_t raw_len, ingest_done_cb cb, void *ctx)
 {
 	struct db_batch *b = batch_for(app);
 	if (!b) {

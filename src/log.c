@@ -12,8 +12,14 @@ static FILE *out_stream; /* NULL: stderr; test_log.c, which includes this file, 
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(enum log_level level) { current_level = level; }
-void log_set_format(enum log_format format) { current_format = format; }
+void log_set_level(enum log_level level)
+{
+	current_level = level;
+}
+void log_set_format(enum log_format format)
+{
+	current_format = format;
+}
 
 static const char *log_level_name(enum log_level level)
 {
@@ -42,7 +48,10 @@ int log_parse_format(const char *name, enum log_format *out)
 	return 0;
 }
 
-bool log_enabled(enum log_level level) { return level >= current_level; }
+bool log_enabled(enum log_level level)
+{
+	return level >= current_level;
+}
 
 static void timestamp(char *buf, size_t len)
 {

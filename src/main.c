@@ -17,19 +17,19 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"serve", cmd_serve, "run the daemon in the foreground"},
-	{"migrate", cmd_migrate, "apply database migrations (--status lists them)"},
-	{"check-config", cmd_check_config, "validate the configuration and print it"},
-	{"replay", cmd_replay, "sign and POST captured webhook files"},
-	{"capture", cmd_capture, "write stored raw webhooks as replayable files"},
-	{"tenant", cmd_tenant, "add, list and show tenants"},
-	{"channel", cmd_channel, "add and list channels, replace access tokens"},
-	{"agent", cmd_agent, "link a new agent to a channel, list agents"},
-	{"credits", cmd_credits, "add and show a tenant's credits"},
-	{"conversation", cmd_conversation, "list conversations, show transcripts"},
-	{"leads", cmd_leads, "list extracted leads, show a conversation's history"},
-	{"meeting", cmd_meeting, "list and cancel booked meetings"},
-	{"google", cmd_google, "connect a tenant's Google Calendar, show its state"},
+    {"serve", cmd_serve, "run the daemon in the foreground"},
+    {"migrate", cmd_migrate, "apply database migrations (--status lists them)"},
+    {"check-config", cmd_check_config, "validate the configuration and print it"},
+    {"replay", cmd_replay, "sign and POST captured webhook files"},
+    {"capture", cmd_capture, "write stored raw webhooks as replayable files"},
+    {"tenant", cmd_tenant, "add, list and show tenants"},
+    {"channel", cmd_channel, "add and list channels, replace access tokens"},
+    {"agent", cmd_agent, "link a new agent to a channel, list agents"},
+    {"credits", cmd_credits, "add and show a tenant's credits"},
+    {"conversation", cmd_conversation, "list conversations, show transcripts"},
+    {"leads", cmd_leads, "list extracted leads, show a conversation's history"},
+    {"meeting", cmd_meeting, "list and cancel booked meetings"},
+    {"google", cmd_google, "connect a tenant's Google Calendar, show its state"},
 };
 
 static void help(FILE *f)

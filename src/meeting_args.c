@@ -57,12 +57,12 @@ char *meeting_args_tools(long default_duration_minutes)
 		 MEETING_MIN_DURATION, MEETING_MAX_DURATION, default_duration_minutes);
 	cJSON *tools = cJSON_CreateArray();
 	cJSON *props;
-	cJSON *params = tool(
-		tools, MEETING_TOOL_AVAILABILITY,
-		"Find free times in the business's calendar for a meeting with the customer "
-		"(a demo or a call). Returns free slots between start and end; offer the customer "
-		"a few of them.",
-		&props);
+	cJSON *params =
+	    tool(tools, MEETING_TOOL_AVAILABILITY,
+		 "Find free times in the business's calendar for a meeting with the customer "
+		 "(a demo or a call). Returns free slots between start and end; offer the customer "
+		 "a few of them.",
+		 &props);
 	prop(props, "start", "string", false,
 	     "Beginning of the range to search, RFC 3339 with the customer's UTC offset, e.g. "
 	     "2026-01-05T09:00:00+01:00.");
@@ -95,7 +95,8 @@ char *meeting_args_tools(long default_duration_minutes)
 
 /* ---- argument checks -------------------------------------------------------- */
 
-static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
@@ -121,13 +122,13 @@ static cJSON *parse_args(const char *json, size_t len, char *why, size_t whylen)
 }
 
 /* An RFC 3339 time with a UTC offset, or -1 with why. */
-static int arg_time(cJSON *root, const char *key, time_t *t, int *offset, char *why,
-		    size_t whylen)
+static int arg_time(cJSON *root, const char *key, time_t *t, int *offset, char *why, size_t whylen)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
 	if (!cJSON_IsString(v)) {
-		say(why, whylen, "%s is required: an RFC 3339 time with a UTC offset, e.g. "
-				 "2026-01-05T10:00:00+01:00",
+		say(why, whylen,
+		    "%s is required: an RFC 3339 time with a UTC offset, e.g. "
+		    "2026-01-05T10:00:00+01:00",
 		    key);
 		return -1;
 	}
@@ -138,8 +139,8 @@ static int arg_time(cJSON *root, const char *key, time_t *t, int *offset, char *
 		return -1;
 	}
 	if (rc != 0) {
-		say(why, whylen, "%s is not a valid RFC 3339 time such as 2026-01-05T10:00:00+01:00",
-		    key);
+		say(why, whylen,
+		    "%s is not a valid RFC 3339 time such as 2026-01-05T10:00:00+01:00", key);
 		return -1;
 	}
 	return 0;
@@ -205,9 +206,10 @@ static char *arg_text(cJSON *root, const char *key, long max, bool required, cha
 	char *out = xstrndup(s, n);
 	long chars = plain_chars(out);
 	if (chars <= 0 || chars > max) {
-		say(why, whylen, chars == 0 ? "%s is empty"
-				 : chars < 0 ? "%s must be plain text (UTF-8, no control characters)"
-					     : "%s is too long",
+		say(why, whylen,
+		    chars == 0  ? "%s is empty"
+		    : chars < 0 ? "%s must be plain text (UTF-8, no control characters)"
+				: "%s is too long",
 		    key);
 		free(out);
 		return NULL;
@@ -272,8 +274,9 @@ int meeting_args_booking(const char *json, size_t len, time_t now, long default_
 	    arg_duration(root, default_duration, &out->duration, why, whylen) < 0)
 		goto fail;
 	if (out->start < now + MEETING_MIN_LEAD_SECONDS) {
-		say(why, whylen, out->start < now ? "start is in the past"
-						  : "start is too soon; book at least %d minutes ahead",
+		say(why, whylen,
+		    out->start < now ? "start is in the past"
+				     : "start is too soon; book at least %d minutes ahead",
 		    MEETING_MIN_LEAD_SECONDS / 60);
 		goto fail;
 	}
@@ -288,10 +291,10 @@ int meeting_args_booking(const char *json, size_t len, time_t now, long default_
 		goto fail;
 	}
 	if (!(out->customer_name =
-		      arg_text(root, "customer_name", MEETING_NAME_MAX, true, why, whylen, &present)))
+		  arg_text(root, "customer_name", MEETING_NAME_MAX, true, why, whylen, &present)))
 		goto fail;
 	if (!(out->customer_email =
-		      arg_text(root, "customer_email", 254, true, why, whylen, &present)))
+		  arg_text(root, "customer_email", 254, true, why, whylen, &present)))
 		goto fail;
 	if ((bad = gcal_check_email(out->customer_email))) {
 		say(why, whylen, "customer_email %s", bad);

@@ -8,7 +8,7 @@
 #include "xalloc.h"
 
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-				 0.25,	0.5,	1,     2.5,  5,	    10,	  30};
+				 0.25,  0.5,    1,     2.5,  5,     10,   30};
 #define N_BUCKETS (sizeof buckets / sizeof buckets[0])
 
 struct series {
@@ -89,12 +89,13 @@ void metrics_observe(const char *name, const char *labels, double v)
 	s->value += v;
 }
 
-static void series_name(struct strbuf *sb, const char *name, const char *suffix,
-			const char *labels, const char *extra)
+static void series_name(struct strbuf *sb, const char *name, const char *suffix, const char *labels,
+			const char *extra)
 {
 	strbuf_printf(sb, "%s%s", name, suffix);
 	if (*labels || extra) {
-		strbuf_printf(sb, "{%s%s%s}", labels, *labels && extra ? "," : "", extra ? extra : "");
+		strbuf_printf(sb, "{%s%s%s}", labels, *labels && extra ? "," : "",
+			      extra ? extra : "");
 	}
 }
 

@@ -15,7 +15,6 @@
 #include "pgerr.h"
 #include "xalloc.h"
 
-
 /* Any constant will do as long as every parley uses the same one. */
 #define MIGRATE_LOCK_SQL_KEY "7089063035365"
 
@@ -31,7 +30,7 @@ struct migration_set {
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -262,11 +261,11 @@ static int verify_applied(const struct migration_set *set, PGresult *applied, ch
 /* Records a versioned migration; a second run would fail on the key, as it
  * should (the lock makes that impossible anyway). */
 static const char RECORD_MIGRATION[] =
-	"INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)";
+    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)";
 /* Records a function file; its row is the one whose checksum may change. */
 static const char RECORD_FUNCTIONS[] =
-	"INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)"
-	" ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()";
+    "INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)"
+    " ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()";
 
 /* Runs one file and records it with record_sql, in one transaction.
  * functions: a function file, run as pg_dump's output is, without checking
@@ -277,8 +276,8 @@ static int apply_one(PGconn *conn, const struct migration *m, bool functions, ch
 	char inner[1024];
 	if (exec_ok(conn, "BEGIN", err, errlen) < 0)
 		return -1;
-	if ((functions && exec_ok(conn, "SET LOCAL check_function_bodies = off", inner,
-				  sizeof inner) < 0) ||
+	if ((functions &&
+	     exec_ok(conn, "SET LOCAL check_function_bodies = off", inner, sizeof inner) < 0) ||
 	    exec_ok(conn, m->sql, inner, sizeof inner) < 0) {
 		set_err(err, errlen, "%s%s: %s", functions ? "functions/" : "", m->name, inner);
 		exec_ok(conn, "ROLLBACK", inner, sizeof inner);
@@ -300,8 +299,8 @@ static int apply_one(PGconn *conn, const struct migration *m, bool functions, ch
 		return -1;
 	}
 	if (exec_ok(conn, "COMMIT", inner, sizeof inner) < 0) {
-		set_err(err, errlen, "%s%s: commit failed: %s", functions ? "functions/" : "", m->name,
-			inner);
+		set_err(err, errlen, "%s%s: commit failed: %s", functions ? "functions/" : "",
+			m->name, inner);
 		return -1;
 	}
 	return 0;
@@ -391,7 +390,8 @@ int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t er
 	rc = 0;
 unlock:;
 	char ignored[256];
-	exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_SQL_KEY ")", ignored, sizeof ignored);
+	exec_ok(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_SQL_KEY ")", ignored,
+		sizeof ignored);
 out:
 	PQclear(applied);
 	PQclear(fapplied);
@@ -434,7 +434,8 @@ static void status_functions(const struct migration_set *fns, PGresult *fapplied
 		if (!sum)
 			fprintf(out, "pending  functions/%s\n", m->name);
 		else if (strcmp(sum, m->checksum) != 0)
-			fprintf(out, "changed  functions/%s  %s  (applied again by the next migrate)\n",
+			fprintf(out,
+				"changed  functions/%s  %s  (applied again by the next migrate)\n",
 				m->name, applied_when(fapplied, m->name));
 		else
 			fprintf(out, "applied  functions/%s  %s\n", m->name,

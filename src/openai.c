@@ -63,9 +63,9 @@ char *openai_conversation_id(const char *body, size_t len)
 static int transient_error(cJSON *error)
 {
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(error, "code"));
-	return code && (strcmp(code, "server_error") == 0 ||
-			strcmp(code, "rate_limit_exceeded") == 0 ||
-			strcmp(code, "vector_store_timeout") == 0);
+	return code &&
+	       (strcmp(code, "server_error") == 0 || strcmp(code, "rate_limit_exceeded") == 0 ||
+		strcmp(code, "vector_store_timeout") == 0);
 }
 
 void openai_calls_free(struct openai_call *calls, size_t n)
@@ -100,7 +100,8 @@ static int read_calls(cJSON *output, struct openai_call **calls, size_t *n)
 	size_t count = 0;
 	cJSON_ArrayForEach(item, output)
 	{
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
+		const char *type =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
 		if (type && strcmp(type, "function_call") == 0)
 			count++;
 	}
@@ -111,13 +112,16 @@ static int read_calls(cJSON *output, struct openai_call **calls, size_t *n)
 	*calls = xcalloc(count, sizeof **calls);
 	cJSON_ArrayForEach(item, output)
 	{
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
+		const char *type =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
 		if (!type || strcmp(type, "function_call") != 0)
 			continue;
-		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "call_id"));
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
+		const char *id =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "call_id"));
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
 		const char *args =
-			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "arguments"));
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "arguments"));
 		if (!ident_ok(id, 256) || !ident_ok(name, 128)) {
 			openai_calls_free(*calls, *n);
 			*calls = NULL;
@@ -154,7 +158,7 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 	}
 	if (status && strcmp(status, "completed") != 0) {
 		*why = strcmp(status, "incomplete") == 0 ? "response incomplete"
-							  : "response not completed";
+							 : "response not completed";
 		cJSON_Delete(root);
 		return OPENAI_FINAL;
 	}
@@ -174,15 +178,17 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 	cJSON *item;
 	cJSON_ArrayForEach(item, output)
 	{
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
+		const char *type =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
 		if (!type || strcmp(type, "message") != 0)
 			continue;
 		cJSON *part;
 		cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(item, "content"))
 		{
 			const char *ptype =
-				cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "type"));
-			const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "text"));
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "type"));
+			const char *t =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "text"));
 			if (ptype && strcmp(ptype, "output_text") == 0 && t)
 				strbuf_puts(&sb, t);
 			else if (ptype && strcmp(ptype, "refusal") == 0)
@@ -235,12 +241,13 @@ char *openai_unanswered_call(const char *body, size_t len)
 		return NULL;
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "error"), "message"));
+	    cJSON_GetObjectItemCaseSensitive(root, "error"), "message"));
 	char *out = NULL;
 	if (msg && strncmp(msg, prefix, sizeof prefix - 1) == 0) {
 		const char *id = msg + sizeof prefix - 1;
 		size_t n = 0;
-		while (id[n] && id[n] != ' ' && !(id[n] == '.' && (id[n + 1] == '\0' || id[n + 1] == ' ')))
+		while (id[n] && id[n] != ' ' &&
+		       !(id[n] == '.' && (id[n + 1] == '\0' || id[n + 1] == ' ')))
 			n++;
 		char *cand = xstrndup(id, n);
 		if (ident_ok(cand, 256))

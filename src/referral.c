@@ -98,7 +98,7 @@ static void describe(struct strbuf *sb, const cJSON *ref)
 
 static bool describable(const cJSON *ref)
 {
-	static const char *const keys[] = {"source_type", "source_id", "headline",  "title",
+	static const char *const keys[] = {"source_type", "source_id", "headline",   "title",
 					   "body",        "ref",       "source_url", "catalog_id"};
 	if (!cJSON_IsObject(ref))
 		return false;

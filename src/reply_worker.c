@@ -30,13 +30,13 @@
 /* Group commit of the store and record steps (db_batch.h): statements of
  * each kind running at once, and replies per statement at most. */
 #define STEP_BATCH_IN_FLIGHT 2
-#define STEP_BATCH_MAX 256
+#define STEP_BATCH_MAX       256
 /* Without a notification, look for due work at least this often: leases of
  * crashed processes run out, and other processes' debounce ends. */
-#define IDLE_POLL_MS 1000
+#define IDLE_POLL_MS     1000
 #define GRAPH_TIMEOUT_MS 30000
 /* How long a claim holds without renewal; renewed every third of it. */
-#define LEASE_SECONDS 30
+#define LEASE_SECONDS      30
 #define CONNECT_TIMEOUT_MS 5000
 
 enum step {
@@ -64,9 +64,9 @@ struct job {
 	struct reply_worker *w;
 	char ctx[160]; /* log context */
 	enum step step;
-	int attempt;	  /* of the current upstream call */
+	int attempt; /* of the current upstream call */
 	double call_started;
-	int db_tries;	  /* of the current database step */
+	int db_tries; /* of the current database step */
 	struct event *timer;
 	char *conversation_id, *customer, *user_id, *prompt_id, *channel, *access_token;
 	char *openai_conversation_id;
@@ -76,7 +76,7 @@ struct job {
 	char **inputs;
 	size_t n_inputs;
 	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
-	char *reply; /* the model's text until stored */
+	char *reply;      /* the model's text until stored */
 	/* From the claim, passed on every attempt to store the reply: a store
 	 * whose answer was lost and that runs again finds the reply stored
 	 * under it and returns those rows (migration 0016). */
@@ -92,10 +92,10 @@ struct job {
 	int interrupted;  /* calls of an interrupted reply answered */
 	struct part *parts;
 	size_t n_parts, next_part, sent_parts, failed_part;
-	char *pending_pmid;  /* platform id of the part being recorded */
-	char *failure;	     /* why the reply failed, for the remaining parts */
-	bool has_slot;	     /* holds one of the worker's upstream slots */
-	bool waiting;	     /* claimed, waiting in w->waiting for a slot */
+	char *pending_pmid; /* platform id of the part being recorded */
+	char *failure;      /* why the reply failed, for the remaining parts */
+	bool has_slot;      /* holds one of the worker's upstream slots */
+	bool waiting;       /* claimed, waiting in w->waiting for a slot */
 	struct job *wait_next;
 };
 
@@ -121,9 +121,10 @@ static void go(struct job *j, enum step s);
 
 static const char *step_name(enum step s)
 {
-	static const char *const names[] = {"calendar", "conversation", "save-conversation",
-					    "response", "tools", "store", "mark-sending", "send",
-					    "record", "refund", "finish"};
+	static const char *const names[] = {"calendar",     "conversation", "save-conversation",
+					    "response",     "tools",        "store",
+					    "mark-sending", "send",         "record",
+					    "refund",       "finish"};
 	return names[s];
 }
 
@@ -315,7 +316,8 @@ static void db_refused(struct job *j, const char *err)
 			if (j->sent_parts > 0)
 				j->sent_parts--;
 			j->failure = xasprintf("accepted by the platform, but recording the send "
-					       "failed: %s", why);
+					       "failed: %s",
+					       why);
 			free(why);
 			j->failed_part = j->next_part;
 			go(j, STEP_RECORD);
@@ -436,7 +438,7 @@ static enum upstream upstream_outcome(struct job *j, const char *target,
 {
 	worker_count_upstream(target, resp, err, clock_mono() - j->call_started);
 	enum retry_verdict verdict =
-		retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
+	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
 	if (verdict == RETRY_OK)
 		return UP_OK;
 	char *why = retry_error_message(resp->status, err, resp->body, resp->body_len);
@@ -465,15 +467,15 @@ static void http_post(struct job *j, const char *url, const char *bearer, const 
 	char *auth = xasprintf("Authorization: Bearer %s", bearer);
 	const char *headers[] = {auth, "Content-Type: application/json"};
 	struct http_req req = {
-		.method = "POST",
-		.url = url,
-		.headers = headers,
-		.n_headers = 2,
-		.body = body,
-		.body_len = strlen(body),
-		.connect_timeout_ms = CONNECT_TIMEOUT_MS,
-		.timeout_ms = timeout_ms,
-		.priority = priority,
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .n_headers = 2,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+	    .timeout_ms = timeout_ms,
+	    .priority = priority,
 	};
 	j->call_started = clock_mono();
 	http_request(j->w->http, &req, cb, j);
@@ -547,7 +549,8 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 	cJSON_ArrayForEach(it, arr)
 	{
 		struct part *p = &j->parts[j->n_parts++];
-		p->message_id = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "message_id")));
+		p->message_id =
+		    xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "message_id")));
 		p->text = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItem(it, "text")));
 	}
 	cJSON_Delete(arr);
@@ -577,7 +580,7 @@ static void store(struct job *j)
 
 /* What the model reads for a call whose reply was cut off (a crash in the
  * middle of a tool round): the tool may or may not have acted. */
-#define INTERRUPTED_OUTPUT                                                                          \
+#define INTERRUPTED_OUTPUT                                                                         \
 	"{\"ok\":false,\"error\":\"interrupted\",\"message\":\"This call was interrupted before "  \
 	"it finished. Call the tool again if it is still needed.\"}"
 
@@ -589,7 +592,8 @@ static void store(struct job *j)
  */
 static bool answer_interrupted(struct job *j, const struct http_resp *resp, const char *err)
 {
-	if (err || resp->status != 400 || worker_closing(j->w->loop) || j->interrupted >= OPENAI_MAX_CALLS)
+	if (err || resp->status != 400 || worker_closing(j->w->loop) ||
+	    j->interrupted >= OPENAI_MAX_CALLS)
 		return false;
 	char *call_id = openai_unanswered_call(resp->body, resp->body_len);
 	if (!call_id)
@@ -618,7 +622,7 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 	struct openai_call *calls = NULL;
 	size_t n_calls = 0;
 	enum openai_outcome o =
-		openai_response_read(resp->body, resp->body_len, &text, &calls, &n_calls, &why);
+	    openai_response_read(resp->body, resp->body_len, &text, &calls, &n_calls, &why);
 	if (o == OPENAI_CALLS) {
 		if (j->tools && j->tool_rounds < j->w->app->cfg.replies_max_tool_rounds) {
 			j->calls = calls;
@@ -670,8 +674,9 @@ static void note_collision(struct job *j, PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return;
-	log_warn(j->ctx, "graph returned a platform message id already recorded for message %s; "
-			 "this part is recorded as sent without it",
+	log_warn(j->ctx,
+		 "graph returned a platform message id already recorded for message %s; "
+		 "this part is recorded as sent without it",
 		 PQgetvalue(res, row, col));
 	metrics_add("parley_platform_id_collisions_total", NULL, 1);
 }
@@ -727,8 +732,8 @@ static void record(struct job *j)
 		/* The part that failed gets the platform's error; the ones after it
 		 * were never sent, and say why. */
 		char *why = j->next_part > j->failed_part
-				    ? xasprintf("not sent: an earlier part failed (%s)", j->failure)
-				    : xstrdup(j->failure);
+				? xasprintf("not sent: an earlier part failed (%s)", j->failure)
+				: xstrdup(j->failure);
 		const char *params[] = {p->message_id, why};
 		query(j, "SELECT parley_record_failed($1, $2)", 2, params, on_recorded);
 		free(why);
@@ -763,7 +768,7 @@ static void meta_error_code(const struct http_resp *resp, const char *err, char 
 	}
 	cJSON *root = cJSON_ParseWithLength(resp->body, resp->body_len);
 	cJSON *code = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(root, "error"), "code");
+	    cJSON_GetObjectItemCaseSensitive(root, "error"), "code");
 	if (cJSON_IsNumber(code))
 		snprintf(out, len, "%d", code->valueint);
 	else
@@ -820,7 +825,7 @@ static void send_part(struct job *j)
 	}
 	const struct config *cfg = &j->w->app->cfg;
 	char *url = graph_send_url(j->platform == PLATFORM_INSTAGRAM ? cfg->meta_instagram_url
-								      : cfg->meta_whatsapp_url,
+								     : cfg->meta_whatsapp_url,
 				   j->channel);
 	if (!url) {
 		/* Retrying cannot fix the channel's row: the send fails for good,
@@ -896,28 +901,30 @@ static void run(struct job *j)
 	case STEP_SAVE_CONVERSATION: {
 		const char *p[] = {j->conversation_id, j->openai_conversation_id};
 		query(j,
-		      "UPDATE conversations SET openai_conversation_id = $2 WHERE conversation_id = $1",
+		      "UPDATE conversations SET openai_conversation_id = $2 WHERE conversation_id "
+		      "= $1",
 		      2, p, on_conversation_saved);
 		return;
 	}
 	case STEP_RESPONSE: {
 		char *url = xasprintf("%s/responses", cfg->openai_url);
-		const char *tools = j->tools ? meeting_tools_declarations(j->w->app->meetings) : NULL;
+		const char *tools =
+		    j->tools ? meeting_tools_declarations(j->w->app->meetings) : NULL;
 		struct openai_turn t = {
-			.prompt_id = j->prompt_id,
-			.conversation_id = j->openai_conversation_id,
-			.model = cfg->openai_model,
-			.items = j->tool_items,
-			/* After a tool round only the outputs go: the customer's
-			 * messages are in the conversation already. */
-			.inputs = (const char *const *)j->inputs,
-			.n_inputs = j->tool_rounds ? 0 : j->n_inputs,
-			.context = j->ad_context,
-			.tools = tools,
-			/* After the last round the model must answer in words. */
-			.tool_choice = !tools ? NULL
-				       : j->tool_rounds >= cfg->replies_max_tool_rounds ? "none"
-											: "auto",
+		    .prompt_id = j->prompt_id,
+		    .conversation_id = j->openai_conversation_id,
+		    .model = cfg->openai_model,
+		    .items = j->tool_items,
+		    /* After a tool round only the outputs go: the customer's
+		     * messages are in the conversation already. */
+		    .inputs = (const char *const *)j->inputs,
+		    .n_inputs = j->tool_rounds ? 0 : j->n_inputs,
+		    .context = j->ad_context,
+		    .tools = tools,
+		    /* After the last round the model must answer in words. */
+		    .tool_choice = !tools                                           ? NULL
+				   : j->tool_rounds >= cfg->replies_max_tool_rounds ? "none"
+										    : "auto",
 		};
 		char *body = openai_turn_request(&t);
 		http_post(j, url, cfg->openai_api_key, body, cfg->openai_timeout_seconds * 1000,
@@ -1049,22 +1056,22 @@ static long notify_delay_ms(void *ctx)
 static void hand_back(void *ctx);
 
 static const struct worker_ops ops = {
-	.name = "replies",
-	.step_prefix = "",
-	/* Claimed work waits for a slot (admit), and is handed back at a stop. */
-	.claim_sql = "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)",
-	.claim_params = claim_params,
-	.room = room,
-	.claim_batch = CLAIM_BATCH,
-	.start_job = start_job,
-	.next_due_sql = "SELECT parley_next_reply_ms()",
-	/* A notification wakes every process; the poll is the safety net. */
-	.notify_channel = "parley_reply_due",
-	.notify_delay_ms = notify_delay_ms,
-	.poll_ms = IDLE_POLL_MS,
-	.renew_sql = "SELECT parley_renew_reply_leases($1, $2::integer)",
-	.lease_seconds = LEASE_SECONDS,
-	.hand_back = hand_back,
+    .name = "replies",
+    .step_prefix = "",
+    /* Claimed work waits for a slot (admit), and is handed back at a stop. */
+    .claim_sql = "SELECT parley_claim_replies($1, $2::integer, $3::integer, $4::integer)",
+    .claim_params = claim_params,
+    .room = room,
+    .claim_batch = CLAIM_BATCH,
+    .start_job = start_job,
+    .next_due_sql = "SELECT parley_next_reply_ms()",
+    /* A notification wakes every process; the poll is the safety net. */
+    .notify_channel = "parley_reply_due",
+    .notify_delay_ms = notify_delay_ms,
+    .poll_ms = IDLE_POLL_MS,
+    .renew_sql = "SELECT parley_renew_reply_leases($1, $2::integer)",
+    .lease_seconds = LEASE_SECONDS,
+    .hand_back = hand_back,
 };
 
 /* A group-committed step: sql takes the worker's owner, then the columns. */
@@ -1080,7 +1087,7 @@ static struct db_batch *step_batch(struct reply_worker *w, const char *sql,
 					    .ncols = ncols,
 					    .max_in_flight = STEP_BATCH_IN_FLIGHT,
 					    .max_items = STEP_BATCH_MAX,
-				    });
+					});
 }
 
 struct reply_worker *reply_worker_start(struct app *app, struct http_client *http)

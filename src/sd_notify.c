@@ -21,8 +21,8 @@ int sd_notify_send(const char *state)
 	 * and is exactly as long as the name, no terminator. */
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0';
-	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-				      (path[0] == '@' ? 0 : 1));
+	socklen_t salen =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;

@@ -27,7 +27,7 @@
 #include "xalloc.h"
 
 /* How long a shutdown waits for requests in flight before leaving anyway. */
-#define DRAIN_SECONDS 20
+#define DRAIN_SECONDS   20
 #define JANITOR_SECONDS 60
 
 struct server {
@@ -58,7 +58,8 @@ static void declare_metrics(void)
 			"Webhook POSTs with a missing or invalid X-Hub-Signature-256.");
 	metrics_declare("parley_webhook_duration_seconds", METRIC_HISTOGRAM,
 			"Time from a verified webhook to its answer.");
-	metrics_declare("parley_db_connections", METRIC_GAUGE, "Database pool connections by state.");
+	metrics_declare("parley_db_connections", METRIC_GAUGE,
+			"Database pool connections by state.");
 	metrics_declare("parley_db_queries_queued", METRIC_GAUGE,
 			"Queries waiting for a database connection.");
 	metrics_declare("parley_http_requests_in_flight", METRIC_GAUGE,
@@ -88,8 +89,9 @@ static void declare_metrics(void)
 	metrics_declare("parley_messages_total", METRIC_COUNTER,
 			"Messages stored (inbound, from webhooks) and sent (outbound, agent "
 			"replies) by platform.");
-	metrics_declare("parley_upstream_in_flight", METRIC_GAUGE,
-			"Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
+	metrics_declare(
+	    "parley_upstream_in_flight", METRIC_GAUGE,
+	    "Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
 }
 
 static void on_pruned(void *arg, PGresult *res, const char *err)
@@ -259,7 +261,7 @@ static void add_timer(struct server *s, struct event **ev, event_callback_fn fn,
 
 static void server_free(struct server *s)
 {
-	struct event *evs[] = {s->sig_term, s->sig_int,	    s->sig_hup, s->janitor,
+	struct event *evs[] = {s->sig_term, s->sig_int,     s->sig_hup,  s->janitor,
 			       s->drain,    s->ready_probe, s->watchdog, s->lag};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
@@ -296,8 +298,10 @@ int cmd_serve(int argc, char **argv)
 	if (cli_take_config(&argc, argv, &s.config_path) < 0)
 		return EXIT_USAGE;
 	if (argc > 1) {
-		fprintf(stderr, "parley serve: unexpected argument '%s'\n"
-				"usage: parley serve [-c FILE]\n", argv[1]);
+		fprintf(stderr,
+			"parley serve: unexpected argument '%s'\n"
+			"usage: parley serve [-c FILE]\n",
+			argv[1]);
 		return EXIT_USAGE;
 	}
 	char err[1024];
@@ -326,8 +330,8 @@ int cmd_serve(int argc, char **argv)
 	event_add(s.sig_int, NULL);
 	event_add(s.sig_hup, NULL);
 
-	s.app.db = db_pool_new(s.app.base, s.app.cfg.database_url,
-			       (int)s.app.cfg.database_connections);
+	s.app.db =
+	    db_pool_new(s.app.base, s.app.cfg.database_url, (int)s.app.cfg.database_connections);
 	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {
@@ -340,7 +344,8 @@ int cmd_serve(int argc, char **argv)
 		if (s.app.cfg.extraction_enabled)
 			s.app.extractions = extract_worker_start(&s.app, s.app.upstream);
 	} else {
-		log_warn("serve", "openai.api_key is not set: messages are stored but not answered");
+		log_warn("serve",
+			 "openai.api_key is not set: messages are stored but not answered");
 	}
 	/* Without an upstream client only its pass runs (past meetings completed). */
 	s.app.meetings = meeting_tools_start(&s.app, s.app.upstream);

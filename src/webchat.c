@@ -36,15 +36,15 @@
  * are the client's (http_client_key): the TCP peer's, or behind
  * server.trusted_proxies the one X-Forwarded-For names; IPv6 per /64.
  */
-#define ADDRESS_BURST 120
-#define ADDRESS_PER_SECOND 10.0
-#define SESSIONS_BURST 20 /* new sessions per address */
+#define ADDRESS_BURST       120
+#define ADDRESS_PER_SECOND  10.0
+#define SESSIONS_BURST      20 /* new sessions per address */
 #define SESSIONS_PER_SECOND 0.2
-#define SESSION_BURST 30 /* requests per session */
-#define SESSION_PER_SECOND 2.0
-#define MESSAGES_BURST 10 /* messages per session */
+#define SESSION_BURST       30 /* requests per session */
+#define SESSION_PER_SECOND  2.0
+#define MESSAGES_BURST      10 /* messages per session */
 #define MESSAGES_PER_SECOND 0.5
-#define LIMIT_KEYS 100000
+#define LIMIT_KEYS          100000
 /* Widgets are rows of phone_numbers, named by signed tokens: few keys. */
 #define WIDGET_KEYS 100000
 
@@ -86,8 +86,8 @@ struct webchat *webchat_new(struct app *app)
 	wc->per_session = rate_limit_new(SESSION_BURST, SESSION_PER_SECOND, LIMIT_KEYS);
 	wc->messages = rate_limit_new(MESSAGES_BURST, MESSAGES_PER_SECOND, LIMIT_KEYS);
 	wc->per_widget = rate_window_new(app->cfg.webchat_max_messages_per_minute, 60, WIDGET_KEYS);
-	const char *origins = app->cfg.webchat_allowed_origins ? app->cfg.webchat_allowed_origins
-								 : "";
+	const char *origins =
+	    app->cfg.webchat_allowed_origins ? app->cfg.webchat_allowed_origins : "";
 	config_split_list(origins, &wc->origins);
 	for (char **o = wc->origins; *o; o++)
 		if (strcmp(*o, "*") == 0)
@@ -171,8 +171,7 @@ static void count_request(const char *endpoint, int code)
 	metrics_add("parley_webchat_requests_total", labels, 1);
 }
 
-static void reply_error(struct evhttp_request *req, const char *endpoint, int code,
-			const char *msg)
+static void reply_error(struct evhttp_request *req, const char *endpoint, int code, const char *msg)
 {
 	count_request(endpoint, code);
 	http_reply_error(req, code, msg);
@@ -324,15 +323,16 @@ static void on_channel(void *arg, PGresult *res, const char *err)
 		char sid[36];
 		webchat_session_id_new(sid);
 		long long expires = (long long)time(NULL) + WEBCHAT_SESSION_DAYS * 86400LL;
-		char *token = webchat_token_issue(s->app->cfg.webchat_secret, sid, s->widget,
-						  expires);
+		char *token =
+		    webchat_token_issue(s->app->cfg.webchat_secret, sid, s->widget, expires);
 		char when[32];
 		time_t t = (time_t)expires;
 		struct tm tm;
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		struct strbuf sb = STRBUF_INIT;
-		strbuf_printf(&sb, "{\"session_id\":\"%s\",\"token\":\"%s\",\"expires_at\":\"%s\"}\n",
+		strbuf_printf(&sb,
+			      "{\"session_id\":\"%s\",\"token\":\"%s\",\"expires_at\":\"%s\"}\n",
 			      sid, token, when);
 		log_info("webchat", "session %s opened on widget %s (tenant %s)", sid, s->widget,
 			 PQgetvalue(res, 0, 1));
@@ -364,7 +364,8 @@ void webchat_handle_sessions(struct app *app, struct evhttp_request *req)
 	cJSON *body = json_body(req, "sessions");
 	if (!body)
 		return;
-	const char *widget = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "widget_id"));
+	const char *widget =
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "widget_id"));
 	if (!widget || !valid_id(widget, WEBCHAT_WIDGET_ID_MAX)) {
 		cJSON_Delete(body);
 		reply_error(req, "sessions", 400,
@@ -428,17 +429,19 @@ static void on_posted(void *arg, const char *outcome, const char *err)
 	double stored = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "stored"));
 	double dups = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "duplicates"));
 	const char *reason = cJSON_GetStringValue(cJSON_GetObjectItem(
-		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "skips"), 0), "reason"));
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "skips"), 0), "reason"));
 	if (stored == 1)
-		metrics_add("parley_messages_total", "platform=\"webchat\",direction=\"inbound\"", 1);
+		metrics_add("parley_messages_total", "platform=\"webchat\",direction=\"inbound\"",
+			    1);
 	if (stored != 1 && dups != 1) {
 		/* The widget was deleted, or lost its agent, since the session began. */
 		log_warn("webchat", "session %s: message not stored: %s", p->claims.session_id,
 			 reason ? reason : "unknown reason");
 		cJSON_Delete(o);
 		reply_error(p->req, "messages", 404,
-			    reason && strcmp(reason, "no_agent") == 0 ? "this widget has no agent linked"
-								       : "unknown widget");
+			    reason && strcmp(reason, "no_agent") == 0
+				? "this widget has no agent linked"
+				: "unknown widget");
 		post_free(p);
 		return;
 	}
@@ -498,7 +501,8 @@ void webchat_handle_messages_post(struct app *app, struct evhttp_request *req)
 		if (t - warned >= 60) {
 			warned = t;
 			log_warn("webchat", "widget %s: over webchat.max_messages_per_minute (%ld)",
-				 claims.widget_id, the_webchat->app->cfg.webchat_max_messages_per_minute);
+				 claims.widget_id,
+				 the_webchat->app->cfg.webchat_max_messages_per_minute);
 		}
 		too_many_says(req, "widget", wait,
 			      "this chat is receiving too many messages, try again in a minute");

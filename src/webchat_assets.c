@@ -73,7 +73,7 @@ static void webchat_assets_html_escape(struct strbuf *out, const char *s, size_t
 /* Appends the template tpl with every "{{WIDGET_ID}}" replaced by the
  * HTML-escaped widget_id. */
 static void webchat_assets_render_demo(struct strbuf *out, const char *tpl, size_t len,
-				const char *widget_id)
+				       const char *widget_id)
 {
 	const size_t plen = sizeof PLACEHOLDER - 1;
 	size_t i = 0;

@@ -37,10 +37,10 @@ struct poll {
 	struct event *deadline;
 	struct webchat_claims claims;
 	char after[16];
-	bool reading;	/* a query is running */
-	bool woken;	/* a wake-up came while reading */
-	bool expired;	/* the wait is over: answer with the next read */
-	bool linked;	/* in a slot (waiting or reading with a wait) */
+	bool reading; /* a query is running */
+	bool woken;   /* a wake-up came while reading */
+	bool expired; /* the wait is over: answer with the next read */
+	bool linked;  /* in a slot (waiting or reading with a wait) */
 };
 
 struct webchat_polls {
@@ -235,7 +235,10 @@ static void retire_oldest(struct webchat_polls *o, const char *session)
 	}
 }
 
-static void on_notify(void *ctx, const char *payload) { webchat_polls_wake(ctx, payload); }
+static void on_notify(void *ctx, const char *payload)
+{
+	webchat_polls_wake(ctx, payload);
+}
 
 struct webchat_polls *webchat_polls_new(struct app *app)
 {
@@ -244,8 +247,9 @@ struct webchat_polls *webchat_polls_new(struct app *app)
 	metrics_declare("parley_webchat_open_polls", METRIC_GAUGE,
 			"Webchat long polls waiting for a message.");
 	metrics_set("parley_webchat_open_polls", NULL, 0);
-	metrics_declare("parley_webchat_polls_retired_total", METRIC_COUNTER,
-			"Open polls answered early to make room for a newer poll of their session.");
+	metrics_declare(
+	    "parley_webchat_polls_retired_total", METRIC_COUNTER,
+	    "Open polls answered early to make room for a newer poll of their session.");
 	db_pool_listen(app->db, WEBCHAT_NOTIFY_CHANNEL, on_notify, o);
 	return o;
 }

@@ -19,9 +19,9 @@ const char WEBCHAT_TOKEN_ERR_MALFORMED[] = "malformed token";
 const char WEBCHAT_TOKEN_ERR_FORGED[] = "invalid token";
 const char WEBCHAT_TOKEN_ERR_EXPIRED[] = "token expired";
 
-#define PREFIX "v1."
+#define PREFIX     "v1."
 #define PREFIX_LEN (sizeof PREFIX - 1)
-#define MAC_LEN 32
+#define MAC_LEN    32
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -79,8 +79,8 @@ static long b64_decode(const char *s, size_t len, unsigned char *out, size_t cap
 static bool mac_of(const char *secret, const char *data, size_t len, unsigned char out[MAC_LEN])
 {
 	unsigned int out_len = 0;
-	return HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)data, len, out,
-		    &out_len) &&
+	return HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)data, len,
+		    out, &out_len) &&
 	       out_len == MAC_LEN;
 }
 

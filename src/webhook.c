@@ -139,8 +139,8 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 		return;
 	}
 	const char *body = len ? (const char *)evbuffer_pullup(buf, -1) : "";
-	const char *sig = evhttp_find_header(evhttp_request_get_input_headers(req),
-					     "X-Hub-Signature-256");
+	const char *sig =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "X-Hub-Signature-256");
 	if (!sig || !webhook_sig_verify(sig, body, len, app->app_secrets)) {
 		log_warn(in->ctx, "webhook signature %s", sig ? "invalid" : "missing");
 		count("unknown", "bad_signature");
@@ -162,8 +162,8 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 	const char *obj = batch.object ? batch.object : "";
 	snprintf(in->object, sizeof in->object, "%s",
 		 strcmp(obj, "whatsapp_business_account") == 0 || strcmp(obj, "instagram") == 0
-			 ? obj
-			 : "other");
+		     ? obj
+		     : "other");
 	for (size_t i = 0; i < batch.n_notes; i++)
 		log_info(in->ctx, "webhook note: %s", batch.notes[i]);
 	/* Skipped here rather than by the database (docs/protocol.md, Skipped
@@ -181,8 +181,8 @@ void webhook_handle_post(struct app *app, struct evhttp_request *req)
 	bool keep_raw = app->cfg.server_keep_raw_days > 0;
 	/* events pass to the batcher; object and body are copied. Refused
 	 * (closed), there is no callback: the 503 is ours to send. */
-	const char *err =
-	    ingest_batch_submit(app, batch.object, events, keep_raw ? body : NULL, len, on_stored, in);
+	const char *err = ingest_batch_submit(app, batch.object, events, keep_raw ? body : NULL,
+					      len, on_stored, in);
 	if (err)
 		on_stored(in, NULL, err);
 	meta_batch_free(&batch);

@@ -55,7 +55,7 @@ struct worker_wake {
 };
 
 static void worker_wake_init(struct worker_wake *wk, struct event_base *base, event_callback_fn cb,
-		      void *arg)
+			     void *arg)
 {
 	wk->base = base;
 	wk->ev = evtimer_new(base, cb, arg);

@@ -88,7 +88,7 @@
 #include "google_calendar.h"
 #include "standin_common.h"
 
-#define MEET_ICON                                                                                   \
+#define MEET_ICON                                                                                  \
 	"https://fonts.gstatic.com/s/i/productlogos/meet_2020q4/v6/web-512dp/"                     \
 	"logo_meet_2020q4_color_2x_web_512dp.png"
 #define OWNER "owner@fake-google.test"
@@ -105,7 +105,7 @@ struct fake {
 	const char *client_id, *client_secret;
 	long expires_in;
 	struct token *tokens;
-	cJSON *revoked;	  /* array of refresh tokens */
+	cJSON *revoked;   /* array of refresh tokens */
 	cJSON *calendars; /* {"<id>": {"busy": [[start, end]…], "events": {"<id>": event}}} */
 	long tokens_issued, inserted, deleted, freebusy;
 };
@@ -155,7 +155,7 @@ static void scripted_error(struct answer *a, const cJSON *step, bool token_endpo
 	if (token_endpoint) {
 		snprintf(generic, sizeof(generic), "HTTP %d (scripted by fake_google).", status);
 		oauth_error(a, status,
-			    reason         ? reason
+			    reason          ? reason
 			    : status == 429 ? "rate_limit_exceeded"
 			    : status >= 500 ? "internal_failure"
 					    : "invalid_request",
@@ -284,8 +284,8 @@ static void token_endpoint(struct fake *f, struct evhttp_request *req, const cha
 	if (a->step && json_has(a->step, "expires_in"))
 		expires = (long)json_num(a->step, "expires_in", 3599);
 	t = xcalloc(1, sizeof(*t));
-	rnd = standin_random_text(&f->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-				  40);
+	rnd = standin_random_text(
+	    &f->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 40);
 	t->access_token = xasprintf("ya29.fake-%s", rnd);
 	free(rnd);
 	t->refresh_token = xstrdup(refresh);
@@ -415,7 +415,8 @@ static void freebusy(struct fake *f, const cJSON *doc, struct answer *a)
 
 			if (st && !strcmp(st, "cancelled"))
 				continue;
-			if (!time_of(cJSON_GetObjectItemCaseSensitive(ev, "start"), "dateTime", &s) ||
+			if (!time_of(cJSON_GetObjectItemCaseSensitive(ev, "start"), "dateTime",
+				     &s) ||
 			    !time_of(cJSON_GetObjectItemCaseSensitive(ev, "end"), "dateTime", &e))
 				continue;
 			if (s < to && from < e)
@@ -452,7 +453,7 @@ static void conference_ready(struct fake *f, cJSON *ev)
 {
 	cJSON *conf = cJSON_GetObjectItemCaseSensitive(ev, "conferenceData");
 	cJSON *status = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(conf, "createRequest"), "status");
+	    cJSON_GetObjectItemCaseSensitive(conf, "createRequest"), "status");
 	char *code = meet_code(f);
 	char *uri = xasprintf("https://meet.google.com/%s", code);
 	char *label = xasprintf("meet.google.com/%s", code);
@@ -527,10 +528,10 @@ static void insert(struct fake *f, struct evhttp_request *req, const char *cal_i
 		}
 	}
 	create = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(doc, "conferenceData"), "createRequest");
+	    cJSON_GetObjectItemCaseSensitive(doc, "conferenceData"), "createRequest");
 	if (create && query_has(req, "conferenceDataVersion", "1")) {
-		const char *type = json_str(cJSON_GetObjectItemCaseSensitive(create, "conferenceSolutionKey"),
-					    "type");
+		const char *type = json_str(
+		    cJSON_GetObjectItemCaseSensitive(create, "conferenceSolutionKey"), "type");
 
 		if (!type || strcmp(type, "hangoutsMeet") != 0) {
 			google_error(a, 400, "global", "invalid", "Invalid conference type value.");
@@ -538,7 +539,8 @@ static void insert(struct fake *f, struct evhttp_request *req, const char *cal_i
 		}
 	}
 	if (id && cJSON_GetObjectItemCaseSensitive(events, id)) {
-		google_error(a, 409, "global", "duplicate", "The requested identifier already exists.");
+		google_error(a, 409, "global", "duplicate",
+			     "The requested identifier already exists.");
 		return;
 	}
 	a->step = standin_take_step(&f->s, "insert", "any");
@@ -608,7 +610,8 @@ static cJSON *event_of(struct fake *f, const char *cal_id, const char *id)
 {
 	cJSON *cal = cJSON_GetObjectItemCaseSensitive(f->calendars, cal_id);
 
-	return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cal, "events"), id);
+	return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cal, "events"),
+						id);
 }
 
 static void get_event(struct fake *f, const char *cal_id, const char *id, struct answer *a)
@@ -623,12 +626,12 @@ static void get_event(struct fake *f, const char *cal_id, const char *id, struct
 	a->step = standin_take_step(&f->s, "get", "any");
 	if (apply_step(a, a->step, false))
 		return;
-	code = json_str(cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(
-					cJSON_GetObjectItemCaseSensitive(ev, "conferenceData"),
-					"createRequest"),
-				"status"),
-			"statusCode");
+	code = json_str(
+	    cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(ev, "conferenceData"), "createRequest"),
+		"status"),
+	    "statusCode");
 	if (code && !strcmp(code, "pending"))
 		conference_ready(f, ev);
 	answer_json(a, 200, cJSON_Duplicate(ev, true));
@@ -744,7 +747,8 @@ static bool controls(struct fake *f, struct evhttp_request *req, const char *pat
 			reply_error(req, 400, "{\"refresh_token\": \"…\"} expected");
 			return true;
 		}
-		cJSON_AddItemToArray(f->revoked, cJSON_CreateString(json_str(doc, "refresh_token")));
+		cJSON_AddItemToArray(f->revoked,
+				     cJSON_CreateString(json_str(doc, "refresh_token")));
 		cJSON_Delete(doc);
 		reply_json(req, 200, cJSON_CreateObject());
 		return true;
@@ -764,7 +768,7 @@ static bool controls(struct fake *f, struct evhttp_request *req, const char *pat
 			cJSON *list = cJSON_AddArrayToObject(out, cal->string);
 
 			cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(cal, "events"))
-				cJSON_AddItemToArray(list, cJSON_Duplicate(ev, true));
+			    cJSON_AddItemToArray(list, cJSON_Duplicate(ev, true));
 		}
 		reply_json(req, 200, out);
 		return true;
@@ -817,7 +821,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		} else if (id && cmd == EVHTTP_REQ_DELETE) {
 			delete_event(f, cal, id, &a);
 		} else {
-			google_error(&a, 405, "global", "httpMethodNotAllowed", "Method Not Allowed");
+			google_error(&a, 405, "global", "httpMethodNotAllowed",
+				     "Method Not Allowed");
 		}
 	} else {
 		not_found(&a);
@@ -833,19 +838,18 @@ static void handle(struct evhttp_request *req, void *arg)
 /* ---------------------------------------------------------------- script and stats */
 
 static const struct step_key step_keys[] = {
-	{"for", ST_STR},	 {"times", ST_NUM},	 {"delay_ms", ST_NUM},
-	{"drop", ST_BOOL},	 {"status", ST_NUM},	 {"reason", ST_STR},
-	{"message", ST_STR},	 {"retry_after", ST_NUM}, {"apply", ST_BOOL},
-	{"error", ST_STR},	 {"expires_in", ST_NUM}, {"conference_pending", ST_BOOL},
-	{NULL, ST_ANY},
+    {"for", ST_STR},    {"times", ST_NUM},  {"delay_ms", ST_NUM},   {"drop", ST_BOOL},
+    {"status", ST_NUM}, {"reason", ST_STR}, {"message", ST_STR},    {"retry_after", ST_NUM},
+    {"apply", ST_BOOL}, {"error", ST_STR},  {"expires_in", ST_NUM}, {"conference_pending", ST_BOOL},
+    {NULL, ST_ANY},
 };
 
 static const char *check_step(const cJSON *step)
 {
 	const char *why = check_step_keys(step, step_keys);
 	const char *f = json_str(step, "for"), *e = json_str(step, "error");
-	static const char *const targets[] = {"token", "freebusy", "insert", "get",
-					      "delete", "any", NULL};
+	static const char *const targets[] = {"token",  "freebusy", "insert", "get",
+					      "delete", "any",      NULL};
 	int i;
 
 	if (*why)
@@ -854,7 +858,8 @@ static const char *check_step(const cJSON *step)
 		if (!strcmp(f, targets[i]))
 			break;
 	if (f && !targets[i])
-		return "\"for\" must be \"token\", \"freebusy\", \"insert\", \"get\", \"delete\" or "
+		return "\"for\" must be \"token\", \"freebusy\", \"insert\", \"get\", \"delete\" "
+		       "or "
 		       "\"any\"";
 	if (e && strcmp(e, "invalid_grant") && strcmp(e, "invalid_client"))
 		return "\"error\" must be \"invalid_grant\" or \"invalid_client\"";
@@ -910,13 +915,13 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"log", required_argument, NULL, 'L'},
-		{"client-id", required_argument, NULL, 'i'},
-		{"client-secret", required_argument, NULL, 's'},
-		{"expires-in", required_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"log", required_argument, NULL, 'L'},
+	    {"client-id", required_argument, NULL, 'i'},
+	    {"client-secret", required_argument, NULL, 's'},
+	    {"expires-in", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	json_init();

@@ -110,7 +110,7 @@ struct fake {
 	struct standin s;
 	bool ig_bytes;
 	const char *message_id; /* --message-id: the id of every send, or NULL */
-	long sent[2]; /* successful sends per platform (WA, IG) since the last reset */
+	long sent[2];           /* successful sends per platform (WA, IG) since the last reset */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -119,53 +119,52 @@ struct fake {
  * Retries). */
 struct meta_error {
 	int code;
-	int status;	   /* the HTTP status Meta answers with */
+	int status;        /* the HTTP status Meta answers with */
 	const char *title; /* the message is "(#code) title" */
 	const char *details;
 };
 
 static const struct meta_error meta_errors[] = {
-	{1, 500, "An unknown error occurred", "An unknown error occurred."},
-	{2, 503, "Service temporarily unavailable", "Service temporarily unavailable."},
-	{4, 400, "Application request limit reached",
-	 "The app has reached its API call rate limit."},
-	{10, 403, "Application does not have permission for this action",
-	 "Permission is either not granted or has been removed."},
-	{100, 400, "Invalid parameter", "Invalid parameter."},
-	{190, 401, "Invalid OAuth access token - Cannot parse access token",
-	 "The access token is invalid or has expired."},
-	{368, 403, "Temporarily blocked for policies violations",
-	 "The account was restricted for violating platform policy."},
-	{80007, 400, "Rate limit issues", "The WhatsApp Business Account has reached its rate limit."},
-	{130429, 400, "Rate limit hit", "Cloud API message throughput has been reached."},
-	{130497, 403, "Business account is restricted from messaging users in this country",
-	 "The business account cannot message users in this country."},
-	{131000, 500, "Something went wrong", "Message failed to send due to an unknown error."},
-	{131005, 403, "Access denied", "Permission is either not granted or has been removed."},
-	{131008, 400, "Required parameter is missing", "A required parameter is missing."},
-	{131009, 400, "Parameter value is not valid", "One or more parameter values are invalid."},
-	{131016, 503, "Service unavailable", "A service is temporarily unavailable."},
-	{131021, 400, "Recipient cannot be sender", "The sender and the recipient are the same."},
-	{131026, 400, "Message Undeliverable", "Unable to deliver message."},
-	{131030, 400, "Recipient phone number not in allowed list",
-	 "Add recipient phone number to recipient list and try again."},
-	{131031, 403, "Account has been locked", "The business account was locked."},
-	{131047, 400, "Re-engagement message",
-	 "Message failed to send because more than 24 hours have passed since the customer last "
-	 "replied to this number."},
-	{131048, 400, "Spam rate limit hit",
-	 "Message failed to send because there are restrictions on how many messages can be sent "
-	 "from this phone number."},
-	{131049, 400, "This message was not delivered to maintain healthy ecosystem engagement.",
-	 "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."},
-	{131051, 400, "Unsupported message type", "Message type is not currently supported."},
-	{131056, 400, "(Business Account, Consumer Account) pair rate limit hit",
-	 "Message failed to send because there were too many messages sent from this phone number "
-	 "to the same phone number in a short period of time."},
-	{131057, 503, "Account has been put in maintenance mode",
-	 "The business account is in maintenance mode."},
-	{133004, 503, "Server temporarily unavailable", "The server is temporarily unavailable."},
-	{0, 0, NULL, NULL},
+    {1, 500, "An unknown error occurred", "An unknown error occurred."},
+    {2, 503, "Service temporarily unavailable", "Service temporarily unavailable."},
+    {4, 400, "Application request limit reached", "The app has reached its API call rate limit."},
+    {10, 403, "Application does not have permission for this action",
+     "Permission is either not granted or has been removed."},
+    {100, 400, "Invalid parameter", "Invalid parameter."},
+    {190, 401, "Invalid OAuth access token - Cannot parse access token",
+     "The access token is invalid or has expired."},
+    {368, 403, "Temporarily blocked for policies violations",
+     "The account was restricted for violating platform policy."},
+    {80007, 400, "Rate limit issues", "The WhatsApp Business Account has reached its rate limit."},
+    {130429, 400, "Rate limit hit", "Cloud API message throughput has been reached."},
+    {130497, 403, "Business account is restricted from messaging users in this country",
+     "The business account cannot message users in this country."},
+    {131000, 500, "Something went wrong", "Message failed to send due to an unknown error."},
+    {131005, 403, "Access denied", "Permission is either not granted or has been removed."},
+    {131008, 400, "Required parameter is missing", "A required parameter is missing."},
+    {131009, 400, "Parameter value is not valid", "One or more parameter values are invalid."},
+    {131016, 503, "Service unavailable", "A service is temporarily unavailable."},
+    {131021, 400, "Recipient cannot be sender", "The sender and the recipient are the same."},
+    {131026, 400, "Message Undeliverable", "Unable to deliver message."},
+    {131030, 400, "Recipient phone number not in allowed list",
+     "Add recipient phone number to recipient list and try again."},
+    {131031, 403, "Account has been locked", "The business account was locked."},
+    {131047, 400, "Re-engagement message",
+     "Message failed to send because more than 24 hours have passed since the customer last "
+     "replied to this number."},
+    {131048, 400, "Spam rate limit hit",
+     "Message failed to send because there are restrictions on how many messages can be sent "
+     "from this phone number."},
+    {131049, 400, "This message was not delivered to maintain healthy ecosystem engagement.",
+     "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."},
+    {131051, 400, "Unsupported message type", "Message type is not currently supported."},
+    {131056, 400, "(Business Account, Consumer Account) pair rate limit hit",
+     "Message failed to send because there were too many messages sent from this phone number "
+     "to the same phone number in a short period of time."},
+    {131057, 503, "Account has been put in maintenance mode",
+     "The business account is in maintenance mode."},
+    {133004, 503, "Server temporarily unavailable", "The server is temporarily unavailable."},
+    {0, 0, NULL, NULL},
 };
 
 static const struct meta_error *meta_error_by_code(int code)
@@ -212,7 +211,7 @@ static void graph_error(struct fake *f, struct answer *a, enum platform p,
 	int status = spec->status ? spec->status : e ? e->status : 400;
 	int subcode = spec->subcode;
 	char *trace = standin_random_text(
-		&f->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 23);
+	    &f->s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 23);
 	char *msg;
 
 	if (spec->message)
@@ -313,7 +312,7 @@ static bool apply_step(struct fake *f, struct answer *a, enum platform p, const 
 static char *base64(const unsigned char *in, size_t n, bool pad)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	struct strbuf sb = STRBUF_INIT;
 	size_t i;
 
@@ -436,8 +435,7 @@ static bool check_whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 			      "Param recipient_type must be one of {INDIVIDUAL, GROUP}.");
 		return false;
 	}
-	if ((type && strcmp(type, "text") != 0) ||
-	    (json_has(doc, "type") && !type)) {
+	if ((type && strcmp(type, "text") != 0) || (json_has(doc, "type") && !type)) {
 		snprintf(details, sizeof(details),
 			 "fake_graph sends type \"text\" only (got \"%.60s\").", type ? type : "?");
 		invalid_param(f, a, WA, NULL, details);
@@ -481,8 +479,8 @@ static void whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 	to = json_str(doc, "to");
 	wa_id = digits_of(to);
 	wamid = json_str(a->step, "message_id") ? xstrdup(json_str(a->step, "message_id"))
-		: f->message_id			 ? xstrdup(f->message_id)
-						 : new_wamid(f, wa_id);
+		: f->message_id                 ? xstrdup(f->message_id)
+						: new_wamid(f, wa_id);
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "messaging_product", "whatsapp");
 	c = cJSON_CreateObject();
@@ -512,9 +510,9 @@ static bool check_instagram(struct fake *f, const cJSON *doc, struct answer *a)
 		return false;
 	}
 	if (!id || !*id) {
-		invalid_param(f, a, IG,
-			      "(#100) Param recipient[id] must be a valid ID string (e.g., \"123\")",
-			      NULL);
+		invalid_param(
+		    f, a, IG,
+		    "(#100) Param recipient[id] must be a valid ID string (e.g., \"123\")", NULL);
 		return false;
 	}
 	if (!message) {
@@ -552,8 +550,8 @@ static void instagram(struct fake *f, const cJSON *doc, const char *account, str
 		return;
 	id = json_str(cJSON_GetObjectItemCaseSensitive(doc, "recipient"), "id");
 	mid = json_str(a->step, "message_id") ? xstrdup(json_str(a->step, "message_id"))
-	      : f->message_id		       ? xstrdup(f->message_id)
-					       : new_mid(f, account);
+	      : f->message_id                 ? xstrdup(f->message_id)
+					      : new_mid(f, account);
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "recipient_id", id);
 	cJSON_AddStringToObject(out, "message_id", mid);
@@ -592,9 +590,9 @@ static void send_message(struct fake *f, struct evhttp_request *req, const char 
 	doc = standin_is_json(req) ? cJSON_ParseWithLength(body, len) : NULL;
 	/* Which error shape fits is only known from the body. */
 	p = doc && !json_has(doc, "messaging_product") &&
-			    (json_has(doc, "recipient") || json_has(doc, "message"))
-		    ? IG
-		    : WA;
+		    (json_has(doc, "recipient") || json_has(doc, "message"))
+		? IG
+		: WA;
 	if (!has_token(req)) {
 		struct err_spec spec = {401, 190, 0, NULL, NULL, NULL};
 
@@ -603,12 +601,14 @@ static void send_message(struct fake *f, struct evhttp_request *req, const char 
 	} else if (!cJSON_IsObject(doc)) {
 		cJSON_AddNullToObject(entry, "platform");
 		invalid_param(f, a, GRAPH,
-			      standin_is_json(req) ? "(#100) The request body is not a JSON object."
-						   : "(#100) Content-Type must be application/json.",
+			      standin_is_json(req)
+				  ? "(#100) The request body is not a JSON object."
+				  : "(#100) Content-Type must be application/json.",
 			      NULL);
 	} else if (p == WA && !json_has(doc, "messaging_product")) {
 		cJSON_AddNullToObject(entry, "platform");
-		invalid_param(f, a, WA, "(#100) The parameter messaging_product is required.", NULL);
+		invalid_param(f, a, WA, "(#100) The parameter messaging_product is required.",
+			      NULL);
 	} else if (p == WA) {
 		cJSON_AddStringToObject(entry, "platform", "whatsapp");
 		whatsapp(f, doc, a);
@@ -668,10 +668,11 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else if (!standin_is_post(req)) {
 		struct err_spec spec = {400, 100, 33, NULL, NULL, "GraphMethodException"};
 
-		msg = xasprintf("Unsupported %s request. Object with ID '%s' does not exist, cannot "
-				"be loaded due to missing permissions, or does not support this "
-				"operation.",
-				standin_method(req), account);
+		msg =
+		    xasprintf("Unsupported %s request. Object with ID '%s' does not exist, cannot "
+			      "be loaded due to missing permissions, or does not support this "
+			      "operation.",
+			      standin_method(req), account);
 		spec.message = msg;
 		graph_error(f, &a, GRAPH, &spec);
 		free(msg);
@@ -687,20 +688,11 @@ static void handle(struct evhttp_request *req, void *arg)
 /* ---------------------------------------------------------------- script and stats */
 
 static const struct step_key step_keys[] = {
-	{"for", ST_STR},
-	{"times", ST_NUM},
-	{"delay_ms", ST_NUM},
-	{"drop", ST_BOOL},
-	{"status", ST_NUM},
-	{"meta_code", ST_NUM},
-	{"subcode", ST_NUM},
-	{"message", ST_STR},
-	{"details", ST_STR},
-	{"type", ST_STR},
-	{"retry_after", ST_NUM},
-	{"retry_after_ms", ST_NUM},
-	{"message_id", ST_STR},
-	{NULL, ST_ANY},
+    {"for", ST_STR},        {"times", ST_NUM},       {"delay_ms", ST_NUM},
+    {"drop", ST_BOOL},      {"status", ST_NUM},      {"meta_code", ST_NUM},
+    {"subcode", ST_NUM},    {"message", ST_STR},     {"details", ST_STR},
+    {"type", ST_STR},       {"retry_after", ST_NUM}, {"retry_after_ms", ST_NUM},
+    {"message_id", ST_STR}, {NULL, ST_ANY},
 };
 
 static const char *check_step(const cJSON *step)
@@ -750,12 +742,9 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"log", required_argument, NULL, 'L'},
-		{"ig-bytes", no_argument, NULL, 'b'},
-		{"message-id", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'}, {"log", required_argument, NULL, 'L'},
+	    {"ig-bytes", no_argument, NULL, 'b'},     {"message-id", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 
 	json_init();

@@ -147,8 +147,8 @@ struct fake {
 	const char *api_key;
 	bool require_conversation;
 	long conversations; /* created since the last reset */
-	long locked;	    /* conversation_locked refusals */
-	long responses;	    /* Response objects answered (any status) */
+	long locked;        /* conversation_locked refusals */
+	long responses;     /* Response objects answered (any status) */
 	long structured;    /* of those, structured-output answers (json_schema) */
 	cJSON *open_calls;  /* {"conv_…": ["call_…", …]}: function calls not yet answered */
 };
@@ -167,30 +167,30 @@ struct known_error {
 };
 
 static const struct known_error known_errors[] = {
-	{"conversation_locked", 400, "invalid_request_error", "conversation",
-	 "Another process is currently operating on this conversation. Please retry in a few "
-	 "seconds.",
-	 false},
-	{"missing_required_parameter", 400, "invalid_request_error", "model",
-	 "Missing required parameter: 'model'.", false},
-	{"invalid_request_error", 400, "invalid_request_error", NULL,
-	 "Invalid request (scripted by fake_openai).", true},
-	{"invalid_api_key", 401, "authentication_error", NULL,
-	 "Incorrect API key provided: sk-***. You can find your API key at "
-	 "https://platform.openai.com/account/api-keys.",
-	 false},
-	{"rate_limit_exceeded", 429, "rate_limit_error", NULL,
-	 "Rate limit exceeded. Please try again in 20 seconds.", false},
-	{"insufficient_quota", 429, "insufficient_quota", NULL,
-	 "You exceeded your current quota, please check your plan and billing details. For more "
-	 "information on this error, read the docs: "
-	 "https://platform.openai.com/docs/guides/error-codes/api-errors.",
-	 false},
-	{"server_is_overloaded", 503, "service_unavailable_error", NULL,
-	 "The server is overloaded or not ready yet.", false},
-	{"server_error", 500, "server_error", NULL,
-	 "The server had an error while processing your request. Sorry about that!", true},
-	{NULL, 0, NULL, NULL, NULL, false},
+    {"conversation_locked", 400, "invalid_request_error", "conversation",
+     "Another process is currently operating on this conversation. Please retry in a few "
+     "seconds.",
+     false},
+    {"missing_required_parameter", 400, "invalid_request_error", "model",
+     "Missing required parameter: 'model'.", false},
+    {"invalid_request_error", 400, "invalid_request_error", NULL,
+     "Invalid request (scripted by fake_openai).", true},
+    {"invalid_api_key", 401, "authentication_error", NULL,
+     "Incorrect API key provided: sk-***. You can find your API key at "
+     "https://platform.openai.com/account/api-keys.",
+     false},
+    {"rate_limit_exceeded", 429, "rate_limit_error", NULL,
+     "Rate limit exceeded. Please try again in 20 seconds.", false},
+    {"insufficient_quota", 429, "insufficient_quota", NULL,
+     "You exceeded your current quota, please check your plan and billing details. For more "
+     "information on this error, read the docs: "
+     "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+     false},
+    {"server_is_overloaded", 503, "service_unavailable_error", NULL,
+     "The server is overloaded or not ready yet.", false},
+    {"server_error", 500, "server_error", NULL,
+     "The server had an error while processing your request. Sorry about that!", true},
+    {NULL, 0, NULL, NULL, NULL, false},
 };
 
 static const struct known_error *error_by_code(const char *code)
@@ -238,7 +238,7 @@ static void known_error(struct answer *a, const char *code)
 
 /* A 400 invalid_request_error with a formatted message. */
 static void bad_request(struct answer *a, const char *code, const char *param, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void bad_request(struct answer *a, const char *code, const char *param, const char *fmt, ...)
 {
@@ -304,7 +304,8 @@ static void retry_headers(struct answer *a, const cJSON *step)
 		answer_header(a, "retry-after-ms", v);
 	}
 	if (json_has(step, "should_retry"))
-		answer_header(a, "x-should-retry", json_true(step, "should_retry") ? "true" : "false");
+		answer_header(a, "x-should-retry",
+			      json_true(step, "should_retry") ? "true" : "false");
 	if ((int)json_num(step, "status", 0) == 429) {
 		answer_header(a, "x-ratelimit-limit-requests", "60");
 		answer_header(a, "x-ratelimit-remaining-requests", "0");
@@ -333,13 +334,14 @@ static bool check_auth(struct fake *f, struct evhttp_request *req, struct answer
 	const char *tok = standin_bearer(req);
 
 	if (!tok) {
-		openai_error(a, 401, "invalid_request_error", NULL, NULL,
-			     "You didn't provide an API key. You need to provide your API key in an "
-			     "Authorization header using Bearer auth (i.e. Authorization: Bearer "
-			     "YOUR_KEY), or as the password field (with blank username) if you're "
-			     "accessing the API from your browser and are prompted for a username and "
-			     "password. You can obtain an API key from "
-			     "https://platform.openai.com/account/api-keys.");
+		openai_error(
+		    a, 401, "invalid_request_error", NULL, NULL,
+		    "You didn't provide an API key. You need to provide your API key in an "
+		    "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+		    "YOUR_KEY), or as the password field (with blank username) if you're "
+		    "accessing the API from your browser and are prompted for a username and "
+		    "password. You can obtain an API key from "
+		    "https://platform.openai.com/account/api-keys.");
 		return false;
 	}
 	if (f->api_key && strcmp(tok, f->api_key) != 0) {
@@ -350,8 +352,8 @@ static bool check_auth(struct fake *f, struct evhttp_request *req, struct answer
 }
 
 /* The body as a JSON object, or NULL with a set; an empty body is {} when empty_ok. */
-static cJSON *parse_object(struct evhttp_request *req, const char *body, size_t len,
-			   bool empty_ok, struct answer *a)
+static cJSON *parse_object(struct evhttp_request *req, const char *body, size_t len, bool empty_ok,
+			   struct answer *a)
 {
 	cJSON *doc;
 
@@ -368,12 +370,13 @@ static cJSON *parse_object(struct evhttp_request *req, const char *body, size_t 
 	doc = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(doc)) {
 		cJSON_Delete(doc);
-		bad_request(a, NULL, NULL,
-			    "We could not parse the JSON body of your request. (HINT: This likely "
-			    "means you aren't using your HTTP library correctly. The OpenAI API "
-			    "expects a JSON payload, but what was sent was not valid JSON. If you have "
-			    "trouble figuring out how to fix this, please contact us through our help "
-			    "center at help.openai.com.)");
+		bad_request(
+		    a, NULL, NULL,
+		    "We could not parse the JSON body of your request. (HINT: This likely "
+		    "means you aren't using your HTTP library correctly. The OpenAI API "
+		    "expects a JSON payload, but what was sent was not valid JSON. If you have "
+		    "trouble figuring out how to fix this, please contact us through our help "
+		    "center at help.openai.com.)");
 		return NULL;
 	}
 	return doc;
@@ -429,7 +432,8 @@ static bool check_message_item(const cJSON *item, int i, struct answer *a)
 		bad_request(a, "invalid_value", param,
 			    "Invalid value: '%s'. Supported values are: 'user', 'assistant', "
 			    "'system', and 'developer'.",
-			    role ? role : json_kind(cJSON_GetObjectItemCaseSensitive(item, "role")));
+			    role ? role
+				 : json_kind(cJSON_GetObjectItemCaseSensitive(item, "role")));
 		return false;
 	}
 	snprintf(param, sizeof(param), "input[%d].content", i);
@@ -476,9 +480,10 @@ static bool check_input(const cJSON *input, struct answer *a)
 		return false;
 	}
 	if (cJSON_GetArraySize(input) == 0) {
-		bad_request(a, "empty_array", "input",
-			    "Invalid 'input': empty array. Expected an array with minimum length 1, "
-			    "but got an empty array instead.");
+		bad_request(
+		    a, "empty_array", "input",
+		    "Invalid 'input': empty array. Expected an array with minimum length 1, "
+		    "but got an empty array instead.");
 		return false;
 	}
 	cJSON_ArrayForEach(item, input)
@@ -560,16 +565,18 @@ static bool check_response_request(struct fake *f, const cJSON *doc, struct answ
 		const char *id = conversation_of(doc);
 
 		if (!id || !*id) {
-			bad_request(a, "invalid_type", "conversation",
-				    "Invalid type for 'conversation': expected one of a string or an "
-				    "object with an id, but got %s instead.",
-				    json_kind(conv));
+			bad_request(
+			    a, "invalid_type", "conversation",
+			    "Invalid type for 'conversation': expected one of a string or an "
+			    "object with an id, but got %s instead.",
+			    json_kind(conv));
 			return false;
 		}
 		if (json_str(doc, "previous_response_id")) {
-			bad_request(a, "mutually_exclusive_parameters", "conversation",
-				    "Mutually exclusive parameters: Ensure you are only providing one "
-				    "of: 'previous_response_id' or 'conversation'.");
+			bad_request(
+			    a, "mutually_exclusive_parameters", "conversation",
+			    "Mutually exclusive parameters: Ensure you are only providing one "
+			    "of: 'previous_response_id' or 'conversation'.");
 			return false;
 		}
 	} else if (f->require_conversation) {
@@ -585,9 +592,8 @@ static bool in_array(const cJSON *arr, const char *id)
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, arr)
-		if (cJSON_IsString(v) && !strcmp(v->valuestring, id))
-			return true;
+	cJSON_ArrayForEach(v,
+			   arr) if (cJSON_IsString(v) && !strcmp(v->valuestring, id)) return true;
 	return false;
 }
 
@@ -619,7 +625,8 @@ static bool check_tool_outputs(struct fake *f, const cJSON *doc, struct answer *
 			continue;
 		if (!in_array(open, cid)) {
 			bad_request(a, NULL, "input",
-				    "No tool call found for function call output with call_id %s.", cid);
+				    "No tool call found for function call output with call_id %s.",
+				    cid);
 			ok = false;
 			break;
 		}
@@ -651,9 +658,9 @@ static void note_open_calls(struct fake *f, const cJSON *doc, const cJSON *outpu
 		return;
 	cJSON_DeleteItemFromObjectCaseSensitive(f->open_calls, conv);
 	ids = cJSON_CreateArray();
-	cJSON_ArrayForEach(item, output)
-		if (json_str(item, "type") && !strcmp(json_str(item, "type"), "function_call"))
-			cJSON_AddItemToArray(ids, cJSON_CreateString(json_str(item, "call_id")));
+	cJSON_ArrayForEach(item, output) if (json_str(item, "type") &&
+					     !strcmp(json_str(item, "type"), "function_call"))
+	    cJSON_AddItemToArray(ids, cJSON_CreateString(json_str(item, "call_id")));
 	if (cJSON_GetArraySize(ids) > 0)
 		cJSON_AddItemToObject(f->open_calls, conv, ids);
 	else
@@ -674,9 +681,8 @@ static bool tool_allowed(const cJSON *doc, const char *name)
 		return false;
 	if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0)
 		return true;
-	cJSON_ArrayForEach(t, tools)
-		if (json_str(t, "name") && !strcmp(json_str(t, "name"), name))
-			return true;
+	cJSON_ArrayForEach(t, tools) if (json_str(t, "name") &&
+					 !strcmp(json_str(t, "name"), name)) return true;
 	return false;
 }
 
@@ -795,14 +801,14 @@ static cJSON *function_call_item(struct standin *s, const cJSON *fc)
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "arguments");
 	char *id = standin_id(s, "fc_", 48);
 	char *call_id = standin_random_text(
-		s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 24);
+	    s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 24);
 	struct strbuf cid = STRBUF_INIT;
 
 	strbuf_printf(&cid, "call_%s", call_id);
 	cJSON_AddStringToObject(item, "type", "function_call");
 	cJSON_AddStringToObject(item, "id", id);
-	cJSON_AddStringToObject(item, "call_id",
-				json_str(fc, "call_id") ? json_str(fc, "call_id") : strbuf_str(&cid));
+	cJSON_AddStringToObject(
+	    item, "call_id", json_str(fc, "call_id") ? json_str(fc, "call_id") : strbuf_str(&cid));
 	cJSON_AddStringToObject(item, "name", json_str(fc, "name"));
 	/* On the wire arguments is always a string holding JSON. */
 	if (cJSON_IsString(args)) {
@@ -837,7 +843,8 @@ static cJSON *reasoning_item(struct standin *s)
 static cJSON *usage_object(size_t in_chars, size_t out_chars, bool with_output)
 {
 	cJSON *u = cJSON_CreateObject();
-	double in = 12 + (double)(in_chars / 4), out = with_output ? 1 + (double)(out_chars / 4) : 0;
+	double in = 12 + (double)(in_chars / 4),
+	       out = with_output ? 1 + (double)(out_chars / 4) : 0;
 
 	cJSON_AddNumberToObject(u, "input_tokens", in);
 	cJSON_AddItemToObject(u, "input_tokens_details", cJSON_CreateObject());
@@ -868,8 +875,8 @@ static cJSON *prompt_echo(const cJSON *doc)
  * The whole Response object (docs/protocol.md, A reply; fields in the order of
  * the live captures), echoing the request's settings as the real API does.
  */
-static cJSON *response_object(struct fake *f, const cJSON *doc, const char *status,
-			      cJSON *output, cJSON *error, cJSON *incomplete, cJSON *usage)
+static cJSON *response_object(struct fake *f, const cJSON *doc, const char *status, cJSON *output,
+			      cJSON *error, cJSON *incomplete, cJSON *usage)
 {
 	cJSON *r = cJSON_CreateObject();
 	const char *conv = conversation_of(doc);
@@ -896,7 +903,8 @@ static cJSON *response_object(struct fake *f, const cJSON *doc, const char *stat
 		cJSON_AddNullToObject(r, "conversation");
 	}
 	cJSON_AddItemToObject(r, "error", error ? error : cJSON_CreateNull());
-	cJSON_AddItemToObject(r, "incomplete_details", incomplete ? incomplete : cJSON_CreateNull());
+	cJSON_AddItemToObject(r, "incomplete_details",
+			      incomplete ? incomplete : cJSON_CreateNull());
 	json_echo(r, doc, "instructions", cJSON_CreateNull());
 	json_echo(r, doc, "max_output_tokens", cJSON_CreateNull());
 	cJSON_AddNullToObject(r, "max_tool_calls");
@@ -935,7 +943,7 @@ static cJSON *response_object(struct fake *f, const cJSON *doc, const char *stat
 static const cJSON *schema_format(const cJSON *doc)
 {
 	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(doc, "text"), "format");
+	    cJSON_GetObjectItemCaseSensitive(doc, "text"), "format");
 	const char *type = json_str(fmt, "type");
 
 	return type && !strcmp(type, "json_schema") ? fmt : NULL;
@@ -978,15 +986,16 @@ static bool check_strict(const cJSON *o, const char *name, struct strbuf *path, 
 			const cJSON *r;
 			bool listed = false;
 
-			cJSON_ArrayForEach(r, req)
-				if (cJSON_IsString(r) && !strcmp(r->valuestring, p->string))
-					listed = true;
+			cJSON_ArrayForEach(r, req) if (cJSON_IsString(r) &&
+						       !strcmp(r->valuestring, p->string)) listed =
+			    true;
 			if (!listed) {
-				bad_request(a, "invalid_json_schema", "text.format.schema",
-					    "Invalid schema for response_format '%s': In context=(%s), "
-					    "'required' is required to be supplied and to be an array "
-					    "including every key in properties. Missing '%s'.",
-					    name, strbuf_str(path), p->string);
+				bad_request(
+				    a, "invalid_json_schema", "text.format.schema",
+				    "Invalid schema for response_format '%s': In context=(%s), "
+				    "'required' is required to be supplied and to be an array "
+				    "including every key in properties. Missing '%s'.",
+				    name, strbuf_str(path), p->string);
 				return false;
 			}
 		}
@@ -1025,9 +1034,10 @@ static bool check_format(const cJSON *fmt, struct answer *a)
 	for (c = name; *c; c++) {
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-')) {
-			bad_request(a, "invalid_value", "text.format.name",
-				    "Invalid 'text.format.name': string does not match pattern. "
-				    "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.");
+			bad_request(
+			    a, "invalid_value", "text.format.name",
+			    "Invalid 'text.format.name': string does not match pattern. "
+			    "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.");
 			return false;
 		}
 	}
@@ -1104,15 +1114,15 @@ static int hits(const struct signals *sig, const char *const *words)
 	return n;
 }
 
-static const char *const w_buy[] = {"price", "pricing", "quote", "buy", "order", "demo",
-				    "purchase", "ship", "deliver", "pick up", "book", NULL};
-static const char *const w_urgent[] = {"urgent", "asap", "today", "tomorrow", "right away",
-				       "this week", NULL};
-static const char *const w_soon[] = {"soon", "next week", "next month", "saturday", "weekend",
-				     NULL};
+static const char *const w_buy[] = {"price",    "pricing", "quote",   "buy",     "order", "demo",
+				    "purchase", "ship",    "deliver", "pick up", "book",  NULL};
+static const char *const w_urgent[] = {"urgent",     "asap",      "today", "tomorrow",
+				       "right away", "this week", NULL};
+static const char *const w_soon[] = {"soon",     "next week", "next month",
+				     "saturday", "weekend",   NULL};
 static const char *const w_budget[] = {"budget", NULL};
 static const char *const w_price[] = {"price", "pricing", "cost", "expensive", "quote", NULL};
-static const char *const w_fit[] = {"we need", "our team", "our company", "our business",
+static const char *const w_fit[] = {"we need", "our team",    "our company", "our business",
 				    "for our", "for my shop", NULL};
 static const char *const w_demo[] = {"demo", NULL};
 static const char *const w_followup[] = {"call me", "follow up", "contact me", NULL};
@@ -1197,7 +1207,7 @@ static cJSON *lead_value(const char *name, const struct signals *sig)
 					  : hits(sig, w_soon) ? "Medium"
 							      : "Low");
 	if (!strcmp(name, "budget_constraint"))
-		return cJSON_CreateString(hits(sig, w_budget) ? "Yes"
+		return cJSON_CreateString(hits(sig, w_budget)  ? "Yes"
 					  : hits(sig, w_price) ? "Maybe"
 							       : "No");
 	if (!strcmp(name, "fit_alignment"))
@@ -1282,7 +1292,7 @@ static char *reason_for(const char *key, const struct signals *sig)
 			       : hits(sig, w_soon) ? "Has a date in mind."
 						   : "No timeline given.");
 	if (!strcmp(key, "budget"))
-		return xstrdup(hits(sig, w_budget) ? "Mentioned their budget."
+		return xstrdup(hits(sig, w_budget)  ? "Mentioned their budget."
 			       : hits(sig, w_price) ? "Asked about the price."
 						    : "Nothing said about money.");
 	if (!strcmp(key, "fit"))
@@ -1312,12 +1322,12 @@ static cJSON *instance_of(const cJSON *schema, const char *name, const struct si
 	if (cJSON_IsArray(type)) {
 		const cJSON *x;
 
-		cJSON_ArrayForEach(x, type)
-			if (cJSON_IsString(x) && !strcmp(x->valuestring, "null"))
-				return cJSON_CreateNull();
+		cJSON_ArrayForEach(
+		    x, type) if (cJSON_IsString(x) &&
+				 !strcmp(x->valuestring, "null")) return cJSON_CreateNull();
 		t = cJSON_IsString(cJSON_GetArrayItem(type, 0))
-			    ? cJSON_GetArrayItem(type, 0)->valuestring
-			    : NULL;
+			? cJSON_GetArrayItem(type, 0)->valuestring
+			: NULL;
 	}
 	if (t && !strcmp(t, "object")) {
 		const cJSON *p;
@@ -1364,9 +1374,9 @@ static char *structured_text(const cJSON *doc, const cJSON *fmt, const cJSON *st
 		cJSON_DeleteItemFromObjectCaseSensitive(answer, kv->string);
 		cJSON_AddItemToObject(answer, kv->string, cJSON_Duplicate(kv, true));
 	}
-	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(step, "omit_fields"))
-		if (cJSON_IsString(kv))
-			cJSON_DeleteItemFromObjectCaseSensitive(answer, kv->valuestring);
+	cJSON_ArrayForEach(
+	    kv, cJSON_GetObjectItemCaseSensitive(step, "omit_fields")) if (cJSON_IsString(kv))
+	    cJSON_DeleteItemFromObjectCaseSensitive(answer, kv->valuestring);
 	free(sig.text);
 	free(sig.lower);
 	return json_take_text(answer);
@@ -1467,9 +1477,7 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 	 * the usual message then. */
 	if (fc && !tool_allowed(doc, json_str(fc, "name")))
 		calls = false;
-	cJSON_ArrayForEach(one, fcs)
-		if (!tool_allowed(doc, json_str(one, "name")))
-			calls = false;
+	cJSON_ArrayForEach(one, fcs) if (!tool_allowed(doc, json_str(one, "name"))) calls = false;
 	if (json_true(step, "reasoning"))
 		cJSON_AddItemToArray(output, reasoning_item(&f->s));
 	if (!strcmp(rstatus, "failed")) {
@@ -1486,7 +1494,8 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		const char *reason = json_str(step, "reason");
 
 		incomplete = cJSON_CreateObject();
-		cJSON_AddStringToObject(incomplete, "reason", reason ? reason : "max_output_tokens");
+		cJSON_AddStringToObject(incomplete, "reason",
+					reason ? reason : "max_output_tokens");
 		cJSON_AddItemToArray(output, message_item(&f->s, half, "incomplete"));
 		usage = usage_object(strlen(echo), strlen(half), true);
 		free(half);
@@ -1494,7 +1503,7 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		if (fc)
 			cJSON_AddItemToArray(output, function_call_item(&f->s, fc));
 		cJSON_ArrayForEach(one, fcs)
-			cJSON_AddItemToArray(output, function_call_item(&f->s, one));
+		    cJSON_AddItemToArray(output, function_call_item(&f->s, one));
 		usage = usage_object(strlen(echo), 40, true);
 	} else if (json_str(step, "refusal")) {
 		cJSON_AddItemToArray(output, refusal_item(&f->s, json_str(step, "refusal")));
@@ -1569,8 +1578,8 @@ static void responses(struct fake *f, struct evhttp_request *req, const char *bo
 	a->delay_ms = f->delay_ms;
 	/* Structured-output requests (lead extraction) and the others
 	 * (replies) run side by side: each kind takes only its own steps. */
-	a->step = standin_take_step(&f->s, schema_format(doc) ? "structured" : "responses",
-				    "responses");
+	a->step =
+	    standin_take_step(&f->s, schema_format(doc) ? "structured" : "responses", "responses");
 	if (!apply_step(a, a->step))
 		response_answer(f, doc, a->step, a);
 	/* The conversation stays busy for as long as its answer is pending. */
@@ -1580,8 +1589,8 @@ out:
 	cJSON_Delete(doc);
 }
 
-static void conversations(struct fake *f, struct evhttp_request *req, const char *body,
-			  size_t len, struct answer *a)
+static void conversations(struct fake *f, struct evhttp_request *req, const char *body, size_t len,
+			  struct answer *a)
 {
 	cJSON *doc, *out;
 	const cJSON *items, *meta;
@@ -1599,10 +1608,11 @@ static void conversations(struct fake *f, struct evhttp_request *req, const char
 			    "Invalid type for 'items': expected an array, but got %s instead.",
 			    json_kind(items));
 	} else if (cJSON_GetArraySize(items) > 20) {
-		bad_request(a, "array_above_max_length", "items",
-			    "Invalid 'items': array too long. Expected an array with maximum length "
-			    "20, but got an array with length %d instead.",
-			    cJSON_GetArraySize(items));
+		bad_request(
+		    a, "array_above_max_length", "items",
+		    "Invalid 'items': array too long. Expected an array with maximum length "
+		    "20, but got an array with length %d instead.",
+		    cJSON_GetArraySize(items));
 	} else if (meta && !cJSON_IsNull(meta) && !cJSON_IsObject(meta)) {
 		bad_request(a, "invalid_type", "metadata",
 			    "Invalid type for 'metadata': expected an object, but got %s instead.",
@@ -1614,10 +1624,11 @@ static void conversations(struct fake *f, struct evhttp_request *req, const char
 			id = standin_id(&f->s, "conv_", 48);
 			cJSON_AddStringToObject(out, "id", id);
 			cJSON_AddStringToObject(out, "object", "conversation");
-			cJSON_AddNumberToObject(out, "created_at", (double)(clock_wall_ms() / 1000));
-			cJSON_AddItemToObject(out, "metadata", cJSON_IsObject(meta)
-								       ? cJSON_Duplicate(meta, true)
-								       : cJSON_CreateObject());
+			cJSON_AddNumberToObject(out, "created_at",
+						(double)(clock_wall_ms() / 1000));
+			cJSON_AddItemToObject(out, "metadata",
+					      cJSON_IsObject(meta) ? cJSON_Duplicate(meta, true)
+								   : cJSON_CreateObject());
 			answer_json(a, 200, out);
 			f->conversations++;
 			free(id);
@@ -1667,31 +1678,31 @@ static void handle(struct evhttp_request *req, void *arg)
 /* ---------------------------------------------------------------- script and stats */
 
 static const struct step_key step_keys[] = {
-	{"for", ST_STR},
-	{"times", ST_NUM},
-	{"delay_ms", ST_NUM},
-	{"drop", ST_BOOL},
-	{"status", ST_NUM},
-	{"code", ST_STR},
-	{"type", ST_STR},
-	{"message", ST_STR},
-	{"param", ST_STR},
-	{"retry_after", ST_NUM},
-	{"retry_after_ms", ST_NUM},
-	{"should_retry", ST_BOOL},
-	{"text", ST_STR},
-	{"text_len", ST_NUM},
-	{"text_template", ST_STR},
-	{"response_status", ST_STR},
-	{"error_code", ST_STR},
-	{"reason", ST_STR},
-	{"function_call", ST_OBJ},
-	{"function_calls", ST_ANY},
-	{"reasoning", ST_BOOL},
-	{"refusal", ST_STR},
-	{"fields", ST_OBJ},
-	{"omit_fields", ST_ANY},
-	{NULL, ST_ANY},
+    {"for", ST_STR},
+    {"times", ST_NUM},
+    {"delay_ms", ST_NUM},
+    {"drop", ST_BOOL},
+    {"status", ST_NUM},
+    {"code", ST_STR},
+    {"type", ST_STR},
+    {"message", ST_STR},
+    {"param", ST_STR},
+    {"retry_after", ST_NUM},
+    {"retry_after_ms", ST_NUM},
+    {"should_retry", ST_BOOL},
+    {"text", ST_STR},
+    {"text_len", ST_NUM},
+    {"text_template", ST_STR},
+    {"response_status", ST_STR},
+    {"error_code", ST_STR},
+    {"reason", ST_STR},
+    {"function_call", ST_OBJ},
+    {"function_calls", ST_ANY},
+    {"reasoning", ST_BOOL},
+    {"refusal", ST_STR},
+    {"fields", ST_OBJ},
+    {"omit_fields", ST_ANY},
+    {NULL, ST_ANY},
 };
 
 static const char *check_step(const cJSON *step)
@@ -1715,12 +1726,10 @@ static const char *check_step(const cJSON *step)
 		return "\"response_status\" must be \"completed\", \"failed\" or \"incomplete\"";
 	if (json_has(step, "omit_fields") && !cJSON_IsArray(omit))
 		return "\"omit_fields\" must be an array of field names";
-	cJSON_ArrayForEach(name, omit)
-		if (!cJSON_IsString(name))
-			return "\"omit_fields\" must be an array of field names";
-	if (json_has(step, "refusal") &&
-	    (json_has(step, "text") || json_has(step, "text_len") || fc ||
-	     json_has(step, "function_calls")))
+	cJSON_ArrayForEach(name, omit) if (!cJSON_IsString(name)) return "\"omit_fields\" must be "
+									 "an array of field names";
+	if (json_has(step, "refusal") && (json_has(step, "text") || json_has(step, "text_len") ||
+					  fc || json_has(step, "function_calls")))
 		return "\"refusal\" replaces the answer: no \"text\", \"text_len\" or "
 		       "\"function_call\" with it";
 	if (json_has(step, "text") && json_has(step, "text_len"))
@@ -1785,13 +1794,13 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"log", required_argument, NULL, 'L'},
-		{"delay-ms", required_argument, NULL, 'd'},
-		{"api-key", required_argument, NULL, 'k'},
-		{"require-conversation", no_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"log", required_argument, NULL, 'L'},
+	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"api-key", required_argument, NULL, 'k'},
+	    {"require-conversation", no_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	json_init();

@@ -46,7 +46,7 @@
 #define STANDIN_FN static __attribute__((unused))
 
 /* Far above anything parley sends; Meta's own webhook bodies stop at 3 MB. */
-#define STANDIN_MAX_BODY (32u * 1024 * 1024)
+#define STANDIN_MAX_BODY    (32u * 1024 * 1024)
 #define STANDIN_MAX_HEADERS 8
 
 /*
@@ -55,8 +55,8 @@
  * Every string is owned; answer_clear() releases them.
  */
 struct answer {
-	int status;  /* 0: close the connection without answering (drop) */
-	char *body;  /* JSON text; NULL only when dropping */
+	int status; /* 0: close the connection without answering (drop) */
+	char *body; /* JSON text; NULL only when dropping */
 	char *hdr[STANDIN_MAX_HEADERS][2];
 	size_t n_hdr;
 	long delay_ms;
@@ -64,7 +64,10 @@ struct answer {
 	cJSON *step; /* the script step used, for /_requests; may be NULL */
 };
 
-#define ANSWER_INIT {0}
+#define ANSWER_INIT                                                                                \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 struct standin;
 
@@ -82,14 +85,14 @@ struct standin {
 	struct event_base *base;
 	struct evhttp *http;
 	struct event *sig_term, *sig_int;
-	FILE *log;		 /* --log FILE, or NULL */
-	cJSON *requests;	 /* array, GET /_requests */
-	cJSON *script;		 /* array of steps not yet used up */
+	FILE *log;               /* --log FILE, or NULL */
+	cJSON *requests;         /* array, GET /_requests */
+	cJSON *script;           /* array of steps not yet used up */
 	struct pending *pending; /* answers waiting for a timer */
 	long n_pending, max_pending;
-	long n_requests;	 /* since the last /_reset */
-	uint64_t seed;		 /* makes ids unique across runs */
-	uint64_t counter;	 /* makes ids unique within a run */
+	long n_requests;  /* since the last /_reset */
+	uint64_t seed;    /* makes ids unique across runs */
+	uint64_t counter; /* makes ids unique within a run */
 	/* per server: extra /_stats fields, and what /_reset also clears */
 	void (*stats)(struct standin *s, cJSON *out);
 	void (*reset)(struct standin *s);
@@ -101,7 +104,7 @@ struct standin {
 /* ---------------------------------------------------------------- small helpers */
 
 STANDIN_FN void standin_log(struct standin *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 STANDIN_FN void standin_log(struct standin *s, const char *fmt, ...)
 {
@@ -457,8 +460,8 @@ STANDIN_FN void standin_answer(struct standin *s, struct evhttp_request *req, cJ
 		cJSON_AddItemToObject(entry, "response", resp ? resp : cJSON_CreateNull());
 		cJSON_AddNumberToObject(entry, "delay_ms", (double)a->delay_ms);
 		cJSON_AddBoolToObject(entry, "dropped", a->status == 0);
-		cJSON_AddItemToObject(entry, "step", a->step ? cJSON_Duplicate(a->step, true)
-							  : cJSON_CreateNull());
+		cJSON_AddItemToObject(
+		    entry, "step", a->step ? cJSON_Duplicate(a->step, true) : cJSON_CreateNull());
 	}
 	standin_log(s, "%s %s -> %d%s (%ld ms)", standin_method(req), evhttp_request_get_uri(req),
 		    a->status, a->status == 0 ? " drop" : "", a->delay_ms);
@@ -797,8 +800,8 @@ STANDIN_FN int standin_start(struct standin *s, const char *listen, const char *
 	}
 	evhttp_set_max_body_size(s->http, STANDIN_MAX_BODY);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+						EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+						EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(s->http, cb, arg);
 	bs = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
 	if (!bs) {

@@ -153,10 +153,10 @@ static void test_new_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_text),
-	    cmocka_unit_test(test_email),       cmocka_unit_test(test_platforms_and_meta_ids),
-	    cmocka_unit_test(test_counts),      cmocka_unit_test(test_token_clean),
-	    cmocka_unit_test(test_read_token),  cmocka_unit_test(test_new_ids),
+	    cmocka_unit_test(test_ids),        cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_email),      cmocka_unit_test(test_platforms_and_meta_ids),
+	    cmocka_unit_test(test_counts),     cmocka_unit_test(test_token_clean),
+	    cmocka_unit_test(test_read_token), cmocka_unit_test(test_new_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

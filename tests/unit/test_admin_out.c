@@ -28,7 +28,8 @@ static PGresult *make_result(int ncols, const char *const *names, const Oid *typ
 	for (int r = 0; r < nrows; r++)
 		for (int c = 0; c < ncols; c++) {
 			const char *v = cells[r * ncols + c];
-			assert_int_equal(PQsetvalue(res, r, c, (char *)v, v ? (int)strlen(v) : -1), 1);
+			assert_int_equal(PQsetvalue(res, r, c, (char *)v, v ? (int)strlen(v) : -1),
+					 1);
 		}
 	return res;
 }
@@ -36,8 +37,7 @@ static PGresult *make_result(int ncols, const char *const *names, const Oid *typ
 static const char *const NAMES[] = {"tenant_id", "credits", "active", "extra", "name"};
 static const Oid TYPES[] = {25, 23, 16, 3802, 25};
 static const char *const CELLS[] = {
-    "acme", "10", "t", "{\"a\":[1,2]}", "Caf\xc3\xa9 one",
-    "bee",  "0",  "f", NULL,            "two\nlines",
+    "acme", "10", "t", "{\"a\":[1,2]}", "Caf\xc3\xa9 one", "bee", "0", "f", NULL, "two\nlines",
 };
 
 static char *capture(void (*fn)(FILE *, const PGresult *, int), const PGresult *res, int n)
@@ -50,8 +50,14 @@ static char *capture(void (*fn)(FILE *, const PGresult *, int), const PGresult *
 	return buf;
 }
 
-static void table(FILE *f, const PGresult *res, int n) { admin_out_table(f, res, n); }
-static void fields0(FILE *f, const PGresult *res, int n) { admin_out_fields(f, res, 0, n); }
+static void table(FILE *f, const PGresult *res, int n)
+{
+	admin_out_table(f, res, n);
+}
+static void fields0(FILE *f, const PGresult *res, int n)
+{
+	admin_out_fields(f, res, 0, n);
+}
 
 static void test_json_types(void **state)
 {

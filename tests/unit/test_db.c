@@ -162,10 +162,10 @@ static void test_query_during_free_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unavailable_arrives_after_the_call),
-		cmocka_unit_test(test_query_from_a_failure_callback),
-		cmocka_unit_test(test_free_delivers_pending_failures_once),
-		cmocka_unit_test(test_query_during_free_is_refused),
+	    cmocka_unit_test(test_unavailable_arrives_after_the_call),
+	    cmocka_unit_test(test_query_from_a_failure_callback),
+	    cmocka_unit_test(test_free_delivers_pending_failures_once),
+	    cmocka_unit_test(test_query_during_free_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,11 +150,11 @@ static const enum db_batch_type one_text[] = {DB_BATCH_TEXT};
 static struct db_batch *small_batch(struct db_pool *pool)
 {
 	return db_batch_new(pool, &(struct db_batch_config){.sql = "SELECT unnest($1::text[])",
-							     .columns = one_text,
-							     .ncols = 1,
-							     .max_in_flight = 1,
-							     .max_items = 1,
-							     .max_queued = 1});
+							    .columns = one_text,
+							    .ncols = 1,
+							    .max_in_flight = 1,
+							    .max_items = 1,
+							    .max_queued = 1});
 }
 
 static void run_until(struct event_base *base, const int *calls, int want)
@@ -173,7 +173,7 @@ static void test_refusals_arrive_after_the_call(void **state)
 	struct db_pool *pool = db_pool_new(base, NOWHERE, 1);
 	struct db_batch *b = small_batch(pool);
 	struct outcome sent = {0}, waiting = {0}, refused = {0};
-	add(b, &sent);	  /* its statement is refused by the pool */
+	add(b, &sent);    /* its statement is refused by the pool */
 	add(b, &waiting); /* waits for the statement slot */
 	add(b, &refused); /* queue full */
 	assert_int_equal(sent.calls + waiting.calls + refused.calls, 0);

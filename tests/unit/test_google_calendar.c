@@ -49,32 +49,33 @@ static void test_time_parse_hostile(void **state)
 	time_t t;
 	int off;
 	const char *bad[] = {
-		"",
-		"2026-01-05",
-		"2026-02-29T10:00:00Z", /* not a leap year */
-		"2026-13-01T10:00:00Z",
-		"2026-00-10T10:00:00Z",
-		"2026-04-31T10:00:00Z",
-		"2026-01-05T24:00:00Z",
-		"2026-01-05T10:60:00Z",
-		"2026-01-05T10:00:61Z",
-		"2026-01-05T10:00:00+24:00",
-		"2026-01-05T10:00:00+01",
-		"2026-01-05T10:00:00+0100",
-		"2026-01-05T10:00:00Z trailing",
-		"2026-01-05T10:00:00.Z",
-		"1969-12-31T23:59:59Z",
-		"1970-01-01T00:30:00+01:00", /* before the epoch in UTC */
-		"10000-01-01T00:00:00Z",
-		"2026-1-5T10:00:00Z",
-		"-026-01-05T10:00:00Z",
-		"2026-01-05T1O:00:00Z",
-		"tomorrow at ten",
-		"2026-01-05T10:00:00.99999999999999999999999999999999999999999999999999999999Z",
-		NULL,
+	    "",
+	    "2026-01-05",
+	    "2026-02-29T10:00:00Z", /* not a leap year */
+	    "2026-13-01T10:00:00Z",
+	    "2026-00-10T10:00:00Z",
+	    "2026-04-31T10:00:00Z",
+	    "2026-01-05T24:00:00Z",
+	    "2026-01-05T10:60:00Z",
+	    "2026-01-05T10:00:61Z",
+	    "2026-01-05T10:00:00+24:00",
+	    "2026-01-05T10:00:00+01",
+	    "2026-01-05T10:00:00+0100",
+	    "2026-01-05T10:00:00Z trailing",
+	    "2026-01-05T10:00:00.Z",
+	    "1969-12-31T23:59:59Z",
+	    "1970-01-01T00:30:00+01:00", /* before the epoch in UTC */
+	    "10000-01-01T00:00:00Z",
+	    "2026-1-5T10:00:00Z",
+	    "-026-01-05T10:00:00Z",
+	    "2026-01-05T1O:00:00Z",
+	    "tomorrow at ten",
+	    "2026-01-05T10:00:00.99999999999999999999999999999999999999999999999999999999Z",
+	    NULL,
 	};
 	for (size_t i = 0; bad[i]; i++) {
-		if (gcal_time_parse(bad[i], &t, &off) == 0 || gcal_time_parse(bad[i], &t, &off) == -2)
+		if (gcal_time_parse(bad[i], &t, &off) == 0 ||
+		    gcal_time_parse(bad[i], &t, &off) == -2)
 			fail_msg("accepted %s", bad[i]);
 	}
 	assert_int_equal(gcal_time_parse(NULL, &t, &off), -1);
@@ -151,9 +152,17 @@ static void test_timezone(void **state)
 	assert_null(gcal_check_timezone("America/Argentina/Buenos_Aires", NULL));
 	assert_null(gcal_check_timezone("UTC", NULL));
 	assert_null(gcal_check_timezone("Etc/GMT+3", NULL));
-	const char *bad[] = {"", "../../etc/passwd", "Europe//Amsterdam", "/Europe", "Europe/",
-			     "Europe/Amster dam", "Europe/Amsterdam\n", "1Europe/X", "A/B/C/D",
-			     "Europe/./Amsterdam", NULL};
+	const char *bad[] = {"",
+			     "../../etc/passwd",
+			     "Europe//Amsterdam",
+			     "/Europe",
+			     "Europe/",
+			     "Europe/Amster dam",
+			     "Europe/Amsterdam\n",
+			     "1Europe/X",
+			     "A/B/C/D",
+			     "Europe/./Amsterdam",
+			     NULL};
 	for (size_t i = 0; bad[i]; i++)
 		if (!gcal_check_timezone(bad[i], NULL))
 			fail_msg("accepted '%s'", bad[i]);
@@ -165,7 +174,8 @@ static void test_timezone(void **state)
 	/* With the database: names it lacks are refused. */
 	if (gcal_check_timezone("Europe/Amsterdam", "/usr/share/zoneinfo") == NULL) {
 		assert_non_null(gcal_check_timezone("Mars/Olympus_Mons", "/usr/share/zoneinfo"));
-		assert_non_null(gcal_check_timezone("Europe", "/usr/share/zoneinfo")); /* a directory */
+		assert_non_null(
+		    gcal_check_timezone("Europe", "/usr/share/zoneinfo")); /* a directory */
 	}
 	/* A missing database falls back to the pattern. */
 	assert_null(gcal_check_timezone("Mars/Olympus_Mons", "/nonexistent/zoneinfo"));
@@ -179,11 +189,27 @@ static void test_email(void **state)
 	for (size_t i = 0; good[i]; i++)
 		if (gcal_check_email(good[i]))
 			fail_msg("refused %s", good[i]);
-	const char *bad[] = {"",	     "ana",	   "@x.io",	    "ana@",	  "ana@x",
-			     "a@@x.io",	     "a@b@x.io",   ".a@x.io",	    "a.@x.io",	  "a..b@x.io",
-			     "a b@x.io",     "a@x..io",	   "a@-x.io",	    "a@x-.io",	  "a@x.io.",
-			     "<a@x.io>",     "a@x.io\r\nBcc: y@z.io",	    "ação@x.io", "a@xn--.io\x01",
-			     "\"a\"@x.io",   NULL};
+	const char *bad[] = {"",
+			     "ana",
+			     "@x.io",
+			     "ana@",
+			     "ana@x",
+			     "a@@x.io",
+			     "a@b@x.io",
+			     ".a@x.io",
+			     "a.@x.io",
+			     "a..b@x.io",
+			     "a b@x.io",
+			     "a@x..io",
+			     "a@-x.io",
+			     "a@x-.io",
+			     "a@x.io.",
+			     "<a@x.io>",
+			     "a@x.io\r\nBcc: y@z.io",
+			     "ação@x.io",
+			     "a@xn--.io\x01",
+			     "\"a\"@x.io",
+			     NULL};
 	for (size_t i = 0; bad[i]; i++)
 		if (!gcal_check_email(bad[i]))
 			fail_msg("accepted %s", bad[i]);
@@ -214,28 +240,30 @@ static void test_token_parse(void **state)
 	(void)state;
 	char *at, *rt, *why;
 	long exp;
-	assert_int_equal(parse_token(200,
-				     "{\"access_token\":\"1/fFAGRNJru1FTz70BzhT3Zg\",\"expires_in\":3920,"
-				     "\"scope\":\"x\",\"token_type\":\"Bearer\"}",
-				     &at, &exp, &rt, &why),
-			 GCAL_TOKEN_OK);
+	assert_int_equal(
+	    parse_token(200,
+			"{\"access_token\":\"1/fFAGRNJru1FTz70BzhT3Zg\",\"expires_in\":3920,"
+			"\"scope\":\"x\",\"token_type\":\"Bearer\"}",
+			&at, &exp, &rt, &why),
+	    GCAL_TOKEN_OK);
 	assert_string_equal(at, "1/fFAGRNJru1FTz70BzhT3Zg");
 	assert_int_equal(exp, 3920);
 	assert_null(rt);
 	assert_null(why);
 	free(at);
 	/* a new refresh token, expires_in as a string, clamped */
-	assert_int_equal(parse_token(200, "{\"access_token\":\"a\",\"expires_in\":\"5\","
-					  "\"refresh_token\":\"r2\"}",
+	assert_int_equal(parse_token(200,
+				     "{\"access_token\":\"a\",\"expires_in\":\"5\","
+				     "\"refresh_token\":\"r2\"}",
 				     &at, &exp, &rt, &why),
 			 GCAL_TOKEN_OK);
 	assert_int_equal(exp, 60);
 	assert_string_equal(rt, "r2");
 	free(at);
 	free(rt);
-	assert_int_equal(parse_token(200, "{\"access_token\":\"a\",\"expires_in\":1e300}", &at,
-				     &exp, &rt, &why),
-			 GCAL_TOKEN_OK);
+	assert_int_equal(
+	    parse_token(200, "{\"access_token\":\"a\",\"expires_in\":1e300}", &at, &exp, &rt, &why),
+	    GCAL_TOKEN_OK);
 	assert_int_equal(exp, 86400);
 	free(at);
 	assert_int_equal(parse_token(200, "{\"access_token\":\"a\"}", &at, &exp, &rt, &why),
@@ -243,11 +271,12 @@ static void test_token_parse(void **state)
 	assert_int_equal(exp, 3600);
 	free(at);
 
-	assert_int_equal(parse_token(400,
-				     "{\"error\":\"invalid_grant\",\"error_description\":\"Token has "
-				     "been expired or revoked.\"}",
-				     &at, &exp, &rt, &why),
-			 GCAL_TOKEN_REVOKED);
+	assert_int_equal(
+	    parse_token(400,
+			"{\"error\":\"invalid_grant\",\"error_description\":\"Token has "
+			"been expired or revoked.\"}",
+			&at, &exp, &rt, &why),
+	    GCAL_TOKEN_REVOKED);
 	assert_null(at);
 	assert_string_equal(why, "invalid_grant: Token has been expired or revoked.");
 	free(why);
@@ -267,11 +296,17 @@ static void test_token_parse_hostile(void **state)
 	(void)state;
 	char *at, *rt, *why;
 	long exp;
-	const char *bad[] = {
-		"", "null", "[]", "{\"access_token\":null}", "{\"access_token\":\"\"}",
-		"{\"access_token\":\"has space\"}", "{\"access_token\":\"line\\nbreak\"}",
-		"{\"access_token\":\"caf\\u00e9\"}", "{\"access_token\":42}", "{\"access_token\":",
-		NULL};
+	const char *bad[] = {"",
+			     "null",
+			     "[]",
+			     "{\"access_token\":null}",
+			     "{\"access_token\":\"\"}",
+			     "{\"access_token\":\"has space\"}",
+			     "{\"access_token\":\"line\\nbreak\"}",
+			     "{\"access_token\":\"caf\\u00e9\"}",
+			     "{\"access_token\":42}",
+			     "{\"access_token\":",
+			     NULL};
 	for (size_t i = 0; bad[i]; i++) {
 		if (parse_token(200, bad[i], &at, &exp, &rt, &why) != GCAL_TOKEN_FINAL)
 			fail_msg("accepted %s", bad[i]);
@@ -280,8 +315,9 @@ static void test_token_parse_hostile(void **state)
 		free(why);
 	}
 	/* An error description with control characters is cleaned for logs. */
-	assert_int_equal(parse_token(400, "{\"error\":\"invalid_grant\",\"error_description\":"
-					  "\"a\\nb\\u001b[31m\"}",
+	assert_int_equal(parse_token(400,
+				     "{\"error\":\"invalid_grant\",\"error_description\":"
+				     "\"a\\nb\\u001b[31m\"}",
 				     &at, &exp, &rt, &why),
 			 GCAL_TOKEN_REVOKED);
 	assert_null(strchr(why, '\n'));
@@ -309,7 +345,8 @@ static void test_error_reason(void **state)
 	assert_string_equal(r, "rateLimitExceeded");
 	assert_true(gcal_retryable_403(403, body, strlen(body)));
 	assert_false(gcal_retryable_403(404, body, strlen(body)));
-	const char *forbidden = "{\"error\":{\"errors\":[{\"reason\":\"forbiddenForNonOrganizer\"}]}}";
+	const char *forbidden =
+	    "{\"error\":{\"errors\":[{\"reason\":\"forbiddenForNonOrganizer\"}]}}";
 	assert_false(gcal_retryable_403(403, forbidden, strlen(forbidden)));
 	gcal_error_reason("garbage", 7, r, sizeof r);
 	assert_string_equal(r, "");
@@ -328,16 +365,16 @@ static void test_freebusy(void **state)
 	assert_string_equal(cJSON_GetObjectItem(j, "timeMin")->valuestring, "2026-01-05T09:00:00Z");
 	assert_string_equal(cJSON_GetObjectItem(j, "timeMax")->valuestring, "2026-01-05T10:00:00Z");
 	assert_string_equal(
-		cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "items"), 0), "id")
-			->valuestring,
-		"primary");
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "items"), 0), "id")
+		->valuestring,
+	    "primary");
 	cJSON_Delete(j);
 	free(req);
 
 	const char *body =
-		"{\"kind\":\"calendar#freeBusy\",\"calendars\":{\"primary\":{\"busy\":["
-		"{\"start\":\"2026-01-05T14:00:00-03:00\",\"end\":\"2026-01-05T15:00:00-03:00\"},"
-		"{\"start\":\"2026-01-05T09:00:00Z\",\"end\":\"2026-01-05T09:45:00Z\"}]}}}";
+	    "{\"kind\":\"calendar#freeBusy\",\"calendars\":{\"primary\":{\"busy\":["
+	    "{\"start\":\"2026-01-05T14:00:00-03:00\",\"end\":\"2026-01-05T15:00:00-03:00\"},"
+	    "{\"start\":\"2026-01-05T09:00:00Z\",\"end\":\"2026-01-05T09:45:00Z\"}]}}}";
 	struct gcal_interval *busy;
 	size_t n;
 	assert_null(gcal_freebusy_parse(body, strlen(body), "primary", &busy, &n));
@@ -347,7 +384,7 @@ static void test_freebusy(void **state)
 	assert_int_equal(busy[1].start, T0 + 8 * 3600);
 	assert_true(gcal_overlaps(busy, n, T0 + 1800, T0 + 3600));
 	assert_false(gcal_overlaps(busy, n, T0 + 2700, T0 + 4500)); /* end is exclusive */
-	assert_false(gcal_overlaps(busy, n, T0 - 1800, T0));	     /* so is ours */
+	assert_false(gcal_overlaps(busy, n, T0 - 1800, T0));        /* so is ours */
 	free(busy);
 
 	const char *empty = "{\"calendars\":{\"primary\":{}}}";
@@ -362,21 +399,21 @@ static void test_freebusy_hostile(void **state)
 	struct gcal_interval *busy;
 	size_t n;
 	const char *bad[] = {
-		"",
-		"{}",
-		"{\"calendars\":{}}",
-		"{\"calendars\":{\"other\":{\"busy\":[]}}}",
-		"{\"calendars\":{\"primary\":{\"errors\":[{\"domain\":\"global\",\"reason\":"
-		"\"notFound\"}],\"busy\":[]}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":{}}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"x\",\"end\":\"y\"}]}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00Z\"}]}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00Z\","
-		"\"end\":\"2026-01-05T09:00:00Z\"}]}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00\","
-		"\"end\":\"2026-01-05T11:00:00\"}]}}}",
-		"{\"calendars\":{\"primary\":{\"busy\":[1,2]}}}",
-		NULL,
+	    "",
+	    "{}",
+	    "{\"calendars\":{}}",
+	    "{\"calendars\":{\"other\":{\"busy\":[]}}}",
+	    "{\"calendars\":{\"primary\":{\"errors\":[{\"domain\":\"global\",\"reason\":"
+	    "\"notFound\"}],\"busy\":[]}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":{}}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"x\",\"end\":\"y\"}]}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00Z\"}]}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00Z\","
+	    "\"end\":\"2026-01-05T09:00:00Z\"}]}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":[{\"start\":\"2026-01-05T10:00:00\","
+	    "\"end\":\"2026-01-05T11:00:00\"}]}}}",
+	    "{\"calendars\":{\"primary\":{\"busy\":[1,2]}}}",
+	    NULL,
 	};
 	for (size_t i = 0; bad[i]; i++) {
 		if (!gcal_freebusy_parse(bad[i], strlen(bad[i]), "primary", &busy, &n))
@@ -388,8 +425,9 @@ static void test_freebusy_hostile(void **state)
 	char *big = malloc(200 * (GCAL_MAX_BUSY + 2));
 	strcpy(big, "{\"calendars\":{\"primary\":{\"busy\":[");
 	for (int i = 0; i <= GCAL_MAX_BUSY; i++)
-		strcat(big, i ? ",{\"start\":\"2026-01-05T10:00:00Z\",\"end\":\"2026-01-05T11:00:00Z\"}"
-			      : "{\"start\":\"2026-01-05T10:00:00Z\",\"end\":\"2026-01-05T11:00:00Z\"}");
+		strcat(big,
+		       i ? ",{\"start\":\"2026-01-05T10:00:00Z\",\"end\":\"2026-01-05T11:00:00Z\"}"
+			 : "{\"start\":\"2026-01-05T10:00:00Z\",\"end\":\"2026-01-05T11:00:00Z\"}");
 	strcat(big, "]}}}");
 	assert_non_null(gcal_freebusy_parse(big, strlen(big), "primary", &busy, &n));
 	free(big);
@@ -429,17 +467,17 @@ static void test_event_request(void **state)
 {
 	(void)state;
 	struct gcal_event_spec spec = {
-		.event_id = "abc123",
-		.request_id = "parley-mtg_1",
-		.title = "Demo \"x\"",
-		.description = "d",
-		.start = T0,
-		.end = T0 + 1800,
-		.timezone = "Europe/Amsterdam",
-		.attendee_email = "ana@x.io",
-		.attendee_name = "Ana",
-		.meeting_id = "mtg_1",
-		.conversation_id = "c1",
+	    .event_id = "abc123",
+	    .request_id = "parley-mtg_1",
+	    .title = "Demo \"x\"",
+	    .description = "d",
+	    .start = T0,
+	    .end = T0 + 1800,
+	    .timezone = "Europe/Amsterdam",
+	    .attendee_email = "ana@x.io",
+	    .attendee_name = "Ana",
+	    .meeting_id = "mtg_1",
+	    .conversation_id = "c1",
 	};
 	char *body = gcal_event_request(&spec);
 	cJSON *j = cJSON_Parse(body);
@@ -448,24 +486,26 @@ static void test_event_request(void **state)
 	cJSON *start = cJSON_GetObjectItem(j, "start");
 	assert_string_equal(cJSON_GetObjectItem(start, "dateTime")->valuestring,
 			    "2026-01-05T09:00:00Z");
-	assert_string_equal(cJSON_GetObjectItem(start, "timeZone")->valuestring, "Europe/Amsterdam");
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "end"), "dateTime")->valuestring,
-			    "2026-01-05T09:30:00Z");
+	assert_string_equal(cJSON_GetObjectItem(start, "timeZone")->valuestring,
+			    "Europe/Amsterdam");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "end"), "dateTime")->valuestring,
+	    "2026-01-05T09:30:00Z");
 	cJSON *att = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "attendees"), 0);
 	assert_string_equal(cJSON_GetObjectItem(att, "email")->valuestring, "ana@x.io");
 	assert_string_equal(cJSON_GetObjectItem(att, "displayName")->valuestring, "Ana");
 	cJSON *cr = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "conferenceData"), "createRequest");
 	assert_string_equal(cJSON_GetObjectItem(cr, "requestId")->valuestring, "parley-mtg_1");
 	assert_string_equal(
-		cJSON_GetObjectItem(cJSON_GetObjectItem(cr, "conferenceSolutionKey"), "type")
-			->valuestring,
-		"hangoutsMeet");
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
-								    j, "extendedProperties"),
-							    "private"),
-						"parley_meeting_id")
-				    ->valuestring,
-			    "mtg_1");
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(cr, "conferenceSolutionKey"), "type")
+		->valuestring,
+	    "hangoutsMeet");
+	assert_string_equal(
+	    cJSON_GetObjectItem(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(j, "extendedProperties"), "private"),
+		"parley_meeting_id")
+		->valuestring,
+	    "mtg_1");
 	cJSON_Delete(j);
 	free(body);
 	char *rid = gcal_request_id("mtg_1");
@@ -483,11 +523,11 @@ static void test_event_parse(void **state)
 	(void)state;
 	struct gcal_event ev;
 	assert_int_equal(
-		parse_event("{\"id\":\"e1\",\"status\":\"confirmed\",\"hangoutLink\":"
-			    "\"https://meet.google.com/nix-thaw-twy\",\"conferenceData\":{"
-			    "\"createRequest\":{\"status\":{\"statusCode\":\"success\"}}}}",
-			    &ev),
-		0);
+	    parse_event("{\"id\":\"e1\",\"status\":\"confirmed\",\"hangoutLink\":"
+			"\"https://meet.google.com/nix-thaw-twy\",\"conferenceData\":{"
+			"\"createRequest\":{\"status\":{\"statusCode\":\"success\"}}}}",
+			&ev),
+	    0);
 	assert_string_equal(ev.id, "e1");
 	assert_string_equal(ev.status, "confirmed");
 	assert_string_equal(ev.meet_link, "https://meet.google.com/nix-thaw-twy");
@@ -505,10 +545,11 @@ static void test_event_parse(void **state)
 	assert_string_equal(ev.conference, "");
 	gcal_event_clear(&ev);
 	/* pending: no link yet */
-	assert_int_equal(parse_event("{\"id\":\"e3\",\"status\":\"confirmed\",\"conferenceData\":{"
-				     "\"createRequest\":{\"status\":{\"statusCode\":\"pending\"}}}}",
-				     &ev),
-			 0);
+	assert_int_equal(
+	    parse_event("{\"id\":\"e3\",\"status\":\"confirmed\",\"conferenceData\":{"
+			"\"createRequest\":{\"status\":{\"statusCode\":\"pending\"}}}}",
+			&ev),
+	    0);
 	assert_null(ev.meet_link);
 	assert_string_equal(ev.conference, "pending");
 	gcal_event_clear(&ev);
@@ -542,23 +583,23 @@ static void test_event_parse_hostile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_time_parse),
-		cmocka_unit_test(test_time_parse_hostile),
-		cmocka_unit_test(test_time_format),
-		cmocka_unit_test(test_event_id),
-		cmocka_unit_test(test_urls),
-		cmocka_unit_test(test_timezone),
-		cmocka_unit_test(test_email),
-		cmocka_unit_test(test_token_request),
-		cmocka_unit_test(test_token_parse),
-		cmocka_unit_test(test_token_parse_hostile),
-		cmocka_unit_test(test_error_reason),
-		cmocka_unit_test(test_freebusy),
-		cmocka_unit_test(test_freebusy_hostile),
-		cmocka_unit_test(test_free_slots),
-		cmocka_unit_test(test_event_request),
-		cmocka_unit_test(test_event_parse),
-		cmocka_unit_test(test_event_parse_hostile),
+	    cmocka_unit_test(test_time_parse),
+	    cmocka_unit_test(test_time_parse_hostile),
+	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test(test_event_id),
+	    cmocka_unit_test(test_urls),
+	    cmocka_unit_test(test_timezone),
+	    cmocka_unit_test(test_email),
+	    cmocka_unit_test(test_token_request),
+	    cmocka_unit_test(test_token_parse),
+	    cmocka_unit_test(test_token_parse_hostile),
+	    cmocka_unit_test(test_error_reason),
+	    cmocka_unit_test(test_freebusy),
+	    cmocka_unit_test(test_freebusy_hostile),
+	    cmocka_unit_test(test_free_slots),
+	    cmocka_unit_test(test_event_request),
+	    cmocka_unit_test(test_event_parse),
+	    cmocka_unit_test(test_event_parse_hostile),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

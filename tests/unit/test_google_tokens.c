@@ -140,11 +140,11 @@ static void test_free_delivers_refusals_once(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_database_unavailable_arrives_after_the_call,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_closed_refusal_arrives_after_the_call, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_free_delivers_refusals_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_database_unavailable_arrives_after_the_call, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_closed_refusal_arrives_after_the_call, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_free_delivers_refusals_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

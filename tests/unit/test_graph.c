@@ -41,8 +41,10 @@ static void test_url_and_limits(void **state)
 	free(url);
 	/* Anything but Meta's numeric id builds no URL at all. */
 	static const char *const bad[] = {
-		"", "123/../../me", "123?access_token=x", "123#x", "../123", "12 3",
-		"-123", "１２３", "123\n", "0x1F", "106540352242922/",
+	    "",      "123/../../me",     "123?access_token=x",
+	    "123#x", "../123",           "12 3",
+	    "-123",  "１２３",           "123\n",
+	    "0x1F",  "106540352242922/",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (graph_send_url("http://127.0.0.1:9/v24.0", bad[i]))
@@ -82,8 +84,10 @@ static void test_sent_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whatsapp_body), cmocka_unit_test(test_instagram_body),
-		cmocka_unit_test(test_url_and_limits), cmocka_unit_test(test_sent_ids),
+	    cmocka_unit_test(test_whatsapp_body),
+	    cmocka_unit_test(test_instagram_body),
+	    cmocka_unit_test(test_url_and_limits),
+	    cmocka_unit_test(test_sent_ids),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,14 +130,16 @@ static void test_length_over_limit_refused_at_head(void **state)
 {
 	(void)state;
 	/* The body is not waited for: the head alone decides. */
-	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413, "GET / HTTP/1.1\r\n\r\n");
+	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413,
+		       "GET / HTTP/1.1\r\n\r\n");
 	expect_refused("POST /big HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413,
 		       "GET / HTTP/1.1\r\n\r\n");
 	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 999999999999999999\r\n\r\n", 413,
 		       "GET / HTTP/1.1\r\n\r\n");
 	/* After the refusal nothing more is handed over. */
-	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890GET / HTTP/1.1\r\n\r\n",
-		       413, "GET / HTTP/1.1\r\n\r\n");
+	expect_refused(
+	    "POST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890GET / HTTP/1.1\r\n\r\n", 413,
+	    "GET / HTTP/1.1\r\n\r\n");
 	/* A request passed before the refused one stays as it was. */
 	expect_refused("GET /a HTTP/1.1\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413,
 		       "GET /a HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
@@ -147,13 +149,14 @@ static void test_chunked_cut_at_limit(void **state)
 {
 	(void)state;
 	/* 4 + 4 fit in 10; the third chunk would cross it and is never handed over. */
-	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\naaaa\r\n4\r\nbbbb\r\n"
-		       "4\r\ncccc\r\n0\r\n\r\n",
-		       413,
-		       "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\naaaa\r\n4\r\nbbbb\r\n"
-		       "0\r\n\r\n");
-	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n", 413,
-		       "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	expect_refused(
+	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\naaaa\r\n4\r\nbbbb\r\n"
+	    "4\r\ncccc\r\n0\r\n\r\n",
+	    413,
+	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\naaaa\r\n4\r\nbbbb\r\n"
+	    "0\r\n\r\n");
+	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n",
+		       413, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
 	struct run r;
 	run_init(&r);
 	feed(&r,
@@ -171,13 +174,15 @@ static void test_trailers_dropped(void **state)
 	(void)state;
 	struct run r;
 	run_init(&r);
-	feed(&r,
-	     "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Forwarded-For: "
-	     "1.2.3.4\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-	     4);
+	feed(
+	    &r,
+	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Forwarded-For: "
+	    "1.2.3.4\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+	    4);
 	char *got = handed(&r);
-	assert_string_equal(got, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
-				 "\r\nGET / HTTP/1.1\r\n\r\n");
+	assert_string_equal(got,
+			    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+			    "\r\nGET / HTTP/1.1\r\n\r\n");
 	assert_int_equal(r.f.complete, 2);
 	free(got);
 	run_free(&r);
@@ -187,13 +192,15 @@ static void test_ambiguous_framing_refused(void **state)
 {
 	(void)state;
 	const char *stand_in = "GET / HTTP/1.1\r\n\r\n";
-	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-		       400, stand_in);
+	expect_refused(
+	    "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+	    stand_in);
 	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 400,
 		       stand_in);
 	expect_refused("POST /x HTTP/1.1\r\nContent-Length: +3\r\n\r\n", 400, stand_in);
 	expect_refused("POST /x HTTP/1.1\r\nContent-Length: 3 3\r\n\r\n", 400, stand_in);
-	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, stand_in);
+	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+		       stand_in);
 	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
 		       "chunked\r\n\r\n",
 		       400, stand_in);
@@ -206,9 +213,11 @@ static void test_ambiguous_framing_refused(void **state)
 	expect_refused("BREW / HTTP/1.1\r\n\r\n", 501, stand_in);
 	expect_refused("\r\n", 400, stand_in);
 	/* Chunk framing evhttp would read differently. */
-	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=1\r\na\r\n0\r\n\r\n",
-		       400, "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naX0\r\n\r\n", 400,
+	expect_refused(
+	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=1\r\na\r\n0\r\n\r\n", 400,
+	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	expect_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\naX0\r\n\r\n",
+		       400,
 		       "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
 }
 
@@ -244,14 +253,14 @@ static void test_parse_head(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_requests_pass_whole),
-		cmocka_unit_test(test_incomplete_is_held),
-		cmocka_unit_test(test_length_over_limit_refused_at_head),
-		cmocka_unit_test(test_chunked_cut_at_limit),
-		cmocka_unit_test(test_trailers_dropped),
-		cmocka_unit_test(test_ambiguous_framing_refused),
-		cmocka_unit_test(test_head_size_capped),
-		cmocka_unit_test(test_parse_head),
+	    cmocka_unit_test(test_requests_pass_whole),
+	    cmocka_unit_test(test_incomplete_is_held),
+	    cmocka_unit_test(test_length_over_limit_refused_at_head),
+	    cmocka_unit_test(test_chunked_cut_at_limit),
+	    cmocka_unit_test(test_trailers_dropped),
+	    cmocka_unit_test(test_ambiguous_framing_refused),
+	    cmocka_unit_test(test_head_size_capped),
+	    cmocka_unit_test(test_parse_head),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

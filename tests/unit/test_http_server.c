@@ -55,8 +55,8 @@ static void test_bad_listen_addresses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_listen_addresses),
-		cmocka_unit_test(test_bad_listen_addresses),
+	    cmocka_unit_test(test_listen_addresses),
+	    cmocka_unit_test(test_bad_listen_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

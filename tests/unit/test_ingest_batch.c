@@ -63,8 +63,8 @@ static const char *submit(struct app *app, struct outcome *o)
 {
 	/* events pass to the batcher, which frees them (the sanitized pass
 	 * checks that a refusal does too). */
-	const char *err = ingest_batch_submit(app, "whatsapp_business_account",
-					      xstrdup("[]"), NULL, 0, on_done, o);
+	const char *err = ingest_batch_submit(app, "whatsapp_business_account", xstrdup("[]"), NULL,
+					      0, on_done, o);
 	o->returned = true;
 	return err;
 }

@@ -32,11 +32,12 @@ static void test_whatsapp_text_event(void **state)
 {
 	(void)state;
 	cJSON *arr = events_of(
-		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
-		"\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
-		"\"phone_number_id\":\"PN\"},\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":"
-		"\"316\"}],\"messages\":[{\"from\":\"316\",\"id\":\"wamid.A\",\"timestamp\":\"1700000000\","
-		"\"type\":\"text\",\"text\":{\"body\":\"Hi \\\"you\\\"\"}}]}}]}]}");
+	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+	    "\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
+	    "\"phone_number_id\":\"PN\"},\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":"
+	    "\"316\"}],\"messages\":[{\"from\":\"316\",\"id\":\"wamid.A\",\"timestamp\":"
+	    "\"1700000000\","
+	    "\"type\":\"text\",\"text\":{\"body\":\"Hi \\\"you\\\"\"}}]}}]}]}");
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON *e = cJSON_GetArrayItem(arr, 0);
 	assert_string_equal(str(e, "t"), "m");
@@ -56,11 +57,11 @@ static void test_failed_status_carries_code_and_title(void **state)
 {
 	(void)state;
 	cJSON *arr = events_of(
-		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
-		"\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
-		"\"phone_number_id\":\"PN\"},\"statuses\":[{\"id\":\"wamid.S\",\"status\":\"failed\","
-		"\"timestamp\":\"1700000001\",\"recipient_id\":\"316\",\"errors\":[{\"code\":131047,"
-		"\"title\":\"Re-engagement message\"}]}]}}]}]}");
+	    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{"
+	    "\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"
+	    "\"phone_number_id\":\"PN\"},\"statuses\":[{\"id\":\"wamid.S\",\"status\":\"failed\","
+	    "\"timestamp\":\"1700000001\",\"recipient_id\":\"316\",\"errors\":[{\"code\":131047,"
+	    "\"title\":\"Re-engagement message\"}]}]}}]}]}");
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON *e = cJSON_GetArrayItem(arr, 0);
 	assert_string_equal(str(e, "t"), "s");
@@ -123,21 +124,22 @@ static void test_webchat_message_event(void **state)
 	};
 	struct meta_batch b = {.messages = &m, .n_messages = 1};
 	char *json = ingest_events_json(&b);
-	assert_string_equal(json, "[{\"t\":\"m\",\"platform\":\"webchat\",\"channel\":\"w-1\","
-				  "\"customer\":\"s-1\",\"id\":\"webchat:s-1:c-1\",\"kind\":\"text\","
-				  "\"text\":\"Hola \xc3\xa9\",\"ts\":1700000000123,\"reply\":true,"
-				  "\"echo\":false}]");
+	assert_string_equal(json,
+			    "[{\"t\":\"m\",\"platform\":\"webchat\",\"channel\":\"w-1\","
+			    "\"customer\":\"s-1\",\"id\":\"webchat:s-1:c-1\",\"kind\":\"text\","
+			    "\"text\":\"Hola \xc3\xa9\",\"ts\":1700000000123,\"reply\":true,"
+			    "\"echo\":false}]");
 	free(json);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whatsapp_text_event),
-		cmocka_unit_test(test_failed_status_carries_code_and_title),
-		cmocka_unit_test(test_referral_is_an_object_beside_the_text),
-		cmocka_unit_test(test_empty_batch_is_empty_array),
-		cmocka_unit_test(test_webchat_message_event),
+	    cmocka_unit_test(test_whatsapp_text_event),
+	    cmocka_unit_test(test_failed_status_carries_code_and_title),
+	    cmocka_unit_test(test_referral_is_an_object_beside_the_text),
+	    cmocka_unit_test(test_empty_batch_is_empty_array),
+	    cmocka_unit_test(test_webchat_message_event),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,8 +173,7 @@ static void test_request_builtin_instructions(void **state)
 	assert_null(cJSON_GetObjectItem(j, "prompt"));
 	assert_null(cJSON_GetObjectItem(j, "conversation"));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "store")));
-	assert_string_equal(cJSON_GetObjectItem(j, "instructions")->valuestring,
-			    INSTRUCTIONS);
+	assert_string_equal(cJSON_GetObjectItem(j, "instructions")->valuestring, INSTRUCTIONS);
 	cJSON *input = cJSON_GetObjectItem(j, "input");
 	assert_int_equal(cJSON_GetArraySize(input), 3);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "role")->valuestring,
@@ -529,12 +528,12 @@ static void test_wrong_types(void **state)
 {
 	(void)state;
 	static const char *const text_fields[] = {"name",
-					     "email",
-					     "intent_level",
-					     "budget_constraint",
-					     "cta_sample_clicked",
-					     "reasoning",
-					     "smart_notification"};
+						  "email",
+						  "intent_level",
+						  "budget_constraint",
+						  "cta_sample_clicked",
+						  "reasoning",
+						  "smart_notification"};
 	for (size_t i = 0; i < sizeof text_fields / sizeof text_fields[0]; i++) {
 		cJSON *a = valid_answer();
 		cJSON_ReplaceItemInObject(a, text_fields[i], cJSON_CreateNumber(3));

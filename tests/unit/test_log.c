@@ -110,12 +110,13 @@ static void test_long_message_truncated_not_overflowing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_levels_filter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parse_level_and_format, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_text_is_one_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_json_is_valid_with_context_fields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_message_truncated_not_overflowing, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(test_levels_filter, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_level_and_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_text_is_one_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_json_is_valid_with_context_fields, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_long_message_truncated_not_overflowing, setup,
+					    teardown),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,14 +47,14 @@ static void test_declarations(void **state)
 	cJSON *book = cJSON_GetArrayItem(tools, 1);
 	assert_string_equal(cJSON_GetObjectItem(book, "name")->valuestring, MEETING_TOOL_BOOK);
 	cJSON *props = cJSON_GetObjectItem(cJSON_GetObjectItem(book, "parameters"), "properties");
-	const char *want[] = {"start", "duration_minutes", "timezone", "customer_name",
-			      "customer_email", "title"};
+	const char *want[] = {"start",         "duration_minutes", "timezone",
+			      "customer_name", "customer_email",   "title"};
 	for (size_t i = 0; i < 6; i++)
 		assert_non_null(cJSON_GetObjectItem(props, want[i]));
-	assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(props, "duration_minutes"),
-						   "description")
-				       ->valuestring,
-			       "45"));
+	assert_non_null(strstr(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(props, "duration_minutes"), "description")
+		->valuestring,
+	    "45"));
 	cJSON_Delete(tools);
 	free(s);
 }
@@ -64,11 +64,12 @@ static void test_booking_ok(void **state)
 	(void)state;
 	struct meeting_booking b;
 	char why[256];
-	assert_int_equal(booking("{\"start\":\"2026-01-06T10:30:00+01:00\",\"duration_minutes\":45,"
-				 "\"timezone\":\"Europe/Amsterdam\",\"customer_name\":\"  Ana Souza "
-				 "\",\"customer_email\":\"ana@padariaboa.com.br\",\"title\":\"Demo\"}",
-				 &b, why),
-			 0);
+	assert_int_equal(
+	    booking("{\"start\":\"2026-01-06T10:30:00+01:00\",\"duration_minutes\":45,"
+		    "\"timezone\":\"Europe/Amsterdam\",\"customer_name\":\"  Ana Souza "
+		    "\",\"customer_email\":\"ana@padariaboa.com.br\",\"title\":\"Demo\"}",
+		    &b, why),
+	    0);
 	assert_int_equal(b.start, NOW + 86400 + 30 * 60);
 	assert_int_equal(b.offset, 3600);
 	assert_int_equal(b.duration, 45);
@@ -77,9 +78,12 @@ static void test_booking_ok(void **state)
 	char *out = meeting_args_booked(&b, "mtg_1", "https://meet.google.com/abc-defg-hij", false);
 	cJSON *j = cJSON_Parse(out);
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "booked")));
-	assert_string_equal(cJSON_GetObjectItem(j, "start")->valuestring, "2026-01-06T10:30:00+01:00");
-	assert_string_equal(cJSON_GetObjectItem(j, "end")->valuestring, "2026-01-06T11:15:00+01:00");
-	assert_string_equal(cJSON_GetObjectItem(j, "start_utc")->valuestring, "2026-01-06T09:30:00Z");
+	assert_string_equal(cJSON_GetObjectItem(j, "start")->valuestring,
+			    "2026-01-06T10:30:00+01:00");
+	assert_string_equal(cJSON_GetObjectItem(j, "end")->valuestring,
+			    "2026-01-06T11:15:00+01:00");
+	assert_string_equal(cJSON_GetObjectItem(j, "start_utc")->valuestring,
+			    "2026-01-06T09:30:00Z");
 	assert_string_equal(cJSON_GetObjectItem(j, "meet_link")->valuestring,
 			    "https://meet.google.com/abc-defg-hij");
 	assert_null(cJSON_GetObjectItem(j, "note"));
@@ -120,54 +124,54 @@ static void test_booking_refused(void **state)
 	(void)state;
 #define OK_REST "\"timezone\":\"UTC\",\"customer_name\":\"Jo\",\"customer_email\":\"jo@x.io\""
 	static const struct bad_case cases[] = {
-		{"", "not a JSON object"},
-		{"[]", "not a JSON object"},
-		{"{\"start\":", "not a JSON object"},
-		{"{" OK_REST "}", "start is required"},
-		{"{\"start\":12," OK_REST "}", "start is required"},
-		{"{\"start\":\"tomorrow 10am\"," OK_REST "}", "not a valid RFC 3339"},
-		{"{\"start\":\"2026-01-06T10:30:00\"," OK_REST "}", "UTC offset"},
-		{"{\"start\":\"2026-02-30T10:30:00Z\"," OK_REST "}", "not a valid"},
-		{"{\"start\":\"2026-01-04T10:30:00Z\"," OK_REST "}", "in the past"},
-		{"{\"start\":\"2026-01-05T09:02:00Z\"," OK_REST "}", "too soon"},
-		{"{\"start\":\"2027-06-01T10:00:00Z\"," OK_REST "}", "more than a year"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":0," OK_REST "}",
-		 "duration_minutes"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":30.5," OK_REST "}",
-		 "duration_minutes"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":\"30\"," OK_REST "}",
-		 "duration_minutes"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":100000," OK_REST "}",
-		 "duration_minutes"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"customer_name\":\"Jo\","
-		 "\"customer_email\":\"jo@x.io\"}",
-		 "timezone is required"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"../../etc/passwd\","
-		 "\"customer_name\":\"Jo\",\"customer_email\":\"jo@x.io\"}",
-		 "timezone"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\","
-		 "\"customer_email\":\"jo@x.io\"}",
-		 "customer_name is required"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"   \","
-		 "\"customer_email\":\"jo@x.io\"}",
-		 "customer_name is empty"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"J\\no\","
-		 "\"customer_email\":\"jo@x.io\"}",
-		 "plain text"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\"}",
-		 "customer_email is required"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
-		 "\"customer_email\":null}",
-		 "customer_email is required"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
-		 "\"customer_email\":\"not-an-email\"}",
-		 "customer_email"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
-		 "\"customer_email\":\"jo@x.io\\r\\nBcc: all@x.io\"}",
-		 "customer_email"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\"," OK_REST ",\"title\":42}", "title must be"},
-		{"{\"start\":\"2026-01-06T10:30:00Z\"," OK_REST ",\"title\":\"\"}", "title is empty"},
-		{NULL, NULL},
+	    {"", "not a JSON object"},
+	    {"[]", "not a JSON object"},
+	    {"{\"start\":", "not a JSON object"},
+	    {"{" OK_REST "}", "start is required"},
+	    {"{\"start\":12," OK_REST "}", "start is required"},
+	    {"{\"start\":\"tomorrow 10am\"," OK_REST "}", "not a valid RFC 3339"},
+	    {"{\"start\":\"2026-01-06T10:30:00\"," OK_REST "}", "UTC offset"},
+	    {"{\"start\":\"2026-02-30T10:30:00Z\"," OK_REST "}", "not a valid"},
+	    {"{\"start\":\"2026-01-04T10:30:00Z\"," OK_REST "}", "in the past"},
+	    {"{\"start\":\"2026-01-05T09:02:00Z\"," OK_REST "}", "too soon"},
+	    {"{\"start\":\"2027-06-01T10:00:00Z\"," OK_REST "}", "more than a year"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":0," OK_REST "}",
+	     "duration_minutes"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":30.5," OK_REST "}",
+	     "duration_minutes"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":\"30\"," OK_REST "}",
+	     "duration_minutes"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"duration_minutes\":100000," OK_REST "}",
+	     "duration_minutes"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"customer_name\":\"Jo\","
+	     "\"customer_email\":\"jo@x.io\"}",
+	     "timezone is required"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"../../etc/passwd\","
+	     "\"customer_name\":\"Jo\",\"customer_email\":\"jo@x.io\"}",
+	     "timezone"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\","
+	     "\"customer_email\":\"jo@x.io\"}",
+	     "customer_name is required"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"   \","
+	     "\"customer_email\":\"jo@x.io\"}",
+	     "customer_name is empty"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"J\\no\","
+	     "\"customer_email\":\"jo@x.io\"}",
+	     "plain text"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\"}",
+	     "customer_email is required"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
+	     "\"customer_email\":null}",
+	     "customer_email is required"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
+	     "\"customer_email\":\"not-an-email\"}",
+	     "customer_email"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"Jo\","
+	     "\"customer_email\":\"jo@x.io\\r\\nBcc: all@x.io\"}",
+	     "customer_email"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\"," OK_REST ",\"title\":42}", "title must be"},
+	    {"{\"start\":\"2026-01-06T10:30:00Z\"," OK_REST ",\"title\":\"\"}", "title is empty"},
+	    {NULL, NULL},
 	};
 	for (const struct bad_case *c = cases; c->json; c++) {
 		struct meeting_booking b;
@@ -184,10 +188,11 @@ static void test_booking_refused(void **state)
 	char name[300];
 	memset(name, 'n', sizeof name - 1);
 	name[sizeof name - 1] = '\0';
-	snprintf(json, sizeof json,
-		 "{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"%s\","
-		 "\"customer_email\":\"jo@x.io\"}",
-		 name);
+	snprintf(
+	    json, sizeof json,
+	    "{\"start\":\"2026-01-06T10:30:00Z\",\"timezone\":\"UTC\",\"customer_name\":\"%s\","
+	    "\"customer_email\":\"jo@x.io\"}",
+	    name);
 	struct meeting_booking b;
 	char why[256];
 	assert_int_equal(booking(json, &b, why), -1);
@@ -272,17 +277,20 @@ static void test_availability(void **state)
 	free(out);
 
 	const struct bad_case cases[] = {
-		{"{\"end\":\"2026-01-06T17:00:00Z\"}", "start is required"},
-		{"{\"start\":\"2026-01-06T09:00:00Z\"}", "end is required"},
-		{"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-01-06T09:00:00Z\"}", "after start"},
-		{"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-02-06T09:00:00Z\"}", "longer than"},
-		{"{\"start\":\"2026-01-01T09:00:00Z\",\"end\":\"2026-01-02T09:00:00Z\"}", "in the past"},
-		{"{\"start\":\"2026-01-06T09:00:00\",\"end\":\"2026-01-06T10:00:00Z\"}", "UTC offset"},
-		{"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-01-06T17:00:00Z\","
-		 "\"duration_minutes\":-5}",
-		 "duration_minutes"},
-		{"null", "not a JSON object"},
-		{NULL, NULL},
+	    {"{\"end\":\"2026-01-06T17:00:00Z\"}", "start is required"},
+	    {"{\"start\":\"2026-01-06T09:00:00Z\"}", "end is required"},
+	    {"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-01-06T09:00:00Z\"}",
+	     "after start"},
+	    {"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-02-06T09:00:00Z\"}",
+	     "longer than"},
+	    {"{\"start\":\"2026-01-01T09:00:00Z\",\"end\":\"2026-01-02T09:00:00Z\"}",
+	     "in the past"},
+	    {"{\"start\":\"2026-01-06T09:00:00\",\"end\":\"2026-01-06T10:00:00Z\"}", "UTC offset"},
+	    {"{\"start\":\"2026-01-06T09:00:00Z\",\"end\":\"2026-01-06T17:00:00Z\","
+	     "\"duration_minutes\":-5}",
+	     "duration_minutes"},
+	    {"null", "not a JSON object"},
+	    {NULL, NULL},
 	};
 	for (const struct bad_case *c = cases; c->json; c++) {
 		char w[256] = "";
@@ -300,7 +308,8 @@ static void test_error_output(void **state)
 	cJSON *j = cJSON_Parse(out);
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "ok")));
 	assert_string_equal(cJSON_GetObjectItem(j, "error")->valuestring, "slot_busy");
-	assert_string_equal(cJSON_GetObjectItem(j, "message")->valuestring, "That \"time\" is taken.");
+	assert_string_equal(cJSON_GetObjectItem(j, "message")->valuestring,
+			    "That \"time\" is taken.");
 	cJSON_Delete(j);
 	free(out);
 }
@@ -308,12 +317,9 @@ static void test_error_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_declarations),
-		cmocka_unit_test(test_booking_ok),
-		cmocka_unit_test(test_booking_refused),
-		cmocka_unit_test(test_booking_zoneinfo),
-		cmocka_unit_test(test_availability),
-		cmocka_unit_test(test_error_output),
+	    cmocka_unit_test(test_declarations),    cmocka_unit_test(test_booking_ok),
+	    cmocka_unit_test(test_booking_refused), cmocka_unit_test(test_booking_zoneinfo),
+	    cmocka_unit_test(test_availability),    cmocka_unit_test(test_error_output),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

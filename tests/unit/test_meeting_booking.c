@@ -111,7 +111,7 @@ static void test_recovery_in_flight_is_counted_until_it_ends(void **state)
 	assert_null(f->mt->runs);
 	assert_int_equal(f->mt->recovering, 0);
 	assert_true(metrics_value("parley_meeting_recoveries_deferred_total",
-				"reason=\"unavailable\"") == deferred + 1);
+				  "reason=\"unavailable\"") == deferred + 1);
 }
 
 static int setup(void **state)

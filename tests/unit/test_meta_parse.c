@@ -535,7 +535,8 @@ static void test_wa_referral_wrong_types(void **state)
 	 * too big for a double to hold exactly (it would name another ad); a
 	 * number where text belongs is dropped; the rest stays. */
 	const struct meta_message *m =
-	    one(WA_MSG("'referral':{'source_id':120000000000000001,'ctwa_clid':4503599627370497,'headline':5,"
+	    one(WA_MSG("'referral':{'source_id':120000000000000001,'ctwa_clid':4503599627370497,'"
+		       "headline':5,"
 		       "'source_type':'ad','welcome_message':'not an object'},"
 		       "'type':'text','text':{'body':'Hi'}"),
 		&b);

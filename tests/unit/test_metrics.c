@@ -25,7 +25,8 @@ static void test_counter_and_labels(void **state)
 	metrics_add("parley_x_total", "kind=\"b\"", 1);
 	assert_true(metrics_value("parley_x_total", "kind=\"a\"") == 3);
 	char *text = metrics_render();
-	assert_non_null(strstr(text, "# HELP parley_x_total X things.\n# TYPE parley_x_total counter\n"));
+	assert_non_null(
+	    strstr(text, "# HELP parley_x_total X things.\n# TYPE parley_x_total counter\n"));
 	assert_non_null(strstr(text, "parley_x_total{kind=\"a\"} 3\n"));
 	assert_non_null(strstr(text, "parley_x_total{kind=\"b\"} 1\n"));
 	free(text);
@@ -74,10 +75,10 @@ static void test_declare_twice_is_harmless(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_counter_and_labels, teardown),
-		cmocka_unit_test_teardown(test_gauge_without_labels, teardown),
-		cmocka_unit_test_teardown(test_histogram_buckets_cumulative, teardown),
-		cmocka_unit_test_teardown(test_declare_twice_is_harmless, teardown),
+	    cmocka_unit_test_teardown(test_counter_and_labels, teardown),
+	    cmocka_unit_test_teardown(test_gauge_without_labels, teardown),
+	    cmocka_unit_test_teardown(test_histogram_buckets_cumulative, teardown),
+	    cmocka_unit_test_teardown(test_declare_twice_is_harmless, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

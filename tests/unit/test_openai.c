@@ -32,7 +32,8 @@ static char *request(const char *prompt_id, const char *conversation_id, const c
 {
 	return openai_turn_request(&(struct openai_turn){.prompt_id = prompt_id,
 							 .conversation_id = conversation_id,
-							 .model = model, .inputs = inputs,
+							 .model = model,
+							 .inputs = inputs,
 							 .n_inputs = n_inputs});
 }
 
@@ -44,13 +45,14 @@ static void test_request_shape(void **state)
 	cJSON *j = cJSON_Parse(body);
 	assert_non_null(j);
 	assert_null(cJSON_GetObjectItem(j, "model"));
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "prompt"), "id")->valuestring,
-			    "pmpt_1");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "prompt"), "id")->valuestring, "pmpt_1");
 	assert_string_equal(cJSON_GetObjectItem(j, "conversation")->valuestring, "conv_9");
 	cJSON *input = cJSON_GetObjectItem(j, "input");
 	assert_int_equal(cJSON_GetArraySize(input), 2);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 1), "content")->valuestring,
-			    "Do you ship to \"Utrecht\"?");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(input, 1), "content")->valuestring,
+	    "Do you ship to \"Utrecht\"?");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "role")->valuestring,
 			    "user");
 	cJSON_Delete(j);
@@ -69,13 +71,14 @@ static void test_joins_output_text_of_message_items(void **state)
 	char *text;
 	const char *why;
 	assert_int_equal(
-		read_text("{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":["
-			  "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
-			  "{\"type\":\"message\",\"role\":\"assistant\",\"content\":["
-			  "{\"type\":\"output_text\",\"text\":\"Hello \",\"annotations\":[]},"
-			  "{\"type\":\"output_text\",\"text\":\"there.\",\"annotations\":[]}]}]}",
-			  &text, &why),
-		OPENAI_TEXT);
+	    read_text(
+		"{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":["
+		"{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
+		"{\"type\":\"message\",\"role\":\"assistant\",\"content\":["
+		"{\"type\":\"output_text\",\"text\":\"Hello \",\"annotations\":[]},"
+		"{\"type\":\"output_text\",\"text\":\"there.\",\"annotations\":[]}]}]}",
+		&text, &why),
+	    OPENAI_TEXT);
 	assert_string_equal(text, "Hello there.");
 	free(text);
 }
@@ -133,7 +136,6 @@ static void test_conversation_id(void **state)
 	assert_null(openai_conversation_id("x", 1));
 }
 
-
 static enum openai_outcome read_all(const char *body, char **text, struct openai_call **calls,
 				    size_t *n, const char **why)
 {
@@ -145,19 +147,20 @@ static void test_turn_with_tools_and_outputs(void **state)
 	(void)state;
 	const char *inputs[] = {"Can I get a demo?"};
 	struct openai_turn t = {
-		.prompt_id = "pmpt_1",
-		.conversation_id = "conv_9",
-		.inputs = inputs,
-		.n_inputs = 1,
-		.tools = "[{\"type\":\"function\",\"name\":\"book_meeting\"}]",
-		.tool_choice = "auto",
+	    .prompt_id = "pmpt_1",
+	    .conversation_id = "conv_9",
+	    .inputs = inputs,
+	    .n_inputs = 1,
+	    .tools = "[{\"type\":\"function\",\"name\":\"book_meeting\"}]",
+	    .tool_choice = "auto",
 	};
 	char *body = openai_turn_request(&t);
 	cJSON *j = cJSON_Parse(body);
 	assert_string_equal(cJSON_GetObjectItem(j, "tool_choice")->valuestring, "auto");
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tools"), 0),
-						"name")->valuestring,
-			    "book_meeting");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tools"), 0), "name")
+		->valuestring,
+	    "book_meeting");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "input")), 1);
 	cJSON_Delete(j);
 	free(body);
@@ -175,7 +178,8 @@ static void test_turn_with_tools_and_outputs(void **state)
 	cJSON *input = cJSON_GetObjectItem(j, "input");
 	assert_int_equal(cJSON_GetArraySize(input), 2);
 	cJSON *second = cJSON_GetArrayItem(input, 1);
-	assert_string_equal(cJSON_GetObjectItem(second, "type")->valuestring, "function_call_output");
+	assert_string_equal(cJSON_GetObjectItem(second, "type")->valuestring,
+			    "function_call_output");
 	assert_string_equal(cJSON_GetObjectItem(second, "call_id")->valuestring, "call_2");
 	assert_string_equal(cJSON_GetObjectItem(second, "output")->valuestring, "{\"ok\":false}");
 	assert_string_equal(cJSON_GetObjectItem(j, "tool_choice")->valuestring, "none");
@@ -192,8 +196,8 @@ static void test_turn_with_tools_and_outputs(void **state)
 	j = cJSON_Parse(body);
 	input = cJSON_GetObjectItem(j, "input");
 	assert_int_equal(cJSON_GetArraySize(input), 2);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "call_id")->valuestring,
-			    "call_old");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(input, 0), "call_id")->valuestring, "call_old");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(input, 1), "role")->valuestring,
 			    "user");
 	assert_null(cJSON_GetObjectItem(j, "tools"));
@@ -221,11 +225,11 @@ static void test_turn_with_context(void **state)
 	(void)state;
 	const char *inputs[] = {"Is this still on?", "And in blue?"};
 	struct openai_turn t = {
-		.prompt_id = "pmpt_1",
-		.conversation_id = "conv_9",
-		.inputs = inputs,
-		.n_inputs = 2,
-		.context = "The customer came from ad 1: \"Sale\"",
+	    .prompt_id = "pmpt_1",
+	    .conversation_id = "conv_9",
+	    .inputs = inputs,
+	    .n_inputs = 2,
+	    .context = "The customer came from ad 1: \"Sale\"",
 	};
 	char *body = openai_turn_request(&t);
 	cJSON *j = cJSON_Parse(body);
@@ -273,16 +277,16 @@ static void test_function_calls(void **state)
 	size_t n;
 	const char *why;
 	assert_int_equal(
-		read_all("{\"status\":\"completed\",\"output\":["
-			 "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
-			 "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
-			 "\"Let me check.\"}]},"
-			 "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\","
-			 "\"name\":\"check_availability\",\"arguments\":\"{\\\"start\\\":1}\"},"
-			 "{\"type\":\"function_call\",\"id\":\"fc_2\",\"call_id\":\"call_b\","
-			 "\"name\":\"book_meeting\"}]}",
-			 &text, &calls, &n, &why),
-		OPENAI_CALLS);
+	    read_all("{\"status\":\"completed\",\"output\":["
+		     "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[]},"
+		     "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+		     "\"Let me check.\"}]},"
+		     "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\","
+		     "\"name\":\"check_availability\",\"arguments\":\"{\\\"start\\\":1}\"},"
+		     "{\"type\":\"function_call\",\"id\":\"fc_2\",\"call_id\":\"call_b\","
+		     "\"name\":\"book_meeting\"}]}",
+		     &text, &calls, &n, &why),
+	    OPENAI_CALLS);
 	assert_null(text); /* the text beside calls is not the answer */
 	assert_int_equal(n, 2);
 	assert_string_equal(calls[0].call_id, "call_a");
@@ -305,15 +309,15 @@ static void test_function_calls_hostile(void **state)
 	size_t n;
 	const char *why;
 	const char *bad[] = {
-		/* no call_id, empty name, a call_id with a newline, a numeric name */
-		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"name\":\"f\"}]}",
-		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
-		"\"c\",\"name\":\"\"}]}",
-		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
-		"\"c\\nX\",\"name\":\"f\"}]}",
-		"{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
-		"\"c\",\"name\":5}]}",
-		NULL,
+	    /* no call_id, empty name, a call_id with a newline, a numeric name */
+	    "{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"name\":\"f\"}]}",
+	    "{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+	    "\"c\",\"name\":\"\"}]}",
+	    "{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+	    "\"c\\nX\",\"name\":\"f\"}]}",
+	    "{\"status\":\"completed\",\"output\":[{\"type\":\"function_call\",\"call_id\":"
+	    "\"c\",\"name\":5}]}",
+	    NULL,
 	};
 	for (size_t i = 0; bad[i]; i++) {
 		if (read_all(bad[i], &text, &calls, &n, &why) != OPENAI_FINAL)
@@ -325,8 +329,9 @@ static void test_function_calls_hostile(void **state)
 	char body[8192] = "{\"status\":\"completed\",\"output\":[";
 	for (int i = 0; i <= OPENAI_MAX_CALLS; i++) {
 		char one[128];
-		snprintf(one, sizeof one, "%s{\"type\":\"function_call\",\"call_id\":\"c%d\","
-					  "\"name\":\"f\"}",
+		snprintf(one, sizeof one,
+			 "%s{\"type\":\"function_call\",\"call_id\":\"c%d\","
+			 "\"name\":\"f\"}",
 			 i ? "," : "", i);
 		strcat(body, one);
 	}
@@ -361,14 +366,14 @@ static void test_unanswered_call(void **state)
 	assert_string_equal(id, "call_5AroFIQIK3cm3suliZdux0TB");
 	free(id);
 	const char *others[] = {
-		"{\"error\":{\"message\":\"No tool call found for function call output with "
-		"call_id call_x.\"}}",
-		"{\"error\":{\"message\":\"No tool output found for function call \"}}",
-		"{\"error\":{\"message\":\"No tool output found for function call a\\u0001b.\"}}",
-		"{\"error\":{\"message\":\"Another process is currently operating on this "
-		"conversation.\"}}",
-		"not json",
-		NULL,
+	    "{\"error\":{\"message\":\"No tool call found for function call output with "
+	    "call_id call_x.\"}}",
+	    "{\"error\":{\"message\":\"No tool output found for function call \"}}",
+	    "{\"error\":{\"message\":\"No tool output found for function call a\\u0001b.\"}}",
+	    "{\"error\":{\"message\":\"Another process is currently operating on this "
+	    "conversation.\"}}",
+	    "not json",
+	    NULL,
 	};
 	for (size_t i = 0; others[i]; i++)
 		assert_null(openai_unanswered_call(others[i], strlen(others[i])));
@@ -378,16 +383,16 @@ static void test_unanswered_call(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_shape),
-		cmocka_unit_test(test_joins_output_text_of_message_items),
-		cmocka_unit_test(test_failed_and_incomplete),
-		cmocka_unit_test(test_refusal_and_garbage),
-		cmocka_unit_test(test_conversation_id),
-		cmocka_unit_test(test_turn_with_tools_and_outputs),
-		cmocka_unit_test(test_turn_with_context),
-		cmocka_unit_test(test_function_calls),
-		cmocka_unit_test(test_function_calls_hostile),
-		cmocka_unit_test(test_unanswered_call),
+	    cmocka_unit_test(test_request_shape),
+	    cmocka_unit_test(test_joins_output_text_of_message_items),
+	    cmocka_unit_test(test_failed_and_incomplete),
+	    cmocka_unit_test(test_refusal_and_garbage),
+	    cmocka_unit_test(test_conversation_id),
+	    cmocka_unit_test(test_turn_with_tools_and_outputs),
+	    cmocka_unit_test(test_turn_with_context),
+	    cmocka_unit_test(test_function_calls),
+	    cmocka_unit_test(test_function_calls_hostile),
+	    cmocka_unit_test(test_unanswered_call),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

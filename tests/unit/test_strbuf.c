@@ -64,9 +64,11 @@ static void test_json_escape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_is_empty_string), cmocka_unit_test(test_append_grows),
-		cmocka_unit_test(test_append_keeps_nul_bytes), cmocka_unit_test(test_printf),
-		cmocka_unit_test(test_json_escape),
+	    cmocka_unit_test(test_empty_is_empty_string),
+	    cmocka_unit_test(test_append_grows),
+	    cmocka_unit_test(test_append_keeps_nul_bytes),
+	    cmocka_unit_test(test_printf),
+	    cmocka_unit_test(test_json_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,10 +11,12 @@
 #include "webchat_token.h"
 
 #define SECRET "wc-secret"
-#define NOW 1900000000LL
+#define NOW    1900000000LL
 /* Computed independently (Python hmac and base64) for session "ws_abc",
  * expiry 2000000000 and widget "shop:widget-1". */
-#define KNOWN "v1.d3NfYWJjOjIwMDAwMDAwMDA6c2hvcDp3aWRnZXQtMQ.07RW4wLK7lLLJRh-28YjDrMBPiwrdNIlOd0jzINh-ZI"
+#define KNOWN                                                                                      \
+	"v1.d3NfYWJjOjIwMDAwMDAwMDA6c2hvcDp3aWRnZXQtMQ.07RW4wLK7lLLJRh-28YjDrMBPiwrdNIlOd0jzINh-"  \
+	"ZI"
 
 static const char *verify(const char *secret, const char *token, struct webchat_claims *c)
 {
@@ -110,12 +112,14 @@ static void test_payload_swapped(void **state)
 static void test_malformed(void **state)
 {
 	(void)state;
-	const char *bad[] = {"", "v1", "v1.", "v1..", "v2.abc.def", "v1.abc", "v1.abc.!!!",
-			     "v1.abc.AAAA", "Bearer v1.a.b", "v1.d3NfYWJj.", NULL};
+	const char *bad[] = {"",       "v1",         "v1.",         "v1..",          "v2.abc.def",
+			     "v1.abc", "v1.abc.!!!", "v1.abc.AAAA", "Bearer v1.a.b", "v1.d3NfYWJj.",
+			     NULL};
 	struct webchat_claims c;
 	for (const char **b = bad; *b; b++)
 		assert_non_null(verify(SECRET, *b, &c));
-	assert_ptr_equal(webchat_token_verify(SECRET, NULL, 0, NOW, &c), WEBCHAT_TOKEN_ERR_MALFORMED);
+	assert_ptr_equal(webchat_token_verify(SECRET, NULL, 0, NOW, &c),
+			 WEBCHAT_TOKEN_ERR_MALFORMED);
 	/* Oversized input is refused before any work. */
 	char *huge = malloc(100000);
 	memset(huge, 'A', 99999);
@@ -160,11 +164,16 @@ static void test_issue_refuses_bad_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_known_vector),	cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_session_ids_differ),	cmocka_unit_test(test_wrong_secret),
-	    cmocka_unit_test(test_expired),		cmocka_unit_test(test_every_tamper_refused),
-	    cmocka_unit_test(test_payload_swapped),	cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_length_respected),	cmocka_unit_test(test_issue_refuses_bad_ids),
+	    cmocka_unit_test(test_known_vector),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_session_ids_differ),
+	    cmocka_unit_test(test_wrong_secret),
+	    cmocka_unit_test(test_expired),
+	    cmocka_unit_test(test_every_tamper_refused),
+	    cmocka_unit_test(test_payload_swapped),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_length_respected),
+	    cmocka_unit_test(test_issue_refuses_bad_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

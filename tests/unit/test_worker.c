@@ -130,16 +130,16 @@ static void test_count_upstream(void **state)
 		worker_count_upstream("openai", &r, NULL, 0.01);
 	}
 	worker_count_upstream("graph", &r, "connection refused", 0.5);
-	assert_true(
-	    metrics_value("parley_upstream_requests_total", "target=\"openai\",class=\"2xx\"") == 2);
-	assert_true(
-	    metrics_value("parley_upstream_requests_total", "target=\"openai\",class=\"4xx\"") == 2);
-	assert_true(
-	    metrics_value("parley_upstream_requests_total", "target=\"openai\",class=\"5xx\"") == 2);
 	assert_true(metrics_value("parley_upstream_requests_total",
-				"target=\"openai\",class=\"other\"") == 2);
-	assert_true(
-	    metrics_value("parley_upstream_requests_total", "target=\"graph\",class=\"error\"") == 1);
+				  "target=\"openai\",class=\"2xx\"") == 2);
+	assert_true(metrics_value("parley_upstream_requests_total",
+				  "target=\"openai\",class=\"4xx\"") == 2);
+	assert_true(metrics_value("parley_upstream_requests_total",
+				  "target=\"openai\",class=\"5xx\"") == 2);
+	assert_true(metrics_value("parley_upstream_requests_total",
+				  "target=\"openai\",class=\"other\"") == 2);
+	assert_true(metrics_value("parley_upstream_requests_total",
+				  "target=\"graph\",class=\"error\"") == 1);
 	char *text = metrics_render();
 	assert_non_null(strstr(text, "parley_upstream_duration_seconds_count{target=\"graph\"} 1"));
 	free(text);
