@@ -2,7 +2,7 @@
 # Installs the Debian packages parley's build, tests, demo and benchmark need.
 # Only what is missing is installed; as root directly, otherwise through sudo.
 set -eu
-pkgs=(build-essential pkg-config clang libevent-dev libpq-dev libcjson-dev
+pkgs=(build-essential pkg-config clang clang-format libevent-dev libpq-dev libcjson-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev postgresql postgresql-client
       curl jq wrk procps systemd python3 mandoc chromium)
 # The widget's browser test drives Debian's chromium with playwright-core from
