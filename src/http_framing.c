@@ -116,7 +116,7 @@ static const char *http_framing_parse_head(const char *p, size_t n, struct http_
 	int kind = method_kind(line, (size_t)(sp1 - line));
 	if (kind < 0) {
 		*status = 501;
-		return "method not implemented";
+		return "unknown method: not one of HTTP/1.1's standard methods";
 	}
 	h->target = target;
 	h->target_len = (size_t)(sp2 - target);
