@@ -597,7 +597,7 @@ BEGIN
 
         INSERT INTO messages (message_id, conversation_id, sender, text, "timestamp", status,
                               sequence_no, platform_message_id, kind, reply_to, triggers_reply,
-                              referral)
+                              referral, author)
         VALUES (gen_random_uuid()::text, v_conv,
                 CASE WHEN v_echo THEN 'agent' ELSE 'user' END,
                 ev->>'text',
@@ -605,7 +605,8 @@ BEGIN
                      THEN to_timestamp((ev->>'ts')::bigint / 1000.0) AT TIME ZONE 'UTC'
                      ELSE now() AT TIME ZONE 'UTC' END,
                 'sent', v_seq, ev->>'id', ev->>'kind', ev->>'reply_to', v_reply,
-                CASE WHEN jsonb_typeof(ev->'referral') = 'object' THEN ev->'referral' END)
+                CASE WHEN jsonb_typeof(ev->'referral') = 'object' THEN ev->'referral' END,
+                CASE WHEN v_echo THEN 'human' ELSE 'customer' END)
         ON CONFLICT (platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING;
         IF NOT FOUND THEN
             UPDATE conversations SET last_sequence_no = last_sequence_no - 1
@@ -716,6 +717,20 @@ BEGIN
     RETURNING k.meeting_id, k.google_event_id, (k.xmax = 0) INTO v_id, v_event, v_new;
     RETURN jsonb_build_object('state', CASE WHEN v_new THEN 'new' ELSE 'resume' END,
                               'meeting_id', v_id, 'google_event_id', v_event);
+END
+$$;
+
+
+--
+-- Name: parley_message_author_from_sender(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_message_author_from_sender() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.author := CASE WHEN NEW.sender = 'agent' THEN 'ai' ELSE 'customer' END;
+    RETURN NEW;
 END
 $$;
 
@@ -1094,9 +1109,9 @@ BEGIN
         v_seq := v_seq + 1;
         v_id := gen_random_uuid()::text;
         INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
-                              kind, "timestamp", send_started_at, reply_token)
+                              kind, "timestamp", send_started_at, reply_token, author)
         VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
-                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token);
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token, 'ai');
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
@@ -1296,6 +1311,9 @@ CREATE TABLE public.conversations (
     extraction_charged boolean DEFAULT false NOT NULL,
     extraction_failures integer DEFAULT 0 NOT NULL,
     next_extraction_at timestamp with time zone,
+    window_expires_at timestamp with time zone,
+    ai_paused_until timestamp with time zone,
+    ai_paused_reason character varying(500),
     CONSTRAINT conversations_is_active_not_null CHECK ((is_active IS NOT NULL))
 );
 
@@ -1471,6 +1489,8 @@ CREATE TABLE public.messages (
     send_started_at timestamp with time zone,
     referral jsonb,
     reply_token text,
+    author character varying(10) NOT NULL,
+    CONSTRAINT messages_author_check CHECK (((author)::text = ANY ((ARRAY['customer'::character varying, 'ai'::character varying, 'human'::character varying])::text[]))),
     CONSTRAINT messages_referral_object CHECK ((jsonb_typeof(referral) = 'object'::text)),
     CONSTRAINT messages_sender_check CHECK (((sender)::text = ANY ((ARRAY['user'::character varying, 'agent'::character varying])::text[]))),
     CONSTRAINT messages_status_check CHECK (((status)::text = ANY ((ARRAY['sent'::character varying, 'failed'::character varying, 'pending'::character varying])::text[])))
@@ -1851,6 +1871,13 @@ CREATE INDEX phone_numbers_meta_id ON public.phone_numbers USING btree (meta_pho
 --
 
 CREATE INDEX webhook_raw_received_at ON public.webhook_raw USING btree (received_at);
+
+
+--
+-- Name: messages messages_author_from_sender; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER messages_author_from_sender BEFORE INSERT ON public.messages FOR EACH ROW WHEN ((new.author IS NULL)) EXECUTE FUNCTION public.parley_message_author_from_sender();
 
 
 --

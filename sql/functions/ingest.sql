@@ -133,7 +133,7 @@ BEGIN
 
         INSERT INTO messages (message_id, conversation_id, sender, text, "timestamp", status,
                               sequence_no, platform_message_id, kind, reply_to, triggers_reply,
-                              referral)
+                              referral, author)
         VALUES (gen_random_uuid()::text, v_conv,
                 CASE WHEN v_echo THEN 'agent' ELSE 'user' END,
                 ev->>'text',
@@ -141,7 +141,8 @@ BEGIN
                      THEN to_timestamp((ev->>'ts')::bigint / 1000.0) AT TIME ZONE 'UTC'
                      ELSE now() AT TIME ZONE 'UTC' END,
                 'sent', v_seq, ev->>'id', ev->>'kind', ev->>'reply_to', v_reply,
-                CASE WHEN jsonb_typeof(ev->'referral') = 'object' THEN ev->'referral' END)
+                CASE WHEN jsonb_typeof(ev->'referral') = 'object' THEN ev->'referral' END,
+                CASE WHEN v_echo THEN 'human' ELSE 'customer' END)
         ON CONFLICT (platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING;
         IF NOT FOUND THEN
             UPDATE conversations SET last_sequence_no = last_sequence_no - 1

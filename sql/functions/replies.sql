@@ -208,9 +208,9 @@ BEGIN
         v_seq := v_seq + 1;
         v_id := gen_random_uuid()::text;
         INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
-                              kind, "timestamp", send_started_at, reply_token)
+                              kind, "timestamp", send_started_at, reply_token, author)
         VALUES (v_id, p_conv, 'agent', v_part #>> '{}', 'pending', v_seq, 'text',
-                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token);
+                now() AT TIME ZONE 'UTC', CASE WHEN v_first THEN now() END, p_token, 'ai');
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, 'pending', now() AT TIME ZONE 'UTC');
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
