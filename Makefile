@@ -41,19 +41,27 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-CFLAGS_ALL  = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -Iinclude $(PKG_CFLAGS) \
+# One folder per subsystem under src/, mirrored by include/ and tests/unit/
+# (README "Layout"); every include/ folder is on the include path, so a
+# header is included by its name alone.
+SUBSYSTEMS := $(patsubst include/%/,%,$(wildcard include/*/))
+INCLUDES   := $(addprefix -Iinclude/,$(SUBSYSTEMS))
+
+CFLAGS_ALL  = $(CSTD) $(WARN) $(OPT) $(SANFLAGS) $(INCLUDES) $(PKG_CFLAGS) \
               -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"' \
               -MMD -MP $(CFLAGS)
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
-SRCS      := $(wildcard src/*.c)
+SRCS      := $(wildcard src/*.c src/*/*.c)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 # Assembly sources embed files into the binary with .incbin (the widget).
-ASM_SRCS  := $(wildcard src/*.S)
+ASM_SRCS  := $(wildcard src/*/*.S)
 WIDGET_ASSETS := src/widget/widget.js src/widget/demo.html
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o) $(ASM_SRCS:src/%.S=$(BUILD)/obj/%.o)
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRCS))))
+# A unit test is found by its name in whichever subsystem folder holds it.
+vpath test_%.c $(wildcard tests/unit/*/)
 STANDIN_SRCS := $(wildcard tests/standins/*.c)
 STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
@@ -75,7 +83,7 @@ $(BUILD)/obj/%.o: src/%.S
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # .incbin is invisible to -MMD: editing the widget must rebuild its object.
-$(BUILD)/obj/webchat_assets_data.o: $(WIDGET_ASSETS)
+$(BUILD)/obj/webchat/webchat_assets_data.o: $(WIDGET_ASSETS)
 
 $(BUILD)/libparley.a: $(LIB_OBJS)
 	@rm -f $@
@@ -85,7 +93,7 @@ $(BUILD)/parley: $(BUILD)/obj/main.o $(BUILD)/libparley.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libparley.a
+$(BUILD)/tests/test_%: test_%.c $(BUILD)/libparley.a
 	@mkdir -p $(@D)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
@@ -125,7 +133,7 @@ demo: $(BUILD)/parley $(STANDIN_BINS)
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude $(PKG_CFLAGS) \
+FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined $(INCLUDES) $(PKG_CFLAGS) \
               -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"'
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ASM_SRCS) $(WIDGET_ASSETS)
@@ -176,7 +184,7 @@ install: $(BUILD)/parley
 
 # Every C file of the tree, formatted by Debian 12's clang-format (14) with
 # .clang-format; CI runs format-check, so the config describes the code.
-FORMAT_FILES = $(wildcard src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h \
+FORMAT_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*/*.h tests/unit/*/*.c tests/unit/*.h \
                  tests/standins/*.c tests/standins/*.h tests/bench/*.c tests/fuzz/*.c)
 
 format:

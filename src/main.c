@@ -1,6 +1,6 @@
 /*
  * parley: WhatsApp, Instagram and webchat messages in, AI agent replies out.
- * This file only dispatches to the sub-commands (include/commands.h).
+ * This file only dispatches to the sub-commands (include/cli/commands.h).
  */
 #include <signal.h>
 #include <stdio.h>

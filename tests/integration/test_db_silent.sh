@@ -2,7 +2,7 @@
 # Issue #15: a database connection that dies without a word (no FIN, no
 # RST) does not hang a reply for ever -- a query without an answer for 15 s
 # fails as "connection lost" and is retried, and the pool's connections
-# carry TCP keepalives of their own (src/db.c) -- and what the server says
+# carry TCP keepalives of their own (src/db/db.c) -- and what the server says
 # outside a result (a restart's "terminating connection") goes through
 # parley's log, not raw to stderr (pgerr_log_notices). The silence comes
 # from a proxy between parley and PostgreSQL (tests/lib/pg_proxy.py).

@@ -43,7 +43,7 @@ ig_entry() { printf '{"id":"%s","time":1764300000000,"messaging":[{"sender":{"id
 body="$TEST_TMP/widths.json"
 
 # --- the columns the C code sizes values for are the schema's
-header="$REPO_DIR/include/columns.h"
+header="$REPO_DIR/include/db/columns.h"
 for pair in customer_phone:conversations.customer_phone customer_name:conversations.customer_name \
 	platform_message_id:messages.platform_message_id reply_to:messages.reply_to \
 	platform_message_id:message_delivery_status.platform_message_id \

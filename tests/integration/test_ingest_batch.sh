@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Group commit of webhooks (include/ingest_batch.h, sql/migrations/0006):
+# Group commit of webhooks (include/ingest/ingest_batch.h, sql/migrations/0006):
 # webhooks that wait for a statement slot are stored several per
 # transaction, each still answered 200 only after its data committed, stored
 # exactly once, with contiguous per-conversation sequences; a batch the

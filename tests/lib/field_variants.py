@@ -4,7 +4,7 @@
 For every file of tests/corpus, every string value in it (ids, names, texts,
 types…) is replaced, one at a time, by a value of each length in LENGTHS:
 0, 1, and each id or name column's width and width + 1 (the widths in
-include/columns.h; a value that lands in a TEXT column has no width of its
+include/db/columns.h; a value that lands in a TEXT column has no width of its
 own, so it gets all of them), and 10 000. Each alphabet is tried: printable
 ASCII (what ids are made of) and multibyte UTF-8 (characters of 2, 3 and 4
 bytes, so that a cut counted in bytes instead of characters shows).

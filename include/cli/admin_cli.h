@@ -1,0 +1,93 @@
+#ifndef PARLEY_ADMIN_CLI_H
+#define PARLEY_ADMIN_CLI_H
+/*
+ * The frame the administration commands (tenant, channel, agent, credits,
+ * conversation) share: dispatch to a sub-command ("tenant add"), -c FILE, the
+ * common options --json and --help, one-line errors with the exit statuses of
+ * README, Commands, the configuration and a blocking database connection
+ * (src/db/pgsync.c). Each sub-command checks its own options before it connects,
+ * so that bad usage exits 2 without touching the database.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "pgsync.h"
+
+/* One run of a sub-command; admin_dispatch owns it and closes it. */
+struct admin_cmd {
+	char *name;              /* "parley tenant add", for messages */
+	const char *usage;       /* what follows the name in its usage line */
+	const char *config_path; /* -c FILE; NULL: $PARLEY_CONFIG or the default */
+	bool json;               /* --json */
+	struct config cfg;       /* loaded by admin_connect */
+	bool cfg_loaded;
+	PGconn *conn; /* NULL until admin_connect */
+};
+
+struct admin_sub {
+	const char *name;                                         /* "add" */
+	int (*run)(struct admin_cmd *cmd, int argc, char **argv); /* argv[0] = name */
+	const char *usage;
+};
+
+/* The shared options; every sub-command's option table starts with these. */
+#define ADMIN_COMMON_OPTIONS                                                                       \
+	{"json", no_argument, NULL, 'J'},                                                          \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
+
+/*
+ * Runs the sub-command named by argv[1] of the group argv[0] ("tenant").
+ * No sub-command, or an unknown one: a usage error (exit 2); "help": the
+ * group's usage on stdout (exit 0). Returns the exit status.
+ */
+int admin_dispatch(const struct admin_sub *subs, size_t n, int argc, char **argv);
+
+/*
+ * getopt_long over the sub-command's options (opts must include
+ * ADMIN_COMMON_OPTIONS). --json is taken here. Returns the next option of
+ * the caller's, -1 at the end (operands are then argv[optind..]), 'h' after
+ * printing the usage for --help, or '?' after printing a usage error.
+ */
+int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct option *opts);
+
+/* Prints "parley tenant add: <message> (try '... --help')" and returns 2. */
+int admin_usage_error(struct admin_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "parley tenant add: <message>" and returns 1. */
+int admin_fail(struct admin_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A database failure nobody anticipated: prints it and returns 1. */
+int admin_db_fail(struct admin_cmd *cmd, const struct pgsync_error *e);
+
+/*
+ * Loads the configuration (database.url is needed) and connects, with the
+ * session in UTC so that the times shown and the defaults written agree
+ * with what parley serve writes. Returns 0, or the exit status after
+ * printing why (2: invalid configuration, 1: no connection).
+ */
+int admin_connect(struct admin_cmd *cmd);
+
+/*
+ * The checks most sub-commands make before they connect: no operands after
+ * the options, and --tenant (NULL when not given) present if required and a
+ * valid id. Returns 0 to go on, else the exit status after a usage error.
+ */
+int admin_check_args(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
+		     bool tenant_required);
+
+/* After admin_connect: 0 when the tenant exists, else the exit status after
+ * saying "no tenant 'ID'" (or the database failure). */
+int admin_tenant_known(struct admin_cmd *cmd, const char *tenant);
+
+/* Ends an open transaction after a failure (ignoring errors: the
+ * connection may be gone). */
+void admin_rollback(struct admin_cmd *cmd);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * The shared frame of the administration commands: see include/cli/admin_cli.h.
+ */
+#include "admin_cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_input.h"
+#include "commands.h"
+#include "xalloc.h"
+
+static void group_usage(FILE *f, const char *group, const struct admin_sub *subs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s parley %s %s [-c FILE] [--json]%s%s\n", i == 0 ? "usage:" : "      ",
+			group, subs[i].name, *subs[i].usage ? " " : "", subs[i].usage);
+}
+
+static void sub_names(FILE *f, const struct admin_sub *subs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i == 0 ? "" : (i + 1 == n ? " or " : ", "), subs[i].name);
+}
+
+int admin_dispatch(const struct admin_sub *subs, size_t n, int argc, char **argv)
+{
+	const char *group = argv[0];
+	struct admin_cmd cmd = {0};
+	/* -c may come before the sub-command too: parley tenant -c FILE list */
+	if (cli_take_config(&argc, argv, &cmd.config_path) < 0)
+		return EXIT_USAGE;
+	if (argc < 2) {
+		fprintf(stderr, "parley %s: which one? ", group);
+		sub_names(stderr, subs, n);
+		fprintf(stderr, " (try 'parley %s help')\n", group);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+		group_usage(stdout, group, subs, n);
+		return EXIT_OK;
+	}
+	const struct admin_sub *sub = NULL;
+	for (size_t i = 0; i < n && !sub; i++)
+		if (strcmp(name, subs[i].name) == 0)
+			sub = &subs[i];
+	if (!sub) {
+		fprintf(stderr, "parley %s: unknown subcommand '%s' (", group, name);
+		sub_names(stderr, subs, n);
+		fprintf(stderr, ")\n");
+		return EXIT_USAGE;
+	}
+	cmd.name = xasprintf("parley %s %s", group, sub->name);
+	cmd.usage = sub->usage;
+	int rc = sub->run(&cmd, argc - 1, argv + 1);
+	/* A failed write of the output (a full disk, a closed pipe) is a failure. */
+	if (fflush(stdout) != 0 && rc == EXIT_OK) {
+		fprintf(stderr, "%s: cannot write the output\n", cmd.name);
+		rc = EXIT_RUNTIME;
+	}
+	PQfinish(cmd.conn);
+	if (cmd.cfg_loaded)
+		config_free(&cmd.cfg);
+	free(cmd.name);
+	return rc;
+}
+
+int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct option *opts)
+{
+	opterr = 0; /* our own one-line messages */
+	for (;;) {
+		int c = getopt_long(argc, argv, ":h", opts, NULL);
+		switch (c) {
+		case 'J': cmd->json = true; continue;
+		case 'h':
+			printf("usage: %s [-c FILE] [--json]%s%s\n", cmd->name,
+			       *cmd->usage ? " " : "", cmd->usage);
+			return 'h';
+		case ':':
+			admin_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			return '?';
+		case '?':
+			/* optopt is set for short options only (and for a long one
+			 * given a value it does not take). */
+			if (strncmp(argv[optind - 1], "--", 2) == 0)
+				admin_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			else
+				admin_usage_error(cmd, "unknown option '-%c'", optopt);
+			return '?';
+		default: return c;
+		}
+	}
+}
+
+__attribute__((format(printf, 2, 0))) static void vreport(struct admin_cmd *cmd, const char *fmt,
+							  va_list ap)
+{
+	fprintf(stderr, "%s: ", cmd->name);
+	vfprintf(stderr, fmt, ap);
+}
+
+int admin_usage_error(struct admin_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(cmd, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try '%s --help')\n", cmd->name);
+	return EXIT_USAGE;
+}
+
+int admin_fail(struct admin_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(cmd, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_RUNTIME;
+}
+
+int admin_db_fail(struct admin_cmd *cmd, const struct pgsync_error *e)
+{
+	return admin_fail(cmd, "database error: %s%s%s", e->message,
+			  e->state[0] ? " SQLSTATE " : "", e->state);
+}
+
+int admin_connect(struct admin_cmd *cmd)
+{
+	if (cli_load_config(cmd->config_path, CONFIG_NEED_DATABASE, &cmd->cfg) < 0)
+		return EXIT_USAGE;
+	cmd->cfg_loaded = true;
+	char err[1024];
+	cmd->conn =
+	    pgsync_connect(cmd->cfg.database_url, cmd->name + strlen("parley "), err, sizeof err);
+	if (!cmd->conn)
+		return admin_fail(cmd, "%s", err);
+	struct pgsync_error e;
+	if (pgsync_command(cmd->conn, "SET TIME ZONE 'UTC'", 0, NULL, &e) < 0)
+		return admin_db_fail(cmd, &e);
+	return 0;
+}
+
+void admin_rollback(struct admin_cmd *cmd)
+{
+	struct pgsync_error ignored;
+	if (cmd->conn && PQtransactionStatus(cmd->conn) != PQTRANS_IDLE)
+		pgsync_command(cmd->conn, "ROLLBACK", 0, NULL, &ignored);
+}
+
+int admin_check_args(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
+		     bool tenant_required)
+{
+	const char *bad;
+	if (optind < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!tenant)
+		return tenant_required ? admin_usage_error(cmd, "--tenant ID is required") : 0;
+	if ((bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	return 0;
+}
+
+int admin_tenant_known(struct admin_cmd *cmd, const char *tenant)
+{
+	struct pgsync_error e;
+	const char *p[] = {tenant};
+	PGresult *res = pgsync_exec(cmd->conn, "SELECT 1 FROM users WHERE user_id = $1", 1, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	int n = PQntuples(res);
+	PQclear(res);
+	return n ? 0 : admin_fail(cmd, "no tenant '%s'", tenant);
+}
