@@ -5,6 +5,7 @@
 # steps) that end a reply as failed instead of a retry loop, SIGTERM in
 # those situations, and logs that carry no DETAIL of a constraint failure.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
@@ -13,10 +14,6 @@ say() {
 	wa_text "wamid.D$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
 	post_signed "$url" "$TEST_TMP/say.json"
 }
-n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
-n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
-reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
 # agent CUSTOMER COLUMNS: one line per agent message of that customer, in order.
 agent() {
 	sql "$dsn" "SELECT $2 FROM messages m JOIN conversations c USING (conversation_id)
@@ -31,7 +28,6 @@ released() { # CUSTOMER: nothing leased or due any more
 	wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '$1'
 	                 AND reply_lease_owner IS NULL AND reply_due_at IS NULL" 1
 }
-metric() { curl -sS "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 # Waits until Graph holds a send on the wire (a scripted delay).
 send_on_the_wire() {
 	local i
@@ -53,26 +49,11 @@ term_and_time() {
 	STOPPED="$rc $([ "$ms" -lt 12000 ] && echo yes || echo "no ($ms ms)")"
 }
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
-conf_set "$conf" replies debounce_ms 300
-conf_set "$conf" replies max_attempts 3
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" openai timeout_seconds 5 replies debounce_ms 300 replies max_attempts 3)
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 # --- Graph answers two sends with one id: the second is recorded, the worker goes on
 curl -sS -d '[{"message_id":"wamid.DUP.1","times":2}]' "$GRAPH/_script" >/dev/null

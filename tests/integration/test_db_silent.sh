@@ -7,26 +7,16 @@
 # parley's log, not raw to stderr (pgerr_log_notices). The silence comes
 # from a proxy between parley and PostgreSQL (tests/lib/pg_proxy.py).
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 . "$TESTS_DIR/lib/pg_proxy.sh"
 
 export PARLEY_TEST_LEASE_SECONDS=5
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 start_pg_proxy || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$(proxy_dsn "$dsn")")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" replies debounce_ms 100
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$(proxy_dsn "$dsn")" replies debounce_ms 100)
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 sends() { # sends CUSTOMER: texts the Graph API accepted for the customer
 	curl -sS "$GRAPH/_requests" | jq -r --arg to "$1" \
 		'[.[] | select(.body.to == $to and .body.text.body != null and .status == 200)] | length'

@@ -3,6 +3,7 @@
 # the project's stand-in OpenAI (structured outputs derived from the
 # transcript) and Graph API; `parley leads` reads what was stored.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 # Short quiet time, leases and backoff, so that each step shows in seconds.
 export PARLEY_TEST_LEASE_SECONDS=2
@@ -28,15 +29,11 @@ rows_of() { sql "$dsn" "SELECT count(*) FROM extractions e JOIN conversations c 
 latest() { # CUSTOMER COLUMNS: the latest extraction's columns, |-separated
 	sql "$dsn" "SELECT $2 FROM extractions e JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND e.is_latest"
 }
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
 metric() { curl -sS "$url/metrics" | grep -F "$1" | awk '{print $2}' | head -1; }
 now_ms() { date +%s%3N; }
 leads() { "$PARLEY_BIN" leads "$@" -c "$conf"; }
 
-start_standin fake_openai || { finish; exit 1; }
-openai_pid=$STANDIN_PID OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-graph_pid=$STANDIN_PID GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 
 dsn=$(new_db)
 configure() { # CONF: everything but the database and the listener
@@ -50,11 +47,8 @@ configure() { # CONF: everything but the database and the listener
 }
 conf=$(new_config "$dsn")
 configure "$conf"
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 eq "one latest extraction per conversation is a constraint" \
 	"CREATE UNIQUE INDEX extractions_one_latest ON public.extractions USING btree (conversation_id) WHERE is_latest" \

@@ -3,6 +3,7 @@
 # the project's stand-ins for OpenAI, the Graph API and Google, with the
 # model's function calls and Google's faults scripted into them.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 # Short leases and a fast pass, so that crash recovery fits in a test.
 export PARLEY_TEST_LEASE_SECONDS=2
@@ -29,7 +30,6 @@ replies_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations 
 google_requests() { curl -sS "$GOOGLE/_requests"; }
 n_google() { google_requests | jq --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and (.path | test($p)))] | length'; }
 events() { curl -sS "$GOOGLE/_events" | jq -c '.primary // []'; }
-metric() { curl -sS "$url/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 meeting() { sql "$dsn" "SELECT $2 FROM meetings WHERE meeting_id = '$1'"; }
 parley_cmd() { "$PARLEY_BIN" "$@" -c "$conf"; }
 # unstore EMAIL: that customer's meeting back to what a process dying between
@@ -53,32 +53,16 @@ within() {
 is_now() { [ "$(sql "$dsn" "$1")" = "$2" ]; }
 log_has() { [ "$(grep -c -F -- "$1" "$conf.log")" -ge "$2" ]; }
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 start_standin fake_google --client-id gclient.apps.googleusercontent.com --client-secret gsecret-123 || { finish; exit 1; }
 GOOGLE=$STANDIN_URL
 
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
-conf_set "$conf" replies debounce_ms 300
-conf_set "$conf" replies max_attempts 3
-conf_set "$conf" extraction enabled false
-conf_set "$conf" google client_id gclient.apps.googleusercontent.com
-conf_set "$conf" google client_secret gsecret-123
-conf_set "$conf" google token_url "$GOOGLE/token"
-conf_set "$conf" google calendar_url "$GOOGLE/calendar/v3"
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" openai timeout_seconds 5 replies debounce_ms 300 replies max_attempts 3 \
+	google client_id gclient.apps.googleusercontent.com google client_secret gsecret-123 \
+	google token_url "$GOOGLE/token" google calendar_url "$GOOGLE/calendar/v3")
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 # Days ahead, so that every time below is in the future.
 D1=$(date -u -d '+1 day' +%Y-%m-%d)

@@ -6,13 +6,11 @@
 # extraction gets it beside the message. Instagram's referral event and
 # in-message ads_context_data likewise.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 export PARLEY_TEST_LEASE_SECONDS=2
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 
 dsn=$(new_db)
 conf=$(new_config "$dsn")
@@ -22,11 +20,8 @@ for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
 	"extraction idle_seconds 1" "extraction every_messages 1" "extraction credits 0"; do
 	conf_set "$conf" $kv
 done
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 post() { # BODY: posts it signed, prints the status
 	printf '%s' "$1" >"$TEST_TMP/body.json"
@@ -120,7 +115,7 @@ text|Price?|ADS|r1|777|Spring sale' \
 	"$(sql "$dsn" "SELECT concat_ws('|', m.kind, m.text, referral->>'source_type', referral->>'ref',
 	               coalesce(referral->>'source_id', ''), coalesce(referral->>'title', ''))
 	               FROM messages m JOIN conversations c USING (conversation_id)
-	               WHERE c.customer_phone = '$IGC' ORDER BY m.sequence_no")"
+	               WHERE c.customer_phone = '$IGC' AND m.sender = 'user' ORDER BY m.sequence_no")"
 req=$(wait_request reply_request 'Price?')
 eq "IG reply request: developer item, then the customer" "developer,user" \
 	"$(jq -r '[.body.input[] | .role] | join(",")' <<<"$req")"

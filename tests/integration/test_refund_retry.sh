@@ -6,20 +6,12 @@
 # beyond the parts array); after a failed OpenAI call, the OpenAI call, whose
 # answer was then stored and sent although the reply had been given up.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" replies debounce_ms 100
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
+conf=$(reply_config "$dsn" replies debounce_ms 100)
+reply_migrate "$conf" "$dsn"
 # The first refund (credits going up) of each round fails with an error
 # worth retrying (a serialization failure: only those are retried, see
 # test_db_errors.sh for the others); a sequence is not rolled back with the
@@ -34,11 +26,7 @@ sql "$dsn" "CREATE SEQUENCE refund_tries;
             END \$\$;
             CREATE TRIGGER refuse_first_refund BEFORE UPDATE ON credits
                FOR EACH ROW EXECUTE FUNCTION refuse_first_refund();" >/dev/null
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
-n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
+reply_start "$conf" || { finish; exit 1; }
 n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.body.text.body != null)] | length'; }
 # settled CUSTOMER: the conversation is released, nothing due or charged
 settled() {

@@ -3,6 +3,7 @@
 # parley, a real PostgreSQL and the project's stand-in OpenAI and Graph API,
 # with faults scripted into them.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
@@ -12,9 +13,6 @@ say() {
 	post_signed "$url" "$TEST_TMP/say.json"
 }
 # Counts of what the stand-ins received.
-n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
-n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
-reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
 transcript() { # CUSTOMER: seq|sender|status|delivery|text lines
 	sql "$dsn" "SELECT m.sequence_no || '|' || m.sender || '|' || coalesce(m.status, '') || '|' ||
 	                   coalesce(d.status, '') || '|' || left(m.text, 60)
@@ -23,29 +21,12 @@ transcript() { # CUSTOMER: seq|sender|status|delivery|text lines
 	            WHERE c.customer_phone = '$1' ORDER BY m.sequence_no"
 }
 agent_count() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"; }
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
 
-start_standin fake_openai || { finish; exit 1; }
-openai_pid=$STANDIN_PID OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-graph_pid=$STANDIN_PID GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
-conf_set "$conf" replies debounce_ms 1000
-conf_set "$conf" replies max_attempts 3
-# Lead extraction (test_leads.sh) would add requests of its own to the counts.
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" openai timeout_seconds 5 replies debounce_ms 1000 replies max_attempts 3)
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 # --- 5.1 a burst gets one reply covering all of it, after the debounce
 for t in "Hi" "Do you ship to Utrecht?" "And to Delft?"; do say 31612345678 "$t" >/dev/null; done
