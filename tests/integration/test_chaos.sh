@@ -173,11 +173,15 @@ eq "every reply answers its own conversation's earlier messages" 0 \
 	"$(sql "$dsn" "SELECT count(*) FROM ($covered) r WHERE NOT EXISTS (
 	                 SELECT 1 FROM messages u WHERE u.conversation_id = r.conversation_id
 	                    AND u.sender = 'user' AND u.text = r.text AND u.sequence_no < r.reply_seq)")"
+unexplained="FROM messages m JOIN message_delivery_status d USING (message_id)
+	       WHERE m.sender = 'agent' AND NOT (m.status = 'sent' AND d.status = 'sent'
+	          OR m.status = 'failed' AND d.status = 'failed'
+	             AND d.error_message LIKE 'send outcome unknown%')"
 eq "every reply sent, or failed only because a crash left its send unknown" 0 \
-	"$(sql "$dsn" "SELECT count(*) FROM messages m JOIN message_delivery_status d USING (message_id)
-	               WHERE m.sender = 'agent' AND NOT (m.status = 'sent' AND d.status = 'sent'
-	                  OR m.status = 'failed' AND d.status = 'failed'
-	                     AND d.error_message LIKE 'send outcome unknown%')")"
+	"$(sql "$dsn" "SELECT count(*) $unexplained")"
+# What they are, when there are any: the check alone says only how many.
+sql "$dsn" "SELECT '#   ' || m.status || '/' || d.status || ': ' || coalesce(d.error_message, '')
+            $unexplained LIMIT 10"
 eq "every agent message has its delivery row" 0 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages m WHERE m.sender = 'agent'
 	               AND NOT EXISTS (SELECT 1 FROM message_delivery_status d WHERE d.message_id = m.message_id)")"
