@@ -619,9 +619,11 @@ BEGIN
         -- (not arrival: Meta redelivers hours-old messages after an outage),
         -- never beyond 24 hours from now (a clock ahead of ours), and
         -- greatest() below never moves it back (redeliveries come out of
-        -- order). Echoes, the business's own messages, do not open it.
+        -- order). Echoes, the business's own messages, and WhatsApp's own
+        -- system notices (a number change) do not open it.
         v_window := NULL;
-        IF NOT v_echo AND ev->>'platform' IN ('whatsapp', 'instagram') THEN
+        IF NOT v_echo AND ev->>'platform' IN ('whatsapp', 'instagram')
+           AND ev->>'kind' IS DISTINCT FROM 'system' THEN
             v_window := least(CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
                                    THEN to_timestamp((ev->>'ts')::bigint / 1000.0)
                                    ELSE now() END, now()) + interval '24 hours';

@@ -111,13 +111,18 @@ E=31600000005
 eq "old message for the echo case" 200 "$(say $E "Old question" $((DAY + 600)))"
 ok "handled" wait_for "$dsn" "SELECT replied_through_seq FROM conversations WHERE customer_phone = '$E'" 1
 w_before=$(col $E "window_expires_at")
-sql "$dsn" "SELECT parley_ingest('instagram', jsonb_build_array(jsonb_build_object('t', 'm',
+sql "$dsn" "SELECT parley_ingest('whatsapp_business_account', jsonb_build_array(jsonb_build_object('t', 'm',
             'platform', 'whatsapp', 'channel', '106540352242922', 'customer', '$E', 'id', 'wamid.ECHO1',
             'kind', 'text', 'text', 'from the phone app', 'ts', extract(epoch FROM now())::bigint * 1000,
             'reply', false, 'echo', true)), NULL, 300)" >/dev/null
 eq "the echo is stored, by a human" "agent|human" \
 	"$(sql "$dsn" "SELECT sender || '|' || author FROM messages WHERE platform_message_id = 'wamid.ECHO1'")"
 eq "the echo did not open the window" "$w_before" "$(col $E "window_expires_at")"
+sql "$dsn" "SELECT parley_ingest('whatsapp_business_account', jsonb_build_array(jsonb_build_object('t', 'm',
+            'platform', 'whatsapp', 'channel', '106540352242922', 'customer', '$E', 'id', 'wamid.SYS1',
+            'kind', 'system', 'text', '[system] number changed', 'ts', extract(epoch FROM now())::bigint * 1000,
+            'reply', false, 'echo', false)), NULL, 300)" >/dev/null
+eq "a WhatsApp system notice does not open it either" "$w_before" "$(col $E "window_expires_at")"
 
 # --- webchat has no window
 r=$(curl -sS -H 'Content-Type: application/json' -d "{\"widget_id\":\"$WIDGET\"}" "$url/webchat/v1/sessions")
