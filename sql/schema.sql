@@ -210,6 +210,7 @@ DECLARE
     v_charged boolean;
     v_refused boolean;
     v_lost integer;
+    v_skip text;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -288,8 +289,49 @@ BEGIN
             CONTINUE;
         END IF;
 
+        v_skip := CASE WHEN c.ai_paused_until > now() THEN 'paused'
+                       WHEN c.window_expires_at <= now() THEN 'window_closed' END;
+        IF v_skip IS NOT NULL THEN
+            WITH dropped AS (
+                UPDATE messages SET status = 'failed'
+                 WHERE conversation_id = c.conversation_id AND sender = 'agent'
+                   AND status = 'pending' AND send_started_at IS NULL
+                RETURNING message_id)
+            UPDATE message_delivery_status d
+               SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+                   error_message = CASE v_skip
+                                       WHEN 'paused' THEN 'not sent: the conversation is paused'
+                                       ELSE 'not sent: the 24-hour window had closed' END
+              FROM dropped WHERE d.message_id = dropped.message_id;
+            IF v_charged THEN
+                -- As above: a refund that fails leaves the charge for a
+                -- later claim to settle.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
+            END IF;
+            IF v_skip = 'window_closed' THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+            ELSE
+                UPDATE conversations k
+                   SET reply_lease_owner = NULL, reply_lease_until = NULL,
+                       reply_due_at = CASE
+                            WHEN NOT k.is_active THEN NULL
+                            WHEN k.reply_charged THEN now() + interval '5 seconds'
+                            WHEN jsonb_array_length(v_inputs) > 0
+                                 AND isfinite(k.ai_paused_until) THEN k.ai_paused_until
+                            END
+                 WHERE k.conversation_id = c.conversation_id AND k.reply_lease_owner = p_owner;
+            END IF;
+            v_charged := false;
+            v_unsent := '[]';
+        END IF;
+
         v_refused := false;
-        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+        IF v_skip IS NULL AND jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
             v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
             IF NOT v_charged THEN
                 PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
@@ -305,6 +347,7 @@ BEGIN
                 'openai_conversation_id', c.openai_conversation_id,
                 'charged', v_charged,
                 'no_credits', v_refused,
+                'skipped', v_skip,
                 'through', v_through,
                 'inputs', v_inputs,
                 'referrals', v_referrals,
@@ -500,6 +543,7 @@ DECLARE
     v_was_idle boolean;
     v_reply boolean;
     v_echo boolean;
+    v_window timestamptz;
     v_stored integer[];
     v_dups integer[];
     v_statuses integer[];
@@ -570,6 +614,20 @@ BEGIN
 
         v_echo := coalesce((ev->>'echo')::boolean, false);
         v_reply := coalesce((ev->>'reply')::boolean, false) AND NOT v_echo;
+        -- The 24-hour window (SPEC 9.2): a customer's WhatsApp or Instagram
+        -- message opens it until 24 hours after the platform's timestamp
+        -- (not arrival: Meta redelivers hours-old messages after an outage),
+        -- never beyond 24 hours from now (a clock ahead of ours), and
+        -- greatest() below never moves it back (redeliveries come out of
+        -- order). Echoes, the business's own messages, and WhatsApp's own
+        -- system notices (a number change) do not open it.
+        v_window := NULL;
+        IF NOT v_echo AND ev->>'platform' IN ('whatsapp', 'instagram')
+           AND ev->>'kind' IS DISTINCT FROM 'system' THEN
+            v_window := least(CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
+                                   THEN to_timestamp((ev->>'ts')::bigint / 1000.0)
+                                   ELSE now() END, now()) + interval '24 hours';
+        END IF;
         v_conv := NULL;
         FOR attempt IN 1..2 LOOP
             WITH cur AS (
@@ -580,6 +638,7 @@ BEGIN
                SET last_sequence_no = c.last_sequence_no + 1,
                    last_message_at = now() AT TIME ZONE 'UTC',
                    customer_name = coalesce(ev->>'name', c.customer_name),
+                   window_expires_at = greatest(c.window_expires_at, v_window),
                    reply_due_at = CASE WHEN v_reply
                                        THEN now() + make_interval(secs => p_debounce_ms / 1000.0)
                                        ELSE c.reply_due_at END

@@ -36,6 +36,7 @@ DECLARE
     v_was_idle boolean;
     v_reply boolean;
     v_echo boolean;
+    v_window timestamptz;
     v_stored integer[];
     v_dups integer[];
     v_statuses integer[];
@@ -106,6 +107,20 @@ BEGIN
 
         v_echo := coalesce((ev->>'echo')::boolean, false);
         v_reply := coalesce((ev->>'reply')::boolean, false) AND NOT v_echo;
+        -- The 24-hour window (SPEC 9.2): a customer's WhatsApp or Instagram
+        -- message opens it until 24 hours after the platform's timestamp
+        -- (not arrival: Meta redelivers hours-old messages after an outage),
+        -- never beyond 24 hours from now (a clock ahead of ours), and
+        -- greatest() below never moves it back (redeliveries come out of
+        -- order). Echoes, the business's own messages, and WhatsApp's own
+        -- system notices (a number change) do not open it.
+        v_window := NULL;
+        IF NOT v_echo AND ev->>'platform' IN ('whatsapp', 'instagram')
+           AND ev->>'kind' IS DISTINCT FROM 'system' THEN
+            v_window := least(CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
+                                   THEN to_timestamp((ev->>'ts')::bigint / 1000.0)
+                                   ELSE now() END, now()) + interval '24 hours';
+        END IF;
         v_conv := NULL;
         FOR attempt IN 1..2 LOOP
             WITH cur AS (
@@ -116,6 +131,7 @@ BEGIN
                SET last_sequence_no = c.last_sequence_no + 1,
                    last_message_at = now() AT TIME ZONE 'UTC',
                    customer_name = coalesce(ev->>'name', c.customer_name),
+                   window_expires_at = greatest(c.window_expires_at, v_window),
                    reply_due_at = CASE WHEN v_reply
                                        THEN now() + make_interval(secs => p_debounce_ms / 1000.0)
                                        ELSE c.reply_due_at END

@@ -21,6 +21,18 @@
 -- the credits go back; with customer messages to answer, it pays for their
 -- reply; a part whose send a crash left unknown counts as delivered.
 -- Each job carries a fresh "reply_token" for parley_store_reply.
+-- Conversation control (SPEC 9.2, 9.3): a conversation with work to do
+-- whose AI is paused (ai_paused_until after now), or whose 24-hour window
+-- (window_expires_at, set by parley_ingest_batch) has closed, gets no reply:
+-- nothing is charged, a charge left behind is refunded, a reply stored but
+-- never handed to the platform is dropped (its parts marked failed), and
+-- the job is returned with "skipped": "paused" or "window_closed" for the
+-- caller to log and count, and nothing else. A closed window marks the
+-- customer messages handled (they stay stored; a new customer message opens
+-- the window again). A pause keeps them unanswered: the conversation is due
+-- again when a timed pause ends (reply_due_at := ai_paused_until, so that
+-- no worker wakes for it before), and never by itself under an open-ended
+-- ('infinity') pause: resuming makes it due. Webchat has no window (NULL).
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -34,6 +46,7 @@ DECLARE
     v_charged boolean;
     v_refused boolean;
     v_lost integer;
+    v_skip text;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -112,8 +125,49 @@ BEGIN
             CONTINUE;
         END IF;
 
+        v_skip := CASE WHEN c.ai_paused_until > now() THEN 'paused'
+                       WHEN c.window_expires_at <= now() THEN 'window_closed' END;
+        IF v_skip IS NOT NULL THEN
+            WITH dropped AS (
+                UPDATE messages SET status = 'failed'
+                 WHERE conversation_id = c.conversation_id AND sender = 'agent'
+                   AND status = 'pending' AND send_started_at IS NULL
+                RETURNING message_id)
+            UPDATE message_delivery_status d
+               SET status = 'failed', updated_at = now() AT TIME ZONE 'UTC',
+                   error_message = CASE v_skip
+                                       WHEN 'paused' THEN 'not sent: the conversation is paused'
+                                       ELSE 'not sent: the 24-hour window had closed' END
+              FROM dropped WHERE d.message_id = dropped.message_id;
+            IF v_charged THEN
+                -- As above: a refund that fails leaves the charge for a
+                -- later claim to settle.
+                BEGIN
+                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
+                        SQLERRM;
+                END;
+            END IF;
+            IF v_skip = 'window_closed' THEN
+                PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
+            ELSE
+                UPDATE conversations k
+                   SET reply_lease_owner = NULL, reply_lease_until = NULL,
+                       reply_due_at = CASE
+                            WHEN NOT k.is_active THEN NULL
+                            WHEN k.reply_charged THEN now() + interval '5 seconds'
+                            WHEN jsonb_array_length(v_inputs) > 0
+                                 AND isfinite(k.ai_paused_until) THEN k.ai_paused_until
+                            END
+                 WHERE k.conversation_id = c.conversation_id AND k.reply_lease_owner = p_owner;
+            END IF;
+            v_charged := false;
+            v_unsent := '[]';
+        END IF;
+
         v_refused := false;
-        IF jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
+        IF v_skip IS NULL AND jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
             v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
             IF NOT v_charged THEN
                 PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
@@ -129,6 +183,7 @@ BEGIN
                 'openai_conversation_id', c.openai_conversation_id,
                 'charged', v_charged,
                 'no_credits', v_refused,
+                'skipped', v_skip,
                 'through', v_through,
                 'inputs', v_inputs,
                 'referrals', v_referrals,

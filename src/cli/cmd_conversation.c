@@ -14,8 +14,29 @@
 #include "admin_out.h"
 #include "commands.h"
 #include "referral.h"
+#include "xalloc.h"
 
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
+
+/* The 24-hour window (SPEC 9.2), as the last columns of list and show (c is
+ * the conversation, p its channel). People read "open until … UTC",
+ * "closed", "unknown" (a WhatsApp or Instagram conversation with no customer
+ * message stored by a webhook), or "-" for webchat, which has none. --json
+ * has window_expires_at (RFC 3339 or null) and window_open (true for
+ * webchat: nothing limits its replies). */
+#define WINDOW_APPLIES "p.platform IN ('whatsapp', 'instagram')"
+static const char WINDOW_TEXT[] =
+    ", CASE WHEN NOT " WINDOW_APPLIES " THEN NULL"
+    "       WHEN c.window_expires_at IS NULL THEN 'unknown'"
+    "       WHEN c.window_expires_at > now() THEN 'open until '"
+    "            || to_char(c.window_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+    "            || ' UTC'"
+    "       ELSE 'closed' END AS window";
+static const char WINDOW_JSON[] =
+    ", CASE WHEN " WINDOW_APPLIES " THEN to_char(c.window_expires_at AT TIME ZONE 'UTC',"
+    "                                            'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END"
+    "   AS window_expires_at,"
+    "  (NOT " WINDOW_APPLIES " OR coalesce(c.window_expires_at > now(), false)) AS window_open";
 
 static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 {
@@ -51,15 +72,14 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, active, limit};
-	PGresult *res = pgsync_exec(
-	    cmd->conn,
+	char *sql = xasprintf(
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
 	    "       c.customer_phone AS customer, c.customer_name, c.is_active AS active,"
 	    "       c.last_sequence_no AS messages,"
 	    "       " TS(
 		"c.last_message_at") " AS last_message_at,"
 				     "       " TS(
-					 "c.created_at") " AS created_at"
+					 "c.created_at") " AS created_at%s"
 							 "  FROM conversations c JOIN agents a "
 							 "USING (agent_id)"
 							 "  JOIN phone_numbers p ON p.id = "
@@ -69,7 +89,9 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 							 " ORDER BY c.last_message_at DESC NULLS "
 							 "LAST, c.conversation_id"
 							 " LIMIT $3::integer",
-	    3, p, &e);
+	    cmd->json ? WINDOW_JSON : WINDOW_TEXT);
+	PGresult *res = pgsync_exec(cmd->conn, sql, 3, p, &e);
+	free(sql);
 	if (!res)
 		return admin_db_fail(cmd, &e);
 	if (cmd->json)
@@ -149,8 +171,7 @@ static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 	const char *p[] = {id, tenant};
 	PGresult *head = NULL, *msgs = NULL;
 	/* With --tenant, another tenant's conversation is "no conversation". */
-	head = pgsync_exec(
-	    cmd->conn,
+	char *sql = xasprintf(
 	    "SELECT c.conversation_id, a.user_id AS tenant_id, p.platform,"
 	    "       a.phone_number_id AS channel_id, c.agent_id, a.name AS agent_name,"
 	    "       a.unlinked_at IS NULL AS agent_linked, c.customer_phone AS customer,"
@@ -158,14 +179,16 @@ static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 	    "       " TS(
 		"c.created_at") " AS created_at,"
 				"       " TS(
-				    "c.last_message_at") " AS last_message_at"
+				    "c.last_message_at") " AS last_message_at%s"
 							 "  FROM conversations c JOIN agents a "
 							 "USING (agent_id)"
 							 "  JOIN phone_numbers p ON p.id = "
 							 "a.phone_number_id"
 							 " WHERE c.conversation_id = $1 AND "
 							 "($2::text IS NULL OR a.user_id = $2)",
-	    2, p, &e);
+	    cmd->json ? WINDOW_JSON : WINDOW_TEXT);
+	head = pgsync_exec(cmd->conn, sql, 2, p, &e);
+	free(sql);
 	if (!head) {
 		rc = admin_db_fail(cmd, &e);
 		goto done;

@@ -992,6 +992,21 @@ static void start_job(void *ctx, const cJSON *o)
 		log_warn(j->ctx, "tenant has too few credits: no reply");
 		metrics_add("parley_credit_refusals_total", NULL, 1);
 		count_reply("no_credits");
+		metrics_add("parley_replies_skipped_total", "reason=\"no_credits\"", 1);
+		job_free(j);
+		return;
+	}
+	const char *skipped = cJSON_GetStringValue(cJSON_GetObjectItem(o, "skipped"));
+	if (skipped) {
+		/* Paused, or the 24-hour window closed (SPEC 9.2, 9.3): the claim
+		 * charged nothing, dropped what was unsent and released it. */
+		char labels[64];
+		log_info(j->ctx, "%s: no reply",
+			 strcmp(skipped, "paused") == 0 ? "the AI is paused"
+							: "the 24-hour window has closed");
+		count_reply(skipped);
+		snprintf(labels, sizeof labels, "reason=\"%s\"", skipped);
+		metrics_add("parley_replies_skipped_total", labels, 1);
 		job_free(j);
 		return;
 	}

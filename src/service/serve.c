@@ -67,9 +67,13 @@ static void declare_metrics(void)
 	metrics_declare("parley_raw_webhooks_pruned_total", METRIC_COUNTER,
 			"Raw webhook bodies deleted after server.keep_raw_days.");
 	metrics_declare("parley_replies_total", METRIC_COUNTER,
-			"Replies by outcome (sent, failed, no_credits, lost_claim, abandoned).");
+			"Replies by outcome (sent, failed, no_credits, window_closed, paused, "
+			"lost_claim, abandoned).");
 	metrics_declare("parley_credit_refusals_total", METRIC_COUNTER,
 			"Replies not produced because the tenant had too few credits.");
+	metrics_declare("parley_replies_skipped_total", METRIC_COUNTER,
+			"Replies not produced, by reason: no_credits, window_closed (the 24-hour "
+			"window had closed), paused (the AI is paused).");
 	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
 			"Requests to OpenAI, the Graph API and Google by target and status class.");
 	metrics_declare("parley_upstream_duration_seconds", METRIC_HISTOGRAM,

@@ -181,10 +181,14 @@ SQL
 }
 
 # Webhook bodies for the corpus's channels (tests/corpus/README.md ids).
+# Their messages carry the platform's timestamp of now (Unix seconds), or of
+# MSG_TS when set: the 24-hour window (SPEC 9.2) counts from it, and a
+# fixed date would have closed it long ago.
 # wa_text WAMID FROM TEXT [PHONE_NUMBER_ID]: one WhatsApp text message.
 wa_text() {
+	local ts=${MSG_TS:-$(date +%s)}
 	cat <<JSON
-{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"${4:-106540352242922}"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"1764300000","type":"text","text":{"body":"$3"}}]}}]}]}
+{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"${4:-106540352242922}"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"$2"}],"messages":[{"from":"$2","id":"$1","timestamp":"$ts","type":"text","text":{"body":"$3"}}]}}]}]}
 JSON
 }
 
@@ -197,8 +201,9 @@ JSON
 
 # ig_text MID FROM TEXT: one Instagram text message.
 ig_text() {
+	local ts=${MSG_TS:-$(date +%s)}
 	cat <<JSON
-{"object":"instagram","entry":[{"id":"17841400000000001","time":1764300000000,"messaging":[{"sender":{"id":"$2"},"recipient":{"id":"17841400000000001"},"timestamp":1764300000000,"message":{"mid":"$1","text":"$3"}}]}]}
+{"object":"instagram","entry":[{"id":"17841400000000001","time":${ts}000,"messaging":[{"sender":{"id":"$2"},"recipient":{"id":"17841400000000001"},"timestamp":${ts}000,"message":{"mid":"$1","text":"$3"}}]}]}
 JSON
 }
 
