@@ -22,6 +22,15 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT p_until IS NOT NULL AND p_until > now();
 $$;
 
+-- How the admin commands show ai_paused_until: NULL when not paused (never
+-- or no more), 'infinity' when until resumed, else the end in UTC.
+CREATE OR REPLACE FUNCTION parley_paused_until_text(p_until timestamptz)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN NOT parley_ai_paused(p_until) THEN NULL
+                WHEN p_until = 'infinity' THEN 'infinity'
+                ELSE to_char(p_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') END;
+$$;
+
 -- Pauses the AI in conversation p_conv for p_minutes from now (NULL: until
 -- resumed), with p_reason (cut to 500 characters). With p_replace (the
 -- operator's `conversation pause`) the new pause replaces whatever was
