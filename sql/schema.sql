@@ -118,7 +118,8 @@ DECLARE
 BEGIN
     FOR c IN
         SELECT k.conversation_id, k.agent_id, k.customer_phone, k.is_active, k.last_sequence_no,
-               k.extracted_through_seq, k.extraction_charged, k.extraction_failures
+               k.extracted_through_seq, k.extraction_charged, k.extraction_failures,
+               k.ai_paused_until, k.ai_paused_reason, k.escalated_at
           FROM conversations k
          WHERE (k.last_sequence_no > k.extraction_checked_seq OR NOT k.is_active)
            AND k.last_sequence_no > k.extracted_through_seq
@@ -176,12 +177,13 @@ BEGIN
 
         SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no,
                                                      'customer', sender = 'user',
+                                                     'author', author,
                                                      'text', text)
                                   || CASE WHEN referral IS NULL THEN '{}'::jsonb
                                           ELSE jsonb_build_object('referral', referral) END
                                   ORDER BY sequence_no), '[]')
           INTO v_transcript
-          FROM (SELECT sequence_no, sender, text, referral FROM messages
+          FROM (SELECT sequence_no, sender, author, text, referral FROM messages
                  WHERE conversation_id = c.conversation_id
                    AND sequence_no <= c.last_sequence_no
                    AND NOT (sender = 'agent' AND status = 'failed')
@@ -198,6 +200,11 @@ BEGIN
             'failures', c.extraction_failures,
             'charged', v_charged,
             'no_credits', false,
+            'handoff', jsonb_build_object(
+                'escalated', c.escalated_at IS NOT NULL,
+                'paused_until', parley_paused_until_text(c.ai_paused_until),
+                'reason', CASE WHEN parley_ai_paused(c.ai_paused_until)
+                               THEN c.ai_paused_reason END),
             'transcript', v_transcript);
     END LOOP;
 END
@@ -850,6 +857,19 @@ BEGIN
     RETURNING ai_paused_until INTO v_out;
     RETURN v_out;
 END
+$$;
+
+
+--
+-- Name: parley_paused_until_text(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_paused_until_text(p_until timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN NOT parley_ai_paused(p_until) THEN NULL
+                WHEN p_until = 'infinity' THEN 'infinity'
+                ELSE to_char(p_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') END;
 $$;
 
 
