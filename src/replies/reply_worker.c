@@ -1238,6 +1238,9 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	/* The loop starts claiming from the loop, after this returns. */
 	w->loop = worker_new(&ops, w, app->base, app->db);
 	w->owner = worker_owner_of(w->loop);
+	metrics_declare("parley_handoffs_total", METRIC_COUNTER,
+			"Conversations handed to a person, by source (tool: the agent's "
+			"escalate_to_human).");
 	static const enum db_batch_type store_cols[] = {
 	    DB_BATCH_TEXT, DB_BATCH_TEXT, DB_BATCH_JSONB, DB_BATCH_TEXT, DB_BATCH_TEXT};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,

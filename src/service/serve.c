@@ -67,7 +67,8 @@ static void declare_metrics(void)
 	metrics_declare("parley_raw_webhooks_pruned_total", METRIC_COUNTER,
 			"Raw webhook bodies deleted after server.keep_raw_days.");
 	metrics_declare("parley_replies_total", METRIC_COUNTER,
-			"Replies by outcome (sent, failed, no_credits, lost_claim, abandoned).");
+			"Replies by outcome (sent, failed, no_credits, lost_claim, abandoned, "
+			"paused).");
 	metrics_declare("parley_credit_refusals_total", METRIC_COUNTER,
 			"Replies not produced because the tenant had too few credits.");
 	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
