@@ -133,7 +133,7 @@ eq "B: nothing stored" 0 "$(n_agent 31690000002)"
 eq "B: nothing sent" 0 "$(curl -sS "$GRAPH/_requests" | jq '[.[] | select(.body.to == "31690000002")] | length')"
 eq "B: the credit is back" "$before" "$(credits)"
 eq "B: counted as paused" $((${paused_before:-0} + 1)) "$(metric 'parley_replies_total{outcome="paused"}')"
-eq "B: the message waits for an answer, nothing is due" "t|" "$(sql "$dsn" "SELECT (replied_through_seq < last_sequence_no) || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE conversation_id = '$B'")"
+eq "B: the message waits for an answer, nothing is due" "true|" "$(sql "$dsn" "SELECT (replied_through_seq < last_sequence_no) || '|' || coalesce(reply_due_at::text, '') FROM conversations WHERE conversation_id = '$B'")"
 # A split reply's parts not yet sending are dropped too (parley_mark_sending).
 eq "a part not yet sending is refused while paused" "f" \
 	"$(sql "$dsn" "INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, kind, \"timestamp\", author)
@@ -192,4 +192,20 @@ ok "D: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversat
 eq "handoff.enabled false: no tools declared" "null" "$(replies_requests | jq -c '.[0].body.tools')"
 stop_parley "$pid"
 eq "parley stops cleanly again" 0 "$?"
+
+# --- the stand-in hands over by itself with --escalate-on (make demo)
+start_standin fake_openai --escalate-on "a person" || { finish; exit 1; }
+E=$STANDIN_URL
+ask() { # INPUT-JSON: a reply request declaring escalate_to_human
+	curl -sS -H 'Authorization: Bearer sk-test' -H 'Content-Type: application/json' \
+		-d '{"model":"m","conversation":"conv_e","tools":[{"type":"function","name":"escalate_to_human"}],"input":'"$1"'}' "$E/v1/responses"
+}
+r=$(ask '[{"role":"user","content":"Can I talk to A PERSON please?"}]')
+eq "--escalate-on: the word makes the model call escalate_to_human" "escalate_to_human" "$(jq -r '.output[0].name' <<<"$r")"
+eq "--escalate-on: its reason" '{"reason":"The customer asked for a person."}' "$(jq -r '.output[0].arguments' <<<"$r")"
+call=$(jq -r '.output[0].call_id' <<<"$r")
+eq "--escalate-on: the answer to {\"ok\":true} is a line for the customer" "Thank you. A person from our team will follow up here shortly." \
+	"$(ask '[{"type":"function_call_output","call_id":"'"$call"'","output":"{\"ok\":true}"}]' | jq -r '.output[0].content[0].text')"
+eq "--escalate-on: other words are echoed" "Echo: Hello" "$(ask '[{"role":"user","content":"Hello"}]' | jq -r '.output[0].content[0].text')"
+eq "--escalate-on: counted" 1 "$(curl -sS "$E/_stats" | jq '.escalations')"
 finish
