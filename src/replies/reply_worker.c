@@ -912,6 +912,13 @@ static void on_offered(void *arg, bool offer)
 #define UNKNOWN_TOOL_OUTPUT                                                                        \
 	"{\"ok\":false,\"error\":\"unknown_tool\",\"message\":\"There is no such tool.\"}"
 
+/* An escalate_to_human call, and the tool offered (handoff.enabled): with
+ * the tool off, such a call is answered like any tool not offered. */
+static bool is_handoff(const struct job *j, const struct openai_call *c)
+{
+	return j->w->app->cfg.handoff_enabled && handoff_tool_is_call(c);
+}
+
 /* items (the meeting tools' outputs, or NULL) with the outputs of the
  * round's calls that the meeting tools did not run: {"ok":true} for
  * escalate_to_human (recorded already), unknown_tool for the rest when the
@@ -920,7 +927,7 @@ static char *local_outputs(const struct job *j, char *items)
 {
 	for (size_t i = 0; i < j->n_calls; i++) {
 		const struct openai_call *c = &j->calls[i];
-		bool handoff = handoff_tool_is_call(c);
+		bool handoff = is_handoff(j, c);
 		if (!handoff && j->tools)
 			continue;
 		char *more = openai_items_add_output(
@@ -982,7 +989,7 @@ static void run_tools(struct job *j)
 	size_t n_meeting = 0;
 	const struct openai_call *handoff = NULL;
 	for (size_t i = 0; i < j->n_calls; i++) {
-		if (handoff_tool_is_call(&j->calls[i]))
+		if (is_handoff(j, &j->calls[i]))
 			handoff = handoff ? handoff : &j->calls[i];
 		else
 			n_meeting++;
@@ -1006,7 +1013,7 @@ static void run_tools(struct job *j)
 	struct openai_call *meeting = xcalloc(n_meeting, sizeof *meeting);
 	size_t k = 0;
 	for (size_t i = 0; i < j->n_calls; i++)
-		if (!handoff_tool_is_call(&j->calls[i]))
+		if (!is_handoff(j, &j->calls[i]))
 			meeting[k++] = j->calls[i]; /* shallow: meeting_tools_run copies */
 	meeting_tools_run(j->w->app->meetings, j->user_id, j->conversation_id, j->ctx, meeting,
 			  n_meeting, on_tools_done, j);
