@@ -19,6 +19,17 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: parley_ai_paused(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_ai_paused(p_until timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_until IS NOT NULL AND p_until > now();
+$$;
+
+
+--
 -- Name: parley_apply_status(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -107,7 +118,8 @@ DECLARE
 BEGIN
     FOR c IN
         SELECT k.conversation_id, k.agent_id, k.customer_phone, k.is_active, k.last_sequence_no,
-               k.extracted_through_seq, k.extraction_charged, k.extraction_failures
+               k.extracted_through_seq, k.extraction_charged, k.extraction_failures,
+               k.ai_paused_until, k.ai_paused_reason, k.escalated_at
           FROM conversations k
          WHERE (k.last_sequence_no > k.extraction_checked_seq OR NOT k.is_active)
            AND k.last_sequence_no > k.extracted_through_seq
@@ -165,12 +177,13 @@ BEGIN
 
         SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no,
                                                      'customer', sender = 'user',
+                                                     'author', author,
                                                      'text', text)
                                   || CASE WHEN referral IS NULL THEN '{}'::jsonb
                                           ELSE jsonb_build_object('referral', referral) END
                                   ORDER BY sequence_no), '[]')
           INTO v_transcript
-          FROM (SELECT sequence_no, sender, text, referral FROM messages
+          FROM (SELECT sequence_no, sender, author, text, referral FROM messages
                  WHERE conversation_id = c.conversation_id
                    AND sequence_no <= c.last_sequence_no
                    AND NOT (sender = 'agent' AND status = 'failed')
@@ -187,6 +200,11 @@ BEGIN
             'failures', c.extraction_failures,
             'charged', v_charged,
             'no_credits', false,
+            'handoff', jsonb_build_object(
+                'escalated', c.escalated_at IS NOT NULL,
+                'paused_until', parley_paused_until_text(c.ai_paused_until),
+                'reason', CASE WHEN parley_ai_paused(c.ai_paused_until)
+                               THEN c.ai_paused_reason END),
             'transcript', v_transcript);
     END LOOP;
 END
@@ -509,6 +527,23 @@ $$;
 
 
 --
+-- Name: parley_handoff(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_handoff(p_conv text, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF parley_pause_ai(p_conv, NULL, p_reason) IS NULL THEN
+        RETURN false;
+    END IF;
+    UPDATE conversations SET escalated_at = now() WHERE conversation_id = p_conv;
+    RETURN true;
+END
+$$;
+
+
+--
 -- Name: parley_ingest(text, jsonb, bytea, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -716,6 +751,25 @@ $$;
 
 
 --
+-- Name: parley_mark_sending(text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_mark_sending(p_message text, p_despite_pause boolean) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NOT p_despite_pause AND EXISTS (
+        SELECT 1 FROM messages m JOIN conversations c USING (conversation_id)
+         WHERE m.message_id = p_message AND parley_ai_paused(c.ai_paused_until)) THEN
+        RETURN false;
+    END IF;
+    UPDATE messages SET send_started_at = now() WHERE message_id = p_message;
+    RETURN true;
+END
+$$;
+
+
+--
 -- Name: parley_meeting_confirm(text, text, text, text, text, text, text, timestamp without time zone, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -831,6 +885,50 @@ BEGIN
                AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now()));
 END
+$$;
+
+
+--
+-- Name: parley_pause_ai(text, integer, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_pause_ai(p_conv text, p_minutes integer, p_reason text, p_replace boolean DEFAULT false) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_until timestamptz;
+    v_out timestamptz;
+BEGIN
+    IF p_minutes IS NOT NULL AND p_minutes <= 0 THEN
+        RAISE EXCEPTION 'parley_pause_ai: minutes must be positive, not %', p_minutes
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_until := CASE WHEN p_minutes IS NULL THEN 'infinity'::timestamptz
+                    ELSE now() + make_interval(mins => p_minutes) END;
+    UPDATE conversations
+       SET ai_paused_until = CASE WHEN p_replace OR NOT parley_ai_paused(ai_paused_until)
+                                       OR ai_paused_until <= v_until
+                                  THEN v_until ELSE ai_paused_until END,
+           ai_paused_reason = CASE WHEN p_replace OR NOT parley_ai_paused(ai_paused_until)
+                                        OR ai_paused_until <= v_until
+                                   THEN left(p_reason, 500) ELSE ai_paused_reason END
+     WHERE conversation_id = p_conv
+    RETURNING ai_paused_until INTO v_out;
+    RETURN v_out;
+END
+$$;
+
+
+--
+-- Name: parley_paused_until_text(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_paused_until_text(p_until timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN NOT parley_ai_paused(p_until) THEN NULL
+                WHEN p_until = 'infinity' THEN 'infinity'
+                ELSE to_char(p_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') END;
 $$;
 
 
@@ -1023,6 +1121,37 @@ $$;
 
 
 --
+-- Name: parley_resume_ai(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_resume_ai(p_conv text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c record;
+    v_due boolean;
+BEGIN
+    SELECT * INTO c FROM conversations WHERE conversation_id = p_conv FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_due := c.is_active AND c.reply_lease_owner IS NULL AND EXISTS (
+        SELECT 1 FROM messages m
+         WHERE m.conversation_id = p_conv AND m.sender = 'user' AND m.triggers_reply
+           AND m.sequence_no > c.replied_through_seq);
+    UPDATE conversations
+       SET ai_paused_until = NULL, ai_paused_reason = NULL,
+           reply_due_at = CASE WHEN v_due THEN now() ELSE reply_due_at END
+     WHERE conversation_id = p_conv;
+    IF v_due THEN
+        PERFORM pg_notify('parley_reply_due', p_conv);
+    END IF;
+    RETURN jsonb_build_object('was_paused', parley_ai_paused(c.ai_paused_until), 'due', v_due);
+END
+$$;
+
+
+--
 -- Name: parley_skip_reply(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1113,10 +1242,10 @@ $$;
 
 
 --
--- Name: parley_store_replies(text, text[], integer[], jsonb[], text[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_store_replies(text, integer, text[], integer[], jsonb[], text[], boolean[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_store_replies(p_owner text, p_convs text[], p_through integer[], p_parts jsonb[], p_tokens text[]) RETURNS SETOF jsonb
+CREATE FUNCTION public.parley_store_replies(p_owner text, p_credits integer, p_convs text[], p_through integer[], p_parts jsonb[], p_tokens text[], p_escalated boolean[]) RETURNS SETOF jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1125,7 +1254,7 @@ DECLARE
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
         v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
-                                         p_tokens[v_i]);
+                                         p_tokens[v_i], p_credits, p_escalated[v_i]);
     END LOOP;
     RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
 END
@@ -1133,23 +1262,27 @@ $$;
 
 
 --
--- Name: parley_store_reply(text, text, integer, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_store_reply(text, text, integer, jsonb, text, integer, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_store_reply(p_conv text, p_owner text, p_through integer, p_parts jsonb, p_token text) RETURNS jsonb
+CREATE FUNCTION public.parley_store_reply(p_conv text, p_owner text, p_through integer, p_parts jsonb, p_token text, p_credits integer, p_escalated boolean) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     v_seq integer;
+    v_paused timestamptz;
+    v_user text;
+    v_refunded boolean;
     v_part jsonb;
     v_id text;
     v_first boolean := true;
     v_out jsonb := '[]';
 BEGIN
-    SELECT last_sequence_no INTO v_seq FROM conversations
-     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner
-       AND reply_lease_until > now()
-       FOR UPDATE;
+    SELECT c.last_sequence_no, c.ai_paused_until, a.user_id INTO v_seq, v_paused, v_user
+      FROM conversations c JOIN agents a USING (agent_id)
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner
+       AND c.reply_lease_until > now()
+       FOR UPDATE OF c;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
@@ -1162,6 +1295,15 @@ BEGIN
        AND reply_token = p_token;
     IF v_out IS NOT NULL THEN
         RETURN v_out;
+    END IF;
+    IF parley_ai_paused(v_paused) AND NOT coalesce(p_escalated, false) THEN
+        v_refunded := parley_refund_reply(p_conv, p_owner, v_user, p_credits);
+        UPDATE conversations
+           SET reply_lease_owner = NULL, reply_lease_until = NULL,
+               reply_due_at = CASE WHEN ai_paused_until = 'infinity' THEN NULL
+                                   ELSE ai_paused_until END
+         WHERE conversation_id = p_conv;
+        RETURN jsonb_build_object('paused', true, 'refunded', v_refunded);
     END IF;
     v_out := '[]';
     FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
@@ -1373,6 +1515,7 @@ CREATE TABLE public.conversations (
     window_expires_at timestamp with time zone,
     ai_paused_until timestamp with time zone,
     ai_paused_reason character varying(500),
+    escalated_at timestamp with time zone,
     CONSTRAINT conversations_is_active_not_null CHECK ((is_active IS NOT NULL))
 );
 

@@ -27,12 +27,18 @@ struct lead_message {
 	/* The ad this message came from, as a line of its own for the model
 	 * (referral_extraction_context()), or NULL. */
 	const char *ad;
+	/* An agent message written by a person at the business (a message
+	 * sent with `parley conversation send`, or echoed from the business's
+	 * phone app; messages.author 'human'), not by the AI. */
+	bool by_person;
 };
 
 /* The transcript sent is the latest messages that fit in this many bytes;
  * one message is cut to LEAD_MESSAGE_MAX_BYTES. */
 #define LEAD_TRANSCRIPT_MAX_BYTES 60000
 #define LEAD_MESSAGE_MAX_BYTES    4000
+/* Starts the text of an agent message by_person in the request. */
+#define LEAD_PERSON_PREFIX "[written by a person at the business]"
 
 /*
  * The body of POST {openai.url}/responses: "store": false and no
@@ -45,6 +51,21 @@ struct lead_message {
  */
 char *lead_extract_request(const char *prompt_id, const char *model,
 			   const struct lead_message *msgs, size_t n);
+
+/* lead_extract_request with a "developer" message after the transcript
+ * (handoff: lead_handoff_note()), or none when NULL. */
+char *lead_extract_request_with(const char *prompt_id, const char *model,
+				const struct lead_message *msgs, size_t n, const char *handoff);
+
+/*
+ * What the model reads about a handoff to a person (README, Handing over
+ * to a person): whether the agent handed the conversation over (its
+ * escalate_to_human tool; then cta_escalated_to_human is Yes), and the
+ * pause: paused_until as parley_paused_until_text shows it ("infinity":
+ * until resumed; NULL: not paused) with its reason (may be NULL). NULL when
+ * there is nothing to tell. Caller frees.
+ */
+char *lead_handoff_note(bool escalated, const char *paused_until, const char *reason);
 
 /* The CTA columns (lead_cta_names in lead_extract.c). */
 #define LEAD_N_CTA 6
@@ -73,6 +94,10 @@ enum lead_outcome {
 	LEAD_REFUSED,    /* the model refused */
 	LEAD_INVALID,    /* not the JSON the schema asks for */
 };
+
+/* The lead says the customer was handed to a person (the conversation was
+ * escalated, whatever the model answered). */
+void lead_mark_escalated(struct lead *l);
 
 /* "ok", "retryable", "failed", "incomplete", "refused", "invalid". */
 const char *lead_outcome_name(enum lead_outcome o);

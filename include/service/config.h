@@ -94,6 +94,9 @@ struct config {
 	char *extraction_prompt_id;
 	long extraction_credits;
 
+	bool handoff_enabled;       /* offer escalate_to_human (9.3) */
+	long handoff_pause_minutes; /* a person's message pauses the AI this long */
+
 	char *google_client_id;
 	char *google_client_secret;
 	char *google_token_url;

@@ -13,7 +13,10 @@
 -- messages passed over and gets a job with "no_credits": true for the
 -- caller to log and count. Each job carries the transcript: the latest 200
 -- messages through "through", oldest first, with their referrals, without
--- agent messages that failed to send.
+-- agent messages that failed to send, each with its author (customer, ai,
+-- human), and the handoff state: "handoff": {"escalated": the agent called
+-- escalate_to_human at some point (escalated_at, 0018), "paused_until" (as
+-- parley_paused_until_text shows it, NULL when not paused), "reason"}.
 CREATE OR REPLACE FUNCTION parley_claim_extractions(p_owner text, p_limit integer, p_lease_seconds integer,
                                          p_every integer, p_idle_seconds integer,
                                          p_credits integer)
@@ -28,7 +31,8 @@ DECLARE
 BEGIN
     FOR c IN
         SELECT k.conversation_id, k.agent_id, k.customer_phone, k.is_active, k.last_sequence_no,
-               k.extracted_through_seq, k.extraction_charged, k.extraction_failures
+               k.extracted_through_seq, k.extraction_charged, k.extraction_failures,
+               k.ai_paused_until, k.ai_paused_reason, k.escalated_at
           FROM conversations k
          WHERE (k.last_sequence_no > k.extraction_checked_seq OR NOT k.is_active)
            AND k.last_sequence_no > k.extracted_through_seq
@@ -86,12 +90,13 @@ BEGIN
 
         SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no,
                                                      'customer', sender = 'user',
+                                                     'author', author,
                                                      'text', text)
                                   || CASE WHEN referral IS NULL THEN '{}'::jsonb
                                           ELSE jsonb_build_object('referral', referral) END
                                   ORDER BY sequence_no), '[]')
           INTO v_transcript
-          FROM (SELECT sequence_no, sender, text, referral FROM messages
+          FROM (SELECT sequence_no, sender, author, text, referral FROM messages
                  WHERE conversation_id = c.conversation_id
                    AND sequence_no <= c.last_sequence_no
                    AND NOT (sender = 'agent' AND status = 'failed')
@@ -108,6 +113,11 @@ BEGIN
             'failures', c.extraction_failures,
             'charged', v_charged,
             'no_credits', false,
+            'handoff', jsonb_build_object(
+                'escalated', c.escalated_at IS NOT NULL,
+                'paused_until', parley_paused_until_text(c.ai_paused_until),
+                'reason', CASE WHEN parley_ai_paused(c.ai_paused_until)
+                               THEN c.ai_paused_reason END),
             'transcript', v_transcript);
     END LOOP;
 END

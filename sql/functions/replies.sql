@@ -231,20 +231,33 @@ $$;
 -- earlier attempt committed and its answer was lost, and they are returned
 -- as that attempt returned them; nothing is stored twice. The charge stays
 -- on the conversation until a part is recorded sent or the refund runs.
+-- A pause that landed while the reply was produced (handoff.sql) drops it
+-- here, under the row lock that the pause's UPDATE also takes: nothing is
+-- stored, the charge (p_credits) goes back to the tenant once
+-- (parley_refund_reply), the claim is released with the customer messages
+-- left unanswered (parley_resume_ai has them answered; a timed pause makes
+-- the conversation due when it ends), and {"paused": true, "refunded": …}
+-- is returned. Not for p_escalated: the reply whose own model called
+-- escalate_to_human is sent despite the pause it made.
 CREATE OR REPLACE FUNCTION parley_store_reply(p_conv text, p_owner text, p_through integer,
-                                   p_parts jsonb, p_token text)
+                                   p_parts jsonb, p_token text, p_credits integer,
+                                   p_escalated boolean)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_seq integer;
+    v_paused timestamptz;
+    v_user text;
+    v_refunded boolean;
     v_part jsonb;
     v_id text;
     v_first boolean := true;
     v_out jsonb := '[]';
 BEGIN
-    SELECT last_sequence_no INTO v_seq FROM conversations
-     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner
-       AND reply_lease_until > now()
-       FOR UPDATE;
+    SELECT c.last_sequence_no, c.ai_paused_until, a.user_id INTO v_seq, v_paused, v_user
+      FROM conversations c JOIN agents a USING (agent_id)
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner
+       AND c.reply_lease_until > now()
+       FOR UPDATE OF c;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
@@ -257,6 +270,15 @@ BEGIN
        AND reply_token = p_token;
     IF v_out IS NOT NULL THEN
         RETURN v_out;
+    END IF;
+    IF parley_ai_paused(v_paused) AND NOT coalesce(p_escalated, false) THEN
+        v_refunded := parley_refund_reply(p_conv, p_owner, v_user, p_credits);
+        UPDATE conversations
+           SET reply_lease_owner = NULL, reply_lease_until = NULL,
+               reply_due_at = CASE WHEN ai_paused_until = 'infinity' THEN NULL
+                                   ELSE ai_paused_until END
+         WHERE conversation_id = p_conv;
+        RETURN jsonb_build_object('paused', true, 'refunded', v_refunded);
     END IF;
     v_out := '[]';
     FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
@@ -280,10 +302,12 @@ BEGIN
 END
 $$;
 
--- parley_store_reply for each (conversation, through, parts), in order of
--- the arrays: one row per element, NULL where the claim is no longer ours.
-CREATE OR REPLACE FUNCTION parley_store_replies(p_owner text, p_convs text[], p_through integer[],
-                                     p_parts jsonb[], p_tokens text[])
+-- parley_store_reply for each (conversation, through, parts, token,
+-- escalated), in order of the arrays, each charged p_credits: one row per
+-- element, NULL where the claim is no longer ours.
+CREATE OR REPLACE FUNCTION parley_store_replies(p_owner text, p_credits integer, p_convs text[],
+                                     p_through integer[], p_parts jsonb[], p_tokens text[],
+                                     p_escalated boolean[])
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
@@ -291,7 +315,7 @@ DECLARE
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
         v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
-                                         p_tokens[v_i]);
+                                         p_tokens[v_i], p_credits, p_escalated[v_i]);
     END LOOP;
     RETURN QUERY SELECT v_out[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
 END

@@ -2,6 +2,8 @@
  * `parley conversation list|show`: a tenant's conversations, and one
  * conversation as a transcript (every message in sequence order with its
  * status and latest delivery status) for support staff.
+ * `parley conversation pause|resume`: the AI stops and starts answering in
+ * one conversation (a person takes over; sql/functions/handoff.sql).
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -14,9 +16,14 @@
 #include "admin_out.h"
 #include "commands.h"
 #include "referral.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
+/* Who paused it: the operator's reason when none is given. */
+#define OPERATOR_REASON "paused by operator"
+/* --minutes: at most a year, as handoff.pause_minutes. */
+#define PAUSE_MAX_MINUTES 525600
 
 /* The 24-hour window (SPEC 9.2), as the last columns of list and show (c is
  * the conversation, p its channel). People read "open until … UTC",
@@ -79,7 +86,10 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	    "       " TS(
 		"c.last_message_at") " AS last_message_at,"
 				     "       " TS(
-					 "c.created_at") " AS created_at%s"
+					 "c.created_at") " AS created_at,"
+							 /* while paused: its end */
+							 "       parley_paused_until_text("
+							 "c.ai_paused_until) AS ai_paused_until%s"
 							 "  FROM conversations c JOIN agents a "
 							 "USING (agent_id)"
 							 "  JOIN phone_numbers p ON p.id = "
@@ -105,11 +115,13 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 /* The transcript: the first TRANSCRIPT_TABLE_COLUMNS columns are the table
  * people read; the rest are in --json only (referral as the stored object;
  * the table is followed by one line per message that came from an ad). */
-#define TRANSCRIPT_TABLE_COLUMNS 6
+#define TRANSCRIPT_TABLE_COLUMNS 7
 static const char TRANSCRIPT_SQL[] = "SELECT m.sequence_no AS seq, " TS(
     "m.\"timestamp\"") " AS time,"
 		       "       CASE m.sender WHEN 'user' THEN 'customer' ELSE m.sender END AS "
 		       "sender,"
+		       /* who wrote it: customer, ai or human (a person's message) */
+		       "       m.author,"
 		       "       m.status, d.status AS delivery, m.text,"
 		       "       d.error_message AS delivery_error, m.kind, m.message_id, "
 		       "m.platform_message_id,"
@@ -179,7 +191,14 @@ static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 	    "       " TS(
 		"c.created_at") " AS created_at,"
 				"       " TS(
-				    "c.last_message_at") " AS last_message_at%s"
+				    "c.last_message_at") " AS last_message_at,"
+							 /* while paused: its end and reason */
+							 "       parley_paused_until_text("
+							 "c.ai_paused_until) AS ai_paused_until,"
+							 "       CASE WHEN parley_ai_paused("
+							 "c.ai_paused_until) THEN "
+							 "c.ai_paused_reason"
+							 " END AS ai_paused_reason%s"
 							 "  FROM conversations c JOIN agents a "
 							 "USING (agent_id)"
 							 "  JOIN phone_numbers p ON p.id = "
@@ -220,9 +239,169 @@ done:
 	return rc;
 }
 
+/* The conversation ID argument of pause and resume, and --tenant: 0 when
+ * fine, else the exit status. */
+static int conversation_arg(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
+			    const char **id)
+{
+	const char *bad;
+	if (optind >= argc)
+		return admin_usage_error(cmd, "which conversation? give its ID");
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	*id = argv[optind];
+	if ((bad = admin_check_id(*id)))
+		return admin_usage_error(cmd, "conversation id '%s' %s", *id, bad);
+	if (tenant && (bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	return 0;
+}
+
+static int no_conversation(struct admin_cmd *cmd, const char *id, const char *tenant)
+{
+	if (tenant)
+		return admin_fail(cmd, "no conversation '%s' for tenant '%s'", id, tenant);
+	return admin_fail(cmd, "no conversation '%s'", id);
+}
+
+/*
+ * `pause ID [--minutes N] [--reason TEXT]`: no reply is produced or charged
+ * in the conversation until resumed, or for N minutes; a reply in
+ * production is dropped (parley_store_reply). Replaces a pause already
+ * running (the operator decides; parley_pause_ai with replace).
+ */
+static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"minutes", required_argument, NULL, 'm'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *minutes = NULL, *reason = OPERATOR_REASON, *id, *bad;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'm': minutes = optarg; break;
+		case 'r': reason = optarg; break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	int rc = conversation_arg(cmd, argc, argv, tenant, &id);
+	if (rc)
+		return rc;
+	long n;
+	if (minutes && admin_parse_count(minutes, 1, PAUSE_MAX_MINUTES, &n) < 0)
+		return admin_usage_error(cmd,
+					 "--minutes must be a whole number from 1 to %d, not "
+					 "'%s'",
+					 PAUSE_MAX_MINUTES, minutes);
+	/* ai_paused_reason is varchar(500): characters. */
+	if ((bad = admin_check_text(reason, 2000)) || utf8_valid_chars(reason) > 500)
+		return admin_usage_error(cmd, "--reason %s",
+					 bad ? bad : "is longer than 500 characters");
+	if ((rc = admin_connect(cmd)))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {id, tenant, minutes, reason};
+	PGresult *res = pgsync_exec(
+	    cmd->conn,
+	    "WITH k AS ("
+	    "  SELECT c.conversation_id, parley_pause_ai(c.conversation_id, $3::integer, $4, true)"
+	    "         AS until"
+	    "    FROM conversations c JOIN agents a USING (agent_id)"
+	    "   WHERE c.conversation_id = $1 AND ($2::text IS NULL OR a.user_id = $2))"
+	    /* The function's UPDATE is not in this statement's snapshot: the
+	     * values come from its answer and the arguments. */
+	    "SELECT conversation_id, parley_paused_until_text(until) AS ai_paused_until,"
+	    "       left($4, 500) AS ai_paused_reason"
+	    "  FROM k",
+	    4, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return no_conversation(cmd, id, tenant);
+	}
+	if (cmd->json)
+		admin_out_json(stdout, admin_out_object(res, 0));
+	else if (minutes)
+		printf("conversation %s: AI paused until %s UTC\n", id, PQgetvalue(res, 0, 1));
+	else
+		printf("conversation %s: AI paused until resumed ('parley conversation resume "
+		       "%s')\n",
+		       id, id);
+	PQclear(res);
+	return EXIT_OK;
+}
+
+/*
+ * `resume ID`: the pause ends; customer messages waiting for an answer
+ * are answered now (parley_resume_ai makes the conversation due and
+ * notifies every parley serve). Resuming a conversation that is not paused
+ * changes nothing and succeeds.
+ */
+static int conversation_resume(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *id;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	int rc = conversation_arg(cmd, argc, argv, tenant, &id);
+	if (rc)
+		return rc;
+	if ((rc = admin_connect(cmd)))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {id, tenant};
+	PGresult *res =
+	    pgsync_exec(cmd->conn,
+			"WITH k AS ("
+			"  SELECT c.conversation_id, parley_resume_ai(c.conversation_id) AS r"
+			"    FROM conversations c JOIN agents a USING (agent_id)"
+			"   WHERE c.conversation_id = $1 AND ($2::text IS NULL OR a.user_id = $2))"
+			"SELECT conversation_id, (r->>'was_paused')::boolean AS was_paused,"
+			"       (r->>'due')::boolean AS answering"
+			"  FROM k",
+			2, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return no_conversation(cmd, id, tenant);
+	}
+	if (cmd->json)
+		admin_out_json(stdout, admin_out_object(res, 0));
+	else
+		printf("conversation %s: %s%s\n", id,
+		       strcmp(PQgetvalue(res, 0, 1), "t") == 0
+			   ? "AI resumed"
+			   : "AI was not paused; nothing changed",
+		       strcmp(PQgetvalue(res, 0, 2), "t") == 0
+			   ? "; answering the customer's waiting messages"
+			   : "");
+	PQclear(res);
+	return EXIT_OK;
+}
+
 static const struct admin_sub subs[] = {
     {"list", conversation_list, "--tenant ID [--active] [--limit N]"},
     {"show", conversation_show, "ID [--tenant ID]"},
+    {"pause", conversation_pause, "ID [--minutes N] [--reason TEXT] [--tenant ID]"},
+    {"resume", conversation_resume, "ID [--tenant ID]"},
 };
 
 int cmd_conversation(int argc, char **argv)

@@ -50,7 +50,10 @@ struct job {
 	int through;      /* last sequence_no the transcript covers */
 	int new_messages; /* customer messages since the last extraction */
 	char *body;       /* the request, built once from the transcript */
-	char *lead;       /* the validated lead as JSON, until stored */
+	/* The agent handed the conversation to a person (conversations.
+	 * escalated_at): the lead says so whatever the model answered. */
+	bool escalated;
+	char *lead; /* the validated lead as JSON, until stored */
 	char tag[8];
 	int total;
 	const char *reason; /* why the attempt failed: a failures label */
@@ -290,6 +293,8 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 			       field);
 		return;
 	}
+	if (j->escalated)
+		lead_mark_escalated(&lead);
 	j->lead = lead_to_json(&lead);
 	snprintf(j->tag, sizeof j->tag, "%s", lead.tag);
 	j->total = lead.total_score;
@@ -396,6 +401,11 @@ static void start_job(void *ctx, const cJSON *o)
 	cJSON_ArrayForEach(it, transcript)
 	{
 		msgs[i].from_customer = cJSON_IsTrue(cJSON_GetObjectItem(it, "customer"));
+		msgs[i].by_person =
+		    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "author"))
+			       ? cJSON_GetStringValue(cJSON_GetObjectItem(it, "author"))
+			       : "",
+			   "human") == 0;
 		msgs[i].text = cJSON_GetStringValue(cJSON_GetObjectItem(it, "text"));
 		/* Where the lead came from (parley_claim_extractions, 0014). */
 		msgs[i].ad = ads[i] =
@@ -403,7 +413,15 @@ static void start_job(void *ctx, const cJSON *o)
 		i++;
 	}
 	const struct config *cfg = &w->app->cfg;
-	j->body = lead_extract_request(cfg->extraction_prompt_id, cfg->openai_model, msgs, n);
+	/* The handoff state (parley_claim_extractions; handoff.sql). */
+	const cJSON *h = cJSON_GetObjectItem(o, "handoff");
+	j->escalated = cJSON_IsTrue(cJSON_GetObjectItem(h, "escalated"));
+	char *note = lead_handoff_note(j->escalated,
+				       cJSON_GetStringValue(cJSON_GetObjectItem(h, "paused_until")),
+				       cJSON_GetStringValue(cJSON_GetObjectItem(h, "reason")));
+	j->body =
+	    lead_extract_request_with(cfg->extraction_prompt_id, cfg->openai_model, msgs, n, note);
+	free(note);
 	for (i = 0; i < n; i++)
 		free(ads[i]);
 	free(ads);

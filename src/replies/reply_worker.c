@@ -12,6 +12,7 @@
 #include "db.h"
 #include "db_batch.h"
 #include "graph.h"
+#include "handoff_tool.h"
 #include "http_client.h"
 #include "log.h"
 #include "meeting_tools.h"
@@ -44,7 +45,8 @@ enum step {
 	STEP_CONVERSATION,
 	STEP_SAVE_CONVERSATION,
 	STEP_RESPONSE,
-	STEP_TOOLS, /* run the model's function calls, then STEP_RESPONSE again */
+	STEP_TOOLS, /* run the model's function calls (escalate_to_human recorded
+		     * first: parley_handoff), then STEP_RESPONSE again */
 	STEP_STORE,
 	STEP_MARK_SENDING,
 	STEP_SEND,
@@ -90,6 +92,13 @@ struct job {
 	size_t n_calls;
 	char *tool_items; /* function_call_output items for the next request */
 	int interrupted;  /* calls of an interrupted reply answered */
+	/* escalate_to_human (handoff_tool.h): offered with handoff.enabled;
+	 * round_handed_off once this round's call is recorded, escalated once
+	 * any was: this reply is then sent despite the pause it made. */
+	bool round_handed_off, escalated;
+	/* A pause landed while the reply was in production: the parts not yet
+	 * sending are dropped (parley_mark_sending refused). */
+	bool paused;
 	struct part *parts;
 	size_t n_parts, next_part, sent_parts, failed_part;
 	char *pending_pmid; /* platform id of the part being recorded */
@@ -112,7 +121,10 @@ struct reply_worker {
 	 * to start the moment a slot frees. */
 	int slots_held;
 	struct job *waiting, *waiting_tail;
-	struct db_batch *stores;   /* parley_store_replies */
+	struct db_batch *stores; /* parley_store_replies */
+	/* The declared tools with escalate_to_human (handoff.enabled): alone,
+	 * and after the meeting tools; made at first use. */
+	char *tools_handoff, *tools_all;
 	struct db_batch *finishes; /* parley_finish_sent_replies */
 };
 
@@ -418,7 +430,7 @@ static void reply_failed(struct job *j, const char *why)
 	if (!j->failure)
 		j->failure = xstrdup(why);
 	slot_release(j);
-	count_reply("failed");
+	count_reply(j->paused ? "paused" : "failed");
 	if (j->sent_parts > 0 || (!j->charged && j->n_parts == 0)) {
 		go(j, STEP_FINISH);
 		return;
@@ -543,6 +555,21 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 		return;
 	}
 	cJSON *arr = cJSON_Parse(PQgetvalue(res, row, 0));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(arr, "paused"))) {
+		/* The AI was paused in this conversation while the reply was
+		 * produced: the store refused it, gave the credits back and
+		 * released the claim, in one transaction (handoff.sql). */
+		log_info(j->ctx,
+			 "the conversation was paused while its reply was produced: "
+			 "dropped%s",
+			 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(arr, "refunded"))
+			     ? ", credits given back"
+			     : "");
+		cJSON_Delete(arr);
+		count_reply("paused");
+		job_end(j, false);
+		return;
+	}
 	size_t n = (size_t)cJSON_GetArraySize(arr);
 	j->parts = xcalloc(n ? n : 1, sizeof *j->parts);
 	cJSON *it;
@@ -573,7 +600,8 @@ static void store(struct job *j)
 	cJSON_Delete(arr);
 	char through[24];
 	snprintf(through, sizeof through, "%d", j->through);
-	const char *values[] = {j->conversation_id, through, json, j->reply_token};
+	const char *values[] = {j->conversation_id, through, json, j->reply_token,
+				j->escalated ? "t" : "f"};
 	db_batch_add(j->w->stores, values, NULL, on_stored, j);
 	free(json);
 }
@@ -624,7 +652,8 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 	enum openai_outcome o =
 	    openai_response_read(resp->body, resp->body_len, &text, &calls, &n_calls, &why);
 	if (o == OPENAI_CALLS) {
-		if (j->tools && j->tool_rounds < j->w->app->cfg.replies_max_tool_rounds) {
+		if ((j->tools || j->w->app->cfg.handoff_enabled) &&
+		    j->tool_rounds < j->w->app->cfg.replies_max_tool_rounds) {
 			j->calls = calls;
 			j->n_calls = n_calls;
 			go(j, STEP_TOOLS);
@@ -634,8 +663,9 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 		 * said tool_choice "none"): there is no answer to send. */
 		openai_calls_free(calls, n_calls);
 		o = OPENAI_FINAL;
-		why = j->tools ? "the model kept calling tools after replies.max_tool_rounds"
-			       : "the model called a tool it was not offered";
+		why = j->tools || j->w->app->cfg.handoff_enabled
+			  ? "the model kept calling tools after replies.max_tool_rounds"
+			  : "the model called a tool it was not offered";
 	}
 	if (o == OPENAI_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
 		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
@@ -653,12 +683,25 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 	go(j, STEP_STORE);
 }
 
+#define PAUSED_FAILURE "not sent: the AI was paused in this conversation"
+
 static void on_marked(void *arg, PGresult *res, const char *err)
 {
-	(void)res;
 	struct job *j = arg;
 	if (err) {
 		db_failed(j, err);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		/* A pause landed between two parts: this one and the rest are
+		 * recorded as not sent; the parts sent stay sent. */
+		log_info(j->ctx, "the conversation was paused: %zu of %zu part(s) not sent",
+			 j->n_parts - j->next_part, j->n_parts);
+		j->paused = true;
+		free(j->failure);
+		j->failure = xstrdup(PAUSED_FAILURE);
+		j->failed_part = j->next_part;
+		go(j, STEP_RECORD);
 		return;
 	}
 	go(j, STEP_SEND);
@@ -731,7 +774,7 @@ static void record(struct job *j)
 	if (j->failure) {
 		/* The part that failed gets the platform's error; the ones after it
 		 * were never sent, and say why. */
-		char *why = j->next_part > j->failed_part
+		char *why = j->next_part > j->failed_part && !j->paused
 				? xasprintf("not sent: an earlier part failed (%s)", j->failure)
 				: xstrdup(j->failure);
 		const char *params[] = {p->message_id, why};
@@ -864,6 +907,50 @@ static void on_offered(void *arg, bool offer)
 	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
 }
 
+/* What the model reads for a call of a tool it was not offered (a meeting
+ * tool without a connected calendar). */
+#define UNKNOWN_TOOL_OUTPUT                                                                        \
+	"{\"ok\":false,\"error\":\"unknown_tool\",\"message\":\"There is no such tool.\"}"
+
+/* An escalate_to_human call, and the tool offered (handoff.enabled): with
+ * the tool off, such a call is answered like any tool not offered. */
+static bool is_handoff(const struct job *j, const struct openai_call *c)
+{
+	return j->w->app->cfg.handoff_enabled && handoff_tool_is_call(c);
+}
+
+/* items (the meeting tools' outputs, or NULL) with the outputs of the
+ * round's calls that the meeting tools did not run: {"ok":true} for
+ * escalate_to_human (recorded already), unknown_tool for the rest when the
+ * meeting tools were not offered. */
+static char *local_outputs(const struct job *j, char *items)
+{
+	for (size_t i = 0; i < j->n_calls; i++) {
+		const struct openai_call *c = &j->calls[i];
+		bool handoff = is_handoff(j, c);
+		if (!handoff && j->tools)
+			continue;
+		char *more = openai_items_add_output(
+		    items, c->call_id, handoff ? HANDOFF_TOOL_OUTPUT : UNKNOWN_TOOL_OUTPUT);
+		free(items);
+		items = more;
+	}
+	return items;
+}
+
+/* The round's outputs are ready: the next request carries them. */
+static void tools_answered(struct job *j, char *items)
+{
+	openai_calls_free(j->calls, j->n_calls);
+	j->calls = NULL;
+	j->n_calls = 0;
+	free(j->tool_items);
+	j->tool_items = items;
+	j->tool_rounds++;
+	j->round_handed_off = false;
+	go(j, STEP_RESPONSE);
+}
+
 static void on_tools_done(void *arg, char *items)
 {
 	struct job *j = arg;
@@ -872,13 +959,78 @@ static void on_tools_done(void *arg, char *items)
 		job_free(j);
 		return;
 	}
-	openai_calls_free(j->calls, j->n_calls);
-	j->calls = NULL;
-	j->n_calls = 0;
-	free(j->tool_items);
-	j->tool_items = items;
-	j->tool_rounds++;
-	go(j, STEP_RESPONSE);
+	tools_answered(j, local_outputs(j, items));
+}
+
+static void on_handed_off(void *arg, PGresult *res, const char *err)
+{
+	(void)res;
+	struct job *j = arg;
+	if (err) {
+		db_failed(j, err); /* runs the round again: parley_handoff twice is once */
+		return;
+	}
+	j->round_handed_off = true;
+	j->escalated = true;
+	log_info(j->ctx, "the agent handed the conversation to a person; the AI is paused until "
+			 "it is resumed");
+	metrics_add("parley_handoffs_total", "source=\"tool\"", 1);
+	go(j, STEP_TOOLS);
+}
+
+/*
+ * A round of function calls: an escalate_to_human call is recorded first
+ * (parley_handoff, with the first such call's reason), then the meeting
+ * tools run the calls meant for them; every call is answered.
+ */
+static void run_tools(struct job *j)
+{
+	log_debug(j->ctx, "running %zu tool call(s), round %d", j->n_calls, j->tool_rounds + 1);
+	size_t n_meeting = 0;
+	const struct openai_call *handoff = NULL;
+	for (size_t i = 0; i < j->n_calls; i++) {
+		if (is_handoff(j, &j->calls[i]))
+			handoff = handoff ? handoff : &j->calls[i];
+		else
+			n_meeting++;
+	}
+	if (handoff && !j->round_handed_off) {
+		char *reason = handoff_tool_reason(handoff->arguments);
+		const char *p[] = {j->conversation_id, reason};
+		query(j, "SELECT parley_handoff($1, $2)", 2, p, on_handed_off);
+		free(reason);
+		return;
+	}
+	if (!j->tools || n_meeting == 0) {
+		tools_answered(j, local_outputs(j, NULL));
+		return;
+	}
+	if (n_meeting == j->n_calls) {
+		meeting_tools_run(j->w->app->meetings, j->user_id, j->conversation_id, j->ctx,
+				  j->calls, j->n_calls, on_tools_done, j);
+		return;
+	}
+	struct openai_call *meeting = xcalloc(n_meeting, sizeof *meeting);
+	size_t k = 0;
+	for (size_t i = 0; i < j->n_calls; i++)
+		if (!is_handoff(j, &j->calls[i]))
+			meeting[k++] = j->calls[i]; /* shallow: meeting_tools_run copies */
+	meeting_tools_run(j->w->app->meetings, j->user_id, j->conversation_id, j->ctx, meeting,
+			  n_meeting, on_tools_done, j);
+	free(meeting);
+}
+
+/* The tools array of a request (JSON text owned by the worker), or NULL. */
+static const char *declared_tools(struct job *j)
+{
+	struct reply_worker *w = j->w;
+	const char *meeting = j->tools ? meeting_tools_declarations(w->app->meetings) : NULL;
+	if (!w->app->cfg.handoff_enabled)
+		return meeting;
+	char **slot = meeting ? &w->tools_all : &w->tools_handoff;
+	if (!*slot)
+		*slot = handoff_tool_declare(meeting);
+	return *slot;
 }
 
 /* Runs the job's current step; every step ends in exactly one callback. */
@@ -908,8 +1060,7 @@ static void run(struct job *j)
 	}
 	case STEP_RESPONSE: {
 		char *url = xasprintf("%s/responses", cfg->openai_url);
-		const char *tools =
-		    j->tools ? meeting_tools_declarations(j->w->app->meetings) : NULL;
+		const char *tools = declared_tools(j);
 		struct openai_turn t = {
 		    .prompt_id = j->prompt_id,
 		    .conversation_id = j->openai_conversation_id,
@@ -933,18 +1084,13 @@ static void run(struct job *j)
 		free(url);
 		return;
 	}
-	case STEP_TOOLS:
-		log_debug(j->ctx, "running %zu tool call(s), round %d", j->n_calls,
-			  j->tool_rounds + 1);
-		meeting_tools_run(j->w->app->meetings, j->user_id, j->conversation_id, j->ctx,
-				  j->calls, j->n_calls, on_tools_done, j);
-		return;
+	case STEP_TOOLS: run_tools(j); return;
 	case STEP_STORE: store(j); return;
 	case STEP_MARK_SENDING: {
-		const char *p[] = {j->parts[j->next_part].message_id};
-		/* Committed before the send: after a crash this tells "maybe sent". */
-		query(j, "UPDATE messages SET send_started_at = now() WHERE message_id = $1", 1, p,
-		      on_marked);
+		const char *p[] = {j->parts[j->next_part].message_id, j->escalated ? "t" : "f"};
+		/* Committed before the send: after a crash this tells "maybe sent".
+		 * Refused once the conversation is paused (handoff.sql). */
+		query(j, "SELECT parley_mark_sending($1, $2::boolean)", 2, p, on_marked);
 		return;
 	}
 	case STEP_SEND: send_part(j); return;
@@ -1089,15 +1235,16 @@ static const struct worker_ops ops = {
     .hand_back = hand_back,
 };
 
-/* A group-committed step: sql takes the worker's owner, then the columns. */
-static struct db_batch *step_batch(struct reply_worker *w, const char *sql,
+/* A group-committed step: sql takes the worker's owner, then credits when
+ * not NULL (replies.credits_per_reply), then the columns. */
+static struct db_batch *step_batch(struct reply_worker *w, const char *sql, const char *credits,
 				   const enum db_batch_type *cols, int ncols)
 {
-	const char *owner[] = {w->owner};
+	const char *fixed[] = {w->owner, credits};
 	return db_batch_new(w->app->db, &(struct db_batch_config){
 					    .sql = sql,
-					    .fixed = owner,
-					    .nfixed = 1,
+					    .fixed = fixed,
+					    .nfixed = credits ? 2 : 1,
 					    .columns = cols,
 					    .ncols = ncols,
 					    .max_in_flight = STEP_BATCH_IN_FLIGHT,
@@ -1113,20 +1260,27 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	/* The loop starts claiming from the loop, after this returns. */
 	w->loop = worker_new(&ops, w, app->base, app->db);
 	w->owner = worker_owner_of(w->loop);
-	static const enum db_batch_type store_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
-							DB_BATCH_JSONB, DB_BATCH_TEXT};
+	metrics_declare("parley_handoffs_total", METRIC_COUNTER,
+			"Conversations handed to a person, by source (tool: the agent's "
+			"escalate_to_human).");
+	static const enum db_batch_type store_cols[] = {
+	    DB_BATCH_TEXT, DB_BATCH_TEXT, DB_BATCH_JSONB, DB_BATCH_TEXT, DB_BATCH_TEXT};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,
 							 DB_BATCH_TEXT, DB_BATCH_TEXT};
-	/* (conversation, through, parts, token) and (message, platform id,
-	 * conversation, webchat session or NULL) per reply. */
+	/* (conversation, through, parts, token, escalated) and (message,
+	 * platform id, conversation, webchat session or NULL) per reply; the
+	 * store gives a paused conversation's credits back (handoff.sql). */
+	char credits[24];
+	snprintf(credits, sizeof credits, "%ld", app->cfg.replies_credits_per_reply);
 	w->stores = step_batch(w,
-			       "SELECT parley_store_replies($1, $2::text[], $3::text[]::integer[],"
-			       " $4::jsonb[], $5::text[])",
-			       store_cols, 4);
+			       "SELECT parley_store_replies($1, $2::integer, $3::text[],"
+			       " $4::text[]::integer[], $5::jsonb[], $6::text[],"
+			       " $7::text[]::boolean[])",
+			       credits, store_cols, 5);
 	w->finishes = step_batch(w,
 				 "SELECT due, pmid_holder FROM parley_finish_sent_replies($1,"
 				 " $2::text[], $3::text[], $4::text[], $5::text[])",
-				 finish_cols, 4);
+				 NULL, finish_cols, 4);
 	return w;
 }
 
@@ -1173,5 +1327,7 @@ void reply_worker_free(struct reply_worker *w)
 	while (w->jobs)
 		job_free(w->jobs);
 	worker_free(w->loop);
+	free(w->tools_handoff);
+	free(w->tools_all);
 	free(w);
 }

@@ -128,6 +128,10 @@ static const struct key keys[] = {
 	STR("extraction", "prompt_id", "", C_NONE, 0, 0, extraction_prompt_id),
 	INT("extraction", "credits", "0", 0, INT_MAX, extraction_credits),
 
+	BOOL("handoff", "enabled", "true", handoff_enabled),
+	/* at most a year; `conversation pause` takes --minutes in the same range */
+	INT("handoff", "pause_minutes", "60", 1, 525600, handoff_pause_minutes),
+
 	STR("google", "client_id", "", C_NONE, 0, 0, google_client_id),
 	STR("google", "client_secret", "", C_NONE, 0, F_SECRET, google_client_secret),
 	STR("google", "token_url", "https://oauth2.googleapis.com/token", C_URL, 0, 0,

@@ -73,12 +73,13 @@ book_args() { # START EMAIL [TITLE]: book_meeting's arguments as a JSON object
 		'{start: $s, duration_minutes: 30, timezone: "Europe/Amsterdam", customer_name: "Ana Souza", customer_email: $e, title: $t}'
 }
 
-# --- a tenant without a calendar: no tools in its requests
+# --- a tenant without a calendar: no meeting tools in its requests (only
+# escalate_to_human, handoff.enabled: test_handoff.sh)
 A=31610000001
 say $A "Hello, do you do demos?"
 ok "no calendar: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$A' AND m.sender = 'agent' AND m.status = 'sent'" 1
-eq "no calendar: the request declares no tools and no tool_choice" "null null" \
-	"$(responses_of $A | jq -r '.[0].body | "\(.tools) \(.tool_choice)"')"
+eq "no calendar: the request declares no meeting tools" "escalate_to_human auto" \
+	"$(responses_of $A | jq -r '.[0].body | "\(.tools | map(.name) | join(",")) \(.tool_choice)"')"
 eq "calendar state: not connected" "not connected" "$(sql "$dsn" "SELECT parley_calendar_state('acme')")"
 
 # --- google connect: bad usage exits 2, the token never on argv
@@ -111,7 +112,7 @@ say $B "Hi, I'm Ana from Padaria Boa. Can I get a demo tomorrow?"
 ok "booking: the reply is sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$B' AND m.sender = 'agent' AND m.status = 'sent'" 1
 R=$(responses_of $B)
 eq "booking: three requests in the same OpenAI conversation" 3 "$(jq length <<<"$R")"
-eq "booking: the tools are declared, tool_choice auto" "check_availability,book_meeting auto" \
+eq "booking: the tools are declared, tool_choice auto" "check_availability,book_meeting,escalate_to_human auto" \
 	"$(jq -r '.[0].body | "\(.tools | map(.name) | join(",")) \(.tool_choice)"' <<<"$R")"
 eq "booking: the tools are strict function tools" "function true" \
 	"$(jq -r '.[0].body.tools[1] | "\(.type) \(.strict)"' <<<"$R")"
@@ -473,7 +474,7 @@ contains "google status: disconnected and why" "invalid_grant" "$(parley_cmd goo
 eq "tenant show: disconnected" disconnected "$(parley_cmd tenant show acme --json | jq -r .calendar)"
 say $M "Hello again?"
 ok "disconnected: the next reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 2
-eq "disconnected: no tools declared any more" null "$(responses_of $M | jq -r '.[-1].body.tools')"
+eq "disconnected: no meeting tools declared any more" escalate_to_human "$(responses_of $M | jq -r '.[-1].body.tools | map(.name) | join(",")')"
 eq "disconnected: cancel refuses with exit 1" 1 "$(code parley_cmd meeting cancel "$(sql "$dsn" "SELECT meeting_id FROM meetings WHERE customer_email = 'carl@example.test'")")"
 # A reservation of a disconnected calendar can never be looked up: it is kept
 # (its event may exist) and reported every pass until the calendar is
@@ -493,7 +494,7 @@ eq "connected again: the same event, no second insert, no reservation left" "$be
 eq "connected again: state" "connected|" "$(sql "$dsn" "SELECT parley_calendar_state('acme') || '|' || coalesce(disconnect_reason, '') FROM google_calendar_tokens")"
 say $M "And now?"
 ok "connected again: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 3
-eq "connected again: tools declared again" 2 "$(responses_of $M | jq -r '.[-1].body.tools | length')"
+eq "connected again: tools declared again" 3 "$(responses_of $M | jq -r '.[-1].body.tools | length')"
 out=$(parley_cmd google disconnect --tenant acme --json)
 eq "google disconnect: by an operator" "disconnected disconnected by an operator" "$(jq -r '"\(.calendar) \(.disconnect_reason)"' <<<"$out")"
 eq "google disconnect: a tenant without calendar is 1" 1 "$(code parley_cmd google disconnect --tenant nobody)"

@@ -4,7 +4,7 @@
  * process, one libevent loop, no threads, nothing persisted.
  *
  *   fake_openai --listen HOST:PORT [--log FILE] [--delay-ms N]
- *               [--api-key KEY] [--require-conversation]
+ *               [--api-key KEY] [--require-conversation] [--escalate-on WORD]
  *
  *   --listen        address to serve; port 0 picks a free one. Once serving,
  *                   prints exactly one line "listening on HOST:PORT" (the
@@ -18,6 +18,13 @@
  *   --require-conversation
  *                   refuse /v1/responses without "conversation" (the real
  *                   API allows it, and parley's lead extraction may omit it).
+ *   --escalate-on WORD
+ *                   an unscripted reply request that declares the
+ *                   escalate_to_human tool and whose user items mention WORD
+ *                   (ASCII case ignored) calls it with {"reason": "The
+ *                   customer asked for a person."}; a request answering such
+ *                   a call with {"ok":true} gets a line saying that a person
+ *                   will follow up. Counted in /_stats "escalations".
  *
  * SIGTERM or SIGINT: exits 0 after freeing everything (answers still
  * waiting are dropped unsent).
@@ -151,6 +158,10 @@ struct fake {
 	long responses;     /* Response objects answered (any status) */
 	long structured;    /* of those, structured-output answers (json_schema) */
 	cJSON *open_calls;  /* {"conv_…": ["call_…", …]}: function calls not yet answered */
+	/* --escalate-on WORD: a reply request that declares escalate_to_human
+	 * and whose user input mentions WORD (any case) calls it, unscripted */
+	const char *escalate_on;
+	long escalations; /* such calls answered */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -1532,6 +1543,69 @@ static void openai_headers(struct fake *f, struct answer *a)
 	free(rid);
 }
 
+/* Whether the request declares a function tool named name. */
+static bool declares_tool(const cJSON *doc, const char *name)
+{
+	const cJSON *t;
+
+	cJSON_ArrayForEach(
+	    t, cJSON_GetObjectItemCaseSensitive(doc, "tools")) if (json_str(t, "name") &&
+								   !strcmp(json_str(t, "name"),
+									   name)) return true;
+	return false;
+}
+
+/* Whether haystack contains needle, ASCII letters compared in any case. */
+static bool mentions(const char *haystack, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *haystack; haystack++)
+		if (!strncasecmp(haystack, needle, n))
+			return true;
+	return false;
+}
+
+/*
+ * --escalate-on: the step that makes a reply request call escalate_to_human
+ * when its user items mention the word, or the one that answers such a
+ * call's {"ok":true} with a line for the customer; NULL for any other
+ * request (caller frees).
+ */
+static cJSON *escalation_step(struct fake *f, const cJSON *doc)
+{
+	const cJSON *item;
+	bool asked = false, answered = false;
+
+	if (!f->escalate_on || schema_format(doc) || !declares_tool(doc, "escalate_to_human") ||
+	    !tool_allowed(doc, "escalate_to_human"))
+		return NULL;
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "input"))
+	{
+		const char *role = json_str(item, "role"), *type = json_str(item, "type");
+		struct strbuf sb = STRBUF_INIT;
+
+		if (role && !strcmp(role, "user")) {
+			item_text(item, &sb);
+			asked = asked || (sb.buf && mentions(sb.buf, f->escalate_on));
+		} else if (type && !strcmp(type, "function_call_output") &&
+			   json_str(item, "output") &&
+			   !strcmp(json_str(item, "output"), "{\"ok\":true}")) {
+			answered = true;
+		}
+		strbuf_free(&sb);
+	}
+	if (answered)
+		return cJSON_Parse(
+		    "{\"text\":\"Thank you. A person from our team will follow up here "
+		    "shortly.\"}");
+	if (!asked)
+		return NULL;
+	f->escalations++;
+	return cJSON_Parse("{\"function_call\":{\"name\":\"escalate_to_human\",\"arguments\":"
+			   "{\"reason\":\"The customer asked for a person.\"}}}");
+}
+
 /* Error, drop or delay from a step; true when the step decided the answer. */
 static bool apply_step(struct answer *a, const cJSON *step)
 {
@@ -1580,8 +1654,13 @@ static void responses(struct fake *f, struct evhttp_request *req, const char *bo
 	 * (replies) run side by side: each kind takes only its own steps. */
 	a->step =
 	    standin_take_step(&f->s, schema_format(doc) ? "structured" : "responses", "responses");
-	if (!apply_step(a, a->step))
-		response_answer(f, doc, a->step, a);
+	if (!apply_step(a, a->step)) {
+		/* Unscripted, --escalate-on may decide (a script step wins). */
+		cJSON *auto_step = a->step ? NULL : escalation_step(f, doc);
+
+		response_answer(f, doc, a->step ? a->step : auto_step, a);
+		cJSON_Delete(auto_step);
+	}
 	/* The conversation stays busy for as long as its answer is pending. */
 	if (conv)
 		a->lock = xstrdup(conv);
@@ -1769,6 +1848,7 @@ static void stats(struct standin *s, cJSON *out)
 	cJSON_AddNumberToObject(out, "conversation_locked", (double)f->locked);
 	cJSON_AddNumberToObject(out, "responses", (double)f->responses);
 	cJSON_AddNumberToObject(out, "structured", (double)f->structured);
+	cJSON_AddNumberToObject(out, "escalations", (double)f->escalations);
 }
 
 static void reset(struct standin *s)
@@ -1779,6 +1859,7 @@ static void reset(struct standin *s)
 	f->locked = 0;
 	f->responses = 0;
 	f->structured = 0;
+	f->escalations = 0;
 	cJSON_Delete(f->open_calls);
 	f->open_calls = cJSON_CreateObject();
 }
@@ -1788,7 +1869,8 @@ static void reset(struct standin *s)
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: fake_openai --listen HOST:PORT [--log FILE] [--delay-ms N]\n"
-		    "                   [--api-key KEY] [--require-conversation]\n");
+		    "                   [--api-key KEY] [--require-conversation] [--escalate-on "
+		    "WORD]\n");
 }
 
 int main(int argc, char **argv)
@@ -1799,6 +1881,7 @@ int main(int argc, char **argv)
 	    {"delay-ms", required_argument, NULL, 'd'},
 	    {"api-key", required_argument, NULL, 'k'},
 	    {"require-conversation", no_argument, NULL, 'c'},
+	    {"escalate-on", required_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1816,6 +1899,13 @@ int main(int argc, char **argv)
 		case 'L': log_path = optarg; break;
 		case 'k': f.api_key = optarg; break;
 		case 'c': f.require_conversation = true; break;
+		case 'e':
+			if (!*optarg) {
+				fprintf(stderr, "fake_openai: --escalate-on wants a word\n");
+				return 2;
+			}
+			f.escalate_on = optarg;
+			break;
 		case 'd':
 			errno = 0;
 			f.delay_ms = strtol(optarg, &end, 10);

@@ -164,8 +164,9 @@ static void check_strict_object(const cJSON *o)
 static void test_request_builtin_instructions(void **state)
 {
 	(void)state;
-	struct lead_message msgs[] = {
-	    {true, "Hi, I'm Ana", NULL}, {false, "Hello Ana!", NULL}, {true, "", NULL}};
+	struct lead_message msgs[] = {{true, "Hi, I'm Ana", NULL, false},
+				      {false, "Hello Ana!", NULL, false},
+				      {true, "", NULL, false}};
 	char *body = lead_extract_request("", "", msgs, 3);
 	cJSON *j = cJSON_Parse(body);
 	assert_non_null(j);
@@ -228,7 +229,7 @@ static void test_request_builtin_instructions(void **state)
 static void test_request_stored_prompt_and_model(void **state)
 {
 	(void)state;
-	struct lead_message msgs[] = {{true, "Hi", NULL}};
+	struct lead_message msgs[] = {{true, "Hi", NULL, false}};
 	char *body = lead_extract_request("pmpt_leads", "gpt-4.1-mini", msgs, 1);
 	cJSON *j = cJSON_Parse(body);
 	assert_string_equal(
@@ -251,7 +252,7 @@ static void test_request_transcript_is_bounded(void **state)
 	char *texts[N];
 	for (int i = 0; i < N; i++) {
 		texts[i] = xasprintf("message %d %s", i, big);
-		msgs[i] = (struct lead_message){i % 2 == 0, texts[i], NULL};
+		msgs[i] = (struct lead_message){i % 2 == 0, texts[i], NULL, false};
 	}
 	char *body = lead_extract_request("", "m", msgs, N);
 	assert_true(strlen(body) < LEAD_TRANSCRIPT_MAX_BYTES + 20000);
@@ -277,7 +278,7 @@ static void test_request_transcript_is_bounded(void **state)
 
 	/* One message bigger than everything is still sent (cut). */
 	char *huge = repeat("x", 200000);
-	struct lead_message one = {true, huge, NULL};
+	struct lead_message one = {true, huge, NULL, false};
 	body = lead_extract_request("", "m", &one, 1);
 	j = cJSON_Parse(body);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "input")), 1);
@@ -292,9 +293,10 @@ static void test_request_ad_context(void **state)
 {
 	(void)state;
 	struct lead_message msgs[] = {
-	    {true, "Is this offer still valid?", "Ad context: came from ad 1: \"Winter sale\""},
-	    {false, "Yes!", NULL},
-	    {true, "Great", NULL},
+	    {true, "Is this offer still valid?", "Ad context: came from ad 1: \"Winter sale\"",
+	     false},
+	    {false, "Yes!", NULL, false},
+	    {true, "Great", NULL, false},
 	};
 	char *body = lead_extract_request("", "", msgs, 3);
 	cJSON *j = cJSON_Parse(body);
@@ -321,7 +323,7 @@ static void test_request_ad_context(void **state)
 	struct lead_message many[N];
 	char *big = repeat("a", 3000);
 	for (int i = 0; i < N; i++)
-		many[i] = (struct lead_message){true, big, big};
+		many[i] = (struct lead_message){true, big, big, false};
 	body = lead_extract_request("", "m", many, N);
 	j = cJSON_Parse(body);
 	input = cJSON_GetObjectItem(j, "input");
@@ -333,6 +335,58 @@ static void test_request_ad_context(void **state)
 	cJSON_Delete(j);
 	free(body);
 	free(big);
+}
+
+/* A person's message is marked; the handoff note comes after the transcript. */
+static void test_request_person_and_handoff(void **state)
+{
+	(void)state;
+	struct lead_message msgs[] = {
+	    {.from_customer = true, .text = "I want a real person"},
+	    {.from_customer = false, .text = "A colleague will follow up."},
+	    {.from_customer = false, .text = "Hi, Bo here.", .by_person = true},
+	};
+	char *note = lead_handoff_note(true, "infinity", "wants a person");
+	assert_string_equal(note, "Handoff: the assistant handed this conversation to a person at "
+				  "the business. The assistant is paused until a person resumes "
+				  "it. Reason: wants a person");
+	char *body = lead_extract_request_with("", "", msgs, 3, note);
+	cJSON *j = cJSON_Parse(body);
+	cJSON *input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 4);
+	const char *want[][2] = {
+	    {"user", "I want a real person"},
+	    {"assistant", "A colleague will follow up."},
+	    {"assistant", LEAD_PERSON_PREFIX " Hi, Bo here."},
+	    {"developer", note},
+	};
+	for (int i = 0; i < 4; i++) {
+		cJSON *it = cJSON_GetArrayItem(input, i);
+		assert_string_equal(cJSON_GetObjectItem(it, "role")->valuestring, want[i][0]);
+		assert_string_equal(cJSON_GetObjectItem(it, "content")->valuestring, want[i][1]);
+	}
+	assert_non_null(strstr(INSTRUCTIONS, "Handoff"));
+	assert_non_null(strstr(INSTRUCTIONS, LEAD_PERSON_PREFIX));
+	cJSON_Delete(j);
+	free(body);
+	free(note);
+
+	/* Nothing to tell: no note, and the request is as before. */
+	assert_null(lead_handoff_note(false, NULL, NULL));
+	body = lead_extract_request_with("", "", msgs, 2, NULL);
+	char *plain = lead_extract_request("", "", msgs, 2);
+	assert_string_equal(body, plain);
+	free(body);
+	free(plain);
+
+	note = lead_handoff_note(false, "2026-12-06 23:00:00", NULL);
+	assert_string_equal(note, "Handoff: a person at the business took this conversation over. "
+				  "The assistant is paused until 2026-12-06 23:00:00 UTC.");
+	free(note);
+	note = lead_handoff_note(true, NULL, NULL);
+	assert_string_equal(note, "Handoff: the assistant handed this conversation to a person at "
+				  "the business. The assistant answers again.");
+	free(note);
 }
 
 /* ---- scores ------------------------------------------------------------- */
@@ -396,6 +450,16 @@ static void test_valid_answer(void **state)
 	assert_int_equal(cJSON_GetObjectItem(j, "engagement_score")->valueint, 1);
 	assert_true(cJSON_IsObject(cJSON_GetObjectItem(j, "reasoning")));
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "notes")));
+	cJSON_Delete(j);
+	free(json);
+
+	/* An escalated conversation's lead says so, whatever the model said. */
+	lead_mark_escalated(&l);
+	json = lead_to_json(&l);
+	j = cJSON_Parse(json);
+	assert_string_equal(cJSON_GetObjectItem(j, "cta_escalated_to_human")->valuestring, "Yes");
+	assert_string_equal(cJSON_GetObjectItem(j, "cta_demo_clicked")->valuestring, "No");
+	assert_int_equal(cJSON_GetObjectItem(j, "total_score")->valueint, 12);
 	cJSON_Delete(j);
 	free(json);
 	lead_free(&l);
@@ -735,6 +799,7 @@ int main(void)
 	    cmocka_unit_test(test_request_stored_prompt_and_model),
 	    cmocka_unit_test(test_request_transcript_is_bounded),
 	    cmocka_unit_test(test_request_ad_context),
+	    cmocka_unit_test(test_request_person_and_handoff),
 	    cmocka_unit_test(test_score_mapping),
 	    cmocka_unit_test(test_valid_answer),
 	    cmocka_unit_test(test_total_and_tags_from_levels),

@@ -246,6 +246,8 @@ static void test_defaults(void **state)
 	assert_int_equal(r.cfg.extraction_idle_seconds, 120);
 	assert_string_equal(r.cfg.extraction_prompt_id, "");
 	assert_int_equal(r.cfg.extraction_credits, 0);
+	assert_true(r.cfg.handoff_enabled);
+	assert_int_equal(r.cfg.handoff_pause_minutes, 60);
 	assert_string_equal(r.cfg.google_token_url, "https://oauth2.googleapis.com/token");
 	assert_string_equal(r.cfg.google_calendar_url, "https://www.googleapis.com/calendar/v3");
 	assert_string_equal(r.cfg.google_calendar_id, "primary");
@@ -365,6 +367,7 @@ static void test_int_bounds_of_every_key(void **state)
 	    {"extraction", "every_messages", 1, 10000},
 	    {"extraction", "idle_seconds", 0, 86400},
 	    {"extraction", "credits", 0, 2147483647},
+	    {"handoff", "pause_minutes", 1, 525600},
 	    {"google", "default_duration_minutes", 5, 1440},
 	};
 	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
