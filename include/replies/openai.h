@@ -6,6 +6,7 @@
  * answers. Pure: no I/O; the reply worker does the HTTP. Every returned string is new and
  * owned by the caller.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 /* {} — a conversation with no items; its id is stored on our row. */
@@ -24,8 +25,12 @@ char *openai_conversation_request(void);
 struct openai_turn {
 	const char *prompt_id, *conversation_id, *model;
 	const char *items;         /* JSON array of input items first, or NULL */
-	const char *const *inputs; /* then these user messages */
+	const char *const *inputs; /* then these messages, in this order */
 	size_t n_inputs;
+	/* Per input, true when it is a person's message on the agent's side
+	 * (`parley conversation send`, an echo): sent as {"role":"assistant"}
+	 * so that the agent knows what was said for it; NULL: all "user". */
+	const bool *assistant;
 	/* Context for the turn that is not the customer's words (the ad they
 	 * came from, referral.h): a "developer" message just before the user
 	 * messages, sent only with them; NULL for none. */

@@ -81,6 +81,7 @@ struct config {
 
 	long replies_debounce_ms;
 	long replies_max_attempts;
+	long handoff_pause_minutes; /* a person's message pauses the AI (SPEC 9.3) */
 	long replies_credits_per_reply;
 	long replies_max_tool_rounds;
 

@@ -13,6 +13,7 @@
 #include "admin_input.h"
 #include "admin_out.h"
 #include "commands.h"
+#include "conversation_send.h"
 #include "referral.h"
 
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD HH24:MI:SS')"
@@ -200,6 +201,9 @@ done:
 static const struct admin_sub subs[] = {
     {"list", conversation_list, "--tenant ID [--active] [--limit N]"},
     {"show", conversation_show, "ID [--tenant ID]"},
+    {"send", conversation_send,
+     "ID [--tenant ID] (--text-file FILE|- [--keep-ai] | --template NAME --language CODE "
+     "[--param TEXT]... [--keep-ai])"},
 };
 
 int cmd_conversation(int argc, char **argv)

@@ -35,7 +35,8 @@ char *openai_turn_request(const struct openai_turn *t)
 	}
 	for (size_t i = 0; i < t->n_inputs; i++) {
 		cJSON *item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "role", "user");
+		cJSON_AddStringToObject(item, "role",
+					t->assistant && t->assistant[i] ? "assistant" : "user");
 		cJSON_AddStringToObject(item, "content", t->inputs[i]);
 		cJSON_AddItemToArray(input, item);
 	}

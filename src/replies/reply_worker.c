@@ -74,6 +74,7 @@ struct job {
 	bool charged;
 	int through;
 	char **inputs;
+	bool *assistant; /* per input: a person's message (take_inputs) */
 	size_t n_inputs;
 	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
 	char *reply;      /* the model's text until stored */
@@ -170,6 +171,7 @@ static void job_free(struct job *j)
 	for (size_t i = 0; i < j->n_inputs; i++)
 		free(j->inputs[i]);
 	free(j->inputs);
+	free(j->assistant);
 	free(j->ad_context);
 	free(j->reply);
 	free(j->reply_token);
@@ -919,6 +921,7 @@ static void run(struct job *j)
 		     * messages are in the conversation already. */
 		    .inputs = (const char *const *)j->inputs,
 		    .n_inputs = j->tool_rounds ? 0 : j->n_inputs,
+		    .assistant = j->assistant,
 		    .context = j->ad_context,
 		    .tools = tools,
 		    /* After the last round the model must answer in words. */
@@ -962,6 +965,34 @@ static char *dup_field(const cJSON *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
+/*
+ * The turn's input messages: the unanswered customer messages and what a
+ * person wrote since the agent's last turn (parley_claim_replies), merged
+ * in sequence order; the person's are marked assistant.
+ */
+static void take_inputs(struct job *j, const cJSON *inputs, const cJSON *human)
+{
+	size_t nu = (size_t)cJSON_GetArraySize(inputs), nh = (size_t)cJSON_GetArraySize(human);
+	j->n_inputs = 0;
+	j->inputs = xcalloc(nu + nh + 1, sizeof *j->inputs);
+	j->assistant = xcalloc(nu + nh + 1, sizeof *j->assistant);
+	const cJSON *u = inputs ? inputs->child : NULL, *h = human ? human->child : NULL;
+	while (u || h) {
+		bool take_h = h && (!u || cJSON_GetNumberValue(cJSON_GetObjectItem(h, "seq")) <
+					      cJSON_GetNumberValue(cJSON_GetObjectItem(u, "seq")));
+		const cJSON *it = take_h ? h : u;
+		char *text = dup_field(it, "text");
+		if (text) {
+			j->assistant[j->n_inputs] = take_h;
+			j->inputs[j->n_inputs++] = text;
+		}
+		if (take_h)
+			h = h->next;
+		else
+			u = u->next;
+	}
+}
+
 static void start_job(void *ctx, const cJSON *o)
 {
 	struct reply_worker *w = ctx;
@@ -996,12 +1027,8 @@ static void start_job(void *ctx, const cJSON *o)
 		return;
 	}
 
-	cJSON *inputs = cJSON_GetObjectItem(o, "inputs");
-	j->n_inputs = (size_t)cJSON_GetArraySize(inputs);
-	j->inputs = xcalloc(j->n_inputs ? j->n_inputs : 1, sizeof *j->inputs);
-	size_t i = 0;
+	take_inputs(j, cJSON_GetObjectItem(o, "inputs"), cJSON_GetObjectItem(o, "human"));
 	cJSON *it;
-	cJSON_ArrayForEach(it, inputs) j->inputs[i++] = dup_field(it, "text");
 	/* The ads these messages came from (parley_claim_replies, 0014). */
 	j->ad_context = referral_agent_context(cJSON_GetObjectItem(o, "referrals"));
 

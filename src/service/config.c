@@ -117,6 +117,9 @@ static const struct key keys[] = {
 	INT("replies", "credits_per_reply", "1", 0, INT_MAX, replies_credits_per_reply),
 	INT("replies", "max_tool_rounds", "4", 1, 16, replies_max_tool_rounds),
 
+	/* A person's message or echo pauses the AI this long (SPEC 9.3). */
+	INT("handoff", "pause_minutes", "60", 1, 525600, handoff_pause_minutes),
+
 	STR("webchat", "secret", "", C_NONE, 0, F_SECRET, webchat_secret),
 	STR("webchat", "allowed_origins", "", C_ORIGINS, 0, 0, webchat_allowed_origins),
 	INT("webchat", "max_messages_per_minute", "600", 1, 1000000,
