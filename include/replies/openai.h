@@ -40,6 +40,19 @@ struct openai_turn {
 };
 char *openai_turn_request(const struct openai_turn *t);
 
+/*
+ * The turn's input messages from a claim (parley_claim_replies): inputs, the
+ * unanswered customer messages, and human, what a person wrote since the
+ * agent's last turn (`parley conversation send`, echoes), each an array of
+ * {"seq","text"} in sequence order (either may be NULL or not an array).
+ * Merged by seq into *texts (new strings) with *assistant true for the
+ * person's; items without a string text are left out. Returns how many;
+ * free *texts' strings, *texts and *assistant.
+ */
+struct cJSON;
+size_t openai_merge_inputs(const struct cJSON *inputs, const struct cJSON *human, char ***texts,
+			   bool **assistant);
+
 /* The "id" of a created conversation, or NULL when the body has none. */
 char *openai_conversation_id(const char *body, size_t len);
 

@@ -74,7 +74,7 @@ struct job {
 	bool charged;
 	int through;
 	char **inputs;
-	bool *assistant; /* per input: a person's message (take_inputs) */
+	bool *assistant; /* per input: a person's message (openai_merge_inputs) */
 	size_t n_inputs;
 	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
 	char *reply;      /* the model's text until stored */
@@ -965,34 +965,6 @@ static char *dup_field(const cJSON *o, const char *key)
 	return s ? xstrdup(s) : NULL;
 }
 
-/*
- * The turn's input messages: the unanswered customer messages and what a
- * person wrote since the agent's last turn (parley_claim_replies), merged
- * in sequence order; the person's are marked assistant.
- */
-static void take_inputs(struct job *j, const cJSON *inputs, const cJSON *human)
-{
-	size_t nu = (size_t)cJSON_GetArraySize(inputs), nh = (size_t)cJSON_GetArraySize(human);
-	j->n_inputs = 0;
-	j->inputs = xcalloc(nu + nh + 1, sizeof *j->inputs);
-	j->assistant = xcalloc(nu + nh + 1, sizeof *j->assistant);
-	const cJSON *u = inputs ? inputs->child : NULL, *h = human ? human->child : NULL;
-	while (u || h) {
-		bool take_h = h && (!u || cJSON_GetNumberValue(cJSON_GetObjectItem(h, "seq")) <
-					      cJSON_GetNumberValue(cJSON_GetObjectItem(u, "seq")));
-		const cJSON *it = take_h ? h : u;
-		char *text = dup_field(it, "text");
-		if (text) {
-			j->assistant[j->n_inputs] = take_h;
-			j->inputs[j->n_inputs++] = text;
-		}
-		if (take_h)
-			h = h->next;
-		else
-			u = u->next;
-	}
-}
-
 static void start_job(void *ctx, const cJSON *o)
 {
 	struct reply_worker *w = ctx;
@@ -1027,7 +999,11 @@ static void start_job(void *ctx, const cJSON *o)
 		return;
 	}
 
-	take_inputs(j, cJSON_GetObjectItem(o, "inputs"), cJSON_GetObjectItem(o, "human"));
+	/* The unanswered customer messages, and what a person wrote since the
+	 * agent's last turn (parley_claim_replies), in sequence order. */
+	j->n_inputs =
+	    openai_merge_inputs(cJSON_GetObjectItem(o, "inputs"), cJSON_GetObjectItem(o, "human"),
+				&j->inputs, &j->assistant);
 	cJSON *it;
 	/* The ads these messages came from (parley_claim_replies, 0014). */
 	j->ad_context = referral_agent_context(cJSON_GetObjectItem(o, "referrals"));
