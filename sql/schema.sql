@@ -1142,7 +1142,8 @@ BEGIN
     -- NULL: nothing known about the window yet (no customer message with a
     -- platform time); the platform itself refuses a closed one (131047).
     IF v_meta AND NOT p_template AND c.window_expires_at < now() THEN
-        RETURN jsonb_build_object('error', 'window_closed', 'window_expires_at',
+        RETURN jsonb_build_object('error', 'window_closed', 'platform', c.platform,
+                                  'window_expires_at',
                                   to_char(c.window_expires_at AT TIME ZONE 'UTC',
                                           'YYYY-MM-DD HH24:MI:SS'));
     END IF;

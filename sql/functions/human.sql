@@ -40,7 +40,7 @@ $$;
 --
 -- Returns {"parts":[{message_id, seq, text}], platform, customer, channel,
 -- access_token, paused_until} or {"error": code} with nothing stored:
--- no_conversation, archived, window_closed (with window_expires_at),
+-- no_conversation, archived, window_closed (with platform and window_expires_at),
 -- template_platform (templates are WhatsApp only; with platform).
 CREATE OR REPLACE FUNCTION parley_store_human_message(p_conv text, p_tenant text, p_parts jsonb,
                                                       p_template boolean,
@@ -74,7 +74,8 @@ BEGIN
     -- NULL: nothing known about the window yet (no customer message with a
     -- platform time); the platform itself refuses a closed one (131047).
     IF v_meta AND NOT p_template AND c.window_expires_at < now() THEN
-        RETURN jsonb_build_object('error', 'window_closed', 'window_expires_at',
+        RETURN jsonb_build_object('error', 'window_closed', 'platform', c.platform,
+                                  'window_expires_at',
                                   to_char(c.window_expires_at AT TIME ZONE 'UTC',
                                           'YYYY-MM-DD HH24:MI:SS'));
     END IF;

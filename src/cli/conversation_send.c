@@ -194,13 +194,22 @@ static int send_parts(struct admin_cmd *cmd, const cJSON *stored, const struct s
 static int refused(struct admin_cmd *cmd, const cJSON *out, const char *id)
 {
 	const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(out, "error"));
+	const char *closed = cJSON_GetStringValue(cJSON_GetObjectItem(out, "window_expires_at"));
+	const char *platform = cJSON_GetStringValue(cJSON_GetObjectItem(out, "platform"));
+	if (strcmp(err, "window_closed") == 0 && platform && strcmp(platform, "instagram") == 0)
+		return admin_fail(
+		    cmd,
+		    "the customer's 24-hour window closed at %s UTC: Instagram refuses "
+		    "a message now, and templates are WhatsApp only; wait for the "
+		    "customer to write again",
+		    closed);
 	if (strcmp(err, "window_closed") == 0)
 		return admin_fail(
 		    cmd,
-		    "the customer's 24-hour window closed at %s UTC: the platform refuses a "
+		    "the customer's 24-hour window closed at %s UTC: WhatsApp refuses a "
 		    "free-form message now; send an approved template instead (parley "
 		    "conversation send %s --template NAME --language CODE [--param TEXT]...)",
-		    cJSON_GetStringValue(cJSON_GetObjectItem(out, "window_expires_at")), id);
+		    closed, id);
 	if (strcmp(err, "archived") == 0)
 		return admin_fail(cmd, "conversation '%s' is archived: nothing sent", id);
 	if (strcmp(err, "template_platform") == 0) {

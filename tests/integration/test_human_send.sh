@@ -169,6 +169,12 @@ fails_with 2 "instagram template" "$cig" --template order_update --language en
 contains "instagram template: says why" "WhatsApp only" "$(cat "$TEST_TMP/err")"
 fails_with 2 "webchat template" c-web --template order_update --language en
 
+# --- Instagram's window closed: refused without a template to suggest
+sql "$dsn" "UPDATE conversations SET window_expires_at = now() - interval '1 minute' WHERE conversation_id = '$cig'" >/dev/null
+fails_with 1 "instagram closed window" "$cig" --text-file "$TEST_TMP/late.txt"
+contains "instagram closed window: says templates are WhatsApp only" "templates are WhatsApp only" "$(cat "$TEST_TMP/err")"
+sql "$dsn" "UPDATE conversations SET window_expires_at = now() + interval '1 hour' WHERE conversation_id = '$cig'" >/dev/null
+
 # --- Instagram text: the Instagram body, split at 1000 characters
 reset_standins
 python3 -c 'print("Olá! " * 300)' >"$TEST_TMP/ig-long.txt"
