@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin_input.h"
 #include "admin_out.h"
@@ -67,8 +68,8 @@ static int call(struct admin_cmd *cmd, const char *sql, int n, const char *const
 
 /*
  * Sends one part (body) to url with the channel's token, retrying what the
- * reply worker retries. Returns NULL with *pmid (maybe NULL) when the
- * platform accepted it, else the error for error_message (caller frees).
+ * reply worker retries, quietly (stderr gets one line, the final error). Returns NULL with *pmid
+ * (maybe NULL) when the platform accepted it, else the error for error_message (caller frees).
  */
 static char *send_one(struct admin_cmd *cmd, const char *url, const char *token, const char *body,
 		      char **pmid, enum platform platform)
@@ -85,6 +86,8 @@ static char *send_one(struct admin_cmd *cmd, const char *url, const char *token,
 		if (v == RETRY_OK) {
 			*pmid = graph_sent_message_id(platform, r.body, r.len);
 			free(r.body);
+			free(why); /* an earlier attempt's */
+			why = NULL;
 			break;
 		}
 		free(why);
@@ -95,14 +98,8 @@ static char *send_one(struct admin_cmd *cmd, const char *url, const char *token,
 		}
 		long ms = retry_delay_ms(attempt, rc < 0 ? NULL : r.retry_after,
 					 rc < 0 ? NULL : r.retry_after_ms, (unsigned)rand());
-		fprintf(stderr, "%s: attempt %d failed (%s); retrying in %ld ms\n", cmd->name,
-			attempt, why, ms);
 		free(r.body);
 		sleep_ms(ms);
-	}
-	if (*pmid || !why) {
-		free(why);
-		why = NULL;
 	}
 	free(auth);
 	return why;
@@ -401,6 +398,8 @@ int conversation_send(struct admin_cmd *cmd, int argc, char **argv)
 			goto done;
 		}
 	}
+	/* The retries' jitter (retry_delay_ms) differs between runs. */
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (!(rc = admin_connect(cmd)))
 		rc = run_send(cmd, &rq, text);
 	free(text);
