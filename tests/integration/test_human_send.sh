@@ -196,6 +196,7 @@ curl -sS -d '[{"status":500}]' "$GRAPH/_script" >/dev/null
 sql "$dsn" "UPDATE conversations SET window_expires_at = now() + interval '2 hours' WHERE conversation_id = '$c1'" >/dev/null
 send "$c1" --text-file "$TEST_TMP/late.txt" >/dev/null 2>"$TEST_TMP/err"
 eq "500 then 200: exit 0" 0 $?
+eq "500 then 200: nothing on stderr" "" "$(cat "$TEST_TMP/err")"
 eq "500 then 200: two attempts, one message" "2 1" \
 	"$(n_sends) $(sql "$dsn" "SELECT count(*) FROM messages WHERE conversation_id = '$c1' AND text = 'Are you still there?'")"
 reset_standins
