@@ -229,6 +229,7 @@ DECLARE
     v_refused boolean;
     v_lost integer;
     v_skip text;
+    v_human jsonb;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -249,6 +250,10 @@ BEGIN
             UPDATE messages SET status = 'failed'
              WHERE conversation_id = c.conversation_id AND sender = 'agent'
                AND status = 'pending' AND send_started_at IS NOT NULL
+               -- A person's message is sent by `parley conversation send`,
+               -- which may be at it right now: lost only once older than
+               -- any send of its could last (human.sql).
+               AND (author <> 'human' OR send_started_at < now() - interval '30 minutes')
             RETURNING message_id),
         marked AS (
             UPDATE message_delivery_status d
@@ -357,6 +362,20 @@ BEGIN
             END IF;
         END IF;
 
+        -- What a person wrote since the agent's last turn (sent with
+        -- `parley conversation send` or echoed from the business's app):
+        -- the agent sees it as its own side of the conversation before it
+        -- answers (docs/protocol.md, OpenAI).
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]')
+          INTO v_human
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent' AND author = 'human'
+           AND status <> 'failed'
+           AND sequence_no > coalesce((SELECT max(sequence_no) FROM messages
+                                        WHERE conversation_id = c.conversation_id
+                                          AND author = 'ai'), 0);
+
         RETURN NEXT (
             SELECT jsonb_build_object(
                 'conversation_id', c.conversation_id,
@@ -368,6 +387,7 @@ BEGIN
                 'skipped', v_skip,
                 'through', v_through,
                 'inputs', v_inputs,
+                'human', v_human,
                 'referrals', v_referrals,
                 'unsent', v_unsent,
                 'reply_token', gen_random_uuid()::text,
@@ -544,6 +564,23 @@ $$;
 
 
 --
+-- Name: parley_human_pause(text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_human_pause(p_conv text, p_minutes integer, p_reason text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE conversations
+       SET ai_paused_until = now() + make_interval(mins => p_minutes),
+           ai_paused_reason = p_reason
+     WHERE conversation_id = p_conv
+       AND (ai_paused_until IS NULL OR ai_paused_until < now() + make_interval(mins => p_minutes));
+END
+$$;
+
+
+--
 -- Name: parley_ingest(text, jsonb, bytea, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -558,10 +595,10 @@ $$;
 
 
 --
--- Name: parley_ingest_batch(text[], jsonb[], bytea[], integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: parley_ingest_batch(text[], jsonb[], bytea[], integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_ingest_batch(p_objects text[], p_events jsonb[], p_raws bytea[], p_debounce_ms integer) RETURNS jsonb[]
+CREATE FUNCTION public.parley_ingest_batch(p_objects text[], p_events jsonb[], p_raws bytea[], p_debounce_ms integer, p_pause_minutes integer DEFAULT 60) RETURNS jsonb[]
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -648,6 +685,17 @@ BEGIN
         END IF;
 
         v_echo := coalesce((ev->>'echo')::boolean, false);
+        -- parley's own send whose answer (and id) is not recorded yet: the
+        -- part is marked being sent, has no platform id, and says the same.
+        IF v_echo AND EXISTS (
+               SELECT 1 FROM conversations k JOIN messages m USING (conversation_id)
+                WHERE k.agent_id = v_agent AND k.customer_phone = ev->>'customer'
+                  AND k.is_active AND m.sender = 'agent' AND m.status = 'pending'
+                  AND m.send_started_at IS NOT NULL AND m.platform_message_id IS NULL
+                  AND m.text = ev->>'text') THEN
+            v_dups[w] := v_dups[w] + 1;
+            CONTINUE;
+        END IF;
         v_reply := coalesce((ev->>'reply')::boolean, false) AND NOT v_echo;
         -- The 24-hour window (SPEC 9.2): a customer's WhatsApp or Instagram
         -- message opens it until 24 hours after the platform's timestamp
@@ -711,6 +759,10 @@ BEGIN
 
         IF v_reply AND v_was_idle THEN
             PERFORM pg_notify('parley_reply_due', v_conv);
+        END IF;
+        IF v_echo THEN
+            PERFORM parley_human_pause(v_conv, p_pause_minutes,
+                                       'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
     END LOOP;
@@ -980,8 +1032,9 @@ DECLARE
     v_holder text;
     v_conv text;
     v_was text;
+    v_author text;
 BEGIN
-    SELECT conversation_id, status INTO v_conv, v_was FROM messages
+    SELECT conversation_id, status, author INTO v_conv, v_was, v_author FROM messages
      WHERE message_id = p_message;
     IF p_pmid IS NOT NULL THEN
         SELECT message_id INTO v_holder FROM messages
@@ -993,7 +1046,8 @@ BEGIN
      WHERE message_id = p_message;
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
-    IF v_was = 'pending' THEN
+    -- A person's message (`parley conversation send`) pays no reply.
+    IF v_was = 'pending' AND v_author = 'ai' THEN
         UPDATE conversations SET reply_charged = false
          WHERE conversation_id = v_conv AND reply_charged;
     END IF;
@@ -1237,6 +1291,78 @@ BEGIN
            extraction_lease_owner = NULL, extraction_lease_until = NULL
      WHERE conversation_id = p_conv;
     RETURN v_id::text;
+END
+$$;
+
+
+--
+-- Name: parley_store_human_message(text, text, jsonb, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_store_human_message(p_conv text, p_tenant text, p_parts jsonb, p_template boolean, p_pause_minutes integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c record;
+    v_seq integer;
+    v_part jsonb;
+    v_id text;
+    v_meta boolean;
+    v_out jsonb := '[]';
+BEGIN
+    SELECT k.conversation_id, k.last_sequence_no, k.is_active, k.window_expires_at,
+           k.customer_phone, p.platform, p.meta_phone_number_id, p.access_token
+      INTO c
+      FROM conversations k JOIN agents a ON a.agent_id = k.agent_id
+      JOIN phone_numbers p ON p.id = a.phone_number_id
+     WHERE k.conversation_id = p_conv AND (p_tenant IS NULL OR a.user_id = p_tenant)
+       FOR UPDATE OF k;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'no_conversation');
+    END IF;
+    IF NOT c.is_active THEN
+        RETURN jsonb_build_object('error', 'archived');
+    END IF;
+    IF p_template AND c.platform <> 'whatsapp' THEN
+        RETURN jsonb_build_object('error', 'template_platform', 'platform', c.platform);
+    END IF;
+    v_meta := c.platform IN ('whatsapp', 'instagram');
+    -- NULL: nothing known about the window yet (no customer message with a
+    -- platform time); the platform itself refuses a closed one (131047).
+    IF v_meta AND NOT p_template AND c.window_expires_at < now() THEN
+        RETURN jsonb_build_object('error', 'window_closed', 'platform', c.platform,
+                                  'window_expires_at',
+                                  to_char(c.window_expires_at AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    v_seq := c.last_sequence_no;
+    FOR v_part IN SELECT * FROM jsonb_array_elements(p_parts) LOOP
+        v_seq := v_seq + 1;
+        v_id := gen_random_uuid()::text;
+        INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
+                              kind, "timestamp", send_started_at, author)
+        VALUES (v_id, p_conv, 'agent', v_part #>> '{}', CASE WHEN v_meta THEN 'pending' ELSE 'sent' END,
+                v_seq, CASE WHEN p_template THEN 'template' ELSE 'text' END,
+                now() AT TIME ZONE 'UTC', CASE WHEN v_meta THEN now() END, 'human');
+        INSERT INTO message_delivery_status (message_id, status, updated_at)
+        VALUES (v_id, CASE WHEN v_meta THEN 'pending' ELSE 'sent' END, now() AT TIME ZONE 'UTC');
+        v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
+                                             'text', v_part #>> '{}');
+    END LOOP;
+    UPDATE conversations SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC'
+     WHERE conversation_id = p_conv;
+    IF p_pause_minutes IS NOT NULL THEN
+        PERFORM parley_human_pause(p_conv, p_pause_minutes, 'a person replied');
+    END IF;
+    IF NOT v_meta THEN
+        PERFORM pg_notify('parley_webchat', c.customer_phone);
+    END IF;
+    RETURN jsonb_build_object(
+        'parts', v_out, 'platform', c.platform, 'customer', c.customer_phone,
+        'channel', c.meta_phone_number_id, 'access_token', c.access_token,
+        'paused_until', (SELECT to_char(ai_paused_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                           FROM conversations WHERE conversation_id = p_conv));
 END
 $$;
 

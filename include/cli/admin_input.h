@@ -45,6 +45,16 @@ int admin_parse_count(const char *s, long min, long max, long *out);
  */
 char *admin_read_token(const char *path, const char **err);
 
+/*
+ * Reads the text of a message a person sends (`conversation send
+ * --text-file`) from path, or standard input for "-": at most max bytes,
+ * valid UTF-8 without NUL bytes, not blank; trailing white space (the file's
+ * last new line) is dropped. Returns it (caller frees) or NULL with *err
+ * set: a static message, or for a file that cannot be read, NULL *err and
+ * errno set.
+ */
+char *admin_read_message(const char *path, size_t max, const char **err);
+
 /* A new id: prefix followed by 16 random lowercase hex digits (OpenSSL's
  * RAND_bytes), e.g. "ch_3f9a0c1b2d4e5f60". Caller frees. Aborts if the
  * random generator fails, as on out-of-memory: there is nothing to recover. */

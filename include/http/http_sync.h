@@ -13,6 +13,10 @@ struct http_sync_resp {
 	char *body;  /* NUL-terminated, never NULL ("" when none); caller frees */
 	size_t len;
 	char err[256]; /* why no response arrived, when status is 0 */
+	/* The final response's Retry-After and retry-after-ms values ("" when
+	 * absent), for retry_delay_ms(). */
+	char retry_after[32];
+	char retry_after_ms[32];
 };
 
 #define HTTP_SYNC_TIMEOUT_MS 30000

@@ -20,6 +20,36 @@ size_t graph_max_chars(enum platform p);
  */
 char *graph_send_url(const char *base, const char *channel);
 char *graph_send_body(enum platform p, const char *to, const char *text);
+/*
+ * WhatsApp message templates (SPEC 9.4, docs/protocol.md, Templates): the
+ * only messages allowed outside the 24-hour window.
+ *
+ * graph_check_template_name: Meta's rule for template names, 1 to 512
+ * lowercase letters, digits and underscores. graph_check_template_language:
+ * a language code such as "en", "en_US", "pt_BR", "zh_Hant_HK": 2 or 3
+ * lowercase letters, then up to two "_" parts of 2 to 4 letters or digits.
+ * graph_check_template_param: a body parameter as Meta accepts it: not
+ * empty, valid UTF-8, at most GRAPH_TEMPLATE_PARAM_MAX characters, no
+ * control characters (new lines and tabs included) and no more than four
+ * spaces in a row (Meta error 132018). Each returns NULL when fine, else a
+ * static message naming the rule.
+ */
+#define GRAPH_TEMPLATE_PARAM_MAX  1024
+#define GRAPH_TEMPLATE_PARAMS_MAX 100
+const char *graph_check_template_name(const char *name);
+const char *graph_check_template_language(const char *code);
+const char *graph_check_template_param(const char *param);
+/*
+ * {"messaging_product":"whatsapp","to":…,"type":"template","template":
+ * {"name":…,"language":{"code":…},"components":[{"type":"body","parameters":
+ * [{"type":"text","text":…},…]}]}}; without "components" when n_params is 0.
+ */
+char *graph_template_body(const char *to, const char *name, const char *language,
+			  const char *const *params, size_t n_params);
+/* What the transcript keeps of it: "[template NAME] p1 | p2" ("[template
+ * NAME]" without parameters). */
+char *graph_template_text(const char *name, const char *const *params, size_t n_params);
+
 /* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
 char *graph_sent_message_id(enum platform p, const char *body, size_t len);
 

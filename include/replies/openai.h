@@ -6,6 +6,7 @@
  * answers. Pure: no I/O; the reply worker does the HTTP. Every returned string is new and
  * owned by the caller.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 /* {} — a conversation with no items; its id is stored on our row. */
@@ -24,8 +25,12 @@ char *openai_conversation_request(void);
 struct openai_turn {
 	const char *prompt_id, *conversation_id, *model;
 	const char *items;         /* JSON array of input items first, or NULL */
-	const char *const *inputs; /* then these user messages */
+	const char *const *inputs; /* then these messages, in this order */
 	size_t n_inputs;
+	/* Per input, true when it is a person's message on the agent's side
+	 * (`parley conversation send`, an echo): sent as {"role":"assistant"}
+	 * so that the agent knows what was said for it; NULL: all "user". */
+	const bool *assistant;
 	/* Context for the turn that is not the customer's words (the ad they
 	 * came from, referral.h): a "developer" message just before the user
 	 * messages, sent only with them; NULL for none. */
@@ -34,6 +39,19 @@ struct openai_turn {
 	const char *tool_choice; /* "auto", "none", … or NULL (not sent) */
 };
 char *openai_turn_request(const struct openai_turn *t);
+
+/*
+ * The turn's input messages from a claim (parley_claim_replies): inputs, the
+ * unanswered customer messages, and human, what a person wrote since the
+ * agent's last turn (`parley conversation send`, echoes), each an array of
+ * {"seq","text"} in sequence order (either may be NULL or not an array).
+ * Merged by seq into *texts (new strings) with *assistant true for the
+ * person's; items without a string text are left out. Returns how many;
+ * free *texts' strings, *texts and *assistant.
+ */
+struct cJSON;
+size_t openai_merge_inputs(const struct cJSON *inputs, const struct cJSON *human, char ***texts,
+			   bool **assistant);
 
 /* The "id" of a created conversation, or NULL when the body has none. */
 char *openai_conversation_id(const char *body, size_t len);

@@ -12,6 +12,15 @@
 -- resolved once, under its link lock (shared), to its linked agent only;
 -- each message keeps its referral object.
 --
+-- An echo (a message the business sent from its phone app: WhatsApp
+-- smb_message_echoes, Instagram is_echo) is stored as an agent message with
+-- author 'human', never asks for a reply, and pauses the AI for
+-- p_pause_minutes (parley_human_pause, human.sql). Echoes of parley's own
+-- sends are duplicates: by platform id once the send is recorded, and,
+-- before that (the echo overtook the send's answer), by text against the
+-- conversation's agent messages being sent right now (docs/architecture.md,
+-- Echoes).
+--
 -- All events of all webhooks are processed in one global order: messages
 -- before statuses; messages by platform, channel and customer, then webhook
 -- and event order (so each conversation's messages keep arrival order);
@@ -20,7 +29,8 @@
 -- status row locks in the same order, and concurrent batches cannot
 -- deadlock each other, whatever webhooks they were made of.
 CREATE OR REPLACE FUNCTION parley_ingest_batch(p_objects text[], p_events jsonb[], p_raws bytea[],
-                                               p_debounce_ms integer)
+                                               p_debounce_ms integer,
+                                               p_pause_minutes integer DEFAULT 60)
 RETURNS jsonb[] LANGUAGE plpgsql AS $$
 DECLARE
     n integer := coalesce(array_length(p_events, 1), 0);
@@ -106,6 +116,17 @@ BEGIN
         END IF;
 
         v_echo := coalesce((ev->>'echo')::boolean, false);
+        -- parley's own send whose answer (and id) is not recorded yet: the
+        -- part is marked being sent, has no platform id, and says the same.
+        IF v_echo AND EXISTS (
+               SELECT 1 FROM conversations k JOIN messages m USING (conversation_id)
+                WHERE k.agent_id = v_agent AND k.customer_phone = ev->>'customer'
+                  AND k.is_active AND m.sender = 'agent' AND m.status = 'pending'
+                  AND m.send_started_at IS NOT NULL AND m.platform_message_id IS NULL
+                  AND m.text = ev->>'text') THEN
+            v_dups[w] := v_dups[w] + 1;
+            CONTINUE;
+        END IF;
         v_reply := coalesce((ev->>'reply')::boolean, false) AND NOT v_echo;
         -- The 24-hour window (SPEC 9.2): a customer's WhatsApp or Instagram
         -- message opens it until 24 hours after the platform's timestamp
@@ -169,6 +190,10 @@ BEGIN
 
         IF v_reply AND v_was_idle THEN
             PERFORM pg_notify('parley_reply_due', v_conv);
+        END IF;
+        IF v_echo THEN
+            PERFORM parley_human_pause(v_conv, p_pause_minutes,
+                                       'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
     END LOOP;

@@ -47,6 +47,7 @@ DECLARE
     v_refused boolean;
     v_lost integer;
     v_skip text;
+    v_human jsonb;
 BEGIN
     FOR c IN
         WITH due AS (
@@ -67,6 +68,10 @@ BEGIN
             UPDATE messages SET status = 'failed'
              WHERE conversation_id = c.conversation_id AND sender = 'agent'
                AND status = 'pending' AND send_started_at IS NOT NULL
+               -- A person's message is sent by `parley conversation send`,
+               -- which may be at it right now: lost only once older than
+               -- any send of its could last (human.sql).
+               AND (author <> 'human' OR send_started_at < now() - interval '30 minutes')
             RETURNING message_id),
         marked AS (
             UPDATE message_delivery_status d
@@ -175,6 +180,20 @@ BEGIN
             END IF;
         END IF;
 
+        -- What a person wrote since the agent's last turn (sent with
+        -- `parley conversation send` or echoed from the business's app):
+        -- the agent sees it as its own side of the conversation before it
+        -- answers (docs/protocol.md, OpenAI).
+        SELECT coalesce(jsonb_agg(jsonb_build_object('seq', sequence_no, 'text', text)
+                                  ORDER BY sequence_no), '[]')
+          INTO v_human
+          FROM messages
+         WHERE conversation_id = c.conversation_id AND sender = 'agent' AND author = 'human'
+           AND status <> 'failed'
+           AND sequence_no > coalesce((SELECT max(sequence_no) FROM messages
+                                        WHERE conversation_id = c.conversation_id
+                                          AND author = 'ai'), 0);
+
         RETURN NEXT (
             SELECT jsonb_build_object(
                 'conversation_id', c.conversation_id,
@@ -186,6 +205,7 @@ BEGIN
                 'skipped', v_skip,
                 'through', v_through,
                 'inputs', v_inputs,
+                'human', v_human,
                 'referrals', v_referrals,
                 'unsent', v_unsent,
                 'reply_token', gen_random_uuid()::text,
@@ -337,8 +357,9 @@ DECLARE
     v_holder text;
     v_conv text;
     v_was text;
+    v_author text;
 BEGIN
-    SELECT conversation_id, status INTO v_conv, v_was FROM messages
+    SELECT conversation_id, status, author INTO v_conv, v_was, v_author FROM messages
      WHERE message_id = p_message;
     IF p_pmid IS NOT NULL THEN
         SELECT message_id INTO v_holder FROM messages
@@ -350,7 +371,8 @@ BEGIN
      WHERE message_id = p_message;
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
-    IF v_was = 'pending' THEN
+    -- A person's message (`parley conversation send`) pays no reply.
+    IF v_was = 'pending' AND v_author = 'ai' THEN
         UPDATE conversations SET reply_charged = false
          WHERE conversation_id = v_conv AND reply_charged;
     END IF;

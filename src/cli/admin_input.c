@@ -147,9 +147,10 @@ static const char *admin_token_clean(char *buf, size_t *len)
 
 /* Reads all of f, up to a bound well above any token: a wrong file (a log,
  * a binary) is refused without reading it whole. */
-static char *read_stream(FILE *f, size_t *len)
+/* Reads at most cap bytes of f (one more tells "too long"). */
+static char *read_stream_max(FILE *f, size_t cap, size_t *len)
 {
-	size_t cap = TOKEN_MAX + 2, n = 0, got;
+	size_t n = 0, got;
 	char *buf = xmalloc(cap + 1);
 	while (n < cap && (got = fread(buf + n, 1, cap - n, f)) > 0)
 		n += got;
@@ -162,6 +163,11 @@ static char *read_stream(FILE *f, size_t *len)
 	buf[n] = '\0';
 	*len = n;
 	return buf;
+}
+
+static char *read_stream(FILE *f, size_t *len)
+{
+	return read_stream_max(f, TOKEN_MAX + 2, len);
 }
 
 char *admin_read_token(const char *path, const char **err)
@@ -189,6 +195,44 @@ char *admin_read_token(const char *path, const char **err)
 	}
 	if ((*err = admin_token_clean(buf, &len))) {
 		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *admin_read_message(const char *path, size_t max, const char **err)
+{
+	*err = NULL;
+	size_t len;
+	char *buf;
+	if (strcmp(path, "-") == 0) {
+		buf = read_stream_max(stdin, max + 1, &len);
+	} else {
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			return NULL;
+		buf = read_stream_max(f, max + 1, &len);
+		int e = errno;
+		fclose(f);
+		errno = e;
+	}
+	if (!buf)
+		return NULL;
+	const char *bad = NULL;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+		       buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	if (len > max)
+		bad = "the message is too long";
+	else if (memchr(buf, '\0', len))
+		bad = "the message is not text (it contains NUL bytes)";
+	else if (utf8_valid_chars(buf) < 0)
+		bad = "the message is not valid UTF-8";
+	else if (strspn(buf, " \t\r\n") == len)
+		bad = "the message is empty";
+	if (bad) {
+		free(buf);
+		*err = bad;
 		return NULL;
 	}
 	return buf;

@@ -15,6 +15,7 @@
 #include "admin_input.h"
 #include "admin_out.h"
 #include "commands.h"
+#include "conversation_send.h"
 #include "referral.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -402,6 +403,9 @@ static const struct admin_sub subs[] = {
     {"show", conversation_show, "ID [--tenant ID]"},
     {"pause", conversation_pause, "ID [--minutes N] [--reason TEXT] [--tenant ID]"},
     {"resume", conversation_resume, "ID [--tenant ID]"},
+    {"send", conversation_send,
+     "ID [--tenant ID] (--text-file FILE|- [--keep-ai] | --template NAME --language CODE "
+     "[--param TEXT]... [--keep-ai])"},
 };
 
 int cmd_conversation(int argc, char **argv)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "strbuf.h"
 #include "xalloc.h"
@@ -15,6 +16,37 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	if (sb->len + len > HTTP_SYNC_MAX_BODY)
 		return 0; /* libcurl fails the transfer: an answer that large is not ours */
 	strbuf_append(sb, data, len);
+	return len;
+}
+
+/* Keeps the value of header name (lower case) from one header line. */
+static void take_header(const char *line, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return;
+	const char *v = line + n + 1;
+	const char *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	size_t k = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
+	memcpy(out, v, k);
+	out[k] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct http_sync_resp *out = arg;
+	size_t len = size * n;
+	/* A new response (after a 100 Continue or a redirect) starts afresh. */
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		out->retry_after[0] = '\0';
+		out->retry_after_ms[0] = '\0';
+	}
+	take_header(data, len, "retry-after", out->retry_after, sizeof out->retry_after);
+	take_header(data, len, "retry-after-ms", out->retry_after_ms, sizeof out->retry_after_ms);
 	return len;
 }
 
@@ -42,6 +74,8 @@ int http_sync(const char *method, const char *url, const char *const *headers, s
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &sb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	if (body) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

@@ -20,7 +20,8 @@
 /* One row per webhook, in array order (a set-returning function in the
  * select list emits its rows in order). */
 static const char BATCH_SQL[] =
-    "SELECT unnest(parley_ingest_batch($2::text[], $3::jsonb[], $4::bytea[], $1::integer))";
+    "SELECT unnest(parley_ingest_batch($3::text[], $4::jsonb[], $5::bytea[], $1::integer, "
+    "$2::integer))";
 
 /* One webhook in the batch, until its callback. */
 struct pending {
@@ -92,14 +93,15 @@ static struct db_batch *batch_for(struct app *app)
 		the.closed = false;
 		static const enum db_batch_type cols[] = {DB_BATCH_TEXT, DB_BATCH_JSONB,
 							  DB_BATCH_BYTEA};
-		char debounce[24];
+		char debounce[24], pause[24];
 		snprintf(debounce, sizeof debounce, "%ld", app->cfg.replies_debounce_ms);
-		const char *fixed[] = {debounce};
+		snprintf(pause, sizeof pause, "%ld", app->cfg.handoff_pause_minutes);
+		const char *fixed[] = {debounce, pause};
 		the.batch = db_batch_new(
 		    app->db, &(struct db_batch_config){
 				 .sql = BATCH_SQL,
 				 .fixed = fixed,
-				 .nfixed = 1,
+				 .nfixed = 2,
 				 .columns = cols,
 				 .ncols = 3,
 				 .max_in_flight = ingest_batch_statements(db_pool_size(app->db)),

@@ -159,21 +159,29 @@ static const char *wa_item_id(struct parse *p, const cJSON *o, const char *chann
 	return id;
 }
 
+/*
+ * One item of value.messages[] (echo false) or of value.message_echoes[]
+ * (echo true: field smb_message_echoes, a message the business sent from the
+ * WhatsApp Business app of a coexistence number; from is the business, to
+ * the customer). An echo is stored as a person's agent message and never
+ * asks for a reply (docs/protocol.md, Echoes).
+ */
 static void wa_message(struct parse *p, const char *channel, const struct contacts *cs,
-		       const cJSON *m)
+		       const cJSON *m, bool echo)
 {
 	char where[WA_WHERE_BYTES];
-	const char *id = wa_item_id(p, m, channel, "messages", "message", where);
+	const char *id = wa_item_id(p, m, channel, echo ? "message_echoes" : "messages",
+				    echo ? "echo" : "message", where);
 	if (!id)
 		return;
 	/* The customer (docs/protocol.md, WhatsApp): the phone-number wa_id;
 	 * the BSUID only when Meta sends no number. A number too long for the
 	 * column is not replaced by the BSUID: the customer would get two
-	 * conversations. */
-	const char *from = meta_get_raw_id(m, "from");
+	 * conversations. On an echo the customer is the recipient. */
+	const char *from = meta_get_raw_id(m, echo ? "to" : "from");
 	if (!from)
-		from = meta_get_raw_id(m, "from_user_id");
-	if (!from && !meta_get(m, "from") && !meta_get(m, "from_user_id"))
+		from = meta_get_raw_id(m, echo ? "to_user_id" : "from_user_id");
+	if (!from && !echo && !meta_get(m, "from") && !meta_get(m, "from_user_id"))
 		from = cs->sole;
 	if (meta_id_too_long(p, from, COLUMN_CUSTOMER_PHONE_WIDTH, where, "sender id"))
 		return;
@@ -189,8 +197,8 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	struct strbuf sb = STRBUF_INIT;
 	meta_render_whatsapp(m, &sb, &r);
 
-	const char *name = contacts_find(cs, from);
-	if (!name)
+	const char *name = echo ? NULL : contacts_find(cs, from);
+	if (!name && !echo)
 		name = contacts_find(cs, meta_get_id(m, "from_user_id"));
 	struct meta_message out = {
 	    .platform = PLATFORM_WHATSAPP,
@@ -203,8 +211,9 @@ static void wa_message(struct parse *p, const char *channel, const struct contac
 	    .reply_to = meta_dup_or_null(meta_get_id(meta_get_obj(m, "context"), "id")),
 	    .target_message_id = meta_dup_or_null(r.target),
 	    .timestamp_ms = meta_ts_ms(meta_get(m, "timestamp")),
-	    .needs_reply = r.needs_reply,
-	    .referral = wa_referral(p, channel, id, m),
+	    .needs_reply = r.needs_reply && !echo,
+	    .referral = echo ? NULL : wa_referral(p, channel, id, m),
+	    .is_echo = echo,
 	};
 	meta_add_message(p, &out);
 }
@@ -261,9 +270,11 @@ static void wa_change(struct parse *p, const cJSON *change)
 		meta_note(p, "whatsapp: a changes[] item is not an object, skipped");
 		return;
 	}
-	/* Only "messages" carries messages and statuses; the rest is account admin. */
+	/* "messages" carries messages and statuses, "smb_message_echoes" the
+	 * business's own sends from its phone app; the rest is account admin. */
 	const char *field = meta_get_str(change, "field");
-	if (field && strcmp(field, "messages") != 0) {
+	bool echoes = meta_streq(field, "smb_message_echoes");
+	if (field && !echoes && strcmp(field, "messages") != 0) {
 		char *w = meta_word(field);
 		meta_note(p, "whatsapp: field \"%s\" ignored", w);
 		free(w);
@@ -284,8 +295,11 @@ static void wa_change(struct parse *p, const cJSON *change)
 	meta_note_errors(p, where, meta_get(value, "errors"));
 
 	const cJSON *msgs, *sts, *it;
-	bool has_msgs = meta_each_item(p, value, "messages", where, &msgs);
-	bool has_sts = meta_each_item(p, value, "statuses", where, &sts);
+	const char *msgs_key = echoes ? "message_echoes" : "messages";
+	bool has_msgs = meta_each_item(p, value, msgs_key, where, &msgs);
+	bool has_sts = !echoes && meta_each_item(p, value, "statuses", where, &sts);
+	if (echoes)
+		sts = NULL;
 	if ((has_msgs || has_sts) && channel_too_long) {
 		const char *raw = meta_get_str(meta_get_obj(value, "metadata"), "phone_number_id");
 		p->b->skipped_too_long +=
@@ -305,13 +319,13 @@ static void wa_change(struct parse *p, const cJSON *change)
 			  cJSON_GetArraySize(msgs), cJSON_GetArraySize(sts));
 		return;
 	}
-	if (!has_msgs && !has_sts && !meta_get(value, "errors") && !meta_get(value, "messages") &&
+	if (!has_msgs && !has_sts && !meta_get(value, "errors") && !meta_get(value, msgs_key) &&
 	    !meta_get(value, "statuses"))
 		meta_note(p, "%s: change without messages, statuses or errors", where);
 	if (has_msgs) {
 		struct contacts cs;
 		contacts_index(value, &cs);
-		cJSON_ArrayForEach(it, msgs) wa_message(p, channel, &cs, it);
+		cJSON_ArrayForEach(it, msgs) wa_message(p, channel, &cs, it, echoes);
 		free(cs.v);
 	}
 	cJSON_ArrayForEach(it, sts) wa_status(p, channel, it);

@@ -35,7 +35,8 @@ char *openai_turn_request(const struct openai_turn *t)
 	}
 	for (size_t i = 0; i < t->n_inputs; i++) {
 		cJSON *item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "role", "user");
+		cJSON_AddStringToObject(item, "role",
+					t->assistant && t->assistant[i] ? "assistant" : "user");
 		cJSON_AddStringToObject(item, "content", t->inputs[i]);
 		cJSON_AddItemToArray(input, item);
 	}
@@ -47,6 +48,33 @@ char *openai_turn_request(const struct openai_turn *t)
 	if (t->tool_choice)
 		cJSON_AddStringToObject(root, "tool_choice", t->tool_choice);
 	return json_print(root);
+}
+
+size_t openai_merge_inputs(const cJSON *inputs, const cJSON *human, char ***texts, bool **assistant)
+{
+	size_t nu = cJSON_IsArray(inputs) ? (size_t)cJSON_GetArraySize(inputs) : 0;
+	size_t nh = cJSON_IsArray(human) ? (size_t)cJSON_GetArraySize(human) : 0;
+	*texts = xcalloc(nu + nh + 1, sizeof **texts);
+	*assistant = xcalloc(nu + nh + 1, sizeof **assistant);
+	const cJSON *u = nu ? inputs->child : NULL, *h = nh ? human->child : NULL;
+	size_t n = 0;
+	while (u || h) {
+		bool take_h =
+		    h &&
+		    (!u || cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(h, "seq")) <
+			       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(u, "seq")));
+		const char *text =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(take_h ? h : u, "text"));
+		if (text) {
+			(*assistant)[n] = take_h;
+			(*texts)[n++] = xstrdup(text);
+		}
+		if (take_h)
+			h = h->next;
+		else
+			u = u->next;
+	}
+	return n;
 }
 
 char *openai_conversation_id(const char *body, size_t len)

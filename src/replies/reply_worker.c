@@ -76,6 +76,7 @@ struct job {
 	bool charged;
 	int through;
 	char **inputs;
+	bool *assistant; /* per input: a person's message (openai_merge_inputs) */
 	size_t n_inputs;
 	char *ad_context; /* the turn's ads for the agent (referral.h), or NULL */
 	char *reply;      /* the model's text until stored */
@@ -182,6 +183,7 @@ static void job_free(struct job *j)
 	for (size_t i = 0; i < j->n_inputs; i++)
 		free(j->inputs[i]);
 	free(j->inputs);
+	free(j->assistant);
 	free(j->ad_context);
 	free(j->reply);
 	free(j->reply_token);
@@ -1070,6 +1072,7 @@ static void run(struct job *j)
 		     * messages are in the conversation already. */
 		    .inputs = (const char *const *)j->inputs,
 		    .n_inputs = j->tool_rounds ? 0 : j->n_inputs,
+		    .assistant = j->assistant,
 		    .context = j->ad_context,
 		    .tools = tools,
 		    /* After the last round the model must answer in words. */
@@ -1157,12 +1160,12 @@ static void start_job(void *ctx, const cJSON *o)
 		return;
 	}
 
-	cJSON *inputs = cJSON_GetObjectItem(o, "inputs");
-	j->n_inputs = (size_t)cJSON_GetArraySize(inputs);
-	j->inputs = xcalloc(j->n_inputs ? j->n_inputs : 1, sizeof *j->inputs);
-	size_t i = 0;
+	/* The unanswered customer messages, and what a person wrote since the
+	 * agent's last turn (parley_claim_replies), in sequence order. */
+	j->n_inputs =
+	    openai_merge_inputs(cJSON_GetObjectItem(o, "inputs"), cJSON_GetObjectItem(o, "human"),
+				&j->inputs, &j->assistant);
 	cJSON *it;
-	cJSON_ArrayForEach(it, inputs) j->inputs[i++] = dup_field(it, "text");
 	/* The ads these messages came from (parley_claim_replies, 0014). */
 	j->ad_context = referral_agent_context(cJSON_GetObjectItem(o, "referrals"));
 

@@ -97,6 +97,11 @@ expect whatsapp/40-request-welcome.json '[chat opened]' true
 
 expect instagram/01-text.json 'Hi, do you ship to Lisbon?' true
 expect instagram/02-image.json '[image]' true
+expect whatsapp/41-smb-echo.json 'Hi Anna, Mark here from the shop — the blue jacket is back in M.' false
+eq "whatsapp/41: an agent message written by a person" "agent human" \
+	"$(sql "$dsn" "SELECT sender || ' ' || author FROM messages WHERE platform_message_id = 'wamid.HBgLMzE2MTIzNDU2NzgVAgARGBJFQ0hPMDAwMDAwMDAwMDAwMDEA'")"
+eq "whatsapp/41: the AI is paused" t \
+	"$(sql "$dsn" "SELECT ai_paused_until > now() FROM conversations WHERE conversation_id = 'c-wa1'")"
 expect instagram/03-video.json '[video]' true
 expect instagram/04-audio.json '[audio]' true
 expect instagram/05-file.json '[file]' true
@@ -125,6 +130,9 @@ expect instagram/25-comments-field.json '' ''
 expect instagram/26-text-unicode.json 'Obrigado! 🙏 Até amanhã — https://example.com/a/b' true
 expect instagram/27-referral-event.json '[referral] winter-promo' false
 expect instagram/28-ad-referral.json 'Is the scarf still 20% off?' true
+expect instagram/29-person-echo.json 'Hola! Sofia aqui, da loja. Enviamos hoje.' false
+eq "instagram/29: an agent message written by a person" "agent human" \
+	"$(sql "$dsn" "SELECT sender || ' ' || author FROM messages WHERE text LIKE 'Hola! Sofia%'")"
 eq "instagram/27-28: referrals beside the texts" \
 	'SHORTLINK|winter-promo||
 ADS|ad-scarf|120000000000000027|Scarves — 20% off' \

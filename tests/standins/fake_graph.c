@@ -26,7 +26,8 @@
  * http://HOST:PORT/v24.0 in tests), so the body says which platform it is:
  *
  *   WhatsApp (has "messaging_product"): "messaging_product":"whatsapp", "to",
- *     "type":"text" (or absent), "text":{"body"} of 1 to 4096 characters
+ *     "type":"text" (or absent), "text":{"body"} of 1 to 4096 characters;
+ *     or "type":"template" with template.name and template.language.code
  *     (Unicode code points); "recipient_type", if sent, "individual" or
  *     "group". Answers 200
  *     {"messaging_product":"whatsapp","contacts":[{"input":"<to>","wa_id":
@@ -410,6 +411,48 @@ static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
 	answer_json(a, 200, ok);
 }
 
+/*
+ * A template send (type "template"): template.name and template.language.code
+ * are required strings; components, when present, is an array whose "body"
+ * component has "parameters" of {"type":"text","text":<non-empty>}. Whether
+ * the template exists is not checked (any name is "approved").
+ */
+static bool check_template(struct fake *f, const cJSON *doc, struct answer *a)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "template");
+	const char *name = json_str(t, "name");
+	const char *code = json_str(cJSON_GetObjectItemCaseSensitive(t, "language"), "code");
+	if (!name || !*name) {
+		invalid_param(f, a, WA, "(#100) The parameter template['name'] is required.", NULL);
+		return false;
+	}
+	if (!code || !*code) {
+		invalid_param(f, a, WA, "(#100) The parameter template['language'] is required.",
+			      NULL);
+		return false;
+	}
+	const cJSON *comps = cJSON_GetObjectItemCaseSensitive(t, "components"), *c, *p;
+	if (comps && !cJSON_IsArray(comps)) {
+		invalid_param(f, a, WA, NULL, "Param template['components'] must be an array.");
+		return false;
+	}
+	cJSON_ArrayForEach(c, comps)
+	{
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "parameters"))
+		{
+			const char *pt = json_str(p, "type"), *text = json_str(p, "text");
+			if (!pt || strcmp(pt, "text") != 0 || !text || !*text) {
+				invalid_param(
+				    f, a, WA, NULL,
+				    "Param template['components'][]['parameters'] must be "
+				    "{type: text, text: non-empty}.");
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* False, with the refusal in a, when a WhatsApp send is malformed. */
 static bool check_whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 {
@@ -435,9 +478,12 @@ static bool check_whatsapp(struct fake *f, const cJSON *doc, struct answer *a)
 			      "Param recipient_type must be one of {INDIVIDUAL, GROUP}.");
 		return false;
 	}
+	if (type && strcmp(type, "template") == 0)
+		return check_template(f, doc, a);
 	if ((type && strcmp(type, "text") != 0) || (json_has(doc, "type") && !type)) {
 		snprintf(details, sizeof(details),
-			 "fake_graph sends type \"text\" only (got \"%.60s\").", type ? type : "?");
+			 "fake_graph sends type \"text\" or \"template\" only (got \"%.60s\").",
+			 type ? type : "?");
 		invalid_param(f, a, WA, NULL, details);
 		return false;
 	}

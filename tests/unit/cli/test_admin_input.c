@@ -137,6 +137,52 @@ static void test_read_token(void **state)
 	assert_null(err); /* errno says why */
 }
 
+/* Writes len bytes of data to path. */
+static void put_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_read_message(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/parley-test-message-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	const char *err;
+	put_file(path, "Hello,\n  we open at 9.\n\n", 24);
+	char *t = admin_read_message(path, 100, &err);
+	assert_non_null(t);
+	assert_string_equal(t, "Hello,\n  we open at 9."); /* inner new lines kept */
+	free(t);
+	put_file(path, "caf\xc3\xa9", 5);
+	t = admin_read_message(path, 5, &err);
+	assert_string_equal(t, "caf\xc3\xa9");
+	free(t);
+	/* Too long, NUL bytes, bad UTF-8, blank: refused with a reason. */
+	assert_null(admin_read_message(path, 4, &err));
+	assert_non_null(err);
+	put_file(path, "a\0b", 3);
+	assert_null(admin_read_message(path, 100, &err));
+	assert_non_null(err);
+	put_file(path, "a\xff", 2);
+	assert_null(admin_read_message(path, 100, &err));
+	assert_non_null(err);
+	put_file(path, " \t\r\n\n", 5);
+	assert_null(admin_read_message(path, 100, &err));
+	assert_non_null(err);
+	put_file(path, "", 0);
+	assert_null(admin_read_message(path, 100, &err));
+	assert_non_null(err);
+	unlink(path);
+	assert_null(admin_read_message(path, 100, &err));
+	assert_null(err); /* errno says why */
+}
+
 static void test_new_ids(void **state)
 {
 	(void)state;
@@ -153,10 +199,11 @@ static void test_new_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),        cmocka_unit_test(test_text),
-	    cmocka_unit_test(test_email),      cmocka_unit_test(test_platforms_and_meta_ids),
-	    cmocka_unit_test(test_counts),     cmocka_unit_test(test_token_clean),
-	    cmocka_unit_test(test_read_token), cmocka_unit_test(test_new_ids),
+	    cmocka_unit_test(test_ids),          cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_email),        cmocka_unit_test(test_platforms_and_meta_ids),
+	    cmocka_unit_test(test_counts),       cmocka_unit_test(test_token_clean),
+	    cmocka_unit_test(test_read_token),   cmocka_unit_test(test_new_ids),
+	    cmocka_unit_test(test_read_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

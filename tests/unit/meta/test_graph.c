@@ -65,6 +65,72 @@ static void test_url_and_limits(void **state)
 	assert_int_equal(graph_max_chars(PLATFORM_INSTAGRAM), 1000);
 }
 
+static void test_template_body(void **state)
+{
+	(void)state;
+	const char *params[] = {"Ana", "#1234 \"x\""};
+	char *body = graph_template_body("31612345678", "order_update", "en_US", params, 2);
+	assert_string_equal(body, "{\"messaging_product\":\"whatsapp\",\"to\":\"31612345678\","
+				  "\"type\":\"template\",\"template\":{\"name\":\"order_update\","
+				  "\"language\":{\"code\":\"en_US\"},\"components\":[{\"type\":"
+				  "\"body\",\"parameters\":[{\"type\":\"text\",\"text\":\"Ana\"},"
+				  "{\"type\":\"text\",\"text\":\"#1234 \\\"x\\\"\"}]}]}}");
+	free(body);
+	body = graph_template_body("31612345678", "hello_world", "en", NULL, 0);
+	assert_string_equal(body, "{\"messaging_product\":\"whatsapp\",\"to\":\"31612345678\","
+				  "\"type\":\"template\",\"template\":{\"name\":\"hello_world\","
+				  "\"language\":{\"code\":\"en\"}}}");
+	free(body);
+
+	char *text = graph_template_text("order_update", params, 2);
+	assert_string_equal(text, "[template order_update] Ana | #1234 \"x\"");
+	free(text);
+	text = graph_template_text("hello_world", NULL, 0);
+	assert_string_equal(text, "[template hello_world]");
+	free(text);
+}
+
+static void test_template_checks(void **state)
+{
+	(void)state;
+	assert_null(graph_check_template_name("order_update_2"));
+	assert_non_null(graph_check_template_name(""));
+	assert_non_null(graph_check_template_name("Order"));
+	assert_non_null(graph_check_template_name("order-update"));
+	assert_non_null(graph_check_template_name("order update"));
+	assert_non_null(graph_check_template_name("../x"));
+	char long_name[600];
+	memset(long_name, 'a', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	assert_non_null(graph_check_template_name(long_name));
+	long_name[512] = '\0';
+	assert_null(graph_check_template_name(long_name));
+
+	const char *good[] = {"en", "en_US", "pt_BR", "zh_Hant_HK", "fil", "es_419"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_null(graph_check_template_language(good[i]));
+	const char *bad[] = {"",     "e",         "english",  "EN",    "en-US",     "en_",
+			     "en_U", "en_US_x_y", "en_USAAA", "en US", "en_US_HK_X"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_non_null(graph_check_template_language(bad[i]));
+
+	assert_null(graph_check_template_param("Ana"));
+	assert_null(graph_check_template_param("caf\xc3\xa9 \xf0\x9f\x98\x80    x"));
+	assert_non_null(graph_check_template_param(""));
+	assert_non_null(graph_check_template_param("a\nb"));
+	assert_non_null(graph_check_template_param("a\tb"));
+	assert_non_null(graph_check_template_param("a     b"));
+	assert_non_null(graph_check_template_param("\xff"));
+	assert_non_null(graph_check_template_param("\xc3"));
+	char p[1100];
+	memset(p, 'x', 1024);
+	p[1024] = '\0';
+	assert_null(graph_check_template_param(p));
+	p[1024] = 'x';
+	p[1025] = '\0';
+	assert_non_null(graph_check_template_param(p));
+}
+
 static void test_sent_ids(void **state)
 {
 	(void)state;
@@ -84,10 +150,9 @@ static void test_sent_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_whatsapp_body),
-	    cmocka_unit_test(test_instagram_body),
-	    cmocka_unit_test(test_url_and_limits),
-	    cmocka_unit_test(test_sent_ids),
+	    cmocka_unit_test(test_whatsapp_body),  cmocka_unit_test(test_instagram_body),
+	    cmocka_unit_test(test_url_and_limits), cmocka_unit_test(test_sent_ids),
+	    cmocka_unit_test(test_template_body),  cmocka_unit_test(test_template_checks),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);

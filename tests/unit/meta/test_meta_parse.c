@@ -1412,6 +1412,90 @@ static void test_ig_postback(void **state)
 	expect_ig(IG_EVENT("'postback':{}"), "postback", "[postback]", true);
 }
 
+/* WhatsApp coexistence echoes (field smb_message_echoes): the business's own
+ * message from its phone app, to the customer in "to". */
+#define WA_ECHO_HEAD                                                                               \
+	"{'object':'whatsapp_business_account','entry':[{'id':'102290129340398','changes':[{"      \
+	"'field':'smb_message_echoes','value':{'messaging_product':'whatsapp','metadata':{"        \
+	"'display_phone_number':'15550001111','phone_number_id':'106540352242922'},"
+
+static void test_wa_smb_echo(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	parse_ok(WA_ECHO_HEAD "'message_echoes':[{'from':'15550001111','to':'31612345678',"
+			      "'id':'wamid.E1','timestamp':'1750000100','type':'text',"
+			      "'text':{'body':'Mark here, it is back in stock.'},"
+			      "'referral':{'source_type':'ad','source_id':'1'}}]}}]}]}",
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_true(m->is_echo);
+	assert_false(m->needs_reply);
+	assert_string_equal(m->channel_id, "106540352242922");
+	assert_string_equal(m->customer_id, "31612345678");
+	assert_string_equal(m->platform_message_id, "wamid.E1");
+	assert_string_equal(m->kind, "text");
+	assert_string_equal(m->text, "Mark here, it is back in stock.");
+	assert_null(m->profile_name);
+	assert_null(m->referral); /* an echo never came from an ad */
+	assert_int_equal(m->timestamp_ms, 1750000100000LL);
+	meta_batch_free(&b);
+
+	/* Other kinds render as inbound ones do; a batch of echoes all counts. */
+	parse_ok(WA_ECHO_HEAD "'message_echoes':[{'from':'15550001111','to':'31612345678',"
+			      "'id':'wamid.E2','type':'image','image':{'caption':'This one'}},"
+			      "{'from':'15550001111','to':'31687654321','id':'wamid.E3',"
+			      "'type':'text','text':{'body':'Hi Bram'}}]}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 2);
+	assert_string_equal(b.messages[0].text, "[image] This one");
+	assert_true(b.messages[0].is_echo && b.messages[1].is_echo);
+	assert_string_equal(b.messages[1].customer_id, "31687654321");
+	meta_batch_free(&b);
+}
+
+static void test_wa_smb_echo_hostile(void **state)
+{
+	(void)state;
+	struct meta_batch b;
+	/* No "to": the customer is unknown, never the business's own number. */
+	parse_ok(WA_ECHO_HEAD "'contacts':[{'wa_id':'31612345678'}],'message_echoes':[{"
+			      "'from':'15550001111','id':'wamid.E4','type':'text',"
+			      "'text':{'body':'x'}}]}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_true(has_note(&b, "without a valid sender"));
+	meta_batch_free(&b);
+	/* message_echoes not an array, items not objects, no id, a "to" too
+	 * long for the column: skipped with notes, nothing else breaks. */
+	parse_ok(WA_ECHO_HEAD "'message_echoes':{'id':'x'}}}]}]}", &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_true(has_note(&b, "message_echoes is not an array"));
+	meta_batch_free(&b);
+	parse_ok(WA_ECHO_HEAD "'message_echoes':[7,'s',{'to':'31612345678','type':'text'},"
+			      "{'to':'3161234567831612345678316123456783161234567831612345678',"
+			      "'id':'wamid.E5','type':'text','text':{'body':'x'}},"
+			      "{'to':'31612345678','id':'wamid.E6','type':'text',"
+			      "'text':{'body':'kept'}}]}}]}]}",
+		 &b);
+	const struct meta_message *m = only_message(&b);
+	assert_string_equal(m->text, "kept");
+	assert_true(m->is_echo);
+	assert_true(has_note(&b, "message_echoes[] item is not an object"));
+	assert_true(has_note(&b, "echo without a valid id"));
+	assert_int_equal(b.skipped_too_long, 1);
+	meta_batch_free(&b);
+	/* messages[] inside an echo change is not read as customer messages,
+	 * nor statuses[] as statuses. */
+	parse_ok(WA_ECHO_HEAD "'messages':[{'from':'31612345678','id':'wamid.E7','type':'text',"
+			      "'text':{'body':'x'}}],'statuses':[{'id':'wamid.E8','status':'read'}]"
+			      "}}]}]}",
+		 &b);
+	assert_int_equal(b.n_messages, 0);
+	assert_int_equal(b.n_statuses, 0);
+	meta_batch_free(&b);
+}
+
 static void test_ig_echo(void **state)
 {
 	(void)state;
@@ -2431,6 +2515,8 @@ int main(void)
 	    cmocka_unit_test(test_ig_read_by_account_ignored),
 	    cmocka_unit_test(test_ig_delivery),
 	    cmocka_unit_test(test_ig_postback),
+	    cmocka_unit_test(test_wa_smb_echo),
+	    cmocka_unit_test(test_wa_smb_echo_hostile),
 	    cmocka_unit_test(test_ig_echo),
 	    cmocka_unit_test(test_ig_sender_is_account_counts_as_echo),
 	    cmocka_unit_test(test_ig_unsend),

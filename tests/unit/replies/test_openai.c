@@ -220,6 +220,80 @@ static const char *item_str(cJSON *input, int i, const char *key)
 
 /* The ad context is an item of its own, before the customer's messages,
  * which stay exactly as given; after a tool round it is not sent again. */
+/* A person's messages (conversation send, echoes) go as the agent's own
+ * side, merged with the customer's by sequence. */
+static void test_person_messages_as_assistant(void **state)
+{
+	(void)state;
+	cJSON *inputs = cJSON_Parse("[{\"seq\":3,\"text\":\"Is it on?\"},"
+				    "{\"seq\":6,\"text\":\"When?\"}]");
+	cJSON *human = cJSON_Parse("[{\"seq\":2,\"text\":\"Mark here.\"},"
+				   "{\"seq\":4,\"text\":\"Yes, it is.\"}]");
+	char **texts;
+	bool *assistant;
+	size_t n = openai_merge_inputs(inputs, human, &texts, &assistant);
+	assert_int_equal(n, 4);
+	assert_string_equal(texts[0], "Mark here.");
+	assert_true(assistant[0]);
+	assert_string_equal(texts[1], "Is it on?");
+	assert_false(assistant[1]);
+	assert_string_equal(texts[2], "Yes, it is.");
+	assert_true(assistant[2]);
+	assert_string_equal(texts[3], "When?");
+	assert_false(assistant[3]);
+
+	struct openai_turn t = {
+	    .prompt_id = "pmpt_1",
+	    .conversation_id = "conv_9",
+	    .inputs = (const char *const *)texts,
+	    .n_inputs = n,
+	    .assistant = assistant,
+	};
+	char *body = openai_turn_request(&t);
+	cJSON *j = cJSON_Parse(body);
+	cJSON *input = cJSON_GetObjectItem(j, "input");
+	assert_int_equal(cJSON_GetArraySize(input), 4);
+	assert_string_equal(item_str(input, 0, "role"), "assistant");
+	assert_string_equal(item_str(input, 0, "content"), "Mark here.");
+	assert_string_equal(item_str(input, 1, "role"), "user");
+	assert_string_equal(item_str(input, 2, "role"), "assistant");
+	assert_string_equal(item_str(input, 3, "role"), "user");
+	cJSON_Delete(j);
+	free(body);
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(assistant);
+	cJSON_Delete(inputs);
+	cJSON_Delete(human);
+
+	/* Hostile or missing: not arrays, items without text, no seq. */
+	inputs = cJSON_Parse("[{\"seq\":1,\"text\":\"Hi\"},{\"seq\":2},7]");
+	human = cJSON_Parse("{\"seq\":1}");
+	n = openai_merge_inputs(inputs, human, &texts, &assistant);
+	assert_int_equal(n, 1);
+	assert_string_equal(texts[0], "Hi");
+	assert_false(assistant[0]);
+	free(texts[0]);
+	free(texts);
+	free(assistant);
+	cJSON_Delete(human);
+	human = cJSON_Parse("[{\"text\":\"no seq\"},{\"seq\":\"x\",\"text\":5}]");
+	n = openai_merge_inputs(NULL, human, &texts, &assistant);
+	assert_int_equal(n, 1);
+	assert_string_equal(texts[0], "no seq");
+	assert_true(assistant[0]);
+	free(texts[0]);
+	free(texts);
+	free(assistant);
+	cJSON_Delete(human);
+	cJSON_Delete(inputs);
+	n = openai_merge_inputs(NULL, NULL, &texts, &assistant);
+	assert_int_equal(n, 0);
+	free(texts);
+	free(assistant);
+}
+
 static void test_turn_with_context(void **state)
 {
 	(void)state;
@@ -390,6 +464,7 @@ int main(void)
 	    cmocka_unit_test(test_conversation_id),
 	    cmocka_unit_test(test_turn_with_tools_and_outputs),
 	    cmocka_unit_test(test_turn_with_context),
+	    cmocka_unit_test(test_person_messages_as_assistant),
 	    cmocka_unit_test(test_function_calls),
 	    cmocka_unit_test(test_function_calls_hostile),
 	    cmocka_unit_test(test_unanswered_call),
