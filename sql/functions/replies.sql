@@ -20,7 +20,11 @@
 -- before the refund) is settled here: with nothing left to answer or send,
 -- the credits go back; with customer messages to answer, it pays for their
 -- reply; a part whose send a crash left unknown counts as delivered.
--- Each job carries a fresh "reply_token" for parley_store_reply.
+-- Each job carries a fresh "reply_token" for parley_store_reply, and
+-- "read_id", the platform id of the latest customer message it answers (the
+-- read receipt's message_id, README: Read receipts and typing). A webchat
+-- reply that starts is notified on parley_webchat, so that the session's
+-- polls report agent_typing at once (parley_webchat_typing).
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -121,6 +125,12 @@ BEGIN
             END IF;
         END IF;
 
+        IF NOT v_refused AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM pg_notify('parley_webchat', c.customer_phone)
+               FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+              WHERE a.agent_id = c.agent_id AND p.platform = 'webchat';
+        END IF;
+
         RETURN NEXT (
             SELECT jsonb_build_object(
                 'conversation_id', c.conversation_id,
@@ -134,6 +144,10 @@ BEGIN
                 'referrals', v_referrals,
                 'unsent', v_unsent,
                 'reply_token', gen_random_uuid()::text,
+                'read_id', (SELECT m.platform_message_id FROM messages m
+                             WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                               AND m.sequence_no <= v_through
+                             ORDER BY m.sequence_no DESC LIMIT 1),
                 'user_id', a.user_id,
                 'prompt_id', a.prompt_id,
                 'platform', p.platform,
