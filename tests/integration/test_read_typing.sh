@@ -212,4 +212,6 @@ eq "…Instagram typing_on only; nothing to WhatsApp" "typing_on" "$(signals | j
 stop_parley "$pid"
 eq "parley stops cleanly" 0 "$?"
 stop_parley "$http_pid"
+eq "the HTTP-only process stops cleanly" 0 "$?"
+eq "no sanitizer report in either log" 0 "$(cat "$conf.log" "$conf_http.log" | grep -c 'Sanitizer')"
 finish
