@@ -1250,7 +1250,7 @@ $$;
 --
 
 CREATE FUNCTION public.parley_webchat_typing(p_widget text, p_session text) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE sql
     AS $$
     SELECT coalesce((SELECT c.reply_lease_owner IS NOT NULL AND c.reply_lease_until > now()
                        FROM conversations c

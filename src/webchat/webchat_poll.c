@@ -187,11 +187,18 @@ static void read_messages(struct poll *p)
 	char limit[16];
 	snprintf(limit, sizeof limit, "%d", WEBCHAT_PAGE_MAX);
 	const char *params[] = {p->claims.widget_id, p->claims.session_id, p->after, limit};
+	/* agent_typing is read after the page (t needs all of f first) and
+	 * with a newer snapshot (parley_webchat_typing is volatile): a reply
+	 * that lands meanwhile may be missing from the page with typing
+	 * already false — the next poll gets it at once — but never the
+	 * reverse, a page with the reply and typing still true, which would
+	 * leave "typing…" showing until the next poll's wait ran out. */
 	db_query(p->owner->app->db,
-		 "SELECT f.*, t.agent_typing"
-		 "  FROM (SELECT parley_webchat_typing($1, $2) AS agent_typing) t"
-		 "  LEFT JOIN LATERAL parley_webchat_fetch($1, $2, $3::integer, $4::integer) f"
-		 "    ON true ORDER BY f.sequence_no",
+		 "WITH f AS MATERIALIZED ("
+		 "  SELECT * FROM parley_webchat_fetch($1, $2, $3::integer, $4::integer)),"
+		 " t AS (SELECT parley_webchat_typing($1, $2) AS agent_typing"
+		 "         FROM (SELECT count(*) FROM f) n)"
+		 " SELECT f.*, t.agent_typing FROM t LEFT JOIN f ON true ORDER BY f.sequence_no",
 		 4, params, on_read, p);
 }
 
