@@ -375,6 +375,11 @@ BEGIN
            AND sequence_no > coalesce((SELECT max(sequence_no) FROM messages
                                         WHERE conversation_id = c.conversation_id
                                           AND author = 'ai'), 0);
+        IF v_skip IS NULL AND NOT v_refused AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM pg_notify('parley_webchat', c.customer_phone)
+               FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+              WHERE a.agent_id = c.agent_id AND p.platform = 'webchat';
+        END IF;
 
         RETURN NEXT (
             SELECT jsonb_build_object(
@@ -391,6 +396,10 @@ BEGIN
                 'referrals', v_referrals,
                 'unsent', v_unsent,
                 'reply_token', gen_random_uuid()::text,
+                'read_id', (SELECT m.platform_message_id FROM messages m
+                             WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                               AND m.sequence_no <= v_through
+                             ORDER BY m.sequence_no DESC LIMIT 1),
                 'user_id', a.user_id,
                 'prompt_id', a.prompt_id,
                 'platform', p.platform,
@@ -1559,6 +1568,21 @@ BEGIN
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END
+$$;
+
+
+--
+-- Name: parley_webchat_typing(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_webchat_typing(p_widget text, p_session text) RETURNS boolean
+    LANGUAGE sql
+    AS $$
+    SELECT coalesce((SELECT c.reply_lease_owner IS NOT NULL AND c.reply_lease_until > now()
+                       FROM conversations c
+                      WHERE c.conversation_id = parley_webchat_conversation(p_widget,
+                                                                            p_session)),
+                    false);
 $$;
 
 

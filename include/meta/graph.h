@@ -50,6 +50,18 @@ char *graph_template_body(const char *to, const char *name, const char *language
  * NAME]" without parameters). */
 char *graph_template_text(const char *name, const char *const *params, size_t n_params);
 
+/*
+ * Conversation signals (docs/protocol.md, Read receipts and typing), to the
+ * same {base}/{channel}/messages path as sends. WhatsApp: a read receipt
+ * for the received message message_id,
+ * {"messaging_product":"whatsapp","status":"read","message_id":…}, with
+ * "typing_indicator":{"type":"text"} added when typing (Meta shows typing
+ * only in this form: there is no typing without marking read).
+ * Instagram: {"recipient":{"id":to},"sender_action":action}, action
+ * "mark_seen", "typing_on" or "typing_off".
+ */
+char *graph_read_body(const char *message_id, bool typing);
+char *graph_sender_action_body(const char *to, const char *action);
 /* WhatsApp messages[0].id, Instagram message_id; NULL when absent. */
 char *graph_sent_message_id(enum platform p, const char *body, size_t len);
 

@@ -83,6 +83,8 @@ struct config {
 	long replies_max_attempts;
 	long replies_credits_per_reply;
 	long replies_max_tool_rounds;
+	bool replies_read_receipts; /* mark the answered messages read (SPEC 9.1) */
+	bool replies_typing;        /* show typing while a reply is produced */
 
 	char *webchat_secret;
 	char *webchat_allowed_origins;

@@ -33,6 +33,11 @@
 -- again when a timed pause ends (reply_due_at := ai_paused_until, so that
 -- no worker wakes for it before), and never by itself under an open-ended
 -- ('infinity') pause: resuming makes it due. Webchat has no window (NULL).
+-- Each job carries a fresh "reply_token" for parley_store_reply, and
+-- "read_id", the platform id of the latest customer message it answers (the
+-- read receipt's message_id, README: Read receipts and typing). A webchat
+-- reply that starts is notified on parley_webchat, so that the session's
+-- polls report agent_typing at once (parley_webchat_typing).
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -193,6 +198,11 @@ BEGIN
            AND sequence_no > coalesce((SELECT max(sequence_no) FROM messages
                                         WHERE conversation_id = c.conversation_id
                                           AND author = 'ai'), 0);
+        IF v_skip IS NULL AND NOT v_refused AND jsonb_array_length(v_unsent) = 0 THEN
+            PERFORM pg_notify('parley_webchat', c.customer_phone)
+               FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+              WHERE a.agent_id = c.agent_id AND p.platform = 'webchat';
+        END IF;
 
         RETURN NEXT (
             SELECT jsonb_build_object(
@@ -209,6 +219,10 @@ BEGIN
                 'referrals', v_referrals,
                 'unsent', v_unsent,
                 'reply_token', gen_random_uuid()::text,
+                'read_id', (SELECT m.platform_message_id FROM messages m
+                             WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                               AND m.sequence_no <= v_through
+                             ORDER BY m.sequence_no DESC LIMIT 1),
                 'user_id', a.user_id,
                 'prompt_id', a.prompt_id,
                 'platform', p.platform,

@@ -80,6 +80,23 @@ BEGIN
 END
 $$;
 
+-- Whether a reply to the session's active conversation is being produced:
+-- its reply claim is held and not run out (parley_claim_replies takes it
+-- when a reply starts, and the reply's end or a claim that finds nothing to
+-- do gives it back in the claim's own transaction). Read by every poll, in
+-- every process alike: the poll's agent_typing (README, Read receipts and
+-- typing). VOLATILE on purpose: it reads with a snapshot of its own, taken
+-- when it runs, so a poll that calls it after parley_webchat_fetch never
+-- reports a reply as still being produced next to an older page without it.
+CREATE OR REPLACE FUNCTION parley_webchat_typing(p_widget text, p_session text)
+RETURNS boolean LANGUAGE sql VOLATILE AS $$
+    SELECT coalesce((SELECT c.reply_lease_owner IS NOT NULL AND c.reply_lease_until > now()
+                       FROM conversations c
+                      WHERE c.conversation_id = parley_webchat_conversation(p_widget,
+                                                                            p_session)),
+                    false);
+$$;
+
 -- The widget showed the agent's messages up to p_up_to: they become 'read'.
 -- Returns how many changed.
 CREATE OR REPLACE FUNCTION parley_webchat_read(p_widget text, p_session text, p_up_to integer)

@@ -151,6 +151,26 @@ char *graph_template_text(const char *name, const char *const *params, size_t n_
 	return strbuf_detach(&sb);
 }
 
+char *graph_read_body(const char *message_id, bool typing)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "messaging_product", "whatsapp");
+	cJSON_AddStringToObject(root, "status", "read");
+	cJSON_AddStringToObject(root, "message_id", message_id);
+	if (typing)
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "typing_indicator"), "type",
+					"text");
+	return json_print(root);
+}
+
+char *graph_sender_action_body(const char *to, const char *action)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "recipient"), "id", to);
+	cJSON_AddStringToObject(root, "sender_action", action);
+	return json_print(root);
+}
+
 char *graph_sent_message_id(enum platform p, const char *body, size_t len)
 {
 	cJSON *root = cJSON_ParseWithLength(body, len);

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "openai.h"
 #include "referral.h"
+#include "reply_signals.h"
 #include "retry.h"
 #include "strbuf.h"
 #include "text_split.h"
@@ -107,6 +108,7 @@ struct job {
 	bool has_slot;      /* holds one of the worker's upstream slots */
 	bool waiting;       /* claimed, waiting in w->waiting for a slot */
 	struct job *wait_next;
+	struct reply_signals *signals; /* read and typing (reply_signals.h) */
 };
 
 struct reply_worker {
@@ -173,6 +175,7 @@ static void job_free(struct job *j)
 		w->slots_held--;
 	if (j->timer)
 		event_free(j->timer);
+	reply_signals_stop(j->signals);
 	free(j->conversation_id);
 	free(j->customer);
 	free(j->user_id);
@@ -267,6 +270,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void run_later(struct job *j, long ms)
 {
 	worker_timer_in(&j->timer, j->w->app->base, on_timer, j, ms);
+}
+
+/* The reply is produced (or failed): typing is no longer refreshed. */
+static void signals_end(struct job *j)
+{
+	reply_signals_stop(j->signals);
+	j->signals = NULL;
 }
 
 static void go(struct job *j, enum step s)
@@ -384,6 +394,9 @@ static void finish(struct job *j)
 {
 	slot_release(j);
 	j->step = STEP_FINISH;
+	/* A webchat reply that ends without a message: the session's polls
+	 * learn that agent_typing is over (webchat_poll.c). */
+	bool webchat = j->platform == PLATFORM_WEBCHAT;
 	if (j->failure && j->n_parts == 0) {
 		/* Failed before anything was stored: the customer messages count
 		 * as handled, or the conversation would be due again at once and
@@ -391,12 +404,20 @@ static void finish(struct job *j)
 		 * customer message starts a new reply. */
 		char through[24];
 		snprintf(through, sizeof through, "%d", j->through);
-		const char *p[] = {j->conversation_id, j->w->owner, through};
-		query(j, "SELECT parley_skip_reply($1, $2, $3::integer)", 3, p, on_finished);
+		const char *p[] = {j->conversation_id, j->w->owner, through, j->customer};
+		query(j,
+		      webchat ? "SELECT parley_skip_reply($1, $2, $3::integer), "
+				"pg_notify('" WEBCHAT_NOTIFY_CHANNEL "', $4)"
+			      : "SELECT parley_skip_reply($1, $2, $3::integer)",
+		      webchat ? 4 : 3, p, on_finished);
 		return;
 	}
-	const char *p[] = {j->conversation_id, j->w->owner};
-	query(j, "SELECT parley_finish_reply($1, $2)", 2, p, on_finished);
+	const char *p[] = {j->conversation_id, j->w->owner, j->customer};
+	query(j,
+	      webchat ? "SELECT parley_finish_reply($1, $2), pg_notify('" WEBCHAT_NOTIFY_CHANNEL
+			"', $3)"
+		      : "SELECT parley_finish_reply($1, $2)",
+	      webchat ? 3 : 2, p, on_finished);
 }
 
 static void on_refunded(void *arg, PGresult *res, const char *err)
@@ -429,6 +450,7 @@ static void refund(struct job *j)
  */
 static void reply_failed(struct job *j, const char *why)
 {
+	signals_end(j);
 	if (!j->failure)
 		j->failure = xstrdup(why);
 	slot_release(j);
@@ -587,6 +609,7 @@ static void on_stored(void *arg, PGresult *res, int row, const char *err)
 	 * (spent) or the reply fails for good (refunded): a crash in between
 	 * leaves it for the next claim to settle (migration 0016). */
 	/* Storing marked the first part as being sent. */
+	signals_end(j);
 	go(j, STEP_SEND);
 }
 
@@ -1186,6 +1209,16 @@ static void start_job(void *ctx, const cJSON *o)
 	}
 	/* The claim took the credits (parley_claim_replies). */
 	log_debug(j->ctx, "producing a reply to %zu message(s)", j->n_inputs);
+	/* Read and typing go out now, and nothing waits for them. */
+	j->signals = reply_signals_start(
+	    w->app->base, w->http, &w->app->cfg,
+	    &(struct reply_signals_target){
+		.platform = j->platform,
+		.channel = j->channel,
+		.access_token = j->access_token,
+		.customer = j->customer,
+		.message_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "read_id")),
+		.ctx = j->ctx});
 	admit(j, first_step(j));
 }
 
@@ -1266,6 +1299,7 @@ struct reply_worker *reply_worker_start(struct app *app, struct http_client *htt
 	metrics_declare("parley_handoffs_total", METRIC_COUNTER,
 			"Conversations handed to a person, by source (tool: the agent's "
 			"escalate_to_human).");
+	reply_signals_declare_metrics();
 	static const enum db_batch_type store_cols[] = {
 	    DB_BATCH_TEXT, DB_BATCH_TEXT, DB_BATCH_JSONB, DB_BATCH_TEXT, DB_BATCH_TEXT};
 	static const enum db_batch_type finish_cols[] = {DB_BATCH_TEXT, DB_BATCH_TEXT,

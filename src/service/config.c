@@ -116,6 +116,8 @@ static const struct key keys[] = {
 	/* credits columns are INTEGER >= 0 */
 	INT("replies", "credits_per_reply", "1", 0, INT_MAX, replies_credits_per_reply),
 	INT("replies", "max_tool_rounds", "4", 1, 16, replies_max_tool_rounds),
+	BOOL("replies", "read_receipts", "true", replies_read_receipts),
+	BOOL("replies", "typing", "true", replies_typing),
 
 	STR("webchat", "secret", "", C_NONE, 0, F_SECRET, webchat_secret),
 	STR("webchat", "allowed_origins", "", C_ORIGINS, 0, 0, webchat_allowed_origins),

@@ -10,6 +10,14 @@
  * own polls of that session, which then read again. A wake-up that arrives
  * while a poll is reading makes it read once more afterwards, so nothing
  * committed after a read started is missed.
+ *
+ * Each read also says whether a reply to the session is being produced
+ * (parley_webchat_typing: the conversation's reply claim is held), the
+ * answer's "agent_typing". A poll also ends, with no messages, when that
+ * changes from what its first read found: a reply that starts notifies the
+ * session (parley_claim_replies), and so does its end (the reply worker), so
+ * the widget shows and hides "typing…" at once, while a poll that finds the
+ * same state again waits on.
  */
 #include <event2/event.h>
 #include <event2/http.h>
@@ -37,10 +45,12 @@ struct poll {
 	struct event *deadline;
 	struct webchat_claims claims;
 	char after[16];
-	bool reading; /* a query is running */
-	bool woken;   /* a wake-up came while reading */
-	bool expired; /* the wait is over: answer with the next read */
-	bool linked;  /* in a slot (waiting or reading with a wait) */
+	bool reading;    /* a query is running */
+	bool woken;      /* a wake-up came while reading */
+	bool expired;    /* the wait is over: answer with the next read */
+	bool linked;     /* in a slot (waiting or reading with a wait) */
+	int typing;      /* agent_typing of the first read (-1 before it) */
+	bool typing_now; /* of the latest read */
 };
 
 struct webchat_polls {
@@ -114,7 +124,9 @@ static void count(int code)
 static void answer_empty(struct poll *p)
 {
 	count(200);
-	http_reply_json(p->req, 200, "{\"messages\":[]}\n");
+	http_reply_json(p->req, 200,
+			p->typing_now ? "{\"messages\":[],\"agent_typing\":true}\n"
+				      : "{\"messages\":[],\"agent_typing\":false}\n");
 	poll_free(p);
 }
 
@@ -131,8 +143,17 @@ static void on_read(void *arg, PGresult *res, const char *err)
 		poll_free(p);
 		return;
 	}
+	/* One row with NULL columns when there are no messages, so that
+	 * agent_typing always comes back (read_messages). */
 	int n = PQntuples(res);
-	if (n == 0 && !p->expired && !p->owner->closed) {
+	if (n == 1 && PQgetisnull(res, 0, 0))
+		n = 0;
+	int col = PQfnumber(res, "agent_typing");
+	p->typing_now = p->owner->app->cfg.replies_typing && PQntuples(res) > 0 && col >= 0 &&
+			strcmp(PQgetvalue(res, 0, col), "t") == 0;
+	if (p->typing < 0)
+		p->typing = p->typing_now;
+	if (n == 0 && p->typing_now == (p->typing != 0) && !p->expired && !p->owner->closed) {
 		if (p->woken) {
 			p->woken = false;
 			read_messages(p);
@@ -153,7 +174,7 @@ static void on_read(void *arg, PGresult *res, const char *err)
 		strbuf_json_escape(&sb, PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4));
 		strbuf_puts(&sb, "\"}");
 	}
-	strbuf_puts(&sb, "]}\n");
+	strbuf_printf(&sb, "],\"agent_typing\":%s}\n", p->typing_now ? "true" : "false");
 	count(200);
 	http_reply_json(p->req, 200, strbuf_str(&sb));
 	strbuf_free(&sb);
@@ -166,9 +187,19 @@ static void read_messages(struct poll *p)
 	char limit[16];
 	snprintf(limit, sizeof limit, "%d", WEBCHAT_PAGE_MAX);
 	const char *params[] = {p->claims.widget_id, p->claims.session_id, p->after, limit};
+	/* agent_typing is read after the page (t needs all of f first) and
+	 * with a newer snapshot (parley_webchat_typing is volatile): a reply
+	 * that lands meanwhile may be missing from the page with typing
+	 * already false — the next poll gets it at once — but never the
+	 * reverse, a page with the reply and typing still true, which would
+	 * leave "typing…" showing until the next poll's wait ran out. */
 	db_query(p->owner->app->db,
-		 "SELECT * FROM parley_webchat_fetch($1, $2, $3::integer, $4::integer)", 4, params,
-		 on_read, p);
+		 "WITH f AS MATERIALIZED ("
+		 "  SELECT * FROM parley_webchat_fetch($1, $2, $3::integer, $4::integer)),"
+		 " t AS (SELECT parley_webchat_typing($1, $2) AS agent_typing"
+		 "         FROM (SELECT count(*) FROM f) n)"
+		 " SELECT f.*, t.agent_typing FROM t LEFT JOIN f ON true ORDER BY f.sequence_no",
+		 4, params, on_read, p);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -337,6 +368,7 @@ void webchat_handle_messages_get(struct app *app, struct evhttp_request *req)
 	p->owner = o;
 	p->req = req;
 	p->claims = claims;
+	p->typing = -1;
 	snprintf(p->after, sizeof p->after, "%ld", after);
 	if (wait > 0) {
 		/* Linked before the first read, so that a message stored while

@@ -82,6 +82,7 @@
 	var reading = false;
 	var sessionFailures = 0; /* session creations or refusals since the last call that worked */
 	var pollCtrl = null;    /* aborts the poll in flight when its loop is replaced */
+	var agentTyping = false; /* the last poll's agent_typing: a reply is being produced */
 
 	function randomId() {
 		var b = new Uint8Array(16);
@@ -164,6 +165,7 @@
 				lastSeq = 0;
 				readUpTo = 0;
 				messages.clear();
+				agentTyping = false;
 				save();
 				startPolling(true);
 				return session;
@@ -190,6 +192,7 @@
 			session = null;
 			generation++;
 			messages.clear();
+			agentTyping = false;
 			lastSeq = 0;
 			readUpTo = 0;
 			save();
@@ -280,10 +283,18 @@
 				first = false;
 				setConnection('online');
 				merge(r.body.messages);
+				/* A poll also comes back when the agent starts or stops
+				 * typing: that is news, not a loop. */
+				var typing = r.body.agent_typing === true;
+				var typingChanged = typing !== agentTyping;
+				if (typingChanged) {
+					agentTyping = typing;
+					render();
+				}
 				/* A long poll that came back at once with nothing new (a
 				 * server shutting down answers so) must not turn into a
 				 * tight loop. */
-				if (wait > 0 && lastSeq === before && Date.now() - started < 1000) {
+				if (wait > 0 && lastSeq === before && !typingChanged && Date.now() - started < 1000) {
 					failures++;
 					await sleep(backoff(failures));
 				} else {
@@ -438,6 +449,7 @@
 		'.meta { font-size: 11px; color: #59636e; margin-top: 2px; display: flex; gap: 6px; align-items: center; }',
 		'.msg[data-status="failed"] .status, .msg[data-status="rejected"] .status { color: #c22; }',
 		'.retry { border: 0; background: none; color: #2f6f4f; text-decoration: underline; cursor: pointer; font: inherit; padding: 0; }',
+		'.typing { padding: 4px 14px 6px; background: #f6f8f7; color: #59636e; font-size: 12px; font-style: italic; }',
 		'.error { padding: 8px 12px; background: #fdecec; color: #8a1c1c; font-size: 13px; }',
 		'form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e3e7e5; background: #fff; }',
 		'textarea { flex: 1; resize: none; height: 40px; padding: 9px 10px; border: 1px solid #c9d1cd; border-radius: 8px;',
@@ -455,7 +467,7 @@
 		return e;
 	}
 
-	var host, root, launcher, badge, panel, conn, log, empty, errorBox, form, input, sendBtn;
+	var host, root, launcher, badge, panel, conn, log, empty, typingBox, errorBox, form, input, sendBtn;
 
 	function build() {
 		host = el('div', {id: 'parley-webchat', 'data-parley-widget': WIDGET_ID});
@@ -489,6 +501,10 @@
 		empty = el('p', {class: 'empty', 'data-testid': 'empty'}, 'Ask us anything. We usually answer within a minute.');
 		log.appendChild(empty);
 		panel.appendChild(log);
+
+		typingBox = el('div', {class: 'typing', 'aria-live': 'polite', 'data-testid': 'typing'}, 'typing…');
+		typingBox.hidden = true;
+		panel.appendChild(typingBox);
 
 		errorBox = el('div', {class: 'error', role: 'alert', 'data-testid': 'error'});
 		errorBox.hidden = true;
@@ -641,6 +657,7 @@
 		var showBadge = !panelOpen && unread > 0;
 		badge.hidden = !showBadge;
 		badge.textContent = showBadge ? String(unread) : '';
+		typingBox.hidden = !agentTyping;
 		sendBtn.disabled = unavailable;
 		input.disabled = unavailable;
 	}

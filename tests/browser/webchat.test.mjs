@@ -7,6 +7,8 @@
 //   PARLEY_URL=http://127.0.0.1:PORT WIDGET_ID=ID node webchat.test.mjs
 //
 // Optional: CHROMIUM (default /usr/bin/chromium), SCREENSHOT (a .png path),
+// OPENAI_URL: the stand-in's base URL, to slow the first reply down so that
+// the widget's "typing…" can be seen (parley with replies.typing on),
 // SHOP_PORT: a loopback port where this script serves a page of another
 // origin embedding the widget (parley must allow http://127.0.0.1:SHOP_PORT
 // in webchat.allowed_origins), to check the cross-origin embedding.
@@ -17,6 +19,7 @@ import { chromium } from 'playwright-core';
 
 const PARLEY_URL = (process.env.PARLEY_URL || '').replace(/\/+$/, '');
 const WIDGET_ID = process.env.WIDGET_ID || '';
+const OPENAI_URL = (process.env.OPENAI_URL || '').replace(/\/+$/, '');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REPLY_TIMEOUT = 20000; // debounce + stand-in + long poll, on a loaded machine
 if (!PARLEY_URL || !WIDGET_ID) {
@@ -57,6 +60,8 @@ function snapshot() {
 		connection: root.querySelector('[data-testid=connection]').dataset.state,
 		error: root.querySelector('[data-testid=error]').hidden ? '' : root.querySelector('[data-testid=error]').textContent,
 		panelOpen: !root.querySelector('[data-testid=panel]').hidden,
+		typing: !root.querySelector('[data-testid=typing]').hidden,
+		typingText: root.querySelector('[data-testid=typing]').textContent,
 		// Messages the widget still has to send, as it keeps them for a reload.
 		unsent: Object.keys(localStorage).filter((k) => k.startsWith('parley.webchat.v1.'))
 			.reduce((n, k) => n + ((JSON.parse(localStorage.getItem(k)) || {}).outbox || []).length, 0),
@@ -129,6 +134,7 @@ async function main() {
 		await page.locator('[data-testid=launcher]').waitFor({ state: 'visible', timeout: 10000 });
 		const s = await page.evaluate(snapshot);
 		if (s.panelOpen) fail('the panel is open before the launcher was clicked');
+		if (s.typing) fail('"typing…" shows before anything was said');
 	});
 
 	await step('the launcher opens the panel and a session', async () => {
@@ -143,6 +149,11 @@ async function main() {
 	const first = 'Hello from the browser';
 	let pollsAtSend = 0;
 	await step('a message is sent and shown as sent', async () => {
+		if (OPENAI_URL) {
+			// The first reply takes 3 s, long enough to watch "typing…".
+			const res = await fetch(`${OPENAI_URL}/_script`, { method: 'POST', body: '[{"delay_ms":3000}]' });
+			if (res.status !== 200) fail(`scripting the stand-in: ${res.status}`);
+		}
 		pollsAtSend = polls;
 		await sendText(page, first);
 		const s = await waitUntil(page, `"${first}" shown`, (x) => find(x, 'user', first).length > 0, 5000);
@@ -153,9 +164,17 @@ async function main() {
 		if (find(done, 'user', first)[0].statusText !== 'sent') fail(`status text ${find(done, 'user', first)[0].statusText}`);
 	});
 
+	if (OPENAI_URL) {
+		await step('"typing…" shows while the reply is produced', async () => {
+			const s = await waitUntil(page, '"typing…"', (x) => x.typing, 10000);
+			if (s.typingText !== 'typing…') fail(`it says ${JSON.stringify(s.typingText)}`);
+			if (find(s, 'agent', `Echo: ${first}`).length) fail('typing shown only after the reply came');
+		});
+	}
+
 	await step('the AI reply appears after it', async () => {
 		const reply = `Echo: ${first}`;
-		const s = await waitUntil(page, `the reply "${reply}"`, (x) => find(x, 'agent', reply).length > 0);
+		const s = await waitUntil(page, `the reply "${reply}" and no "typing…"`, (x) => find(x, 'agent', reply).length > 0 && !x.typing);
 		const u = find(s, 'user', first)[0], a = find(s, 'agent', reply)[0];
 		if (!(a.seq > u.seq)) fail(`reply #${a.seq} is not after the message #${u.seq}`);
 		// Each long poll ends with news (the message, the reply): a handful,

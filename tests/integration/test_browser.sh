@@ -9,6 +9,8 @@
 # installed" — except in CI (CI set), where `make deps` installs both and a
 # missing browser is a failure.
 . "$(dirname "$0")/../lib/testlib.sh"
+# The widget shows "typing…" (README, Read receipts and typing).
+unset PARLEY_REPLIES_READ_RECEIPTS PARLEY_REPLIES_TYPING
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 BROWSER_DIR=$TESTS_DIR/browser
@@ -56,7 +58,7 @@ start_parley "$conf" || { finish; exit 1; }
 url=$(parley_url "$conf")
 
 out=$TEST_TMP/browser.$$.out
-(cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM SHOP_PORT=$shop_port \
+(cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM SHOP_PORT=$shop_port OPENAI_URL=$OPENAI \
 	SCREENSHOT=${BROWSER_SCREENSHOT:-} timeout 300 node webchat.test.mjs) >"$out" 2>&1
 rc=$?
 # One result per step: "ok STEP" or "not ok STEP: why" (indented lines follow).

@@ -456,6 +456,10 @@ call "$WA_URL" "${GAUTH[@]}" -d 'not json'
 eq "not JSON: 400" "400 100" "$CODE $(j .error.code)"
 call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN1"}'
 eq "read receipt: success" "200 true" "$CODE $(j .success)"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN1","typing_indicator":{"type":"text"}}'
+eq "read receipt with typing indicator: success" "200 true" "$CODE $(j .success)"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN1","typing_indicator":{"type":"audio"}}'
+eq "typing indicator of another type: 400" "400 100" "$CODE $(j .error.code)"
 
 # --- Instagram
 ig "Hello on Instagram"
@@ -478,6 +482,24 @@ call "$IG_URL" "${GAUTH[@]}" -d '{"recipient":{"id":"1"},"message":{}}'
 eq "no text: 400" "400 (#100) Message cannot be empty, must provide valid attachment or text" "$CODE $(j .error.message)"
 call "$IG_URL?access_token=ig-token" "${JSON[@]}" --data-binary "$(ig_body x)"
 eq "?access_token= instead of the header" 200 "$CODE"
+for action in mark_seen typing_on typing_off; do
+	call "$IG_URL" "${GAUTH[@]}" -d '{"recipient":{"id":"1254459154682919"},"sender_action":"'$action'"}'
+	eq "sender action $action: recipient_id, no message_id" "200 1254459154682919 null" "$CODE $(j .recipient_id) $(j .message_id)"
+done
+call "$IG_URL" "${GAUTH[@]}" -d '{"recipient":{"id":"1254459154682919"},"sender_action":"dance"}'
+eq "unknown sender action: 400" "400 100" "$CODE $(j .error.code)"
+
+# --- signal steps: only read receipts and sender actions take them
+gscript '[{"for":"signals","status":500},{"for":"signals","delay_ms":300,"meta_code":131000,"status":503}]'
+eq "/_script: signals steps" "200 2" "$CODE $(j .added)"
+wa "x"
+eq "a send does not take a signals step" 200 "$CODE"
+call "$WA_URL" "${GAUTH[@]}" -d '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.IN1","typing_indicator":{"type":"text"}}'
+eq "…a read receipt does: 500" "500 131000" "$CODE $(j .error.code)"
+call "$IG_URL" "${GAUTH[@]}" -d '{"recipient":{"id":"1254459154682919"},"sender_action":"typing_on"}'
+eq "…and a sender action: 503 after the delay" "503 yes" "$CODE $(at_least 0.29 "$TIME")"
+call "$GR/_stats"
+eq "…used up; /_stats counts signals answered 200" "0 5" "$(j .script_remaining) $(j .signals)"
 
 # --- the script
 gscript '[{"meta_code":131047,"status":200}]'

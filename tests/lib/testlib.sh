@@ -13,6 +13,12 @@ T_PASS=0
 T_FAIL=0
 T_NAME=$(basename "$0" .sh)
 
+# Read receipts and typing (README, Read receipts and typing) add Graph
+# requests that the tests counting sends do not expect: off unless a test
+# turns them on (test_read_typing.sh, test_browser.sh unset these). The
+# environment wins over the config file.
+export PARLEY_REPLIES_READ_RECEIPTS=false PARLEY_REPLIES_TYPING=false
+
 # Every parley and stand-in a test starts is stopped when the script ends,
 # however it ends, so that a failing test leaves nothing running.
 _T_PIDS=

@@ -33,10 +33,14 @@
  *     {"messaging_product":"whatsapp","contacts":[{"input":"<to>","wa_id":
  *     "<to's digits>"}],"messages":[{"id":"wamid.<unique>"}]}.
  *     A read receipt {"messaging_product":"whatsapp","status":"read",
- *     "message_id":…} answers {"success":true} and never uses a script step.
+ *     "message_id":…}, optionally with "typing_indicator":{"type":"text"},
+ *     answers {"success":true}; it uses only "for":"signals" steps.
  *   Instagram (has "recipient" or "message"): "recipient":{"id"},
  *     "message":{"text"} of 1 to 1000 characters. Answers 200
  *     {"recipient_id":"<id>","message_id":"<mid, ~160 characters>"}.
+ *     A sender action {"recipient":{"id"},"sender_action":"mark_seen" |
+ *     "typing_on" | "typing_off"} (no "message") answers
+ *     {"recipient_id":"<id>"}; it uses only "for":"signals" steps.
  *
  * Refusals use Meta's Graph error object, e.g.
  *   {"error":{"message":"(#131047) Re-engagement message","type":
@@ -67,7 +71,9 @@
  * first remaining step meant for its platform; a send finding none succeeds.
  * A step is an object; all keys optional:
  *
- *   "for": "any"           "whatsapp", "instagram" or "any" (default)
+ *   "for": "any"           "whatsapp", "instagram" or "any" (default): sends;
+ *                          "signals": read receipts, typing and sender
+ *                          actions (which no other step serves)
  *   "times": N             serves N sends before it is used up (1)
  *   "delay_ms": N          answer after N ms
  *   "drop": true           close the connection without any answer (after
@@ -112,6 +118,7 @@ struct fake {
 	bool ig_bytes;
 	const char *message_id; /* --message-id: the id of every send, or NULL */
 	long sent[2];           /* successful sends per platform (WA, IG) since the last reset */
+	long signals;           /* read receipts and sender actions answered 200 */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -398,17 +405,83 @@ static char *digits_of(const char *to)
 	return strbuf_detach(&sb);
 }
 
+/* The first step meant for signals alone ("for":"signals"); "any" steps
+ * stay for sends, so scripts written for sends are not used up by signals. */
+static cJSON *take_signal_step(struct fake *f)
+{
+	cJSON *step;
+	int i = 0;
+
+	cJSON_ArrayForEach(step, f->s.script)
+	{
+		const char *for_ = json_str(step, "for");
+		cJSON *times;
+
+		if (!for_ || strcmp(for_, "signals") != 0) {
+			i++;
+			continue;
+		}
+		times = cJSON_GetObjectItemCaseSensitive(step, "times");
+		if (cJSON_IsNumber(times) && times->valuedouble > 1) {
+			cJSON_SetNumberValue(times, times->valuedouble - 1);
+			return cJSON_Duplicate(step, true);
+		}
+		return cJSON_DetachItemFromArray(f->s.script, i);
+	}
+	return NULL;
+}
+
 static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
 {
+	const cJSON *typing = cJSON_GetObjectItemCaseSensitive(doc, "typing_indicator");
 	cJSON *ok;
 
 	if (!json_str(doc, "message_id")) {
 		invalid_param(f, a, WA, "(#100) The parameter message_id is required.", NULL);
 		return;
 	}
+	if (typing && (!cJSON_IsObject(typing) || !json_str(typing, "type") ||
+		       strcmp(json_str(typing, "type"), "text") != 0)) {
+		invalid_param(f, a, WA, NULL, "Param typing_indicator['type'] must be \"text\".");
+		return;
+	}
+	a->step = take_signal_step(f);
+	if (apply_step(f, a, WA, a->step))
+		return;
 	ok = cJSON_CreateObject();
 	cJSON_AddBoolToObject(ok, "success", true);
 	answer_json(a, 200, ok);
+	f->signals++;
+}
+
+/* Instagram's sender action (no "message"): mark_seen, typing_on, typing_off. */
+static void sender_action(struct fake *f, const cJSON *doc, struct answer *a)
+{
+	const char *action = json_str(doc, "sender_action");
+	const char *id = json_str(cJSON_GetObjectItemCaseSensitive(doc, "recipient"), "id");
+	cJSON *out;
+
+	if (!id || !*id) {
+		invalid_param(
+		    f, a, IG,
+		    "(#100) Param recipient[id] must be a valid ID string (e.g., \"123\")", NULL);
+		return;
+	}
+	if (!action || (strcmp(action, "mark_seen") != 0 && strcmp(action, "typing_on") != 0 &&
+			strcmp(action, "typing_off") != 0)) {
+		invalid_param(f, a, IG,
+			      "(#100) Param sender_action must be one of {MARK_SEEN, TYPING_ON, "
+			      "TYPING_OFF}",
+			      NULL);
+		return;
+	}
+	a->step = take_signal_step(f);
+	if (apply_step(f, a, IG, a->step))
+		return;
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "recipient_id", id);
+	answer_json(a, 200, out);
+	f->signals++;
 }
 
 /*
@@ -589,6 +662,10 @@ static void instagram(struct fake *f, const cJSON *doc, const char *account, str
 	char *mid;
 	cJSON *out;
 
+	if (json_has(doc, "sender_action") && !json_has(doc, "message")) {
+		sender_action(f, doc, a);
+		return;
+	}
 	if (!check_instagram(f, doc, a))
 		return;
 	a->step = standin_take_step(&f->s, "instagram", "any");
@@ -749,8 +826,9 @@ static const char *check_step(const cJSON *step)
 
 	if (*why)
 		return why;
-	if (f && strcmp(f, "whatsapp") && strcmp(f, "instagram") && strcmp(f, "any"))
-		return "\"for\" must be \"whatsapp\", \"instagram\" or \"any\"";
+	if (f && strcmp(f, "whatsapp") && strcmp(f, "instagram") && strcmp(f, "any") &&
+	    strcmp(f, "signals"))
+		return "\"for\" must be \"whatsapp\", \"instagram\", \"signals\" or \"any\"";
 	if (code < 1 || code != (double)(long)code)
 		return "\"meta_code\" must be a positive whole number";
 	if (json_has(step, "meta_code") && json_num(step, "status", 0) == 200)
@@ -767,6 +845,7 @@ static void stats(struct standin *s, cJSON *out)
 
 	cJSON_AddNumberToObject(out, "whatsapp_sent", (double)f->sent[WA]);
 	cJSON_AddNumberToObject(out, "instagram_sent", (double)f->sent[IG]);
+	cJSON_AddNumberToObject(out, "signals", (double)f->signals);
 }
 
 static void reset(struct standin *s)
@@ -775,6 +854,7 @@ static void reset(struct standin *s)
 
 	f->sent[WA] = 0;
 	f->sent[IG] = 0;
+	f->signals = 0;
 }
 
 /* ---------------------------------------------------------------- main */

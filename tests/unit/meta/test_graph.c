@@ -147,12 +147,35 @@ static void test_sent_ids(void **state)
 	assert_null(graph_sent_message_id(PLATFORM_INSTAGRAM, "garbage", 7));
 }
 
+static void test_signal_bodies(void **state)
+{
+	(void)state;
+	char *body = graph_read_body("wamid.HBgL\"x", true);
+	assert_string_equal(body, "{\"messaging_product\":\"whatsapp\",\"status\":\"read\","
+				  "\"message_id\":\"wamid.HBgL\\\"x\",\"typing_indicator\":{"
+				  "\"type\":\"text\"}}");
+	free(body);
+	body = graph_read_body("wamid.A", false);
+	assert_string_equal(body, "{\"messaging_product\":\"whatsapp\",\"status\":\"read\","
+				  "\"message_id\":\"wamid.A\"}");
+	free(body);
+	body = graph_sender_action_body("5551234567890001", "mark_seen");
+	assert_string_equal(body, "{\"recipient\":{\"id\":\"5551234567890001\"},"
+				  "\"sender_action\":\"mark_seen\"}");
+	free(body);
+	body = graph_sender_action_body("5551234567890001", "typing_on");
+	assert_string_equal(body, "{\"recipient\":{\"id\":\"5551234567890001\"},"
+				  "\"sender_action\":\"typing_on\"}");
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whatsapp_body),  cmocka_unit_test(test_instagram_body),
 	    cmocka_unit_test(test_url_and_limits), cmocka_unit_test(test_sent_ids),
 	    cmocka_unit_test(test_template_body),  cmocka_unit_test(test_template_checks),
+	    cmocka_unit_test(test_signal_bodies),
 	};
 	json_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
