@@ -19,6 +19,7 @@
 #include "ingest_batch.h"
 #include "log.h"
 #include "meeting_tools.h"
+#include "migrate.h"
 #include "metrics.h"
 #include "reply_worker.h"
 #include "sd_notify.h"
@@ -41,6 +42,7 @@ struct server {
 	struct event *lag;
 	int signals_seen;
 	int ready_sent;
+	struct migrate_expect *schema; /* this parley's migrations, for the pool's check */
 };
 
 static void declare_metrics(void)
@@ -92,6 +94,11 @@ static void declare_metrics(void)
 	metrics_declare(
 	    "parley_upstream_in_flight", METRIC_GAUGE,
 	    "Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
+}
+
+static int schema_gate(void *ctx, const PGresult *res, const char *err, char *why, size_t whylen)
+{
+	return migrate_expect_compare(ctx, res, err, why, whylen);
 }
 
 static void on_pruned(void *arg, PGresult *res, const char *err)
@@ -287,6 +294,7 @@ static void server_free(struct server *s)
 	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
+	migrate_expect_free(s->schema);
 	config_free_list(s->app.app_secrets);
 	config_free(&s->app.cfg);
 	metrics_reset();
@@ -332,6 +340,12 @@ int cmd_serve(int argc, char **argv)
 
 	s.app.db =
 	    db_pool_new(s.app.base, s.app.cfg.database_url, (int)s.app.cfg.database_connections);
+	/* Not ready until the database has exactly this parley's migrations
+	 * (README, Commands: "Schema check"). */
+	if ((s.schema = migrate_expect_load(err, sizeof err)))
+		db_pool_set_gate(s.app.db, MIGRATE_EXPECT_SQL, schema_gate, s.schema);
+	else
+		log_warn("serve", "%s: the database's schema is not checked", err);
 	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {
