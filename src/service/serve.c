@@ -303,6 +303,14 @@ static void server_free(struct server *s)
 int cmd_serve(int argc, char **argv)
 {
 	struct server s = {0};
+	if (cli_wants_help(argc, argv)) {
+		printf(
+		    "usage: parley serve [-c FILE]\n"
+		    "Runs the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads\n"
+		    "the log settings. Ready (/readyz 200, READY=1 to systemd) once the database\n"
+		    "answers and has this parley's migrations (run parley migrate first).\n");
+		return EXIT_OK;
+	}
 	if (cli_take_config(&argc, argv, &s.config_path) < 0)
 		return EXIT_USAGE;
 	if (argc > 1) {
