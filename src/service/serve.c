@@ -132,6 +132,19 @@ static void janitor_tick(evutil_socket_t fd, short what, void *arg)
 		 on_pruned, s);
 }
 
+static void on_webchat_channels(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	if (err || PQntuples(res) != 1)
+		return;
+	long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (n > 0)
+		log_warn("serve",
+			 "webchat.secret is not set: the widgets of %ld webchat channel%s cannot "
+			 "open sessions until it is (README, Webchat)",
+			 n, n == 1 ? "" : "s");
+}
+
 static void on_ready_probe(void *arg, PGresult *res, const char *err)
 {
 	(void)res;
@@ -142,6 +155,10 @@ static void on_ready_probe(void *arg, PGresult *res, const char *err)
 	event_del(s->ready_probe);
 	log_info("serve", "ready");
 	sd_notify_send("READY=1\nSTATUS=serving");
+	/* Said once at start: a webchat channel whose widget cannot work. */
+	if (!s->app.cfg.webchat_secret || !*s->app.cfg.webchat_secret)
+		db_query(s->app.db, "SELECT count(*) FROM phone_numbers WHERE platform = 'webchat'",
+			 0, NULL, on_webchat_channels, s);
 }
 
 /* READY=1 waits for the database to answer once (docs/operations.md,
