@@ -280,8 +280,14 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_drop(c, "connect timed out");
 	else if (c->state == CONN_DOWN)
 		conn_start(c);
-	else if (c->state == CONN_BUSY || c->state == CONN_CHECKING)
+	else if (c->state == CONN_BUSY || c->state == CONN_CHECKING) {
+		/* A connection dead without a word: worth a line of its own (a
+		 * server that closes them all is the outage's one line). */
+		char name[32];
+		log_warn("db", "%s dropped: no answer to a query in " STR(QUERY_DEADLINE_SEC) " s",
+			 conn_name(c, name, sizeof name));
 		conn_drop(c, "no answer to a query in " STR(QUERY_DEADLINE_SEC) " s");
+	}
 	else if (c->state == CONN_HELD)
 		gate_check(c);
 }
