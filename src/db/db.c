@@ -287,8 +287,7 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		log_warn("db", "%s dropped: no answer to a query in " STR(QUERY_DEADLINE_SEC) " s",
 			 conn_name(c, name, sizeof name));
 		conn_drop(c, "no answer to a query in " STR(QUERY_DEADLINE_SEC) " s");
-	}
-	else if (c->state == CONN_HELD)
+	} else if (c->state == CONN_HELD)
 		gate_check(c);
 }
 
