@@ -37,9 +37,16 @@ else
   say = @echo "  $(1)	$(2)"
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Asked when first used, not when the Makefile is read: on a fresh machine the
+# modules arrive during the run, from the deps check below, before any compile.
+PKG_CONFIG   ?= pkg-config
+PKG_CFLAGS  = $(eval PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS    = $(eval PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+CMOCKA_LIBS = $(eval CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null))$(CMOCKA_LIBS)
+# What installs missing packages (a test replaces it).
+DEPS_INSTALL ?= tests/lib/deps.sh
+# Tools the tests and the demo run (Debian puts initdb outside PATH).
+TEST_TOOLS := psql curl jq openssl python3
 
 # One folder per subsystem under src/, mirrored by include/ and tests/unit/
 # (README "Layout"); every include/ folder is on the include path, so a
@@ -72,12 +79,37 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/parley
 
-$(BUILD)/obj/%.o: src/%.c
+# Before anything compiles: the pkg-config modules (README, Building). A
+# missing one runs `make deps` (DEPS_INSTALL), then must be there. The stamp
+# keeps later runs from asking again; every object waits for it.
+$(BUILD)/deps.ok:
+	@mkdir -p $(@D)
+	@missing=$$(for m in $(PKGS); do $(PKG_CONFIG) --exists $$m || printf ' %s' $$m; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: missing pkg-config module(s):$$missing; running make deps"; \
+	  $(DEPS_INSTALL) || { echo "deps: make deps failed: install$$missing's development package(s) and run make again" >&2; exit 1; }; \
+	  missing=$$(for m in $(PKGS); do $(PKG_CONFIG) --exists $$m || printf ' %s' $$m; done); \
+	  if [ -n "$$missing" ]; then echo "deps: still missing after make deps:$$missing" >&2; exit 1; fi; \
+	fi
+	@touch $@
+
+# The tests and the demo need cmocka and the tools as well.
+$(BUILD)/deps-tests.ok: $(BUILD)/deps.ok
+	@missing=$$($(PKG_CONFIG) --exists cmocka || printf ' cmocka'; \
+	  for t in $(TEST_TOOLS); do command -v $$t >/dev/null || printf ' %s' $$t; done; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || printf ' initdb'); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: missing for the tests:$$missing; running make deps"; \
+	  $(DEPS_INSTALL) || { echo "deps: make deps failed; install:$$missing" >&2; exit 1; }; \
+	fi
+	@touch $@
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/deps.ok
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/obj/%.o: src/%.S
+$(BUILD)/obj/%.o: src/%.S | $(BUILD)/deps.ok
 	@mkdir -p $(@D)
 	$(call say,AS,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
@@ -93,17 +125,17 @@ $(BUILD)/parley: $(BUILD)/obj/main.o $(BUILD)/libparley.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/test_%: test_%.c $(BUILD)/libparley.a
+$(BUILD)/tests/test_%: test_%.c $(BUILD)/libparley.a | $(BUILD)/deps-tests.ok
 	@mkdir -p $(@D)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/%: tests/standins/%.c $(BUILD)/libparley.a
+$(BUILD)/tests/%: tests/standins/%.c $(BUILD)/libparley.a | $(BUILD)/deps-tests.ok
 	@mkdir -p $(@D)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS)
 
-$(BUILD)/tests/%: tests/bench/%.c $(BUILD)/libparley.a
+$(BUILD)/tests/%: tests/bench/%.c $(BUILD)/libparley.a | $(BUILD)/deps-tests.ok
 	@mkdir -p $(@D)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libparley.a $(LDFLAGS_ALL) $(PKG_LIBS)
@@ -121,11 +153,11 @@ endif
 check-unit: $(UNIT_BINS)
 	@tests/lib/run-unit.sh $(UNIT_BINS)
 
-check-integration: $(BUILD)/parley $(STANDIN_BINS)
+check-integration: $(BUILD)/parley $(STANDIN_BINS) | $(BUILD)/deps-tests.ok
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) \
 	  tests/lib/run-integration.sh
 
-demo: $(BUILD)/parley $(STANDIN_BINS)
+demo: $(BUILD)/parley $(STANDIN_BINS) | $(BUILD)/deps-tests.ok
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/demo.sh
 
 # libFuzzer targets (clang): every tests/fuzz/fuzz_*.c against all of src/
@@ -136,7 +168,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS = $(CSTD) $(WARN) -O1 -g -fsanitize=fuzzer,address,undefined $(INCLUDES) $(PKG_CFLAGS) \
               -DPARLEY_VERSION='"$(VERSION)"' -DPARLEY_DATADIR='"$(DATADIR)"'
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ASM_SRCS) $(WIDGET_ASSETS)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(ASM_SRCS) $(WIDGET_ASSETS) | $(BUILD)/deps.ok
 	@mkdir -p $(@D)
 	$(call say,FUZZ,$@)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(ASM_SRCS) $(PKG_LIBS)

@@ -32,6 +32,11 @@ int cmd_meeting(int argc, char **argv);
  */
 int cli_take_config(int *argc, char **argv, const char **path);
 
+/* True when argv (after the command's name, up to "--") has --help or -h:
+ * the command prints its usage on stdout and exits 0. */
+#include <stdbool.h>
+bool cli_wants_help(int argc, char **argv);
+
 struct config;
 /*
  * Loads the configuration a command needs (config_load's need mask); on

@@ -80,6 +80,22 @@ int db_pool_queued(const struct db_pool *pool);
 int db_pool_busy(const struct db_pool *pool);
 
 /*
+ * The schema check (src/db/migrate.c provides serve's): every connection that
+ * comes up while no pool connection is, runs sql first and is usable only
+ * when gate(ctx, result, error, why, whylen) returns 0. Until then it is held
+ * (not counted by db_pool_ready: queries are refused with
+ * DB_ERR_UNAVAILABLE) and asks again every 2 s; the first to pass releases
+ * the others. why is logged when it changes (an error while held, info once
+ * passed). The listener waits the same way, so LISTEN's "look for work"
+ * comes once the schema is right. Set it before the loop first runs.
+ */
+typedef int (*db_gate_fn)(void *ctx, const PGresult *res, const char *err, char *why,
+			  size_t whylen);
+void db_pool_set_gate(struct db_pool *pool, const char *sql, db_gate_fn gate, void *ctx);
+/* The check's last verdict while a connection is held by it, else NULL. */
+const char *db_pool_held_why(const struct db_pool *pool);
+
+/*
  * LISTENs on channel over one extra connection of its own (re-issued after
  * every reconnect). cb gets each notification's payload, and payload NULL
  * whenever the LISTEN has just been (re-)established — notifications sent

@@ -39,4 +39,37 @@ int migrate_apply(PGconn *conn, const char *dir, FILE *out, char *err, size_t er
  * returns: -1 only for a changed versioned migration. */
 int migrate_status(PGconn *conn, const char *dir, FILE *out, char *err, size_t errlen);
 
+/*
+ * The schema check of `parley serve` and the admin commands (README,
+ * Commands): the database must have exactly this parley's migrations (no
+ * fewer: "run parley migrate"; none it does not know: a rollback, refused)
+ * and its function files as they are (sql/functions: a changed or new file
+ * means "run parley migrate"; a recorded file this parley no longer has is
+ * ignored). struct migrate_expect holds the files' names and checksums.
+ */
+struct migrate_expect;
+
+/* Loads them from migrate_find_dir(); NULL with a one-line reason. */
+struct migrate_expect *migrate_expect_load(char *err, size_t errlen);
+void migrate_expect_free(struct migrate_expect *x);
+/* How many versioned migrations this parley has. */
+size_t migrate_expect_count(const struct migrate_expect *x);
+
+/* The statement whose result migrate_expect_compare judges. */
+extern const char MIGRATE_EXPECT_SQL[];
+
+/*
+ * Judges MIGRATE_EXPECT_SQL's result res, or its error err ("message
+ * (SQLSTATE xxxxx)"; undefined_table means never migrated). 0 when the
+ * database matches, with a summary in why; -1 with the one line to log or
+ * print ("database has 11 of 13 migrations: run parley migrate").
+ */
+int migrate_expect_compare(const struct migrate_expect *x, const PGresult *res, const char *err,
+			   char *why, size_t whylen);
+
+/* The same, synchronously, for the admin commands: 0 when it matches, -1
+ * with the line in why, 1 when the files cannot be found (not checked, with
+ * the reason in why). */
+int migrate_check_conn(PGconn *conn, char *why, size_t whylen);
+
 #endif

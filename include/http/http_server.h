@@ -37,4 +37,8 @@ int http_server_in_flight(void);
  */
 void http_client_key(struct evhttp_request *req, char out[CLIENT_ADDR_KEY_MAX]);
 
+/* Why listening failed, from bind's errno, in words that say what to do
+ * (0: the name did not resolve). */
+const char *http_listen_reason(int err);
+
 #endif

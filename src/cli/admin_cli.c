@@ -10,6 +10,7 @@
 
 #include "admin_input.h"
 #include "commands.h"
+#include "migrate.h"
 #include "xalloc.h"
 
 static void group_usage(FILE *f, const char *group, const struct admin_sub *subs, size_t n)
@@ -137,6 +138,11 @@ int admin_connect(struct admin_cmd *cmd)
 	cmd->conn =
 	    pgsync_connect(cmd->cfg.database_url, cmd->name + strlen("parley "), err, sizeof err);
 	if (!cmd->conn)
+		return admin_fail(cmd, "%s", err);
+	/* The schema this parley expects, as serve checks it (README,
+	 * Commands): a half-migrated database fails here in words, not later
+	 * with 'relation "users" does not exist'. */
+	if (migrate_check_conn(cmd->conn, err, sizeof err) < 0)
 		return admin_fail(cmd, "%s", err);
 	struct pgsync_error e;
 	if (pgsync_command(cmd->conn, "SET TIME ZONE 'UTC'", 0, NULL, &e) < 0)

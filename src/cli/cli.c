@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,14 @@ int cli_take_config(int *argc, char **argv, const char **path)
 	argv[out] = NULL;
 	*argc = out;
 	return 0;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
 }
 
 int cli_load_config(const char *path, unsigned need, struct config *cfg)

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "config.h"
 #include "pgerr.h"
+#include "migrate.h"
 #include "pgsync.h"
 #include "xalloc.h"
 
@@ -75,6 +76,10 @@ int cmd_capture(int argc, char **argv)
 		goto done;
 	}
 	if (!(conn = pgsync_connect(cfg.database_url, "parley capture", err, sizeof err))) {
+		fprintf(stderr, "parley capture: %s\n", err);
+		goto done;
+	}
+	if (migrate_check_conn(conn, err, sizeof err) < 0) {
 		fprintf(stderr, "parley capture: %s\n", err);
 		goto done;
 	}

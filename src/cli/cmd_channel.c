@@ -170,6 +170,12 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 	}
 	if (pgsync_command(cmd->conn, "COMMIT", 0, NULL, &e) < 0)
 		goto db_error;
+	/* Added all the same: the secret may come with the next deploy. */
+	if (webchat && (!cmd->cfg.webchat_secret || !*cmd->cfg.webchat_secret))
+		fprintf(stderr,
+			"%s: warning: webchat.secret is not set: channel %s's widget cannot open "
+			"sessions until it is (README, Webchat)\n",
+			cmd->name, new_id);
 	if (cmd->json)
 		rc = print_channel_json(cmd, new_id);
 	else

@@ -7,6 +7,12 @@
 int cmd_check_config(int argc, char **argv)
 {
 	const char *path = NULL;
+	if (cli_wants_help(argc, argv)) {
+		printf("usage: parley check-config [-c FILE]\n"
+		       "Validates the configuration (file, environment, credentials) and prints\n"
+		       "it with secrets masked; exit 0 valid, 2 invalid.\n");
+		return EXIT_OK;
+	}
 	if (cli_take_config(&argc, argv, &path) < 0)
 		return EXIT_USAGE;
 	if (argc > 1) {

@@ -3,6 +3,7 @@
  * POSTs them, one line per file. A command-line tool, so plain blocking
  * libcurl is right here; the daemon never does this.
  */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "commands.h"
 #include "config.h"
 #include "fileutil.h"
+#include "strbuf.h"
 #include "webhook_sig.h"
 #include "xalloc.h"
 
@@ -23,18 +25,79 @@ struct replay {
 	CURL *curl;
 	const char *url;
 	const char *secret;
-	int sent, failed;
+	/* Files, not requests: each file is one line and counts once. */
+	int files, failed;
+	long stored, duplicates, statuses, skipped;
 };
 
-static size_t discard(char *ptr, size_t size, size_t n, void *arg)
+static size_t collect(char *ptr, size_t size, size_t n, void *arg)
 {
-	(void)ptr;
-	(void)arg;
+	strbuf_append(arg, ptr, size * n);
 	return size * n;
+}
+
+static long count_of(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+}
+
+/*
+ * What parley reported for one file, from its answer: the 200 body's counts
+ * ("stored 1", "duplicate 1", "skipped 1: unknown_channel whatsapp 1065…"),
+ * or an error answer's message.
+ */
+static void describe(struct replay *r, long status, const char *body, struct strbuf *out)
+{
+	cJSON *o = cJSON_Parse(body ? body : "");
+	if (status < 200 || status > 299) {
+		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+		strbuf_printf(out, "refused: %s", msg ? msg : "no reason given");
+		cJSON_Delete(o);
+		return;
+	}
+	long st = count_of(o, "stored"), dup = count_of(o, "duplicates"),
+	     stat = count_of(o, "statuses") + count_of(o, "early_statuses"),
+	     sk = count_of(o, "skipped");
+	r->stored += st;
+	r->duplicates += dup;
+	r->statuses += stat;
+	r->skipped += sk;
+	const char *sep = "";
+	if (st) {
+		strbuf_printf(out, "stored %ld", st);
+		sep = ", ";
+	}
+	if (dup) {
+		strbuf_printf(out, "%sduplicate %ld (stored before)", sep, dup);
+		sep = ", ";
+	}
+	if (stat) {
+		strbuf_printf(out, "%sstatuses %ld", sep, stat);
+		sep = ", ";
+	}
+	if (sk) {
+		strbuf_printf(out, "%sskipped %ld:", sep, sk);
+		const cJSON *skip;
+		cJSON_ArrayForEach(skip, cJSON_GetObjectItemCaseSensitive(o, "skips"))
+		{
+			const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(skip, "reason"));
+			const char *pf =
+			    cJSON_GetStringValue(cJSON_GetObjectItem(skip, "platform"));
+			const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(skip, "channel"));
+			strbuf_printf(out, " %s (%s channel %s)", why ? why : "?", pf ? pf : "?",
+				      ch ? ch : "?");
+		}
+		sep = ", ";
+	}
+	if (!*sep)
+		strbuf_puts(out, "nothing to store");
+	cJSON_Delete(o);
 }
 
 static void post_file(struct replay *r, const char *path)
 {
+	r->files++;
 	size_t len = 0;
 	char *body = file_read(path, &len);
 	if (!body) {
@@ -51,19 +114,25 @@ static void post_file(struct replay *r, const char *path)
 	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, discard);
+	struct strbuf answer = {0};
+	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &answer);
 	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
 	CURLcode rc = curl_easy_perform(r->curl);
 	long status = 0;
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
 		printf("ERR %s: %s\n", path, curl_easy_strerror(rc));
-	else
-		printf("%ld %s\n", status, path);
+	} else {
+		struct strbuf what = {0};
+		describe(r, status, strbuf_str(&answer), &what);
+		printf("%ld %s: %s\n", status, path, strbuf_str(&what));
+		strbuf_free(&what);
+	}
 	fflush(stdout);
-	r->sent++;
+	strbuf_free(&answer);
 	if (rc != CURLE_OK || status < 200 || status > 299)
 		r->failed++;
 	curl_slist_free_all(headers);
@@ -83,6 +152,7 @@ static void replay_path(struct replay *r, const char *path)
 	struct stat st;
 	if (stat(path, &st) < 0) {
 		printf("ERR %s: %s\n", path, strerror(errno));
+		r->files++;
 		r->failed++;
 		return;
 	}
@@ -93,6 +163,7 @@ static void replay_path(struct replay *r, const char *path)
 	DIR *d = opendir(path);
 	if (!d) {
 		printf("ERR %s: %s\n", path, strerror(errno));
+		r->files++;
 		r->failed++;
 		return;
 	}
@@ -178,9 +249,13 @@ int cmd_replay(int argc, char **argv)
 		replay_path(&r, argv[i]);
 	curl_easy_cleanup(r.curl);
 	curl_global_cleanup();
-	fprintf(stderr, "replay: %d sent, %d failed\n", r.sent, r.failed);
+	fprintf(stderr,
+		"replay: %d file%s, %d accepted, %d failed; messages: %ld stored, %ld duplicate, "
+		"%ld skipped; %ld statuses\n",
+		r.files, r.files == 1 ? "" : "s", r.files - r.failed, r.failed, r.stored,
+		r.duplicates, r.skipped, r.statuses);
 	free(default_url);
 	config_free_list(secrets);
 	config_free(&cfg);
-	return r.failed || r.sent == 0 ? EXIT_RUNTIME : EXIT_OK;
+	return r.failed || r.files == 0 ? EXIT_RUNTIME : EXIT_OK;
 }

@@ -32,10 +32,12 @@ const char DB_ERR_UNEXPECTED[] = "unexpected result from the database";
  * by such a query.
  */
 #define QUERY_DEADLINE_SEC 15
-#define BACKOFF_MIN_MS     100
-#define BACKOFF_MAX_MS     5000
-#define STR_(x)            #x
-#define STR(x)             STR_(x)
+/* How often a connection held back by the schema check asks again. */
+#define GATE_RECHECK_MS 2000
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  5000
+#define STR_(x)         #x
+#define STR(x)          STR_(x)
 
 /* One queued or running query; owned by the pool until its callback ran. */
 struct query {
@@ -52,7 +54,9 @@ struct query {
 	struct timespec queued_at; /* for parley_db_query_duration_seconds */
 };
 
-enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+/* CHECKING: connected, running the pool's schema check; HELD: connected,
+ * the check said no, asking again every GATE_RECHECK_MS. Neither is usable. */
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_CHECKING, CONN_HELD, CONN_IDLE, CONN_BUSY };
 
 struct conn {
 	struct db_pool *pool;
@@ -94,6 +98,20 @@ struct db_pool {
 	struct conn *listen; /* NULL until the first db_pool_listen */
 	struct subscription subs[DB_MAX_CHANNELS];
 	int n_subs;
+	/* The schema check (db_pool_set_gate): gate_ok once a check passed,
+	 * until no pool connection is up; gate_why the last verdict, logged
+	 * when it changes. */
+	char *gate_sql;
+	db_gate_fn gate;
+	void *gate_ctx;
+	bool gate_ok;
+	char *gate_why;
+	/* An outage: no pool connection up and attempts failing. One warning
+	 * when it starts, one when it ends, with the count in between. */
+	bool outage;
+	bool ever_up;
+	long failed_attempts;
+	struct timespec outage_since;
 };
 
 static void conn_start(struct conn *c);
@@ -160,8 +178,32 @@ static void watch(struct conn *c, short what)
 	event_add(c->ev, NULL);
 }
 
+static bool conn_connected(const struct conn *c)
+{
+	return c->state != CONN_DOWN && c->state != CONN_CONNECTING;
+}
+
+/* True when some pool connection (not the listener) is connected. */
+static bool pool_connected(const struct db_pool *pool)
+{
+	for (int i = 0; i < pool->n; i++)
+		if (conn_connected(&pool->conns[i]))
+			return true;
+	return false;
+}
+
+static const char *conn_name(const struct conn *c, char *buf, size_t len)
+{
+	if (c->listener)
+		snprintf(buf, len, "listen connection");
+	else
+		snprintf(buf, len, "connection %d", c->index);
+	return buf;
+}
+
 static void conn_drop(struct conn *c, const char *why)
 {
+	bool was_connected = conn_connected(c);
 	if (c->ev) {
 		event_free(c->ev);
 		c->ev = NULL;
@@ -181,7 +223,27 @@ static void conn_drop(struct conn *c, const char *why)
 	c->state = CONN_DOWN;
 	c->fd = -1;
 
-	log_warn("db", "connection %d down: %s; retrying in %d ms", c->index, why, c->backoff_ms);
+	struct db_pool *pool = c->pool;
+	char name[32];
+	log_debug("db", "%s down: %s; retrying in %d ms", conn_name(c, name, sizeof name), why,
+		  c->backoff_ms);
+	/* The pool's outage, said once: not a line per connection per retry. */
+	if (!c->listener) {
+		if (!was_connected)
+			pool->failed_attempts++;
+		if (!pool->outage && !pool_connected(pool)) {
+			pool->outage = true;
+			pool->failed_attempts = was_connected ? 0 : 1;
+			clock_gettime(CLOCK_MONOTONIC, &pool->outage_since);
+			log_warn("db",
+				 "database %s: %s; retrying in the background (database.url), "
+				 "answering 503 meanwhile",
+				 pool->ever_up ? "connection lost" : "unreachable", why);
+		}
+		/* The next connection up checks the schema again. */
+		if (!pool_connected(pool))
+			pool->gate_ok = false;
+	}
 	struct timeval tv = {c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000};
 	evtimer_add(c->timer, &tv);
 	/* Exponential backoff with jitter so a restarted server is not stormed. */
@@ -191,7 +253,6 @@ static void conn_drop(struct conn *c, const char *why)
 
 	/* Delivered from the loop: a send that fails inside db_query (through
 	 * conn_dispatch) must not call anyone back from there. */
-	struct db_pool *pool = c->pool;
 	if (q)
 		query_fail_later(pool, q, DB_ERR_LOST);
 	if (c->listener)
@@ -208,6 +269,8 @@ static void conn_drop(struct conn *c, const char *why)
 	}
 }
 
+static void gate_check(struct conn *c);
+
 static void conn_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -217,8 +280,15 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 		conn_drop(c, "connect timed out");
 	else if (c->state == CONN_DOWN)
 		conn_start(c);
-	else if (c->state == CONN_BUSY)
+	else if (c->state == CONN_BUSY || c->state == CONN_CHECKING) {
+		/* A connection dead without a word: worth a line of its own (a
+		 * server that closes them all is the outage's one line). */
+		char name[32];
+		log_warn("db", "%s dropped: no answer to a query in " STR(QUERY_DEADLINE_SEC) " s",
+			 conn_name(c, name, sizeof name));
 		conn_drop(c, "no answer to a query in " STR(QUERY_DEADLINE_SEC) " s");
+	} else if (c->state == CONN_HELD)
+		gate_check(c);
 }
 
 static void conn_send(struct conn *c, struct query *q);
@@ -252,21 +322,105 @@ static void listen_start(struct conn *c, int index)
 	conn_send(c, q);
 }
 
+/* A connection ready for work: queries, or the LISTENs. */
+static void conn_open(struct conn *c)
+{
+	c->state = CONN_IDLE;
+	if (c->listener)
+		listen_start(c, 0);
+	else
+		conn_dispatch(c->pool);
+}
+
+static void on_gate(void *ctx, PGresult *res, const char *err)
+{
+	/* The connection broke under the check (it checks again when back), or
+	 * the pool is going away: nothing to judge. */
+	if (err == DB_ERR_LOST || err == DB_ERR_SHUTDOWN || err == DB_ERR_UNAVAILABLE)
+		return;
+	struct conn *c = ctx;
+	struct db_pool *pool = c->pool;
+	if (c->state != CONN_IDLE) /* conn_read finished it: IDLE; else stale */
+		return;
+	if (pool->gate_ok) {
+		conn_open(c);
+		return;
+	}
+	char why[512];
+	if (pool->gate(pool->gate_ctx, res, err, why, sizeof why) == 0) {
+		log_info("db", "%s", why);
+		free(pool->gate_why);
+		pool->gate_why = NULL;
+		pool->gate_ok = true;
+		conn_open(c);
+		/* Every connection held back goes to work now, not at its next
+		 * check. */
+		for (int i = -1; i < pool->n; i++) {
+			struct conn *h = i < 0 ? pool->listen : &pool->conns[i];
+			if (h && h->state == CONN_HELD) {
+				evtimer_del(h->timer);
+				conn_open(h);
+			}
+		}
+		return;
+	}
+	if (!pool->gate_why || strcmp(pool->gate_why, why) != 0) {
+		log_error("db", "%s", why);
+		free(pool->gate_why);
+		pool->gate_why = xstrdup(why);
+	}
+	c->state = CONN_HELD;
+	static const struct timeval again = {GATE_RECHECK_MS / 1000,
+					     (GATE_RECHECK_MS % 1000) * 1000};
+	evtimer_add(c->timer, &again);
+}
+
+/* Runs the schema check on c; c is usable once it (or another's) passed. */
+static void gate_check(struct conn *c)
+{
+	struct query *q = xcalloc(1, sizeof *q);
+	q->sql = xstrdup(c->pool->gate_sql);
+	q->params = xcalloc(1, sizeof *q->params);
+	q->cb = on_gate;
+	q->ctx = c;
+	clock_gettime(CLOCK_MONOTONIC, &q->queued_at);
+	conn_send(c, q);
+	/* A send that failed dropped the connection (DOWN). */
+	if (c->state == CONN_BUSY)
+		c->state = CONN_CHECKING;
+}
+
 static void conn_ready(struct conn *c)
 {
+	struct db_pool *pool = c->pool;
 	PQsetnonblocking(c->pg, 1);
 	/* The server's messages outside a result ("terminating connection
 	 * due to administrator command" at a restart) go through the log. */
 	pgerr_log_notices(c->pg);
 	evtimer_del(c->timer);
-	c->state = CONN_IDLE;
 	c->backoff_ms = BACKOFF_MIN_MS;
-	log_info("db", "connection %d up", c->index);
+	char name[32];
+	log_debug("db", "%s up", conn_name(c, name, sizeof name));
+	if (!c->listener) {
+		if (pool->outage) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			log_warn("db",
+				 "database reachable again after %ld failed connection attempts "
+				 "in %.0f s",
+				 pool->failed_attempts,
+				 (double)(now.tv_sec - pool->outage_since.tv_sec));
+		}
+		pool->outage = false;
+		pool->ever_up = true;
+		pool->failed_attempts = 0;
+	}
+	c->state = CONN_IDLE;
 	watch(c, EV_READ | EV_PERSIST);
-	if (c->listener)
-		listen_start(c, 0);
+	if (pool->gate && !pool->gate_ok)
+		gate_check(c);
 	else
-		conn_dispatch(c->pool);
+		conn_open(c);
 }
 
 static void conn_poll(struct conn *c)
@@ -540,6 +694,8 @@ void db_pool_free(struct db_pool *pool)
 		free(pool->subs[i].sql);
 	}
 	defer_fini(&pool->failed);
+	free(pool->gate_sql);
+	free(pool->gate_why);
 	free(pool->conns);
 	free(pool->url);
 	free(pool);
@@ -601,6 +757,24 @@ void db_query_params(struct db_pool *pool, const char *sql, int nparams, const c
 	pool->tail = q;
 	pool->queued++;
 	conn_dispatch(pool);
+}
+
+void db_pool_set_gate(struct db_pool *pool, const char *sql, db_gate_fn gate, void *ctx)
+{
+	free(pool->gate_sql);
+	pool->gate_sql = xstrdup(sql);
+	pool->gate = gate;
+	pool->gate_ctx = ctx;
+}
+
+const char *db_pool_held_why(const struct db_pool *pool)
+{
+	if (!pool->gate_why)
+		return NULL;
+	for (int i = 0; i < pool->n; i++)
+		if (pool->conns[i].state == CONN_HELD)
+			return pool->gate_why;
+	return NULL;
 }
 
 int db_pool_ready(const struct db_pool *pool)

@@ -500,3 +500,154 @@ out:
 	set_free(&fns);
 	return rc;
 }
+
+/* What this parley expects of the database: its migration files and its
+ * function files, by name and checksum. */
+struct migrate_expect {
+	struct migration_set set, fns;
+};
+
+const char MIGRATE_EXPECT_SQL[] = "SELECT 'm', name, checksum FROM schema_migrations"
+				  " UNION ALL SELECT 'f', name, checksum FROM schema_functions"
+				  " ORDER BY 1, 2";
+
+struct migrate_expect *migrate_expect_load(char *err, size_t errlen)
+{
+	char *dir = migrate_find_dir();
+	if (!dir) {
+		set_err(err, errlen, "no migrations directory found (set PARLEY_MIGRATIONS_DIR)");
+		return NULL;
+	}
+	struct migrate_expect *x = xcalloc(1, sizeof *x);
+	int rc = load_both(dir, &x->set, &x->fns, err, errlen);
+	free(dir);
+	if (rc < 0) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void migrate_expect_free(struct migrate_expect *x)
+{
+	if (!x)
+		return;
+	set_free(&x->set);
+	set_free(&x->fns);
+	free(x);
+}
+
+size_t migrate_expect_count(const struct migrate_expect *x)
+{
+	return x->set.n;
+}
+
+static const struct migration *find_in(const struct migration_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->items[i].name, name) == 0)
+			return &set->items[i];
+	return NULL;
+}
+
+/* A migration's name as people write it: without ".sql". */
+static int name_len(const char *name)
+{
+	size_t n = strlen(name);
+	if (n > 4 && strcmp(name + n - 4, ".sql") == 0)
+		n -= 4;
+	return (int)n;
+}
+
+int migrate_expect_compare(const struct migrate_expect *x, const PGresult *res, const char *err,
+			   char *why, size_t whylen)
+{
+	size_t n = x->set.n;
+	if (err) {
+		char state[6];
+		/* No schema_migrations (or schema_functions): never migrated. */
+		if (pgerr_text_state(err, state) && strcmp(state, "42P01") == 0)
+			set_err(why, whylen, "database has 0 of %zu migrations: run parley migrate",
+				n);
+		else
+			set_err(why, whylen, "cannot read the database's migrations: %s", err);
+		return -1;
+	}
+	size_t have = 0, fn_ok = 0;
+	const char *fn_bad = NULL;
+	bool fn_changed = false;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *kind = PQgetvalue(res, r, 0), *name = PQgetvalue(res, r, 1),
+			   *sum = PQgetvalue(res, r, 2);
+		if (*kind == 'f') {
+			/* A function file this parley has no longer is left alone
+			 * (migrate --status shows it MISSING): its functions are
+			 * not ones this parley calls. */
+			const struct migration *m = find_in(&x->fns, name);
+			if (m && strcmp(m->checksum, sum) == 0)
+				fn_ok++;
+			else if (m && !fn_bad) {
+				fn_bad = m->name;
+				fn_changed = true;
+			}
+			continue;
+		}
+		const struct migration *m = find_in(&x->set, name);
+		if (!m) {
+			set_err(why, whylen,
+				"database has migration %.*s that this parley does not know: "
+				"upgrade parley or restore",
+				name_len(name), name);
+			return -1;
+		}
+		if (strcmp(m->checksum, sum) != 0) {
+			set_err(why, whylen,
+				"database has migration %.*s with other content than this parley's "
+				"file (recorded sha256 %.12s…, file %.12s…): restore the file",
+				name_len(name), name, sum, m->checksum);
+			return -1;
+		}
+		have++;
+	}
+	if (have < n) {
+		set_err(why, whylen, "database has %zu of %zu migrations: run parley migrate", have,
+			n);
+		return -1;
+	}
+	if (fn_ok < x->fns.n) {
+		if (!fn_bad)
+			for (size_t i = 0; i < x->fns.n && !fn_bad; i++) {
+				bool seen = false;
+				for (int r = 0; r < PQntuples(res) && !seen; r++)
+					seen = *PQgetvalue(res, r, 0) == 'f' &&
+					       strcmp(PQgetvalue(res, r, 1),
+						      x->fns.items[i].name) == 0;
+				if (!seen)
+					fn_bad = x->fns.items[i].name;
+			}
+		set_err(why, whylen,
+			"database has %zu of %zu function files as this parley has them "
+			"(functions/%s %s): run parley migrate",
+			fn_ok, x->fns.n, fn_bad ? fn_bad : "?",
+			fn_changed ? "changed" : "not applied");
+		return -1;
+	}
+	set_err(why, whylen, "database has all %zu migrations and %zu function files", n, x->fns.n);
+	return 0;
+}
+
+int migrate_check_conn(PGconn *conn, char *why, size_t whylen)
+{
+	struct migrate_expect *x = migrate_expect_load(why, whylen);
+	if (!x)
+		return 1;
+	PGresult *r = PQexec(conn, MIGRATE_EXPECT_SQL);
+	char *text = NULL;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		text = pgerr_result_text(r);
+	int rc = migrate_expect_compare(x, r, text, why, whylen);
+	free(text);
+	PQclear(r);
+	migrate_expect_free(x);
+	return rc;
+}

@@ -76,9 +76,15 @@ void health_handle_readyz(struct app *app, struct evhttp_request *req)
 		http_reply_error(req, 503, "shutting down");
 		return;
 	}
-	/* No connection up: not ready, and nothing to ask. */
+	/* No connection up: not ready, and nothing to ask. Connections held
+	 * by the schema check say why ("database has 11 of 13 migrations: run
+	 * parley migrate"). */
 	if (db_pool_ready(app->db) == 0) {
-		answer_ready(req, false);
+		const char *why = db_pool_held_why(app->db);
+		if (why)
+			http_reply_error(req, 503, why);
+		else
+			answer_ready(req, false);
 		return;
 	}
 	double now = now_seconds();

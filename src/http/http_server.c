@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,24 @@ static int http_parse_listen(const char *spec, char **host, unsigned short *port
 	return 0;
 }
 
+const char *http_listen_reason(int err)
+{
+	switch (err) {
+	case EADDRINUSE:
+		return "address already in use: another process listens there (ss -ltnp shows "
+		       "which); stop it or choose another port";
+	case EACCES:
+	case EPERM:
+		return "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; "
+		       "choose a port from 1024 up";
+	case EADDRNOTAVAIL:
+		return "no such address on this machine: use one of its own addresses, "
+		       "127.0.0.1 or 0.0.0.0";
+	case 0: return "the host name does not resolve: use an IP address";
+	default: return strerror(err);
+	}
+}
+
 static int listener_start(struct http_server *srv, struct listener *l, const char *spec,
 			  bool internal)
 {
@@ -296,9 +315,13 @@ static int listener_start(struct http_server *srv, struct listener *l, const cha
 		return -1;
 	}
 	int rc = 0;
+	errno = 0;
 	l->bound = evhttp_bind_socket_with_handle(l->http, host, port);
 	if (!l->bound) {
-		log_error("http", "cannot listen on %s", spec);
+		int e = errno;
+		log_error("http", "cannot listen on %s (%s): %s", spec,
+			  internal ? "server.internal_listen" : "server.listen",
+			  http_listen_reason(e));
 		rc = -1;
 	} else {
 		/* evhttp listens with a backlog of 128: a burst of new connections

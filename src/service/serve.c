@@ -19,6 +19,7 @@
 #include "ingest_batch.h"
 #include "log.h"
 #include "meeting_tools.h"
+#include "migrate.h"
 #include "metrics.h"
 #include "reply_worker.h"
 #include "sd_notify.h"
@@ -41,6 +42,7 @@ struct server {
 	struct event *lag;
 	int signals_seen;
 	int ready_sent;
+	struct migrate_expect *schema; /* this parley's migrations, for the pool's check */
 };
 
 static void declare_metrics(void)
@@ -98,6 +100,11 @@ static void declare_metrics(void)
 	    "Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
 }
 
+static int schema_gate(void *ctx, const PGresult *res, const char *err, char *why, size_t whylen)
+{
+	return migrate_expect_compare(ctx, res, err, why, whylen);
+}
+
 static void on_pruned(void *arg, PGresult *res, const char *err)
 {
 	(void)arg;
@@ -129,6 +136,19 @@ static void janitor_tick(evutil_socket_t fd, short what, void *arg)
 		 on_pruned, s);
 }
 
+static void on_webchat_channels(void *arg, PGresult *res, const char *err)
+{
+	(void)arg;
+	if (err || PQntuples(res) != 1)
+		return;
+	long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (n > 0)
+		log_warn("serve",
+			 "webchat.secret is not set: the widgets of %ld webchat channel%s cannot "
+			 "open sessions until it is (README, Webchat)",
+			 n, n == 1 ? "" : "s");
+}
+
 static void on_ready_probe(void *arg, PGresult *res, const char *err)
 {
 	(void)res;
@@ -139,6 +159,10 @@ static void on_ready_probe(void *arg, PGresult *res, const char *err)
 	event_del(s->ready_probe);
 	log_info("serve", "ready");
 	sd_notify_send("READY=1\nSTATUS=serving");
+	/* Said once at start: a webchat channel whose widget cannot work. */
+	if (!s->app.cfg.webchat_secret || !*s->app.cfg.webchat_secret)
+		db_query(s->app.db, "SELECT count(*) FROM phone_numbers WHERE platform = 'webchat'",
+			 0, NULL, on_webchat_channels, s);
 }
 
 /* READY=1 waits for the database to answer once (docs/operations.md,
@@ -291,6 +315,7 @@ static void server_free(struct server *s)
 	http_server_free(s->http);
 	if (s->app.base)
 		event_base_free(s->app.base);
+	migrate_expect_free(s->schema);
 	config_free_list(s->app.app_secrets);
 	config_free(&s->app.cfg);
 	metrics_reset();
@@ -299,6 +324,14 @@ static void server_free(struct server *s)
 int cmd_serve(int argc, char **argv)
 {
 	struct server s = {0};
+	if (cli_wants_help(argc, argv)) {
+		printf(
+		    "usage: parley serve [-c FILE]\n"
+		    "Runs the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads\n"
+		    "the log settings. Ready (/readyz 200, READY=1 to systemd) once the database\n"
+		    "answers and has this parley's migrations (run parley migrate first).\n");
+		return EXIT_OK;
+	}
 	if (cli_take_config(&argc, argv, &s.config_path) < 0)
 		return EXIT_USAGE;
 	if (argc > 1) {
@@ -336,6 +369,12 @@ int cmd_serve(int argc, char **argv)
 
 	s.app.db =
 	    db_pool_new(s.app.base, s.app.cfg.database_url, (int)s.app.cfg.database_connections);
+	/* Not ready until the database has exactly this parley's migrations
+	 * (README, Commands: "Schema check"). */
+	if ((s.schema = migrate_expect_load(err, sizeof err)))
+		db_pool_set_gate(s.app.db, MIGRATE_EXPECT_SQL, schema_gate, s.schema);
+	else
+		log_warn("serve", "%s: the database's schema is not checked", err);
 	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {

@@ -166,6 +166,8 @@ case "$OUT$(cat "$TEST_TMP/st.out")" in *secret-wa-token*) _t_report fail "set-t
 
 run channel add --tenant acme --platform webchat --meta-id acme-widget --id acme-web
 eq "webchat channel without a token: exit 0" 0 "$RC"
+contains "webchat channel while webchat.secret is unset: a warning" \
+	"parley channel add: warning: webchat.secret is not set: channel acme-web's widget cannot open sessions" "$ERR"
 eq "webchat channel stores an empty token" "acme-web|" \
 	"$(sql "$dsn" "SELECT id, access_token FROM phone_numbers WHERE platform = 'webchat'")"
 expect_exit "set-token on a webchat channel" 1 "no access token" \

@@ -26,13 +26,16 @@ pid_a=$PARLEY_PID
 out=$("$PARLEY_BIN" replay -c "$conf_a" "$in" 2>&1)
 eq "replay of a directory: exit 0" 0 $?
 eq "replay: one line per JSON file, recursively, in name order" \
-	"200 $in/a1.json|200 $in/a2.json|200 $in/a3.json|200 $in/b/1.json|200 $in/b/2.json|200 $in/z-duplicate.json" \
+	"200 $in/a1.json: stored 1|200 $in/a2.json: stored 1|200 $in/a3.json: stored 1|200 $in/b/1.json: stored 1|200 $in/b/2.json: stored 1|200 $in/z-duplicate.json: duplicate 1 (stored before)" \
 	"$(printf '%s\n' "$out" | grep '^[0-9E]' | paste -sd'|')"
+contains "replay: the summary counts files and what parley did with them" \
+	"replay: 6 files, 6 accepted, 0 failed; messages: 5 stored, 1 duplicate, 0 skipped; 0 statuses" "$out"
 eq "replay stored each message once" 5 "$(sql "$dsn_a" "SELECT count(*) FROM messages")"
 
 out=$("$PARLEY_BIN" replay -c "$conf_a" --secret wrong "$in/a1.json" 2>&1)
 eq "replay with a wrong secret: exit 1" 1 $?
 contains "replay prints the status" "401 $in/a1.json" "$out"
+contains "replay prints why it was refused" "401 $in/a1.json: refused: " "$out"
 out=$("$PARLEY_BIN" replay -c "$conf_a" "$TEST_TMP/nothing-here" 2>&1)
 eq "replay of a missing path: exit 1" 1 $?
 out=$("$PARLEY_BIN" replay -c "$conf_a" 2>&1)
@@ -60,6 +63,10 @@ start_parley "$conf_b" || { finish; exit 1; }
 pid_b=$PARLEY_PID
 ok "replay the capture into a fresh database" "$PARLEY_BIN" replay -c "$conf_b" "$cap"
 eq "the same rows" "$(rows "$dsn_a")" "$(rows "$dsn_b")"
+wa_text "wamid.U1" 31612345678 "to nobody" 999999999999 >"$TEST_TMP/unknown-channel.json"
+out=$("$PARLEY_BIN" replay -c "$conf_b" "$TEST_TMP/unknown-channel.json" 2>&1)
+contains "replay: a skipped message says why" \
+	"200 $TEST_TMP/unknown-channel.json: skipped 1: unknown_channel (whatsapp channel 999999999999)" "$out"
 stop_parley "$pid_b"
 eq "parley B stops cleanly" 0 $?
 finish

@@ -104,8 +104,8 @@ run_with_connections() {
 	# For the record (timing decides it): how often the crash's path ran,
 	# the LISTEN connection back while no pool connection was.
 	echo "# connections=$n: the LISTEN connection came back first $(awk '
-		/connection -1 up/ { if (!ready && restarted) first++ }
-		/connection -?[0-9]+ down/ { restarted = 1 }
+		/listen connection up/ { if (!ready && restarted) first++ }
+		/connection -?[0-9]* down/ { restarted = 1 }
 		/connection [0-9]+ up/ { match($0, /connection [0-9]+/); up[substr($0, RSTART + 11, RLENGTH - 11)] = 1 }
 		/connection [0-9]+ down/ { match($0, /connection [0-9]+/); up[substr($0, RSTART + 11, RLENGTH - 11)] = 0 }
 		{ ready = 0; for (k in up) ready += up[k] }

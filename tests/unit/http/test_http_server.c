@@ -52,11 +52,23 @@ static void test_bad_listen_addresses(void **state)
 	bad("[::1");
 }
 
+/* "cannot listen on ADDR (key): <reason>": each reason says what to do. */
+static void test_listen_reasons(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(http_listen_reason(EADDRINUSE), "address already in use"));
+	assert_non_null(strstr(http_listen_reason(EACCES), "CAP_NET_BIND_SERVICE"));
+	assert_non_null(strstr(http_listen_reason(EADDRNOTAVAIL), "no such address"));
+	assert_non_null(strstr(http_listen_reason(0), "does not resolve"));
+	assert_string_equal(http_listen_reason(ENOMEM), strerror(ENOMEM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_listen_addresses),
 	    cmocka_unit_test(test_bad_listen_addresses),
+	    cmocka_unit_test(test_listen_reasons),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
