@@ -21,6 +21,9 @@
 -- the credits go back; with customer messages to answer, it pays for their
 -- reply; a part whose send a crash left unknown counts as delivered.
 -- Each job carries a fresh "reply_token" for parley_store_reply.
+-- A disabled tenant's conversations are left out (parley_tenant_disabled,
+-- sql/functions/common.sql): they stay due, and are answered once it is
+-- enabled again.
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -40,6 +43,7 @@ BEGIN
             SELECT conversation_id FROM conversations
              WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id)
              ORDER BY reply_due_at
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
@@ -409,7 +413,8 @@ BEGIN
               FROM conversations
              WHERE reply_due_at IS NOT NULL
                AND (is_active OR reply_lease_owner IS NOT NULL)
-               AND (reply_lease_until IS NULL OR reply_lease_until < now()));
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id));
 END
 $$;
 

@@ -200,6 +200,7 @@ done:
 static const struct admin_sub subs[] = {
     {"list", conversation_list, "--tenant ID [--active] [--limit N]"},
     {"show", conversation_show, "ID [--tenant ID]"},
+    {"archive", conversation_archive, "ID [--tenant ID]"},
 };
 
 int cmd_conversation(int argc, char **argv)
