@@ -47,6 +47,7 @@ fi
 
 T0=$(date +%s%N)
 STEP="starting"
+INTERRUPTED='' # the exit status of a stop signal once one came (130, 143, 129)
 DEMO_TMP=
 PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
 
@@ -151,7 +152,6 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-INTERRUPTED=''
 trap 'INTERRUPTED=130; exit 130' INT
 trap 'INTERRUPTED=143; exit 143' TERM
 trap 'INTERRUPTED=129; exit 129' HUP
