@@ -87,9 +87,18 @@ static const struct family families[] = {
     /* Replies */
     {"parley_replies_total",
      METRIC_COUNTER,
-     "Replies by outcome (sent, failed, no_credits, lost_claim, abandoned).",
-     {"outcome=\"sent\"", "outcome=\"failed\"", "outcome=\"no_credits\"", "outcome=\"lost_claim\"",
+     "Replies by outcome (sent, failed, no_credits, window_closed, paused, lost_claim, "
+     "abandoned).",
+     {"outcome=\"sent\"", "outcome=\"failed\"", "outcome=\"no_credits\"",
+      "outcome=\"window_closed\"", "outcome=\"paused\"", "outcome=\"lost_claim\"",
       "outcome=\"abandoned\"", NULL}},
+    /* Counted by conversation control (#17; on main after this catalog was
+     * written): declared here so that it is there from the first scrape. */
+    {"parley_replies_skipped_total",
+     METRIC_COUNTER,
+     "Replies not produced, by reason: no_credits, window_closed (the 24-hour window had "
+     "closed), paused (the AI is paused).",
+     {"reason=\"no_credits\"", "reason=\"window_closed\"", "reason=\"paused\"", NULL}},
     {"parley_credit_refusals_total", METRIC_COUNTER,
      "Replies not produced because the tenant had too few credits.", NOLABELS},
     {"parley_send_failures_total",
