@@ -13,6 +13,9 @@ DESTDIR   ?=
 CC        ?= cc
 PKGS      := libevent libpq libcjson libcurl openssl
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# The commit in parley_build_info (src/service/metrics_catalog.c); "unknown"
+# outside a git checkout (a release tarball).
+COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wvla -Wpointer-arith -Wundef -Werror
@@ -113,6 +116,14 @@ $(BUILD)/obj/%.o: src/%.S | $(BUILD)/deps.ok
 	@mkdir -p $(@D)
 	$(call say,AS,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The commit goes into one object only, rebuilt when the commit changes.
+$(BUILD)/commit.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(COMMIT)' | cmp -s - $@ 2>/dev/null || echo '$(COMMIT)' > $@
+$(BUILD)/obj/service/metrics_catalog.o: $(BUILD)/commit.txt
+$(BUILD)/obj/service/metrics_catalog.o: CFLAGS_ALL += -DPARLEY_COMMIT='"$(COMMIT)"'
+FORCE:
 
 # .incbin is invisible to -MMD: editing the widget must rebuild its object.
 $(BUILD)/obj/webchat/webchat_assets_data.o: $(WIDGET_ASSETS)

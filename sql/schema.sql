@@ -64,6 +64,36 @@ $$;
 
 
 --
+-- Name: parley_archive_conversation(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_archive_conversation(p_conv text, p_tenant text) RETURNS TABLE(r_status text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_active boolean;
+BEGIN
+    SELECT c.is_active INTO v_active
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv AND (p_tenant IS NULL OR a.user_id = p_tenant)
+       FOR UPDATE OF c;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF NOT v_active THEN
+        RETURN QUERY SELECT 'already_archived'::text;
+        RETURN;
+    END IF;
+    UPDATE conversations
+       SET is_active = false,
+           reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+     WHERE conversation_id = p_conv;
+    RETURN QUERY SELECT 'archived'::text;
+END
+$$;
+
+
+--
 -- Name: parley_calendar_state(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -128,6 +158,7 @@ BEGIN
                                         - make_interval(secs => p_idle_seconds))
            AND (k.next_extraction_at IS NULL OR k.next_extraction_at <= now())
            AND (k.extraction_lease_until IS NULL OR k.extraction_lease_until < now())
+           AND NOT parley_tenant_disabled(k.agent_id)
          ORDER BY k.last_message_at
          LIMIT 256
            FOR UPDATE SKIP LOCKED
@@ -236,6 +267,7 @@ BEGIN
             SELECT conversation_id FROM conversations
              WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id)
              ORDER BY reply_due_at
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
@@ -668,11 +700,13 @@ BEGIN
             PERFORM parley_lock_channel_link(p.id, false)
                FROM (SELECT id FROM phone_numbers
                       WHERE meta_phone_number_id = v_res_channel AND platform = v_res_platform
+                        AND removed_at IS NULL
                       ORDER BY id) p;
             SELECT count(*), max(a.agent_id) INTO v_count, v_agent
               FROM phone_numbers p
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
-             WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform;
+             WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform
+               AND p.removed_at IS NULL;
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.
@@ -926,7 +960,8 @@ CREATE FUNCTION public.parley_next_extraction_ms(p_idle_seconds integer) RETURNS
               FROM conversations
              WHERE (last_sequence_no > extraction_checked_seq OR NOT is_active)
                AND last_sequence_no > extracted_through_seq
-               AND (extraction_lease_until IS NULL OR extraction_lease_until < now())) s
+               AND (extraction_lease_until IS NULL OR extraction_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id)) s
 $$;
 
 
@@ -944,7 +979,8 @@ BEGIN
               FROM conversations
              WHERE reply_due_at IS NOT NULL
                AND (is_active OR reply_lease_owner IS NOT NULL)
-               AND (reply_lease_until IS NULL OR reply_lease_until < now()));
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id));
 END
 $$;
 
@@ -1119,7 +1155,7 @@ DECLARE
     v_n integer := 0;
 BEGIN
     SELECT user_id INTO v_tenant FROM phone_numbers
-     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant) AND removed_at IS NULL
        FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
@@ -1142,6 +1178,49 @@ BEGIN
     END IF;
     RETURN QUERY SELECT v_tenant, v_old, v_n,
                         CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
+$$;
+
+
+--
+-- Name: parley_remove_channel(text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_remove_channel(p_channel text, p_tenant text, p_force boolean) RETURNS TABLE(r_status text, r_agent text, r_archived integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_removed timestamptz;
+    v_agent text;
+    v_n integer := 0;
+BEGIN
+    SELECT removed_at INTO v_removed FROM phone_numbers
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF v_removed IS NOT NULL THEN
+        RETURN QUERY SELECT 'already_removed'::text, NULL::text, 0;
+        RETURN;
+    END IF;
+    PERFORM parley_lock_channel_link(p_channel, true);
+    SELECT agent_id INTO v_agent FROM agents
+     WHERE phone_number_id = p_channel AND unlinked_at IS NULL;
+    IF v_agent IS NOT NULL THEN
+        IF NOT p_force THEN
+            RETURN QUERY SELECT 'has_agent'::text, v_agent, 0;
+            RETURN;
+        END IF;
+        UPDATE agents SET unlinked_at = now() WHERE agent_id = v_agent;
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = v_agent AND is_active;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
+    UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
+    RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
 END
 $$;
 
@@ -1464,6 +1543,18 @@ $$;
 
 
 --
+-- Name: parley_tenant_disabled(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_tenant_disabled(p_agent text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM agents a JOIN users u ON u.user_id = a.user_id
+                    WHERE a.agent_id = p_agent AND u.disabled_at IS NOT NULL);
+$$;
+
+
+--
 -- Name: parley_webchat_channel(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1474,9 +1565,11 @@ CREATE FUNCTION public.parley_webchat_channel(p_widget text) RETURNS TABLE(chann
       FROM phone_numbers p
       LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
      WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+       AND p.removed_at IS NULL
      GROUP BY p.id, p.user_id
     HAVING (SELECT count(*) FROM phone_numbers q
-             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget) = 1;
+             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget
+               AND q.removed_at IS NULL) = 1;
 $$;
 
 
@@ -1875,6 +1968,7 @@ CREATE TABLE public.phone_numbers (
     display_name character varying(255),
     created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
     updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    removed_at timestamp with time zone,
     CONSTRAINT phone_numbers_platform_check CHECK (((platform)::text = ANY ((ARRAY['whatsapp'::character varying, 'instagram'::character varying, 'webchat'::character varying])::text[])))
 );
 
@@ -1910,7 +2004,8 @@ CREATE TABLE public.users (
     email character varying(255) NOT NULL,
     company_name character varying(255),
     created_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
-    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP
+    updated_at timestamp without time zone DEFAULT CURRENT_TIMESTAMP,
+    disabled_at timestamp with time zone
 );
 
 
@@ -2066,14 +2161,6 @@ ALTER TABLE ONLY public.phone_numbers
 
 
 --
--- Name: phone_numbers phone_numbers_user_id_meta_phone_number_id_platform_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.phone_numbers
-    ADD CONSTRAINT phone_numbers_user_id_meta_phone_number_id_platform_key UNIQUE (user_id, meta_phone_number_id, platform);
-
-
---
 -- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2209,6 +2296,13 @@ CREATE INDEX meetings_tenant_time ON public.meetings USING btree (user_id, meeti
 --
 
 CREATE UNIQUE INDEX messages_platform_message_id_key ON public.messages USING btree (platform_message_id) WHERE (platform_message_id IS NOT NULL);
+
+
+--
+-- Name: phone_numbers_current_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX phone_numbers_current_key ON public.phone_numbers USING btree (user_id, meta_phone_number_id, platform) WHERE (removed_at IS NULL);
 
 
 --

@@ -12,10 +12,16 @@
 # booked meeting (`parley meeting list`), a few metrics and the credits used
 # are printed, and everything is stopped again.
 #
-#   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C
+#   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C; the
+#                 OpenAI stand-in then answers as the shop's assistant
+#                 (tests/demo-replies.json), not "Echo: …"
+#   DEMO_LISTEN=HOST:PORT   parley's address (default: 127.0.0.1, a free port)
 #
 # Exit status 0 when every step worked; otherwise 1, with the failing step and
-# the tail of parley's log.
+# the tail of parley's log. Stopping it early is not a failure: on SIGINT
+# (Ctrl-C), SIGTERM or SIGHUP, and when the process that started it dies
+# (make killed, a closed terminal), it stops parley, the stand-ins and
+# PostgreSQL, removes its temporary directories and exits 130 (143, 129).
 set -Eeuo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,8 +39,15 @@ WA_CUSTOMER=31612345678
 WA_NAME="Anna de Vries"
 IG_CUSTOMER=5551234567890001
 
+DEMO_LISTEN=${DEMO_LISTEN:-}
+if [ -n "$DEMO_LISTEN" ] && ! [[ "$DEMO_LISTEN" =~ ^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$ ]]; then
+	echo "demo: DEMO_LISTEN='$DEMO_LISTEN' is not HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)" >&2
+	exit 2
+fi
+
 T0=$(date +%s%N)
 STEP="starting"
+INTERRUPTED='' # the exit status of a stop signal once one came (130, 143, 129)
 DEMO_TMP=
 PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
 
@@ -49,6 +62,9 @@ elapsed() { # seconds since $1 (date +%s%N), one decimal
 # ---------------------------------------------------------------- failure, cleanup
 
 fail() {
+	# A step cut short by a stop signal (the whole process group gets
+	# Ctrl-C's SIGINT) is not a failure: the trap is about to run.
+	if [ -n "$INTERRUPTED" ]; then exit "$INTERRUPTED"; fi
 	printf '\n%sdemo: FAILED while %s:%s %s\n' "$B" "$STEP" "$R" "$*" >&2
 	[ -n "$DEMO_TMP" ] && : >"$DEMO_TMP/failed"
 	exit 1
@@ -57,6 +73,8 @@ fail() {
 on_err() { # an unexpected command failure (set -e), reported once, by the main shell
 	local rc=$? line=$1 cmd=${2%%$'\n'*}
 	[ "$BASHPID" = "$$" ] || return 0
+	# A command killed by Ctrl-C or SIGTERM: the stop, not a failure.
+	if [ -n "$INTERRUPTED" ] || [ "$rc" = 130 ] || [ "$rc" = 143 ]; then return 0; fi
 	[ -n "$DEMO_TMP" ] && [ -e "$DEMO_TMP/failed" ] && return 0
 	printf '\n%sdemo: FAILED while %s:%s line %s: %s (exit %s)\n' "$B" "$STEP" "$R" "$line" "$cmd" "$rc" >&2
 	[ -n "$DEMO_TMP" ] && : >"$DEMO_TMP/failed"
@@ -90,12 +108,35 @@ stop_all() {
 	if declare -F pg_stop >/dev/null; then pg_stop; fi
 }
 
+# The parent watchdog: when the process that started the demo goes away
+# (`make demo` killed, even with SIGKILL; a terminal closed), the demo gets
+# SIGHUP and stops everything as on Ctrl-C. A subshell polling the parent
+# and the parent's parent (make may run the script through `sh -c`, which
+# outlives a killed make), since nothing tells a child that its parent died.
+DEMO_PARENT=$PPID WATCHDOG_PID=''
+DEMO_GRANDPARENT=$(ps -o ppid= -p "$PPID" 2>/dev/null | tr -d ' ' || true)
+if [ -z "$DEMO_GRANDPARENT" ] || [ "$DEMO_GRANDPARENT" -le 1 ]; then DEMO_GRANDPARENT=$PPID; fi
+start_watchdog() {
+	(
+		trap - ERR EXIT INT TERM HUP
+		while kill -0 "$DEMO_PARENT" 2>/dev/null && kill -0 "$DEMO_GRANDPARENT" 2>/dev/null &&
+			kill -0 "$$" 2>/dev/null; do
+			sleep 0.5
+		done
+		kill -HUP "$$" 2>/dev/null
+	) </dev/null >/dev/null 2>&1 &
+	WATCHDOG_PID=$!
+}
+
 cleanup() {
 	local rc=$?
-	trap - ERR INT TERM
+	trap - ERR INT TERM HUP
+	trap '' PIPE # the terminal or pipe may be gone with the parent
 	set +e
+	if [ -n "$WATCHDOG_PID" ]; then kill "$WATCHDOG_PID" 2>/dev/null; fi
 	if [ -n "$INTERRUPTED" ]; then
-		echo "  interrupted: stopping everything" >&2
+		rc=$INTERRUPTED
+		echo "  stopped (signal): stopping parley, the stand-ins and PostgreSQL" >&2
 	elif [ "$rc" != 0 ] && [ -n "$DEMO_TMP" ] && [ -s "$DEMO_TMP/parley.log" ]; then
 		printf '\n%s-- last lines of the parley log (%s) --%s\n' "$B" "$DEMO_TMP/parley.log" "$R" >&2
 		tail -n 25 "$DEMO_TMP/parley.log" >&2
@@ -111,9 +152,10 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-INTERRUPTED=''
-trap 'INTERRUPTED=1; exit 130' INT
-trap 'INTERRUPTED=1; exit 143' TERM
+trap 'INTERRUPTED=130; exit 130' INT
+trap 'INTERRUPTED=143; exit 143' TERM
+trap 'INTERRUPTED=129; exit 129' HUP
+start_watchdog
 
 # ---------------------------------------------------------------- helpers
 
@@ -450,7 +492,10 @@ psql -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_DSN" -c "CREATE DATABASE parley_demo" >
 say "PostgreSQL $(basename "$(dirname "$PG_BIN")") on port $PG_PORT, database parley_demo"
 
 STEP="starting the stand-ins"
-start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo
+# Unscripted replies (DEMO_KEEP=1, or the widget in a browser) come from
+# tests/demo-replies.json: the shop's assistant, not "Echo: …".
+start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo \
+	--replies "$REPO_DIR/tests/demo-replies.json"
 start_standin fake_graph GRAPH_PID GRAPH_URL
 start_standin fake_google GOOGLE_PID GOOGLE_URL --client-id demo-client.apps.googleusercontent.com \
 	--client-secret demo-client-secret
@@ -458,12 +503,12 @@ say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL, Google $GOOGLE_URL"
 
 STEP="writing the configuration"
 CONF=$DEMO_TMP/parley.conf
-write_config() { # PORT
-	PARLEY_URL=http://127.0.0.1:$1
+write_config() { # HOST:PORT
+	PARLEY_URL=http://$1
 	cat >"$CONF" <<CONF
 # written by tests/demo.sh
 [server]
-listen = 127.0.0.1:$1
+listen = $1
 [database]
 url = $DSN
 [meta]
@@ -479,8 +524,9 @@ debounce_ms = 800
 [webchat]
 secret = demo-webchat-secret
 [extraction]
-# A lead after three customer messages and two quiet seconds (defaults: 4, 120 s).
-every_messages = 3
+# A lead after two customer messages and two quiet seconds (defaults: 4, 120 s):
+# Anna's four messages give two extractions, the second reading all four.
+every_messages = 2
 idle_seconds = 2
 prompt_id = pmpt_demo_leads
 [google]
@@ -490,7 +536,7 @@ token_url = $GOOGLE_URL/token
 calendar_url = $GOOGLE_URL/calendar/v3
 CONF
 }
-write_config "$(free_port)"
+write_config "${DEMO_LISTEN:-127.0.0.1:$(free_port)}"
 
 STEP="running parley migrate"
 "$PARLEY_BIN" migrate -c "$CONF" >"$DEMO_TMP/migrate.log" 2>&1 || fail "$(cat "$DEMO_TMP/migrate.log")"
@@ -526,35 +572,41 @@ for attempt in 1 2 3; do
 	start_parley || rc=$?
 	if [ "$rc" = 0 ]; then break; fi
 	if [ "$rc" = 2 ]; then fail "parley serve was not ready within 10 s"; fi
-	# Exited: someone took the port in the meantime? Then another one.
+	# Exited: someone took the port in the meantime? Then another one
+	# (not when DEMO_LISTEN chose it).
+	if [ -n "$DEMO_LISTEN" ] && grep -q 'cannot listen on' "$DEMO_TMP/parley.log"; then
+		fail "parley cannot listen on DEMO_LISTEN=$DEMO_LISTEN: $(grep -m1 'cannot listen on' "$DEMO_TMP/parley.log")"
+	fi
 	if [ "$attempt" = 3 ] || ! grep -q 'cannot listen on' "$DEMO_TMP/parley.log"; then
 		fail "parley serve exited"
 	fi
-	write_config "$(free_port)"
+	write_config "127.0.0.1:$(free_port)"
 done
 say "parley serve on $PARLEY_URL, ready in $(elapsed "$t0") s"
 
 section "Conversations (signed webhooks through parley replay; the website widget's HTTP API)"
+# One shop, Demo Shop (bicycles and e-bikes), on three channels: Anna on
+# WhatsApp, a customer in Portugal on Instagram, a visitor of its website.
 customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
-	"Hi Anna! Yes, we're open this Saturday from 10:00 to 17:00. On Sundays the shop is closed." \
-	"Hi! Are you open this Saturday?" \
+	"Hi Anna! Yes, Demo Shop is open this Saturday from 10:00 to 17:00. On Sundays the shop is closed." \
+	"Hi, this is Anna! Are you open this Saturday?" \
 	"And until what time?"
 sleep 1 # a little later…
 customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
-	"Of course! Your bike will be ready at the counter, see you at 16:30 on Saturday." \
-	"Great, then I'll pick up my bike around 16:30"
+	"Of course! Your bike will be ready at the counter after its service, see you at 16:30 on Saturday." \
+	"Great, then I'll pick up my bike from its service around 16:30"
 STEP="scripting Anna's booking"
 MEET_START=$(TZ=Europe/Amsterdam date -d 'tomorrow 10:00' '+%Y-%m-%dT%H:%M:%S%:z')
 script_booking "$MEET_START" anna.devries@example.com
 REPLY_KEY=text_template customer_turn whatsapp "$WA_CUSTOMER" "Anna" \
 	"Done! Tomorrow at 10:00 we'll show you the e-bikes in a video call: {meet_link} - the invitation is on its way to {invited}." \
-	"Could someone show me your e-bikes in a video call tomorrow at 10? My email is anna.devries@example.com"
+	"I'm also thinking about an e-bike, my budget is around 2500 euros. Could someone show me your e-bikes in a video call tomorrow at 10? My email is anna.devries@example.com"
 customer_turn instagram "$IG_CUSTOMER" "$IG_CUSTOMER" \
-	"Yes, we ship to Portugal! DHL takes 3-5 working days, and shipping is free above €50." \
-	"Hi! Do you ship to Portugal?" \
+	"Yes, Demo Shop ships helmets, locks and other accessories to Portugal! DHL takes 3-5 working days, and shipping is free above €50." \
+	"Hi! I saw your bike helmets on Instagram. Do you ship them to Portugal?" \
 	"How long does delivery take?"
 
-webchat_turn "Hello! I'm Tulip, the shop's assistant. Yes, the Gazelle city bike comes in 53 and 57 cm; you can try both in the shop." \
+webchat_turn "Hello! I'm the assistant of Demo Shop. Yes, the Gazelle city bike comes in 53 and 57 cm; at 1.85 m the 57 cm fits you, and you can test-ride both in the shop." \
 	"Hi there, is the Gazelle city bike available in a 57 cm frame?" \
 	"I'm 1.85 m tall"
 
@@ -564,12 +616,22 @@ transcript "$TENANT-ig-agent" "$IG_CUSTOMER" "Instagram: customer $IG_CUSTOMER"
 transcript "$TENANT-web-agent" "$WEB_SESSION" "Website chat: session $WEB_SESSION"
 
 STEP="waiting for Anna's lead"
+# The lead printed is the one that read everything Anna wrote: an earlier
+# extraction (after her first messages) knows neither her email nor her
+# budget.
 anna_conv=$(conv_of "$TENANT-wa-agent" "$WA_CUSTOMER")
+anna_last=$(q "SELECT max(sequence_no) FROM messages WHERE conversation_id = '$anna_conv' AND sender = 'user'")
 deadline=$(($(date +%s) + 30))
-until [ "$(q "SELECT count(*) FROM extractions WHERE conversation_id = '$anna_conv'")" -gt 0 ]; do
-	[ "$(date +%s)" -lt "$deadline" ] || fail "no lead was extracted from Anna's conversation within 30 s"
+until [ "$(q "SELECT count(*) FROM conversations WHERE conversation_id = '$anna_conv' AND extracted_through_seq >= $anna_last")" = 1 ]; do
+	[ "$(date +%s)" -lt "$deadline" ] || fail "no lead was extracted from all of Anna's messages within 30 s"
 	sleep 0.2
 done
+STEP="checking Anna's lead"
+IFS='|' read -r lead_name lead_email lead_budget < <(q "SELECT coalesce(name, ''), coalesce(email, ''), coalesce(budget_constraint, '')
+	FROM extractions WHERE conversation_id = '$anna_conv' AND is_latest")
+[ "$lead_name" = Anna ] || fail "the lead names '$lead_name', not Anna, who said 'this is Anna'"
+[ "$lead_email" = anna.devries@example.com ] || fail "the lead's email is '$lead_email', not the one Anna gave"
+[ "$lead_budget" = Yes ] || fail "the lead's budget_constraint is '$lead_budget', though Anna gave her budget"
 section "Leads (parley leads list --tenant $TENANT, parley leads show)"
 "$PARLEY_BIN" leads list --tenant "$TENANT" -c "$CONF" | sed 's/^./  &/' || fail "parley leads list failed"
 echo
@@ -600,7 +662,7 @@ if [ "$DEMO_KEEP" = 1 ]; then
 	section "Still running (DEMO_KEEP=1): Ctrl-C stops everything"
 	say "parley           $PARLEY_URL  (/webhooks/meta, /healthz, /readyz, /metrics)"
 	say "website chat     $PARLEY_URL/webchat/v1/demo?widget=$WIDGET  (open it in a browser)"
-	say "OpenAI stand-in  $OPENAI_URL  (/_requests, /_stats; unscripted answers are \"Echo: …\")"
+	say "OpenAI stand-in  $OPENAI_URL  (/_requests, /_stats; answers as the shop's assistant, tests/demo-replies.json)"
 	say "Graph stand-in   $GRAPH_URL  (/_requests, /_stats)"
 	say "Google stand-in  $GOOGLE_URL  (/_requests, /_events)"
 	say "database         psql '$DSN'"
@@ -614,9 +676,21 @@ if [ "$DEMO_KEEP" = 1 ]; then
 	say "then:"
 	say "  psql '$DSN' -c 'SELECT conversation_id, sequence_no, sender, status, text FROM messages ORDER BY 1, 2'"
 	say "  curl -s $PARLEY_URL/metrics | grep ^parley_replies"
-	trap 'echo; echo "  stopping…"; stop_all; echo "  parley, the stand-ins and PostgreSQL are stopped."; exit 0' INT TERM
-	while kill -0 "$PARLEY_PID" 2>/dev/null; do sleep 1; done
-	fail "parley serve exited on its own"
+	# Ctrl-C ends kept mode: the INT trap above stops everything. Waiting
+	# with `wait` (not a foreground sleep) lets a trap run at once. A
+	# Ctrl-C reaches parley too (the whole process group gets it): parley
+	# then exits 0 on its own, which is the same stop, not a failure.
+	while kill -0 "$PARLEY_PID" 2>/dev/null; do
+		sleep 1 &
+		wait $! || true
+	done
+	rc=0
+	wait "$PARLEY_PID" || rc=$?
+	PARLEY_PID=
+	if [ -n "$INTERRUPTED" ]; then exit "$INTERRUPTED"; fi
+	[ "$rc" = 0 ] || fail "parley serve exited on its own with status $rc"
+	INTERRUPTED=130
+	exit 130
 fi
 
 STEP="stopping parley"

@@ -90,4 +90,7 @@ int admin_tenant_known(struct admin_cmd *cmd, const char *tenant);
  * connection may be gone). */
 void admin_rollback(struct admin_cmd *cmd);
 
+/* `conversation archive` (src/cli/cmd_conversation_archive.c). */
+int conversation_archive(struct admin_cmd *cmd, int argc, char **argv);
+
 #endif

@@ -25,7 +25,7 @@
 --   6. a conversation_archives row (id p_archive): old agent, new agent,
 --      channel, count.
 -- The old agent, its conversations and messages stay readable. No row when
--- there is no such channel; r_old_agent and r_archive NULL when the channel
+-- there is no such channel (or it was removed); r_old_agent and r_archive NULL when the channel
 -- had no agent (nothing archived).
 CREATE OR REPLACE FUNCTION parley_relink_agent(p_channel text, p_tenant text, p_agent text,
                                                p_prompt text, p_name text, p_archive text)
@@ -37,7 +37,7 @@ DECLARE
     v_n integer := 0;
 BEGIN
     SELECT user_id INTO v_tenant FROM phone_numbers
-     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant) AND removed_at IS NULL
        FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;
@@ -60,5 +60,92 @@ BEGIN
     END IF;
     RETURN QUERY SELECT v_tenant, v_old, v_n,
                         CASE WHEN v_old IS NULL THEN NULL ELSE p_archive END;
+END
+$$;
+
+-- `parley channel remove`: channel p_channel (of tenant p_tenant) stops
+-- being a channel, without losing history. A soft delete (migration 0020):
+-- phone_numbers.removed_at is set; ingestion, the widget and `agent link`
+-- no longer find it, and its platform id may be added again. In one
+-- transaction, locking in parley_relink_agent's order (the channel row,
+-- then its link lock, exclusive: webhooks storing for it finish first):
+--   * with an agent linked and p_force false: nothing changes, r_status
+--     'has_agent' and r_agent say which agent;
+--   * with p_force, the agent is unlinked first (unlinked_at) and its active
+--     conversations become inactive with no reply due (a reply in
+--     production, leased, keeps its due time and finishes), as a relink
+--     does; r_archived counts them;
+--   * then removed_at is set: r_status 'removed'.
+-- r_status 'already_removed' for a removed channel; no row when there is no
+-- such channel for the tenant. Conversations, messages, extractions and
+-- meetings stay, readable with `parley conversation list|show`.
+CREATE OR REPLACE FUNCTION parley_remove_channel(p_channel text, p_tenant text, p_force boolean)
+RETURNS TABLE (r_status text, r_agent text, r_archived integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_removed timestamptz;
+    v_agent text;
+    v_n integer := 0;
+BEGIN
+    SELECT removed_at INTO v_removed FROM phone_numbers
+     WHERE id = p_channel AND (p_tenant IS NULL OR user_id = p_tenant)
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF v_removed IS NOT NULL THEN
+        RETURN QUERY SELECT 'already_removed'::text, NULL::text, 0;
+        RETURN;
+    END IF;
+    PERFORM parley_lock_channel_link(p_channel, true);
+    SELECT agent_id INTO v_agent FROM agents
+     WHERE phone_number_id = p_channel AND unlinked_at IS NULL;
+    IF v_agent IS NOT NULL THEN
+        IF NOT p_force THEN
+            RETURN QUERY SELECT 'has_agent'::text, v_agent, 0;
+            RETURN;
+        END IF;
+        UPDATE agents SET unlinked_at = now() WHERE agent_id = v_agent;
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = v_agent AND is_active;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
+    UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
+    RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
+END
+$$;
+
+-- `parley conversation archive`: conversation p_conv (of tenant p_tenant)
+-- becomes inactive with no reply due, as a relink archives conversations
+-- (a reply in production, leased, keeps its due time and finishes). The
+-- customer's next message opens a new conversation (parley_ingest_batch
+-- finds no active one for the agent and customer), with a new OpenAI
+-- conversation; the archived one stays readable. r_status 'archived' or
+-- 'already_archived'; no row when there is no such conversation for the
+-- tenant.
+CREATE OR REPLACE FUNCTION parley_archive_conversation(p_conv text, p_tenant text)
+RETURNS TABLE (r_status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_active boolean;
+BEGIN
+    SELECT c.is_active INTO v_active
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv AND (p_tenant IS NULL OR a.user_id = p_tenant)
+       FOR UPDATE OF c;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF NOT v_active THEN
+        RETURN QUERY SELECT 'already_archived'::text;
+        RETURN;
+    END IF;
+    UPDATE conversations
+       SET is_active = false,
+           reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+     WHERE conversation_id = p_conv;
+    RETURN QUERY SELECT 'archived'::text;
 END
 $$;

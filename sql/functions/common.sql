@@ -71,3 +71,14 @@ BEGIN
     END IF;
 END
 $$;
+
+-- True when the tenant owning agent p_agent is disabled (`parley tenant
+-- disable`, users.disabled_at): its webhooks are stored, but no reply,
+-- extraction or event is produced for its conversations. Every producer's
+-- claim (and next-due function) carries `AND NOT parley_tenant_disabled(agent_id)`,
+-- which leaves them due: they are taken up when the tenant is enabled again.
+CREATE OR REPLACE FUNCTION parley_tenant_disabled(p_agent text)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM agents a JOIN users u ON u.user_id = a.user_id
+                    WHERE a.agent_id = p_agent AND u.disabled_at IS NOT NULL);
+$$;

@@ -90,11 +90,13 @@ BEGIN
             PERFORM parley_lock_channel_link(p.id, false)
                FROM (SELECT id FROM phone_numbers
                       WHERE meta_phone_number_id = v_res_channel AND platform = v_res_platform
+                        AND removed_at IS NULL
                       ORDER BY id) p;
             SELECT count(*), max(a.agent_id) INTO v_count, v_agent
               FROM phone_numbers p
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
-             WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform;
+             WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform
+               AND p.removed_at IS NULL;
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.

@@ -38,6 +38,9 @@
 -- read receipt's message_id, README: Read receipts and typing). A webchat
 -- reply that starts is notified on parley_webchat, so that the session's
 -- polls report agent_typing at once (parley_webchat_typing).
+-- A disabled tenant's conversations are left out (parley_tenant_disabled,
+-- sql/functions/common.sql): they stay due, and are answered once it is
+-- enabled again.
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
                                      p_credits integer)
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
@@ -59,6 +62,7 @@ BEGIN
             SELECT conversation_id FROM conversations
              WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id)
              ORDER BY reply_due_at
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
@@ -524,7 +528,8 @@ BEGIN
               FROM conversations
              WHERE reply_due_at IS NOT NULL
                AND (is_active OR reply_lease_owner IS NOT NULL)
-               AND (reply_lease_until IS NULL OR reply_lease_until < now()));
+               AND (reply_lease_until IS NULL OR reply_lease_until < now())
+               AND NOT parley_tenant_disabled(agent_id));
 END
 $$;
 

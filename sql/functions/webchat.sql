@@ -6,7 +6,7 @@
 -- History before this file: git log -p sql/migrations/.
 
 -- The widget's channel and its linked agent: no row for an unknown (or
--- ambiguous) widget, agent_id NULL for a widget without an agent.
+-- ambiguous, or removed) widget, agent_id NULL for a widget without an agent.
 CREATE OR REPLACE FUNCTION parley_webchat_channel(p_widget text)
 RETURNS TABLE (channel_id text, user_id text, agent_id text)
 LANGUAGE sql STABLE AS $$
@@ -14,9 +14,11 @@ LANGUAGE sql STABLE AS $$
       FROM phone_numbers p
       LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
      WHERE p.platform = 'webchat' AND p.meta_phone_number_id = p_widget
+       AND p.removed_at IS NULL
      GROUP BY p.id, p.user_id
     HAVING (SELECT count(*) FROM phone_numbers q
-             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget) = 1;
+             WHERE q.platform = 'webchat' AND q.meta_phone_number_id = p_widget
+               AND q.removed_at IS NULL) = 1;
 $$;
 
 -- The session's active conversation on the widget's channel, if any.

@@ -1,6 +1,8 @@
 /*
- * `parley channel add|list|set-token`: a tenant's WhatsApp numbers,
- * Instagram accounts and webchat widgets (phone_numbers rows).
+ * `parley channel add|list|set-token|remove`: a tenant's WhatsApp numbers,
+ * Instagram accounts and webchat widgets (phone_numbers rows). A removed
+ * channel keeps its row (phone_numbers.removed_at, migration 0020): its
+ * conversations and messages stay; list and add leave it out.
  *
  * Access tokens come from a file or standard input, never from the command
  * line, where every user of the machine can read them (ps, /proc, shell
@@ -8,6 +10,7 @@
  * webchat channel has no token: the seed's NOT NULL column holds ''.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,7 @@ static const char CHANNEL_SQL[] =
     "  FROM phone_numbers p"
     "  LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL"
     " WHERE ($1::text IS NULL OR p.user_id = $1) AND ($2::text IS NULL OR p.id = $2)"
+    "   AND p.removed_at IS NULL"
     " ORDER BY p.user_id, p.platform, p.id";
 
 /* Reads the token named by --token-file, reporting as the command. Returns
@@ -146,10 +150,11 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 			   "SELECT pg_advisory_xact_lock(1885434477, hashtext($1 || ':' || $2))", 2,
 			   key, &e) < 0)
 		goto db_error;
-	res = pgsync_exec(cmd->conn,
-			  "SELECT id, user_id FROM phone_numbers"
-			  " WHERE platform = $1 AND meta_phone_number_id = $2",
-			  2, key, &e);
+	res =
+	    pgsync_exec(cmd->conn,
+			"SELECT id, user_id FROM phone_numbers"
+			" WHERE platform = $1 AND meta_phone_number_id = $2 AND removed_at IS NULL",
+			2, key, &e);
 	if (!res)
 		goto db_error;
 	if (PQntuples(res) > 0) {
@@ -271,7 +276,7 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 	PGresult *res = pgsync_exec(cmd->conn,
 				    "UPDATE phone_numbers SET access_token = $2"
 				    " WHERE id = $1 AND ($3::text IS NULL OR user_id = $3)"
-				    "   AND platform <> 'webchat'"
+				    "   AND platform <> 'webchat' AND removed_at IS NULL"
 				    " RETURNING user_id, platform",
 				    3, p, &e);
 	if (!res) {
@@ -284,7 +289,8 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 		const char *q[] = {id, tenant};
 		res = pgsync_exec(cmd->conn,
 				  "SELECT platform FROM phone_numbers"
-				  " WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+				  " WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)"
+				  "   AND removed_at IS NULL",
 				  2, q, &e);
 		if (!res) {
 			rc = admin_db_fail(cmd, &e);
@@ -310,12 +316,97 @@ done:
 	return rc;
 }
 
+/*
+ * `channel remove ID --tenant T [--force]`: refused while an agent is linked
+ * unless --force, which unlinks it first and archives its active
+ * conversations (parley_remove_channel, sql/functions/admin.sql). Nothing is
+ * deleted: conversations and messages stay readable.
+ */
+static int channel_remove(struct admin_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {"force", no_argument, NULL, 'F'},
+	    {0, 0, 0, 0},
+	};
+	const char *tenant = NULL, *bad;
+	bool force = false;
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'F': force = true; break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return admin_usage_error(cmd, "which channel? give its ID");
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	const char *id = argv[optind];
+	if ((bad = admin_check_id(id)))
+		return admin_usage_error(cmd, "channel id '%s' %s", id, bad);
+	if (!tenant)
+		return admin_usage_error(cmd, "--tenant ID is required (the channel's tenant)");
+	if ((bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_connect(cmd);
+	if (rc || (rc = admin_tenant_known(cmd, tenant)))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {id, tenant, force ? "true" : "false"};
+	PGresult *res = pgsync_exec(cmd->conn,
+				    "SELECT r_status, r_agent, r_archived"
+				    "  FROM parley_remove_channel($1, $2, $3::boolean)",
+				    3, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return admin_fail(cmd, "no channel '%s' for tenant '%s'", id, tenant);
+	}
+	const char *status = PQgetvalue(res, 0, 0);
+	const char *agent = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+	long archived = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+	if (strcmp(status, "has_agent") == 0) {
+		rc = admin_fail(cmd,
+				"channel '%s' has agent '%s' linked: remove it with --force, which "
+				"unlinks the agent first (its conversations and messages stay)",
+				id, agent);
+	} else if (strcmp(status, "already_removed") == 0) {
+		rc = admin_fail(cmd, "channel '%s' was already removed", id);
+	} else if (cmd->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "channel_id", id);
+		cJSON_AddStringToObject(o, "tenant_id", tenant);
+		cJSON_AddBoolToObject(o, "removed", true);
+		if (agent)
+			cJSON_AddStringToObject(o, "unlinked_agent_id", agent);
+		else
+			cJSON_AddNullToObject(o, "unlinked_agent_id");
+		cJSON_AddNumberToObject(o, "archived_conversations", (double)archived);
+		admin_out_json(stdout, o);
+	} else if (agent) {
+		printf("removed channel %s of tenant %s: agent %s unlinked, %ld active "
+		       "conversation(s) archived; conversations and messages kept\n",
+		       id, tenant, agent, archived);
+	} else {
+		printf("removed channel %s of tenant %s; conversations and messages kept\n", id,
+		       tenant);
+	}
+	PQclear(res);
+	return rc;
+}
+
 static const struct admin_sub subs[] = {
     {"add", channel_add,
      "--tenant ID --platform whatsapp|instagram|webchat --meta-id ID [--name NAME] "
      "[--token-file FILE|-] [--id ID]"},
     {"list", channel_list, "[--tenant ID]"},
     {"set-token", channel_set_token, "ID --token-file FILE|- [--tenant ID]"},
+    {"remove", channel_remove, "ID --tenant ID [--force]"},
 };
 
 int cmd_channel(int argc, char **argv)

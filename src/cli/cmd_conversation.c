@@ -406,6 +406,7 @@ static const struct admin_sub subs[] = {
     {"send", conversation_send,
      "ID [--tenant ID] (--text-file FILE|- [--keep-ai] | --template NAME --language CODE "
      "[--param TEXT]... [--keep-ai])"},
+    {"archive", conversation_archive, "ID [--tenant ID]"},
 };
 
 int cmd_conversation(int argc, char **argv)

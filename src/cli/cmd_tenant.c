@@ -1,9 +1,12 @@
 /*
- * `parley tenant add|list|show`: the businesses (users rows) sharing this
- * deployment. A tenant is created with its credits row, so that credits
- * and replies never meet a tenant without one.
+ * `parley tenant add|list|show|disable|enable`: the businesses (users rows)
+ * sharing this deployment. A disabled tenant (users.disabled_at, migration
+ * 0020) has its webhooks stored, but no reply, extraction or event produced
+ * (parley_tenant_disabled, sql/functions/common.sql). A tenant is created with its credits row, so
+ * that credits and replies never meet a tenant without one.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +23,11 @@
 	"SELECT u.user_id AS tenant_id, u.email, u.company_name AS company,"                       \
 	"       coalesce(c.remaining_credits, 0) AS credits_remaining,"                            \
 	"       coalesce(c.total_used, 0) AS credits_used,"                                        \
-	"       (SELECT count(*) FROM phone_numbers p WHERE p.user_id = u.user_id) AS "            \
+	"       (SELECT count(*) FROM phone_numbers p WHERE p.user_id = u.user_id"                 \
+	"           AND p.removed_at IS NULL) AS "                                                 \
 	"channel_count,"                                                                           \
-	"       " TS("u.created_at") " AS created_at"
+	"       " TS("u.created_at") " AS created_at,"                                             \
+				     "       u.disabled_at IS NOT NULL AS disabled"
 #define TENANT_FROM  "  FROM users u LEFT JOIN credits c USING (user_id)"
 #define TENANT_WHERE " WHERE $1::text IS NULL OR u.user_id = $1"
 
@@ -176,7 +181,7 @@ static int tenant_show(struct admin_cmd *cmd, int argc, char **argv)
 	    "           AND o.unlinked_at IS NOT NULL) AS previous_agents"
 	    "  FROM phone_numbers p"
 	    "  LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL"
-	    " WHERE p.user_id = $1 ORDER BY p.platform, p.id",
+	    " WHERE p.user_id = $1 AND p.removed_at IS NULL ORDER BY p.platform, p.id",
 	    1, p, &e);
 	if (!channels) {
 		rc = admin_db_fail(cmd, &e);
@@ -199,10 +204,76 @@ done:
 	return rc;
 }
 
+/* `tenant disable|enable ID`: sets or clears users.disabled_at. Saying it
+ * twice is not an error: the second says so and changes nothing. */
+static int tenant_set_disabled(struct admin_cmd *cmd, int argc, char **argv, bool disable)
+{
+	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
+	int c;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1)
+		return c == 'h' ? EXIT_OK : EXIT_USAGE;
+	if (optind >= argc)
+		return admin_usage_error(cmd, "which tenant? give its ID");
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	const char *id = argv[optind], *bad;
+	if ((bad = admin_check_id(id)))
+		return admin_usage_error(cmd, "tenant id '%s' %s", id, bad);
+	int rc = admin_connect(cmd);
+	if (rc || (rc = admin_tenant_known(cmd, id)))
+		return rc;
+	struct pgsync_error e;
+	const char *p[] = {id};
+	/* The row lock orders concurrent disables and enables; the RETURNING
+	 * says whether this one changed anything. */
+	PGresult *res = pgsync_exec(
+	    cmd->conn,
+	    disable
+		? "UPDATE users SET disabled_at = now() WHERE user_id = $1 AND disabled_at IS NULL"
+		  " RETURNING user_id"
+		: "UPDATE users SET disabled_at = NULL WHERE user_id = $1 AND disabled_at IS NOT "
+		  "NULL"
+		  " RETURNING user_id",
+	    1, p, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	bool changed = PQntuples(res) > 0;
+	PQclear(res);
+	if (cmd->json) {
+		if (!(res = pgsync_exec(cmd->conn, TENANT_SQL, 1, p, &e)))
+			return admin_db_fail(cmd, &e);
+		cJSON *o = admin_out_object(res, 0);
+		cJSON_AddBoolToObject(o, "changed", changed);
+		admin_out_json(stdout, o);
+		PQclear(res);
+	} else if (!changed) {
+		printf("tenant %s was already %s\n", id, disable ? "disabled" : "enabled");
+	} else if (disable) {
+		printf("disabled tenant %s: its webhooks are stored, but no reply, extraction or "
+		       "event is produced until parley tenant enable %s\n",
+		       id, id);
+	} else {
+		printf("enabled tenant %s: replies and extractions due are produced again\n", id);
+	}
+	return EXIT_OK;
+}
+
+static int tenant_disable(struct admin_cmd *cmd, int argc, char **argv)
+{
+	return tenant_set_disabled(cmd, argc, argv, true);
+}
+
+static int tenant_enable(struct admin_cmd *cmd, int argc, char **argv)
+{
+	return tenant_set_disabled(cmd, argc, argv, false);
+}
+
 static const struct admin_sub subs[] = {
     {"add", tenant_add, "--id ID --email EMAIL [--company NAME] [--credits N]"},
     {"list", tenant_list, ""},
     {"show", tenant_show, "ID"},
+    {"disable", tenant_disable, "ID"},
+    {"enable", tenant_enable, "ID"},
 };
 
 int cmd_tenant(int argc, char **argv)

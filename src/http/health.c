@@ -10,6 +10,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_catalog.h"
 #include "reply_worker.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -108,9 +109,13 @@ void health_handle_readyz(struct app *app, struct evhttp_request *req)
 
 void health_handle_metrics(struct app *app, struct evhttp_request *req)
 {
+	/* What /readyz would answer now, without a probe of its own: the last
+	 * probe's outcome (docs/alerts.yml, ParleyNotReady). */
+	bool ready = !app->stopping && db_pool_ready(app->db) > 0 && (!probe.done_once || probe.ok);
+	metrics_set("parley_ready", NULL, ready ? 1 : 0);
 	metrics_set("parley_db_connections", "state=\"ready\"", db_pool_ready(app->db));
 	metrics_set("parley_db_connections", "state=\"busy\"", db_pool_busy(app->db));
-	metrics_set("parley_db_connections", "state=\"configured\"", db_pool_size(app->db));
+	metrics_set("parley_db_pool_size", NULL, db_pool_size(app->db));
 	metrics_set("parley_db_queries_queued", NULL, db_pool_queued(app->db));
 	metrics_set("parley_http_requests_in_flight", NULL, http_server_in_flight());
 	if (app->replies) {
@@ -121,6 +126,7 @@ void health_handle_metrics(struct app *app, struct evhttp_request *req)
 		metrics_set("parley_upstream_in_flight", "state=\"queued\"",
 			    http_client_queued(app->upstream));
 	}
+	process_metrics_update();
 	char *text = metrics_render();
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 	free(text);

@@ -73,6 +73,11 @@ void metrics_add(const char *name, const char *labels, double v)
 	find_series(name, labels)->value += v;
 }
 
+void metrics_touch(const char *name, const char *labels)
+{
+	(void)find_series(name, labels);
+}
+
 void metrics_set(const char *name, const char *labels, double v)
 {
 	find_series(name, labels)->value = v;

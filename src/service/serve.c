@@ -21,6 +21,7 @@
 #include "meeting_tools.h"
 #include "migrate.h"
 #include "metrics.h"
+#include "metrics_catalog.h"
 #include "reply_worker.h"
 #include "sd_notify.h"
 #include "webchat.h"
@@ -44,61 +45,6 @@ struct server {
 	int ready_sent;
 	struct migrate_expect *schema; /* this parley's migrations, for the pool's check */
 };
-
-static void declare_metrics(void)
-{
-	metrics_declare("parley_webhooks_total", METRIC_COUNTER,
-			"Webhook POSTs by object and result.");
-	metrics_declare("parley_webhook_events_total", METRIC_COUNTER,
-			"Events in stored webhooks by outcome (stored, duplicates, statuses, "
-			"early_statuses).");
-	metrics_declare("parley_messages_skipped_total", METRIC_COUNTER,
-			"Inbound messages (and statuses) not stored, by reason: their channel "
-			"is unknown, ambiguous or has no agent, or an id is longer than its "
-			"column (id_too_long).");
-	metrics_declare("parley_signature_failures_total", METRIC_COUNTER,
-			"Webhook POSTs with a missing or invalid X-Hub-Signature-256.");
-	metrics_declare("parley_webhook_duration_seconds", METRIC_HISTOGRAM,
-			"Time from a verified webhook to its answer.");
-	metrics_declare("parley_db_connections", METRIC_GAUGE,
-			"Database pool connections by state.");
-	metrics_declare("parley_db_queries_queued", METRIC_GAUGE,
-			"Queries waiting for a database connection.");
-	metrics_declare("parley_http_requests_in_flight", METRIC_GAUGE,
-			"HTTP requests accepted and not yet answered.");
-	metrics_declare("parley_raw_webhooks_pruned_total", METRIC_COUNTER,
-			"Raw webhook bodies deleted after server.keep_raw_days.");
-	metrics_declare("parley_replies_total", METRIC_COUNTER,
-			"Replies by outcome (sent, failed, no_credits, window_closed, paused, "
-			"lost_claim, abandoned).");
-	metrics_declare("parley_credit_refusals_total", METRIC_COUNTER,
-			"Replies not produced because the tenant had too few credits.");
-	metrics_declare("parley_replies_skipped_total", METRIC_COUNTER,
-			"Replies not produced, by reason: no_credits, window_closed (the 24-hour "
-			"window had closed), paused (the AI is paused).");
-	metrics_declare("parley_upstream_requests_total", METRIC_COUNTER,
-			"Requests to OpenAI, the Graph API and Google by target and status class.");
-	metrics_declare("parley_upstream_duration_seconds", METRIC_HISTOGRAM,
-			"Time on the wire of requests to OpenAI, the Graph API and Google.");
-	metrics_declare("parley_send_failures_total", METRIC_COUNTER,
-			"Replies the Graph API finally refused, by Meta error code.");
-	metrics_declare("parley_db_step_failures_total", METRIC_COUNTER,
-			"Reply and extraction database steps that failed with an error retrying "
-			"cannot fix, by worker, step and SQLSTATE; each ended its job as failed.");
-	metrics_declare("parley_platform_id_collisions_total", METRIC_COUNTER,
-			"Sends the Graph API answered with a platform message id already recorded "
-			"for another message (recorded as sent without it).");
-	metrics_declare("parley_replies_in_progress", METRIC_GAUGE,
-			"Replies being produced or sent by this process.");
-	metrics_declare("parley_event_loop_lag_seconds", METRIC_HISTOGRAM,
-			"How late a 250 ms loop timer fires: time the loop spent blocked or busy.");
-	metrics_declare("parley_messages_total", METRIC_COUNTER,
-			"Messages stored (inbound, from webhooks) and sent (outbound, agent "
-			"replies) by platform.");
-	metrics_declare(
-	    "parley_upstream_in_flight", METRIC_GAUGE,
-	    "Requests to upstreams on the wire, and queued behind openai.max_in_flight.");
-}
 
 static int schema_gate(void *ctx, const PGresult *res, const char *err, char *why, size_t whylen)
 {
@@ -352,7 +298,8 @@ int cmd_serve(int argc, char **argv)
 		server_free(&s);
 		return EXIT_USAGE;
 	}
-	declare_metrics();
+	/* Every family, before any subsystem counts in it. */
+	metrics_catalog_declare();
 
 	/* Precise timers: libevent's default coarse clock can fire a timer a
 	 * tick (4-10 ms) early, and a server's retry-after is a minimum. */

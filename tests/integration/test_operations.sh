@@ -45,10 +45,10 @@ cp "$conf.orig" "$conf"
 
 # --- metrics: valid exposition format, every family with HELP and TYPE
 metrics=$(curl -sS "$url/metrics")
-bad=$(printf '%s\n' "$metrics" | grep -vE '^# (HELP|TYPE) parley_[a-z0-9_]+ .+$' |
-	grep -vE '^parley_[a-z0-9_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$' || true)
-eq "every metrics line is HELP, TYPE or a parley_ sample" "" "$bad"
-for fam in $(printf '%s\n' "$metrics" | sed -nE 's/^# TYPE (parley_[a-z0-9_]+) .*/\1/p'); do
+bad=$(printf '%s\n' "$metrics" | grep -vE '^# (HELP|TYPE) (parley|process)_[a-z0-9_]+ .+$' |
+	grep -vE '^(parley|process)_[a-z0-9_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$' || true)
+eq "every metrics line is HELP, TYPE or a parley_ or process_ sample" "" "$bad"
+for fam in $(printf '%s\n' "$metrics" | sed -nE 's/^# TYPE ((parley|process)_[a-z0-9_]+) .*/\1/p'); do
 	printf '%s\n' "$metrics" | grep -q "^# HELP $fam " || _t_report fail "HELP for $fam"
 done
 contains "database pool state exported" 'parley_db_connections{state="ready"}' "$metrics"

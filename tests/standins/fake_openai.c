@@ -15,6 +15,12 @@
  *                   it waits, its conversation is busy (see below).
  *   --api-key KEY   only "Authorization: Bearer KEY" is accepted (401
  *                   invalid_api_key otherwise); without it, any bearer token.
+ *   --replies FILE  a scripted reply mode (make demo's kept mode): FILE is a
+ *                   JSON array of {"when": ["word", …], "text": "…"}; an
+ *                   unscripted, unstructured response answers with the text
+ *                   of the first rule one of whose words (case-insensitive)
+ *                   occurs in the customer's (role "user") input, a rule
+ *                   without "when" matching anything; no match: "Echo: …".
  *   --require-conversation
  *                   refuse /v1/responses without "conversation" (the real
  *                   API allows it, and parley's lead extraction may omit it).
@@ -162,6 +168,7 @@ struct fake {
 	 * and whose user input mentions WORD (any case) calls it, unscripted */
 	const char *escalate_on;
 	long escalations; /* such calls answered */
+	cJSON *replies;   /* --replies: [{"when":[…],"text":…}, …], or NULL */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -757,6 +764,94 @@ static char *echo_text(const cJSON *input)
 		}
 	}
 	return strbuf_detach(&sb);
+}
+
+/* --replies: the first rule matching what the customer wrote, or NULL. */
+static char *scripted_reply(const struct fake *f, const cJSON *input)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const cJSON *item, *rule, *w;
+	char *lower, *p, *out = NULL;
+
+	if (!f->replies)
+		return NULL;
+	if (cJSON_IsString(input)) {
+		item_text(input, &sb);
+	} else {
+		cJSON_ArrayForEach(item, input)
+		{
+			const char *role = json_str(item, "role");
+
+			if (role && !strcmp(role, "user")) {
+				strbuf_putc(&sb, '\n');
+				item_text(item, &sb);
+			}
+		}
+	}
+	lower = strbuf_detach(&sb);
+	if (!lower)
+		lower = xstrdup("");
+	for (p = lower; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	cJSON_ArrayForEach(rule, f->replies)
+	{
+		const cJSON *when = cJSON_GetObjectItemCaseSensitive(rule, "when");
+		bool match = !when;
+
+		cJSON_ArrayForEach(w, when) if (strstr(lower, w->valuestring)) match = true;
+		if (match) {
+			out = xstrdup(json_str(rule, "text"));
+			break;
+		}
+	}
+	free(lower);
+	return out;
+}
+
+/* Reads and checks --replies FILE; NULL after saying why. */
+static cJSON *load_replies(const char *path)
+{
+	FILE *in = fopen(path, "r");
+	struct strbuf sb = STRBUF_INIT;
+	char buf[4096];
+	size_t n;
+	cJSON *doc, *rule, *w;
+
+	if (!in) {
+		fprintf(stderr, "fake_openai: --replies %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		strbuf_append(&sb, buf, n);
+	fclose(in);
+	doc = cJSON_Parse(sb.buf ? sb.buf : "");
+	strbuf_free(&sb);
+	if (!cJSON_IsArray(doc))
+		goto bad;
+	cJSON_ArrayForEach(rule, doc)
+	{
+		const cJSON *when = cJSON_GetObjectItemCaseSensitive(rule, "when");
+
+		if (!json_str(rule, "text") || (when && !cJSON_IsArray(when)))
+			goto bad;
+		cJSON_ArrayForEach(w, when)
+		{
+			if (!cJSON_IsString(w))
+				goto bad;
+			for (char *p = w->valuestring; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+		}
+	}
+	return doc;
+bad:
+	fprintf(stderr,
+		"fake_openai: --replies %s: want a JSON array of {\"when\": [\"word\", …], "
+		"\"text\": \"…\"}\n",
+		path);
+	cJSON_Delete(doc);
+	return NULL;
 }
 
 /* Exactly n ASCII characters of numbered sentences. */
@@ -1478,7 +1573,7 @@ static void response_answer(struct fake *f, const cJSON *doc, const cJSON *step,
 		text = long_text((size_t)json_num(step, "text_len", 0));
 	else if (fmt)
 		text = structured_text(doc, fmt, step);
-	else
+	else if (!(text = scripted_reply(f, input)))
 		text = xstrdup(echo);
 	if (fmt)
 		f->structured++;
@@ -1870,7 +1965,8 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: fake_openai --listen HOST:PORT [--log FILE] [--delay-ms N]\n"
 		    "                   [--api-key KEY] [--require-conversation] [--escalate-on "
-		    "WORD]\n");
+		    "WORD]\n"
+		    "                   [--replies FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -1882,6 +1978,7 @@ int main(int argc, char **argv)
 	    {"api-key", required_argument, NULL, 'k'},
 	    {"require-conversation", no_argument, NULL, 'c'},
 	    {"escalate-on", required_argument, NULL, 'e'},
+	    {"replies", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1905,6 +2002,11 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			f.escalate_on = optarg;
+			break;
+		case 'r':
+			cJSON_Delete(f.replies);
+			if (!(f.replies = load_replies(optarg)))
+				return 2;
 			break;
 		case 'd':
 			errno = 0;
@@ -1932,6 +2034,7 @@ int main(int argc, char **argv)
 	standin_log(&f.s, "stopped");
 	standin_free(&f.s);
 	cJSON_Delete(f.open_calls);
+	cJSON_Delete(f.replies);
 	libevent_global_shutdown();
 	return rc;
 }

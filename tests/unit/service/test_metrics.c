@@ -72,6 +72,25 @@ static void test_declare_twice_is_harmless(void **state)
 	free(text);
 }
 
+static void test_touch_exposes_zero_and_keeps_values(void **state)
+{
+	(void)state;
+	metrics_declare("parley_z_total", METRIC_COUNTER, "Z.");
+	metrics_declare("parley_z_seconds", METRIC_HISTOGRAM, "Z.");
+	metrics_touch("parley_z_total", "outcome=\"failed\"");
+	metrics_touch("parley_z_seconds", "");
+	char *text = metrics_render();
+	assert_non_null(strstr(text, "parley_z_total{outcome=\"failed\"} 0\n"));
+	assert_non_null(strstr(text, "parley_z_seconds_bucket{le=\"+Inf\"} 0\n"));
+	assert_non_null(strstr(text, "parley_z_seconds_count 0\n"));
+	free(text);
+	metrics_add("parley_z_total", "outcome=\"failed\"", 2);
+	metrics_touch("parley_z_total", "outcome=\"failed\"");
+	text = metrics_render();
+	assert_non_null(strstr(text, "parley_z_total{outcome=\"failed\"} 2\n"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -79,6 +98,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_gauge_without_labels, teardown),
 	    cmocka_unit_test_teardown(test_histogram_buckets_cumulative, teardown),
 	    cmocka_unit_test_teardown(test_declare_twice_is_harmless, teardown),
+	    cmocka_unit_test_teardown(test_touch_exposes_zero_and_keeps_values, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
