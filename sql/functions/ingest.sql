@@ -155,6 +155,7 @@ BEGIN
             PERFORM pg_notify('parley_reply_due', v_conv);
         END IF;
         v_stored[w] := v_stored[w] + 1;
+        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL); -- events out (events.sql)
     END LOOP;
 
     -- Outcomes and raw bodies per webhook, in the order given (arrival
