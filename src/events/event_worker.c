@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "app.h"
@@ -223,12 +224,20 @@ static void post(struct job *j)
 	const struct config *cfg = &w->app->cfg;
 	long long ts = (long long)time(NULL);
 	size_t len = strlen(j->body);
+	/* An endpoint added while events.allow_http was on keeps its URL; the
+	 * setting is what counts now. */
+	if (!cfg->events_allow_http && strncasecmp(j->url, "https://", 8) != 0) {
+		j->verdict = "final";
+		j->error = xstrdup("the URL is not https (events.allow_http is off)");
+		j->step = STEP_RECORD;
+		run(j);
+		return;
+	}
 	char *sig = event_signature_header(j->secret, j->previous, j->event_id, ts, j->body, len);
 	if (!sig) {
 		/* A secret that does not decode (edited by hand): final. */
 		j->verdict = "final";
 		j->error = xstrdup("the endpoint's secret is malformed");
-		j->duration_ms = 0;
 		j->step = STEP_RECORD;
 		run(j);
 		return;
