@@ -447,18 +447,24 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM event_endpoints WHERE disabled_at IS NULL) THEN
         RETURN NULL;
     END IF;
-    SELECT a.user_id,
-           jsonb_build_object('conversation_id', c.conversation_id, 'customer', c.customer_phone,
+    -- The tenant, and whether it wants this type, before building anything.
+    SELECT a.user_id INTO v_user
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv;
+    IF v_user IS NULL OR NOT EXISTS (
+           SELECT 1 FROM event_endpoints
+            WHERE user_id = v_user AND disabled_at IS NULL
+              AND event_types && ARRAY['*', p_type]::text[]) THEN
+        RETURN NULL;
+    END IF;
+    SELECT jsonb_build_object('conversation_id', c.conversation_id, 'customer', c.customer_phone,
                               'customer_name', c.customer_name, 'channel', p.id,
                               'platform', p.platform, 'agent_id', a.agent_id)
-      INTO v_user, v_data
+      INTO v_data
       FROM conversations c
       JOIN agents a ON a.agent_id = c.agent_id
       JOIN phone_numbers p ON p.id = a.phone_number_id
      WHERE c.conversation_id = p_conv;
-    IF v_user IS NULL OR NOT parley_events_wanted(v_user, p_type) THEN
-        RETURN NULL;
-    END IF;
     IF p_seq IS NOT NULL THEN
         SELECT jsonb_build_object('message_id', m.message_id, 'sequence_no', m.sequence_no,
                                   'text', m.text, 'author', m.author, 'kind', m.kind,
@@ -685,6 +691,19 @@ $$;
 
 
 --
+-- Name: parley_events_enabled_for_agent(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_events_enabled_for_agent(p_agent text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM agents a
+                     JOIN event_endpoints e ON e.user_id = a.user_id AND e.disabled_at IS NULL
+                    WHERE a.agent_id = p_agent)
+$$;
+
+
+--
 -- Name: parley_events_wanted(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -838,6 +857,7 @@ DECLARE
     v_skips jsonb[];
     v_result jsonb;
     v_results jsonb[] := '{}';
+    v_events boolean := false; -- events out: the channel's tenant has an enabled endpoint
 BEGIN
     IF n = 0 THEN
         RETURN v_results;
@@ -879,6 +899,7 @@ BEGIN
               FROM phone_numbers p
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
              WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform;
+            v_events := parley_events_enabled_for_agent(v_agent); -- events out (events.sql)
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.
@@ -950,7 +971,7 @@ BEGIN
             PERFORM pg_notify('parley_reply_due', v_conv);
         END IF;
         v_stored[w] := v_stored[w] + 1;
-        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL); -- events out (events.sql)
+        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL) WHERE v_events; -- events out (events.sql)
     END LOOP;
 
     -- Outcomes and raw bodies per webhook, in the order given (arrival

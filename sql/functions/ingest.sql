@@ -43,6 +43,7 @@ DECLARE
     v_skips jsonb[];
     v_result jsonb;
     v_results jsonb[] := '{}';
+    v_events boolean := false; -- events out: the channel's tenant has an enabled endpoint
 BEGIN
     IF n = 0 THEN
         RETURN v_results;
@@ -84,6 +85,7 @@ BEGIN
               FROM phone_numbers p
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
              WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform;
+            v_events := parley_events_enabled_for_agent(v_agent); -- events out (events.sql)
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.
@@ -155,7 +157,7 @@ BEGIN
             PERFORM pg_notify('parley_reply_due', v_conv);
         END IF;
         v_stored[w] := v_stored[w] + 1;
-        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL); -- events out (events.sql)
+        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL) WHERE v_events; -- events out (events.sql)
     END LOOP;
 
     -- Outcomes and raw bodies per webhook, in the order given (arrival
