@@ -305,9 +305,11 @@ $$;
 -- is found by the poll (in another).
 CREATE OR REPLACE FUNCTION parley_next_event_delivery_ms()
 RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT coalesce(greatest(0, ceil(extract(epoch FROM
-               min(greatest(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at)))
-               - now()) * 1000))::bigint, -1)
+    -- greatest() skips NULLs (greatest(0, NULL) is 0): "none" must be
+    -- decided before it, or an idle worker would claim every few ms.
+    SELECT CASE WHEN due IS NULL THEN -1
+                ELSE greatest(0, ceil(extract(epoch FROM due - now()) * 1000))::bigint END
+      FROM (SELECT min(greatest(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at))) AS due
       FROM event_deliveries d
       JOIN event_endpoints e ON e.endpoint_id = d.endpoint_id AND e.disabled_at IS NULL
      WHERE d.state = 'pending'
@@ -317,7 +319,7 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
                           AND x.state = 'pending' AND x.event_seq < d.event_seq)
        AND NOT EXISTS (SELECT 1 FROM event_deliveries x
                         WHERE x.endpoint_id = d.endpoint_id AND x.state = 'pending'
-                          AND x.lease_until > now())
+                          AND x.lease_until > now())) n
 $$;
 
 -- Extends every live lease of p_owner by p_seconds.

@@ -172,6 +172,15 @@ eq "20 pings, 20 requests, 20 distinct ids" "20 20" "$(requests | jq '[.[] | sel
 eq "each delivered in one attempt" "0" "$(sql "$dsn" "SELECT count(*) FROM event_deliveries WHERE endpoint_id = 'ep_a' AND attempts > 1 AND delivery_id > (SELECT max(delivery_id) - 20 FROM event_deliveries)")"
 stop_parley "$pid2"
 
+# An idle worker looks for work about once a second, not in a loop (an empty
+# "next due" once read as "due now": greatest(0, NULL) is 0).
+commits() { sql "$dsn" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+sleep 1.5
+c0=$(commits)
+sleep 3
+c1=$(commits)
+eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
+
 ok "remove" ep remove ep_b
 eq "its deliveries went with it" "0" "$(sql "$dsn" "SELECT count(*) FROM event_deliveries WHERE endpoint_id = 'ep_b'")"
 contains "metrics count deliveries" "parley_event_deliveries_total" "$(curl -sS "$url/metrics")"
