@@ -88,7 +88,7 @@ stop_all() {
 	stop_pid "$OPENAI_PID"
 	stop_pid "$GRAPH_PID"
 	stop_pid "$GOOGLE_PID"
-	stop_pid "$RECEIVER_PID"
+	stop_pid "$RECEIVER_PID" || true # a Python stand-in: its status says nothing about parley
 	PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID='' RECEIVER_PID=''
 	if declare -F pg_stop >/dev/null; then pg_stop; fi
 }

@@ -12,7 +12,7 @@ POST /_reset clears requests and scripts. Prints "listening on HOST:PORT".
 Python rather than C like the other stand-ins: a receiver needs threads (a
 hanging answer must not hold the others) and nothing of parley's code.
 """
-import argparse, json, socket, sys, threading, time
+import argparse, json, os, signal, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -82,11 +82,16 @@ def main():
     host, port = a.listen.rsplit(":", 1)
     srv = ThreadingHTTPServer((host, int(port)), Handler)
     srv.daemon_threads = True
+    # Exit 0 on SIGTERM, like the C stand-ins (callers check the status).
+    def stop(signum, frame):
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
     print("listening on %s:%d" % srv.server_address[:2], flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
         pass
+    srv.server_close()
 
 
 if __name__ == "__main__":
