@@ -58,6 +58,7 @@ BEGIN
            platform_message_id = EXCLUDED.platform_message_id,
            updated_at = EXCLUDED.updated_at
      WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
+    PERFORM parley_emit_message_event('message.status', v_mid, jsonb_build_object('status', p_status)) WHERE FOUND AND p_status IN ('delivered', 'read'); -- events out (events.sql)
     RETURN true;
 END
 $$;
@@ -127,6 +128,71 @@ BEGIN
     UPDATE conversations SET reply_charged = true
      WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
     RETURN true;
+END
+$$;
+
+
+--
+-- Name: parley_claim_event_deliveries(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_claim_event_deliveries(p_owner text, p_limit integer, p_lease_seconds integer, p_max_per_endpoint integer) RETURNS SETOF jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    ep record;
+    r record;
+    v_live integer;
+    v_left integer := p_limit;
+BEGIN
+    FOR ep IN
+        SELECT e.endpoint_id, e.url, e.secret,
+               CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous
+          FROM event_endpoints e
+         WHERE e.disabled_at IS NULL
+           AND EXISTS (SELECT 1 FROM event_deliveries d
+                        WHERE d.endpoint_id = e.endpoint_id AND d.state = 'pending'
+                          AND d.next_attempt_at <= now()
+                          AND (d.lease_until IS NULL OR d.lease_until < now()))
+         ORDER BY e.endpoint_id
+           FOR UPDATE OF e SKIP LOCKED
+    LOOP
+        EXIT WHEN v_left <= 0;
+        SELECT count(*) INTO v_live FROM event_deliveries
+         WHERE endpoint_id = ep.endpoint_id AND state = 'pending' AND lease_until > now();
+        CONTINUE WHEN v_live >= p_max_per_endpoint;
+        FOR r IN
+            WITH due AS (
+                SELECT d.delivery_id FROM event_deliveries d
+                 WHERE d.endpoint_id = ep.endpoint_id AND d.state = 'pending'
+                   AND d.next_attempt_at <= now()
+                   AND (d.lease_until IS NULL OR d.lease_until < now())
+                   AND NOT EXISTS (
+                       SELECT 1 FROM event_deliveries x
+                        WHERE x.endpoint_id = d.endpoint_id
+                          AND x.conversation_id = d.conversation_id
+                          AND x.state = 'pending' AND x.event_seq < d.event_seq)
+                 ORDER BY d.event_seq
+                 LIMIT least(p_max_per_endpoint - v_live, v_left)
+                   FOR UPDATE SKIP LOCKED)
+            UPDATE event_deliveries k
+               SET lease_owner = p_owner,
+                   lease_until = now() + make_interval(secs => p_lease_seconds),
+                   attempts = k.attempts + 1
+              FROM due, event_outbox o
+             WHERE k.delivery_id = due.delivery_id AND o.seq = k.event_seq
+            RETURNING k.delivery_id, k.attempts, k.conversation_id, o.event_id, o.type,
+                      o.body, extract(epoch FROM o.created_at) AS created
+        LOOP
+            v_left := v_left - 1;
+            RETURN NEXT jsonb_build_object(
+                'delivery_id', r.delivery_id, 'attempt', r.attempts,
+                'endpoint_id', ep.endpoint_id, 'url', ep.url, 'secret', ep.secret,
+                'previous_secret', ep.previous, 'conversation_id', r.conversation_id,
+                'event_id', r.event_id, 'type', r.type, 'body', r.body::text,
+                'created', r.created);
+        END LOOP;
+    END LOOP;
 END
 $$;
 
@@ -489,6 +555,291 @@ $$;
 
 
 --
+-- Name: parley_emit_conversation_event(text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_conversation_event(p_type text, p_conv text, p_seq integer, p_extra jsonb) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user text;
+    v_data jsonb;
+    v_msg jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM event_endpoints WHERE disabled_at IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    -- The tenant, and whether it wants this type, before building anything.
+    SELECT a.user_id INTO v_user
+      FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
+     WHERE c.conversation_id = p_conv;
+    IF v_user IS NULL OR NOT EXISTS (
+           SELECT 1 FROM event_endpoints
+            WHERE user_id = v_user AND disabled_at IS NULL
+              AND event_types && ARRAY['*', p_type]::text[]) THEN
+        RETURN NULL;
+    END IF;
+    SELECT jsonb_build_object('conversation_id', c.conversation_id, 'customer', c.customer_phone,
+                              'customer_name', c.customer_name, 'channel', p.id,
+                              'platform', p.platform, 'agent_id', a.agent_id)
+      INTO v_data
+      FROM conversations c
+      JOIN agents a ON a.agent_id = c.agent_id
+      JOIN phone_numbers p ON p.id = a.phone_number_id
+     WHERE c.conversation_id = p_conv;
+    IF p_seq IS NOT NULL THEN
+        SELECT jsonb_build_object('message_id', m.message_id, 'sequence_no', m.sequence_no,
+                                  'text', m.text, 'author', m.author, 'kind', m.kind,
+                                  'platform_message_id', m.platform_message_id,
+                                  'timestamp', parley_event_time(m."timestamp" AT TIME ZONE 'UTC'))
+          INTO v_msg
+          FROM messages m WHERE m.conversation_id = p_conv AND m.sequence_no = p_seq;
+        v_data := v_data || coalesce(v_msg, '{}'::jsonb);
+    END IF;
+    RETURN parley_emit_event(v_user, p_type, p_conv, v_data || coalesce(p_extra, '{}'::jsonb));
+END
+$$;
+
+
+--
+-- Name: parley_emit_event(text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_event(p_user text, p_type text, p_conv text, p_data jsonb) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id text;
+    v_seq bigint;
+    v_now timestamptz := clock_timestamp();
+BEGIN
+    IF NOT parley_events_wanted(p_user, p_type) THEN
+        RETURN NULL;
+    END IF;
+    v_id := 'evt_' || replace(gen_random_uuid()::text, '-', '');
+    INSERT INTO event_outbox (event_id, user_id, type, conversation_id, created_at, body)
+    VALUES (v_id, p_user, p_type, p_conv, v_now,
+            jsonb_build_object('id', v_id, 'type', p_type,
+                               'created_at', parley_event_time(v_now),
+                               'tenant', p_user, 'data', coalesce(p_data, '{}'::jsonb)))
+    RETURNING seq INTO v_seq;
+    INSERT INTO event_deliveries (event_seq, endpoint_id, conversation_id, age_from)
+    SELECT v_seq, endpoint_id, p_conv, v_now FROM event_endpoints
+     WHERE user_id = p_user AND disabled_at IS NULL
+       AND event_types && ARRAY['*', p_type]::text[];
+    PERFORM pg_notify('parley_event_due', '');
+    RETURN v_id;
+END
+$$;
+
+
+--
+-- Name: parley_emit_lead_events(text, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_lead_events(p_conv text, p_extraction uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_lead jsonb;
+    v_tag text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM event_endpoints WHERE disabled_at IS NULL) THEN
+        RETURN;
+    END IF;
+    SELECT jsonb_build_object(
+               'extraction_id', e.extraction_id::text, 'name', e.name, 'email', e.email,
+               'company', e.company, 'intent', e.intent, 'tag', e.lead_status_tag,
+               'score', e.total_score, 'smart_notification', e.smart_notification,
+               'notes', e.notes, 'intent_score', e.intent_score,
+               'urgency_score', e.urgency_score, 'budget_score', e.budget_score,
+               'fit_score', e.fit_score, 'engagement_score', e.engagement_score,
+               'through_sequence_no', e.message_count_at_extraction),
+           e.lead_status_tag
+      INTO v_lead, v_tag
+      FROM extractions e WHERE e.extraction_id = p_extraction;
+    IF v_lead IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM parley_emit_conversation_event('lead.extracted', p_conv, NULL,
+                                           jsonb_build_object('lead', v_lead));
+    IF v_tag = 'Hot' AND NOT EXISTS (
+           SELECT 1 FROM extractions
+            WHERE conversation_id = p_conv AND lead_status_tag = 'Hot'
+              AND extraction_id <> p_extraction) THEN
+        PERFORM parley_emit_conversation_event('lead.hot', p_conv, NULL,
+                                               jsonb_build_object('lead', v_lead));
+    END IF;
+END
+$$;
+
+
+--
+-- Name: parley_emit_meeting_event(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_meeting_event(p_type text, p_meeting text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_conv text;
+    v_meeting jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM event_endpoints WHERE disabled_at IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    SELECT m.conversation_id,
+           jsonb_build_object('meeting_id', m.meeting_id, 'title', m.title,
+                              'time', parley_event_time(m.meeting_time AT TIME ZONE 'UTC'),
+                              'duration_minutes', m.duration_minutes, 'timezone', m.timezone,
+                              'meet_link', m.meet_link, 'customer_name', m.customer_name,
+                              'customer_email', m.customer_email,
+                              -- the caller's statement may not show its own change yet
+                              'status', CASE p_type WHEN 'meeting.cancelled' THEN 'cancelled'
+                                                    ELSE m.status END,
+                              'google_event_id', m.google_event_id)
+      INTO v_conv, v_meeting
+      FROM meetings m WHERE m.meeting_id = p_meeting;
+    IF v_conv IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN parley_emit_conversation_event(p_type, v_conv, NULL,
+                                          jsonb_build_object('meeting', v_meeting));
+END
+$$;
+
+
+--
+-- Name: parley_emit_message_event(text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_message_event(p_type text, p_message text, p_extra jsonb) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_conv text;
+    v_seq integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM event_endpoints WHERE disabled_at IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    SELECT conversation_id, sequence_no INTO v_conv, v_seq FROM messages
+     WHERE message_id = p_message;
+    IF v_conv IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN parley_emit_conversation_event(p_type, v_conv, v_seq, p_extra);
+END
+$$;
+
+
+--
+-- Name: parley_emit_ping(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_emit_ping(p_endpoint text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user text;
+    v_id text := 'evt_' || replace(gen_random_uuid()::text, '-', '');
+    v_seq bigint;
+    v_now timestamptz := clock_timestamp();
+BEGIN
+    SELECT user_id INTO v_user FROM event_endpoints WHERE endpoint_id = p_endpoint;
+    IF v_user IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO event_outbox (event_id, user_id, type, conversation_id, created_at, body)
+    VALUES (v_id, v_user, 'ping', NULL, v_now,
+            jsonb_build_object('id', v_id, 'type', 'ping', 'created_at', parley_event_time(v_now),
+                               'tenant', v_user,
+                               'data', jsonb_build_object('endpoint_id', p_endpoint)))
+    RETURNING seq INTO v_seq;
+    INSERT INTO event_deliveries (event_seq, endpoint_id, conversation_id, age_from)
+    VALUES (v_seq, p_endpoint, NULL, v_now);
+    PERFORM pg_notify('parley_event_due', '');
+    RETURN v_id;
+END
+$$;
+
+
+--
+-- Name: parley_enable_endpoint(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_enable_endpoint(p_endpoint text, p_tenant text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE event_endpoints
+       SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+     WHERE endpoint_id = p_endpoint AND (p_tenant IS NULL OR user_id = p_tenant);
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE event_deliveries SET next_attempt_at = now(), age_from = now()
+     WHERE endpoint_id = p_endpoint AND state = 'pending';
+    PERFORM pg_notify('parley_event_due', '');
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: parley_event_backlog(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_event_backlog() RETURNS TABLE(endpoint_id text, disabled boolean, backlog bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT e.endpoint_id, e.disabled_at IS NOT NULL,
+           (SELECT count(*) FROM event_deliveries d
+             WHERE d.endpoint_id = e.endpoint_id AND d.state = 'pending' AND d.attempts > 0
+               AND d.lease_until IS NULL)
+      FROM event_endpoints e ORDER BY e.endpoint_id
+$$;
+
+
+--
+-- Name: parley_event_time(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_event_time(p timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+
+--
+-- Name: parley_events_enabled_for_agent(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_events_enabled_for_agent(p_agent text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM agents a
+                     JOIN event_endpoints e ON e.user_id = a.user_id AND e.disabled_at IS NULL
+                    WHERE a.agent_id = p_agent)
+$$;
+
+
+--
+-- Name: parley_events_wanted(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_events_wanted(p_user text, p_type text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM event_endpoints
+                    WHERE user_id = p_user AND disabled_at IS NULL
+                      AND event_types && ARRAY['*', p_type]::text[])
+       AND NOT EXISTS (SELECT 1 FROM users WHERE user_id = p_user AND disabled_at IS NOT NULL)
+$$;
+
+
+--
 -- Name: parley_fail_extraction(text, text, integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -599,6 +950,8 @@ BEGIN
         RETURN false;
     END IF;
     UPDATE conversations SET escalated_at = now() WHERE conversation_id = p_conv;
+    PERFORM parley_emit_conversation_event('conversation.handoff', p_conv, NULL,
+                jsonb_build_object('reason', left(p_reason, 500), 'source', 'agent'));
     RETURN true;
 END
 $$;
@@ -664,6 +1017,7 @@ DECLARE
     v_skips jsonb[];
     v_result jsonb;
     v_results jsonb[] := '{}';
+    v_events boolean := false; -- events out: the channel's tenant has an enabled endpoint
 BEGIN
     IF n = 0 THEN
         RETURN v_results;
@@ -707,6 +1061,7 @@ BEGIN
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
              WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform
                AND p.removed_at IS NULL;
+            v_events := parley_events_enabled_for_agent(v_agent); -- events out (events.sql)
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.
@@ -808,6 +1163,7 @@ BEGIN
                                        'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
+        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL) WHERE v_events; -- events out (events.sql)
     END LOOP;
 
     -- Outcomes and raw bodies per webhook, in the order given (arrival
@@ -882,6 +1238,7 @@ BEGIN
             p_time, p_duration, p_timezone, p_link, 'scheduled',
             now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
     ON CONFLICT DO NOTHING;
+    PERFORM parley_emit_meeting_event('meeting.booked', p_meeting) WHERE FOUND; -- events out (events.sql)
     DELETE FROM meeting_bookings WHERE meeting_id = p_meeting;
     SELECT to_jsonb(m) INTO v FROM meetings m
      WHERE m.meeting_id = p_meeting OR (m.user_id = p_user AND m.google_event_id = p_event)
@@ -940,6 +1297,31 @@ BEGIN
     NEW.author := CASE WHEN NEW.sender = 'agent' THEN 'ai' ELSE 'customer' END;
     RETURN NEW;
 END
+$$;
+
+
+--
+-- Name: parley_next_event_delivery_ms(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_next_event_delivery_ms() RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    -- greatest() skips NULLs (greatest(0, NULL) is 0): "none" must be
+    -- decided before it, or an idle worker would claim every few ms.
+    SELECT CASE WHEN due IS NULL THEN -1
+                ELSE greatest(0, ceil(extract(epoch FROM due - now()) * 1000))::bigint END
+      FROM (SELECT min(greatest(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at))) AS due
+      FROM event_deliveries d
+      JOIN event_endpoints e ON e.endpoint_id = d.endpoint_id AND e.disabled_at IS NULL
+     WHERE d.state = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM event_deliveries x
+                        WHERE x.endpoint_id = d.endpoint_id
+                          AND x.conversation_id = d.conversation_id
+                          AND x.state = 'pending' AND x.event_seq < d.event_seq)
+       AND NOT EXISTS (SELECT 1 FROM event_deliveries x
+                        WHERE x.endpoint_id = d.endpoint_id AND x.state = 'pending'
+                          AND x.lease_until > now())) n
 $$;
 
 
@@ -1030,6 +1412,28 @@ $$;
 
 
 --
+-- Name: parley_prune_events(bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_prune_events(p_keep_seconds bigint, p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM event_outbox WHERE seq IN (
+        SELECT o.seq FROM event_outbox o
+         WHERE o.created_at < now() - make_interval(secs => p_keep_seconds)
+           AND NOT EXISTS (SELECT 1 FROM event_deliveries d
+                            WHERE d.event_seq = o.seq AND d.state = 'pending')
+         ORDER BY o.created_at LIMIT p_limit);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
+
+--
 -- Name: parley_prune_raw_webhooks(integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1050,12 +1454,78 @@ $$;
 
 
 --
+-- Name: parley_record_event_attempt(bigint, text, integer, integer, text, integer, text, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_record_event_attempt(p_delivery bigint, p_owner text, p_attempt integer, p_status integer, p_error text, p_duration_ms integer, p_verdict text, p_retry_ms bigint, p_max_age_seconds bigint, p_disable_after_seconds bigint) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    d record;
+    v_state text;
+    v_since timestamptz;
+    v_disabled boolean := false;
+BEGIN
+    SELECT k.*, o.created_at AS event_at INTO d
+      FROM event_deliveries k JOIN event_outbox o ON o.seq = k.event_seq
+     WHERE k.delivery_id = p_delivery AND k.lease_owner = p_owner AND k.attempts = p_attempt
+       AND k.state = 'pending'
+       FOR UPDATE OF k;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO event_attempts (delivery_id, attempted_at, http_status, error, duration_ms)
+    VALUES (p_delivery, now() - make_interval(secs => p_duration_ms / 1000.0),
+            nullif(p_status, 0), p_error, p_duration_ms);
+    v_state := CASE
+        WHEN p_verdict = 'ok' THEN 'delivered'
+        WHEN p_verdict = 'final' THEN 'failed'
+        WHEN now() + make_interval(secs => p_retry_ms / 1000.0)
+             > d.age_from + make_interval(secs => p_max_age_seconds) THEN 'failed'
+        ELSE 'pending' END;
+    UPDATE event_deliveries
+       SET state = v_state,
+           lease_owner = NULL, lease_until = NULL,
+           next_attempt_at = CASE WHEN v_state = 'pending'
+                                  THEN now() + make_interval(secs => p_retry_ms / 1000.0)
+                                  ELSE next_attempt_at END,
+           last_status = nullif(p_status, 0), last_error = p_error,
+           finished_at = CASE WHEN v_state = 'pending' THEN NULL ELSE now() END
+     WHERE delivery_id = p_delivery;
+    IF p_verdict = 'ok' THEN
+        UPDATE event_endpoints SET failing_since = NULL
+         WHERE endpoint_id = d.endpoint_id AND failing_since IS NOT NULL;
+    ELSE
+        UPDATE event_endpoints SET failing_since = coalesce(failing_since, now())
+         WHERE endpoint_id = d.endpoint_id
+        RETURNING failing_since INTO v_since;
+        IF v_since < now() - make_interval(secs => p_disable_after_seconds) THEN
+            UPDATE event_endpoints
+               SET disabled_at = now(),
+                   disabled_reason = format('every delivery failed since %s (last: %s)',
+                                            parley_event_time(v_since),
+                                            coalesce(p_error, 'HTTP ' || p_status))
+             WHERE endpoint_id = d.endpoint_id AND disabled_at IS NULL;
+            v_disabled := FOUND;
+        END IF;
+    END IF;
+    IF v_state <> 'pending' THEN
+        PERFORM pg_notify('parley_event_due', '');
+    END IF;
+    RETURN jsonb_build_object('state', v_state, 'disabled', v_disabled,
+                              'latency', extract(epoch FROM now() - d.event_at));
+END
+$$;
+
+
+--
 -- Name: parley_record_failed(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.parley_record_failed(p_message text, p_error text) RETURNS void
     LANGUAGE sql
     AS $$
+    SELECT parley_emit_message_event('message.failed', message_id, jsonb_build_object('error', p_error)) FROM messages WHERE message_id = p_message AND status IS DISTINCT FROM 'failed'; -- events out (events.sql)
     UPDATE messages SET status = 'failed' WHERE message_id = p_message;
     INSERT INTO message_delivery_status AS d (message_id, status, error_message, updated_at)
     VALUES (p_message, 'failed', p_error, now() AT TIME ZONE 'UTC')
@@ -1089,6 +1559,7 @@ BEGIN
        SET status = 'sent',
            platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
      WHERE message_id = p_message;
+    PERFORM parley_emit_message_event('message.sent', p_message, NULL) WHERE v_was IS DISTINCT FROM 'sent'; -- events out (events.sql)
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
     -- A person's message (`parley conversation send`) pays no reply.
@@ -1172,6 +1643,7 @@ BEGIN
                reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
          WHERE agent_id = v_old AND is_active;
         GET DIAGNOSTICS v_n = ROW_COUNT;
+        PERFORM parley_emit_conversation_event('conversation.archived', c.conversation_id, NULL, jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old, 'new_agent_id', p_agent)) FROM conversations c WHERE c.agent_id = v_old; -- events out (events.sql)
         INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
                                            phone_number_id, archived_conversations_count)
         VALUES (p_archive, v_old, p_agent, p_channel, v_n);
@@ -1222,6 +1694,18 @@ BEGIN
     UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
     RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
 END
+$$;
+
+
+--
+-- Name: parley_renew_event_leases(text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_renew_event_leases(p_owner text, p_seconds integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE event_deliveries SET lease_until = now() + make_interval(secs => p_seconds)
+     WHERE state = 'pending' AND lease_owner = p_owner AND lease_until > now();
 $$;
 
 
@@ -1370,6 +1854,7 @@ BEGIN
         p_lead->'reasoning', p_lead->>'smart_notification', p_lead->>'notes',
         now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
     RETURNING extraction_id INTO v_id;
+    PERFORM parley_emit_lead_events(p_conv, v_id); -- events out (events.sql)
 
     UPDATE conversations
        SET last_extraction_at = now() AT TIME ZONE 'UTC',
@@ -1778,6 +2263,133 @@ CREATE TABLE public.credits (
 
 
 --
+-- Name: event_attempts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_attempts (
+    attempt_id bigint NOT NULL,
+    delivery_id bigint NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL,
+    http_status integer,
+    error text,
+    duration_ms integer NOT NULL
+);
+
+
+--
+-- Name: event_attempts_attempt_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.event_attempts_attempt_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: event_attempts_attempt_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.event_attempts_attempt_id_seq OWNED BY public.event_attempts.attempt_id;
+
+
+--
+-- Name: event_deliveries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_deliveries (
+    delivery_id bigint NOT NULL,
+    event_seq bigint NOT NULL,
+    endpoint_id character varying(40) NOT NULL,
+    conversation_id character varying(50),
+    state character varying(10) DEFAULT 'pending'::character varying NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    age_from timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner character varying(100),
+    lease_until timestamp with time zone,
+    last_status integer,
+    last_error text,
+    finished_at timestamp with time zone,
+    CONSTRAINT event_deliveries_state_check CHECK (((state)::text = ANY ((ARRAY['pending'::character varying, 'delivered'::character varying, 'failed'::character varying])::text[])))
+);
+
+
+--
+-- Name: event_deliveries_delivery_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.event_deliveries_delivery_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: event_deliveries_delivery_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.event_deliveries_delivery_id_seq OWNED BY public.event_deliveries.delivery_id;
+
+
+--
+-- Name: event_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_endpoints (
+    endpoint_id character varying(40) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    previous_secret text,
+    previous_secret_until timestamp with time zone,
+    event_types text[] DEFAULT '{*}'::text[] NOT NULL,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    failing_since timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: event_outbox; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.event_outbox (
+    seq bigint NOT NULL,
+    event_id character varying(40) NOT NULL,
+    user_id character varying(50) NOT NULL,
+    type character varying(40) NOT NULL,
+    conversation_id character varying(50),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    body jsonb NOT NULL
+);
+
+
+--
+-- Name: event_outbox_seq_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.event_outbox_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: event_outbox_seq_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.event_outbox_seq_seq OWNED BY public.event_outbox.seq;
+
+
+--
 -- Name: extractions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2042,6 +2654,27 @@ ALTER SEQUENCE public.webhook_raw_raw_id_seq OWNED BY public.webhook_raw.raw_id;
 
 
 --
+-- Name: event_attempts attempt_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_attempts ALTER COLUMN attempt_id SET DEFAULT nextval('public.event_attempts_attempt_id_seq'::regclass);
+
+
+--
+-- Name: event_deliveries delivery_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_deliveries ALTER COLUMN delivery_id SET DEFAULT nextval('public.event_deliveries_delivery_id_seq'::regclass);
+
+
+--
+-- Name: event_outbox seq; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_outbox ALTER COLUMN seq SET DEFAULT nextval('public.event_outbox_seq_seq'::regclass);
+
+
+--
 -- Name: webhook_raw raw_id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -2078,6 +2711,46 @@ ALTER TABLE ONLY public.conversations
 
 ALTER TABLE ONLY public.credits
     ADD CONSTRAINT credits_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: event_attempts event_attempts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_attempts
+    ADD CONSTRAINT event_attempts_pkey PRIMARY KEY (attempt_id);
+
+
+--
+-- Name: event_deliveries event_deliveries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_deliveries
+    ADD CONSTRAINT event_deliveries_pkey PRIMARY KEY (delivery_id);
+
+
+--
+-- Name: event_endpoints event_endpoints_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_endpoints
+    ADD CONSTRAINT event_endpoints_pkey PRIMARY KEY (endpoint_id);
+
+
+--
+-- Name: event_outbox event_outbox_event_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_event_id_key UNIQUE (event_id);
+
+
+--
+-- Name: event_outbox event_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_outbox
+    ADD CONSTRAINT event_outbox_pkey PRIMARY KEY (seq);
 
 
 --
@@ -2240,6 +2913,55 @@ CREATE UNIQUE INDEX conversations_one_active ON public.conversations USING btree
 --
 
 CREATE INDEX conversations_reply_due ON public.conversations USING btree (reply_due_at) WHERE (reply_due_at IS NOT NULL);
+
+
+--
+-- Name: event_attempts_delivery; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_attempts_delivery ON public.event_attempts USING btree (delivery_id);
+
+
+--
+-- Name: event_deliveries_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_deliveries_due ON public.event_deliveries USING btree (next_attempt_at) WHERE ((state)::text = 'pending'::text);
+
+
+--
+-- Name: event_deliveries_endpoint; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_deliveries_endpoint ON public.event_deliveries USING btree (endpoint_id, delivery_id);
+
+
+--
+-- Name: event_deliveries_event; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_deliveries_event ON public.event_deliveries USING btree (event_seq);
+
+
+--
+-- Name: event_deliveries_order; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_deliveries_order ON public.event_deliveries USING btree (endpoint_id, conversation_id, event_seq) WHERE ((state)::text = 'pending'::text);
+
+
+--
+-- Name: event_endpoints_enabled; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_endpoints_enabled ON public.event_endpoints USING btree (user_id) WHERE (disabled_at IS NULL);
+
+
+--
+-- Name: event_outbox_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX event_outbox_created ON public.event_outbox USING btree (created_at);
 
 
 --
@@ -2407,6 +3129,38 @@ ALTER TABLE ONLY public.conversations
 
 ALTER TABLE ONLY public.credits
     ADD CONSTRAINT credits_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id);
+
+
+--
+-- Name: event_attempts event_attempts_delivery_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_attempts
+    ADD CONSTRAINT event_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.event_deliveries(delivery_id) ON DELETE CASCADE;
+
+
+--
+-- Name: event_deliveries event_deliveries_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_deliveries
+    ADD CONSTRAINT event_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES public.event_endpoints(endpoint_id) ON DELETE CASCADE;
+
+
+--
+-- Name: event_deliveries event_deliveries_event_seq_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_deliveries
+    ADD CONSTRAINT event_deliveries_event_seq_fkey FOREIGN KEY (event_seq) REFERENCES public.event_outbox(seq) ON DELETE CASCADE;
+
+
+--
+-- Name: event_endpoints event_endpoints_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.event_endpoints
+    ADD CONSTRAINT event_endpoints_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(user_id) ON DELETE CASCADE;
 
 
 --

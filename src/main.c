@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"conversation", cmd_conversation, "list conversations, show transcripts"},
     {"leads", cmd_leads, "list extracted leads, show a conversation's history"},
     {"meeting", cmd_meeting, "list and cancel booked meetings"},
+    {"endpoint", cmd_endpoint, "the tenants' signed event webhooks (add, list, test, ...)"},
     {"google", cmd_google, "connect a tenant's Google Calendar, show its state"},
 };
 

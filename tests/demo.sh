@@ -9,8 +9,10 @@
 # receipts are posted back; one customer books a video call, which the agent
 # puts in the tenant's (stand-in) Google Calendar with a Meet link. Then the
 # transcripts, the lead extracted from a conversation (`parley leads`), the
-# booked meeting (`parley meeting list`), a few metrics and the credits used
-# are printed, and everything is stopped again.
+# booked meeting (`parley meeting list`), the signed events the shop's own
+# webhook receiver got (lead.extracted, lead.hot, meeting.booked; `parley
+# endpoint add`, tests/standins/fake_receiver.py), a few metrics and the
+# credits used are printed, and everything is stopped again.
 #
 #   DEMO_KEEP=1   stay up after printing (URLs, examples) until Ctrl-C; the
 #                 OpenAI stand-in then answers as the shop's assistant
@@ -49,7 +51,7 @@ T0=$(date +%s%N)
 STEP="starting"
 INTERRUPTED='' # the exit status of a stop signal once one came (130, 143, 129)
 DEMO_TMP=
-PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
+PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID='' RECEIVER_PID=''
 
 if [ -t 1 ]; then B=$'\e[1m' D=$'\e[2m' R=$'\e[0m'; else B='' D='' R=''; fi
 section() { printf '\n%s== %s%s\n' "$B" "$1" "$R"; }
@@ -104,7 +106,8 @@ stop_all() {
 	stop_pid "$OPENAI_PID"
 	stop_pid "$GRAPH_PID"
 	stop_pid "$GOOGLE_PID"
-	PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID=''
+	stop_pid "$RECEIVER_PID" || true # a Python stand-in: its status says nothing about parley
+	PARLEY_PID='' OPENAI_PID='' GRAPH_PID='' GOOGLE_PID='' RECEIVER_PID=''
 	if declare -F pg_stop >/dev/null; then pg_stop; fi
 }
 
@@ -499,7 +502,16 @@ start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo
 start_standin fake_graph GRAPH_PID GRAPH_URL
 start_standin fake_google GOOGLE_PID GOOGLE_URL --client-id demo-client.apps.googleusercontent.com \
 	--client-secret demo-client-secret
-say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL, Google $GOOGLE_URL"
+# The business's own webhook receiver (events out): records what parley POSTs.
+python3 "$REPO_DIR/tests/standins/fake_receiver.py" --listen 127.0.0.1:0 >"$DEMO_TMP/receiver.out" 2>&1 &
+RECEIVER_PID=$!
+for _ in $(seq 1 100); do
+	RECEIVER_URL=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$DEMO_TMP/receiver.out")
+	[ -n "$RECEIVER_URL" ] && break
+	sleep 0.05
+done
+[ -n "$RECEIVER_URL" ] || fail "the webhook receiver did not start"
+say "stand-ins: OpenAI $OPENAI_URL, Meta Graph $GRAPH_URL, Google $GOOGLE_URL, the shop's webhook receiver $RECEIVER_URL"
 
 STEP="writing the configuration"
 CONF=$DEMO_TMP/parley.conf
@@ -534,6 +546,10 @@ client_id = demo-client.apps.googleusercontent.com
 client_secret = demo-client-secret
 token_url = $GOOGLE_URL/token
 calendar_url = $GOOGLE_URL/calendar/v3
+[events]
+# The shop's receiver is a local http:// stand-in (defaults: https, public addresses only).
+allow_http = true
+allow_private_targets = true
 CONF
 }
 write_config "${DEMO_LISTEN:-127.0.0.1:$(free_port)}"
@@ -549,6 +565,11 @@ admin tenant show "$TENANT" | sed 's/^./    &/'
 STEP="connecting the tenant's Google Calendar"
 connect_demo_calendar >/dev/null
 say "its Google Calendar connected (parley google connect): the agent can book meetings"
+STEP="subscribing the shop's webhook receiver"
+EVENTS_SECRET=$(admin endpoint add --tenant "$TENANT" --url "$RECEIVER_URL/parley" --id "$TENANT-hooks" \
+	--events lead.extracted,lead.hot,meeting.booked | sed -nE 's/^signing secret .*: (whsec_.*)$/\1/p')
+[ -n "$EVENTS_SECRET" ] || fail "parley endpoint add printed no secret"
+say "its webhook receiver subscribed to lead.extracted, lead.hot and meeting.booked (parley endpoint add)"
 
 STEP="starting parley serve"
 # start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.
@@ -645,6 +666,32 @@ admin meeting list --tenant "$TENANT" | sed 's/^./  &/' || fail "parley meeting 
 curl -fsS --max-time 5 "$GOOGLE_URL/_events" \
 	| jq -r '.primary[] | "  event \(.id) in the calendar: \"\(.summary)\", \(.start.dateTime) (\(.start.timeZone)), \(.conferenceData.conferenceSolution.name) \(.hangoutLink), guest \(.attendees[0].email)"' \
 	|| fail "could not read the Google stand-in's events"
+
+STEP="reading the events the shop received"
+section "Events out (what the shop's receiver got; signatures checked with Python's hmac)"
+for _ in $(seq 1 100); do
+	[ "$(q "SELECT count(*) FROM event_deliveries WHERE state = 'pending'")" = 0 ] && break
+	sleep 0.1
+done
+curl -fsS --max-time 5 "$RECEIVER_URL/_requests" | python3 -c '
+import base64, hashlib, hmac, json, sys
+key = base64.b64decode(sys.argv[1][len("whsec_"):])
+for r in json.load(sys.stdin):
+    h, body = r["headers"], r["body"]
+    msg = ("%s.%s.%s" % (h["webhook-id"], h["webhook-timestamp"], body)).encode()
+    want = "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+    ok = "valid" if want in h["webhook-signature"].split(" ") else "INVALID"
+    e = json.loads(body)
+    d = e["data"]
+    if "lead" in d:
+        what = "%s lead %s (%s/15): %s" % (d["customer_name"] or d["customer"], d["lead"]["tag"],
+                                         d["lead"]["score"], d["lead"]["smart_notification"])
+    elif "meeting" in d:
+        what = "%s at %s, %s" % (d["meeting"]["title"], d["meeting"]["time"], d["meeting"]["meet_link"])
+    else:
+        what = ""
+    print("  %-15s %s  signature %s\n    %s" % (e["type"], h["webhook-id"], ok, what))
+' "$EVENTS_SECRET" || fail "could not read the receiver's requests"
 
 STEP="reading /metrics"
 section "Metrics (from $PARLEY_URL/metrics)"

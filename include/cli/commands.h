@@ -24,6 +24,8 @@ int cmd_leads(int argc, char **argv);
 /* Meeting booking (issue #9): src/cli/cmd_google.c, src/cli/cmd_meeting.c. */
 int cmd_google(int argc, char **argv);
 int cmd_meeting(int argc, char **argv);
+/* Events out (issue #18): src/cli/cmd_endpoint.c. */
+int cmd_endpoint(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE", "--config FILE", "--config=FILE"

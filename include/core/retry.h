@@ -82,6 +82,18 @@ char *retry_error_message(long http_status, const char *err, const char *body, s
  */
 long retry_delay_ms(int attempt, const char *retry_after, const char *retry_after_ms, unsigned rnd);
 
+/*
+ * The same schedule with the caller's numbers, for retries that span hours
+ * rather than a claim's lease (events out: base 5 s, cap 1 h, Retry-After
+ * honoured up to an hour; README, Events out). retry_delay_ms is this with
+ * the RETRY_* constants below.
+ */
+struct retry_schedule {
+	long base_ms, cap_ms, floor_ms, max_hint_ms;
+};
+long retry_schedule_delay_ms(const struct retry_schedule *s, int attempt, const char *retry_after,
+			     const char *retry_after_ms, unsigned rnd);
+
 #define RETRY_BASE_MS      500
 #define RETRY_CAP_MS       30000
 #define RETRY_FLOOR_MS     100

@@ -43,6 +43,7 @@ enum http_err_kind {
 /* Our own error strings (the others are libcurl's); compare by identity. */
 extern const char HTTP_CLIENT_ERR_SHUTDOWN[];
 extern const char HTTP_CLIENT_ERR_TOO_LARGE[];
+extern const char HTTP_CLIENT_ERR_PRIVATE[];
 
 /* "dns", "connect", "timeout", …: a short label for logs and metrics. */
 const char *http_err_kind_name(int kind);
@@ -67,6 +68,17 @@ struct http_req {
 	 * that completes something already paid for, such as sending a reply
 	 * the model has produced, goes before work that starts something new. */
 	bool priority;
+	/* Events out (README, Events out, Safety): connect only to public
+	 * addresses (public_addr.h). The address checked is the one libcurl is
+	 * about to connect to, after resolving, so a DNS answer that changes
+	 * between a check and the connection (rebinding) cannot slip past it;
+	 * proxies are not used. A refused address fails as HTTP_ERR_CONNECT
+	 * with HTTP_CLIENT_ERR_PRIVATE. */
+	bool public_only;
+	/* Keep the status of a response whose body is over max_response_bytes
+	 * instead of failing with HTTP_ERR_TOO_LARGE: the body is cut there and
+	 * the rest is not read. */
+	bool truncate_response;
 };
 
 /* The outcome; owned by the client and valid only during the callback. */

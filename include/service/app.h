@@ -21,6 +21,7 @@ struct app {
 	struct webchat *webchat;            /* the widget API's state */
 	struct meeting_tools *meetings;     /* meeting booking tools and pass */
 	struct extract_worker *extractions; /* NULL when lead extraction is off */
+	struct event_worker *events;        /* events out delivery (event_worker.h) */
 	bool stopping;                      /* a shutdown signal arrived */
 	unsigned long long next_request_id;
 };

@@ -107,6 +107,14 @@ struct config {
 	long google_default_duration_minutes;
 	long google_max_bookings_per_conversation;
 
+	long events_timeout_seconds;
+	long events_max_age_hours;
+	long events_max_in_flight_per_endpoint;
+	long events_disable_after_hours;
+	long events_keep_days;
+	bool events_allow_http;
+	bool events_allow_private_targets;
+
 	char *log_level;  /* validated: debug|info|warn|error */
 	char *log_format; /* validated: text|json */
 

@@ -54,6 +54,7 @@ BEGIN
                reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
          WHERE agent_id = v_old AND is_active;
         GET DIAGNOSTICS v_n = ROW_COUNT;
+        PERFORM parley_emit_conversation_event('conversation.archived', c.conversation_id, NULL, jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old, 'new_agent_id', p_agent)) FROM conversations c WHERE c.agent_id = v_old; -- events out (events.sql)
         INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
                                            phone_number_id, archived_conversations_count)
         VALUES (p_archive, v_old, p_agent, p_channel, v_n);

@@ -53,6 +53,7 @@ BEGIN
            platform_message_id = EXCLUDED.platform_message_id,
            updated_at = EXCLUDED.updated_at
      WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
+    PERFORM parley_emit_message_event('message.status', v_mid, jsonb_build_object('status', p_status)) WHERE FOUND AND p_status IN ('delivered', 'read'); -- events out (events.sql)
     RETURN true;
 END
 $$;

@@ -201,6 +201,7 @@ BEGIN
         p_lead->'reasoning', p_lead->>'smart_notification', p_lead->>'notes',
         now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
     RETURNING extraction_id INTO v_id;
+    PERFORM parley_emit_lead_events(p_conv, v_id); -- events out (events.sql)
 
     UPDATE conversations
        SET last_extraction_at = now() AT TIME ZONE 'UTC',

@@ -78,6 +78,8 @@ BEGIN
         RETURN false;
     END IF;
     UPDATE conversations SET escalated_at = now() WHERE conversation_id = p_conv;
+    PERFORM parley_emit_conversation_event('conversation.handoff', p_conv, NULL,
+                jsonb_build_object('reason', left(p_reason, 500), 'source', 'agent'));
     RETURN true;
 END
 $$;

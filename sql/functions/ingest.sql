@@ -54,6 +54,7 @@ DECLARE
     v_skips jsonb[];
     v_result jsonb;
     v_results jsonb[] := '{}';
+    v_events boolean := false; -- events out: the channel's tenant has an enabled endpoint
 BEGIN
     IF n = 0 THEN
         RETURN v_results;
@@ -97,6 +98,7 @@ BEGIN
               LEFT JOIN agents a ON a.phone_number_id = p.id AND a.unlinked_at IS NULL
              WHERE p.meta_phone_number_id = v_res_channel AND p.platform = v_res_platform
                AND p.removed_at IS NULL;
+            v_events := parley_events_enabled_for_agent(v_agent); -- events out (events.sql)
         END IF;
 
         -- Never guess a channel: exactly one match, with an agent, or skip.
@@ -198,6 +200,7 @@ BEGIN
                                        'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
+        PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL) WHERE v_events; -- events out (events.sql)
     END LOOP;
 
     -- Outcomes and raw bodies per webhook, in the order given (arrival

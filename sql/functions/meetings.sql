@@ -77,6 +77,7 @@ BEGIN
             p_time, p_duration, p_timezone, p_link, 'scheduled',
             now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
     ON CONFLICT DO NOTHING;
+    PERFORM parley_emit_meeting_event('meeting.booked', p_meeting) WHERE FOUND; -- events out (events.sql)
     DELETE FROM meeting_bookings WHERE meeting_id = p_meeting;
     SELECT to_jsonb(m) INTO v FROM meetings m
      WHERE m.meeting_id = p_meeting OR (m.user_id = p_user AND m.google_event_id = p_event)

@@ -387,6 +387,7 @@ BEGIN
        SET status = 'sent',
            platform_message_id = CASE WHEN v_holder IS NULL THEN p_pmid END
      WHERE message_id = p_message;
+    PERFORM parley_emit_message_event('message.sent', p_message, NULL) WHERE v_was IS DISTINCT FROM 'sent'; -- events out (events.sql)
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
     -- A person's message (`parley conversation send`) pays no reply.
@@ -419,6 +420,7 @@ $$;
 -- Records a final send failure with the platform's error.
 CREATE OR REPLACE FUNCTION parley_record_failed(p_message text, p_error text)
 RETURNS void LANGUAGE sql AS $$
+    SELECT parley_emit_message_event('message.failed', message_id, jsonb_build_object('error', p_error)) FROM messages WHERE message_id = p_message AND status IS DISTINCT FROM 'failed'; -- events out (events.sql)
     UPDATE messages SET status = 'failed' WHERE message_id = p_message;
     INSERT INTO message_delivery_status AS d (message_id, status, error_message, updated_at)
     VALUES (p_message, 'failed', p_error, now() AT TIME ZONE 'UTC')

@@ -283,10 +283,13 @@ static int meeting_cancel(struct admin_cmd *cmd, int argc, char **argv)
 		goto out;
 	struct pgsync_error e;
 	const char *p[] = {id};
-	if (pgsync_command(cmd->conn,
-			   "UPDATE meetings SET status = 'cancelled'"
-			   " WHERE meeting_id = $1 AND status IS DISTINCT FROM 'cancelled'",
-			   1, p, &e) < 0) {
+	if (pgsync_command(
+		cmd->conn,
+		"WITH c AS (UPDATE meetings SET status = 'cancelled'"
+		" WHERE meeting_id = $1 AND status IS DISTINCT FROM 'cancelled'"
+		" RETURNING meeting_id)" /* events out (events.sql) */
+		" SELECT parley_emit_meeting_event('meeting.cancelled', meeting_id) FROM c",
+		1, p, &e) < 0) {
 		rc = admin_db_fail(cmd, &e);
 		goto out;
 	}

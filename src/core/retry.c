@@ -308,22 +308,36 @@ static bool parse_hint(const char *s, long unit, long *ms)
 	return true;
 }
 
-long retry_delay_ms(int attempt, const char *retry_after, const char *retry_after_ms, unsigned rnd)
+long retry_schedule_delay_ms(const struct retry_schedule *s, int attempt, const char *retry_after,
+			     const char *retry_after_ms, unsigned rnd)
 {
 	long hint;
 	if ((parse_hint(retry_after_ms, 1, &hint) && hint > 0) ||
 	    (parse_hint(retry_after, 1000, &hint) && hint > 0))
-		return hint < RETRY_MAX_DELAY_MS ? hint : RETRY_MAX_DELAY_MS;
+		return hint < s->max_hint_ms ? hint : s->max_hint_ms;
 
 	if (attempt < 1)
 		attempt = 1;
-	long ceiling = RETRY_CAP_MS;
-	/* 2^6 * 500 ms already exceeds the cap; shifting further would overflow. */
-	if (attempt <= 7) {
-		ceiling = (long)RETRY_BASE_MS << (attempt - 1);
-		if (ceiling > RETRY_CAP_MS)
-			ceiling = RETRY_CAP_MS;
-	}
-	long span = ceiling - RETRY_FLOOR_MS + 1;
-	return RETRY_FLOOR_MS + (long)(rnd % (unsigned long)span);
+	long ceiling = s->cap_ms;
+	/* Doubling stops at the cap, before a shift could overflow. */
+	long c = s->base_ms;
+	for (int i = 1; i < attempt && c < s->cap_ms; i++)
+		c *= 2;
+	if (c < ceiling)
+		ceiling = c;
+	long span = ceiling - s->floor_ms + 1;
+	if (span < 1)
+		return s->floor_ms;
+	return s->floor_ms + (long)(rnd % (unsigned long)span);
+}
+
+long retry_delay_ms(int attempt, const char *retry_after, const char *retry_after_ms, unsigned rnd)
+{
+	static const struct retry_schedule upstream = {
+	    .base_ms = RETRY_BASE_MS,
+	    .cap_ms = RETRY_CAP_MS,
+	    .floor_ms = RETRY_FLOOR_MS,
+	    .max_hint_ms = RETRY_MAX_DELAY_MS,
+	};
+	return retry_schedule_delay_ms(&upstream, attempt, retry_after, retry_after_ms, rnd);
 }

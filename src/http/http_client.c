@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "defer.h"
 #include "log.h"
+#include "public_addr.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -17,6 +19,8 @@
 
 const char HTTP_CLIENT_ERR_SHUTDOWN[] = "shutting down";
 const char HTTP_CLIENT_ERR_TOO_LARGE[] = "response too large";
+const char HTTP_CLIENT_ERR_PRIVATE[] =
+    "refused to connect to a loopback, private, link-local or unspecified address";
 static const char HTTP_CLIENT_ERR_RESET[] = "HTTP client reset after a libcurl error";
 static const char HTTP_CLIENT_ERR_NO_URL[] = "request without a URL";
 
@@ -43,6 +47,7 @@ struct transfer {
 	char **lines; /* response header lines, "Name: value" */
 	size_t n_lines;
 	bool too_large;
+	bool public_only, truncate, refused;
 	/* Set for requests that fail before reaching curl; delivered from the loop. */
 	struct defer_item failed;
 	const char *fail_msg;
@@ -201,6 +206,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	struct transfer *t = arg;
 	size_t len = size * n;
 	if (len > t->max_response - t->resp.len) {
+		if (t->truncate)
+			strbuf_append(&t->resp, data, t->max_response - t->resp.len);
 		/* Returning short aborts the transfer (CURLE_WRITE_ERROR); the
 		 * easy handle is cleaned up later, from check_done. */
 		t->too_large = true;
@@ -303,6 +310,18 @@ static void on_failed(struct defer_item *item, void *ctx)
 	finish(t, 0, t->fail_kind, t->fail_msg);
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION of a public_only request: the address is the
+ * resolved one about to be connected to. */
+static curl_socket_t open_public(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct transfer *t = arg;
+	if (purpose == CURLSOCKTYPE_IPCXN && !http_addr_public(&a->addr)) {
+		t->refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* Builds the easy handle and hands it to curl; false when curl refused it. */
 static bool start(struct http_client *c, struct transfer *t)
 {
@@ -339,6 +358,11 @@ static bool start(struct http_client *c, struct transfer *t)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	if (t->public_only) {
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_public);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+		curl_easy_setopt(e, CURLOPT_PROXY, ""); /* the check must see the target */
+	}
 
 	const char *m = t->method;
 	if (strcmp(m, "GET") == 0) {
@@ -417,6 +441,8 @@ void http_request(struct http_client *c, const struct http_req *req, http_done_c
 	 * callback is still running. While closing, everything is queued and
 	 * http_client_free fails it. */
 	t->priority = req->priority;
+	t->public_only = req->public_only;
+	t->truncate = req->truncate_response;
 	struct transfer *after = NULL;
 	if (t->priority) {
 		for (struct transfer *q = c->queue_head; q && q->priority; q = q->next)
@@ -557,12 +583,17 @@ static void check_done(struct http_client *c)
 		c->in_flight--;
 
 		long status = 0;
+		if (rc == CURLE_WRITE_ERROR && t->truncate && t->too_large)
+			rc = CURLE_OK; /* the status stands; the body was cut */
 		int kind = map_error(t, rc);
 		const char *err = NULL;
 		if (rc == CURLE_OK) {
 			curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 		} else if (kind == HTTP_ERR_TOO_LARGE) {
 			err = HTTP_CLIENT_ERR_TOO_LARGE;
+		} else if (t->refused) {
+			kind = HTTP_ERR_CONNECT;
+			err = HTTP_CLIENT_ERR_PRIVATE;
 		} else {
 			err = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
 		}

@@ -145,6 +145,16 @@ static const struct key keys[] = {
 	INT("google", "max_bookings_per_conversation", "2", 0, 100,
 	    google_max_bookings_per_conversation),
 
+	/* events out: SPEC 10, README Events out */
+	INT("events", "timeout_seconds", "10", 1, 300, events_timeout_seconds),
+	INT("events", "max_age_hours", "72", 1, 8760, events_max_age_hours),
+	INT("events", "max_in_flight_per_endpoint", "4", 1, 1000,
+	    events_max_in_flight_per_endpoint),
+	INT("events", "disable_after_hours", "24", 1, 8760, events_disable_after_hours),
+	INT("events", "keep_days", "7", 1, 3650, events_keep_days),
+	BOOL("events", "allow_http", "false", events_allow_http),
+	BOOL("events", "allow_private_targets", "false", events_allow_private_targets),
+
 	ENUM("log", "level", "info", accept_level, "debug, info, warn, error", F_RELOAD,
 	     log_level),
 	ENUM("log", "format", "text", accept_format, "text, json", 0, log_format),

@@ -13,6 +13,7 @@
 #include "app.h"
 #include "clock.h"
 #include "commands.h"
+#include "event_worker.h"
 #include "extract_worker.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -159,6 +160,8 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 		left += worker_active(reply_worker_loop(s->app.replies));
 	if (s->app.extractions)
 		left += worker_active(extract_worker_loop(s->app.extractions));
+	if (s->app.events)
+		left += worker_active(event_worker_loop(s->app.events));
 	if (left == 0 || now - s->drain_started >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
@@ -187,6 +190,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
 		worker_stop(extract_worker_loop(s->app.extractions));
+	if (s->app.events)
+		worker_stop(event_worker_loop(s->app.events));
 	s->drain_started = clock_mono();
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -250,6 +255,8 @@ static void server_free(struct server *s)
 	webchat_close(s->app.webchat);
 	if (s->app.extractions)
 		worker_close(extract_worker_loop(s->app.extractions));
+	if (s->app.events)
+		worker_close(event_worker_loop(s->app.events));
 	meeting_tools_close(s->app.meetings);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
@@ -257,6 +264,7 @@ static void server_free(struct server *s)
 	reply_worker_free(s->app.replies);
 	webchat_free(s->app.webchat);
 	extract_worker_free(s->app.extractions);
+	event_worker_free(s->app.events);
 	meeting_tools_free(s->app.meetings);
 	http_server_free(s->http);
 	if (s->app.base)
@@ -337,6 +345,8 @@ int cmd_serve(int argc, char **argv)
 		log_warn("serve",
 			 "openai.api_key is not set: messages are stored but not answered");
 	}
+	/* Events out: its own HTTP client and bound (event_worker.h). */
+	s.app.events = event_worker_start(&s.app);
 	/* Without an upstream client only its pass runs (past meetings completed). */
 	s.app.meetings = meeting_tools_start(&s.app, s.app.upstream);
 	add_timer(&s, &s.janitor, janitor_tick, JANITOR_SECONDS * 1000L);

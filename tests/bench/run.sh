@@ -26,6 +26,9 @@
 #   BENCH_SQL_BASELINE=1    0 skips step 3
 #   BENCH_SQL_BATCH=32      webhooks per parley_ingest_batch() call in step 3
 #   BENCH_KEEP=1            keep the temporary directory (parley log, outputs)
+#   BENCH_OTHER_ENDPOINT=1  another tenant has an enabled events-out endpoint, so
+#                           emission takes its per-tenant check rather than the
+#                           "no endpoint at all" shortcut (README, Events out)
 #
 # Exit 0 when the bench ran, whatever the figures (missed targets are
 # reported, not failed); 1 when something broke: a tool failed, parley
@@ -46,6 +49,16 @@ chmod 755 "$TEST_TMP"
 PGBENCH=${PGBENCH:-$PG_BIN/pgbench}
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || true)
 [ -x "$PGBENCH" ] || { echo "bench: pgbench missing (make deps)" >&2; exit 1; }
+
+# BENCH_OTHER_ENDPOINT=1: an endpoint of a tenant the bench's webhooks do not
+# belong to (it receives nothing; parley serve has no receiver to reach).
+seed_other_endpoint() {
+	[ "${BENCH_OTHER_ENDPOINT:-0}" = 1 ] || return 0
+	psql -X -q -v ON_ERROR_STOP=1 "$1" -c "INSERT INTO users (user_id, email) VALUES ('other', 'o@x.test');
+		INSERT INTO event_endpoints (endpoint_id, user_id, url, secret)
+		VALUES ('ep_other', 'other', 'https://example.com/hook', 'whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=')" \
+		|| fail "seed the other tenant's endpoint"
+}
 
 SECS=${BENCH_SECONDS:-10}
 CONN=${BENCH_CONNS:-8}
@@ -289,6 +302,7 @@ if [ "$SQL_BASELINE" = 1 ]; then
 	"$PARLEY_BIN" migrate -c "$c" >"$TEST_TMP/migrate-sql.out" 2>&1 \
 		|| { cat "$TEST_TMP/migrate-sql.out" >&2; fail "parley migrate (bench_sql)"; }
 	seed_channels "$(tcp_dsn bench_sql)" || fail "seed (bench_sql)"
+	seed_other_endpoint "$(tcp_dsn bench_sql)"
 	# The arguments parley sends for SQL_BATCH text webhooks (events JSON as
 	# ingest_events_json() writes it, raw bodies as BYTEA), built before the
 	# run so that only parley_ingest_batch() itself is measured: enough
@@ -334,6 +348,7 @@ PDSN=$(tcp_dsn bench_parley)
 "$PARLEY_BIN" migrate -c "$CONF" >"$TEST_TMP/migrate.out" 2>&1 \
 	|| { cat "$TEST_TMP/migrate.out" >&2; fail "parley migrate"; }
 seed_channels "$PDSN" || fail "seed"
+seed_other_endpoint "$PDSN"
 start_parley "$CONF" || fail "parley serve did not start"
 URL="$(parley_url "$CONF")/webhooks/meta"
 # Bodies for the closed loop: twice what the INSERT baseline managed, so a
