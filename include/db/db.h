@@ -88,6 +88,10 @@ int db_pool_busy(const struct db_pool *pool);
  * channel must be a plain identifier.
  */
 #define DB_MAX_CHANNELS 4
+/* The LISTEN connection connects to url instead of the pool's (a direct
+ * one when the pool's goes through PgBouncer: SPEC 11). Call it before the
+ * first db_pool_listen. */
+void db_pool_set_listen_url(struct db_pool *pool, const char *url);
 typedef void (*db_notify_cb)(void *ctx, const char *payload);
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx);
 

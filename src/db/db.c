@@ -82,6 +82,7 @@ struct subscription {
 struct db_pool {
 	struct event_base *base;
 	char *url;
+	char *listen_url; /* the LISTEN connection's; NULL: url */
 	int n;
 	struct conn *conns;
 	struct query *head, *tail;
@@ -301,7 +302,10 @@ static void conn_start(struct conn *c)
 			      "dbname",
 			      "application_name",
 			      NULL};
-	const char *vals[] = {"1", "30", "10", "3", c->pool->url, "parley", NULL};
+	/* LISTEN needs a session of its own: through PgBouncer's transaction
+	 * pooling it would be a different server connection each time. */
+	const char *url = c->listener && c->pool->listen_url ? c->pool->listen_url : c->pool->url;
+	const char *vals[] = {"1", "30", "10", "3", url, "parley", NULL};
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
 		char *why = one_line(c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -456,6 +460,12 @@ void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, 
 	conn_start(c);
 }
 
+void db_pool_set_listen_url(struct db_pool *pool, const char *url)
+{
+	free(pool->listen_url);
+	pool->listen_url = xstrdup(url);
+}
+
 static void conn_dispatch(struct db_pool *pool)
 {
 	for (int i = 0; i < pool->n && pool->head; i++) {
@@ -542,6 +552,7 @@ void db_pool_free(struct db_pool *pool)
 	defer_fini(&pool->failed);
 	free(pool->conns);
 	free(pool->url);
+	free(pool->listen_url);
 	free(pool);
 }
 

@@ -332,6 +332,7 @@ int cmd_serve(int argc, char **argv)
 
 	s.app.db =
 	    db_pool_new(s.app.base, s.app.cfg.database_url, (int)s.app.cfg.database_connections);
+	db_pool_set_listen_url(s.app.db, s.app.cfg.database_listen_url);
 	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {
