@@ -126,4 +126,37 @@ ok "the LISTEN connection is back, on the new primary" wait_for "$S_DSN" \
 
 stop_parley "$pid"
 eq "parley stops cleanly" 0 $?
+
+# --- a first host that takes connections and never answers (a wedged or
+# half-dead server): libpq's asynchronous connect has no per-host timeout,
+# so after parley's own connect timeout (10 s) the next attempt starts at
+# the next host.
+cat >"$TEST_TMP/silent.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+python3 "$TEST_TMP/silent.py" >"$TEST_TMP/silent.port" &
+_T_PIDS="$_T_PIDS $!"
+for _ in $(seq 1 50); do [ -s "$TEST_TMP/silent.port" ] && break; sleep 0.1; done
+silent=$(cat "$TEST_TMP/silent.port")
+conf2=$(new_config "postgresql://postgres@127.0.0.1:$silent,127.0.0.1:$S_PORT/parley_fo?target_session_attrs=read-write")
+conf_set "$conf2" database connections 2
+start_parley "$conf2" || { finish; exit 1; }
+pid=$PARLEY_PID
+url=$(parley_url "$conf2")
+t0=$(date +%s%N)
+for _ in $(seq 1 300); do [ "$(readyz)" = 200 ] && break; sleep 0.1; done
+t1=$(date +%s%N)
+eq "a silent first host: the second one is reached after the connect timeout" 200 "$(readyz)"
+echo "# ready after $(((t1 - t0) / 1000000)) ms"
+eq "and a webhook is stored" 200 "$(say)"
+stop_parley "$pid"
+eq "parley stops cleanly" 0 $?
 finish
