@@ -45,7 +45,9 @@ struct db_pool;
 
 typedef void (*db_cb)(void *ctx, PGresult *res, const char *err);
 
-/* Starts n connections to url on base; they connect in the background. */
+/* Starts n connections to url on base; they connect in the background. A
+ * multi-host url (target_session_attrs=read-write) is libpq's to walk; after
+ * a connect attempt timed out, the next starts at the next host. */
 struct db_pool *db_pool_new(struct event_base *base, const char *url, int n);
 /*
  * Runs every callback still owed, from inside this call: failures not yet
