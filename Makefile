@@ -78,7 +78,7 @@ BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-integration unit-bins demo bench schema fuzz \
-        install deps format format-check clean
+        install deb deps format format-check clean
 
 all: $(BUILD)/parley
 
@@ -224,6 +224,11 @@ install: $(BUILD)/parley
 	chmod 0644 $(DESTDIR)$(UNITDIR)/parley.service
 	install -m 0644 man/parley.1 $(DESTDIR)$(MANDIR)/man1/parley.1
 	install -m 0644 man/parley.conf.5 $(DESTDIR)$(MANDIR)/man5/parley.conf.5
+
+# build/deb/parley_<version>_<arch>.deb (dpkg-deb; packaging/deb/build.sh
+# builds its own PREFIX=/usr binary in build/deb and leaves build/ alone).
+deb:
+	@packaging/deb/build.sh
 
 # Every C file of the tree, formatted by Debian 12's clang-format (14) with
 # .clang-format; CI runs format-check, so the config describes the code.

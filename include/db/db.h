@@ -45,7 +45,9 @@ struct db_pool;
 
 typedef void (*db_cb)(void *ctx, PGresult *res, const char *err);
 
-/* Starts n connections to url on base; they connect in the background. */
+/* Starts n connections to url on base; they connect in the background. A
+ * multi-host url (target_session_attrs=read-write) is libpq's to walk; after
+ * a connect attempt timed out, the next starts at the next host. */
 struct db_pool *db_pool_new(struct event_base *base, const char *url, int n);
 /*
  * Runs every callback still owed, from inside this call: failures not yet
@@ -104,6 +106,10 @@ const char *db_pool_held_why(const struct db_pool *pool);
  * channel must be a plain identifier.
  */
 #define DB_MAX_CHANNELS 4
+/* The LISTEN connection connects to url instead of the pool's (a direct
+ * one when the pool's goes through PgBouncer: SPEC 11). Call it before the
+ * first db_pool_listen. */
+void db_pool_set_listen_url(struct db_pool *pool, const char *url);
 typedef void (*db_notify_cb)(void *ctx, const char *payload);
 void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, void *ctx);
 

@@ -65,6 +65,9 @@ struct config {
 	long server_max_connections;         /* client connections on server.listen */
 
 	char *database_url; /* with database_password merged in: what libpq gets */
+	/* A direct connection (no PgBouncer) for LISTEN and migrate's session
+	 * lock; database_url when unset, password merged in likewise. */
+	char *database_listen_url;
 	long database_connections;
 	char *database_password; /* "" when unset */
 

@@ -135,6 +135,11 @@ int admin_connect(struct admin_cmd *cmd)
 		return EXIT_USAGE;
 	cmd->cfg_loaded = true;
 	char err[1024];
+	/* Times print in UTC. libpq sends PGTZ as the session's TimeZone in
+	 * the startup packet, which PgBouncer keeps for every transaction it
+	 * pools; a SET would hold only on the server connection it ran on
+	 * (SPEC 11: no SET outside a transaction). */
+	setenv("PGTZ", "UTC", 1);
 	cmd->conn =
 	    pgsync_connect(cmd->cfg.database_url, cmd->name + strlen("parley "), err, sizeof err);
 	if (!cmd->conn)
@@ -144,9 +149,6 @@ int admin_connect(struct admin_cmd *cmd)
 	 * with 'relation "users" does not exist'. */
 	if (migrate_check_conn(cmd->conn, err, sizeof err) < 0)
 		return admin_fail(cmd, "%s", err);
-	struct pgsync_error e;
-	if (pgsync_command(cmd->conn, "SET TIME ZONE 'UTC'", 0, NULL, &e) < 0)
-		return admin_db_fail(cmd, &e);
 	return 0;
 }
 

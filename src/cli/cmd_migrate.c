@@ -51,7 +51,9 @@ int cmd_migrate(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	int rc = EXIT_RUNTIME;
-	PGconn *conn = pgsync_connect(cfg.database_url, "parley migrate", err, sizeof err);
+	/* A session of its own (its advisory lock, SET client_min_messages):
+	 * database.listen_url, direct even when database.url is PgBouncer's. */
+	PGconn *conn = pgsync_connect(cfg.database_listen_url, "parley migrate", err, sizeof err);
 	if (conn) {
 		int r = status ? migrate_status(conn, dir, stdout, err, sizeof err)
 			       : migrate_apply(conn, dir, stdout, err, sizeof err);

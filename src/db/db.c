@@ -68,6 +68,7 @@ struct conn {
 	struct event *timer; /* connect timeout, reconnect backoff, or query deadline */
 	int fd;
 	int backoff_ms;
+	int first_host; /* where the next connect starts in a multi-host url */
 	struct query *running;
 	PGresult *last; /* last result of the running query */
 	char *error;    /* first error result's message, owned */
@@ -86,6 +87,7 @@ struct subscription {
 struct db_pool {
 	struct event_base *base;
 	char *url;
+	char *listen_url; /* the LISTEN connection's; NULL: url */
 	int n;
 	struct conn *conns;
 	struct query *head, *tail;
@@ -276,9 +278,11 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	if (c->state == CONN_CONNECTING)
+	if (c->state == CONN_CONNECTING) {
+		/* The next attempt starts at the next host (conn_start). */
+		c->first_host++;
 		conn_drop(c, "connect timed out");
-	else if (c->state == CONN_DOWN)
+	} else if (c->state == CONN_DOWN)
 		conn_start(c);
 	else if (c->state == CONN_BUSY || c->state == CONN_CHECKING) {
 		/* A connection dead without a word: worth a line of its own (a
@@ -437,6 +441,69 @@ static void conn_poll(struct conn *c)
 	}
 }
 
+/* The n comma-separated items of list rotated left by k, or NULL when list
+ * does not have n items (a single port for every host stays as it is). */
+static char *rotate_list(const char *list, int n, int k)
+{
+	int items = 1;
+	for (const char *p = list; *p; p++)
+		items += *p == ',';
+	if (items != n)
+		return NULL;
+	const char *start = list;
+	for (int i = 0; i < k; i++)
+		start = strchr(start, ',') + 1;
+	/* list from the k-th item on, then the items before it */
+	if (k == 0)
+		return xstrdup(list);
+	return xasprintf("%s,%.*s", start, (int)(start - list - 1), list);
+}
+
+/*
+ * libpq tries a multi-host url's hosts in order, but the asynchronous
+ * connect has no per-host timeout (connect_timeout holds only for the
+ * blocking one): a first host that takes the connection and never answers,
+ * or whose packets vanish, would hold every attempt until our own connect
+ * timeout and the second host would never be tried. So after a timeout the
+ * next attempt starts at the next host: the lists of host, hostaddr and port
+ * rotated by c->first_host, appended after the url (libpq takes a key's last
+ * value). n is the number of hosts, 1 for a plain url.
+ */
+static int rotated_hosts(const char *url, int first, const char **keys, const char **vals,
+			 char **owned)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	int added = 0;
+	const char *host = NULL, *hostaddr = NULL, *port = NULL;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	const char *names = host && *host ? host : hostaddr;
+	int n = 1;
+	for (const char *p = names ? names : ""; *p; p++)
+		n += *p == ',';
+	if (n > 1 && first % n) {
+		static const char *const which[] = {"host", "hostaddr", "port"};
+		const char *lists[] = {host, hostaddr, port};
+		for (int i = 0; i < 3; i++) {
+			char *r =
+			    lists[i] && *lists[i] ? rotate_list(lists[i], n, first % n) : NULL;
+			if (r) {
+				keys[added] = which[i];
+				vals[added] = owned[added] = r;
+				added++;
+			}
+		}
+	}
+	PQconninfoFree(opts);
+	return added;
+}
+
 static void conn_start(struct conn *c)
 {
 	/*
@@ -448,15 +515,23 @@ static void conn_start(struct conn *c)
 	 * minute instead of the kernel's two hours; a query in flight has its
 	 * own deadline (QUERY_DEADLINE_SEC).
 	 */
-	const char *keys[] = {"keepalives",
-			      "keepalives_idle",
-			      "keepalives_interval",
-			      "keepalives_count",
-			      "dbname",
-			      "application_name",
-			      NULL};
-	const char *vals[] = {"1", "30", "10", "3", c->pool->url, "parley", NULL};
+	const char *keys[10] = {"keepalives",
+				"keepalives_idle",
+				"keepalives_interval",
+				"keepalives_count",
+				"dbname",
+				"application_name",
+				NULL};
+	/* LISTEN needs a session of its own: through PgBouncer's transaction
+	 * pooling it would be a different server connection each time. */
+	const char *url = c->listener && c->pool->listen_url ? c->pool->listen_url : c->pool->url;
+	const char *vals[10] = {"1", "30", "10", "3", url, "parley", NULL};
+	char *owned[3] = {NULL, NULL, NULL};
+	int added = rotated_hosts(url, c->first_host, keys + 6, vals + 6, owned);
+	keys[6 + added] = vals[6 + added] = NULL;
 	c->pg = PQconnectStartParams(keys, vals, 1);
+	for (int i = 0; i < 3; i++)
+		free(owned[i]);
 	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
 		char *why = one_line(c->pg ? PQerrorMessage(c->pg) : "out of memory");
 		conn_drop(c, why);
@@ -610,6 +685,12 @@ void db_pool_listen(struct db_pool *pool, const char *channel, db_notify_cb cb, 
 	conn_start(c);
 }
 
+void db_pool_set_listen_url(struct db_pool *pool, const char *url)
+{
+	free(pool->listen_url);
+	pool->listen_url = xstrdup(url);
+}
+
 static void conn_dispatch(struct db_pool *pool)
 {
 	for (int i = 0; i < pool->n && pool->head; i++) {
@@ -698,6 +779,7 @@ void db_pool_free(struct db_pool *pool)
 	free(pool->gate_why);
 	free(pool->conns);
 	free(pool->url);
+	free(pool->listen_url);
 	free(pool);
 }
 

@@ -94,6 +94,8 @@ static const struct key keys[] = {
 	INT("server", "max_connections", "10000", 1, 1000000, server_max_connections),
 
 	STR("database", "url", "", C_NONE, NEED_DB, F_SECRET | F_CONNINFO, database_url),
+	/* SPEC 11: LISTEN/NOTIFY and migrate's session lock; "" = database.url */
+	STR("database", "listen_url", "", C_NONE, 0, F_SECRET | F_CONNINFO, database_listen_url),
 	STR("database", "password", "", C_NONE, 0, F_SECRET, database_password),
 	INT("database", "connections", "4", 1, 64, database_connections),
 
@@ -988,8 +990,14 @@ static int load(const char *path, unsigned need, struct config *cfg, char *err, 
 		return -1;
 	/* Commands that never connect (replay) have no use for the url and no reason to fail on it.
 	 */
-	if (need & (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE))
+	if (need & (CONFIG_NEED_DATABASE | CONFIG_NEED_SERVE)) {
+		/* Unset, the session work goes where everything else does. */
+		if (!*cfg->database_listen_url) {
+			free(cfg->database_listen_url);
+			cfg->database_listen_url = xstrdup(cfg->database_url);
+		}
 		return merge_password(cfg, err, errlen);
+	}
 	return 0;
 }
 

@@ -330,6 +330,7 @@ int cmd_serve(int argc, char **argv)
 		db_pool_set_gate(s.app.db, MIGRATE_EXPECT_SQL, schema_gate, s.schema);
 	else
 		log_warn("serve", "%s: the database's schema is not checked", err);
+	db_pool_set_listen_url(s.app.db, s.app.cfg.database_listen_url);
 	s.app.webchat = webchat_new(&s.app);
 	s.http = http_server_start(&s.app);
 	if (!s.http) {

@@ -105,7 +105,7 @@ eq "conversation show: exit 0" 0 "$RC"
 contains "transcript has the message" "Is my bike ready?" "$OUT"
 contains "transcript header" "seq  time" "$OUT"
 eq "transcript line: sequence, sender, status" "1 customer sent" \
-	"$(printf '%s\n' "$OUT" | awk '$1 == "1" && $4 == "customer" { print $1, $4, $5 }')"
+	"$(printf '%s\n' "$OUT" | awk '$1 == "1" && $4 == "customer" { print $1, $4, $6 }')"
 run conversation show "$conv1" --json
 ok "conversation show --json parses" json_ok "$OUT"
 eq "conversation show --json: transcript" "1|customer|Is my bike ready?|sent|wamid.LIFE1" \
@@ -121,7 +121,7 @@ wa_status wamid.OUT-LIFE read >"$TEST_TMP/life-read.json"
 eq "a read receipt: 200" 200 "$(post_signed "$url" "$TEST_TMP/life-read.json")"
 run conversation show "$conv1"
 eq "transcript: agent message with message and delivery status" "2 agent sent read" \
-	"$(printf '%s\n' "$OUT" | awk '$1 == "2" { print $1, $4, $5, $6 }')"
+	"$(printf '%s\n' "$OUT" | awk '$1 == "2" { print $1, $4, $6, $7 }')"
 
 run credits add --tenant acme 5
 eq "credits add: exit 0" 0 "$RC"
