@@ -86,6 +86,36 @@ int admin_check_args(struct admin_cmd *cmd, int argc, char **argv, const char *t
  * saying "no tenant 'ID'" (or the database failure). */
 int admin_tenant_known(struct admin_cmd *cmd, const char *tenant);
 
+/*
+ * The one operand of a command about one object, after the options:
+ * exactly one, a valid id (errors name it: "which conversation? give its
+ * ID", "conversation id 'x' …"), and --tenant (NULL when not given) a valid
+ * id. Returns 0 with *id set, else the exit status after a usage error.
+ */
+int admin_check_operand(struct admin_cmd *cmd, int argc, char **argv, const char *what,
+			const char *tenant, const char **id);
+
+/* What the two command frames below return when the command may go on. */
+#define ADMIN_GO (-1)
+
+/*
+ * The whole frame of "WHAT ID [--tenant T]" with no other option: parses
+ * the common options and --tenant, checks them (admin_check_operand) and
+ * connects. Returns ADMIN_GO, or the exit status to return at once
+ * (EXIT_OK after --help).
+ */
+int admin_id_command(struct admin_cmd *cmd, int argc, char **argv, const char *what,
+		     const char **id, const char **tenant);
+
+/*
+ * The whole frame of a command whose only option is --tenant and that takes
+ * no operand: parses, checks (admin_check_args), connects and, with a
+ * tenant, checks that it exists. Returns ADMIN_GO, or the exit status to
+ * return at once (EXIT_OK after --help).
+ */
+int admin_tenant_command(struct admin_cmd *cmd, int argc, char **argv, bool tenant_required,
+			 const char **tenant);
+
 /* Ends an open transaction after a failure (ignoring errors: the
  * connection may be gone). */
 void admin_rollback(struct admin_cmd *cmd);

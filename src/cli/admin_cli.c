@@ -183,3 +183,64 @@ int admin_tenant_known(struct admin_cmd *cmd, const char *tenant)
 	PQclear(res);
 	return n ? 0 : admin_fail(cmd, "no tenant '%s'", tenant);
 }
+
+int admin_check_operand(struct admin_cmd *cmd, int argc, char **argv, const char *what,
+			const char *tenant, const char **id)
+{
+	const char *bad;
+	if (optind >= argc)
+		return admin_usage_error(cmd, "which %s? give its ID", what);
+	if (optind + 1 < argc)
+		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	if ((bad = admin_check_id(argv[optind])))
+		return admin_usage_error(cmd, "%s id '%s' %s", what, argv[optind], bad);
+	if (tenant && (bad = admin_check_id(tenant)))
+		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	*id = argv[optind];
+	return 0;
+}
+
+/* Parses the common options and --tenant alone: ADMIN_GO with *tenant set
+ * (NULL when not given), else the exit status (EXIT_OK after --help). */
+static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
+{
+	static const struct option opts[] = {
+	    ADMIN_COMMON_OPTIONS,
+	    {"tenant", required_argument, NULL, 't'},
+	    {0, 0, 0, 0},
+	};
+	int c;
+	*tenant = NULL;
+	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case 't': *tenant = optarg; break;
+		case 'h': return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	return ADMIN_GO;
+}
+
+int admin_id_command(struct admin_cmd *cmd, int argc, char **argv, const char *what,
+		     const char **id, const char **tenant)
+{
+	int rc = tenant_option(cmd, argc, argv, tenant);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, what, *tenant, id)) ||
+	    (rc = admin_connect(cmd)))
+		return rc;
+	return ADMIN_GO;
+}
+
+int admin_tenant_command(struct admin_cmd *cmd, int argc, char **argv, bool tenant_required,
+			 const char **tenant)
+{
+	int rc = tenant_option(cmd, argc, argv, tenant);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, *tenant, tenant_required)) ||
+	    (rc = admin_connect(cmd)) || (*tenant && (rc = admin_tenant_known(cmd, *tenant))))
+		return rc;
+	return ADMIN_GO;
+}

@@ -201,22 +201,9 @@ done:
 
 static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, false);
-	if (rc || (rc = admin_connect(cmd)) || (tenant && (rc = admin_tenant_known(cmd, tenant))))
+	const char *tenant;
+	int rc = admin_tenant_command(cmd, argc, argv, false, &tenant);
+	if (rc != ADMIN_GO)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, NULL};

@@ -153,33 +153,12 @@ static void print_referrals(const PGresult *msgs)
 
 static int conversation_show(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which conversation? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind];
-	/* Conversation ids are parley's UUIDs (or a seed's ids): same rule. */
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "conversation id '%s' %s", id, bad);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	/* Conversation ids are parley's UUIDs (or a seed's ids): the id rule. */
+	const char *tenant, *id;
+	int rc = admin_id_command(cmd, argc, argv, "conversation", &id, &tenant);
+	if (rc != ADMIN_GO)
 		return rc;
+	rc = EXIT_OK;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *head = NULL, *msgs = NULL;
@@ -240,24 +219,6 @@ done:
 	return rc;
 }
 
-/* The conversation ID argument of pause and resume, and --tenant: 0 when
- * fine, else the exit status. */
-static int conversation_arg(struct admin_cmd *cmd, int argc, char **argv, const char *tenant,
-			    const char **id)
-{
-	const char *bad;
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which conversation? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	*id = argv[optind];
-	if ((bad = admin_check_id(*id)))
-		return admin_usage_error(cmd, "conversation id '%s' %s", *id, bad);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	return 0;
-}
-
 static int no_conversation(struct admin_cmd *cmd, const char *id, const char *tenant)
 {
 	if (tenant)
@@ -291,7 +252,7 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	int rc = conversation_arg(cmd, argc, argv, tenant, &id);
+	int rc = admin_check_operand(cmd, argc, argv, "conversation", tenant, &id);
 	if (rc)
 		return rc;
 	long n;
@@ -347,24 +308,9 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
  */
 static int conversation_resume(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL, *id;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = conversation_arg(cmd, argc, argv, tenant, &id);
-	if (rc)
-		return rc;
-	if ((rc = admin_connect(cmd)))
+	const char *tenant, *id;
+	int rc = admin_id_command(cmd, argc, argv, "conversation", &id, &tenant);
+	if (rc != ADMIN_GO)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};

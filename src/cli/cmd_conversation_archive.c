@@ -17,31 +17,11 @@
 
 int conversation_archive(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which conversation? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind];
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "conversation id '%s' %s", id, bad);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc || (tenant && (rc = admin_tenant_known(cmd, tenant))))
+	const char *tenant, *id;
+	int rc = admin_id_command(cmd, argc, argv, "conversation", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
+	if (tenant && (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};

@@ -112,24 +112,6 @@ static char *types_array(struct admin_cmd *cmd, const char *list, int *rc)
 }
 
 /* The endpoint's id operand, checked; NULL after a usage error. */
-static const char *endpoint_operand(struct admin_cmd *cmd, int argc, char **argv, int *rc)
-{
-	const char *bad;
-	if (optind >= argc) {
-		*rc = admin_usage_error(cmd, "which endpoint? give its ID");
-		return NULL;
-	}
-	if (optind + 1 < argc) {
-		*rc = admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-		return NULL;
-	}
-	if ((bad = admin_check_id(argv[optind]))) {
-		*rc = admin_usage_error(cmd, "endpoint id '%s' %s", argv[optind], bad);
-		return NULL;
-	}
-	return argv[optind];
-}
-
 static int print_endpoint(struct admin_cmd *cmd, const char *id, const char *secret)
 {
 	struct pgsync_error e;
@@ -266,22 +248,9 @@ done:
 
 static int endpoint_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, false);
-	if (rc || (rc = admin_connect(cmd)) || (tenant && (rc = admin_tenant_known(cmd, tenant))))
+	const char *tenant;
+	int rc = admin_tenant_command(cmd, argc, argv, false, &tenant);
+	if (rc != ADMIN_GO)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, NULL};
@@ -297,31 +266,6 @@ static int endpoint_list(struct admin_cmd *cmd, int argc, char **argv)
 }
 
 /* remove, enable, disable, test, rotate-secret: ID [--tenant T]. */
-static int simple_args(struct admin_cmd *cmd, int argc, char **argv, const char **id,
-		       const char **tenant)
-{
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	const char *bad;
-	int c, rc = 0;
-	*tenant = NULL;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': *tenant = optarg; break;
-		case 'h': return -1;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (!(*id = endpoint_operand(cmd, argc, argv, &rc)))
-		return rc;
-	if (*tenant && (bad = admin_check_id(*tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", *tenant, bad);
-	return admin_connect(cmd);
-}
-
 static int no_endpoint(struct admin_cmd *cmd, const char *id, const char *tenant)
 {
 	if (tenant)
@@ -332,9 +276,9 @@ static int no_endpoint(struct admin_cmd *cmd, const char *id, const char *tenant
 static int endpoint_remove(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
-	int rc = simple_args(cmd, argc, argv, &id, &tenant);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	/* Its pending deliveries go with it (ON DELETE CASCADE); the events
@@ -360,9 +304,9 @@ static int endpoint_remove(struct admin_cmd *cmd, int argc, char **argv)
 static int endpoint_enable(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
-	int rc = simple_args(cmd, argc, argv, &id, &tenant);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *res = pgsync_exec(cmd->conn, "SELECT parley_enable_endpoint($1, $2)", 2, p, &e);
@@ -381,9 +325,9 @@ static int endpoint_enable(struct admin_cmd *cmd, int argc, char **argv)
 static int endpoint_disable(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
-	int rc = simple_args(cmd, argc, argv, &id, &tenant);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *res =
@@ -412,9 +356,9 @@ static int endpoint_disable(struct admin_cmd *cmd, int argc, char **argv)
 static int endpoint_test(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
-	int rc = simple_args(cmd, argc, argv, &id, &tenant);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *res =
@@ -444,9 +388,9 @@ static int endpoint_test(struct admin_cmd *cmd, int argc, char **argv)
 static int endpoint_rotate(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
-	int rc = simple_args(cmd, argc, argv, &id, &tenant);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
 	char *secret = event_secret_new();
 	char hours[16];
 	snprintf(hours, sizeof hours, "%d", ROTATION_HOURS);
@@ -490,10 +434,10 @@ static int endpoint_deliveries(struct admin_cmd *cmd, int argc, char **argv)
 	    {"limit", required_argument, NULL, 'l'},
 	    {0, 0, 0, 0},
 	};
-	const char *tenant = NULL, *limit = "50", *bad;
+	const char *tenant = NULL, *limit = "50", *id;
 	bool failed = false;
 	long n;
-	int c, rc = 0;
+	int c, rc;
 	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
 		case 't': tenant = optarg; break;
@@ -503,11 +447,8 @@ static int endpoint_deliveries(struct admin_cmd *cmd, int argc, char **argv)
 		default: return EXIT_USAGE;
 		}
 	}
-	const char *id = endpoint_operand(cmd, argc, argv, &rc);
-	if (!id)
+	if ((rc = admin_check_operand(cmd, argc, argv, "endpoint", tenant, &id)))
 		return rc;
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
 	if (admin_parse_count(limit, 1, 100000, &n) < 0)
 		return admin_usage_error(cmd, "--limit must be a whole number from 1 to 100000");
 	if ((rc = admin_connect(cmd)))

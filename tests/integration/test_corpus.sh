@@ -30,7 +30,8 @@ pid=$PARLEY_PID
 expect() {
 	local file=$1 want_text=$2 want_reply=$3 out got_text got_reply
 	out=$("$PARLEY_BIN" replay -c "$conf" "$REPO_DIR/tests/corpus/$file" 2>&1)
-	eq "$file: 200" "200 $REPO_DIR/tests/corpus/$file" "$(printf '%s\n' "$out" | head -1)"
+	# replay's line: status, file, then what parley reported of it.
+	eq "$file: 200" "200 $REPO_DIR/tests/corpus/$file" "$(printf '%s\n' "$out" | head -1 | sed 's/: .*//')"
 	got_text=$(sql "$dsn" "SELECT coalesce(string_agg(m.text, '|' ORDER BY c.customer_phone, m.sequence_no), '')
 	                       FROM messages m JOIN conversations c USING (conversation_id)
 	                       WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.message_id = m.message_id)")
