@@ -24,17 +24,19 @@ fo_cleanup() {
 }
 trap fo_cleanup EXIT
 
-# new_root: a directory the postgres user owns.
+# new_root: a directory the postgres user owns. It runs in a command
+# substitution's subshell, so the caller adds it to FO_DIRS (the clean-up
+# stops the server in each and removes it).
 new_root() {
 	local d
 	d=$(mktemp -d /tmp/parley-fo.XXXXXX)
 	[ "$(id -u)" = 0 ] && chown postgres:postgres "$d"
-	FO_DIRS="$FO_DIRS $d"
 	echo "$d"
 }
 
 # The primary.
 P_ROOT=$(new_root)
+FO_DIRS="$FO_DIRS $P_ROOT"
 P_PORT=$(pg_free_port $((PG_PORT + 2000)))
 as_pg "$PG_BIN/initdb" -D "$P_ROOT/data" -U postgres -E UTF8 --locale=C.UTF-8 \
 	--auth-local=trust --auth-host=trust --no-sync >"$TEST_TMP/fo-initdb.log" 2>&1 || { cat "$TEST_TMP/fo-initdb.log"; exit 1; }
@@ -53,6 +55,7 @@ sql "$P_ADMIN" "CREATE DATABASE parley_fo"
 
 # The standby: a base backup with -R (standby.signal, primary_conninfo).
 S_ROOT=$(new_root)
+FO_DIRS="$FO_DIRS $S_ROOT"
 S_PORT=$(pg_free_port $((P_PORT + 1)))
 ok "pg_basebackup -R makes the standby" as_pg "$PG_BIN/pg_basebackup" -D "$S_ROOT/data" \
 	-h 127.0.0.1 -p "$P_PORT" -U postgres -R -X stream --no-sync
