@@ -403,16 +403,23 @@ webchat_turn() {
 	done
 	t0=$(date +%s%N)
 	STEP="waiting for the website chat reply (GET /webchat/v1/messages long poll)"
-	page=$(curl -fsS --max-time 30 -H "Authorization: Bearer $token" \
-		"$PARLEY_URL/webchat/v1/messages?after=$seq&wait=25") || fail "the webchat poll failed"
-	[ "$(jq '[.messages[] | select(.sender == "agent")] | length' <<<"$page")" -gt 0 ] \
-		|| fail "the webchat poll ended without the reply: $page"
+	# As the widget does: a poll also ends, with no messages, when
+	# agent_typing changes (the reply started); poll again until it lands.
+	local deadline=$(($(date +%s) + 30)) typing_seen=false
+	while :; do
+		page=$(curl -fsS --max-time 30 -H "Authorization: Bearer $token" \
+			"$PARLEY_URL/webchat/v1/messages?after=$seq&wait=25") || fail "the webchat poll failed"
+		[ "$(jq .agent_typing <<<"$page")" = true ] && typing_seen=true
+		[ "$(jq '[.messages[] | select(.sender == "agent")] | length' <<<"$page")" -gt 0 ] && break
+		[ "$(date +%s)" -lt "$deadline" ] || fail "the webchat poll ended without the reply: $page"
+	done
 	t=$(elapsed "$t0")
 	seq=$(jq '.messages[-1].sequence_no' <<<"$page")
 	curl -fsS --max-time 5 -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 		--data-binary "{\"up_to\":$seq}" "$PARLEY_URL/webchat/v1/read" || fail "webchat read receipt failed"
-	printf '  %-9s  %-16s  %-10s -> 1 reply, in the long poll %s s after the last -> delivered -> read\n' \
-		webchat "website visitor" "$# message$([ $# = 1 ] || echo s)" "$t"
+	printf '  %-9s  %-16s  %-10s -> 1 reply, in the long poll %s s after the last%s -> delivered -> read\n' \
+		webchat "website visitor" "$# message$([ $# = 1 ] || echo s)" "$t" \
+		"$([ "$typing_seen" = true ] && echo ' (agent_typing meanwhile)')"
 }
 
 transcript() {
@@ -676,6 +683,7 @@ done
 curl -fsS --max-time 5 "$RECEIVER_URL/_requests" | python3 -c '
 import base64, hashlib, hmac, json, sys
 key = base64.b64decode(sys.argv[1][len("whsec_"):])
+seen = {}
 for r in json.load(sys.stdin):
     h, body = r["headers"], r["body"]
     msg = ("%s.%s.%s" % (h["webhook-id"], h["webhook-timestamp"], body)).encode()
@@ -691,7 +699,11 @@ for r in json.load(sys.stdin):
     else:
         what = ""
     print("  %-15s %s  signature %s\n    %s" % (e["type"], h["webhook-id"], ok, what))
-' "$EVENTS_SECRET" || fail "could not read the receiver's requests"
+    seen[e["type"]] = seen.get(e["type"], True) and ok == "valid"
+missing = [t for t in ("lead.hot", "meeting.booked") if not seen.get(t)]
+if missing:
+    sys.exit("no validly signed %s event" % " or ".join(missing))
+' "$EVENTS_SECRET" || fail "the receiver did not get validly signed lead.hot and meeting.booked events"
 
 STEP="reading /metrics"
 section "Metrics (from $PARLEY_URL/metrics)"
