@@ -194,6 +194,7 @@ start_standin() {
 # "Echo: …"), so that the transcript reads like a real conversation.
 # With REPLY_KEY=text_template, {field}s of the tool's last output are filled in.
 script_reply() {
+	[ -n "$1" ] || return 0 # none: the stand-in decides (the handoff below)
 	jq -nc --arg k "${REPLY_KEY:-text}" --arg t "$1" '[{($k): $t}]' | curl -fsS --max-time 5 -o /dev/null --data-binary @- "$OPENAI_URL/_script" \
 		|| fail "could not script the OpenAI stand-in"
 }
@@ -444,7 +445,9 @@ transcript() {
 	done < <(psql -X -q -At -F $'\x1f' -v ON_ERROR_STOP=1 "$DSN" <<SQL
 SELECT m.sequence_no,
        to_char(m."timestamp", 'HH24:MI:SS'),
-       CASE m.sender WHEN 'user' THEN coalesce(c.customer_name, 'customer') ELSE a.name END,
+       CASE WHEN m.sender = 'user' THEN coalesce(c.customer_name, 'customer')
+            WHEN m.author = 'human' THEN 'a person'
+            ELSE a.name END,
        coalesce(m.status, ''),
        coalesce(d.status, ''),
        translate(m.text, E'\n\r\t', '   ')
@@ -504,8 +507,9 @@ say "PostgreSQL $(basename "$(dirname "$PG_BIN")") on port $PG_PORT, database pa
 STEP="starting the stand-ins"
 # Unscripted replies (DEMO_KEEP=1, or the widget in a browser) come from
 # tests/demo-replies.json: the shop's assistant, not "Echo: …".
+# A customer who asks for "a person" gets the agent's escalate_to_human.
 start_standin fake_openai OPENAI_PID OPENAI_URL --delay-ms 300 --api-key sk-demo \
-	--replies "$REPO_DIR/tests/demo-replies.json"
+	--replies "$REPO_DIR/tests/demo-replies.json" --escalate-on "a person"
 start_standin fake_graph GRAPH_PID GRAPH_URL
 start_standin fake_google GOOGLE_PID GOOGLE_URL --client-id demo-client.apps.googleusercontent.com \
 	--client-secret demo-client-secret
@@ -574,9 +578,9 @@ connect_demo_calendar >/dev/null
 say "its Google Calendar connected (parley google connect): the agent can book meetings"
 STEP="subscribing the shop's webhook receiver"
 EVENTS_SECRET=$(admin endpoint add --tenant "$TENANT" --url "$RECEIVER_URL/parley" --id "$TENANT-hooks" \
-	--events lead.extracted,lead.hot,meeting.booked | sed -nE 's/^signing secret .*: (whsec_.*)$/\1/p')
+	--events lead.extracted,lead.hot,meeting.booked,conversation.handoff | sed -nE 's/^signing secret .*: (whsec_.*)$/\1/p')
 [ -n "$EVENTS_SECRET" ] || fail "parley endpoint add printed no secret"
-say "its webhook receiver subscribed to lead.extracted, lead.hot and meeting.booked (parley endpoint add)"
+say "its webhook receiver subscribed to lead.extracted, lead.hot, meeting.booked and conversation.handoff (parley endpoint add)"
 
 STEP="starting parley serve"
 # start_parley: 0 once /readyz answers, 1 if parley exited, 2 if it stayed unready.
@@ -638,6 +642,23 @@ webchat_turn "Hello! I'm the assistant of Demo Shop. Yes, the Gazelle city bike 
 	"Hi there, is the Gazelle city bike available in a 57 cm frame?" \
 	"I'm 1.85 m tall"
 
+STEP="handing the Instagram customer to a person"
+section "Handing over to a person (escalate_to_human, parley conversation send, resume)"
+customer_turn instagram "$IG_CUSTOMER" "$IG_CUSTOMER" "" \
+	"Could I talk to a person about helmets for our whole cycling club? We are 14 riders."
+ig_conv=$(conv_of "$TENANT-ig-agent" "$IG_CUSTOMER")
+[ "$(q "SELECT ai_paused_until = 'infinity' FROM conversations WHERE conversation_id = '$ig_conv'")" = t ] \
+	|| fail "the agent did not hand the conversation to a person"
+say "the agent called escalate_to_human (\"$(q "SELECT ai_paused_reason FROM conversations WHERE conversation_id = '$ig_conv'")\"): the AI is paused there until someone resumes it"
+STEP="a person answers (parley conversation send)"
+printf '%s\n' "Hi, this is Marta from Demo Shop. For 14 riders we can do 15% off the helmets; send me your sizes and I'll put the order together." \
+	| admin conversation send "$ig_conv" --text-file - | sed 's/^/  a person answered (parley conversation send): message /' \
+	|| fail "parley conversation send failed"
+STEP="resuming the AI (parley conversation resume)"
+admin conversation resume "$ig_conv" | sed 's/^/  /' || fail "parley conversation resume failed"
+[ "$(q "SELECT ai_paused_until IS NULL FROM conversations WHERE conversation_id = '$ig_conv'")" = t ] \
+	|| fail "the conversation is still paused after resume"
+
 STEP="printing the transcripts"
 transcript "$TENANT-wa-agent" "$WA_CUSTOMER" "WhatsApp: $WA_NAME (+$WA_CUSTOMER)"
 transcript "$TENANT-ig-agent" "$IG_CUSTOMER" "Instagram: customer $IG_CUSTOMER"
@@ -694,16 +715,18 @@ for r in json.load(sys.stdin):
     if "lead" in d:
         what = "%s lead %s (%s/15): %s" % (d["customer_name"] or d["customer"], d["lead"]["tag"],
                                          d["lead"]["score"], d["lead"]["smart_notification"])
+    elif e["type"] == "conversation.handoff":
+        what = "%s: %s" % (d["customer"], d["reason"])
     elif "meeting" in d:
         what = "%s at %s, %s" % (d["meeting"]["title"], d["meeting"]["time"], d["meeting"]["meet_link"])
     else:
         what = ""
     print("  %-15s %s  signature %s\n    %s" % (e["type"], h["webhook-id"], ok, what))
     seen[e["type"]] = seen.get(e["type"], True) and ok == "valid"
-missing = [t for t in ("lead.hot", "meeting.booked") if not seen.get(t)]
+missing = [t for t in ("lead.hot", "meeting.booked", "conversation.handoff") if not seen.get(t)]
 if missing:
     sys.exit("no validly signed %s event" % " or ".join(missing))
-' "$EVENTS_SECRET" || fail "the receiver did not get validly signed lead.hot and meeting.booked events"
+' "$EVENTS_SECRET" || fail "the receiver did not get validly signed lead.hot, meeting.booked and conversation.handoff events"
 
 STEP="reading /metrics"
 section "Metrics (from $PARLEY_URL/metrics)"
