@@ -14,6 +14,7 @@
 // in webchat.allowed_origins), to check the cross-origin embedding.
 // Prints "ok <step>" per step; on the first failure "not ok <step>: why"
 // and exits 1.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -21,6 +22,10 @@ const PARLEY_URL = (process.env.PARLEY_URL || '').replace(/\/+$/, '');
 const WIDGET_ID = process.env.WIDGET_ID || '';
 const OPENAI_URL = (process.env.OPENAI_URL || '').replace(/\/+$/, '');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// With both: a person writes in the conversation with `parley conversation send`.
+const PARLEY_BIN = process.env.PARLEY_BIN || '';
+const PARLEY_CONF = process.env.PARLEY_CONF || '';
+const PERSON_TEXT = 'Hi, this is Ruth from the shop: we gift-wrap for free.';
 const REPLY_TIMEOUT = 20000; // debounce + stand-in + long poll, on a loaded machine
 if (!PARLEY_URL || !WIDGET_ID) {
 	console.error('usage: PARLEY_URL=http://HOST:PORT WIDGET_ID=ID node webchat.test.mjs');
@@ -256,6 +261,18 @@ async function main() {
 		if (bad.length) fail(`unexpected statuses:\n${describe(s)}`);
 		if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
 	});
+
+	// A person answers from the command line (README, A person's messages):
+	// the widget shows it in the open panel like any agent message.
+	if (PARLEY_BIN && PARLEY_CONF) {
+		await step("a person's message (parley conversation send) appears in the open widget", async () => {
+			const list = JSON.parse(execFileSync(PARLEY_BIN, ['conversation', 'list', '--tenant', 'tulip', '--json', '-c', PARLEY_CONF]));
+			if (list.length !== 1) fail(`want one conversation, got ${list.length}`);
+			execFileSync(PARLEY_BIN, ['conversation', 'send', list[0].conversation_id, '--keep-ai', '--text-file', '-', '-c', PARLEY_CONF],
+				{ input: PERSON_TEXT + '\n' });
+			await waitUntil(page, `the person's message "${PERSON_TEXT}"`, (x) => find(x, 'agent', PERSON_TEXT).length > 0, 10000);
+		});
+	}
 
 	await step('a refused token starts a new session that works', async () => {
 		await page.evaluate((key) => {

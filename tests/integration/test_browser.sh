@@ -59,6 +59,7 @@ url=$(parley_url "$conf")
 
 out=$TEST_TMP/browser.$$.out
 (cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM SHOP_PORT=$shop_port OPENAI_URL=$OPENAI \
+	PARLEY_BIN=$PARLEY_BIN PARLEY_CONF=$conf \
 	SCREENSHOT=${BROWSER_SCREENSHOT:-} timeout 300 node webchat.test.mjs) >"$out" 2>&1
 rc=$?
 # One result per step: "ok STEP" or "not ok STEP: why" (indented lines follow).
@@ -77,6 +78,8 @@ eq "the retried message is stored once" 1 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'user' AND text = 'Second question: do you ship to Utrecht?'")"
 eq "every reply came from the stand-in through the reply path" 5 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND text LIKE 'Echo: %'")"
+eq "the person's message is stored once, as a person's" "agent human" \
+	"$(sql "$dsn" "SELECT sender || ' ' || author FROM messages WHERE text LIKE 'Hi, this is Ruth%'")"
 eq "nothing in the log at info carries a message text" 0 "$(grep -c 'Second question' "$conf.log")"
 
 stop_parley "$PARLEY_PID"
