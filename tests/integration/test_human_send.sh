@@ -221,6 +221,7 @@ cat >"$TEST_TMP/wa-echo.json" <<'JSON'
 JSON
 eq "wa echo: 200" 200 "$(post_signed "$url" "$TEST_TMP/wa-echo.json")"
 eq "wa echo again: 200" 200 "$(post_signed "$url" "$TEST_TMP/wa-echo.json")"
+eq "wa echo a third time: 200" 200 "$(post_signed "$url" "$TEST_TMP/wa-echo.json")"
 eq "wa echo: stored once, as the person's agent message" "3|agent|human|sent||Yes! Mark here, from the shop." \
 	"$(transcript 31620000003 | tail -1)"
 eq "wa echo: the AI paused" "45|a person replied from the business app" "$(paused 31620000003)"
@@ -231,6 +232,7 @@ cat >"$TEST_TMP/ig-echo.json" <<JSON
 JSON
 eq "ig echo: 200" 200 "$(post_signed "$url" "$TEST_TMP/ig-echo.json")"
 eq "ig echo again: 200" 200 "$(post_signed "$url" "$TEST_TMP/ig-echo.json")"
+eq "ig echo a third time: 200" 200 "$(post_signed "$url" "$TEST_TMP/ig-echo.json")"
 eq "ig echo: stored once as the person's" 1 \
 	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE platform_message_id = 'aWdfECHOperson1' AND sender = 'agent' AND author = 'human'")"
 eq "ig echo: the AI paused" "45|a person replied from the business app" "$(paused 5551234500000001)"
