@@ -175,7 +175,10 @@ stop_parley "$pid2"
 # An idle worker looks for work about once a second, not in a loop (an empty
 # "next due" once read as "due now": greatest(0, NULL) is 0).
 commits() { sql "$dsn" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
-sleep 1.5
+# PostgreSQL 15 backends flush their counts to pg_stat_database at most
+# once a second while busy and 10 s after they went idle: wait that out, or
+# the pings' own transactions land in the window on a loaded machine.
+sleep 11
 c0=$(commits)
 sleep 3
 c1=$(commits)
