@@ -24,9 +24,12 @@ codes=$(for i in $(seq 1 300); do printf -- '-o\n/dev/null\n%s\n' "$url/readyz";
 eq "300 /readyz polls: all 200" 200x300 "$codes"
 stop_parley "$PARLEY_PID"
 after=$(commits)
-# Start-up and shutdown take some queries of their own; one probe a second
-# is a few more.
-ok "300 /readyz polls cost at most a few queries ($((after - before)))" test $((after - before)) -le 40
+# Start-up and shutdown take queries of their own (the schema check of each
+# pool connection, the first claims of the reply, extraction and event
+# workers, the janitor's first pass: about 30 to 70 here, more on a loaded
+# machine where the run lasts longer); one probe a second is a few more.
+# A probe per poll would be 300 more.
+ok "300 /readyz polls cost far fewer queries than polls ($((after - before)))" test $((after - before)) -le 150
 
 raw() { python3 "$TESTS_DIR/lib/http_raw.py" "$@"; }
 
