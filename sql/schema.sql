@@ -958,23 +958,6 @@ $$;
 
 
 --
--- Name: parley_human_pause(text, integer, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.parley_human_pause(p_conv text, p_minutes integer, p_reason text) RETURNS void
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    UPDATE conversations
-       SET ai_paused_until = now() + make_interval(mins => p_minutes),
-           ai_paused_reason = p_reason
-     WHERE conversation_id = p_conv
-       AND (ai_paused_until IS NULL OR ai_paused_until < now() + make_interval(mins => p_minutes));
-END
-$$;
-
-
---
 -- Name: parley_ingest(text, jsonb, bytea, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1159,7 +1142,7 @@ BEGIN
             PERFORM pg_notify('parley_reply_due', v_conv);
         END IF;
         IF v_echo THEN
-            PERFORM parley_human_pause(v_conv, p_pause_minutes,
+            PERFORM parley_pause_ai(v_conv, p_pause_minutes,
                                        'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
@@ -1926,7 +1909,7 @@ BEGIN
     UPDATE conversations SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC'
      WHERE conversation_id = p_conv;
     IF p_pause_minutes IS NOT NULL THEN
-        PERFORM parley_human_pause(p_conv, p_pause_minutes, 'a person replied');
+        PERFORM parley_pause_ai(p_conv, p_pause_minutes, 'a person replied');
     END IF;
     IF NOT v_meta THEN
         PERFORM pg_notify('parley_webchat', c.customer_phone);

@@ -7,21 +7,6 @@
 -- checksum changes (README.md, Migrations). CREATE OR REPLACE only;
 -- a changed signature needs a DROP FUNCTION in a new versioned migration.
 
--- Pauses the AI of a conversation for p_minutes from now because a person
--- wrote in it: the pause only ever grows (an 'infinity' pause, or a longer
--- one, stays as it is, with its reason). Call it with the conversation row
--- locked or in the transaction that stores the person's message.
-CREATE OR REPLACE FUNCTION parley_human_pause(p_conv text, p_minutes integer, p_reason text)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE conversations
-       SET ai_paused_until = now() + make_interval(mins => p_minutes),
-           ai_paused_reason = p_reason
-     WHERE conversation_id = p_conv
-       AND (ai_paused_until IS NULL OR ai_paused_until < now() + make_interval(mins => p_minutes));
-END
-$$;
-
 -- Stores a person's message (`parley conversation send`) in one
 -- transaction, under the conversation's row lock (the lock every writer of
 -- its sequence takes): one agent message per part, author 'human', numbered
@@ -97,7 +82,7 @@ BEGIN
     UPDATE conversations SET last_sequence_no = v_seq, last_message_at = now() AT TIME ZONE 'UTC'
      WHERE conversation_id = p_conv;
     IF p_pause_minutes IS NOT NULL THEN
-        PERFORM parley_human_pause(p_conv, p_pause_minutes, 'a person replied');
+        PERFORM parley_pause_ai(p_conv, p_pause_minutes, 'a person replied');
     END IF;
     IF NOT v_meta THEN
         PERFORM pg_notify('parley_webchat', c.customer_phone);

@@ -15,7 +15,7 @@
 -- An echo (a message the business sent from its phone app: WhatsApp
 -- smb_message_echoes, Instagram is_echo) is stored as an agent message with
 -- author 'human', never asks for a reply, and pauses the AI for
--- p_pause_minutes (parley_human_pause, human.sql). Echoes of parley's own
+-- p_pause_minutes (parley_pause_ai, handoff.sql). Echoes of parley's own
 -- sends are duplicates: by platform id once the send is recorded, and,
 -- before that (the echo overtook the send's answer), by text against the
 -- conversation's agent messages being sent right now (docs/architecture.md,
@@ -196,7 +196,7 @@ BEGIN
             PERFORM pg_notify('parley_reply_due', v_conv);
         END IF;
         IF v_echo THEN
-            PERFORM parley_human_pause(v_conv, p_pause_minutes,
+            PERFORM parley_pause_ai(v_conv, p_pause_minutes,
                                        'a person replied from the business app');
         END IF;
         v_stored[w] := v_stored[w] + 1;
