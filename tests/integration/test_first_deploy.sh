@@ -12,9 +12,11 @@
 # from the source tree (`source`).
 #
 # What differs from a real host (also said in the document): PGHOST/PGPORT
-# point at a throwaway PostgreSQL started here (its pg_hba.conf has no host
-# line: parley gets in over TCP only through the document's line); the
-# ports 8080 and 9090 become free ones; the two typed secrets come on stdin.
+# point the PostgreSQL tools at a throwaway server started here (its
+# pg_hba.conf has no host line: parley gets in over TCP only through the
+# document's line) and its port goes into database.url (a service started
+# by systemd would not see PGPORT); the ports 8080 and 9090 become free
+# ones; the two typed secrets come on stdin.
 #
 # It installs into the real system, so it needs root (CI runs as root); it
 # holds test_deb.sh's lock and skips when a parley is already installed.
@@ -124,7 +126,9 @@ deploy() { # package|source
 	p_internal=$(free_port)
 	[ "$p_internal" = "$p_listen" ] && p_internal=$((p_listen + 1))
 	printf '%s\n' "$script" | sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$p_listen/g" \
-		-e "s/127\.0\.0\.1:9090/127.0.0.1:$p_internal/g" >"$TEST_TMP/first-deploy.sh"
+		-e "s/127\.0\.0\.1:9090/127.0.0.1:$p_internal/g" \
+		-e "s|postgresql://parley@127\.0\.0\.1/parley|postgresql://parley@127.0.0.1:$FD_PORT/parley|" \
+		>"$TEST_TMP/first-deploy.sh"
 	san=
 	case "$PARLEY_BIN" in */build/san/*) san=1 ;; esac
 	app_secret="fd-meta-app-secret-$(openssl rand -hex 8)"
@@ -236,7 +240,7 @@ deploy() { # package|source
 
 	# --- the admin commands, run like migrate (step 5)
 	ok "admin commands as root with the credentials directory (tenant list)" \
-		env -i PATH=/usr/bin:/bin PGPORT="$FD_PORT" CREDENTIALS_DIRECTORY=/etc/parley/credentials \
+		env -i PATH=/usr/bin:/bin CREDENTIALS_DIRECTORY=/etc/parley/credentials \
 		ASAN_OPTIONS="${ASAN_OPTIONS:-}" parley tenant list -c /etc/parley/parley.conf
 
 	# --- stop (systemctl stop, or its equivalent: SIGTERM)
@@ -255,7 +259,7 @@ deploy() { # package|source
 	cleanup_all
 	ok "cleaned up: nothing of it left" test -z "$(for f in $made; do [ -e "$f" ] && echo "$f"; done)"
 	[ "$user_before" = no ] && fails "  the user it made is gone" getent passwd parley
-		return 0
+	return 0
 }
 
 deploy package
