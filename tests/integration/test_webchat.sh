@@ -240,11 +240,16 @@ codes=""
 for i in $(seq 1 12); do
 	codes="$codes $(code_of "$(req POST /webchat/v1/messages "{\"text\":\"m$i\",\"client_message_id\":\"r$i\"}" "$T3")")"
 done
-eq "ten messages at once are fine, then 429" " 202 202 202 202 202 202 202 202 202 202 429 429" "$codes"
+set -- $codes
+eq "ten messages at once are fine" "202 202 202 202 202 202 202 202 202 202" "${*:1:10}"
+# The bucket refills one message per 2 s: on a loaded machine the twelve
+# requests can take that long, and the eleventh passes too.
+eq "then 429" 429 "${12}"
+accepted=$(grep -o 202 <<<"$codes" | wc -l)
 h=$(curl -sS -D - -o /dev/null -H "Authorization: Bearer $T3" -H 'Content-Type: application/json' \
 	--data-binary '{"text":"again","client_message_id":"r99"}' "$url/webchat/v1/messages")
 contains "429 says when to retry" "Retry-After: " "$h"
-eq "refused messages were not stored" 10 "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$(body_of "$r" | jq -r .session_id)' AND m.sender = 'user'")"
+eq "refused messages were not stored" "$accepted" "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$(body_of "$r" | jq -r .session_id)' AND m.sender = 'user'")"
 codes=""
 for _ in $(seq 1 25); do
 	codes="$codes $(code_of "$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")")"
