@@ -407,7 +407,9 @@ async function main() {
 			if (list.length !== 1) fail(`want one conversation, got ${list.length}`);
 			execFileSync(PARLEY_BIN, ['conversation', 'send', list[0].conversation_id, '--keep-ai', '--text-file', '-', '-c', PARLEY_CONF],
 				{ input: PERSON_TEXT + '\n' });
-			await waitUntil(page, `the person's message "${PERSON_TEXT}"`, (x) => find(x, 'agent', PERSON_TEXT).length > 0, 10000);
+			// Read, too: the widget has then stored all it will (the next step
+			// edits its localStorage, which a later save would overwrite).
+			await waitUntil(page, `the person's message "${PERSON_TEXT}", read`, (x) => find(x, 'agent', PERSON_TEXT).some((m) => m.status === 'read'), 10000);
 		});
 	}
 
