@@ -232,8 +232,9 @@ async function main() {
 	let pollsAtSend = 0;
 	await step('a message is sent and shown as sent', async () => {
 		if (OPENAI_URL) {
-			// The first reply takes 3 s, long enough to watch "typing…".
-			const res = await fetch(`${OPENAI_URL}/_script`, { method: 'POST', body: '[{"delay_ms":3000}]' });
+			// The first reply takes 6 s, long enough to watch "typing…" on a loaded
+			// machine (test_browser.sh gives OpenAI 15 s).
+			const res = await fetch(`${OPENAI_URL}/_script`, { method: 'POST', body: '[{"delay_ms":6000}]' });
 			if (res.status !== 200) fail(`scripting the stand-in: ${res.status}`);
 		}
 		pollsAtSend = polls;

@@ -46,7 +46,7 @@ shop_port=$(free_port)
 conf_set "$conf" webchat allowed_origins "http://127.0.0.1:$shop_port"
 conf_set "$conf" openai api_key sk-test
 conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
+conf_set "$conf" openai timeout_seconds 15
 # Short, so that the test waits little; a later message than the debounce
 # still gets its own reply, which is what the test sends.
 conf_set "$conf" replies debounce_ms 300
