@@ -474,7 +474,7 @@
 		'header h2 { flex: 1; margin: 0; font-size: 15px; font-weight: 600; }',
 		'.conn { font-size: 12px; opacity: .85; }',
 		'.close { border: 0; background: transparent; color: #fff; font-size: 20px; line-height: 1; cursor: pointer; padding: 2px 6px; }',
-		'.log { flex: 1; overflow-y: auto; padding: 12px; background: #f6f8f7; display: flex; flex-direction: column; gap: 8px; }',
+		'.log { flex: 1; overflow-y: auto; overscroll-behavior: contain; padding: 12px; background: #f6f8f7; display: flex; flex-direction: column; gap: 8px; }',
 		'.empty { color: #59636e; text-align: center; margin: auto 0; }',
 		'.msg { max-width: 82%; display: flex; flex-direction: column; }',
 		'.msg.user { align-self: flex-end; align-items: flex-end; }',
@@ -635,12 +635,17 @@
 	 * language, not the visitor's clock. The locale's own short time style
 	 * then gives 24-hour times where they are the norm ("14:05" in en-GB, de,
 	 * nl; "2:05 PM" in en-US). Invalid tags are skipped. */
+	var localeCache = {key: null, value: undefined};
 	function timeLocale() {
 		var wanted = [];
 		var browser = (navigator.languages && navigator.languages.length) ? navigator.languages
 			: [navigator.language || ''];
-		var attr = script.getAttribute('data-locale') || '';
-		var page = (document.documentElement && document.documentElement.lang) || '';
+		/* "en_US" is a common slip for "en-US". */
+		var attr = (script.getAttribute('data-locale') || '').replace(/_/g, '-');
+		var page = ((document.documentElement && document.documentElement.lang) || '').replace(/_/g, '-');
+		var key = attr + '|' + page + '|' + Array.prototype.join.call(browser, ',');
+		if (localeCache.key === key) return localeCache.value;
+		localeCache = {key: key, value: undefined};
 		if (attr) wanted.push(attr);
 		if (page) {
 			if (page.indexOf('-') < 0) {
@@ -655,10 +660,13 @@
 		Array.prototype.forEach.call(browser, function (b) { wanted.push(b); });
 		for (var i = 0; i < wanted.length; i++) {
 			try {
-				if (wanted[i] && Intl.DateTimeFormat.supportedLocalesOf([wanted[i]]).length) return wanted[i];
+				if (wanted[i] && Intl.DateTimeFormat.supportedLocalesOf([wanted[i]]).length) {
+					localeCache.value = wanted[i];
+					break;
+				}
 			} catch (e) { /* not a language tag */ }
 		}
-		return undefined;
+		return localeCache.value;
 	}
 
 	var timeFormats = {key: null};

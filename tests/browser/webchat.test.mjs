@@ -354,13 +354,31 @@ async function main() {
 			fail(`the poll does not say the answered messages are read: ${JSON.stringify(polled.map((m) => [m.sequence_no, m.sender, m.status]))}`);
 	});
 
-	await step('desktop, en-US page in "en": 12-hour times; the panel above the launcher, both in view', async () => {
+	await step('desktop, en-US page in "en": 12-hour times (24-hour with data-locale="de-DE"); the panel above the launcher, both in view', async () => {
 		await checkTimes(page, (await stored(page)).token, TWELVE_HOUR, 'a 12-hour time');
 		const l = await layout(page);
 		checkOpenLayout(l, 'desktop');
 		if (!l.launcher) fail('desktop: the launcher is hidden while the panel is open');
 		if (!(l.panel.bottom <= l.launcher.y)) fail(`desktop: the panel (${fmt(l.panel)}) is not above the launcher (${fmt(l.launcher)})`);
 		await screenshot(page, 'desktop.png');
+		// data-locale on the script tag comes first (read at each render: the
+		// panel closed and opened again renders).
+		const setLocale = (v) => page.evaluate((x) => {
+			const tag = document.querySelector('script[data-widget]');
+			if (x) tag.setAttribute('data-locale', x);
+			else tag.removeAttribute('data-locale');
+		}, v);
+		const reopen = async () => {
+			await page.locator('[data-testid=launcher]').click();
+			await page.locator('[data-testid=launcher]').click();
+			await page.locator('[data-testid=panel]').waitFor({ state: 'visible', timeout: 5000 });
+		};
+		await setLocale('de-DE');
+		await reopen();
+		await checkTimes(page, (await stored(page)).token, TWENTY_FOUR_HOUR, 'a 24-hour time with data-locale="de-DE"');
+		await setLocale('');
+		await reopen();
+		await checkTimes(page, (await stored(page)).token, TWELVE_HOUR, 'a 12-hour time again');
 	});
 
 	await step('phone 390×844, en-GB browser: 24-hour times; the open panel fills the screen, the launcher waits', async () => {
