@@ -298,8 +298,10 @@
 			var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
 			pollCtrl = ctrl;
 			var before = lastSeq, started = Date.now();
-			var r = await api('GET', '/webchat/v1/messages?after=' + lastSeq + '&wait=' + wait,
-				undefined, s.token, (wait + 15) * 1000, ctrl);
+			/* typing: what is shown, so that a reply that started between
+			 * two polls ends this one at once (docs/protocol.md). */
+			var r = await api('GET', '/webchat/v1/messages?after=' + lastSeq + '&wait=' + wait +
+				'&typing=' + (agentTyping ? 1 : 0), undefined, s.token, (wait + 15) * 1000, ctrl);
 			if (gen !== generation) return;
 			pollCtrl = null;
 			if (r.status === 200 && r.body && Array.isArray(r.body.messages)) {

@@ -126,6 +126,10 @@ eq "wait=0 answers at once" '200 []' "$(r=$(req GET "/webchat/v1/messages?after=
 eq "after beyond the end: empty" '[]' "$(body_of "$(req GET '/webchat/v1/messages?after=99' '' "$TOKEN")" | jq -c .messages)"
 eq "after not a number: 400" 400 "$(code_of "$(req GET '/webchat/v1/messages?after=x' '' "$TOKEN")")"
 eq "wait negative: 400" 400 "$(code_of "$(req GET '/webchat/v1/messages?wait=-3' '' "$TOKEN")")"
+r=$(req GET '/webchat/v1/messages?typing=2' '' "$TOKEN")
+eq "typing other than 0 or 1: 400" '400 typing must be 0 or 1' "$(code_of "$r") $(body_of "$r" | jq -r .error)"
+eq "typing=0 with nothing going on: an empty page at once" '200 {"messages":[],"agent_typing":false}' \
+	"$(r=$(req GET '/webchat/v1/messages?after=2&wait=0&typing=0' '' "$TOKEN"); echo "$(code_of "$r") $(body_of "$r" | jq -c .)")"
 
 # --- sessions are isolated
 eq "the second session sees none of the first's messages" '[]' \
