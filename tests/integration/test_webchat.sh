@@ -267,14 +267,19 @@ wait "$p2" "$p3" 2>/dev/null
 
 r=$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")
 T3=$(body_of "$r" | jq -r .token)
-codes=""
+# Twelve sends from one curl on one connection, as fast as they go: the
+# bucket refills one message per 2 s, which twelve curl processes on a loaded
+# machine can take, so that the eleventh passed too.
+sends=()
 for i in $(seq 1 12); do
-	codes="$codes $(code_of "$(req POST /webchat/v1/messages "{\"text\":\"m$i\",\"client_message_id\":\"r$i\"}" "$T3")")"
+	[ "$i" = 1 ] || sends+=(--next)
+	sends+=(-sS -o /dev/null -w ' %{http_code}' -H "Authorization: Bearer $T3" -H 'Content-Type: application/json'
+		--data-binary "{\"text\":\"m$i\",\"client_message_id\":\"r$i\"}" "$url/webchat/v1/messages")
 done
+codes=$(curl "${sends[@]}")
 set -- $codes
 eq "ten messages at once are fine" "202 202 202 202 202 202 202 202 202 202" "${*:1:10}"
-# The bucket refills one message per 2 s: on a loaded machine the twelve
-# requests can take that long, and the eleventh passes too.
+# Still: a refill may land among them.
 eq "then 429" 429 "${12}"
 accepted=$(grep -o 202 <<<"$codes" | wc -l)
 h=$(curl -sS -D - -o /dev/null -H "Authorization: Bearer $T3" -H 'Content-Type: application/json' \
