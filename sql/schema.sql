@@ -2069,14 +2069,17 @@ CREATE FUNCTION public.parley_webchat_fetch(p_widget text, p_session text, p_aft
 DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
     v_stop integer;
+    v_answered integer;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN;
     END IF;
-    SELECT min(m.sequence_no) INTO v_stop
+    SELECT min(m.sequence_no) FILTER (WHERE m.status = 'pending'),
+           max(m.sequence_no) FILTER (WHERE m.status <> 'pending')
+      INTO v_stop, v_answered
       FROM messages m
      WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
-       AND m.sender = 'agent' AND m.status = 'pending';
+       AND m.sender = 'agent';
 
     -- The UPDATE runs whether or not its rows are read (a data-modifying
     -- WITH always runs to completion).
@@ -2099,6 +2102,8 @@ BEGIN
            AND d.status IN ('pending', 'sent'))
     SELECT page.sequence_no, page.sender, page.text,
            CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
+                WHEN page.sender <> 'agent' AND page.status = 'sent'
+                     AND page.sequence_no < v_answered THEN 'read'
                 ELSE page.status END,
            page.created_at
       FROM page ORDER BY page.sequence_no;

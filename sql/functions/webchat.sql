@@ -38,7 +38,11 @@ $$;
 -- A reply still being produced (an agent message in 'pending') ends the
 -- list, so that a poll never moves the widget's "after" past a message it
 -- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md, webchat),
--- and the status returned is the delivery status where there is one.
+-- and the status returned is the delivery status where there is one. A
+-- customer's message is returned as 'read' once an agent message that is not
+-- 'pending' follows it: an answer means it was read (README, Website chat
+-- widget). Nothing is stored for that; the widget applies the same rule to
+-- messages it was given before their answer came.
 CREATE OR REPLACE FUNCTION parley_webchat_fetch(p_widget text, p_session text, p_after integer,
                                      p_limit integer)
 RETURNS TABLE (sequence_no integer, sender text, text text, status text, created_at text)
@@ -46,14 +50,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
     v_stop integer;
+    v_answered integer;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN;
     END IF;
-    SELECT min(m.sequence_no) INTO v_stop
+    SELECT min(m.sequence_no) FILTER (WHERE m.status = 'pending'),
+           max(m.sequence_no) FILTER (WHERE m.status <> 'pending')
+      INTO v_stop, v_answered
       FROM messages m
      WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
-       AND m.sender = 'agent' AND m.status = 'pending';
+       AND m.sender = 'agent';
 
     -- The UPDATE runs whether or not its rows are read (a data-modifying
     -- WITH always runs to completion).
@@ -76,6 +83,8 @@ BEGIN
            AND d.status IN ('pending', 'sent'))
     SELECT page.sequence_no, page.sender, page.text,
            CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
+                WHEN page.sender <> 'agent' AND page.status = 'sent'
+                     AND page.sequence_no < v_answered THEN 'read'
                 ELSE page.status END,
            page.created_at
       FROM page ORDER BY page.sequence_no;

@@ -14,10 +14,12 @@
  * Each read also says whether a reply to the session is being produced
  * (parley_webchat_typing: the conversation's reply claim is held), the
  * answer's "agent_typing". A poll also ends, with no messages, when that
- * changes from what its first read found: a reply that starts notifies the
- * session (parley_claim_replies), and so does its end (the reply worker), so
- * the widget shows and hides "typing…" at once, while a poll that finds the
- * same state again waits on.
+ * changes from what the client shows (its "typing" parameter, 0 or 1) or,
+ * without one, from what its first read found: a reply that starts notifies
+ * the session (parley_claim_replies), and so does its end (the reply
+ * worker), so the widget shows and hides "typing…" at once, while a poll
+ * that finds the same state again waits on. With "typing", a reply that
+ * started between two polls is told at once, rather than when it ends.
  */
 #include <event2/event.h>
 #include <event2/http.h>
@@ -49,7 +51,7 @@ struct poll {
 	bool woken;      /* a wake-up came while reading */
 	bool expired;    /* the wait is over: answer with the next read */
 	bool linked;     /* in a slot (waiting or reading with a wait) */
-	int typing;      /* agent_typing of the first read (-1 before it) */
+	int typing;      /* what the client shows, else the first read's (-1 before it) */
 	bool typing_now; /* of the latest read */
 };
 
@@ -311,22 +313,24 @@ void webchat_polls_free(struct webchat_polls *o)
 	free(o);
 }
 
-/* "after" and "wait" from the query string; false after answering 400. */
-static bool parse_query(struct evhttp_request *req, long *after, long *wait)
+/* "after", "wait" and "typing" (-1 when absent) from the query string;
+ * false after answering 400. */
+static bool parse_query(struct evhttp_request *req, long *after, long *wait, long *typing)
 {
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq params = {0};
 	*after = 0;
 	*wait = 0;
+	*typing = -1;
 	if (query && evhttp_parse_query_str(query, &params) != 0) {
 		count(400);
 		http_reply_error(req, 400, "malformed query string");
 		return false;
 	}
-	const char *names[] = {"after", "wait"};
-	long *values[] = {after, wait};
-	const long max[] = {2147483647L, 1000000L};
-	for (int i = 0; i < 2; i++) {
+	const char *names[] = {"after", "wait", "typing"};
+	long *values[] = {after, wait, typing};
+	const long max[] = {2147483647L, 1000000L, 1L};
+	for (int i = 0; i < 3; i++) {
 		const char *v = evhttp_find_header(&params, names[i]);
 		if (!v)
 			continue;
@@ -334,7 +338,8 @@ static bool parse_query(struct evhttp_request *req, long *after, long *wait)
 		long n = strtol(v, &end, 10);
 		if (!*v || *end || n < 0 || n > max[i]) {
 			char msg[80];
-			snprintf(msg, sizeof msg, "%s must be a non-negative integer", names[i]);
+			snprintf(msg, sizeof msg, "%s must be %s", names[i],
+				 max[i] == 1 ? "0 or 1" : "a non-negative integer");
 			evhttp_clear_headers(&params);
 			count(400);
 			http_reply_error(req, 400, msg);
@@ -353,8 +358,8 @@ void webchat_handle_messages_get(struct app *app, struct evhttp_request *req)
 	struct webchat_claims claims;
 	if (!webchat_admit(app, req, &claims))
 		return;
-	long after, wait;
-	if (!parse_query(req, &after, &wait))
+	long after, wait, typing;
+	if (!parse_query(req, &after, &wait, &typing))
 		return;
 	struct webchat_polls *o = webchat_polls_of(app);
 	if (o->closed) {
@@ -368,7 +373,7 @@ void webchat_handle_messages_get(struct app *app, struct evhttp_request *req)
 	p->owner = o;
 	p->req = req;
 	p->claims = claims;
-	p->typing = -1;
+	p->typing = (int)typing;
 	snprintf(p->after, sizeof p->after, "%ld", after);
 	if (wait > 0) {
 		/* Linked before the first read, so that a message stored while

@@ -6,6 +6,8 @@
  * data-widget  the widget id (required)
  * data-api     the parley base URL (default: where this script came from)
  * data-title   the panel's title (default "Chat with us")
+ * data-locale  the locale for message times (default: the page's lang,
+ *              made more precise by the browser's language; see timeLocale)
  *
  * It talks to parley's webchat API (docs/protocol.md, Webchat): one session
  * per widget and browser, kept in localStorage across reloads; messages sent
@@ -222,6 +224,8 @@
 			/* A poll that returned an agent message has delivered it. */
 			if (m.sender === 'agent' && status === 'sent') status = 'delivered';
 			if (m.sender === 'agent' && m.sequence_no <= readUpTo && status === 'delivered') status = 'read';
+			/* What was shown read stays read. */
+			if (old && STATUS_RANK[old.status] > STATUS_RANK[status]) status = old.status;
 			if (old && old.text === m.text && old.status === status) continue;
 			messages.set(m.sequence_no, {
 				sequence_no: m.sequence_no,
@@ -233,11 +237,31 @@
 			if (!old && m.sender !== 'agent') claimEcho(m);
 			changed = true;
 		}
+		if (markAnswered()) changed = true;
 		if (changed) {
 			save();
 			render();
 			markRead();
 		}
+	}
+
+	var STATUS_RANK = {pending: 0, sending: 0, sent: 1, delivered: 2, read: 3};
+
+	/* The customer's messages that an agent message follows become read: the
+	 * answer means the agent read them (the poll says so too, but only for
+	 * the messages it returns; those returned before the answer came are
+	 * updated here). Returns whether any changed. */
+	function markAnswered() {
+		var answered = maxAgentSeq();
+		var changed = false;
+		messages.forEach(function (m) {
+			if (m.sender === 'user' && m.sequence_no < answered &&
+			    (m.status === 'sent' || m.status === 'delivered')) {
+				m.status = 'read';
+				changed = true;
+			}
+		});
+		return changed;
 	}
 
 	/* A poll can return one of our own messages before its send was
@@ -274,8 +298,10 @@
 			var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
 			pollCtrl = ctrl;
 			var before = lastSeq, started = Date.now();
-			var r = await api('GET', '/webchat/v1/messages?after=' + lastSeq + '&wait=' + wait,
-				undefined, s.token, (wait + 15) * 1000, ctrl);
+			/* typing: what is shown, so that a reply that started between
+			 * two polls ends this one at once (docs/protocol.md). */
+			var r = await api('GET', '/webchat/v1/messages?after=' + lastSeq + '&wait=' + wait +
+				'&typing=' + (agentTyping ? 1 : 0), undefined, s.token, (wait + 15) * 1000, ctrl);
 			if (gen !== generation) return;
 			pollCtrl = null;
 			if (r.status === 200 && r.body && Array.isArray(r.body.messages)) {
@@ -342,6 +368,7 @@
 					if (typeof seq === 'number' && !messages.has(seq)) {
 						messages.set(seq, {sequence_no: seq, sender: 'user', text: item.text,
 							status: 'sent', created_at: new Date().toISOString()});
+						markAnswered();
 					}
 					save();
 					render();
@@ -420,25 +447,36 @@
 
 	/* ---- view --------------------------------------------------------- */
 
+	/* Layout: at the bottom right, the panel stands above the launcher and
+	 * is cut to leave room for it (so the two never cover each other). On a
+	 * small screen (a phone, either way round) the open panel takes the
+	 * whole viewport and the launcher is hidden until the panel is closed
+	 * (its header's close button). The host covers nothing but what it
+	 * draws: the page under its empty corners stays clickable. */
 	var CSS = [
 		':host { all: initial; position: fixed; right: 20px; bottom: 20px; z-index: 2147483000;',
+		'  display: flex; flex-direction: column; align-items: flex-end; pointer-events: none;',
 		'  font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; }',
 		'*, *::before, *::after { box-sizing: border-box; }',
 		'[hidden] { display: none !important; }',
-		'.launcher { position: relative; display: flex; align-items: center; gap: 8px; margin-left: auto;',
+		'.panel, .launcher { pointer-events: auto; }',
+		'.launcher { position: relative; display: flex; align-items: center; gap: 8px;',
 		'  border: 0; border-radius: 24px; padding: 12px 18px; background: #2f6f4f; color: #fff;',
 		'  font: inherit; font-weight: 600; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.2); }',
 		'.launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid #8cc4a6; outline-offset: 2px; }',
 		'.badge { min-width: 20px; height: 20px; padding: 0 6px; border-radius: 10px; background: #d93f3f;',
 		'  color: #fff; font-size: 12px; line-height: 20px; text-align: center; }',
-		'.panel { display: flex; flex-direction: column; width: 340px; height: 480px; max-height: calc(100vh - 40px);',
+		/* 100px: the launcher (44), the gap (12), the bottom (20) and as much above. */
+		'.panel { display: flex; flex-direction: column; width: 340px; max-width: calc(100vw - 40px);',
+		'  height: 480px; max-height: calc(100vh - 100px);',
 		'  margin-bottom: 12px; background: #fff; border-radius: 12px; overflow: hidden;',
 		'  box-shadow: 0 8px 30px rgba(0,0,0,.25); }',
+		'.panel.unavailable { height: auto; }',
 		'header { display: flex; align-items: center; gap: 8px; padding: 12px 14px; background: #2f6f4f; color: #fff; }',
 		'header h2 { flex: 1; margin: 0; font-size: 15px; font-weight: 600; }',
 		'.conn { font-size: 12px; opacity: .85; }',
 		'.close { border: 0; background: transparent; color: #fff; font-size: 20px; line-height: 1; cursor: pointer; padding: 2px 6px; }',
-		'.log { flex: 1; overflow-y: auto; padding: 12px; background: #f6f8f7; display: flex; flex-direction: column; gap: 8px; }',
+		'.log { flex: 1; overflow-y: auto; overscroll-behavior: contain; padding: 12px; background: #f6f8f7; display: flex; flex-direction: column; gap: 8px; }',
 		'.empty { color: #59636e; text-align: center; margin: auto 0; }',
 		'.msg { max-width: 82%; display: flex; flex-direction: column; }',
 		'.msg.user { align-self: flex-end; align-items: flex-end; }',
@@ -456,8 +494,16 @@
 		'  font: inherit; color: inherit; background: #fff; }',
 		'.send { border: 0; border-radius: 8px; padding: 0 14px; background: #2f6f4f; color: #fff; font: inherit; font-weight: 600; cursor: pointer; }',
 		'.send:disabled { opacity: .5; cursor: default; }',
-		'@media (max-width: 480px) { :host { right: 8px; left: 8px; bottom: 8px; }',
-		'  .panel { width: 100%; height: calc(100vh - 90px); } }'
+		'@media (max-width: 480px), (max-height: 480px) {',
+		'  :host { right: 12px; bottom: 12px; }',
+		'  :host([data-open]) { top: 0; right: 0; bottom: 0; left: 0; align-items: stretch; }',
+		'  :host([data-open]) .launcher { display: none; }',
+		'  :host([data-open]) .panel { flex: 1; width: auto; max-width: none; height: auto; max-height: none;',
+		'    margin: 0; border-radius: 0; box-shadow: none; }',
+		'  .close { min-width: 44px; min-height: 44px; margin: -8px -10px -8px 0; font-size: 24px; }',
+		/* 16px: smaller makes mobile Safari zoom into the page on focus. */
+		'  textarea { font-size: 16px; }',
+		'  form { padding-bottom: max(10px, env(safe-area-inset-bottom)); } }'
 	].join('\n');
 
 	function el(tag, attrs, text) {
@@ -556,6 +602,8 @@
 	function setOpen(open) {
 		panelOpen = open;
 		panel.hidden = !open;
+		if (open) host.setAttribute('data-open', '');
+		else host.removeAttribute('data-open');
 		launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
 		if (open) {
 			if (!session && !unavailable) ensureSession();
@@ -566,7 +614,8 @@
 		render();
 	}
 
-	var CONNECTION_TEXT = {idle: '', connecting: 'connecting…', online: '', reconnecting: 'reconnecting…', unavailable: 'unavailable'};
+	/* Unavailable: the notice below says so, once. */
+	var CONNECTION_TEXT = {idle: '', connecting: 'connecting…', online: '', reconnecting: 'reconnecting…', unavailable: ''};
 	function setConnection(state) {
 		if (!conn || conn.getAttribute('data-state') === state) return;
 		conn.setAttribute('data-state', state);
@@ -581,10 +630,66 @@
 	var STATUS_TEXT = {sending: 'sending…', sent: 'sent', delivered: 'delivered', read: 'read',
 		failed: 'failed', rejected: 'not sent', pending: 'sending…'};
 
+	/* Message times follow the page's locale: the script's data-locale, else
+	 * the page's <html lang>, else the browser's languages. A page lang
+	 * without a region ("en") takes the region of the browser's first
+	 * language of the same base ("en-GB"), since the page's author chose the
+	 * language, not the visitor's clock. The locale's own short time style
+	 * then gives 24-hour times where they are the norm ("14:05" in en-GB, de,
+	 * nl; "2:05 PM" in en-US). Invalid tags are skipped. */
+	var localeCache = {key: null, value: undefined};
+	function timeLocale() {
+		var wanted = [];
+		var browser = (navigator.languages && navigator.languages.length) ? navigator.languages
+			: [navigator.language || ''];
+		/* "en_US" is a common slip for "en-US". */
+		var attr = (script.getAttribute('data-locale') || '').replace(/_/g, '-');
+		var page = ((document.documentElement && document.documentElement.lang) || '').replace(/_/g, '-');
+		var key = attr + '|' + page + '|' + Array.prototype.join.call(browser, ',');
+		if (localeCache.key === key) return localeCache.value;
+		localeCache = {key: key, value: undefined};
+		if (attr) wanted.push(attr);
+		if (page) {
+			if (page.indexOf('-') < 0) {
+				var base = page.toLowerCase();
+				var same = Array.prototype.find.call(browser, function (b) {
+					return String(b).split('-')[0].toLowerCase() === base;
+				});
+				if (same) wanted.push(same);
+			}
+			wanted.push(page);
+		}
+		Array.prototype.forEach.call(browser, function (b) { wanted.push(b); });
+		for (var i = 0; i < wanted.length; i++) {
+			try {
+				if (wanted[i] && Intl.DateTimeFormat.supportedLocalesOf([wanted[i]]).length) {
+					localeCache.value = wanted[i];
+					break;
+				}
+			} catch (e) { /* not a language tag */ }
+		}
+		return localeCache.value;
+	}
+
+	var timeFormats = {key: null};
 	function timeText(iso) {
 		var t = Date.parse(iso);
 		if (isNaN(t)) return '';
-		return new Date(t).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+		var locale = timeLocale();
+		if (timeFormats.key !== String(locale)) {
+			timeFormats = {key: String(locale)};
+			try {
+				timeFormats.time = new Intl.DateTimeFormat(locale, {timeStyle: 'short'});
+				timeFormats.dated = new Intl.DateTimeFormat(locale, {dateStyle: 'medium', timeStyle: 'short'});
+			} catch (e) { /* no timeStyle before 2020's browsers */
+				timeFormats.time = new Intl.DateTimeFormat(locale, {hour: 'numeric', minute: '2-digit'});
+				timeFormats.dated = new Intl.DateTimeFormat(locale, {month: 'short', day: 'numeric',
+					hour: 'numeric', minute: '2-digit'});
+			}
+		}
+		var d = new Date(t);
+		/* The date too when it is not today's. */
+		return (d.toDateString() === new Date().toDateString() ? timeFormats.time : timeFormats.dated).format(d);
 	}
 
 	/* One element per message, kept across renders (keyed by sequence_no,
@@ -597,7 +702,7 @@
 			n = el('div', {class: 'msg ' + sender, 'data-testid': 'message'});
 			n._bubble = el('div', {class: 'bubble', 'data-testid': 'message-text'});
 			n._meta = el('div', {class: 'meta'});
-			n._time = el('span', {class: 'time'});
+			n._time = el('span', {class: 'time', 'data-testid': 'message-time'});
 			n._status = el('span', {class: 'status', 'data-testid': 'message-status'});
 			n._meta.appendChild(n._time);
 			n._meta.appendChild(n._status);
@@ -657,7 +762,12 @@
 		var showBadge = !panelOpen && unread > 0;
 		badge.hidden = !showBadge;
 		badge.textContent = showBadge ? String(unread) : '';
-		typingBox.hidden = !agentTyping;
+		typingBox.hidden = !agentTyping || unavailable;
+		/* A widget that is not available shows its notice and nothing else:
+		 * no messages kept from before, no input. */
+		log.hidden = unavailable;
+		form.hidden = unavailable;
+		panel.classList.toggle('unavailable', unavailable);
 		sendBtn.disabled = unavailable;
 		input.disabled = unavailable;
 	}

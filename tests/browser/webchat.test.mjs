@@ -2,11 +2,17 @@
 // Chromium loads parley's demo page, opens the widget, chats with the stand-in
 // OpenAI (which answers "Echo: <the messages joined by ' | '>"), reloads, and
 // checks that the conversation comes back whole, in order, with its statuses,
-// and that HTML in a message is shown as text.
+// and that HTML in a message is shown as text. As a visitor sees it: the
+// customer's messages turn read once answered, times follow the page's locale
+// (12-hour in en-US, 24-hour in en-GB and de), the panel and the launcher never
+// cover each other (desktop 1100×760, phone 390×844), and a widget id that does
+// not exist shows its notice and nothing else.
 //
 //   PARLEY_URL=http://127.0.0.1:PORT WIDGET_ID=ID node webchat.test.mjs
 //
-// Optional: CHROMIUM (default /usr/bin/chromium), SCREENSHOT (a .png path),
+// Optional: CHROMIUM (default /usr/bin/chromium),
+// ARTIFACTS: a directory for the screenshots (desktop.png, phone.png,
+// phone-closed.png, unavailable.png; created if missing),
 // OPENAI_URL: the stand-in's base URL, to slow the first reply down so that
 // the widget's "typing…" can be seen (parley with replies.typing on),
 // SHOP_PORT: a loopback port where this script serves a page of another
@@ -15,7 +21,9 @@
 // Prints "ok <step>" per step; on the first failure "not ok <step>: why"
 // and exits 1.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const PARLEY_URL = (process.env.PARLEY_URL || '').replace(/\/+$/, '');
@@ -26,6 +34,10 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PARLEY_BIN = process.env.PARLEY_BIN || '';
 const PARLEY_CONF = process.env.PARLEY_CONF || '';
 const PERSON_TEXT = 'Hi, this is Ruth from the shop: we gift-wrap for free.';
+const ARTIFACTS = process.env.ARTIFACTS || '';
+const TITLE = 'Tulip & Twine support'; // the demo page's data-title
+const DESKTOP = { width: 1100, height: 760 };
+const PHONE = { width: 390, height: 844 };
 const REPLY_TIMEOUT = 20000; // debounce + stand-in + long poll, on a loaded machine
 if (!PARLEY_URL || !WIDGET_ID) {
 	console.error('usage: PARLEY_URL=http://HOST:PORT WIDGET_ID=ID node webchat.test.mjs');
@@ -60,6 +72,7 @@ function snapshot() {
 			sender: n.dataset.sender,
 			status: n.dataset.status,
 			statusText: n.querySelector('[data-testid=message-status]').textContent,
+			time: n.querySelector('[data-testid=message-time]').textContent,
 			text: n.querySelector('[data-testid=message-text]').textContent,
 		})),
 		connection: root.querySelector('[data-testid=connection]').dataset.state,
@@ -107,6 +120,69 @@ async function stored(page) {
 	return page.evaluate((key) => JSON.parse(localStorage.getItem(key) || 'null'), STORE_KEY);
 }
 
+// The session's messages as the server's poll gives them (not the widget).
+async function serverPoll(token) {
+	const res = await fetch(`${PARLEY_URL}/webchat/v1/messages?after=0&wait=0`, { headers: { Authorization: `Bearer ${token}` } });
+	if (res.status !== 200) fail(`GET /webchat/v1/messages: ${res.status}`);
+	return (await res.json()).messages;
+}
+
+async function screenshot(page, name) {
+	if (!ARTIFACTS) return;
+	fs.mkdirSync(ARTIFACTS, { recursive: true });
+	await page.screenshot({ path: path.join(ARTIFACTS, name) });
+}
+
+// Every message's time, as the widget shows it, against its created_at from
+// the server (the contexts run in UTC): `re` captures hour, minute and, for
+// 12-hour clocks, AM/PM.
+async function checkTimes(page, token, re, what) {
+	const s = await page.evaluate(snapshot);
+	const created = new Map((await serverPoll(token)).map((m) => [m.sequence_no, m.created_at]));
+	if (!s.messages.length) fail('no messages to check the times of');
+	for (const m of s.messages) {
+		const at = new Date(created.get(m.seq));
+		const got = re.exec(m.time);
+		if (!got) fail(`#${m.seq} shows ${JSON.stringify(m.time)}, not ${what}`);
+		let h = Number(got[1]);
+		if (got[3]) h = (h % 12) + (/p/i.test(got[3]) ? 12 : 0);
+		if (h !== at.getUTCHours() || Number(got[2]) !== at.getUTCMinutes())
+			fail(`#${m.seq} shows ${JSON.stringify(m.time)} for ${created.get(m.seq)}`);
+	}
+}
+// \s also takes the narrow no-break space ICU puts before AM/PM.
+const TWELVE_HOUR = /(?:^|\s)(1[0-2]|[1-9]):([0-5]\d)\s?([AP]M)$/;
+const TWENTY_FOUR_HOUR = /(?:^|\s)([01]\d|2[0-3]):([0-5]\d)$/;
+
+// Boxes of the launcher and the panel (null when not shown) and the viewport.
+async function layout(page) {
+	return page.evaluate(() => {
+		const root = document.querySelector('[data-parley-widget]').shadowRoot;
+		const box = (id) => {
+			const n = root.querySelector(`[data-testid=${id}]`);
+			if (!n || !n.checkVisibility()) return null;
+			const r = n.getBoundingClientRect();
+			return { x: r.left, y: r.top, right: r.right, bottom: r.bottom };
+		};
+		return {
+			viewport: { width: window.innerWidth, height: window.innerHeight },
+			launcher: box('launcher'), panel: box('panel'), close: box('close'),
+			input: box('input'), send: box('send'),
+		};
+	});
+}
+const overlap = (a, b) => a.x < b.right && b.x < a.right && a.y < b.bottom && b.y < a.bottom;
+const inside = (b, v) => b.x >= 0 && b.y >= 0 && b.right <= v.width && b.bottom <= v.height;
+const fmt = (b) => (b ? `${Math.round(b.x)},${Math.round(b.y)}–${Math.round(b.right)},${Math.round(b.bottom)}` : 'hidden');
+function checkOpenLayout(l, where) {
+	const v = l.viewport;
+	for (const k of ['panel', 'close', 'input', 'send'])
+		if (!l[k] || !inside(l[k], v)) fail(`${where}: the ${k} (${fmt(l[k])}) is not inside the ${v.width}×${v.height} viewport`);
+	if (l.launcher && overlap(l.launcher, l.panel))
+		fail(`${where}: the launcher (${fmt(l.launcher)}) and the panel (${fmt(l.panel)}) overlap`);
+	if (l.launcher && !inside(l.launcher, v)) fail(`${where}: the launcher (${fmt(l.launcher)}) is outside the viewport`);
+}
+
 async function main() {
 	browser = await chromium.launch({
 		executablePath: CHROMIUM,
@@ -116,7 +192,8 @@ async function main() {
 		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
 			'--disable-component-update', '--disable-sync', '--no-first-run'],
 	});
-	const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+	// en-US: 12-hour times; UTC, so that times can be checked against created_at.
+	const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US', timezoneId: 'UTC' });
 	const page = await context.newPage();
 	page.on('pageerror', (e) => problems.push(`uncaught error in the page: ${e.message}`));
 	page.on('dialog', (d) => {
@@ -155,8 +232,9 @@ async function main() {
 	let pollsAtSend = 0;
 	await step('a message is sent and shown as sent', async () => {
 		if (OPENAI_URL) {
-			// The first reply takes 3 s, long enough to watch "typing…".
-			const res = await fetch(`${OPENAI_URL}/_script`, { method: 'POST', body: '[{"delay_ms":3000}]' });
+			// The first reply takes 6 s, long enough to watch "typing…" on a loaded
+			// machine (test_browser.sh gives OpenAI 15 s).
+			const res = await fetch(`${OPENAI_URL}/_script`, { method: 'POST', body: '[{"delay_ms":6000}]' });
 			if (res.status !== 200) fail(`scripting the stand-in: ${res.status}`);
 		}
 		pollsAtSend = polls;
@@ -164,9 +242,11 @@ async function main() {
 		const s = await waitUntil(page, `"${first}" shown`, (x) => find(x, 'user', first).length > 0, 5000);
 		const m = find(s, 'user', first)[0];
 		if (!['sending', 'sent'].includes(m.status)) fail(`status ${m.status} right after sending`);
-		const done = await waitUntil(page, `"${first}" sent`, (x) => find(x, 'user', first).some((y) => y.status === 'sent' && y.seq), 10000);
+		// Without the stand-in's delay the answer may come first, and make it read.
+		const ok = OPENAI_URL ? ['sent'] : ['sent', 'read'];
+		const done = await waitUntil(page, `"${first}" sent`, (x) => find(x, 'user', first).some((y) => ok.includes(y.status) && y.seq), 10000);
 		if (find(done, 'user', first).length !== 1) fail(`shown ${find(done, 'user', first).length} times:\n${describe(done)}`);
-		if (find(done, 'user', first)[0].statusText !== 'sent') fail(`status text ${find(done, 'user', first)[0].statusText}`);
+		if (!ok.includes(find(done, 'user', first)[0].statusText)) fail(`status text ${find(done, 'user', first)[0].statusText}`);
 	});
 
 	if (OPENAI_URL) {
@@ -185,6 +265,14 @@ async function main() {
 		// Each long poll ends with news (the message, the reply): a handful,
 		// not a poll loop re-asking for what it already has.
 		if (polls - pollsAtSend > 6) fail(`${polls - pollsAtSend} polls between the send and the reply`);
+	});
+
+	await step("the customer's message turns read once the agent has answered, in the widget and in the poll", async () => {
+		const s = await waitUntil(page, `"${first}" read`, (x) => find(x, 'user', first).some((m) => m.status === 'read' && m.statusText === 'read'), 5000);
+		const polled = await serverPoll((await stored(page)).token);
+		const u = polled.find((m) => m.text === first);
+		if (!u || u.status !== 'read') fail(`the poll says ${JSON.stringify(u)}`);
+		if (find(s, 'user', first).length !== 1) fail(`shown twice:\n${describe(s)}`);
 	});
 
 	await step('the reply becomes read while the panel is open', async () => {
@@ -226,8 +314,10 @@ async function main() {
 		const ids = new Set(posted.map((p) => p.client_message_id));
 		if (ids.size !== 1 || !posted[0].client_message_id) fail(`the retry used another client_message_id: ${[...ids].join(', ')}`);
 		const m = find(s, 'user', second)[0];
-		if (m.status !== 'sent' || !m.seq) fail(`not shown as sent:\n${describe(s)}`);
-		await waitUntil(page, `the reply to "${second}"`, (x) => find(x, 'agent', `Echo: ${second}`).length === 1);
+		// Read already, when its answer came as quickly.
+		if (!['sent', 'read'].includes(m.status) || !m.seq) fail(`not shown as sent:\n${describe(s)}`);
+		await waitUntil(page, `the reply to "${second}", and "${second}" read`, (x) => find(x, 'agent', `Echo: ${second}`).length === 1 &&
+			find(x, 'user', second)[0].status === 'read');
 	});
 
 	await step('HTML in a message and in its reply is shown as text', async () => {
@@ -254,12 +344,78 @@ async function main() {
 		if (s.elements !== 0) fail('the reloaded HTML message became elements');
 	});
 
-	await step('after the reload the statuses come from the server: user sent, agent read', async () => {
+	await step('after the reload the statuses come from the server: every message read, answered or seen', async () => {
 		await page.locator('[data-testid=launcher]').click();
 		const s = await waitUntil(page, 'statuses', (x) => x.messages.length === expected.length && x.panelOpen);
-		const bad = s.messages.filter((m) => (m.sender === 'user' ? m.status !== 'sent' : m.status !== 'read'));
+		const bad = s.messages.filter((m) => m.status !== 'read' || m.statusText !== 'read');
 		if (bad.length) fail(`unexpected statuses:\n${describe(s)}`);
-		if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
+		const polled = await serverPoll((await stored(page)).token);
+		if (polled.filter((m) => m.sender !== 'agent').some((m) => m.status !== 'read'))
+			fail(`the poll does not say the answered messages are read: ${JSON.stringify(polled.map((m) => [m.sequence_no, m.sender, m.status]))}`);
+	});
+
+	await step('desktop, en-US page in "en": 12-hour times (24-hour with data-locale="de-DE"); the panel above the launcher, both in view', async () => {
+		await checkTimes(page, (await stored(page)).token, TWELVE_HOUR, 'a 12-hour time');
+		const l = await layout(page);
+		checkOpenLayout(l, 'desktop');
+		if (!l.launcher) fail('desktop: the launcher is hidden while the panel is open');
+		if (!(l.panel.bottom <= l.launcher.y)) fail(`desktop: the panel (${fmt(l.panel)}) is not above the launcher (${fmt(l.launcher)})`);
+		await screenshot(page, 'desktop.png');
+		// data-locale on the script tag comes first (read at each render: the
+		// panel closed and opened again renders).
+		const setLocale = (v) => page.evaluate((x) => {
+			const tag = document.querySelector('script[data-widget]');
+			if (x) tag.setAttribute('data-locale', x);
+			else tag.removeAttribute('data-locale');
+		}, v);
+		const reopen = async () => {
+			await page.locator('[data-testid=launcher]').click();
+			await page.locator('[data-testid=launcher]').click();
+			await page.locator('[data-testid=panel]').waitFor({ state: 'visible', timeout: 5000 });
+		};
+		await setLocale('de-DE');
+		await reopen();
+		await checkTimes(page, (await stored(page)).token, TWENTY_FOUR_HOUR, 'a 24-hour time with data-locale="de-DE"');
+		await setLocale('');
+		await reopen();
+		await checkTimes(page, (await stored(page)).token, TWELVE_HOUR, 'a 12-hour time again');
+	});
+
+	await step('phone 390×844, en-GB browser: 24-hour times; the open panel fills the screen, the launcher waits', async () => {
+		// The same session in a phone: its localStorage, copied.
+		const phone = await browser.newContext({
+			viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
+			locale: 'en-GB', timezoneId: 'UTC', storageState: await context.storageState(),
+		});
+		try {
+			const p = await phone.newPage();
+			p.on('pageerror', (e) => problems.push(`uncaught error in the phone page: ${e.message}`));
+			await p.goto(demo);
+			const launcher = p.locator('[data-testid=launcher]');
+			await launcher.waitFor({ state: 'visible', timeout: 10000 });
+			let l = await layout(p);
+			if (!l.launcher || !inside(l.launcher, l.viewport)) fail(`closed: the launcher (${fmt(l.launcher)}) is not in view`);
+			if (l.launcher.right - l.launcher.x > l.viewport.width / 2 + 40) fail(`closed: the launcher is ${Math.round(l.launcher.right - l.launcher.x)} px wide`);
+			// The closed widget takes no more of the page than its launcher.
+			const below = await p.evaluate(({ x, y }) => document.elementFromPoint(x, y).closest('[data-parley-widget]') === null,
+				{ x: 20, y: (l.launcher.y + l.launcher.bottom) / 2 });
+			if (!below) fail('closed: the widget takes the clicks left of its launcher');
+			await screenshot(p, 'phone-closed.png');
+			await launcher.tap();
+			await p.locator('[data-testid=panel]').waitFor({ state: 'visible', timeout: 5000 });
+			await waitUntil(p, 'the conversation in the phone', (x) => x.messages.length === expected.length);
+			l = await layout(p);
+			checkOpenLayout(l, 'phone');
+			if (l.panel.right - l.panel.x < l.viewport.width - 1) fail(`phone: the panel (${fmt(l.panel)}) does not take the width`);
+			await checkTimes(p, (await stored(p)).token, TWENTY_FOUR_HOUR, 'a 24-hour time');
+			await screenshot(p, 'phone.png');
+			await p.locator('[data-testid=close]').tap();
+			await p.locator('[data-testid=panel]').waitFor({ state: 'hidden', timeout: 5000 });
+			l = await layout(p);
+			if (!l.launcher || !inside(l.launcher, l.viewport)) fail(`after closing: the launcher (${fmt(l.launcher)}) is not back`);
+		} finally {
+			await phone.close();
+		}
 	});
 
 	// A person answers from the command line (README, A person's messages):
@@ -270,7 +426,9 @@ async function main() {
 			if (list.length !== 1) fail(`want one conversation, got ${list.length}`);
 			execFileSync(PARLEY_BIN, ['conversation', 'send', list[0].conversation_id, '--keep-ai', '--text-file', '-', '-c', PARLEY_CONF],
 				{ input: PERSON_TEXT + '\n' });
-			await waitUntil(page, `the person's message "${PERSON_TEXT}"`, (x) => find(x, 'agent', PERSON_TEXT).length > 0, 10000);
+			// Read, too: the widget has then stored all it will (the next step
+			// edits its localStorage, which a later save would overwrite).
+			await waitUntil(page, `the person's message "${PERSON_TEXT}", read`, (x) => find(x, 'agent', PERSON_TEXT).some((m) => m.status === 'read'), 10000);
 		});
 	}
 
@@ -293,11 +451,11 @@ async function main() {
 	});
 
 	if (process.env.SHOP_PORT) {
-		await step('embedded on another origin, the widget works across CORS', async () => {
+		await step('embedded on another origin, the widget works across CORS; a page in "de" gets 24-hour times', async () => {
 			const port = Number(process.env.SHOP_PORT);
 			const shop = http.createServer((req, res) => {
 				res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-				res.end(`<!doctype html><title>Another shop</title><h1>Another shop</h1>
+				res.end(`<!doctype html><html lang="de"><title>Ein anderer Laden</title><h1>Ein anderer Laden</h1>
 <script src="${PARLEY_URL}/webchat/v1/widget.js" data-widget="${WIDGET_ID}" async></script>`);
 			});
 			await new Promise((ok, ko) => shop.listen(port, '127.0.0.1', ok).on('error', ko));
@@ -309,6 +467,9 @@ async function main() {
 				const text = 'Hello from another website';
 				await sendText(other, text);
 				await waitUntil(other, 'the reply across origins', (x) => find(x, 'agent', `Echo: ${text}`).length === 1);
+				// The page's lang, not the browser's en-US, sets the clock.
+				const token = await other.evaluate((key) => JSON.parse(localStorage.getItem(key)).token, STORE_KEY);
+				await checkTimes(other, token, TWENTY_FOUR_HOUR, 'a 24-hour time');
 				await other.close();
 			} finally {
 				shop.close();
@@ -316,13 +477,38 @@ async function main() {
 		});
 	}
 
-	await step('a widget that does not exist says so', async () => {
+	await step('a widget that does not exist shows its notice and nothing else', async () => {
 		const other = await context.newPage();
 		other.on('pageerror', (e) => problems.push(`uncaught error in the page: ${e.message}`));
-		await other.goto(`${PARLEY_URL}/webchat/v1/demo?widget=no-such-widget-${Date.now()}`);
+		const wrong = `no-such-widget-${Date.now()}`;
+		await other.goto(`${PARLEY_URL}/webchat/v1/demo?widget=${wrong}`);
+		// What an earlier visit could have left: a session and an unsent message.
+		await other.evaluate((key) => localStorage.setItem(key, JSON.stringify({
+			session_id: 'ws_gone', token: 'v1.Z29uZQ.Z29uZQ', expires_at: '2099-01-01T00:00:00Z', last_seq: 3,
+			read_up_to: 2, outbox: [{ client_message_id: 'stale-1', text: 'A message from an earlier visit' }],
+		})), `parley.webchat.v1.${wrong}`);
+		await other.reload();
 		await other.locator('[data-testid=launcher]').click();
 		const s = await waitUntil(other, 'the unavailable notice', (x) => x.connection === 'unavailable' && x.error !== '', 10000);
 		if (!/not available/.test(s.error)) fail(`notice: ${s.error}`);
+		const seen = await other.evaluate(() => {
+			const root = document.querySelector('[data-parley-widget]').shadowRoot;
+			const panel = root.querySelector('[data-testid=panel]');
+			return {
+				visible: [...root.querySelectorAll('[data-testid]')].filter((n) => n.checkVisibility()).map((n) => n.dataset.testid),
+				controls: [...panel.querySelectorAll('textarea, input, button')].filter((n) => n.checkVisibility()).map((n) => n.dataset.testid),
+				text: panel.innerText.replace(/\s+/g, ' ').trim(),
+			};
+		});
+		const extra = seen.visible.filter((id) => !['panel', 'connection', 'close', 'error', 'launcher'].includes(id));
+		if (extra.length) fail(`shown besides the notice: ${extra.join(', ')}`);
+		if (seen.controls.join() !== 'close') fail(`controls in the panel: ${seen.controls.join(', ')}`);
+		const want = `${TITLE} × This chat is not available right now.`;
+		if (seen.text !== want) fail(`the panel reads ${JSON.stringify(seen.text)}, want ${JSON.stringify(want)}`);
+		const l = await layout(other);
+		if (!l.panel || !inside(l.panel, l.viewport)) fail(`the panel (${fmt(l.panel)}) is not in view`);
+		if (l.launcher && overlap(l.launcher, l.panel)) fail(`the launcher (${fmt(l.launcher)}) and the panel (${fmt(l.panel)}) overlap`);
+		await screenshot(other, 'unavailable.png');
 		await other.close();
 	});
 }

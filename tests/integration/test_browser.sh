@@ -2,8 +2,13 @@
 # The chat widget in headless Chromium against a real parley, PostgreSQL and
 # the stand-in OpenAI (docs/protocol.md, Webchat):
 # tests/browser/webchat.test.mjs loads the demo page, chats, reloads, and
-# checks order, statuses and escaping. Each of its steps counts as one result
-# here.
+# checks order, statuses and escaping, and the widget as a visitor sees it:
+# read marks, times in the page's locale, the layout at desktop and phone
+# widths, the notice of a widget that does not exist. Each of its steps
+# counts as one result here. Its screenshots are kept in
+# $PARLEY_BUILD/artifacts/browser/ (build/artifacts/browser/, or
+# build/san/artifacts/browser/ under SANITIZE=1; BROWSER_ARTIFACTS chooses
+# another directory).
 #
 # Without /usr/bin/chromium or node this passes with "skipped: chromium not
 # installed" — except in CI (CI set), where `make deps` installs both and a
@@ -41,7 +46,7 @@ shop_port=$(free_port)
 conf_set "$conf" webchat allowed_origins "http://127.0.0.1:$shop_port"
 conf_set "$conf" openai api_key sk-test
 conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
+conf_set "$conf" openai timeout_seconds 15
 # Short, so that the test waits little; a later message than the debounce
 # still gets its own reply, which is what the test sends.
 conf_set "$conf" replies debounce_ms 300
@@ -58,9 +63,11 @@ start_parley "$conf" || { finish; exit 1; }
 url=$(parley_url "$conf")
 
 out=$TEST_TMP/browser.$$.out
+artifacts=${BROWSER_ARTIFACTS:-${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/artifacts/browser}
+mkdir -p "$artifacts" && rm -f "$artifacts"/*.png
 (cd "$BROWSER_DIR" && PARLEY_URL=$url WIDGET_ID=$WIDGET CHROMIUM=$CHROMIUM SHOP_PORT=$shop_port OPENAI_URL=$OPENAI \
-	PARLEY_BIN=$PARLEY_BIN PARLEY_CONF=$conf \
-	SCREENSHOT=${BROWSER_SCREENSHOT:-} timeout 300 node webchat.test.mjs) >"$out" 2>&1
+	PARLEY_BIN=$PARLEY_BIN PARLEY_CONF=$conf ARTIFACTS=$artifacts \
+	timeout 300 node webchat.test.mjs) >"$out" 2>&1
 rc=$?
 # One result per step: "ok STEP" or "not ok STEP: why" (indented lines follow).
 while IFS= read -r line; do
@@ -72,6 +79,10 @@ done <"$out"
 eq "the browser test exits 0" 0 "$rc"
 # A crash before any step failed: show everything it printed.
 [ "$rc" = 0 ] || grep -q '^not ok ' "$out" || { echo "browser test output:"; sed 's/^/    /' "$out"; }
+
+for shot in desktop phone phone-closed unavailable; do
+	ok "the screenshot $shot.png is kept in $artifacts" test -s "$artifacts/$shot.png"
+done
 
 # What the browser did, as the database recorded it.
 eq "the retried message is stored once" 1 \

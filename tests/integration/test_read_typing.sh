@@ -140,7 +140,7 @@ eq "…none after the reply was sent" "$n" "$(signals | jq length)"
 r=$(curl -sS -H 'Content-Type: application/json' -d "{\"widget_id\":\"$WIDGET\"}" "$url_http/webchat/v1/sessions")
 TOKEN=$(jq -r .token <<<"$r")
 AUTH=(-H "Authorization: Bearer $TOKEN")
-poll() { curl -sS "${AUTH[@]}" "$1/webchat/v1/messages?after=$2&wait=$3"; }
+poll() { curl -sS "${AUTH[@]}" "$1/webchat/v1/messages?after=$2&wait=$3${4:+&typing=$4}"; } # [TYPING]
 eq "a poll with nothing going on: agent_typing false" '{"messages":[],"agent_typing":false}' "$(poll "$url_http" 0 0)"
 curl -sS -d '[{"delay_ms":3000}]' "$OPENAI/_script" >/dev/null
 seq=$(curl -sS "${AUTH[@]}" -H 'Content-Type: application/json' -d '{"text":"Are you there?","client_message_id":"c1"}' \
@@ -151,8 +151,15 @@ took=$(($(now_ms) - t0))
 eq "a long poll returns when typing starts: no messages, agent_typing true" '{"messages":[],"agent_typing":true}' "$r"
 eq "…promptly (${took} ms: debounce, claim, notify)" yes "$([ "$took" -lt 3000 ] && echo yes || echo no)"
 eq "…the replying process agrees (wait=0)" true "$(poll "$url" "$seq" 0 | jq .agent_typing)"
+# A client that missed the start (its poll began after it) says what it
+# shows: typing=0 ends the poll at once, typing=1 waits for the reply.
 t0=$(now_ms)
-r=$(poll "$url_http" "$seq" 20)
+r=$(poll "$url_http" "$seq" 20 0)
+took=$(($(now_ms) - t0))
+eq "a long poll with typing=0 while a reply is produced returns at once (${took} ms)" \
+	'{"messages":[],"agent_typing":true} yes' "$r $([ "$took" -lt 1500 ] && echo yes || echo no)"
+t0=$(now_ms)
+r=$(poll "$url_http" "$seq" 20 1)
 took=$(($(now_ms) - t0))
 eq "the next poll returns with the reply, agent_typing false" "Echo: Are you there? false" "$(jq -r '"\(.messages[0].text) \(.agent_typing)"' <<<"$r")"
 eq "…when it lands (${took} ms, the reply took 3 s)" yes "$([ "$took" -lt 4500 ] && echo yes || echo no)"

@@ -103,7 +103,7 @@ eq "nothing was sent to Meta (no Graph URL is even configured)" "sent|delivered"
 eq "one credit taken" "99/1" "$(sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'")"
 
 r=$(req GET "/webchat/v1/messages?after=0" "" "$TOKEN")
-eq "the whole session, in order, with statuses" '1|user|sent
+eq "the whole session, in order, with statuses (the answered message read)" '1|user|read
 2|agent|delivered' "$(body_of "$r" | jq -r '.messages[] | "\(.sequence_no)|\(.sender)|\(.status)"')"
 eq "created_at is ISO-8601 UTC" true "$(body_of "$r" | jq '[.messages[].created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")] | all')"
 
@@ -126,6 +126,10 @@ eq "wait=0 answers at once" '200 []' "$(r=$(req GET "/webchat/v1/messages?after=
 eq "after beyond the end: empty" '[]' "$(body_of "$(req GET '/webchat/v1/messages?after=99' '' "$TOKEN")" | jq -c .messages)"
 eq "after not a number: 400" 400 "$(code_of "$(req GET '/webchat/v1/messages?after=x' '' "$TOKEN")")"
 eq "wait negative: 400" 400 "$(code_of "$(req GET '/webchat/v1/messages?wait=-3' '' "$TOKEN")")"
+r=$(req GET '/webchat/v1/messages?typing=2' '' "$TOKEN")
+eq "typing other than 0 or 1: 400" '400 typing must be 0 or 1' "$(code_of "$r") $(body_of "$r" | jq -r .error)"
+eq "typing=0 with nothing going on: an empty page at once" '200 {"messages":[],"agent_typing":false}' \
+	"$(r=$(req GET '/webchat/v1/messages?after=2&wait=0&typing=0' '' "$TOKEN"); echo "$(code_of "$r") $(body_of "$r" | jq -c .)")"
 
 # --- sessions are isolated
 eq "the second session sees none of the first's messages" '[]' \
@@ -133,6 +137,33 @@ eq "the second session sees none of the first's messages" '[]' \
 r=$(req POST /webchat/v1/messages '{"text":"second session here","client_message_id":"c-1"}' "$TOKEN2")
 eq "the same client_message_id in another session is another message" '202 1' "$(code_of "$r") $(body_of "$r" | jq .sequence_no)"
 eq "two conversations, one per session" 2 "$(sql "$dsn" "SELECT count(*) FROM conversations WHERE agent_id = 'ag-web'")"
+
+# --- a customer's message is read once an agent message follows it (README,
+# Website chat widget). Without credits no reply comes, so it stays sent
+# until a person answers.
+sql "$dsn" "UPDATE credits SET remaining_credits = 0 WHERE user_id = 'acme'"
+r=$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")
+T4=$(body_of "$r" | jq -r .token)
+SID4=$(body_of "$r" | jq -r .session_id)
+eq "a message in a session of a tenant without credits" 202 \
+	"$(code_of "$(req POST /webchat/v1/messages '{"text":"Is anyone there?","client_message_id":"q-1"}' "$T4")")"
+worker_url=$(parley_url "$conf")
+for _ in $(seq 1 100); do
+	case "$(curl -sS "$worker_url/metrics")" in *$'\nparley_credit_refusals_total 1\n'*) break ;; esac
+	sleep 0.1
+done
+contains "its reply was refused for credits" 'parley_credit_refusals_total 1' "$(curl -sS "$worker_url/metrics")"
+polled() { body_of "$(req GET "/webchat/v1/messages?after=$1" '' "$T4")" | jq -r '.messages[] | "\(.sequence_no)|\(.sender)|\(.status)"'; }
+eq "unanswered, the customer's message is sent" '1|user|sent' "$(polled 0)"
+conv4=$(sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '$SID4'")
+ok "a person answers (parley conversation send)" bash -c \
+	"echo 'Ruth here: yes, we are.' | '$PARLEY_BIN' conversation send '$conv4' --keep-ai --text-file - -c '$conf' >/dev/null"
+eq "answered, it is read; the answer is delivered" '1|user|read
+2|agent|delivered' "$(polled 0)"
+eq "a poll after it returns the answer only" '2|agent|delivered' "$(polled 1)"
+eq "nothing about it is stored: the row still says sent" sent \
+	"$(sql "$dsn" "SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$SID4' AND m.sender = 'user'")"
+sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'"
 
 # --- tokens
 eq "no token: 401" 401 "$(code_of "$(req GET '/webchat/v1/messages')")"
@@ -236,15 +267,25 @@ wait "$p2" "$p3" 2>/dev/null
 
 r=$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")
 T3=$(body_of "$r" | jq -r .token)
-codes=""
+# Twelve sends from one curl on one connection, as fast as they go: the
+# bucket refills one message per 2 s, which twelve curl processes on a loaded
+# machine can take, so that the eleventh passed too.
+sends=()
 for i in $(seq 1 12); do
-	codes="$codes $(code_of "$(req POST /webchat/v1/messages "{\"text\":\"m$i\",\"client_message_id\":\"r$i\"}" "$T3")")"
+	[ "$i" = 1 ] || sends+=(--next)
+	sends+=(-sS -o /dev/null -w ' %{http_code}' -H "Authorization: Bearer $T3" -H 'Content-Type: application/json'
+		--data-binary "{\"text\":\"m$i\",\"client_message_id\":\"r$i\"}" "$url/webchat/v1/messages")
 done
-eq "ten messages at once are fine, then 429" " 202 202 202 202 202 202 202 202 202 202 429 429" "$codes"
+codes=$(curl "${sends[@]}")
+set -- $codes
+eq "ten messages at once are fine" "202 202 202 202 202 202 202 202 202 202" "${*:1:10}"
+# Still: a refill may land among them.
+eq "then 429" 429 "${12}"
+accepted=$(grep -o 202 <<<"$codes" | wc -l)
 h=$(curl -sS -D - -o /dev/null -H "Authorization: Bearer $T3" -H 'Content-Type: application/json' \
 	--data-binary '{"text":"again","client_message_id":"r99"}' "$url/webchat/v1/messages")
 contains "429 says when to retry" "Retry-After: " "$h"
-eq "refused messages were not stored" 10 "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$(body_of "$r" | jq -r .session_id)' AND m.sender = 'user'")"
+eq "refused messages were not stored" "$accepted" "$(sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$(body_of "$r" | jq -r .session_id)' AND m.sender = 'user'")"
 codes=""
 for _ in $(seq 1 25); do
 	codes="$codes $(code_of "$(req POST /webchat/v1/sessions "{\"widget_id\":\"$WIDGET\"}")")"
