@@ -2063,7 +2063,7 @@ $$;
 -- Name: parley_webchat_fetch(text, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.parley_webchat_fetch(p_widget text, p_session text, p_after integer, p_limit integer) RETURNS TABLE(sequence_no integer, sender text, text text, status text, created_at text)
+CREATE FUNCTION public.parley_webchat_fetch(p_widget text, p_session text, p_after integer, p_limit integer) RETURNS TABLE(sequence_no integer, sender text, author text, text text, status text, created_at text)
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -2085,7 +2085,8 @@ BEGIN
     -- WITH always runs to completion).
     RETURN QUERY
     WITH page AS (
-        SELECT m.message_id, m.sequence_no, m.sender::text AS sender, m.text,
+        SELECT m.message_id, m.sequence_no, m.sender::text AS sender,
+               m.author::text AS author, m.text,
                coalesce(d.status, m.status)::text AS status,
                to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
           FROM messages m
@@ -2100,7 +2101,7 @@ BEGIN
           FROM page
          WHERE d.message_id = page.message_id AND page.sender = 'agent'
            AND d.status IN ('pending', 'sent'))
-    SELECT page.sequence_no, page.sender, page.text,
+    SELECT page.sequence_no, page.sender, page.author, page.text,
            CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
                 WHEN page.sender <> 'agent' AND page.status = 'sent'
                      AND page.sequence_no < v_answered THEN 'read'

@@ -168,12 +168,14 @@ static void on_read(void *arg, PGresult *res, const char *err)
 		strbuf_printf(&sb, "%s{\"sequence_no\":%s,\"sender\":\"", i ? "," : "",
 			      PQgetvalue(res, i, 0));
 		strbuf_json_escape(&sb, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
-		strbuf_puts(&sb, "\",\"text\":\"");
+		strbuf_puts(&sb, "\",\"author\":\"");
 		strbuf_json_escape(&sb, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
-		strbuf_puts(&sb, "\",\"status\":\"");
+		strbuf_puts(&sb, "\",\"text\":\"");
 		strbuf_json_escape(&sb, PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3));
-		strbuf_puts(&sb, "\",\"created_at\":\"");
+		strbuf_puts(&sb, "\",\"status\":\"");
 		strbuf_json_escape(&sb, PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4));
+		strbuf_puts(&sb, "\",\"created_at\":\"");
+		strbuf_json_escape(&sb, PQgetvalue(res, i, 5), (size_t)PQgetlength(res, i, 5));
 		strbuf_puts(&sb, "\"}");
 	}
 	strbuf_printf(&sb, "],\"agent_typing\":%s}\n", p->typing_now ? "true" : "false");

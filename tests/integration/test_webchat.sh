@@ -105,6 +105,8 @@ eq "one credit taken" "99/1" "$(sql "$dsn" "SELECT remaining_credits || '/' || t
 r=$(req GET "/webchat/v1/messages?after=0" "" "$TOKEN")
 eq "the whole session, in order, with statuses (the answered message read)" '1|user|read
 2|agent|delivered' "$(body_of "$r" | jq -r '.messages[] | "\(.sequence_no)|\(.sender)|\(.status)"')"
+eq "each message names its author (SPEC 6): the customer, then the AI" 'customer
+ai' "$(body_of "$r" | jq -r '.messages[].author')"
 eq "created_at is ISO-8601 UTC" true "$(body_of "$r" | jq '[.messages[].created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")] | all')"
 
 # --- read receipts
@@ -161,6 +163,8 @@ ok "a person answers (parley conversation send)" bash -c \
 eq "answered, it is read; the answer is delivered" '1|user|read
 2|agent|delivered' "$(polled 0)"
 eq "a poll after it returns the answer only" '2|agent|delivered' "$(polled 1)"
+eq "a person's answer has author human" human \
+	"$(body_of "$(req GET "/webchat/v1/messages?after=1" '' "$T4")" | jq -r '.messages[0].author')"
 eq "nothing about it is stored: the row still says sent" sent \
 	"$(sql "$dsn" "SELECT m.status FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$SID4' AND m.sender = 'user'")"
 sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'"
