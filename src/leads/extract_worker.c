@@ -493,13 +493,13 @@ static void declare_metrics(void)
 struct extract_worker *extract_worker_start(struct app *app, struct http_client *http)
 {
 	const struct config *cfg = &app->cfg;
-	if (!*cfg->openai_model && !*cfg->extraction_prompt_id) {
-		/* OpenAI refuses a response without a model, and a stored prompt
-		 * is what would carry one. */
-		log_warn("extraction", "lead extraction is off: set openai.model or "
-				       "extraction.prompt_id (the request needs a model)");
-		return NULL;
-	}
+	/* Extraction is on by default (README, Lead extraction), with built-in instructions, and
+	 * openai.model is sent only when set. OpenAI refuses a response without
+	 * a model (a stored prompt would carry one), so say so once; a stand-in
+	 * or a compatible server may not need one. */
+	if (!*cfg->openai_model && !*cfg->extraction_prompt_id)
+		log_warn("extraction", "lead extraction has no model: OpenAI refuses its "
+				       "requests until openai.model or extraction.prompt_id is set");
 	declare_metrics();
 	struct extract_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;

@@ -235,7 +235,7 @@ deploy() { # package|source
 	# The one warning a first deployment has, as the document says: lead
 	# extraction waits for openai.model or extraction.prompt_id.
 	fails "no warning or error in the log (but lead extraction's)" grep -E ' (warn|error) ' \
-		<<<"$(grep -v 'lead extraction is off' <<<"$log")"
+		<<<"$(grep -v 'lead extraction has no model' <<<"$log")"
 	fails "  no secret in it" grep -qF -e "$app_secret" -e "$openai_key" -e "${pw:-x}" <<<"$log"
 
 	# --- the admin commands, run like migrate (step 5)

@@ -270,6 +270,29 @@ contains "the log says what was extracted" "lead extracted: Hot (13/15) after 4 
 
 stop_parley "$pid"
 eq "parley stops cleanly" 0 $?
+
+# --- without openai.model or extraction.prompt_id: extraction still runs
+# (the model is sent only when set), says once that it has no model, and
+# what OpenAI (here its stand-in) answers is an extraction failure.
+conf3=$(new_config "$dsn")
+configure "$conf3"
+sed -i '/^model = /d' "$conf3"
+start_parley "$conf3" || { finish; exit 1; }
+pid3=$PARLEY_PID
+url3=$(parley_url "$conf3")
+contains "no model: one warning at start" \
+	"lead extraction has no model: OpenAI refuses its requests until openai.model or extraction.prompt_id is set" \
+	"$(cat "$conf3.log")"
+curl -sS -X POST "$OPENAI/_reset" >/dev/null
+for t in "No model here" "one" "two" "three"; do say "$url3" 31688888888 "$t"; done
+for _ in $(seq 1 100); do [ "$(n_extraction_requests)" -ge 1 ] && break; sleep 0.1; done
+eq "no model: the extraction request is sent, without a model" "null" \
+	"$(extraction_requests | jq -r '.[0].body.model')"
+failures() { curl -sS "$url3/metrics" | awk '/^parley_extraction_failures_total/ {s += $2} END {print s + 0}'; }
+for _ in $(seq 1 100); do [ "$(failures)" -ge 1 ] && break; sleep 0.1; done
+eq "no model: OpenAI's refusal is an extraction failure" yes "$([ "$(failures)" -ge 1 ] && echo yes)"
+stop_parley "$pid3"
+eq "no model: stops cleanly" 0 $?
 stop_parley "$openai_pid"
 stop_parley "$graph_pid"
 finish
