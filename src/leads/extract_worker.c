@@ -498,8 +498,9 @@ struct extract_worker *extract_worker_start(struct app *app, struct http_client 
 	 * a model (a stored prompt would carry one), so say so once; a stand-in
 	 * or a compatible server may not need one. */
 	if (!*cfg->openai_model && !*cfg->extraction_prompt_id)
-		log_warn("extraction", "lead extraction has no model: OpenAI refuses its "
-				       "requests until openai.model or extraction.prompt_id is set");
+		log_warn("extraction",
+			 "lead extraction has no model: OpenAI refuses its "
+			 "requests until openai.model or extraction.prompt_id is set");
 	declare_metrics();
 	struct extract_worker *w = xcalloc(1, sizeof *w);
 	w->app = app;
