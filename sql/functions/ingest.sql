@@ -168,14 +168,14 @@ BEGIN
             -- First contact: create it (or find the one a concurrent
             -- transaction just created) and take the number on the second pass.
             INSERT INTO conversations (conversation_id, agent_id, customer_phone, customer_name)
-            VALUES (gen_random_uuid()::text, v_agent, ev->>'customer', ev->>'name')
+            VALUES (parley_uuidv7(), v_agent, ev->>'customer', ev->>'name')
             ON CONFLICT (agent_id, customer_phone) WHERE is_active DO NOTHING;
         END LOOP;
 
         INSERT INTO messages (message_id, conversation_id, sender, text, "timestamp", status,
                               sequence_no, platform_message_id, kind, reply_to, triggers_reply,
                               referral, author)
-        VALUES (gen_random_uuid()::text, v_conv,
+        VALUES (parley_uuidv7(), v_conv,
                 CASE WHEN v_echo THEN 'agent' ELSE 'user' END,
                 ev->>'text',
                 CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
