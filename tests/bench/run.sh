@@ -169,16 +169,31 @@ snap() {
 	ACC=0
 	[ -n "${2:-}" ] && proc_cpu_add "$2"
 	S[$p.client]=$ACC
-	wal=$(sql "$PG_ADMIN_DSN" "SELECT wal_sync, wal_write, wal_records,
-	        pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_wal")
-	IFS='|' read -r "S[$p.sync]" "S[$p.write]" "S[$p.records]" "S[$p.lsn]" <<<"$wal"
+	# With SNAP_DSN (a parley database): webhooks stored so far, from the
+	# raw bodies' sequence (one per webhook; not transactional, so cheap and
+	# exact to the batches in flight).
+	if [ -n "${SNAP_DSN:-}" ]; then
+		wal=$(sql "$SNAP_DSN" "SELECT wal_sync, wal_write, wal_records,
+		        pg_current_wal_lsn() - '0/0'::pg_lsn, (SELECT last_value FROM webhook_raw_raw_id_seq)
+		        FROM pg_stat_wal")
+	else
+		wal=$(sql "$PG_ADMIN_DSN" "SELECT wal_sync, wal_write, wal_records,
+		        pg_current_wal_lsn() - '0/0'::pg_lsn, '' FROM pg_stat_wal")
+	fi
+	IFS='|' read -r "S[$p.sync]" "S[$p.write]" "S[$p.records]" "S[$p.lsn]" "S[$p.n]" <<<"$wal"
 }
 
 # window PHASE OPS_PER_SECOND: per-op figures between snapshots PHASE.a and
-# PHASE.b (taken in the steady middle of the phase) into D[PHASE.*].
+# PHASE.b (taken in the steady middle of the phase) into D[PHASE.*]. The
+# operations are the webhooks stored between the snapshots when they were
+# counted (SNAP_DSN), else OPS_PER_SECOND times the window: on a loaded
+# machine the rate in the window can differ from the phase's average.
 declare -A D
 window() {
 	local ph=$1 rate=$2 a=$1.a b=$1.b
+	if [ -n "${S[$a.n]}" ] && [ -n "${S[$b.n]}" ]; then
+		rate=$(awk -v n="$((S[$b.n] - S[$a.n]))" -v x="${S[$b.t]}" -v y="${S[$a.t]}" 'BEGIN{print n / (x - y)}')
+	fi
 	read -r "D[$ph.busy]" "D[$ph.pg]" "D[$ph.parley]" "D[$ph.client]" "D[$ph.walkb]" \
 		"D[$ph.syncs]" "D[$ph.per_sync]" "D[$ph.records]" "D[$ph.kernel]" "D[$ph.other]" < <(awk \
 		-v dt="$(awk -v x="${S[$b.t]}" -v y="${S[$a.t]}" 'BEGIN{print x-y}')" \
@@ -349,7 +364,7 @@ SELECT count(*) FROM bench_batches b, unnest(parley_ingest_batch(b.objects, b.ev
 SQL
 	echo "bench: [2/5] pgbench calling parley_ingest_batch() directly, $SQL_BATCH webhooks per call, $CONN clients, ${SECS}s"
 	checkpoint
-	pgbench_run bench_sql "$TEST_TMP/ingest.sql" "$TEST_TMP/pgbench-sql.out" sql \
+	SNAP_DSN=$(tcp_dsn bench_sql) pgbench_run bench_sql "$TEST_TMP/ingest.sql" "$TEST_TMP/pgbench-sql.out" sql \
 		|| { cat "$TEST_TMP/pgbench-sql.out" >&2; fail "pgbench (parley_ingest_batch)"; }
 	SQL_CALLS=$(sed -nE 's/^tps = ([0-9.]+) .*without.*/\1/p' "$TEST_TMP/pgbench-sql.out")
 	SQL_LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$TEST_TMP/pgbench-sql.out")
@@ -394,7 +409,7 @@ loadgen_phase() { # PHASE LABEL ARGS...
 	local ph=$1 label=$2 out="$TEST_TMP/loadgen-$1.out"
 	shift 2
 	declare -g "LOGLINE_$ph=$(log_lines)"
-	run_sampled "$ph" "$out" "$LOADGEN" -v -u "$URL" -l "$label" -T "$ph$$" "$@" \
+	SNAP_DSN=$PDSN run_sampled "$ph" "$out" "$LOADGEN" -v -u "$URL" -l "$label" -T "$ph$$" "$@" \
 		|| { cat "$out" >&2; fail "loadgen ($label)"; }
 	declare -g "LOGEND_$ph=$(log_lines)"
 	grep -q '^RESULT ' "$out" || { cat "$out" >&2; fail "loadgen ($label) gave no result"; }
