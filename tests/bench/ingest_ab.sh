@@ -41,7 +41,7 @@ tcp_dsn() { echo "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1"; }
 pg_cpu() {
 	local acc=0 p line f
 	for p in "$PM" $(pgrep -P "$PM"); do
-		read -r line <"/proc/$p/stat" 2>/dev/null || continue
+		read -r line 2>/dev/null <"/proc/$p/stat" || continue
 		line=${line##*) }
 		read -r -a f <<<"$line"
 		acc=$((acc + f[11] + f[12]))

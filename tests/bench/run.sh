@@ -121,7 +121,7 @@ proc_cpu_add() {
 	local p line f
 	for p in "$@"; do
 		line=
-		read -r line <"/proc/$p/stat" 2>/dev/null || continue
+		read -r line 2>/dev/null <"/proc/$p/stat" || continue
 		line=${line##*) }
 		read -r -a f <<<"$line"
 		ACC=$((ACC + f[11] + f[12]))
@@ -133,7 +133,7 @@ proc_cpu() { ACC=0; proc_cpu_add "$1"; echo "$ACC"; }
 # backend ending between two snapshots does not take its CPU with it.
 proc_cpu_reaped_add() {
 	local line f
-	read -r line <"/proc/$1/stat" 2>/dev/null || return 0
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
 	line=${line##*) }
 	read -r -a f <<<"$line"
 	ACC=$((ACC + f[13] + f[14]))
@@ -207,10 +207,14 @@ window() {
 			ops = rate * dt; if (ops < 1) ops = 1
 			ms = 1000 / tck                      # one tick in ms
 			syncs = sync / dt
+			# A client that ended before the second snapshot (the snapshots
+			# themselves are slow on a loaded machine) reads as 0 there: "?".
+			cl = client < 0 ? "?" : sprintf("%.0f", client * ms / ops * 1000)
+			if (client < 0) client = 0
 			other = busy - pg - parley - client - kernel; if (other < 0) other = 0
-			printf "%.0f %.0f %.0f %.0f %.0f %.0f %.1f %.1f %.0f %.0f\n",
+			printf "%.0f %.0f %.0f %s %.0f %.0f %.1f %.1f %.0f %.0f\n",
 				100 * busy / (total ? total : 1),
-				pg * ms / ops * 1000, parley * ms / ops * 1000, client * ms / ops * 1000,
+				pg * ms / ops * 1000, parley * ms / ops * 1000, cl,
 				lsn / ops, syncs, (syncs > 0 ? rate / syncs : 0), rec / ops,
 				100 * kernel / (total ? total : 1), 100 * other / (total ? total : 1)
 		}')
