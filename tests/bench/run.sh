@@ -434,12 +434,19 @@ echo "bench: [4/5] parley closed loop, $HTTP_CONNS HTTP connections, ${SECS}s"
 checkpoint
 pgss_reset
 CPU0=$(proc_cpu "$PARLEY_PID")
+# The targets' per-webhook costs are read over the whole closed loop (the
+# snapshots before it starts and after it ended): on a loaded machine the
+# snapshots themselves take seconds, and the steady-middle window can then
+# miss most of the phase.
+SNAP_DSN=$PDSN snap closedall.a
 loadgen_phase closed max-throughput -m closed -c "$HTTP_CONNS" -t "$SECS" -k "$CUSTOMERS" -n "$NBODIES"
 CPU1=$(proc_cpu "$PARLEY_PID")
+SNAP_DSN=$PDSN snap closedall.b
 MAX_RPS=$(res "$TEST_TMP/loadgen-closed.out" rps)
 CLOSED_OK=$(res "$TEST_TMP/loadgen-closed.out" ok)
 pgss_top "$TEST_TMP/pgss-closed.out" 6 "$CLOSED_OK"
 window closed "$MAX_RPS"
+window closedall "$MAX_RPS"
 # parley's CPU over the whole closed run (not only the window), µs per webhook.
 PARLEY_CPU_US=$(awk -v d="$((CPU1 - CPU0))" -v tck="$TCK" -v n="$CLOSED_OK" \
 	'BEGIN{printf "%.0f", d * 1000 / tck / (n ? n : 1) * 1000}')
@@ -568,11 +575,11 @@ fi
 echo
 printf '%-40s %14s %12s   %s\n' "target" "measured" "target" "result"
 printf '%-40s %13sx %12s   %s\n' "throughput / pgbench INSERT ceiling" "$RATIO" ">= 0.75x" "$(verdict "$RATIO" ">=" 0.75)"
-printf '%-40s %11s us %12s   %s\n' "PostgreSQL CPU per webhook (closed)" "${D[closed.pg]}" "<= 60 us" "$(verdict "${D[closed.pg]}" "<=" 60)"
+printf '%-40s %11s us %12s   %s\n' "PostgreSQL CPU per webhook (closed)" "${D[closedall.pg]}" "<= 60 us" "$(verdict "${D[closedall.pg]}" "<=" 60)"
 printf '%-40s %11s us %12s   %s\n' "parley CPU per webhook (closed)" "$PARLEY_CPU_US" "<= 30 us" "$(verdict "$PARLEY_CPU_US" "<=" 30)"
 printf '%-40s %11s ms %12s   %s\n' "p99 latency at half the maximum rate" "$(fmt_ms "$OPEN_P99")" "<= 10 ms" "$(verdict "$OPEN_P99" "<=" 10)"
 printf '%-40s %11s MB %12s   %s\n' "peak RSS (VmHWM)" "$HWM_MB" "<= 16 MB" "$(verdict "$HWM_KB" "<=" 16384)"
-printf '%-40s %12s B %12s   %s\n' "WAL per webhook (closed)" "${D[closed.walkb]}" "" "(info)"
+printf '%-40s %12s B %12s   %s\n' "WAL per webhook (closed)" "${D[closedall.walkb]}" "" "(info)"
 [ -n "$WIDE_RPS" ] && printf '%-40s %13sx %12s   %s\n' "$WIDE_CONNS senders / INSERT ceiling" \
 	"$(awk -v a="$WIDE_RPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", a / b}')" "" "(info)"
 [ -n "$SQL_TPS" ] && printf '%-40s %13sx %12s   %s\n' "parley SQL alone / INSERT ceiling" \
@@ -591,7 +598,7 @@ echo "correctness: $OK_TOTAL webhooks answered 200; $MSGS messages and $RAWS raw
 	"$CONVS conversations, $BAD_SEQ with a sequence gap; parley exit $PARLEY_RC; RSS at end $((RSS_KB / 1024)) MB"
 echo "BENCH ratio=$RATIO max_rps=$MAX_RPS pgbench_tps=$PG_TPS ingest_sql_tps=${SQL_TPS:-} half_rate=$HALF" \
 	"open_p50_ms=$(r open p50_ms) open_p99_ms=$OPEN_P99 closed_p99_ms=$(r closed p99_ms) hwm_kb=$HWM_KB" \
-	"parley_cpu_us=$PARLEY_CPU_US pg_cpu_us=${D[closed.pg]} wal_bytes=${D[closed.walkb]} open_pg_cpu_us=${D[open.pg]} hot_rps=${HOT_RPS:-} wide_rps=${WIDE_RPS:-}"
+	"parley_cpu_us=$PARLEY_CPU_US pg_cpu_us=${D[closedall.pg]} wal_bytes=${D[closedall.walkb]} window_pg_cpu_us=${D[closed.pg]} open_pg_cpu_us=${D[open.pg]} hot_rps=${HOT_RPS:-} wide_rps=${WIDE_RPS:-}"
 if [ -n "$BROKEN" ]; then
 	fail "correctness:$BROKEN"
 fi
