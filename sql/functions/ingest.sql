@@ -168,14 +168,14 @@ BEGIN
             -- First contact: create it (or find the one a concurrent
             -- transaction just created) and take the number on the second pass.
             INSERT INTO conversations (conversation_id, agent_id, customer_phone, customer_name)
-            VALUES (gen_random_uuid()::text, v_agent, ev->>'customer', ev->>'name')
+            VALUES (parley_uuidv7(), v_agent, ev->>'customer', ev->>'name')
             ON CONFLICT (agent_id, customer_phone) WHERE is_active DO NOTHING;
         END LOOP;
 
         INSERT INTO messages (message_id, conversation_id, sender, text, "timestamp", status,
                               sequence_no, platform_message_id, kind, reply_to, triggers_reply,
                               referral, author)
-        VALUES (gen_random_uuid()::text, v_conv,
+        VALUES (parley_uuidv7(), v_conv,
                 CASE WHEN v_echo THEN 'agent' ELSE 'user' END,
                 ev->>'text',
                 CASE WHEN coalesce((ev->>'ts')::bigint, 0) > 0
@@ -203,19 +203,22 @@ BEGIN
         PERFORM parley_emit_conversation_event(CASE WHEN v_echo THEN 'message.sent' ELSE 'message.received' END, v_conv, v_seq, NULL) WHERE v_events; -- events out (events.sql)
     END LOOP;
 
-    -- Outcomes and raw bodies per webhook, in the order given (arrival
-    -- order, which `parley capture` follows).
+    -- Outcomes per webhook, in the order given; then the raw bodies with
+    -- their outcomes in one statement (one executor start for the batch
+    -- rather than one per webhook, issue #20), in that order too: a scan of
+    -- unnest() yields its rows in array order, so raw_id follows arrival
+    -- order, which `parley capture` follows.
     FOR w IN 1..n LOOP
         v_result := jsonb_build_object('stored', v_stored[w], 'duplicates', v_dups[w],
                                        'statuses', v_statuses[w], 'early_statuses', v_early[w],
                                        'skipped', jsonb_array_length(v_skips[w]),
                                        'skips', v_skips[w]);
-        IF p_raws[w] IS NOT NULL THEN
-            INSERT INTO webhook_raw (object, body, outcome)
-            VALUES (p_objects[w], p_raws[w], v_result);
-        END IF;
         v_results := v_results || v_result;
     END LOOP;
+    INSERT INTO webhook_raw (object, body, outcome)
+    SELECT u.o, u.r, u.x
+      FROM unnest(p_objects, p_raws, v_results) AS u(o, r, x)
+     WHERE u.r IS NOT NULL;
     RETURN v_results;
 END
 $$;

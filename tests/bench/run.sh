@@ -17,12 +17,16 @@
 # Environment (all optional):
 #   BENCH_SECONDS=10        duration of each measured phase
 #   BENCH_CONNS=8           pgbench clients = parley database.connections
-#   BENCH_HTTP_CONNS=2*CONNS  loadgen connections in the closed loop
+#   BENCH_HTTP_CONNS=64     loadgen connections (senders) in the closed loop
 #   BENCH_CUSTOMERS=1000    wa_ids the webhooks are spread over
 #   BENCH_WARMUP_SECONDS=2  closed-loop warm-up, not reported
 #   BENCH_HOT_SECONDS=3     one-hot-conversation run; 0 skips it
-#   BENCH_WIDE_SECONDS=5    closed loop with BENCH_WIDE_CONNS (8*CONNS) senders
+#   BENCH_WIDE_SECONDS=0    closed loop with BENCH_WIDE_CONNS (16*CONNS) senders
 #                           (information: batches at their largest); 0 skips it
+#   BENCH_PGSS=1            pg_stat_statements in the bench's cluster: the
+#                           closed loop's top-level statements, then a 3 s
+#                           closed loop with track = all (nested statements
+#                           of parley_ingest_batch); 0 leaves it out
 #   BENCH_SQL_BASELINE=1    0 skips step 3
 #   BENCH_SQL_BATCH=32      webhooks per parley_ingest_batch() call in step 3
 #   BENCH_KEEP=1            keep the temporary directory (parley log, outputs)
@@ -62,12 +66,13 @@ seed_other_endpoint() {
 
 SECS=${BENCH_SECONDS:-10}
 CONN=${BENCH_CONNS:-8}
-HTTP_CONNS=${BENCH_HTTP_CONNS:-$((2 * CONN))}
+HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 CUSTOMERS=${BENCH_CUSTOMERS:-1000}
 WARMUP=${BENCH_WARMUP_SECONDS:-2}
 HOT_SECS=${BENCH_HOT_SECONDS:-3}
-WIDE_CONNS=${BENCH_WIDE_CONNS:-$((8 * CONN))}
-WIDE_SECS=${BENCH_WIDE_SECONDS:-5}
+WIDE_CONNS=${BENCH_WIDE_CONNS:-$((16 * CONN))}
+WIDE_SECS=${BENCH_WIDE_SECONDS:-0}
+PGSS=${BENCH_PGSS:-1}
 SQL_BASELINE=${BENCH_SQL_BASELINE:-1}
 SQL_BATCH=${BENCH_SQL_BATCH:-32}
 JOBS=$((CONN < 2 ? 1 : 2))
@@ -116,13 +121,23 @@ proc_cpu_add() {
 	local p line f
 	for p in "$@"; do
 		line=
-		read -r line <"/proc/$p/stat" 2>/dev/null || continue
+		read -r line 2>/dev/null <"/proc/$p/stat" || continue
 		line=${line##*) }
 		read -r -a f <<<"$line"
 		ACC=$((ACC + f[11] + f[12]))
 	done
 }
 proc_cpu() { ACC=0; proc_cpu_add "$1"; echo "$ACC"; }
+# ACC += cutime+cstime of PID: its children that exited and were waited for
+# (PostgreSQL's backends and workers, which the postmaster reaps), so that a
+# backend ending between two snapshots does not take its CPU with it.
+proc_cpu_reaped_add() {
+	local line f
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+	line=${line##*) }
+	read -r -a f <<<"$line"
+	ACC=$((ACC + f[13] + f[14]))
+}
 
 PG_PM=
 KTHREADS=0
@@ -146,6 +161,7 @@ snap() {
 	[ -n "$PG_PM" ] || read -r PG_PM <"$PG_ROOT/data/postmaster.pid"
 	ACC=0
 	proc_cpu_add "$PG_PM" $(pgrep -P "$PG_PM")
+	proc_cpu_reaped_add "$PG_PM"
 	S[$p.pg]=$ACC
 	ACC=0
 	[ -n "$PARLEY_PID" ] && proc_cpu_add "$PARLEY_PID"
@@ -153,16 +169,31 @@ snap() {
 	ACC=0
 	[ -n "${2:-}" ] && proc_cpu_add "$2"
 	S[$p.client]=$ACC
-	wal=$(sql "$PG_ADMIN_DSN" "SELECT wal_sync, wal_write, wal_records,
-	        pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_wal")
-	IFS='|' read -r "S[$p.sync]" "S[$p.write]" "S[$p.records]" "S[$p.lsn]" <<<"$wal"
+	# With SNAP_DSN (a parley database): webhooks stored so far, from the
+	# raw bodies' sequence (one per webhook; not transactional, so cheap and
+	# exact to the batches in flight).
+	if [ -n "${SNAP_DSN:-}" ]; then
+		wal=$(sql "$SNAP_DSN" "SELECT wal_sync, wal_write, wal_records,
+		        pg_current_wal_lsn() - '0/0'::pg_lsn, (SELECT last_value FROM webhook_raw_raw_id_seq)
+		        FROM pg_stat_wal")
+	else
+		wal=$(sql "$PG_ADMIN_DSN" "SELECT wal_sync, wal_write, wal_records,
+		        pg_current_wal_lsn() - '0/0'::pg_lsn, '' FROM pg_stat_wal")
+	fi
+	IFS='|' read -r "S[$p.sync]" "S[$p.write]" "S[$p.records]" "S[$p.lsn]" "S[$p.n]" <<<"$wal"
 }
 
 # window PHASE OPS_PER_SECOND: per-op figures between snapshots PHASE.a and
-# PHASE.b (taken in the steady middle of the phase) into D[PHASE.*].
+# PHASE.b (taken in the steady middle of the phase) into D[PHASE.*]. The
+# operations are the webhooks stored between the snapshots when they were
+# counted (SNAP_DSN), else OPS_PER_SECOND times the window: on a loaded
+# machine the rate in the window can differ from the phase's average.
 declare -A D
 window() {
 	local ph=$1 rate=$2 a=$1.a b=$1.b
+	if [ -n "${S[$a.n]}" ] && [ -n "${S[$b.n]}" ]; then
+		rate=$(awk -v n="$((S[$b.n] - S[$a.n]))" -v x="${S[$b.t]}" -v y="${S[$a.t]}" 'BEGIN{print n / (x - y)}')
+	fi
 	read -r "D[$ph.busy]" "D[$ph.pg]" "D[$ph.parley]" "D[$ph.client]" "D[$ph.walkb]" \
 		"D[$ph.syncs]" "D[$ph.per_sync]" "D[$ph.records]" "D[$ph.kernel]" "D[$ph.other]" < <(awk \
 		-v dt="$(awk -v x="${S[$b.t]}" -v y="${S[$a.t]}" 'BEGIN{print x-y}')" \
@@ -176,11 +207,15 @@ window() {
 			ops = rate * dt; if (ops < 1) ops = 1
 			ms = 1000 / tck                      # one tick in ms
 			syncs = sync / dt
+			# A client that ended before the second snapshot (the snapshots
+			# themselves are slow on a loaded machine) reads as 0 there: "?".
+			cl = client < 0 ? "?" : sprintf("%.0f", client * ms / ops * 1000)
+			if (client < 0) client = 0
 			other = busy - pg - parley - client - kernel; if (other < 0) other = 0
-			printf "%.0f %.0f %.0f %.0f %.2f %.0f %.1f %.1f %.0f %.0f\n",
+			printf "%.0f %.0f %.0f %s %.0f %.0f %.1f %.1f %.0f %.0f\n",
 				100 * busy / (total ? total : 1),
-				pg * ms / ops * 1000, parley * ms / ops * 1000, client * ms / ops * 1000,
-				lsn / ops / 1024, syncs, (syncs > 0 ? rate / syncs : 0), rec / ops,
+				pg * ms / ops * 1000, parley * ms / ops * 1000, cl,
+				lsn / ops, syncs, (syncs > 0 ? rate / syncs : 0), rec / ops,
 				100 * kernel / (total ? total : 1), 100 * other / (total ? total : 1)
 		}')
 }
@@ -228,6 +263,9 @@ fmt_ms() { awk -v x="$1" 'BEGIN{printf (x < 10 ? "%.2f" : "%.1f"), x}'; }
 # ------------------------------------------------------------------- start
 
 echo "bench: starting PostgreSQL"
+# pg_stat_statements: tracking top-level statements costs each statement a
+# hash lookup and a spinlock, in every phase alike (the INSERT ceiling too).
+[ "$PGSS" = 1 ] && export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'"
 pg_start || fail "PostgreSQL did not start"
 PGVER=$(sql "$PG_ADMIN_DSN" "SHOW server_version")
 SYNC=$(sql "$PG_ADMIN_DSN" "SHOW synchronous_commit")
@@ -330,7 +368,7 @@ SELECT count(*) FROM bench_batches b, unnest(parley_ingest_batch(b.objects, b.ev
 SQL
 	echo "bench: [2/5] pgbench calling parley_ingest_batch() directly, $SQL_BATCH webhooks per call, $CONN clients, ${SECS}s"
 	checkpoint
-	pgbench_run bench_sql "$TEST_TMP/ingest.sql" "$TEST_TMP/pgbench-sql.out" sql \
+	SNAP_DSN=$(tcp_dsn bench_sql) pgbench_run bench_sql "$TEST_TMP/ingest.sql" "$TEST_TMP/pgbench-sql.out" sql \
 		|| { cat "$TEST_TMP/pgbench-sql.out" >&2; fail "pgbench (parley_ingest_batch)"; }
 	SQL_CALLS=$(sed -nE 's/^tps = ([0-9.]+) .*without.*/\1/p' "$TEST_TMP/pgbench-sql.out")
 	SQL_LAT=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' "$TEST_TMP/pgbench-sql.out")
@@ -349,6 +387,21 @@ PDSN=$(tcp_dsn bench_parley)
 	|| { cat "$TEST_TMP/migrate.out" >&2; fail "parley migrate"; }
 seed_channels "$PDSN" || fail "seed"
 seed_other_endpoint "$PDSN"
+[ "$PGSS" = 1 ] && { sql "$PDSN" "CREATE EXTENSION pg_stat_statements" >/dev/null || fail "pg_stat_statements"; }
+# pgss_top OUT LIMIT WEBHOOKS: bench_parley's statements since the last
+# reset, by total time: calls, time and WAL per webhook, blocks dirtied.
+pgss_reset() { [ "$PGSS" = 1 ] && sql "$PDSN" "SELECT pg_stat_statements_reset()" >/dev/null; }
+pgss_top() {
+	[ "$PGSS" = 1 ] || return 0
+	sql "$PDSN" "SELECT format('%8s %9s %9s %9s %9s %9s  %s', 'calls/wh', 'ms/call', 'us/wh', 'WAL B/wh', 'FPI/1k wh', 'dirty/1k', 'statement')
+	       UNION ALL (SELECT format('%8s %9s %9s %9s %9s %9s  %s', round(calls::numeric / $3, 3),
+	              round((total_exec_time / calls)::numeric, 3), round((total_exec_time * 1000 / $3)::numeric, 1),
+	              round(wal_bytes / $3), round(wal_fpi * 1000.0 / $3), round(shared_blks_dirtied * 1000.0 / $3),
+	              regexp_replace(left(query, 90), '\s+', ' ', 'g'))
+	         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+	        WHERE d.datname = 'bench_parley' AND query !~* 'pg_stat_statements'
+	        ORDER BY total_exec_time DESC LIMIT $2)" >"$1"
+}
 start_parley "$CONF" || fail "parley serve did not start"
 URL="$(parley_url "$CONF")/webhooks/meta"
 # Bodies for the closed loop: twice what the INSERT baseline managed, so a
@@ -360,7 +413,7 @@ loadgen_phase() { # PHASE LABEL ARGS...
 	local ph=$1 label=$2 out="$TEST_TMP/loadgen-$1.out"
 	shift 2
 	declare -g "LOGLINE_$ph=$(log_lines)"
-	run_sampled "$ph" "$out" "$LOADGEN" -v -u "$URL" -l "$label" -T "$ph$$" "$@" \
+	SNAP_DSN=$PDSN run_sampled "$ph" "$out" "$LOADGEN" -v -u "$URL" -l "$label" -T "$ph$$" "$@" \
 		|| { cat "$out" >&2; fail "loadgen ($label)"; }
 	declare -g "LOGEND_$ph=$(log_lines)"
 	grep -q '^RESULT ' "$out" || { cat "$out" >&2; fail "loadgen ($label) gave no result"; }
@@ -379,14 +432,23 @@ SECS=$WARMUP loadgen_phase warm warmup -m closed -c "$HTTP_CONNS" -t "$WARMUP" -
 
 echo "bench: [4/5] parley closed loop, $HTTP_CONNS HTTP connections, ${SECS}s"
 checkpoint
+pgss_reset
 CPU0=$(proc_cpu "$PARLEY_PID")
+# The targets' per-webhook costs are read over the whole closed loop (the
+# snapshots before it starts and after it ended): on a loaded machine the
+# snapshots themselves take seconds, and the steady-middle window can then
+# miss most of the phase.
+SNAP_DSN=$PDSN snap closedall.a
 loadgen_phase closed max-throughput -m closed -c "$HTTP_CONNS" -t "$SECS" -k "$CUSTOMERS" -n "$NBODIES"
 CPU1=$(proc_cpu "$PARLEY_PID")
+SNAP_DSN=$PDSN snap closedall.b
 MAX_RPS=$(res "$TEST_TMP/loadgen-closed.out" rps)
 CLOSED_OK=$(res "$TEST_TMP/loadgen-closed.out" ok)
+pgss_top "$TEST_TMP/pgss-closed.out" 6 "$CLOSED_OK"
 window closed "$MAX_RPS"
-# parley's CPU over the whole closed run (not only the window), per 1000.
-PARLEY_CPU_MS=$(awk -v d="$((CPU1 - CPU0))" -v tck="$TCK" -v n="$CLOSED_OK" \
+window closedall "$MAX_RPS"
+# parley's CPU over the whole closed run (not only the window), µs per webhook.
+PARLEY_CPU_US=$(awk -v d="$((CPU1 - CPU0))" -v tck="$TCK" -v n="$CLOSED_OK" \
 	'BEGIN{printf "%.0f", d * 1000 / tck / (n ? n : 1) * 1000}')
 
 HALF=$(awk -v r="$MAX_RPS" 'BEGIN{printf "%d", r / 2}')
@@ -414,6 +476,20 @@ if [ "$WIDE_SECS" != 0 ]; then
 		-k "$CUSTOMERS" -n "$(awk -v t="$PG_TPS" -v s="$WIDE_SECS" 'BEGIN{printf "%d", 2 * t * s + 10000}')"
 	WIDE_RPS=$(res "$TEST_TMP/loadgen-wide.out" rps)
 	SECS=$WIDE_SECS window wide "$WIDE_RPS"
+fi
+# Nested statements: where parley_ingest_batch's time goes (track = all
+# costs every statement inside it a lookup, so no target is read here).
+if [ "$PGSS" = 1 ]; then
+	echo "bench: [info] closed loop with pg_stat_statements.track = all, 3s"
+	sql "$PG_ADMIN_DSN" "ALTER SYSTEM SET pg_stat_statements.track = 'all'" >/dev/null
+	sql "$PG_ADMIN_DSN" "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.2
+	pgss_reset
+	SECS=3 loadgen_phase nested pgss-nested -m closed -c "$HTTP_CONNS" -t 3 \
+		-k "$CUSTOMERS" -n "$(awk -v t="$PG_TPS" 'BEGIN{printf "%d", 6 * t + 10000}')"
+	pgss_top "$TEST_TMP/pgss-nested.out" 16 "$(res "$TEST_TMP/loadgen-nested.out" ok)"
+	sql "$PG_ADMIN_DSN" "ALTER SYSTEM RESET pg_stat_statements.track" >/dev/null
+	sql "$PG_ADMIN_DSN" "SELECT pg_reload_conf()" >/dev/null
 fi
 SECS=$SAVE_SECS
 
@@ -468,10 +544,11 @@ printf '%-46s %12.0f %9s %9s %9s %9s\n' "parley open loop at $HALF/s (half max)"
 [ -n "$WIDE_RPS" ] && printf '%-46s %12.0f %9s %9s %9s %9s\n' "parley closed loop ($WIDE_CONNS HTTP conns, info)" "$WIDE_RPS" \
 	"$(fmt_ms "$(r wide p50_ms)")" "$(fmt_ms "$(r wide p90_ms)")" "$(fmt_ms "$(r wide p99_ms)")" "$(fmt_ms "$(r wide max_ms)")"
 echo
-echo "Where the time goes (steady middle of each run; postgres, parley, client: CPU ms per 1000 operations)"
+echo "Where the time goes (steady middle of each run; postgres, parley, client: CPU us per operation,"
+echo " an operation being a webhook answered 200, or a pgbench transaction; WAL: bytes per operation)"
 echo "(CPU busy, kernel and other: % of all $NCPU CPUs; kernel = irq/softirq and kernel threads; other = processes"
 echo " that are not part of the bench)"
-printf '%-26s %5s %7s %6s %9s %7s %7s %10s %9s %10s\n' "run" "busy" "kernel" "other" "postgres" "parley" "client" "WAL KB/op" "fsyncs/s" "ops/fsync"
+printf '%-26s %5s %7s %6s %9s %7s %7s %10s %9s %10s\n' "run" "busy" "kernel" "other" "postgres" "parley" "client" "WAL B/op" "fsyncs/s" "ops/fsync"
 NOISY=
 diag() {
 	printf '%-26s %4s%% %6s%% %5s%% %9s %7s %7s %10s %9s %10s\n' "$1" "${D[$2.busy]}" "${D[$2.kernel]}" "${D[$2.other]}" "${D[$2.pg]}" \
@@ -497,22 +574,31 @@ if [ "$(verdict "$OPEN_P99" "<=" 10)" = MISS ]; then
 fi
 echo
 printf '%-40s %14s %12s   %s\n' "target" "measured" "target" "result"
-printf '%-40s %13sx %12s   %s\n' "throughput / pgbench INSERT ceiling" "$RATIO" ">= 1.00x" "$(verdict "$RATIO" ">=" 1.0)"
+printf '%-40s %13sx %12s   %s\n' "throughput / pgbench INSERT ceiling" "$RATIO" ">= 0.75x" "$(verdict "$RATIO" ">=" 0.75)"
+printf '%-40s %11s us %12s   %s\n' "PostgreSQL CPU per webhook (closed)" "${D[closedall.pg]}" "<= 60 us" "$(verdict "${D[closedall.pg]}" "<=" 60)"
+printf '%-40s %11s us %12s   %s\n' "parley CPU per webhook (closed)" "$PARLEY_CPU_US" "<= 30 us" "$(verdict "$PARLEY_CPU_US" "<=" 30)"
 printf '%-40s %11s ms %12s   %s\n' "p99 latency at half the maximum rate" "$(fmt_ms "$OPEN_P99")" "<= 10 ms" "$(verdict "$OPEN_P99" "<=" 10)"
-printf '%-40s %11s MB %12s   %s\n' "peak RSS (VmHWM)" "$HWM_MB" "<= 32 MB" "$(verdict "$HWM_KB" "<=" 32768)"
-printf '%-40s %11s ms %12s   %s\n' "parley CPU per 1000 webhooks (closed)" "$PARLEY_CPU_MS" "" "(info)"
+printf '%-40s %11s MB %12s   %s\n' "peak RSS (VmHWM)" "$HWM_MB" "<= 16 MB" "$(verdict "$HWM_KB" "<=" 16384)"
+printf '%-40s %12s B %12s   %s\n' "WAL per webhook (closed)" "${D[closedall.walkb]}" "" "(info)"
 [ -n "$WIDE_RPS" ] && printf '%-40s %13sx %12s   %s\n' "$WIDE_CONNS senders / INSERT ceiling" \
 	"$(awk -v a="$WIDE_RPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", a / b}')" "" "(info)"
 [ -n "$SQL_TPS" ] && printf '%-40s %13sx %12s   %s\n' "parley SQL alone / INSERT ceiling" \
 	"$(awk -v a="$SQL_TPS" -v b="$PG_TPS" 'BEGIN{printf "%.2f", a / b}')" "" "(info)"
 [ -n "$SQL_TPS" ] && printf '%-40s %13sx %12s   %s\n' "throughput / parley SQL alone" \
 	"$(awk -v a="$MAX_RPS" -v b="$SQL_TPS" 'BEGIN{printf "%.2f", a / b}')" "" "(info)"
+if [ "$PGSS" = 1 ]; then
+	echo
+	echo "pg_stat_statements, closed loop (top level; per webhook answered 200):"
+	sed 's/^/  /' "$TEST_TMP/pgss-closed.out"
+	echo "pg_stat_statements, 3 s closed loop with track = all (nested statements included):"
+	sed 's/^/  /' "$TEST_TMP/pgss-nested.out"
+fi
 echo
 echo "correctness: $OK_TOTAL webhooks answered 200; $MSGS messages and $RAWS raw bodies stored;" \
 	"$CONVS conversations, $BAD_SEQ with a sequence gap; parley exit $PARLEY_RC; RSS at end $((RSS_KB / 1024)) MB"
 echo "BENCH ratio=$RATIO max_rps=$MAX_RPS pgbench_tps=$PG_TPS ingest_sql_tps=${SQL_TPS:-} half_rate=$HALF" \
 	"open_p50_ms=$(r open p50_ms) open_p99_ms=$OPEN_P99 closed_p99_ms=$(r closed p99_ms) hwm_kb=$HWM_KB" \
-	"parley_cpu_ms_per_1000=$PARLEY_CPU_MS pg_cpu_ms_per_1000=${D[closed.pg]} hot_rps=${HOT_RPS:-} wide_rps=${WIDE_RPS:-}"
+	"parley_cpu_us=$PARLEY_CPU_US pg_cpu_us=${D[closedall.pg]} wal_bytes=${D[closedall.walkb]} window_pg_cpu_us=${D[closed.pg]} open_pg_cpu_us=${D[open.pg]} hot_rps=${HOT_RPS:-} wide_rps=${WIDE_RPS:-}"
 if [ -n "$BROKEN" ]; then
 	fail "correctness:$BROKEN"
 fi
