@@ -207,6 +207,28 @@ sleep 3
 eq "crash during send: sent once, never repeated" 1 "$(n_sends)"
 eq "crash during send: the conversation is released" "" "$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000009'")"
 
+# The lease runs out while its process is still sending (a database outage
+# longer than the lease): another claim marks the part failed, outcome
+# unknown, and does not send it; when the send then succeeds, its record
+# makes the part sent, delivery row included (tests/topology found one left
+# sent/failed after a failover).
+reset_standins
+curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
+say 31600000013 "Lease lost during send" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
+lost13="FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id)
+        WHERE c.customer_phone = '31600000013' AND m.sender = 'agent'"
+sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = '-infinity'
+             WHERE customer_phone = '31600000013';
+            SELECT parley_claim_replies('intruder', 1, 30, 1)" >/dev/null
+eq "lease lost during send: another claim marks the part failed" "failed|failed" \
+	"$(sql "$dsn" "SELECT m.status || '|' || d.status $lost13")"
+ok "lease lost during send: sent and delivery row sent once the platform took it" \
+	wait_for "$dsn" "SELECT m.status || '|' || d.status || '|' || coalesce(d.error_message, '') $lost13" "sent|sent|"
+eq "lease lost during send: sent once" 1 "$(n_sends)"
+eq "lease lost during send: released" "" \
+	"$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000013'")"
+
 # kill -9 while OpenAI is thinking: the work is picked up and answered once.
 reset_standins
 curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
