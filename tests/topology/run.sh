@@ -266,29 +266,28 @@ dup_stored=$(q "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) n FROM mess
 dup_sent=$(q "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) n FROM chaos_graph WHERE status = 200
               GROUP BY customer, text HAVING count(*) > 1) x")
 replies=$(q "SELECT count(*) FILTER (WHERE status = 'sent') || ' sent, '
-                    || count(*) FILTER (WHERE status = 'failed') || ' failed (send outcome unknown after a kill)'
+                    || count(*) FILTER (WHERE status = 'failed') || ' failed (send outcome unknown: a kill)'
              FROM messages WHERE sender = 'agent'")
 gaps=$(q "SELECT count(*) FROM (SELECT conversation_id FROM messages GROUP BY conversation_id
           HAVING min(sequence_no) <> 1 OR max(sequence_no) <> count(*) OR count(DISTINCT sequence_no) <> count(*)) x")
 credits=$(q "SELECT remaining_credits || ' left + ' || total_used || ' used = '
                     || (remaining_credits + total_used) FROM credits WHERE user_id = 'acme'")
 finish >"$TEST_TMP/result"
-cat <<REPORT
-
-================ parley topology test: $(date -u '+%Y-%m-%d %H:%M UTC') ================
-topology   PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') primary + synchronous standby, PgBouncer $("$PGB_BIN" --version | awk 'NR==1{print $2}'),
-           HAProxy $("$HAPROXY_BIN" -v | awk 'NR==1{print $3}') -> 2 x parley serve, stand-in OpenAI and Graph
-load       ${SECONDS_LOAD} s at ${RATE} bodies/s over ${CUSTOMERS} conversations, retried until 2xx
-steps      PgBouncer kill -9 | switch to multi-host | kill -9 | primary stop -m immediate + promote
-requests   $(kv posts) posts of $(kv bodies) bodies ($(kv messages) messages); answers $(kv codes) (0 = connection error)
-2xx        $(kv acked) messages acked; retries $(kv retries); redelivered after a 2xx $(kv redelivered)
-unavailable longest $(kv longest_unavailable_s) s with no 2xx; longest a body waited $(kv longest_wait_s) s
-failover   ready through HAProxy ${ready_ms:-never} ms after the promotion
-stored     $stored of $acked acked messages, sequences with a gap or repeat: $gaps
-lost       $lost
-duplicated $dup_stored stored, $dup_sent sent to Graph twice
-replies    $replies; Graph sends $(q "SELECT count(*) FROM chaos_graph")
-credits    $credits (started at $CREDITS)
-checks     $(cat "$TEST_TMP/result")   total $(($(date +%s) - t_start)) s
-REPORT
+r() { printf '%-12s%s\n' "$1" "$2"; }
+echo
+echo "================ parley topology test: $(date -u '+%Y-%m-%d %H:%M UTC') ================"
+r topology "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') primary + synchronous standby, PgBouncer $("$PGB_BIN" --version | awk 'NR==1{print $2}'),"
+r "" "HAProxy $("$HAPROXY_BIN" -v | awk 'NR==1{print $3}') -> 2 x parley serve, stand-in OpenAI and Graph"
+r load "$SECONDS_LOAD s at $RATE bodies/s over $CUSTOMERS conversations, each body retried until 2xx"
+r steps "PgBouncer: kill -9 | rolling switch to multi-host | kill -9 | primary stop + promote"
+r requests "$(kv posts) posts of $(kv bodies) bodies ($(kv messages) messages): HTTP $(kv codes), $(kv conn_errors) without an answer"
+r 2xx "$(kv acked) messages acked; $(kv retries) retries; $(kv redelivered) redelivered after a 2xx"
+r unavailable "longest $(kv longest_unavailable_s) s without a 2xx; longest a body waited $(kv longest_wait_s) s"
+r failover "ready through HAProxy ${ready_ms:-never} ms after the promotion"
+r stored "$stored of $acked acked messages; sequences with a gap or repeat: $gaps"
+r lost "$lost"
+r duplicated "$dup_stored stored twice, $dup_sent sent to Graph twice"
+r replies "$replies; Graph sends $(q "SELECT count(*) FROM chaos_graph")"
+r credits "$credits (started at $CREDITS)"
+r checks "$(cat "$TEST_TMP/result"), $(($(date +%s) - t_start)) s in all"
 [ "$T_FAIL" = 0 ]
