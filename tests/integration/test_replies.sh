@@ -229,6 +229,31 @@ eq "lease lost during send: sent once" 1 "$(n_sends)"
 eq "lease lost during send: released" "" \
 	"$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000013'")"
 
+# The lease runs out while OpenAI is still thinking (the process could not
+# renew it: a database failover longer than the lease) and the same process
+# claims the conversation again: the earlier job goes on, the new claim is
+# dropped, one reply (tests/topology found two stored and sent).
+reset_standins
+curl -sS -d '[{"delay_ms":4000}]' "$OPENAI/_script" >/dev/null
+say 31600000014 "Claimed twice" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
+# The process renews its lease every 2/3 s: expire it again and again until
+# its own claim (every second) takes the conversation back.
+for _ in $(seq 1 35); do
+	sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = now()
+	             WHERE customer_phone = '31600000014'" >/dev/null
+	grep -q "claimed again while its earlier reply" "$conf.log" && break
+	sleep 0.1
+done
+contains "claimed again by its own process: the new claim is dropped" \
+	"claimed again while its earlier reply is still in progress here" "$(cat "$conf.log")"
+ok "claimed again: the earlier job's reply is sent" wait_for "$dsn" \
+	"SELECT count(*) FILTER (WHERE m.status = 'sent') FROM messages m JOIN conversations c USING (conversation_id)
+	 WHERE c.customer_phone = '31600000014' AND m.sender = 'agent'" 1
+sleep 1
+eq "claimed again: one reply stored, one OpenAI call, one send" "1 1 1" \
+	"$(agent_count 31600000014) $(n_responses) $(n_sends)"
+
 # kill -9 while OpenAI is thinking: the work is picked up and answered once.
 reset_standins
 curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
