@@ -15,6 +15,7 @@ Writes, in DIR:
   acked     every message id of a body answered 2xx, one per line
   unacked   every message id still without a 2xx when the run ended
   sent      customer number and text of every message generated, tab-separated
+  started   the wall-clock time (Unix seconds) the run's times count from
   bodies    one line per body: its message ids (comma-separated), attempts,
             final status (0: connection error), seconds from the start of the
             run to its first attempt and to its 2xx (- when none), and the
@@ -186,6 +187,8 @@ class Load:
     def run(self):
         a = self.a
         start = time.monotonic()
+        with open(os.path.join(a.out, "started"), "w") as f:
+            f.write("%.3f\n" % (time.time() - (time.monotonic() - start)))
         stop_new = start + a.seconds
         deadline = stop_new + a.settle
         threads = [threading.Thread(target=self.worker, args=(deadline,), daemon=True)

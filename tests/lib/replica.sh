@@ -13,7 +13,8 @@
 #   rep_stop_primary       pg_ctl stop -m immediate (a crash)
 #   rep_promote            pg_ctl promote on the standby
 #   rep_cleanup            stops every server started here and removes its
-#                          directory; callers run it from their EXIT trap
+#                          directory (kept when REP_KEEP is set); callers run
+#                          it from their EXIT trap
 # Each returns non-zero (and prints the server's log) when a step fails. As
 # root the servers run as the postgres user, like pg.sh's. REP_PORT_BASE
 # (default PG_PORT + 2000) is where the search for free ports starts.
@@ -94,7 +95,7 @@ rep_cleanup() {
 	local d
 	for d in $REP_DIRS; do
 		[ -f "$d/data/postmaster.pid" ] && rep_as "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null 2>&1
-		rm -rf "$d"
+		if [ -n "${REP_KEEP:-}" ]; then echo "# kept $d" >&2; else rm -rf "$d"; fi
 	done
 	REP_DIRS=
 	return 0

@@ -56,12 +56,13 @@ t_start=$(date +%s)
 
 HAP_PID= LOAD_PID=
 topo_cleanup() {
+	trap '' INT TERM # a second signal (timeout(1) sends one to the group too) must not cut it short
 	[ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
 	[ -n "$HAP_PID" ] && kill "$HAP_PID" 2>/dev/null
 	_t_cleanup
 	wait 2>/dev/null
 	pgb_stop
-	rep_cleanup
+	REP_KEEP=${TOPOLOGY_KEEP:-} rep_cleanup
 	if [ -n "${TOPOLOGY_KEEP:-}" ]; then echo "# kept $TEST_TMP"; else rm -rf "$TEST_TMP"; fi
 	return 0
 }
@@ -175,8 +176,17 @@ at() {
 	[ "$ms" -gt 0 ] && sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	return 0
 }
-# step WHAT: a timestamped line of what happens now.
-step() { printf '# %6.1f s  %s\n' "$(($(date +%s%N) - t0))e-9" "$1"; }
+# step WHAT: a timestamped line of what happens now, also kept in steps
+# (seconds since the load started, tab, WHAT) for the report.
+step() {
+	local t
+	local now
+	now=$(date +%s%N)
+	t=$(printf '%.1f' "$((now - t0))e-9")
+	printf '# %6s s  %s\n' "$t" "$1"
+	printf '%s\t%s\n' "$(printf '%.3f' "${now}e-9")" "$1" >>"$TEST_TMP/steps"
+}
+step "load starts"
 
 at 10
 step "PgBouncer: kill -9 parley A"
@@ -226,6 +236,8 @@ for _ in $(seq 1 300); do
 done
 step "ready through HAProxy ${ready_ms:-never} ms after the promotion"
 ok "parley ready again after the promotion" test -n "$ready_ms"
+at 100
+step "no new bodies; retries go on"
 
 wait "$LOAD_PID"
 rc=$?
@@ -251,6 +263,7 @@ stop_parley "$pid_a"
 eq "parley A stops cleanly" 0 $?
 stop_parley "$pid_b"
 eq "parley B stops cleanly" 0 $?
+curl -sS "$GRAPH/_requests" >"$out/graph.json"
 load_checks "$dsn" "$out" "$GRAPH" "$CREDITS"
 ok "the stand-ins lived through it" kill -0 "$openai_pid" "$graph_pid"
 step "checked"
@@ -272,6 +285,15 @@ gaps=$(q "SELECT count(*) FROM (SELECT conversation_id FROM messages GROUP BY co
           HAVING min(sequence_no) <> 1 OR max(sequence_no) <> count(*) OR count(DISTINCT sequence_no) <> count(*)) x")
 credits=$(q "SELECT remaining_credits || ' left + ' || total_used || ' used = '
                     || (remaining_credits + total_used) FROM credits WHERE user_id = 'acme'")
+# Attempts without a 2xx, by the step they followed (the client's clock
+# starts a few ms after the steps' one).
+per_step=$(awk -F'\t' -v c0="$(cat "$out/started")" -v t0="$(printf '%.3f' "${t0}e-9")" '
+	BEGIN { n = 0 }
+	NR == FNR { t[n] = $1 - t0; w[n++] = $2; next }
+	$6 != "-" { k = split($6, f, ","); for (i = 1; i <= k; i++) { s = 0
+		for (j = 0; j < n; j++) if (f[i] + c0 - t0 >= t[j]) s = j; c[s]++ } }
+	END { for (j = 0; j < n; j++) printf "%7.1f s  %-58s %5d\n", t[j], w[j], c[j] + 0 }' \
+	"$TEST_TMP/steps" "$out/bodies")
 finish >"$TEST_TMP/result"
 r() { printf '%-12s%s\n' "$1" "$2"; }
 echo
@@ -279,7 +301,8 @@ echo "================ parley topology test: $(date -u '+%Y-%m-%d %H:%M UTC') ==
 r topology "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') primary + synchronous standby, PgBouncer $("$PGB_BIN" --version | awk 'NR==1{print $2}'),"
 r "" "HAProxy $("$HAPROXY_BIN" -v | awk 'NR==1{print $3}') -> 2 x parley serve, stand-in OpenAI and Graph"
 r load "$SECONDS_LOAD s at $RATE bodies/s over $CUSTOMERS conversations, each body retried until 2xx"
-r steps "PgBouncer: kill -9 | rolling switch to multi-host | kill -9 | primary stop + promote"
+echo "steps, and the attempts without a 2xx that followed each:"
+printf '%s\n' "$per_step"
 r requests "$(kv posts) posts of $(kv bodies) bodies ($(kv messages) messages): HTTP $(kv codes), $(kv conn_errors) without an answer"
 r 2xx "$(kv acked) messages acked; $(kv retries) retries; $(kv redelivered) redelivered after a 2xx"
 r unavailable "longest $(kv longest_unavailable_s) s without a 2xx; longest a body waited $(kv longest_wait_s) s"
