@@ -77,7 +77,7 @@ STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-integration unit-bins demo bench schema fuzz \
+.PHONY: all check check-unit check-integration check-topology unit-bins demo bench schema fuzz \
         install deb deps format format-check clean
 
 all: $(BUILD)/parley
@@ -167,6 +167,14 @@ check-unit: $(UNIT_BINS)
 check-integration: $(BUILD)/parley $(STANDIN_BINS) | $(BUILD)/deps-tests.ok
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) \
 	  tests/lib/run-integration.sh
+
+# The topology test (tests/topology/run.sh): primary + synchronous standby,
+# PgBouncer, HAProxy, two parley serve, faults under a steady webhook load.
+# TOPOLOGY_SECONDS is the load's length (CI runs a short form).
+TOPOLOGY_SECONDS ?= 60
+check-topology: $(BUILD)/parley $(STANDIN_BINS) | $(BUILD)/deps-tests.ok
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) \
+	  TOPOLOGY_SECONDS=$(TOPOLOGY_SECONDS) tests/topology/run.sh
 
 demo: $(BUILD)/parley $(STANDIN_BINS) | $(BUILD)/deps-tests.ok
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/demo.sh

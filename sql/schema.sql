@@ -1564,7 +1564,8 @@ BEGIN
        SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
            error_message = EXCLUDED.error_message,
            updated_at = EXCLUDED.updated_at
-     WHERE parley_status_rank(d.status) < parley_status_rank('sent');
+     WHERE parley_status_rank(d.status) < parley_status_rank('sent')
+        OR d.status = 'failed' AND d.error_message = 'send outcome unknown after a restart; not sent again';
     IF p_pmid IS NOT NULL AND v_holder IS NULL THEN
         FOR p IN DELETE FROM pending_delivery_status WHERE platform_message_id = p_pmid
                  RETURNING status, error_message LOOP

@@ -368,6 +368,10 @@ $$;
 -- names the holder, and the holder's id is returned (NULL when there was
 -- no collision) so that parley logs and counts it. The check comes before
 -- the UPDATE: a subtransaction per call would cost every send.
+-- A part another process marked failed as "send outcome unknown" (its
+-- claim found the lease run out, e.g. during a database outage longer than
+-- the lease, while this process was still sending) is known now: its
+-- delivery row moves to sent as well (found by tests/topology).
 CREATE OR REPLACE FUNCTION parley_record_sent(p_message text, p_pmid text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -406,7 +410,8 @@ BEGIN
        SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
            error_message = EXCLUDED.error_message,
            updated_at = EXCLUDED.updated_at
-     WHERE parley_status_rank(d.status) < parley_status_rank('sent');
+     WHERE parley_status_rank(d.status) < parley_status_rank('sent')
+        OR d.status = 'failed' AND d.error_message = 'send outcome unknown after a restart; not sent again';
     IF p_pmid IS NOT NULL AND v_holder IS NULL THEN
         FOR p IN DELETE FROM pending_delivery_status WHERE platform_message_id = p_pmid
                  RETURNING status, error_message LOOP

@@ -1159,6 +1159,23 @@ static void start_job(void *ctx, const cJSON *o)
 		 j->user_id ? j->user_id : "?", platform ? platform : "?");
 	free(platform);
 
+	/* Claimed again while this process is still at its earlier reply: that
+	 * job could not renew its lease (the database was away longer than the
+	 * lease, e.g. during a failover) and this process's own claim took the
+	 * conversation back. Both jobs would hold the one lease (same owner) and
+	 * pass its checks, so both would store and send a reply to the same
+	 * messages. The earlier job goes on (it renews and releases the lease);
+	 * this one is dropped, the lease left as it is. */
+	for (struct job *o2 = w->jobs; o2; o2 = o2->next) {
+		if (o2 != j && o2->conversation_id && j->conversation_id &&
+		    strcmp(o2->conversation_id, j->conversation_id) == 0) {
+			log_warn(j->ctx, "claimed again while its earlier reply is still in "
+					 "progress here; the earlier one goes on");
+			job_free(j);
+			return;
+		}
+	}
+
 	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "no_credits"))) {
 		/* The claim found too few credits and already released it. */
 		log_warn(j->ctx, "tenant has too few credits: no reply");

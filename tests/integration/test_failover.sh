@@ -8,68 +8,20 @@
 # no webhook answered 200 is missing. Its own two PostgreSQL instances: the
 # runner's one is shared with the other tests.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replica.sh"
 
-# as_pg CMD…: as the postgres user when root (initdb refuses root), like pg.sh.
-as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+trap '_t_cleanup; rep_cleanup' EXIT
 
-FO_DIRS=
-fo_cleanup() {
-	local d
-	_t_cleanup
-	for d in $FO_DIRS; do
-		[ -f "$d/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null 2>&1
-		rm -rf "$d"
-	done
-	return 0
-}
-trap fo_cleanup EXIT
-
-# new_root: a directory the postgres user owns. It runs in a command
-# substitution's subshell, so the caller adds it to FO_DIRS (the clean-up
-# stops the server in each and removes it).
-new_root() {
-	local d
-	d=$(mktemp -d /tmp/parley-fo.XXXXXX)
-	[ "$(id -u)" = 0 ] && chown postgres:postgres "$d"
-	echo "$d"
-}
-
-# The primary.
-P_ROOT=$(new_root)
-FO_DIRS="$FO_DIRS $P_ROOT"
-P_PORT=$(pg_free_port $((PG_PORT + 2000)))
-as_pg "$PG_BIN/initdb" -D "$P_ROOT/data" -U postgres -E UTF8 --locale=C.UTF-8 \
-	--auth-local=trust --auth-host=trust --no-sync >"$TEST_TMP/fo-initdb.log" 2>&1 || { cat "$TEST_TMP/fo-initdb.log"; exit 1; }
-cat >>"$P_ROOT/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $P_PORT
-unix_socket_directories = '$P_ROOT'
-max_connections = 100
-wal_level = replica
-max_wal_senders = 4
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$P_ROOT/data" -l "$P_ROOT/server.log" -w -t 60 start >/dev/null ||
-	{ cat "$P_ROOT/server.log"; exit 1; }
-P_ADMIN="host=127.0.0.1 port=$P_PORT user=postgres dbname=postgres"
+# The primary and its synchronous standby (tests/lib/replica.sh): a commit
+# (so a 200) waits until the standby has it.
+rep_primary || { _t_report fail "the primary starts"; finish; exit 1; }
+P_ADMIN="host=127.0.0.1 port=$REP_P_PORT user=postgres dbname=postgres"
 sql "$P_ADMIN" "CREATE DATABASE parley_fo"
-
-# The standby: a base backup with -R (standby.signal, primary_conninfo).
-S_ROOT=$(new_root)
-FO_DIRS="$FO_DIRS $S_ROOT"
-S_PORT=$(pg_free_port $((P_PORT + 1)))
-ok "pg_basebackup -R makes the standby" as_pg "$PG_BIN/pg_basebackup" -D "$S_ROOT/data" \
-	-h 127.0.0.1 -p "$P_PORT" -U postgres -R -X stream --no-sync
-cat >>"$S_ROOT/data/postgresql.conf" <<CONF
-port = $S_PORT
-unix_socket_directories = '$S_ROOT'
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$S_ROOT/data" -l "$S_ROOT/server.log" -w -t 60 start >/dev/null ||
-	{ cat "$S_ROOT/server.log"; exit 1; }
-ok "the standby streams" wait_for "$P_ADMIN" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 1
-# Synchronous: a commit (so a 200) waits until the standby has it.
-sql "$P_ADMIN" "ALTER SYSTEM SET synchronous_standby_names = '*'"
-sql "$P_ADMIN" "SELECT pg_reload_conf()" >/dev/null
-ok "  synchronously" wait_for "$P_ADMIN" "SELECT sync_state FROM pg_stat_replication" sync
+# Not through ok: its subshell would lose the standby's variables.
+rep_standby || { _t_report fail "pg_basebackup -R makes the standby, which streams"; finish; exit 1; }
+_t_report ok "pg_basebackup -R makes the standby, which streams"
+P_PORT=$REP_P_PORT S_PORT=$REP_S_PORT
+ok "  synchronously" rep_synchronous
 
 multi="postgresql://postgres@127.0.0.1:$P_PORT,127.0.0.1:$S_PORT/parley_fo?target_session_attrs=read-write"
 P_DSN="host=127.0.0.1 port=$P_PORT user=postgres dbname=parley_fo"
@@ -102,7 +54,7 @@ for _ in 1 2 3 4 5; do say >/dev/null; done
 eq "five webhooks answered 200 before the failover" 5 "$acked"
 
 # --- the primary dies
-as_pg "$PG_BIN/pg_ctl" -D "$P_ROOT/data" -m immediate -w stop >/dev/null
+rep_stop_primary
 for _ in $(seq 1 100); do [ "$(readyz)" = 503 ] && break; sleep 0.1; done
 eq "/readyz 503 while no primary is reachable" 503 "$(readyz)"
 eq "a webhook meanwhile is refused (Meta delivers again)" 503 "$(say)"
@@ -111,7 +63,7 @@ eq "still 503 a second later (the standby is read-only, not taken)" 503 "$(ready
 fails "admin commands fail meanwhile" "$PARLEY_BIN" tenant list -c "$conf"
 
 # --- the standby is promoted; parley finds it by itself
-ok "pg_ctl promote" as_pg "$PG_BIN/pg_ctl" -D "$S_ROOT/data" -w promote
+ok "pg_ctl promote" rep_promote
 t0=$(date +%s%N)
 for _ in $(seq 1 300); do [ "$(readyz)" = 200 ] && break; sleep 0.1; done
 t1=$(date +%s%N)

@@ -207,6 +207,53 @@ sleep 3
 eq "crash during send: sent once, never repeated" 1 "$(n_sends)"
 eq "crash during send: the conversation is released" "" "$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000009'")"
 
+# The lease runs out while its process is still sending (a database outage
+# longer than the lease): another claim marks the part failed, outcome
+# unknown, and does not send it; when the send then succeeds, its record
+# makes the part sent, delivery row included (tests/topology found one left
+# sent/failed after a failover).
+reset_standins
+curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
+say 31600000013 "Lease lost during send" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
+lost13="FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id)
+        WHERE c.customer_phone = '31600000013' AND m.sender = 'agent'"
+sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = '-infinity'
+             WHERE customer_phone = '31600000013';
+            SELECT parley_claim_replies('intruder', 1, 30, 1)" >/dev/null
+eq "lease lost during send: another claim marks the part failed" "failed|failed" \
+	"$(sql "$dsn" "SELECT m.status || '|' || d.status $lost13")"
+ok "lease lost during send: sent and delivery row sent once the platform took it" \
+	wait_for "$dsn" "SELECT m.status || '|' || d.status || '|' || coalesce(d.error_message, '') $lost13" "sent|sent|"
+eq "lease lost during send: sent once" 1 "$(n_sends)"
+eq "lease lost during send: released" "" \
+	"$(sql "$dsn" "SELECT reply_lease_owner FROM conversations WHERE customer_phone = '31600000013'")"
+
+# The lease runs out while OpenAI is still thinking (the process could not
+# renew it: a database failover longer than the lease) and the same process
+# claims the conversation again: the earlier job goes on, the new claim is
+# dropped, one reply (tests/topology found two stored and sent).
+reset_standins
+curl -sS -d '[{"delay_ms":4000}]' "$OPENAI/_script" >/dev/null
+say 31600000014 "Claimed twice" >/dev/null
+for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
+# The process renews its lease every 2/3 s: expire it again and again until
+# its own claim (every second) takes the conversation back.
+for _ in $(seq 1 35); do
+	sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = now()
+	             WHERE customer_phone = '31600000014'" >/dev/null
+	grep -q "claimed again while its earlier reply" "$conf.log" && break
+	sleep 0.1
+done
+contains "claimed again by its own process: the new claim is dropped" \
+	"claimed again while its earlier reply is still in progress here" "$(cat "$conf.log")"
+ok "claimed again: the earlier job's reply is sent" wait_for "$dsn" \
+	"SELECT count(*) FILTER (WHERE m.status = 'sent') FROM messages m JOIN conversations c USING (conversation_id)
+	 WHERE c.customer_phone = '31600000014' AND m.sender = 'agent'" 1
+sleep 1
+eq "claimed again: one reply stored, one OpenAI call, one send" "1 1 1" \
+	"$(agent_count 31600000014) $(n_responses) $(n_sends)"
+
 # kill -9 while OpenAI is thinking: the work is picked up and answered once.
 reset_standins
 curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null

@@ -15,7 +15,17 @@ Writes, in DIR:
   acked     every message id of a body answered 2xx, one per line
   unacked   every message id still without a 2xx when the run ended
   sent      customer number and text of every message generated, tab-separated
-and prints one summary line, "chaos_load: key=value ...". Exit status 0 when
+  started   the wall-clock time (Unix seconds) the run's times count from
+  bodies    one line per body: its message ids (comma-separated), attempts,
+            final status (0: connection error), seconds from the start of the
+            run to its first attempt and to its 2xx (- when none), and the
+            times of its attempts that got no 2xx (comma-separated, or -)
+and prints one summary line, "chaos_load: key=value ...": retries counts the
+attempts made because an earlier one got no 2xx; longest_unavailable_s is the
+longest stretch from an answer that was not a 2xx (or a connection error) to
+the next 2xx answer to any request, i.e. the longest time Meta would have seen
+no webhook accepted; longest_wait_s the longest a single body took from its
+first attempt to its 2xx. Exit status 0 when
 the run went as planned (even with unacked messages: the caller decides), 2
 on bad usage. Loopback only: the URLs must name 127.0.0.1 or localhost.
 """
@@ -70,6 +80,10 @@ class Delivery:
         self.attempts = 0
         self.acked = False
         self.redeliver = redeliver  # deliver once more after its 2xx
+        self.first = None  # time of the first attempt
+        self.acked_at = None
+        self.status = None  # of the last attempt
+        self.fails = []  # answer times of the attempts without a 2xx
 
 
 class Load:
@@ -83,7 +97,9 @@ class Load:
         self.pending = 0  # bodies not yet answered 2xx (queued or in flight)
         self.generating = True
         self.rng = random.Random(a.seed)
-        self.stats = {"posts": 0, "ok": 0, "redelivered": 0, "conn_errors": 0}
+        self.stats = {"posts": 0, "ok": 0, "redelivered": 0, "conn_errors": 0, "retries": 0}
+        self.answers = []  # (answer time, 2xx or not) of every attempt
+        self.bodies = []
         self.codes = {}
         self.acked, self.unacked_bodies = [], []
 
@@ -133,10 +149,15 @@ class Load:
                     if self.queue:
                         wait = min(wait, self.queue[0][0] - now)
                     self.lock.wait(min(wait, 0.5))
+            sent_at = time.monotonic()
             status = self.post(d)
+            answered = time.monotonic()
             d.attempts += 1
             with self.lock:
+                if d.first is None:
+                    d.first = sent_at
                 self.stats["posts"] += 1
+                self.answers.append((answered, 200 <= status < 300))
                 if status == 0:
                     self.stats["conn_errors"] += 1
                 else:
@@ -145,6 +166,8 @@ class Load:
                     if d.acked:
                         self.stats["redelivered"] += 1
                         continue
+                    d.status = status
+                    d.acked_at = answered
                     d.acked = True
                     self.pending -= 1
                     self.stats["ok"] += 1
@@ -155,11 +178,17 @@ class Load:
                         d.redeliver = False
                         self.push(d, time.monotonic() + 0.5)
                     continue
+                if not d.acked:
+                    d.status = status
+                    d.fails.append(answered)
+                    self.stats["retries"] += 1
             self.push(d, time.monotonic() + self.backoff(d.attempts))
 
     def run(self):
         a = self.a
         start = time.monotonic()
+        with open(os.path.join(a.out, "started"), "w") as f:
+            f.write("%.3f\n" % (time.time() - (time.monotonic() - start)))
         stop_new = start + a.seconds
         deadline = stop_new + a.settle
         threads = [threading.Thread(target=self.worker, args=(deadline,), daemon=True)
@@ -190,6 +219,7 @@ class Load:
                          self.rng.random() < a.redeliver)
             with self.lock:
                 self.pending += 1
+                self.bodies.append(d)
             self.push(d, time.monotonic())
             n += 1
         sent.close()
@@ -205,12 +235,38 @@ class Load:
             f.writelines(i + "\n" for i in self.acked)
         with open(os.path.join(a.out, "unacked"), "w") as f:
             f.writelines(i + "\n" for i in unacked)
+        with self.lock:
+            # A body still queued at the deadline was not attempted again:
+            # its last failure is not a retry made.
+            self.stats["retries"] -= sum(1 for d in left if d.fails)
+            answers = sorted(self.answers)
+            bodies = list(self.bodies)
+        longest, down_since = 0.0, None
+        for t, good in answers:
+            if not good and down_since is None:
+                down_since = t
+            elif good and down_since is not None:
+                longest = max(longest, t - down_since)
+                down_since = None
+        if down_since is not None and answers:
+            longest = max(longest, answers[-1][0] - down_since)
+        waits = [d.acked_at - d.first for d in bodies if d.acked_at is not None]
+        rel = lambda t: "%.3f" % (t - start)
+        with open(os.path.join(a.out, "bodies"), "w") as f:
+            for d in bodies:
+                f.write("%s\t%d\t%s\t%s\t%s\t%s\n" % (
+                    ",".join(d.ids), d.attempts, "-" if d.status is None else d.status,
+                    "-" if d.first is None else rel(d.first),
+                    "-" if d.acked_at is None else rel(d.acked_at),
+                    ",".join(rel(t) for t in d.fails) or "-"))
         codes = ",".join("%d:%d" % kv for kv in sorted(self.codes.items()))
         print("chaos_load: bodies=%d messages=%d acked=%d unacked=%d posts=%d "
-              "conn_errors=%d redelivered=%d codes=%s seconds=%.1f" % (
+              "conn_errors=%d redelivered=%d codes=%s seconds=%.1f retries=%d "
+              "longest_unavailable_s=%.3f longest_wait_s=%.3f" % (
                   n, sum(next_m), len(self.acked), len(unacked), self.stats["posts"],
                   self.stats["conn_errors"], self.stats["redelivered"], codes or "-",
-                  time.monotonic() - start), flush=True)
+                  time.monotonic() - start, self.stats["retries"], longest,
+                  max(waits, default=0.0)), flush=True)
 
 
 def main():

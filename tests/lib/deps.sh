@@ -4,7 +4,7 @@
 set -eu
 pkgs=(build-essential pkg-config clang clang-format libevent-dev libpq-dev libcjson-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev postgresql postgresql-client
-      curl jq wrk procps systemd python3 mandoc chromium pgbouncer lintian)
+      curl jq wrk procps systemd python3 mandoc chromium pgbouncer haproxy lintian)
 # The widget's browser test drives Debian's chromium with playwright-core from
 # npm. A machine that already has Node.js (e.g. a newer one than Debian's,
 # which brings its own npm) keeps it; only a missing one is installed.
