@@ -47,8 +47,11 @@ void webhook_handle_get(struct app *app, struct evhttp_request *req)
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	/* evhttp_parse_query_str initialises the list itself. */
 	struct evkeyvalq params = {0};
+	/* Anything but a matching subscribe is 403, a query libevent cannot
+	 * parse included (README, HTTP endpoints). */
 	if (query && evhttp_parse_query_str(query, &params) != 0) {
-		http_reply_error(req, 400, "malformed query string");
+		log_warn("webhook", "subscription handshake refused (malformed query)");
+		http_reply_error(req, 403, "verification failed");
 		return;
 	}
 	const char *mode = evhttp_find_header(&params, "hub.mode");

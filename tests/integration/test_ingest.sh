@@ -19,6 +19,8 @@ got=$(curl -sS -o /dev/null -w '%{http_code}' "$url/webhooks/meta?hub.mode=subsc
 eq "handshake with a wrong token: 403" 403 "$got"
 got=$(curl -sS -o /dev/null -w '%{http_code}' "$url/webhooks/meta")
 eq "handshake without parameters: 403" 403 "$got"
+got=$(curl -sS -o /dev/null -w '%{http_code}' "$url/webhooks/meta?hub.mode=subscribe&x")
+eq "handshake with a query that does not parse: 403" 403 "$got"
 
 # --- bad input changes nothing
 body="$TEST_TMP/one.json"
