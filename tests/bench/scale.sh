@@ -28,7 +28,8 @@
 #   BENCH_WIDE_CONNS=64     senders in the ingestion phases
 #   BENCH_CONNS=8           parley database.connections
 #   SCALE_JANITOR_RATE=500  webhooks/s of the open loop in step 3
-#   SCALE_JANITOR_BATCH=10000  rows per pruning statement (parley's janitor: 10000)
+#   SCALE_JANITOR_BATCH=1000   rows per pruning statement (parley's janitor: 1000)
+#   SCALE_JANITOR_PAUSE_MS=200 pause between statements (parley's after a full batch: 200)
 #   SCALE_SKIP=             space-separated steps to skip: ingest admin janitor drain index
 #   SCALE_INDEX_BATCHES=300 calls of 32 webhooks per measurement in step 4b
 #   PG_SHARED_BUFFERS=      shared_buffers for the server (stock 128MB if unset)
@@ -53,7 +54,8 @@ SECS=${BENCH_SECONDS:-10}
 WIDE=${BENCH_WIDE_CONNS:-64}
 CONN=${BENCH_CONNS:-8}
 JRATE=${SCALE_JANITOR_RATE:-500}
-JBATCH=${SCALE_JANITOR_BATCH:-10000}
+JBATCH=${SCALE_JANITOR_BATCH:-1000}
+JPAUSE=${SCALE_JANITOR_PAUSE_MS:-200}
 NREPLY=${REPLY_CONVERSATIONS:-2000}
 SKIP=" ${SCALE_SKIP:-} "
 skip() { [[ "$SKIP" == *" $1 "* ]]; }
@@ -207,9 +209,12 @@ if ! skip admin; then
 	t=$(now)
 	for _ in 1 2 3 4 5; do psql -X -q -At "$SDSN" -c "SELECT 1" >/dev/null; done
 	PSQL_FLOOR=$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", (b - a) * 1000 / 5}')
-	explain_time list "SELECT c.conversation_id FROM conversations c JOIN agents a USING (agent_id)
-		JOIN phone_numbers p ON p.id = a.phone_number_id WHERE a.user_id = 'acme'
-		ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id LIMIT 50"
+	# The commands' own statements (src/cli/cmd_*.c), their columns cut
+	# down to what decides the plan.
+	explain_time list "SELECT c.conversation_id FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
+		CROSS JOIN LATERAL (SELECT * FROM conversations c WHERE c.agent_id = a.agent_id
+		                     ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id LIMIT 50) c
+		WHERE a.user_id = 'acme' ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id LIMIT 50"
 	explain_time show "SELECT m.sequence_no, m.text, d.status FROM messages m
 		LEFT JOIN message_delivery_status d USING (message_id)
 		WHERE m.conversation_id = 'scale-big' ORDER BY m.sequence_no"
@@ -231,21 +236,26 @@ J_BASE_P99= J_BASE_MAX= J_P99= J_MAX= J_BATCHES=0 J_ROWS=0 J_BATCH_MAX=0 J_BATCH
 if ! skip janitor; then
 	BACKLOG=$(sql "$SDSN" "SELECT count(*) FROM webhook_raw WHERE received_at < now() - interval '7 days'")
 	JSECS=$((SECS < 10 ? 10 : SECS))
-	say "[3/5] janitor: open loop at $JRATE/s for ${JSECS}s without, then with the pruning of $BACKLOG raw bodies ($JBATCH per statement)"
+	NSTMT=$((BACKLOG / JBATCH + 2))
+	# The open loop with pruning lasts as long as the pruning should, and more.
+	JRUN=$(awk -v n="$NSTMT" -v p="$JPAUSE" -v s="$JSECS" 'BEGIN{t = int(n * (p / 1000 + 0.15)) + 5; print (t < s ? s : (t > 300 ? 300 : t))}')
+	say "[3/5] janitor: open loop at $JRATE/s for ${JSECS}s without, then for ${JRUN}s with the pruning of $BACKLOG raw bodies ($JBATCH per statement, ${JPAUSE} ms apart)"
 	start_parley "${CONF[scale]}" >/dev/null || fail "parley serve (janitor)"
 	url="$(parley_url "${CONF[scale]}")/webhooks/meta"
 	"$LOADGEN" -v -u "$url" -l jbase -T "jb$$" -m open -r "$JRATE" -c 8 -C 1024 -t "$JSECS" -k 1000 \
 		>"$TEST_TMP/janitor-base.out" 2>&1 || { cat "$TEST_TMP/janitor-base.out" >&2; fail "loadgen (janitor baseline)"; }
-	"$LOADGEN" -v -u "$url" -l jrun -T "jr$$" -m open -r "$JRATE" -c 8 -C 1024 -t "$JSECS" -k 1000 \
+	"$LOADGEN" -v -u "$url" -l jrun -T "jr$$" -m open -r "$JRATE" -c 8 -C 1024 -t "$JRUN" -k 1000 \
 		>"$TEST_TMP/janitor-run.out" 2>&1 &
 	CLIENT_PID=$!
 	sleep 1
 	# One session, as parley's janitor has one connection: each statement
 	# is its own transaction, timed by psql (no process start per batch).
-	NSTMT=$((BACKLOG / JBATCH + 2))
 	{
 		echo '\timing on'
-		for _ in $(seq 1 "$NSTMT"); do echo "SELECT 'raw', parley_prune_raw_webhooks(7, $JBATCH);"; done
+		for _ in $(seq 1 "$NSTMT"); do
+			echo "SELECT 'raw', parley_prune_raw_webhooks(7, $JBATCH);"
+			echo "SELECT 'sleep', pg_sleep($JPAUSE / 1000.0);"
+		done
 		echo "SELECT 'events', parley_prune_events(30 * 86400, 10000);"
 	} | psql -X -q -At -F' ' "$SDSN" >"$TEST_TMP/janitor-batches.txt" 2>&1 &
 	PRUNE_PID=$!
@@ -260,7 +270,7 @@ if ! skip janitor; then
 	J_P99=$(res "$TEST_TMP/janitor-run.out" p99_ms)
 	J_MAX=$(res "$TEST_TMP/janitor-run.out" max_ms)
 	# psql prints "raw N" then "Time: X ms" for each statement.
-	awk '/^(raw|events) / {k = $1; n = $2} /^Time: / {print k, n, $2}' "$TEST_TMP/janitor-batches.txt" >"$TEST_TMP/janitor-times.txt"
+	awk '/^(raw|events|sleep) / {k = $1; n = $2} /^Time: / {print k, n, $2}' "$TEST_TMP/janitor-batches.txt" >"$TEST_TMP/janitor-times.txt"
 	read -r J_BATCHES J_ROWS J_BATCH_MAX J_TOTAL_MS <<<"$(awk '$1 == "raw" && $2 > 0 {n++; r += $2; t += $3; if ($3 > m) m = $3}
 		END {printf "%d %d %.0f %.0f\n", n, r, m, t}' "$TEST_TMP/janitor-times.txt")"
 	J_BATCH_MED=$(awk '$1 == "raw" && $2 > 0 {print $3}' "$TEST_TMP/janitor-times.txt" | sort -n | awk '{d[NR] = $1} END {printf "%.0f", (NR ? d[int((NR + 1) / 2)] : 0)}')
