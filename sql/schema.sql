@@ -2430,7 +2430,8 @@ CREATE TABLE public.extractions (
     CONSTRAINT extractions_total_score_check CHECK (((total_score >= 5) AND (total_score <= 15))),
     CONSTRAINT extractions_urgency_level_check CHECK (((urgency_level)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
     CONSTRAINT extractions_urgency_score_check CHECK (((urgency_score >= 1) AND (urgency_score <= 3)))
-);
+)
+WITH (parallel_workers='0');
 
 
 --
@@ -2534,7 +2535,8 @@ CREATE TABLE public.messages (
     CONSTRAINT messages_referral_object CHECK ((jsonb_typeof(referral) = 'object'::text)),
     CONSTRAINT messages_sender_check CHECK (((sender)::text = ANY ((ARRAY['user'::character varying, 'agent'::character varying])::text[]))),
     CONSTRAINT messages_status_check CHECK (((status)::text = ANY ((ARRAY['sent'::character varying, 'failed'::character varying, 'pending'::character varying])::text[])))
-);
+)
+WITH (parallel_workers='0');
 
 
 --

@@ -27,3 +27,12 @@
 -- (about a second per million conversations on the bench machine).
 CREATE INDEX conversations_agent_recent
     ON conversations (agent_id, last_message_at DESC NULLS LAST, conversation_id);
+
+-- At full size (10M messages, 400,000 extractions) the planner ran
+-- `conversation show` (1,000 messages) and `leads list` (3,000 leads) with a
+-- parallel worker: 16-22 ms of work, but 80-190 ms waiting for the worker
+-- to start on a busy machine (`make bench-scale`). parley reads these
+-- tables by index, a conversation or a tenant at a time; no statement of
+-- its own gains from a parallel scan of them.
+ALTER TABLE messages SET (parallel_workers = 0);
+ALTER TABLE extractions SET (parallel_workers = 0);
