@@ -77,8 +77,8 @@ STANDIN_BINS := $(STANDIN_SRCS:tests/standins/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-unit check-integration check-topology unit-bins demo bench schema fuzz \
-        install deb deps format format-check clean
+.PHONY: all check check-unit check-integration check-topology unit-bins demo bench bench-scale \
+        schema fuzz install deb deps format format-check clean
 
 all: $(BUILD)/parley
 
@@ -206,6 +206,10 @@ fuzz: $(FUZZ_BINS)
 bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/replies.sh
+
+# Growth: the same measures with full tables (SCALE=0.1 for a tenth; tests/bench/README.md).
+bench-scale: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/scale.sh
 
 # sql/schema.sql from a fresh migrate in a throwaway PostgreSQL; run it after
 # changing sql/migrations or sql/functions and commit the result.

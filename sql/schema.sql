@@ -1407,12 +1407,12 @@ CREATE FUNCTION public.parley_prune_events(p_keep_seconds bigint, p_limit intege
 DECLARE
     v_n integer;
 BEGIN
-    DELETE FROM event_outbox WHERE seq IN (
+    DELETE FROM event_outbox WHERE seq = ANY (ARRAY(
         SELECT o.seq FROM event_outbox o
          WHERE o.created_at < now() - make_interval(secs => p_keep_seconds)
            AND NOT EXISTS (SELECT 1 FROM event_deliveries d
                             WHERE d.event_seq = o.seq AND d.state = 'pending')
-         ORDER BY o.created_at LIMIT p_limit);
+         ORDER BY o.created_at LIMIT p_limit));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
 END
@@ -1429,10 +1429,10 @@ CREATE FUNCTION public.parley_prune_raw_webhooks(p_keep_days integer, p_limit in
 DECLARE
     v_n integer;
 BEGIN
-    DELETE FROM webhook_raw WHERE raw_id IN (
+    DELETE FROM webhook_raw WHERE raw_id = ANY (ARRAY(
         SELECT raw_id FROM webhook_raw
          WHERE received_at < now() - make_interval(days => p_keep_days)
-         ORDER BY raw_id LIMIT p_limit);
+         ORDER BY received_at, raw_id LIMIT p_limit));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
 END
@@ -2453,7 +2453,8 @@ CREATE TABLE public.extractions (
     CONSTRAINT extractions_total_score_check CHECK (((total_score >= 5) AND (total_score <= 15))),
     CONSTRAINT extractions_urgency_level_check CHECK (((urgency_level)::text = ANY ((ARRAY['Low'::character varying, 'Medium'::character varying, 'High'::character varying])::text[]))),
     CONSTRAINT extractions_urgency_score_check CHECK (((urgency_score >= 1) AND (urgency_score <= 3)))
-);
+)
+WITH (parallel_workers='0');
 
 
 --
@@ -2557,7 +2558,8 @@ CREATE TABLE public.messages (
     CONSTRAINT messages_referral_object CHECK ((jsonb_typeof(referral) = 'object'::text)),
     CONSTRAINT messages_sender_check CHECK (((sender)::text = ANY ((ARRAY['user'::character varying, 'agent'::character varying])::text[]))),
     CONSTRAINT messages_status_check CHECK (((status)::text = ANY ((ARRAY['sent'::character varying, 'failed'::character varying, 'pending'::character varying])::text[])))
-);
+)
+WITH (parallel_workers='0');
 
 
 --
@@ -2891,6 +2893,13 @@ CREATE UNIQUE INDEX agents_one_linked ON public.agents USING btree (phone_number
 --
 
 CREATE INDEX agents_phone_number_id ON public.agents USING btree (phone_number_id);
+
+
+--
+-- Name: conversations_agent_recent; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_agent_recent ON public.conversations USING btree (agent_id, last_message_at DESC NULLS LAST, conversation_id);
 
 
 --

@@ -437,18 +437,20 @@ $$;
 
 -- The janitor's pass: deletes events older than p_keep_seconds with no
 -- pending delivery (their deliveries and attempts go with them), at most
--- p_limit, oldest first. Returns how many.
+-- p_limit, oldest first. Returns how many. The DELETE finds the batch by
+-- primary key (= ANY of an array): `IN (subquery)` could hash-join the
+-- whole outbox per batch (see parley_prune_raw_webhooks).
 CREATE OR REPLACE FUNCTION parley_prune_events(p_keep_seconds bigint, p_limit integer)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_n integer;
 BEGIN
-    DELETE FROM event_outbox WHERE seq IN (
+    DELETE FROM event_outbox WHERE seq = ANY (ARRAY(
         SELECT o.seq FROM event_outbox o
          WHERE o.created_at < now() - make_interval(secs => p_keep_seconds)
            AND NOT EXISTS (SELECT 1 FROM event_deliveries d
                             WHERE d.event_seq = o.seq AND d.state = 'pending')
-         ORDER BY o.created_at LIMIT p_limit);
+         ORDER BY o.created_at LIMIT p_limit));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
 END

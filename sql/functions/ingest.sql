@@ -236,19 +236,25 @@ BEGIN
 END
 $$;
 
--- The janitor's pass (serve.c, every minute): deletes raw webhook bodies
--- older than p_keep_days, at most p_limit of them, oldest first, and
--- returns how many. Bounded batches keep the lock footprint small; the next
--- pass does more.
+-- The janitor's pass (serve.c, every minute, and again right away while
+-- it finds full batches): deletes raw webhook bodies older than
+-- p_keep_days, at most p_limit of them, oldest first, and returns how many.
+-- Bounded batches keep each transaction short; the next pass does more.
+-- The cost of a pass is the batch's, not the table's: the oldest rows come
+-- from webhook_raw_received_at in its order (LIMIT stops the scan), and the
+-- DELETE finds them by primary key (= ANY of an array). `IN (subquery)`
+-- let the planner hash-join the whole table instead: a sequential scan of
+-- every stored body per batch (1.8 s at 170,000 bodies on the bench
+-- machine; `make bench-scale`).
 CREATE OR REPLACE FUNCTION parley_prune_raw_webhooks(p_keep_days integer, p_limit integer)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_n integer;
 BEGIN
-    DELETE FROM webhook_raw WHERE raw_id IN (
+    DELETE FROM webhook_raw WHERE raw_id = ANY (ARRAY(
         SELECT raw_id FROM webhook_raw
          WHERE received_at < now() - make_interval(days => p_keep_days)
-         ORDER BY raw_id LIMIT p_limit);
+         ORDER BY received_at, raw_id LIMIT p_limit));
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
 END

@@ -80,6 +80,9 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, active, limit};
+	/* Per agent of the tenant, its first LIMIT conversations in the order
+	 * printed (conversations_agent_recent, migration 0023), then merged: the
+	 * work is LIMIT x agents, not the tenant's or the table's size. */
 	char *sql = xasprintf(
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
 	    "       c.customer_phone AS customer, c.customer_name, c.is_active AS active,"
@@ -89,14 +92,22 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 				     "       " TS(
 					 "c.created_at") " AS created_at,"
 							 /* while paused: its end */
-							 "       parley_paused_until_text("
-							 "c.ai_paused_until) AS ai_paused_until%s"
-							 "  FROM conversations c JOIN agents a "
-							 "USING (agent_id)"
-							 "  JOIN phone_numbers p ON p.id = "
-							 "a.phone_number_id"
-							 " WHERE a.user_id = $1 AND (NOT "
-							 "$2::boolean OR c.is_active)"
+							 "       "
+							 "parley_paused_until_text(c.ai_paused_"
+							 "until) AS ai_paused_until%s"
+							 "  FROM agents a JOIN phone_numbers p ON "
+							 "p.id = a.phone_number_id"
+							 "  CROSS JOIN LATERAL (SELECT * FROM "
+							 "conversations c"
+							 "                       WHERE c.agent_id "
+							 "= a.agent_id AND (NOT $2::boolean OR "
+							 "c.is_active)"
+							 "                       ORDER BY "
+							 "c.last_message_at DESC NULLS LAST, "
+							 "c.conversation_id"
+							 "                       LIMIT "
+							 "$3::integer) c"
+							 " WHERE a.user_id = $1"
 							 " ORDER BY c.last_message_at DESC NULLS "
 							 "LAST, c.conversation_id"
 							 " LIMIT $3::integer",

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `parley conversation list` asks each agent of the tenant for its first
+# --limit conversations through conversations_agent_recent (migration 0023)
+# and merges them: the order across agents, the limit, --active and another
+# tenant's conversations must be as if it sorted them all.
+. "$(dirname "$0")/../lib/testlib.sh"
+
+dsn=$(new_db)
+conf=$(new_config "$dsn")
+ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
+seed_channels "$dsn"
+# acme: six conversations over its two agents, interleaved in time, one
+# inactive and one never written to (last_message_at NULL: last); bee: one,
+# the most recent of all.
+ok "seed" sql "$dsn" "
+	INSERT INTO users (user_id, email) VALUES ('bee', 'b@bee.test');
+	INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token)
+	VALUES ('pn-bee', 'bee', 'whatsapp', '999000111', 't');
+	INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+	VALUES ('ag-bee', 'bee', 'pn-bee', 'p', 'Bee');
+	INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_message_at, is_active)
+	VALUES ('c1', 'ag-wa', '1', '2026-01-01 10:00', true),
+	       ('c2', 'ag-ig', '2', '2026-01-01 11:00', true),
+	       ('c3', 'ag-wa', '3', '2026-01-01 12:00', false),
+	       ('c4', 'ag-ig', '4', '2026-01-01 13:00', true),
+	       ('c5', 'ag-wa', '5', '2026-01-01 13:00', true),
+	       ('c6', 'ag-ig', '6', NULL, true),
+	       ('cb', 'ag-bee', '7', '2026-01-02 00:00', true)"
+
+ids() { "$PARLEY_BIN" conversation list -c "$conf" --json "$@" | jq -r '[.[].conversation_id] | join(",")'; }
+eq "all of acme's, newest first, ties by id, never-written last" "c4,c5,c3,c2,c1,c6" "$(ids --tenant acme)"
+eq "--limit 3 across both agents" "c4,c5,c3" "$(ids --tenant acme --limit 3)"
+eq "--limit 1" "c4" "$(ids --tenant acme --limit 1)"
+eq "--active" "c4,c5,c2,c1,c6" "$(ids --tenant acme --active)"
+eq "--active --limit 2" "c4,c5" "$(ids --tenant acme --active --limit 2)"
+eq "another tenant's" "cb" "$(ids --tenant bee)"
+
+# The index the command relies on, used for one agent's newest first.
+ok "ANALYZE" sql "$dsn" "ANALYZE conversations"
+plan=$(psql -X -q -At "$dsn" -c "SET enable_seqscan = off" -c "EXPLAIN SELECT conversation_id FROM conversations
+	WHERE agent_id = 'ag-wa' ORDER BY last_message_at DESC NULLS LAST, conversation_id LIMIT 50")
+contains "one agent's newest: conversations_agent_recent in order" "conversations_agent_recent" "$plan"
+fails "... without a sort" grep -q "Sort" <<<"$plan"
+finish
