@@ -34,13 +34,6 @@ struct admin_sub {
 	const char *usage;
 };
 
-/* The shared options; every sub-command's option table starts with these. */
-#define ADMIN_COMMON_OPTIONS                                                                       \
-	{"json", no_argument, NULL, 'J'},                                                          \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-
 /*
  * Runs the sub-command named by argv[1] of the group argv[0] ("tenant").
  * No sub-command, or an unknown one: a usage error (exit 2); "help": the
@@ -48,13 +41,40 @@ struct admin_sub {
  */
 int admin_dispatch(const struct admin_sub *subs, size_t n, int argc, char **argv);
 
+/* What admin_options and the command frames below return when the command
+ * may go on. */
+#define ADMIN_GO (-1)
+
 /*
- * getopt_long over the sub-command's options (opts must include
- * ADMIN_COMMON_OPTIONS). --json is taken here. Returns the next option of
- * the caller's, -1 at the end (operands are then argv[optind..]), 'h' after
- * printing the usage for --help, or '?' after printing a usage error.
+ * One option of a sub-command, besides the common --json and --help. Set
+ * exactly one of the destinations; the table ends with {NULL}:
+ *
+ *     bool active = false;
+ *     const char *tenant = NULL, *limit = "50";
+ *     const struct admin_opt opts[] = {
+ *         {"tenant", .value = &tenant},
+ *         {"active", .flag = &active},
+ *         {"limit", .value = &limit},
+ *         {NULL},
+ *     };
  */
-int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct option *opts);
+struct admin_opt {
+	const char *name;    /* "tenant", for --tenant */
+	const char **value;  /* --name V: *value = V (the last one given wins) */
+	bool *flag;          /* --name, without a value: *flag = true */
+	const char **values; /* --name V, repeatable: values[(*count)++] = V, */
+	size_t *count;       /* in order; values has room for argc of them */
+	const char *refused; /* --name[=V] is a usage error that says this */
+};
+
+/*
+ * getopt_long over the common options and opts (NULL: none), storing each
+ * option's value where its entry says. Options and operands may mix;
+ * operands are then argv[optind..]. Returns ADMIN_GO; EXIT_OK after
+ * printing the usage for --help; or EXIT_USAGE after a one-line usage error
+ * (an unknown option, a missing value, a refused option).
+ */
+int admin_options(struct admin_cmd *cmd, int argc, char **argv, const struct admin_opt *opts);
 
 /* Prints "parley tenant add: <message> (try '... --help')" and returns 2. */
 int admin_usage_error(struct admin_cmd *cmd, const char *fmt, ...)
@@ -95,9 +115,6 @@ int admin_tenant_known(struct admin_cmd *cmd, const char *tenant);
 int admin_check_operand(struct admin_cmd *cmd, int argc, char **argv, const char *what,
 			const char *tenant, const char **id);
 
-/* What the two command frames below return when the command may go on. */
-#define ADMIN_GO (-1)
-
 /*
  * The whole frame of "WHAT ID [--tenant T]" with no other option: parses
  * the common options and --tenant, checks them (admin_check_operand) and
@@ -115,6 +132,24 @@ int admin_id_command(struct admin_cmd *cmd, int argc, char **argv, const char *w
  */
 int admin_tenant_command(struct admin_cmd *cmd, int argc, char **argv, bool tenant_required,
 			 const char **tenant);
+
+/* Prints "no endpoint 'ID'" ("... for tenant 'T'" with a tenant) and
+ * returns 1. */
+int admin_no_object(struct admin_cmd *cmd, const char *what, const char *id, const char *tenant);
+
+/*
+ * The statement of a command about one object (a WHAT ID [--tenant T]
+ * command): sql whose n params start with the object's id ($1) and the
+ * tenant ($2, NULL: any tenant). Returns the result when it has rows (the
+ * caller PQclear-s it); else NULL with *rc the exit status after saying
+ * what went wrong: admin_no_object, or the database failure.
+ */
+PGresult *admin_object_exec(struct admin_cmd *cmd, const char *what, const char *sql, int n,
+			    const char *const *params, int *rc);
+
+/* Runs sql with its n params and prints every row it returns: a table, or
+ * with --json an array of objects (admin_out.h). Returns the exit status. */
+int admin_print_rows(struct admin_cmd *cmd, const char *sql, int n, const char *const *params);
 
 /* Ends an open transaction after a failure (ignoring errors: the
  * connection may be gone). */

@@ -91,6 +91,13 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 					 const char **why);
 void openai_calls_free(struct openai_call *calls, size_t n);
 
+/* What reading a reply and reading an extraction share (docs/protocol.md):
+ * whether an in-band error object is worth another try (Retries of upstream
+ * calls), and the output_text of a response's message items, "" when none
+ * (caller frees), with *refused set when a refusal came. */
+bool openai_transient_error(const struct cJSON *error);
+char *openai_output_text(const struct cJSON *root, bool *refused);
+
 /* [{"type":"function_call_output","call_id":…,"output":…}, …] for the calls
  * and their outputs (outputs[i] answers calls[i]). */
 char *openai_call_outputs(const struct openai_call *calls, char *const *outputs, size_t n);

@@ -29,7 +29,7 @@ struct http_resp;
 void worker_timer_in(struct event **timer, struct event_base *base, event_callback_fn cb, void *arg,
 		     long ms);
 
-/* Counts one request to target ("openai", "graph") by status class and
+/* Counts one request to target ("openai", "graph", "google") by status class and
  * observes its duration (parley_upstream_requests_total and
  * parley_upstream_duration_seconds, declared by the caller). */
 void worker_count_upstream(const char *target, const struct http_resp *resp, const char *err,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin_input.h"
+#include "admin_out.h"
 #include "commands.h"
 #include "migrate.h"
 #include "xalloc.h"
@@ -69,7 +70,10 @@ int admin_dispatch(const struct admin_sub *subs, size_t n, int argc, char **argv
 	return rc;
 }
 
-int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct option *opts)
+/* getopt_long with --json taken here: the next option of the caller's, -1
+ * at the end, 'h' after printing the usage for --help, or '?' after
+ * printing a usage error. */
+static int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct option *opts)
 {
 	opterr = 0; /* our own one-line messages */
 	for (;;) {
@@ -94,6 +98,46 @@ int admin_getopt(struct admin_cmd *cmd, int argc, char **argv, const struct opti
 		default: return c;
 		}
 	}
+}
+
+/* The getopt_long value of opts[i]: above every character. */
+#define OPTION_VAL(i) (256 + (int)(i))
+
+int admin_options(struct admin_cmd *cmd, int argc, char **argv, const struct admin_opt *opts)
+{
+	size_t n = 0;
+	while (opts && opts[n].name)
+		n++;
+	struct option *lo = xcalloc(n + 3, sizeof *lo);
+	lo[0] = (struct option){"json", no_argument, NULL, 'J'};
+	lo[1] = (struct option){"help", no_argument, NULL, 'h'};
+	for (size_t i = 0; i < n; i++) {
+		/* A refused option is refused with a value or without one. */
+		int has_arg = opts[i].flag      ? no_argument
+			      : opts[i].refused ? optional_argument
+						: required_argument;
+		lo[i + 2] = (struct option){opts[i].name, has_arg, NULL, OPTION_VAL(i)};
+	}
+	int c, rc = ADMIN_GO;
+	while (rc == ADMIN_GO && (c = admin_getopt(cmd, argc, argv, lo)) != -1) {
+		if (c == 'h') {
+			rc = EXIT_OK;
+		} else if (c < OPTION_VAL(0)) {
+			rc = EXIT_USAGE;
+		} else {
+			const struct admin_opt *o = &opts[c - OPTION_VAL(0)];
+			if (o->refused)
+				rc = admin_usage_error(cmd, "%s", o->refused);
+			else if (o->flag)
+				*o->flag = true;
+			else if (o->values)
+				o->values[(*o->count)++] = optarg;
+			else
+				*o->value = optarg;
+		}
+	}
+	free(lo);
+	return rc;
 }
 
 __attribute__((format(printf, 2, 0))) static void vreport(struct admin_cmd *cmd, const char *fmt,
@@ -152,6 +196,44 @@ int admin_connect(struct admin_cmd *cmd)
 	return 0;
 }
 
+int admin_no_object(struct admin_cmd *cmd, const char *what, const char *id, const char *tenant)
+{
+	if (tenant)
+		return admin_fail(cmd, "no %s '%s' for tenant '%s'", what, id, tenant);
+	return admin_fail(cmd, "no %s '%s'", what, id);
+}
+
+PGresult *admin_object_exec(struct admin_cmd *cmd, const char *what, const char *sql, int n,
+			    const char *const *params, int *rc)
+{
+	struct pgsync_error e;
+	PGresult *res = pgsync_exec(cmd->conn, sql, n, params, &e);
+	if (!res) {
+		*rc = admin_db_fail(cmd, &e);
+		return NULL;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		*rc = admin_no_object(cmd, what, params[0], params[1]);
+		return NULL;
+	}
+	return res;
+}
+
+int admin_print_rows(struct admin_cmd *cmd, const char *sql, int n, const char *const *params)
+{
+	struct pgsync_error e;
+	PGresult *res = pgsync_exec(cmd->conn, sql, n, params, &e);
+	if (!res)
+		return admin_db_fail(cmd, &e);
+	if (cmd->json)
+		admin_out_json(stdout, admin_out_array(res));
+	else
+		admin_out_table(stdout, res, 0);
+	PQclear(res);
+	return EXIT_OK;
+}
+
 void admin_rollback(struct admin_cmd *cmd)
 {
 	struct pgsync_error ignored;
@@ -204,21 +286,9 @@ int admin_check_operand(struct admin_cmd *cmd, int argc, char **argv, const char
  * (NULL when not given), else the exit status (EXIT_OK after --help). */
 static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
-	int c;
 	*tenant = NULL;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': *tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	return ADMIN_GO;
+	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {NULL}};
+	return admin_options(cmd, argc, argv, opts);
 }
 
 int admin_id_command(struct admin_cmd *cmd, int argc, char **argv, const char *what,

@@ -68,29 +68,15 @@ done:
 
 static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"channel", required_argument, NULL, 'C'},
-	    {"prompt", required_argument, NULL, 'p'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"tenant", required_argument, NULL, 't'},
-	    {"id", required_argument, NULL, 'i'},
-	    {0, 0, 0, 0},
-	};
 	const char *channel = NULL, *prompt = NULL, *name = NULL, *tenant = NULL, *id = NULL;
 	const char *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 'C': channel = optarg; break;
-		case 'p': prompt = optarg; break;
-		case 'n': name = optarg; break;
-		case 't': tenant = optarg; break;
-		case 'i': id = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	const struct admin_opt opts[] = {
+	    {"channel", .value = &channel}, {"prompt", .value = &prompt}, {"name", .value = &name},
+	    {"tenant", .value = &tenant},   {"id", .value = &id},         {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (optind < argc)
 		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!channel)
@@ -110,8 +96,7 @@ static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
 	if (id && (bad = admin_check_id(id)))
 		return admin_usage_error(cmd, "--id '%s' %s", id, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	if ((rc = admin_connect(cmd)))
 		return rc;
 
 	char *agent_id = id ? xstrdup(id) : admin_new_id("ag_");
@@ -148,33 +133,24 @@ static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 
 static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"channel", required_argument, NULL, 'C'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *channel = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'C': channel = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, false);
-	if (rc)
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"channel", .value = &channel},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, false)))
 		return rc;
 	if (channel && (bad = admin_check_id(channel)))
 		return admin_usage_error(cmd, "--channel '%s' %s", channel, bad);
 	if ((rc = admin_connect(cmd)))
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {tenant, channel};
-	PGresult *res = pgsync_exec(
-	    cmd->conn,
+	return admin_print_rows(
+	    cmd,
 	    "SELECT a.agent_id, a.user_id AS tenant_id, a.phone_number_id AS channel_id,"
 	    "       p.platform, a.name, a.prompt_id, a.unlinked_at IS NULL AS linked,"
 	    "       coalesce(k.n, 0) AS conversations,"
@@ -186,15 +162,7 @@ static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 	    " WHERE ($1::text IS NULL OR a.user_id = $1)"
 	    "   AND ($2::text IS NULL OR a.phone_number_id = $2)"
 	    " ORDER BY a.user_id, a.phone_number_id, a.unlinked_at DESC NULLS FIRST, a.agent_id",
-	    2, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	    2, p);
 }
 
 static const struct admin_sub subs[] = {

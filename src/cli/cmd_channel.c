@@ -70,35 +70,18 @@ static int print_channel_json(struct admin_cmd *cmd, const char *id)
 
 static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"platform", required_argument, NULL, 'p'},
-	    {"meta-id", required_argument, NULL, 'm'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"token-file", required_argument, NULL, 'f'},
-	    {"token", optional_argument, NULL, 'T'},
-	    {"id", required_argument, NULL, 'i'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *platform = NULL, *meta = NULL, *name = NULL, *file = NULL;
 	const char *id = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'p': platform = optarg; break;
-		case 'm': meta = optarg; break;
-		case 'n': name = optarg; break;
-		case 'f': file = optarg; break;
-		case 'i': id = optarg; break;
-		case 'T': return admin_usage_error(cmd, TOKEN_REFUSED);
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, true);
-	if (rc)
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},   {"platform", .value = &platform},
+	    {"meta-id", .value = &meta},    {"name", .value = &name},
+	    {"token-file", .value = &file}, {"token", .refused = TOKEN_REFUSED},
+	    {"id", .value = &id},           {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)))
 		return rc;
 	if (!platform)
 		return admin_usage_error(cmd,
@@ -205,52 +188,27 @@ static int channel_list(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_tenant_command(cmd, argc, argv, false, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {tenant, NULL};
-	PGresult *res = pgsync_exec(cmd->conn, CHANNEL_SQL, 2, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return admin_print_rows(cmd, CHANNEL_SQL, 2, p);
 }
 
 static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"token-file", required_argument, NULL, 'f'},
-	    {"token", optional_argument, NULL, 'T'},
-	    {0, 0, 0, 0},
+	const char *tenant = NULL, *file = NULL, *id;
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"token-file", .value = &file},
+	    {"token", .refused = TOKEN_REFUSED},
+	    {NULL},
 	};
-	const char *tenant = NULL, *file = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'f': file = optarg; break;
-		case 'T': return admin_usage_error(cmd, TOKEN_REFUSED);
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which channel? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind];
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "channel id '%s' %s", id, bad);
-	if (tenant && (bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, "channel", tenant, &id)))
+		return rc;
 	if (!file)
 		return admin_usage_error(cmd,
 					 "--token-file FILE is required (- reads standard input)");
-	int rc = EXIT_OK;
 	char *token = token_from(cmd, file, &rc);
 	if (!token)
 		return rc;
@@ -311,36 +269,21 @@ done:
  */
 static int channel_remove(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"force", no_argument, NULL, 'F'},
-	    {0, 0, 0, 0},
-	};
-	const char *tenant = NULL, *bad;
+	const char *tenant = NULL, *id;
 	bool force = false;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'F': force = true; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which channel? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind];
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "channel id '%s' %s", id, bad);
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"force", .flag = &force},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, "channel", tenant, &id)))
+		return rc;
 	if (!tenant)
 		return admin_usage_error(cmd, "--tenant ID is required (the channel's tenant)");
-	if ((bad = admin_check_id(tenant)))
-		return admin_usage_error(cmd, "--tenant '%s' %s", tenant, bad);
-	int rc = admin_connect(cmd);
-	if (rc || (rc = admin_tenant_known(cmd, tenant)))
+	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, tenant, force ? "true" : "false"};

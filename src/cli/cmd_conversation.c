@@ -48,27 +48,18 @@ static const char WINDOW_JSON[] =
 
 static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"active", no_argument, NULL, 'a'},
-	    {"limit", required_argument, NULL, 'l'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *limit = "50";
-	const char *active = "false";
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'a': active = "true"; break;
-		case 'l': limit = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, true);
-	if (rc)
+	bool active = false;
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"active", .flag = &active},
+	    {"limit", .value = &limit},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)))
 		return rc;
 	long n;
 	if (admin_parse_count(limit, 1, 100000, &n) < 0)
@@ -79,39 +70,29 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
-	const char *p[] = {tenant, active, limit};
+	const char *p[] = {tenant, active ? "true" : "false", limit};
 	/* Per agent of the tenant, its first LIMIT conversations in the order
 	 * printed (conversations_agent_recent, migration 0023), then merged: the
 	 * work is LIMIT x agents, not the tenant's or the table's size. */
+	/* clang-format off */
 	char *sql = xasprintf(
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
 	    "       c.customer_phone AS customer, c.customer_name, c.is_active AS active,"
 	    "       c.last_sequence_no AS messages,"
-	    "       " TS(
-		"c.last_message_at") " AS last_message_at,"
-				     "       " TS(
-					 "c.created_at") " AS created_at,"
-							 /* while paused: its end */
-							 "       "
-							 "parley_paused_until_text(c.ai_paused_"
-							 "until) AS ai_paused_until%s"
-							 "  FROM agents a JOIN phone_numbers p ON "
-							 "p.id = a.phone_number_id"
-							 "  CROSS JOIN LATERAL (SELECT * FROM "
-							 "conversations c"
-							 "                       WHERE c.agent_id "
-							 "= a.agent_id AND (NOT $2::boolean OR "
-							 "c.is_active)"
-							 "                       ORDER BY "
-							 "c.last_message_at DESC NULLS LAST, "
-							 "c.conversation_id"
-							 "                       LIMIT "
-							 "$3::integer) c"
-							 " WHERE a.user_id = $1"
-							 " ORDER BY c.last_message_at DESC NULLS "
-							 "LAST, c.conversation_id"
-							 " LIMIT $3::integer",
+	    "       " TS("c.last_message_at") " AS last_message_at,"
+	    "       " TS("c.created_at") " AS created_at,"
+	    /* while paused: its end */
+	    "       parley_paused_until_text(c.ai_paused_until) AS ai_paused_until%s"
+	    "  FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id"
+	    "  CROSS JOIN LATERAL (SELECT * FROM conversations c"
+	    "                       WHERE c.agent_id = a.agent_id AND (NOT $2::boolean OR c.is_active)"
+	    "                       ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id"
+	    "                       LIMIT $3::integer) c"
+	    " WHERE a.user_id = $1"
+	    " ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id"
+	    " LIMIT $3::integer",
 	    cmd->json ? WINDOW_JSON : WINDOW_TEXT);
+	/* clang-format on */
 	PGresult *res = pgsync_exec(cmd->conn, sql, 3, p, &e);
 	free(sql);
 	if (!res)
@@ -230,13 +211,6 @@ done:
 	return rc;
 }
 
-static int no_conversation(struct admin_cmd *cmd, const char *id, const char *tenant)
-{
-	if (tenant)
-		return admin_fail(cmd, "no conversation '%s' for tenant '%s'", id, tenant);
-	return admin_fail(cmd, "no conversation '%s'", id);
-}
-
 /*
  * `pause ID [--minutes N] [--reason TEXT]`: no reply is produced or charged
  * in the conversation until resumed, or for N minutes; a reply in
@@ -245,26 +219,17 @@ static int no_conversation(struct admin_cmd *cmd, const char *id, const char *te
  */
 static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"minutes", required_argument, NULL, 'm'},
-	    {"reason", required_argument, NULL, 'r'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *minutes = NULL, *reason = OPERATOR_REASON, *id, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'm': minutes = optarg; break;
-		case 'r': reason = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_operand(cmd, argc, argv, "conversation", tenant, &id);
-	if (rc)
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"minutes", .value = &minutes},
+	    {"reason", .value = &reason},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, "conversation", tenant, &id)))
 		return rc;
 	long n;
 	if (minutes && admin_parse_count(minutes, 1, PAUSE_MAX_MINUTES, &n) < 0)
@@ -278,10 +243,9 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
 					 bad ? bad : "is longer than 500 characters");
 	if ((rc = admin_connect(cmd)))
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant, minutes, reason};
-	PGresult *res = pgsync_exec(
-	    cmd->conn,
+	PGresult *res = admin_object_exec(
+	    cmd, "conversation",
 	    "WITH k AS ("
 	    "  SELECT c.conversation_id, parley_pause_ai(c.conversation_id, $3::integer, $4, true)"
 	    "         AS until"
@@ -292,13 +256,9 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
 	    "SELECT conversation_id, parley_paused_until_text(until) AS ai_paused_until,"
 	    "       left($4, 500) AS ai_paused_reason"
 	    "  FROM k",
-	    4, p, &e);
+	    4, p, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return no_conversation(cmd, id, tenant);
-	}
+		return rc;
 	if (cmd->json)
 		admin_out_json(stdout, admin_out_object(res, 0));
 	else if (minutes)
@@ -323,24 +283,19 @@ static int conversation_resume(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_id_command(cmd, argc, argv, "conversation", &id, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant};
-	PGresult *res =
-	    pgsync_exec(cmd->conn,
-			"WITH k AS ("
-			"  SELECT c.conversation_id, parley_resume_ai(c.conversation_id) AS r"
-			"    FROM conversations c JOIN agents a USING (agent_id)"
-			"   WHERE c.conversation_id = $1 AND ($2::text IS NULL OR a.user_id = $2))"
-			"SELECT conversation_id, (r->>'was_paused')::boolean AS was_paused,"
-			"       (r->>'due')::boolean AS answering"
-			"  FROM k",
-			2, p, &e);
+	PGresult *res = admin_object_exec(
+	    cmd, "conversation",
+	    "WITH k AS ("
+	    "  SELECT c.conversation_id, parley_resume_ai(c.conversation_id) AS r"
+	    "    FROM conversations c JOIN agents a USING (agent_id)"
+	    "   WHERE c.conversation_id = $1 AND ($2::text IS NULL OR a.user_id = $2))"
+	    "SELECT conversation_id, (r->>'was_paused')::boolean AS was_paused,"
+	    "       (r->>'due')::boolean AS answering"
+	    "  FROM k",
+	    2, p, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return no_conversation(cmd, id, tenant);
-	}
+		return rc;
 	if (cmd->json)
 		admin_out_json(stdout, admin_out_object(res, 0));
 	else

@@ -23,18 +23,12 @@ int conversation_archive(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (tenant && (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant};
-	PGresult *res = pgsync_exec(
-	    cmd->conn, "SELECT r_status FROM parley_archive_conversation($1, $2)", 2, p, &e);
+	PGresult *res = admin_object_exec(
+	    cmd, "conversation", "SELECT r_status FROM parley_archive_conversation($1, $2)", 2, p,
+	    &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		if (tenant)
-			return admin_fail(cmd, "no conversation '%s' for tenant '%s'", id, tenant);
-		return admin_fail(cmd, "no conversation '%s'", id);
-	}
+		return rc;
 	bool archived = strcmp(PQgetvalue(res, 0, 0), "archived") == 0;
 	PQclear(res);
 	if (cmd->json) {

@@ -18,29 +18,20 @@
 	" coalesce(c.total_used, 0) AS credits_used,"                                              \
 	" to_char(c.last_updated, 'YYYY-MM-DD HH24:MI:SS') AS last_updated"
 
-/* Parses --tenant (required) and the common options; returns -1 to go on,
- * else the exit status. */
+/* Parses --tenant (required) and the common options; returns ADMIN_GO to go
+ * on, else the exit status. */
 static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {0, 0, 0, 0},
-	};
+	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {NULL}};
 	const char *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': *tenant = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (!*tenant)
 		return admin_usage_error(cmd, "--tenant ID is required");
 	if ((bad = admin_check_id(*tenant)))
 		return admin_usage_error(cmd, "--tenant '%s' %s", *tenant, bad);
-	return -1;
+	return ADMIN_GO;
 }
 
 static void print_credits(struct admin_cmd *cmd, PGresult *res)
@@ -55,7 +46,7 @@ static int credits_add(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *tenant = NULL;
 	int rc = tenant_option(cmd, argc, argv, &tenant);
-	if (rc >= 0)
+	if (rc != ADMIN_GO)
 		return rc;
 	if (optind >= argc)
 		return admin_usage_error(cmd, "how many? give N, the credits to add");
@@ -102,7 +93,7 @@ static int credits_show(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *tenant = NULL;
 	int rc = tenant_option(cmd, argc, argv, &tenant);
-	if (rc >= 0)
+	if (rc != ADMIN_GO)
 		return rc;
 	if (optind < argc)
 		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);

@@ -167,36 +167,23 @@ static char *secret_from(struct admin_cmd *cmd, const char *path, int *rc)
 
 static int endpoint_add(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"url", required_argument, NULL, 'u'},
-	    {"events", required_argument, NULL, 'e'},
-	    {"secret-file", required_argument, NULL, 'f'},
-	    {"secret", optional_argument, NULL, 'S'},
-	    {"id", required_argument, NULL, 'i'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *url = NULL, *events = "*", *file = NULL, *id = NULL, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'u': url = optarg; break;
-		case 'e': events = optarg; break;
-		case 'f': file = optarg; break;
-		case 'i': id = optarg; break;
-		case 'S':
-			return admin_usage_error(cmd,
-						 "a secret on the command line is readable by "
-						 "every user of the machine; use --secret-file "
-						 "FILE, or --secret-file - for standard input");
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, true);
-	if (rc)
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"url", .value = &url},
+	    {"events", .value = &events},
+	    {"secret-file", .value = &file},
+	    {"secret", .refused =
+			   "a secret on the command line is readable by every user of the "
+			   "machine; use --secret-file FILE, or --secret-file - for standard "
+			   "input"},
+	    {"id", .value = &id},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)))
 		return rc;
 	if (!url)
 		return admin_usage_error(cmd, "--url URL is required");
@@ -252,48 +239,29 @@ static int endpoint_list(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_tenant_command(cmd, argc, argv, false, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {tenant, NULL};
-	PGresult *res = pgsync_exec(cmd->conn, ENDPOINT_SQL, 2, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return admin_print_rows(cmd, ENDPOINT_SQL, 2, p);
 }
 
 /* remove, enable, disable, test, rotate-secret: ID [--tenant T]. */
-static int no_endpoint(struct admin_cmd *cmd, const char *id, const char *tenant)
-{
-	if (tenant)
-		return admin_fail(cmd, "no endpoint '%s' for tenant '%s'", id, tenant);
-	return admin_fail(cmd, "no endpoint '%s'", id);
-}
-
 static int endpoint_remove(struct admin_cmd *cmd, int argc, char **argv)
 {
 	const char *id, *tenant;
 	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	/* Its pending deliveries go with it (ON DELETE CASCADE); the events
 	 * stay for other endpoints and are pruned as usual. */
-	PGresult *res = pgsync_exec(cmd->conn,
-				    "DELETE FROM event_endpoints"
-				    " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
-				    " RETURNING endpoint_id",
-				    2, p, &e);
+	PGresult *res =
+	    admin_object_exec(cmd, "endpoint",
+			      "DELETE FROM event_endpoints"
+			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
+			      " RETURNING endpoint_id",
+			      2, p, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	int n = PQntuples(res);
+		return rc;
 	PQclear(res);
-	if (n == 0)
-		return no_endpoint(cmd, id, tenant);
 	if (cmd->json)
 		printf("{\"endpoint_id\":\"%s\",\"removed\":true}\n", id);
 	else
@@ -315,7 +283,7 @@ static int endpoint_enable(struct admin_cmd *cmd, int argc, char **argv)
 	bool found = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	if (!found)
-		return no_endpoint(cmd, id, tenant);
+		return admin_no_object(cmd, "endpoint", id, tenant);
 	if (cmd->json)
 		return print_endpoint(cmd, id, NULL);
 	printf("enabled endpoint %s; its pending deliveries resume now\n", id);
@@ -328,23 +296,19 @@ static int endpoint_disable(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *res =
-	    pgsync_exec(cmd->conn,
-			"UPDATE event_endpoints"
-			"   SET disabled_at = coalesce(disabled_at, now()),"
-			"       disabled_reason = CASE WHEN disabled_at IS NULL"
-			"           THEN 'disabled by an operator' ELSE disabled_reason END"
-			" WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
-			" RETURNING endpoint_id",
-			2, p, &e);
+	    admin_object_exec(cmd, "endpoint",
+			      "UPDATE event_endpoints"
+			      "   SET disabled_at = coalesce(disabled_at, now()),"
+			      "       disabled_reason = CASE WHEN disabled_at IS NULL"
+			      "           THEN 'disabled by an operator' ELSE disabled_reason END"
+			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
+			      " RETURNING endpoint_id",
+			      2, p, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	int n = PQntuples(res);
+		return rc;
 	PQclear(res);
-	if (n == 0)
-		return no_endpoint(cmd, id, tenant);
 	if (cmd->json)
 		return print_endpoint(cmd, id, NULL);
 	printf("disabled endpoint %s: no new events are queued for it, and queued ones wait "
@@ -359,20 +323,15 @@ static int endpoint_test(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {id, tenant};
 	PGresult *res =
-	    pgsync_exec(cmd->conn,
-			"SELECT parley_emit_ping(endpoint_id),"
-			"       disabled_at IS NOT NULL FROM event_endpoints"
-			" WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
-			2, p, &e);
+	    admin_object_exec(cmd, "endpoint",
+			      "SELECT parley_emit_ping(endpoint_id),"
+			      "       disabled_at IS NOT NULL FROM event_endpoints"
+			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
+			      2, p, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return no_endpoint(cmd, id, tenant);
-	}
+		return rc;
 	bool disabled = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	if (cmd->json)
 		printf("{\"endpoint_id\":\"%s\",\"event_id\":\"%s\"}\n", id, PQgetvalue(res, 0, 0));
@@ -394,26 +353,20 @@ static int endpoint_rotate(struct admin_cmd *cmd, int argc, char **argv)
 	char *secret = event_secret_new();
 	char hours[16];
 	snprintf(hours, sizeof hours, "%d", ROTATION_HOURS);
-	struct pgsync_error e;
 	const char *p[] = {id, tenant, secret, hours};
-	PGresult *res =
-	    pgsync_exec(cmd->conn,
-			"UPDATE event_endpoints"
-			"   SET previous_secret = secret, secret = $3,"
-			"       previous_secret_until = now() + make_interval(hours => $4::int)"
-			" WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
-			" RETURNING endpoint_id",
-			4, p, &e);
+	PGresult *res = admin_object_exec(
+	    cmd, "endpoint",
+	    "UPDATE event_endpoints"
+	    "   SET previous_secret = secret, secret = $3,"
+	    "       previous_secret_until = now() + make_interval(hours => $4::int)"
+	    " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
+	    " RETURNING endpoint_id",
+	    4, p, &rc);
 	if (!res) {
 		xfree_secret(secret);
-		return admin_db_fail(cmd, &e);
+		return rc;
 	}
-	int n = PQntuples(res);
 	PQclear(res);
-	if (n == 0) {
-		xfree_secret(secret);
-		return no_endpoint(cmd, id, tenant);
-	}
 	if (cmd->json) {
 		rc = print_endpoint(cmd, id, secret);
 	} else {
@@ -427,45 +380,33 @@ static int endpoint_rotate(struct admin_cmd *cmd, int argc, char **argv)
 
 static int endpoint_deliveries(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"failed", no_argument, NULL, 'F'},
-	    {"limit", required_argument, NULL, 'l'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *limit = "50", *id;
 	bool failed = false;
 	long n;
-	int c, rc;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'F': failed = true; break;
-		case 'l': limit = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"failed", .flag = &failed},
+	    {"limit", .value = &limit},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
 	if ((rc = admin_check_operand(cmd, argc, argv, "endpoint", tenant, &id)))
 		return rc;
 	if (admin_parse_count(limit, 1, 100000, &n) < 0)
 		return admin_usage_error(cmd, "--limit must be a whole number from 1 to 100000");
 	if ((rc = admin_connect(cmd)))
 		return rc;
-	struct pgsync_error e;
 	const char *q[] = {id, tenant};
 	PGresult *res =
-	    pgsync_exec(cmd->conn,
-			"SELECT 1 FROM event_endpoints"
-			" WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
-			2, q, &e);
+	    admin_object_exec(cmd, "endpoint",
+			      "SELECT 1 FROM event_endpoints"
+			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
+			      2, q, &rc);
 	if (!res)
-		return admin_db_fail(cmd, &e);
-	int found = PQntuples(res);
+		return rc;
 	PQclear(res);
-	if (!found)
-		return no_endpoint(cmd, id, tenant);
 	/* Newest first; --json also carries each delivery's attempts. */
 	char *sql = xasprintf(
 	    "SELECT d.delivery_id, o.event_id, o.type, d.conversation_id, d.state, d.attempts,"
@@ -487,16 +428,9 @@ static int endpoint_deliveries(struct admin_cmd *cmd, int argc, char **argv)
 			" AS attempts_log"
 		      : "");
 	const char *p[] = {id, failed ? "true" : "false", limit};
-	res = pgsync_exec(cmd->conn, sql, 3, p, &e);
+	rc = admin_print_rows(cmd, sql, 3, p);
 	free(sql);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return rc;
 }
 
 static const struct admin_sub subs[] = {

@@ -89,24 +89,16 @@ static char *read_refresh_token(struct admin_cmd *cmd, const char *path, int *rc
 
 static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"refresh-token-file", required_argument, NULL, 'f'},
-	    {"scope", required_argument, NULL, 's'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL, *file = NULL, *scope = DEFAULT_SCOPE, *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'f': file = optarg; break;
-		case 's': scope = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"refresh-token-file", .value = &file},
+	    {"scope", .value = &scope},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (optind < argc)
 		return admin_usage_error(cmd,
 					 "unexpected argument '%s' (the refresh token is read "
@@ -121,7 +113,7 @@ static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 					      "standard input)");
 	if ((bad = admin_check_text(scope, 1000)))
 		return admin_usage_error(cmd, "--scope %s", bad);
-	int rc = EXIT_OK;
+	rc = EXIT_OK;
 	char *token = read_refresh_token(cmd, file, &rc);
 	if (!token)
 		return rc;

@@ -73,26 +73,18 @@ static const char *parse_tag(const char *s)
 
 static int leads_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"tag", required_argument, NULL, 'g'},
-	    {0, 0, 0, 0},
+	const char *tenant = NULL, *given_tag = NULL, *tag = NULL;
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"tag", .value = &given_tag},
+	    {NULL},
 	};
-	const char *tenant = NULL, *tag = NULL;
-	int opt, rc;
-	while ((opt = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (opt) {
-		case 't': tenant = optarg; break;
-		case 'g':
-			if (!(tag = parse_tag(optarg)))
-				return admin_usage_error(
-				    cmd, "--tag must be Hot, Warm or Cold, not '%s'", optarg);
-			break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if (given_tag && !(tag = parse_tag(given_tag)))
+		return admin_usage_error(cmd, "--tag must be Hot, Warm or Cold, not '%s'",
+					 given_tag);
 	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)) || (rc = admin_connect(cmd)) ||
 	    (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
@@ -189,10 +181,9 @@ static void show_line(const char *label, const char *value)
 
 static int leads_show(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
-	int opt = admin_getopt(cmd, argc, argv, opts), rc;
-	if (opt != -1) /* only the common options: --help, or a usage error */
-		return opt == 'h' ? EXIT_OK : EXIT_USAGE;
+	int rc = admin_options(cmd, argc, argv, NULL);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (optind >= argc || !*argv[optind])
 		return admin_usage_error(cmd, "CONVERSATION_ID is required");
 	if (optind + 1 < argc)

@@ -40,25 +40,18 @@ static const char LIST_SQL[] =
 
 static int meeting_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"upcoming", no_argument, NULL, 'u'},
-	    {0, 0, 0, 0},
-	};
 	const char *tenant = NULL;
 	bool upcoming = false;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': tenant = optarg; break;
-		case 'u': upcoming = true; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
-	int rc = admin_check_args(cmd, argc, argv, tenant, true);
-	if (rc || (rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &tenant},
+	    {"upcoming", .flag = &upcoming},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_args(cmd, argc, argv, tenant, true)) || (rc = admin_connect(cmd)) ||
+	    (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {tenant, upcoming ? "true" : "false"};
@@ -243,10 +236,9 @@ static int load(struct cancel *k)
 
 static int meeting_cancel(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1)
-		return c == 'h' ? EXIT_OK : EXIT_USAGE;
+	int rc = admin_options(cmd, argc, argv, NULL);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (optind >= argc)
 		return admin_usage_error(cmd, "which meeting? give its MEETING_ID");
 	if (optind + 1 < argc)
@@ -254,8 +246,7 @@ static int meeting_cancel(struct admin_cmd *cmd, int argc, char **argv)
 	const char *id = argv[optind], *bad;
 	if ((bad = admin_check_id(id)))
 		return admin_usage_error(cmd, "meeting id '%s' %s", id, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	if ((rc = admin_connect(cmd)))
 		return rc;
 	struct cancel k = {.cmd = cmd, .meeting_id = id};
 	bool gone = false;

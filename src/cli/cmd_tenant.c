@@ -47,26 +47,17 @@ static const char TENANT_SHOW_SQL[] = TENANT_SELECT
 
 static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"id", required_argument, NULL, 'i'},
-	    {"email", required_argument, NULL, 'e'},
-	    {"company", required_argument, NULL, 'n'},
-	    {"credits", required_argument, NULL, 'k'},
-	    {0, 0, 0, 0},
-	};
 	const char *id = NULL, *email = NULL, *company = NULL, *credits = "0", *bad;
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 'i': id = optarg; break;
-		case 'e': email = optarg; break;
-		case 'n': company = optarg; break;
-		case 'k': credits = optarg; break;
-		case 'h': return EXIT_OK;
-		default: return EXIT_USAGE;
-		}
-	}
+	const struct admin_opt opts[] = {
+	    {"id", .value = &id},
+	    {"email", .value = &email},
+	    {"company", .value = &company},
+	    {"credits", .value = &credits},
+	    {NULL},
+	};
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO)
+		return rc;
 	if (optind < argc)
 		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!id)
@@ -86,8 +77,7 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 					 "--credits must be a whole number from 0 to %d, not '%s'",
 					 INT_MAX, credits);
 
-	int rc = admin_connect(cmd);
-	if (rc)
+	if ((rc = admin_connect(cmd)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id, email, company};
@@ -122,43 +112,23 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 
 static int tenant_list(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1)
-		return c == 'h' ? EXIT_OK : EXIT_USAGE;
-	if (optind < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	int rc = admin_connect(cmd);
-	if (rc)
+	int rc = admin_options(cmd, argc, argv, NULL);
+	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
+	if ((rc = admin_check_args(cmd, argc, argv, NULL, false)) || (rc = admin_connect(cmd)))
+		return rc;
 	const char *p[] = {NULL};
-	PGresult *res = pgsync_exec(cmd->conn, TENANT_SQL, 1, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return admin_print_rows(cmd, TENANT_SQL, 1, p);
 }
 
 static int tenant_show(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1)
-		return c == 'h' ? EXIT_OK : EXIT_USAGE;
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which tenant? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind], *bad;
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "tenant id '%s' %s", id, bad);
-	int rc = admin_connect(cmd);
-	if (rc)
+	const char *id;
+	int rc = admin_options(cmd, argc, argv, NULL);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, "tenant", NULL, &id)) ||
+	    (rc = admin_connect(cmd)))
 		return rc;
 
 	struct pgsync_error e;
@@ -208,19 +178,12 @@ done:
  * twice is not an error: the second says so and changes nothing. */
 static int tenant_set_disabled(struct admin_cmd *cmd, int argc, char **argv, bool disable)
 {
-	static const struct option opts[] = {ADMIN_COMMON_OPTIONS, {0, 0, 0, 0}};
-	int c;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1)
-		return c == 'h' ? EXIT_OK : EXIT_USAGE;
-	if (optind >= argc)
-		return admin_usage_error(cmd, "which tenant? give its ID");
-	if (optind + 1 < argc)
-		return admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-	const char *id = argv[optind], *bad;
-	if ((bad = admin_check_id(id)))
-		return admin_usage_error(cmd, "tenant id '%s' %s", id, bad);
-	int rc = admin_connect(cmd);
-	if (rc || (rc = admin_tenant_known(cmd, id)))
+	const char *id;
+	int rc = admin_options(cmd, argc, argv, NULL);
+	if (rc != ADMIN_GO)
+		return rc;
+	if ((rc = admin_check_operand(cmd, argc, argv, "tenant", NULL, &id)) ||
+	    (rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, id)))
 		return rc;
 	struct pgsync_error e;
 	const char *p[] = {id};

@@ -235,9 +235,7 @@ static int run_send(struct admin_cmd *cmd, const struct send_req *rq, const char
 	    PQntuples(res) == 1 && platform_from_name(PQgetvalue(res, 0, 0), &platform) == 0;
 	PQclear(res);
 	if (!known)
-		return rq->tenant ? admin_fail(cmd, "no conversation '%s' for tenant '%s'", rq->id,
-					       rq->tenant)
-				  : admin_fail(cmd, "no conversation '%s'", rq->id);
+		return admin_no_object(cmd, "conversation", rq->id, rq->tenant);
 	if (rq->template_name && platform != PLATFORM_WHATSAPP) {
 		admin_fail(cmd,
 			   "templates are WhatsApp only; conversation '%s' is on %s (send text "
@@ -309,49 +307,22 @@ static int run_send(struct admin_cmd *cmd, const struct send_req *rq, const char
 
 int conversation_send(struct admin_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    ADMIN_COMMON_OPTIONS,
-	    {"tenant", required_argument, NULL, 't'},
-	    {"text-file", required_argument, NULL, 'f'},
-	    {"template", required_argument, NULL, 'T'},
-	    {"language", required_argument, NULL, 'L'},
-	    {"param", required_argument, NULL, 'p'},
-	    {"keep-ai", no_argument, NULL, 'k'},
-	    {0, 0, 0, 0},
-	};
 	struct send_req rq = {0};
 	rq.params = xcalloc((size_t)argc + 1, sizeof *rq.params);
+	const struct admin_opt opts[] = {
+	    {"tenant", .value = &rq.tenant},
+	    {"text-file", .value = &rq.text_file},
+	    {"template", .value = &rq.template_name},
+	    {"language", .value = &rq.language},
+	    {"param", .values = rq.params, .count = &rq.n_params},
+	    {"keep-ai", .flag = &rq.keep_ai},
+	    {NULL},
+	};
 	const char *bad;
-	int c, rc = EXIT_OK;
-	while ((c = admin_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case 't': rq.tenant = optarg; break;
-		case 'f': rq.text_file = optarg; break;
-		case 'T': rq.template_name = optarg; break;
-		case 'L': rq.language = optarg; break;
-		case 'p': rq.params[rq.n_params++] = optarg; break;
-		case 'k': rq.keep_ai = true; break;
-		case 'h': goto done;
-		default: rc = EXIT_USAGE; goto done;
-		}
-	}
-	if (optind >= argc) {
-		rc = admin_usage_error(cmd, "which conversation? give its ID");
+	int rc = admin_options(cmd, argc, argv, opts);
+	if (rc != ADMIN_GO ||
+	    (rc = admin_check_operand(cmd, argc, argv, "conversation", rq.tenant, &rq.id)))
 		goto done;
-	}
-	if (optind + 1 < argc) {
-		rc = admin_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-		goto done;
-	}
-	rq.id = argv[optind];
-	if ((bad = admin_check_id(rq.id))) {
-		rc = admin_usage_error(cmd, "conversation id '%s' %s", rq.id, bad);
-		goto done;
-	}
-	if (rq.tenant && (bad = admin_check_id(rq.tenant))) {
-		rc = admin_usage_error(cmd, "--tenant '%s' %s", rq.tenant, bad);
-		goto done;
-	}
 	if (!rq.text_file == !rq.template_name) {
 		rc = admin_usage_error(cmd,
 				       "give either --text-file FILE (or -) or --template NAME");

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "retry.h"
+#include "worker.h"
 #include "xalloc.h"
 
 const char GOOGLE_ERR_NOT_CONNECTED[] = "the tenant has no Google Calendar connected";
@@ -76,6 +77,16 @@ static void waiter_done(struct waiter *w, const char *token, const char *err)
 	cb(ctx, token, err);
 }
 
+static void flight_free(struct flight *f)
+{
+	free(f->user_id);
+	xfree_secret(f->refresh_token);
+	xfree_secret(f->access_token);
+	xfree_secret(f->new_refresh_token);
+	free(f->why);
+	free(f);
+}
+
 /* Ends a refresh: every waiter gets the token or the error. */
 static void flight_done(struct flight *f, const char *token, const char *err)
 {
@@ -93,12 +104,7 @@ static void flight_done(struct flight *f, const char *token, const char *err)
 		waiter_done(w, token, err);
 		w = next;
 	}
-	free(f->user_id);
-	xfree_secret(f->refresh_token);
-	xfree_secret(f->access_token);
-	xfree_secret(f->new_refresh_token);
-	free(f->why);
-	free(f);
+	flight_free(f);
 }
 
 static void refuse_later(struct waiter *w)
@@ -152,16 +158,7 @@ static void on_token(void *arg, const struct http_resp *resp, const char *err)
 	struct flight *f = arg;
 	struct google_tokens *gt = f->gt;
 	const struct config *cfg = &gt->app->cfg;
-	char labels[64];
-	snprintf(labels, sizeof labels, "target=\"google\",class=\"%s\"",
-		 err                                         ? "error"
-		 : resp->status >= 500                       ? "5xx"
-		 : resp->status >= 400                       ? "4xx"
-		 : resp->status >= 200 && resp->status < 300 ? "2xx"
-							     : "other");
-	metrics_add("parley_upstream_requests_total", labels, 1);
-	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
-			clock_mono() - f->started);
+	worker_count_upstream("google", resp, err, clock_mono() - f->started);
 	if (gt->closing) {
 		flight_done(f, NULL, GOOGLE_ERR_UNAVAILABLE);
 		return;
@@ -366,12 +363,7 @@ void google_tokens_free(struct google_tokens *gt)
 			free(w->user_id);
 			free(w);
 		}
-		free(f->user_id);
-		xfree_secret(f->refresh_token);
-		xfree_secret(f->access_token);
-		xfree_secret(f->new_refresh_token);
-		free(f->why);
-		free(f);
+		flight_free(f);
 	}
 	free(gt);
 }

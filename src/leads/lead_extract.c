@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "openai.h"
 #include "strbuf.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -536,44 +537,6 @@ static const char *check_field(const struct field *f, const cJSON *v, struct lea
 	return LEAD_ERR_TYPE;
 }
 
-/* In-band failures worth another try (docs/protocol.md, Retries of upstream
- * calls). */
-static bool transient_error(const cJSON *error)
-{
-	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(error, "code"));
-	return code &&
-	       (strcmp(code, "server_error") == 0 || strcmp(code, "rate_limit_exceeded") == 0 ||
-		strcmp(code, "vector_store_timeout") == 0);
-}
-
-/* The output_text of the message items, and whether a refusal came. */
-static char *output_text(const cJSON *root, bool *refused)
-{
-	struct strbuf sb = STRBUF_INIT;
-	const cJSON *item;
-	*refused = false;
-	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "output"))
-	{
-		const char *type =
-		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
-		if (!type || strcmp(type, "message") != 0)
-			continue;
-		const cJSON *part;
-		cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(item, "content"))
-		{
-			const char *ptype =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "type"));
-			const char *t =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(part, "text"));
-			if (ptype && strcmp(ptype, "output_text") == 0 && t)
-				strbuf_puts(&sb, t);
-			else if (ptype && strcmp(ptype, "refusal") == 0)
-				*refused = true;
-		}
-	}
-	return strbuf_detach(&sb);
-}
-
 enum lead_outcome lead_extract_parse(const char *body, size_t len, struct lead *out,
 				     const char **why, const char **field)
 {
@@ -591,7 +554,8 @@ enum lead_outcome lead_extract_parse(const char *body, size_t len, struct lead *
 	}
 	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "status"));
 	if (status && strcmp(status, "failed") == 0) {
-		bool again = transient_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+		bool again =
+		    openai_transient_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
 		*why = again ? LEAD_ERR_TRANSIENT : LEAD_ERR_FAILED;
 		o = again ? LEAD_RETRYABLE : LEAD_FAILED;
 		goto done;
@@ -607,7 +571,7 @@ enum lead_outcome lead_extract_parse(const char *body, size_t len, struct lead *
 		goto done;
 	}
 	bool refused;
-	text = output_text(root, &refused);
+	text = openai_output_text(root, &refused);
 	if (refused) {
 		*why = LEAD_ERR_REFUSED;
 		o = LEAD_REFUSED;

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "retry.h"
 #include "strbuf.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #define GOOGLE_TIMEOUT_MS     30000
@@ -189,16 +190,7 @@ static bool google_retryable(const struct http_resp *resp, const char *err)
 static void on_google(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct meeting_run *r = arg;
-	char labels[64];
-	snprintf(labels, sizeof labels, "target=\"google\",class=\"%s\"",
-		 err                                         ? "error"
-		 : resp->status >= 500                       ? "5xx"
-		 : resp->status >= 400                       ? "4xx"
-		 : resp->status >= 200 && resp->status < 300 ? "2xx"
-							     : "other");
-	metrics_add("parley_upstream_requests_total", labels, 1);
-	metrics_observe("parley_upstream_duration_seconds", "target=\"google\"",
-			clock_mono() - r->started);
+	worker_count_upstream("google", resp, err, clock_mono() - r->started);
 	if (r->mt->closing) {
 		meeting_run_done(r);
 		return;

@@ -86,9 +86,7 @@ char *openai_conversation_id(const char *body, size_t len)
 	return out;
 }
 
-/* In-band failures worth another try (docs/protocol.md, Retries of upstream
- * calls). */
-static int transient_error(cJSON *error)
+bool openai_transient_error(const cJSON *error)
 {
 	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(error, "code"));
 	return code &&
@@ -179,7 +177,8 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 	}
 	const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "status"));
 	if (status && strcmp(status, "failed") == 0) {
-		int again = transient_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
+		bool again =
+		    openai_transient_error(cJSON_GetObjectItemCaseSensitive(root, "error"));
 		*why = again ? "response failed with a transient error" : "response failed";
 		cJSON_Delete(root);
 		return again ? OPENAI_RETRYABLE : OPENAI_FINAL;
@@ -201,16 +200,31 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 		*why = NULL;
 		return OPENAI_CALLS;
 	}
+	bool refused;
+	char *t = openai_output_text(root, &refused);
+	cJSON_Delete(root);
+	if (!*t) {
+		free(t);
+		*why = refused ? "the model refused" : "response has no output text";
+		return OPENAI_FINAL;
+	}
+	*text = t;
+	*why = NULL;
+	return OPENAI_TEXT;
+}
+
+char *openai_output_text(const cJSON *root, bool *refused)
+{
 	struct strbuf sb = STRBUF_INIT;
-	int refused = 0;
-	cJSON *item;
-	cJSON_ArrayForEach(item, output)
+	const cJSON *item;
+	*refused = false;
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "output"))
 	{
 		const char *type =
 		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "type"));
 		if (!type || strcmp(type, "message") != 0)
 			continue;
-		cJSON *part;
+		const cJSON *part;
 		cJSON_ArrayForEach(part, cJSON_GetObjectItemCaseSensitive(item, "content"))
 		{
 			const char *ptype =
@@ -220,18 +234,10 @@ enum openai_outcome openai_response_read(const char *body, size_t len, char **te
 			if (ptype && strcmp(ptype, "output_text") == 0 && t)
 				strbuf_puts(&sb, t);
 			else if (ptype && strcmp(ptype, "refusal") == 0)
-				refused = 1;
+				*refused = true;
 		}
 	}
-	cJSON_Delete(root);
-	if (sb.len == 0) {
-		strbuf_free(&sb);
-		*why = refused ? "the model refused" : "response has no output text";
-		return OPENAI_FINAL;
-	}
-	*text = strbuf_detach(&sb);
-	*why = NULL;
-	return OPENAI_TEXT;
+	return strbuf_detach(&sb);
 }
 
 char *openai_call_outputs(const struct openai_call *calls, char *const *outputs, size_t n)

@@ -7,24 +7,6 @@
 
 WA=106540352242922 # the corpus's WhatsApp phone_number_id (wa_text's default)
 
-# run ARGS...: `parley ARGS -c $conf`; sets OUT, ERR and RC.
-run() {
-	OUT=$("$PARLEY_BIN" "$@" -c "$conf" 2>"$TEST_TMP/admin.err")
-	RC=$?
-	ERR=$(cat "$TEST_TMP/admin.err")
-}
-lines() { [ -z "$1" ] && echo 0 || printf '%s\n' "$1" | wc -l; }
-# expect_exit DESC STATUS MESSAGE-PART ARGS...: exit status, one line on
-# stderr containing MESSAGE-PART, nothing on stdout.
-expect_exit() {
-	local desc=$1 want=$2 part=$3
-	shift 3
-	run "$@"
-	eq "$desc: exit $want" "$want" "$RC"
-	contains "$desc: says why" "$part" "$ERR"
-	eq "$desc: one line on stderr" 1 "$(lines "$ERR")"
-	eq "$desc: nothing on stdout" "" "$OUT"
-}
 json_ok() { printf '%s' "$1" | jq -e . >/dev/null 2>&1; }
 # Waits up to 20 s until QUERY on $dsn prints a number >= MIN.
 wait_at_least() {

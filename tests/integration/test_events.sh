@@ -9,15 +9,8 @@
 export PARLEY_TEST_EVENTS_HOUR_SECONDS=2
 export PARLEY_TEST_LEASE_SECONDS=2
 
-RECV_OUT="$TEST_TMP/receiver.$RANDOM.out"
-python3 "$TESTS_DIR/standins/fake_receiver.py" --listen 127.0.0.1:0 >"$RECV_OUT" 2>&1 &
-_T_PIDS="$_T_PIDS $!"
-for i in $(seq 1 100); do
-	RECV=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$RECV_OUT")
-	[ -n "$RECV" ] && break
-	sleep 0.05
-done
-[ -n "$RECV" ] || { echo "receiver did not start"; cat "$RECV_OUT"; exit 1; }
+start_standin fake_receiver || { finish; exit 1; }
+RECV=$STANDIN_URL
 
 dsn=$(new_db)
 conf=$(new_config "$dsn")

@@ -7,33 +7,19 @@
 # endpoint, a kill -9 during a delivery (delivered again after the restart),
 # the connect-time address check, and pruning.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 export PARLEY_TEST_LEASE_SECONDS=2
 export PARLEY_TEST_EVENTS_HOUR_SECONDS=1
 
-RECV_OUT="$TEST_TMP/receiver.$RANDOM.out"
-python3 "$TESTS_DIR/standins/fake_receiver.py" --listen 127.0.0.1:0 >"$RECV_OUT" 2>&1 &
-_T_PIDS="$_T_PIDS $!"
-for i in $(seq 1 100); do
-	RECV=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$RECV_OUT")
-	[ -n "$RECV" ] && break
-	sleep 0.05
-done
-[ -n "$RECV" ] || { echo "receiver did not start"; exit 1; }
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+start_standin fake_receiver || { finish; exit 1; }
+RECV=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
-	"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
-	"openai timeout_seconds 5" "replies debounce_ms 200" "replies credits_per_reply 0" \
-	"extraction idle_seconds 1" "extraction every_messages 4" \
-	"events allow_http true" "events allow_private_targets true" "events timeout_seconds 3"; do
-	conf_set "$conf" $kv
-done
+conf=$(reply_config "$dsn" openai model gpt-test openai timeout_seconds 5 replies debounce_ms 200 \
+	replies credits_per_reply 0 extraction enabled true extraction idle_seconds 1 \
+	extraction every_messages 4 events allow_http true events allow_private_targets true \
+	events timeout_seconds 3)
 ep() { "$PARLEY_BIN" endpoint "$@" -c "$conf"; }
 requests() { curl -sS "$RECV/_requests"; }
 script() { curl -sS -d "$2" "$RECV/_script?path=$1" >/dev/null; }

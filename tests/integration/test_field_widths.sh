@@ -13,7 +13,7 @@ dsn=$(new_db)
 conf=$(new_config "$dsn")
 conf_set "$conf" webchat secret test-webchat-secret-0123
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
+seed_channels "$dsn" wgt_widths
 psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
 INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no)
 VALUES ('c-wa1', 'ag-wa', '31612345678', 1);
@@ -21,10 +21,6 @@ INSERT INTO messages (message_id, conversation_id, sender, text, status, sequenc
 VALUES ('OUT1', 'c-wa1', 'agent', 'out 1', 'sent', 1, 'wamid.OUT1');
 INSERT INTO message_delivery_status (message_id, platform_message_id, status)
 VALUES ('OUT1', 'wamid.OUT1', 'sent');
-INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-VALUES ('pn-web', 'acme', 'webchat', 'wgt_widths', '', 'Acme website');
-INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');
 SQL
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID

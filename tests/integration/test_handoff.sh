@@ -5,6 +5,7 @@
 # extraction and `conversation show|list` make of it. A real parley, a real
 # PostgreSQL, the stand-in OpenAI and Graph API.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 N=0
 say() { # FROM TEXT
@@ -19,7 +20,6 @@ replies_requests() {
 conv_of() { sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '$1'"; }
 agent_texts() { sql "$dsn" "SELECT m.text FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent' ORDER BY m.sequence_no"; }
 n_agent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"; }
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
 metric() { curl -sS "$url/metrics" | grep -F "$1" | awk '{print $2}' | head -1; }
 conv() { "$PARLEY_BIN" conversation "$@" -c "$conf"; }
 # conv_rc WANT_RC ARGS…: runs `parley conversation ARGS`, stderr to $TEST_TMP/err; true when
@@ -31,24 +31,12 @@ conv_rc() {
 	[ "$rc" = "$want" ] || { echo "exit $rc, want $want: $(cat "$TEST_TMP/err")" >&2; return 1; }
 }
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
-	"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
-	"openai timeout_seconds 10" "replies debounce_ms 200" \
-	"extraction idle_seconds 1" "extraction every_messages 1"; do
-	conf_set "$conf" $kv
-done
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" openai model gpt-test openai timeout_seconds 10 replies debounce_ms 200 \
+	extraction enabled true extraction idle_seconds 1 extraction every_messages 1)
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 # --- bad usage (2) and unknown conversations (1), one line on stderr
 ok "pause without an id: exit 2" conv_rc 2 pause

@@ -3,10 +3,8 @@
 # messages, echoes and templates): `parley conversation send` against the Graph
 # stand-in, echoes through the webhook, and what the agent sees next.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
-n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
-n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
-reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
 conv_of() { sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '$1'"; }
 # rows: seq|sender|author|status|delivery|text (first 40 characters)
 transcript() {
@@ -26,24 +24,11 @@ say() { # FROM TEXT: a customer's WhatsApp message
 agent_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent' AND m.author = 'ai' AND m.status = 'sent'"; }
 send() { "$PARLEY_BIN" conversation send -c "$conf" "$@"; }
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
-conf_set "$conf" replies debounce_ms 300
-conf_set "$conf" replies max_attempts 3
-conf_set "$conf" handoff pause_minutes 45
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
+conf=$(reply_config "$dsn" openai timeout_seconds 5 replies debounce_ms 300 replies max_attempts 3 \
+	handoff pause_minutes 45)
+reply_migrate "$conf" "$dsn"
 psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
 INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
 VALUES ('pn-web', 'acme', 'webchat', 'widget-1', '', 'Acme site');

@@ -17,11 +17,7 @@ RESTARTS=6
 dsn=$(new_db)
 conf0=$(new_config "$dsn")
 ok "migrate" "$PARLEY_BIN" migrate -c "$conf0"
-seed_channels "$dsn"
-sql "$dsn" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-            VALUES ('pn-web', 'acme', 'webchat', '$WIDGET', '', 'Acme website');
-            INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-            VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
+seed_channels "$dsn" "$WIDGET"
 
 # GET URL PATH TOKEN: prints the HTTP status (000 when nothing answered).
 status_of() {

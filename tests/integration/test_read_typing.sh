@@ -8,6 +8,7 @@
 # and replies.typing turn each part off. Real parley processes, a real
 # PostgreSQL, the stand-in OpenAI and Graph API.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 # testlib turns both off for the other tests; the defaults (on) are tested here.
 unset PARLEY_REPLIES_READ_RECEIPTS PARLEY_REPLIES_TYPING
 # WhatsApp's typing indicator is refreshed every 20 s; 1.5 s here.
@@ -18,31 +19,12 @@ SECRET=test-webchat-secret
 WA_PATH=/v24.0/106540352242922/messages
 IG_PATH=/v24.0/17841400000000001/messages
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 10
-# Long enough for a poll to start before the reply does.
-conf_set "$conf" replies debounce_ms 800
-conf_set "$conf" webchat secret "$SECRET"
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-sql "$dsn" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-            VALUES ('pn-web', 'acme', 'webchat', '$WIDGET', '', 'Acme website');
-            INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-            VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+# The debounce is long enough for a poll to start before the reply does.
+conf=$(reply_config "$dsn" openai timeout_seconds 10 replies debounce_ms 800 webchat secret "$SECRET")
+reply_migrate "$conf" "$dsn" "$WIDGET"
+reply_start "$conf" || { finish; exit 1; }
 
 # A second process on the same database that serves HTTP only (no OpenAI
 # key, so no reply worker): its polls learn agent_typing from the database.
@@ -55,7 +37,6 @@ url_http=$(parley_url "$conf_http")
 # Graph requests that are signals (no text), and sends, as compact JSON.
 signals() { curl -sS "$GRAPH/_requests" | jq -c '[.[] | select(.body.text == null and .body.message == null)]'; }
 sends_to() { curl -sS "$GRAPH/_requests" | jq --arg to "$1" '[.[] | select(.body.to == $to or .body.recipient.id == $to) | select(.body.text != null or .body.message != null)] | length'; }
-reset_standins() { curl -sS -X POST "$OPENAI/_reset" >/dev/null; curl -sS -X POST "$GRAPH/_reset" >/dev/null; }
 agent_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent' AND m.status = 'sent'"; }
 metric() { curl -sS "$1/metrics" | awk -v k="$2" 'index($0, k " ") == 1 { print $2 }'; }
 sig_metric() { metric "$url" "parley_conversation_signals_total{kind=\"$1\",platform=\"$2\",outcome=\"$3\"}"; }

@@ -5,49 +5,22 @@
 # or extraction while disabled) and `conversation archive` (the next message
 # starts a new conversation). Exit statuses, one-line errors, --json.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 WA=106540352242922
-run() {
-	OUT=$("$PARLEY_BIN" "$@" -c "$conf" 2>"$TEST_TMP/undo.err")
-	RC=$?
-	ERR=$(cat "$TEST_TMP/undo.err")
-}
-lines() { [ -z "$1" ] && echo 0 || printf '%s\n' "$1" | wc -l; }
-expect_exit() {
-	local desc=$1 want=$2 part=$3
-	shift 3
-	run "$@"
-	eq "$desc: exit $want" "$want" "$RC"
-	contains "$desc: says why" "$part" "$ERR"
-	eq "$desc: one line on stderr" 1 "$(lines "$ERR")"
-	eq "$desc: nothing on stdout" "" "$OUT"
-}
 N=0
 say() { # FROM TEXT [PHONE_NUMBER_ID]: a WhatsApp message; prints the HTTP status
 	N=$((N + 1))
 	wa_text "wamid.U$N.$RANDOM" "$1" "$2" "${3:-$WA}" >"$TEST_TMP/say.json"
 	post_signed "$url" "$TEST_TMP/say.json"
 }
-n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
 agent_msgs() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"; }
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" replies debounce_ms 200
-conf_set "$conf" extraction enabled false
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" replies debounce_ms 200)
+reply_migrate "$conf" "$dsn"
+reply_start "$conf" || { finish; exit 1; }
 
 # ============================================================ tenant disable|enable
 expect_exit "disable without an id" 2 "which tenant?" tenant disable

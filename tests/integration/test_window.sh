@@ -6,6 +6,7 @@
 # pause ends. Also `conversation list`/`show` and their --json. A real
 # parley, a real PostgreSQL, the stand-in OpenAI and Graph API.
 . "$(dirname "$0")/../lib/testlib.sh"
+. "$TESTS_DIR/lib/replylib.sh"
 
 WIDGET=wgt_window
 N=0
@@ -22,10 +23,7 @@ ig_say() {
 	MSG_TS=$(($(date +%s) - ${3:-0})) ig_text "mid.W$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
 	post_signed "$url" "$TEST_TMP/say.json"
 }
-n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
 last_input() { curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][-1].body.input | map(.content)'; }
-credits() { sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'"; }
-metric() { curl -sS "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 conv_of() { sql "$dsn" "SELECT conversation_id FROM conversations WHERE customer_phone = '$1'"; }
 col() { sql "$dsn" "SELECT $2 FROM conversations WHERE customer_phone = '$1'"; }
 agent_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id)
@@ -33,29 +31,12 @@ agent_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c 
 run() { OUT=$("$PARLEY_BIN" "$@" -c "$conf" 2>"$TEST_TMP/err") && RC=0 || RC=$?; }
 DAY=86400
 
-start_standin fake_openai || { finish; exit 1; }
-OPENAI=$STANDIN_URL
-start_standin fake_graph || { finish; exit 1; }
-GRAPH=$STANDIN_URL
-
+reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" meta instagram_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-test
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai timeout_seconds 5
-conf_set "$conf" replies debounce_ms 300
-conf_set "$conf" extraction enabled false
-conf_set "$conf" webchat secret test-webchat-secret-window
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-sql "$dsn" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-            VALUES ('pn-web', 'acme', 'webchat', '$WIDGET', '', 'Acme website');
-            INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-            VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
-start_parley "$conf" || { finish; exit 1; }
-url=$(parley_url "$conf")
+conf=$(reply_config "$dsn" openai timeout_seconds 5 replies debounce_ms 300 \
+	webchat secret test-webchat-secret-window)
+reply_migrate "$conf" "$dsn" "$WIDGET"
+reply_start "$conf" || { finish; exit 1; }
 
 # --- a message 25 hours old, redelivered after an outage: no reply at all
 A=31600000001

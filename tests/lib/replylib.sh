@@ -32,10 +32,11 @@ reply_config() {
 	echo "$conf"
 }
 
-# reply_migrate CONF DSN: migrates DSN and seeds the test tenant's channels.
+# reply_migrate CONF DSN [WIDGET]: migrates DSN and seeds the test tenant's
+# channels (seed_channels: with WIDGET, a webchat channel too).
 reply_migrate() {
 	ok "migrate" "$PARLEY_BIN" migrate -c "$1"
-	seed_channels "$2"
+	seed_channels "$2" "${3:-}"
 }
 
 # reply_start CONF: starts parley; sets pid and url.

@@ -111,13 +111,18 @@ conf_set() {
 	' "$conf" >"$conf.tmp" && mv "$conf.tmp" "$conf"
 }
 
-# start_standin NAME [ARGS…]: starts build/tests/NAME on a free loopback port;
-# sets STANDIN_PID and STANDIN_URL (http://127.0.0.1:PORT). Stop with stop_parley.
+# start_standin NAME [ARGS…]: starts build/tests/NAME, or the script
+# tests/standins/NAME.py (fake_receiver), on a free loopback port; sets
+# STANDIN_PID and STANDIN_URL (http://127.0.0.1:PORT). Stop with stop_parley.
 start_standin() {
 	local name=$1 out i
 	shift
 	out="$TEST_TMP/$name.$RANDOM.out"
-	"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+	if [ -f "$TESTS_DIR/standins/$name.py" ]; then
+		python3 "$TESTS_DIR/standins/$name.py" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+	else
+		"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+	fi
 	STANDIN_PID=$!
 	_T_PIDS="$_T_PIDS $STANDIN_PID"
 	for i in $(seq 1 100); do
@@ -128,6 +133,27 @@ start_standin() {
 	echo "$name did not start:" >&2
 	cat "$out" >&2
 	return 1
+}
+
+# run ARGS...: `parley ARGS -c $conf`; sets OUT, ERR and RC.
+run() {
+	OUT=$("$PARLEY_BIN" "$@" -c "$conf" 2>"$TEST_TMP/run.err")
+	RC=$?
+	ERR=$(cat "$TEST_TMP/run.err")
+}
+# lines TEXT: how many lines TEXT has (0 when it is empty).
+lines() { [ -z "$1" ] && echo 0 || printf '%s\n' "$1" | wc -l; }
+# expect_exit DESC STATUS MESSAGE-PART ARGS...: an administration command
+# that fails (README, Commands): exit STATUS, one line on stderr containing
+# MESSAGE-PART, nothing on stdout.
+expect_exit() {
+	local desc=$1 want=$2 part=$3
+	shift 3
+	run "$@"
+	eq "$desc: exit $want" "$want" "$RC"
+	contains "$desc: says why" "$part" "$ERR"
+	eq "$desc: one line on stderr" 1 "$(lines "$ERR")"
+	eq "$desc: nothing on stdout" "" "$OUT"
 }
 
 # The base URL of the parley that CONF describes.
@@ -173,8 +199,18 @@ wait_for() {
 }
 
 # The corpus's tenant, channels and agents (ids in tests/corpus/README.md).
+# seed_channels DSN [WIDGET]: the tenant acme (100 credits), its WhatsApp and
+# Instagram channels pn-wa and pn-ig with their agents ag-wa and ag-ig; with
+# WIDGET, also the webchat channel pn-web of that widget id and its agent
+# ag-web.
 seed_channels() {
-	psql -X -q -v ON_ERROR_STOP=1 "$1" <<'SQL'
+	local web=
+	[ -z "${2:-}" ] || web="
+INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
+VALUES ('pn-web', 'acme', 'webchat', '$2', '', 'Acme website');
+INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
+	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL
 INSERT INTO users (user_id, email, company_name) VALUES ('acme', 'ops@acme.test', 'Acme');
 INSERT INTO credits (user_id, remaining_credits) VALUES ('acme', 100);
 INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
@@ -183,6 +219,7 @@ VALUES ('pn-wa', 'acme', 'whatsapp', '106540352242922', 'wa-token', 'Acme WhatsA
 INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
 VALUES ('ag-wa', 'acme', 'pn-wa', 'pmpt_wa', 'WhatsApp agent'),
        ('ag-ig', 'acme', 'pn-ig', 'pmpt_ig', 'Instagram agent');
+$web
 SQL
 }
 

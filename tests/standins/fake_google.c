@@ -912,48 +912,42 @@ static void usage(FILE *to)
 		    "                   [--client-secret S] [--expires-in N]\n");
 }
 
+static int take_option(void *owner, int c, const char *arg)
+{
+	struct fake *f = owner;
+
+	switch (c) {
+	case 'i': f->client_id = arg; break;
+	case 's': f->client_secret = arg; break;
+	case 'e':
+		if ((f->expires_in = standin_count(arg)) < 0) {
+			fprintf(stderr, "fake_google: --expires-in wants seconds\n");
+			return 2;
+		}
+		break;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"log", required_argument, NULL, 'L'},
 	    {"client-id", required_argument, NULL, 'i'},
 	    {"client-secret", required_argument, NULL, 's'},
 	    {"expires-in", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 
 	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
-	char *end;
-	int c, rc;
+	int rc;
 
 	memset(&f, 0, sizeof(f));
 	f.expires_in = 3599;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l': listen = optarg; break;
-		case 'L': log_path = optarg; break;
-		case 'i': f.client_id = optarg; break;
-		case 's': f.client_secret = optarg; break;
-		case 'e':
-			errno = 0;
-			f.expires_in = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || f.expires_in < 0) {
-				fprintf(stderr, "fake_google: --expires-in wants seconds\n");
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!listen || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
+	if (rc >= 0)
+		return rc;
 	f.s.name = "fake_google";
 	f.s.owner = &f;
 	f.s.stats = stats;
@@ -961,9 +955,7 @@ int main(int argc, char **argv)
 	f.s.check_step = check_step;
 	f.revoked = cJSON_CreateArray();
 	f.calendars = cJSON_CreateObject();
-	rc = standin_start(&f.s, listen, log_path, handle, &f) ? 1 : standin_run(&f.s) ? 1 : 0;
-	standin_log(&f.s, "stopped");
-	standin_free(&f.s);
+	rc = standin_serve(&f.s, listen, log_path, handle, &f);
 	free_tokens(&f);
 	cJSON_Delete(f.revoked);
 	cJSON_Delete(f.calendars);

@@ -277,24 +277,6 @@ static void scripted_error(struct fake *f, struct answer *a, enum platform p, co
 	graph_error(f, a, p, &spec);
 }
 
-static void retry_headers(struct answer *a, const cJSON *step)
-{
-	char v[32];
-
-	if (json_has(step, "retry_after")) {
-		double secs = json_num(step, "retry_after", 0);
-		long whole = (long)secs; /* no libm on the link line: ceil by hand */
-
-		snprintf(v, sizeof(v), "%ld", whole + ((double)whole < secs));
-		answer_header(a, "Retry-After", v);
-		snprintf(v, sizeof(v), "%.0f", secs * 1000);
-		answer_header(a, "retry-after-ms", v);
-	} else if (json_has(step, "retry_after_ms")) {
-		snprintf(v, sizeof(v), "%.0f", json_num(step, "retry_after_ms", 0));
-		answer_header(a, "retry-after-ms", v);
-	}
-}
-
 /* Error, drop or delay from a step; true when the step decided the answer. */
 static bool apply_step(struct fake *f, struct answer *a, enum platform p, const cJSON *step)
 {
@@ -307,7 +289,7 @@ static bool apply_step(struct fake *f, struct answer *a, enum platform p, const 
 		a->status = 0;
 		return true;
 	}
-	retry_headers(a, step);
+	standin_retry_after(a, step);
 	if ((status && status != 200) || json_has(step, "meta_code")) {
 		scripted_error(f, a, p, step);
 		return true;
@@ -865,48 +847,46 @@ static void usage(FILE *to)
 		    "[--message-id ID]\n");
 }
 
+static int take_option(void *owner, int c, const char *arg)
+{
+	struct fake *f = owner;
+
+	switch (c) {
+	case 'b': f->ig_bytes = true; break;
+	case 'm':
+		if (!*arg) {
+			usage(stderr);
+			return 2;
+		}
+		f->message_id = arg;
+		break;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'}, {"log", required_argument, NULL, 'L'},
-	    {"ig-bytes", no_argument, NULL, 'b'},     {"message-id", required_argument, NULL, 'm'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"ig-bytes", no_argument, NULL, 'b'},
+	    {"message-id", required_argument, NULL, 'm'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
-	int c, rc;
+	int rc;
 
 	memset(&f, 0, sizeof(f));
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l': listen = optarg; break;
-		case 'L': log_path = optarg; break;
-		case 'b': f.ig_bytes = true; break;
-		case 'm':
-			if (!*optarg) {
-				usage(stderr);
-				return 2;
-			}
-			f.message_id = optarg;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!listen || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
+	if (rc >= 0)
+		return rc;
 	f.s.name = "fake_graph";
 	f.s.owner = &f;
 	f.s.stats = stats;
 	f.s.reset = reset;
 	f.s.check_step = check_step;
-	rc = standin_start(&f.s, listen, log_path, handle, &f) ? 1 : standin_run(&f.s) ? 1 : 0;
-	standin_log(&f.s, "stopped");
-	standin_free(&f.s);
+	rc = standin_serve(&f.s, listen, log_path, handle, &f);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -307,20 +307,7 @@ static void scripted_error(struct answer *a, const cJSON *step)
 /* Retry-After and friends, from a step, on any answer. */
 static void retry_headers(struct answer *a, const cJSON *step)
 {
-	char v[32];
-
-	if (json_has(step, "retry_after")) {
-		double secs = json_num(step, "retry_after", 0);
-		long whole = (long)secs; /* no libm on the link line: ceil by hand */
-
-		snprintf(v, sizeof(v), "%ld", whole + ((double)whole < secs));
-		answer_header(a, "Retry-After", v);
-		snprintf(v, sizeof(v), "%.0f", secs * 1000);
-		answer_header(a, "retry-after-ms", v);
-	} else if (json_has(step, "retry_after_ms")) {
-		snprintf(v, sizeof(v), "%.0f", json_num(step, "retry_after_ms", 0));
-		answer_header(a, "retry-after-ms", v);
-	}
+	standin_retry_after(a, step);
 	if (json_has(step, "should_retry"))
 		answer_header(a, "x-should-retry",
 			      json_true(step, "should_retry") ? "true" : "false");
@@ -1969,70 +1956,62 @@ static void usage(FILE *to)
 		    "                   [--replies FILE]\n");
 }
 
+static int take_option(void *owner, int c, const char *arg)
+{
+	struct fake *f = owner;
+
+	switch (c) {
+	case 'k': f->api_key = arg; break;
+	case 'c': f->require_conversation = true; break;
+	case 'e':
+		if (!*arg) {
+			fprintf(stderr, "fake_openai: --escalate-on wants a word\n");
+			return 2;
+		}
+		f->escalate_on = arg;
+		break;
+	case 'r':
+		cJSON_Delete(f->replies);
+		if (!(f->replies = load_replies(arg)))
+			return 2;
+		break;
+	case 'd':
+		if ((f->delay_ms = standin_count(arg)) < 0) {
+			fprintf(stderr, "fake_openai: --delay-ms wants milliseconds\n");
+			return 2;
+		}
+		break;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"log", required_argument, NULL, 'L'},
 	    {"delay-ms", required_argument, NULL, 'd'},
 	    {"api-key", required_argument, NULL, 'k'},
 	    {"require-conversation", no_argument, NULL, 'c'},
 	    {"escalate-on", required_argument, NULL, 'e'},
 	    {"replies", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 
 	json_init();
 	struct fake f;
 	const char *listen = NULL, *log_path = NULL;
-	char *end;
-	int c, rc;
+	int rc;
 
 	memset(&f, 0, sizeof(f));
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l': listen = optarg; break;
-		case 'L': log_path = optarg; break;
-		case 'k': f.api_key = optarg; break;
-		case 'c': f.require_conversation = true; break;
-		case 'e':
-			if (!*optarg) {
-				fprintf(stderr, "fake_openai: --escalate-on wants a word\n");
-				return 2;
-			}
-			f.escalate_on = optarg;
-			break;
-		case 'r':
-			cJSON_Delete(f.replies);
-			if (!(f.replies = load_replies(optarg)))
-				return 2;
-			break;
-		case 'd':
-			errno = 0;
-			f.delay_ms = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || f.delay_ms < 0) {
-				fprintf(stderr, "fake_openai: --delay-ms wants milliseconds\n");
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!listen || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
+	if (rc >= 0)
+		return rc;
 	f.s.name = "fake_openai";
 	f.s.owner = &f;
 	f.s.stats = stats;
 	f.s.reset = reset;
 	f.s.check_step = check_step;
 	f.open_calls = cJSON_CreateObject();
-	rc = standin_start(&f.s, listen, log_path, handle, &f) ? 1 : standin_run(&f.s) ? 1 : 0;
-	standin_log(&f.s, "stopped");
-	standin_free(&f.s);
+	rc = standin_serve(&f.s, listen, log_path, handle, &f);
 	cJSON_Delete(f.open_calls);
 	cJSON_Delete(f.replies);
 	libevent_global_shutdown();

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -858,6 +859,96 @@ STANDIN_FN void standin_free(struct standin *s)
 	if (s->log)
 		fclose(s->log);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * A step's "retry_after" (seconds) as Retry-After (whole seconds, rounded
+ * up) and retry-after-ms, or its "retry_after_ms" as retry-after-ms alone:
+ * the headers Graph and OpenAI send with an answer to retry.
+ */
+STANDIN_FN void standin_retry_after(struct answer *a, const cJSON *step)
+{
+	char v[32];
+
+	if (json_has(step, "retry_after")) {
+		double secs = json_num(step, "retry_after", 0);
+		long whole = (long)secs; /* no libm on the link line: ceil by hand */
+
+		snprintf(v, sizeof(v), "%ld", whole + ((double)whole < secs));
+		answer_header(a, "Retry-After", v);
+		snprintf(v, sizeof(v), "%.0f", secs * 1000);
+		answer_header(a, "retry-after-ms", v);
+	} else if (json_has(step, "retry_after_ms")) {
+		snprintf(v, sizeof(v), "%.0f", json_num(step, "retry_after_ms", 0));
+		answer_header(a, "retry-after-ms", v);
+	}
+}
+
+/* ---------------------------------------------------------------- main */
+
+/*
+ * The command line of a stand-in: --listen HOST:PORT (required), --log FILE
+ * and --help, which every stand-in takes, and its own options (own, ending
+ * with a zeroed entry; their values are letters), each handed to
+ * take(owner, value, optarg), which returns 0, or 2 after saying why.
+ * Returns -1 to go on, else the exit status: 0 after --help (the usage on
+ * stdout), 2 after a usage error (the usage on stderr).
+ */
+STANDIN_FN int standin_options(int argc, char **argv, const struct option *own,
+			       int (*take)(void *owner, int c, const char *arg), void *owner,
+			       void (*usage)(FILE *to), const char **listen, const char **log_path)
+{
+	enum { OPT_LISTEN = 1, OPT_LOG, OPT_HELP };
+	struct option opts[32] = {
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"log", required_argument, NULL, OPT_LOG},
+	    {"help", no_argument, NULL, OPT_HELP},
+	};
+	size_t n = 3;
+	int c;
+
+	for (; own && own->name; own++)
+		if (n + 1 < sizeof(opts) / sizeof(opts[0]))
+			opts[n++] = *own;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN: *listen = optarg; break;
+		case OPT_LOG: *log_path = optarg; break;
+		case OPT_HELP: usage(stdout); return 0;
+		case '?': usage(stderr); return 2;
+		default:
+			if (take(owner, c, optarg) != 0)
+				return 2;
+		}
+	}
+	if (!*listen || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+/* An option's value as a whole number from 0; -1 when it is not one. */
+STANDIN_FN long standin_count(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	return errno || *end || end == arg || v < 0 ? -1 : v;
+}
+
+/* The end of main(): serves until SIGTERM or SIGINT, then frees s. Returns
+ * the exit status. */
+STANDIN_FN int standin_serve(struct standin *s, const char *listen, const char *log_path,
+			     void (*cb)(struct evhttp_request *, void *), void *arg)
+{
+	int rc = standin_start(s, listen, log_path, cb, arg) || standin_run(s) ? 1 : 0;
+
+	standin_log(s, "stopped");
+	standin_free(s);
+	return rc;
 }
 
 #endif

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "http_client.h"
 #include "meeting_tools.h"
+#include "loop_run.h"
 
 #define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
@@ -32,20 +33,6 @@ static void on_run(void *ctx, char *items)
 	o->called_inside |= !o->returned;
 	free(o->items);
 	o->items = items;
-}
-
-/* One turn of the loop, at most 10 ms. */
-static void spin(struct event_base *base)
-{
-	struct timeval tv = {0, 10000};
-	event_base_loopexit(base, &tv);
-	event_base_dispatch(base);
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++)
-		spin(base);
 }
 
 struct fixture {

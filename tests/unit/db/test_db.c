@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "../loop_run.h"
 
 /* No server: connecting to 127.0.0.1:1 is refused. */
 #define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
@@ -43,16 +44,6 @@ static void submit(struct db_pool *pool, struct outcome *o)
 	const char *p[] = {"x"};
 	db_query(pool, "SELECT $1", 1, p, on_done, o);
 	o->returned = true;
-}
-
-/* Turns the loop until *calls reaches want (at most ~5 s). */
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
 }
 
 static void run_a_little(struct event_base *base)

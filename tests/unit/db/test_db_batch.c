@@ -20,6 +20,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/db/db_batch.c"
+#include "../loop_run.h"
 
 static uint32_t u32_at(const struct strbuf *sb, size_t off)
 {
@@ -155,15 +156,6 @@ static struct db_batch *small_batch(struct db_pool *pool)
 							    .max_in_flight = 1,
 							    .max_items = 1,
 							    .max_queued = 1});
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
 }
 
 static void test_refusals_arrive_after_the_call(void **state)

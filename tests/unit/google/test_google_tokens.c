@@ -16,6 +16,7 @@
 
 #include "app.h"
 #include "google_tokens.h"
+#include "../loop_run.h"
 
 #define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
@@ -40,15 +41,6 @@ static void get(struct google_tokens *gt, struct outcome *o)
 {
 	google_tokens_get(gt, "acme", false, on_token, o);
 	o->returned = true;
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
 }
 
 static int setup(void **state)

@@ -22,6 +22,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/ingest/ingest_batch.c"
+#include "../loop_run.h"
 
 #define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
@@ -67,15 +68,6 @@ static const char *submit(struct app *app, struct outcome *o)
 					      0, on_done, o);
 	o->returned = true;
 	return err;
-}
-
-static void run_until(struct event_base *base, const int *calls, int want)
-{
-	for (int i = 0; i < 500 && *calls < want; i++) {
-		struct timeval tv = {0, 10000};
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
 }
 
 /* The batcher is process-wide and starts afresh for a new app: every test

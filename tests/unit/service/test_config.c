@@ -146,6 +146,23 @@ static __attribute__((format(printf, 2, 3))) void expect_err(struct run *r, cons
 	assert_empty(&r->cfg);
 }
 
+/* A file config_load refuses, and the message it gives after "PATH:". */
+struct refused {
+	const char *text;
+	const char *err;
+};
+
+/* Loads each file (needing nothing) and asserts its message. */
+static void expect_refused(const struct refused *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct run r;
+		load_str(&r, cases[i].text, CONFIG_NEED_NOTHING);
+		expect_err(&r, "%s:%s", r.path, cases[i].err);
+	}
+}
+#define EXPECT_REFUSED(cases) expect_refused(cases, sizeof cases / sizeof cases[0])
+
 static void expect_ok(struct run *r)
 {
 	if (r->rc != 0)
@@ -314,37 +331,22 @@ static void test_int_not_a_number(void **state)
 	}
 }
 
-static void test_int_below_minimum(void **state)
+static void test_int_out_of_range(void **state)
 {
 	(void)state;
-	struct run r;
-	load_str(&r, "[database]\nconnections = 0\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: database.connections: 0 is below the minimum 1", r.path);
-	load_str(&r, "[server]\nkeep_raw_days = -1\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: server.keep_raw_days: -1 is below the minimum 0", r.path);
-}
-
-static void test_int_above_maximum(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "[database]\nconnections = 65\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: database.connections: 65 is above the maximum 64", r.path);
-}
-
-static void test_int_overflow(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "[server]\nmax_body_bytes = 99999999999999999999999\n", CONFIG_NEED_NOTHING);
-	expect_err(
-	    &r,
-	    "%s:2: server.max_body_bytes: 99999999999999999999999 is above the maximum 67108864",
-	    r.path);
-	load_str(&r, "[server]\nmax_body_bytes = -99999999999999999999999\n", CONFIG_NEED_NOTHING);
-	expect_err(
-	    &r, "%s:2: server.max_body_bytes: -99999999999999999999999 is below the minimum 1024",
-	    r.path);
+	static const struct refused cases[] = {
+	    {"[database]\nconnections = 0\n", "2: database.connections: 0 is below the minimum 1"},
+	    {"[server]\nkeep_raw_days = -1\n",
+	     "2: server.keep_raw_days: -1 is below the minimum 0"},
+	    {"[database]\nconnections = 65\n",
+	     "2: database.connections: 65 is above the maximum 64"},
+	    /* overflow */
+	    {"[server]\nmax_body_bytes = 99999999999999999999999\n",
+	     "2: server.max_body_bytes: 99999999999999999999999 is above the maximum 67108864"},
+	    {"[server]\nmax_body_bytes = -99999999999999999999999\n",
+	     "2: server.max_body_bytes: -99999999999999999999999 is below the minimum 1024"},
+	};
+	EXPECT_REFUSED(cases);
 }
 
 /* Each integer key accepts its bounds and refuses one step beyond either. */
@@ -411,28 +413,20 @@ static void test_bool_spellings(void **state)
 	}
 }
 
-static void test_bool_invalid(void **state)
+static void test_bool_and_enum_invalid(void **state)
 {
 	(void)state;
-	struct run r;
-	load_str(&r, "[extraction]\nenabled = maybe\n", CONFIG_NEED_NOTHING);
-	expect_err(&r,
-		   "%s:2: extraction.enabled: 'maybe' is not a boolean "
-		   "(use true/false, yes/no, on/off, 1/0)",
-		   r.path);
-}
-
-static void test_enum_invalid(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "[log]\nlevel = verbose\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: log.level: 'verbose' is not one of debug, info, warn, error", r.path);
-	load_str(&r, "[log]\nformat = xml\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: log.format: 'xml' is not one of text, json", r.path);
-	/* matched exactly, like log_parse_level */
-	load_str(&r, "[log]\nlevel = INFO\n", CONFIG_NEED_NOTHING);
-	expect_err_has(&r, "'INFO' is not one of");
+	static const struct refused cases[] = {
+	    {"[extraction]\nenabled = maybe\n", "2: extraction.enabled: 'maybe' is not a boolean "
+						"(use true/false, yes/no, on/off, 1/0)"},
+	    {"[log]\nlevel = verbose\n",
+	     "2: log.level: 'verbose' is not one of debug, info, warn, error"},
+	    {"[log]\nformat = xml\n", "2: log.format: 'xml' is not one of text, json"},
+	    /* matched exactly, like log_parse_level */
+	    {"[log]\nlevel = INFO\n",
+	     "2: log.level: 'INFO' is not one of debug, info, warn, error"},
+	};
+	EXPECT_REFUSED(cases);
 }
 
 static void test_listen_addresses_valid(void **state)
@@ -600,40 +594,34 @@ static void test_app_secret_rotation_list(void **state)
 
 /* ---- syntax ---- */
 
-static void test_unknown_key(void **state)
+static void test_syntax_errors(void **state)
 {
 	(void)state;
-	struct run r;
-	load_str(&r, "[server]\nlisten = 127.0.0.1:1\n\nlisen = x\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:4: unknown key 'lisen' in [server]", r.path);
-	/* a key of another section is still unknown here */
-	load_str(&r, "[server]\nconnections = 4\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: unknown key 'connections' in [server]", r.path);
-	/* names are matched exactly */
-	load_str(&r, "[server]\nListen = 127.0.0.1:1\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: unknown key 'Listen' in [server]", r.path);
+	static const struct refused cases[] = {
+	    {"[server]\nlisten = 127.0.0.1:1\n\nlisen = x\n", "4: unknown key 'lisen' in [server]"},
+	    /* a key of another section is still unknown here */
+	    {"[server]\nconnections = 4\n", "2: unknown key 'connections' in [server]"},
+	    /* names are matched exactly */
+	    {"[server]\nListen = 127.0.0.1:1\n", "2: unknown key 'Listen' in [server]"},
+	    {"# hi\n[sever]\nlisten = x\n", "2: unknown section [sever]"},
+	    {"[]\n", "1: unknown section []"},
+	    {"[server]\n\nlisten = 127.0.0.1:1\n[log]\n[server]\nlisten = 127.0.0.1:2\n",
+	     "6: duplicate key 'listen' (first set at line 3)"},
+	    {"; top\nlisten = 127.0.0.1:1\n[server]\n", "2: key outside any section"},
+	    /* control bytes are not echoed */
+	    {"[server]\nli\x1b[2Jsten = x\n", "2: unknown key 'li?[2Jsten' in [server]"},
+	    {"[se\x1brver]\n", "1: unknown section [se?rver]"},
+	};
+	EXPECT_REFUSED(cases);
 }
 
-static void test_unknown_section(void **state)
+static void test_section_header_blanks(void **state)
 {
 	(void)state;
 	struct run r;
-	load_str(&r, "# hi\n[sever]\nlisten = x\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: unknown section [sever]", r.path);
-	load_str(&r, "[]\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:1: unknown section []", r.path);
 	load_str(&r, "[ server ]  ; main\nlisten = 127.0.0.1:1\n", CONFIG_NEED_NOTHING);
 	expect_ok(&r);
 	config_free(&r.cfg);
-}
-
-static void test_duplicate_key(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "[server]\n\nlisten = 127.0.0.1:1\n[log]\n[server]\nlisten = 127.0.0.1:2\n",
-		 CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:6: duplicate key 'listen' (first set at line 3)", r.path);
 }
 
 static void test_malformed_lines(void **state)
@@ -655,14 +643,6 @@ static void test_malformed_lines(void **state)
 		expect_err(&r, "%s:2: malformed section header (expected [name])", r.path);
 		free(text);
 	}
-}
-
-static void test_key_outside_section(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "; top\nlisten = 127.0.0.1:1\n[server]\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: key outside any section", r.path);
 }
 
 static void test_quoted_values(void **state)
@@ -1697,16 +1677,6 @@ static void test_utf8_bom(void **state)
 	config_free(&r.cfg);
 }
 
-static void test_control_bytes_not_echoed(void **state)
-{
-	(void)state;
-	struct run r;
-	load_str(&r, "[server]\nli\x1b[2Jsten = x\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:2: unknown key 'li?[2Jsten' in [server]", r.path);
-	load_str(&r, "[se\x1brver]\n", CONFIG_NEED_NOTHING);
-	expect_err(&r, "%s:1: unknown section [se?rver]", r.path);
-}
-
 static void test_small_error_buffer(void **state)
 {
 	(void)state;
@@ -1728,13 +1698,10 @@ int main(void)
 	    T(test_dump_shows_every_default),
 	    T(test_values_of_each_type),
 	    T(test_int_not_a_number),
-	    T(test_int_below_minimum),
-	    T(test_int_above_maximum),
-	    T(test_int_overflow),
+	    T(test_int_out_of_range),
 	    T(test_int_bounds_of_every_key),
 	    T(test_bool_spellings),
-	    T(test_bool_invalid),
-	    T(test_enum_invalid),
+	    T(test_bool_and_enum_invalid),
 	    T(test_listen_addresses_valid),
 	    T(test_listen_addresses_invalid),
 	    T(test_internal_listen_empty_but_listen_not),
@@ -1743,11 +1710,9 @@ int main(void)
 	    T(test_trusted_proxies),
 	    T(test_split_list),
 	    T(test_app_secret_rotation_list),
-	    T(test_unknown_key),
-	    T(test_unknown_section),
-	    T(test_duplicate_key),
+	    T(test_syntax_errors),
+	    T(test_section_header_blanks),
 	    T(test_malformed_lines),
-	    T(test_key_outside_section),
 	    T(test_quoted_values),
 	    T(test_comments),
 	    T(test_blanks_trimmed),
@@ -1782,7 +1747,6 @@ int main(void)
 	    T(test_nul_byte),
 	    T(test_crlf_line_endings),
 	    T(test_utf8_bom),
-	    T(test_control_bytes_not_echoed),
 	    T(test_small_error_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
