@@ -37,12 +37,11 @@ $$;
 -- The session's messages after p_after, in order, for the widget's poll.
 -- A reply still being produced (an agent message in 'pending') ends the
 -- list, so that a poll never moves the widget's "after" past a message it
--- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md, webchat),
--- each with a message.status event (events out),
--- and the status returned is the delivery status where there is one (read
--- before this poll's marks). A
--- customer's message is returned as 'read' once an agent message that is not
--- 'pending' follows it: an answer means it was read (README, Website chat
+-- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md,
+-- webchat), each with a message.status event (events out), and the status
+-- returned is the delivery status where there is one (read before this
+-- poll's marks). A customer's message is returned as 'read' once an agent
+-- message that is not 'pending' follows it: an answer means it was read (README, Website chat
 -- widget). Nothing is stored for that; the widget applies the same rule to
 -- messages it was given before their answer came.
 CREATE OR REPLACE FUNCTION parley_webchat_fetch(p_widget text, p_session text, p_after integer,
