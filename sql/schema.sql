@@ -58,7 +58,19 @@ BEGIN
            platform_message_id = EXCLUDED.platform_message_id,
            updated_at = EXCLUDED.updated_at
      WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
-    PERFORM parley_emit_message_event('message.status', v_mid, jsonb_build_object('status', p_status)) WHERE FOUND AND p_status IN ('delivered', 'read'); -- events out (events.sql)
+    -- Events out (events.sql), once per status reached (statuses only move
+    -- forward): delivered and read as message.status; failed (Meta's
+    -- statuses[] entry with errors[] after an accepted send) as
+    -- message.failed with the error, as parley_record_failed emits it.
+    IF FOUND THEN
+        IF p_status IN ('delivered', 'read') THEN
+            PERFORM parley_emit_message_event('message.status', v_mid,
+                                              jsonb_build_object('status', p_status));
+        ELSIF p_status = 'failed' THEN
+            PERFORM parley_emit_message_event('message.failed', v_mid,
+                                              jsonb_build_object('error', p_error));
+        END IF;
+    END IF;
     RETURN true;
 END
 $$;
@@ -73,6 +85,7 @@ CREATE FUNCTION public.parley_archive_conversation(p_conv text, p_tenant text) R
     AS $$
 DECLARE
     v_active boolean;
+    v_agent text;
 BEGIN
     SELECT c.is_active INTO v_active
       FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
@@ -88,7 +101,12 @@ BEGIN
     UPDATE conversations
        SET is_active = false,
            reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-     WHERE conversation_id = p_conv;
+     WHERE conversation_id = p_conv
+    RETURNING agent_id INTO v_agent;
+    -- Events out (events.sql): no archive row, no new agent.
+    PERFORM parley_emit_conversation_event('conversation.archived', p_conv, NULL,
+        jsonb_build_object('archive_id', NULL, 'old_agent_id', v_agent,
+                           'new_agent_id', NULL, 'reason', 'archive'));
     RETURN QUERY SELECT 'archived'::text;
 END
 $$;
@@ -1610,6 +1628,7 @@ CREATE FUNCTION public.parley_relink_agent(p_channel text, p_tenant text, p_agen
 DECLARE
     v_tenant text;
     v_old text;
+    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT user_id INTO v_tenant FROM phone_numbers
@@ -1625,12 +1644,20 @@ BEGIN
     INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
     VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
     IF v_old IS NOT NULL THEN
-        UPDATE conversations
-           SET is_active = false,
-               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-         WHERE agent_id = v_old AND is_active;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        PERFORM parley_emit_conversation_event('conversation.archived', c.conversation_id, NULL, jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old, 'new_agent_id', p_agent)) FROM conversations c WHERE c.agent_id = v_old; -- events out (events.sql)
+        -- conversation.archived (events out, events.sql) for each
+        -- conversation this relink archives, not those archived before.
+        FOR v_conv IN
+            UPDATE conversations
+               SET is_active = false,
+                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+             WHERE agent_id = v_old AND is_active
+            RETURNING conversation_id
+        LOOP
+            v_n := v_n + 1;
+            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
+                jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old,
+                                   'new_agent_id', p_agent, 'reason', 'relink'));
+        END LOOP;
         INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
                                            phone_number_id, archived_conversations_count)
         VALUES (p_archive, v_old, p_agent, p_channel, v_n);
@@ -1651,6 +1678,7 @@ CREATE FUNCTION public.parley_remove_channel(p_channel text, p_tenant text, p_fo
 DECLARE
     v_removed timestamptz;
     v_agent text;
+    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT removed_at INTO v_removed FROM phone_numbers
@@ -1672,11 +1700,20 @@ BEGIN
             RETURN;
         END IF;
         UPDATE agents SET unlinked_at = now() WHERE agent_id = v_agent;
-        UPDATE conversations
-           SET is_active = false,
-               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-         WHERE agent_id = v_agent AND is_active;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
+        -- conversation.archived (events out, events.sql) for each one
+        -- archived here; no archive row, no new agent.
+        FOR v_conv IN
+            UPDATE conversations
+               SET is_active = false,
+                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+             WHERE agent_id = v_agent AND is_active
+            RETURNING conversation_id
+        LOOP
+            v_n := v_n + 1;
+            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
+                jsonb_build_object('archive_id', NULL, 'old_agent_id', v_agent,
+                                   'new_agent_id', NULL, 'reason', 'channel_removed'));
+        END LOOP;
     END IF;
     UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
     RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
@@ -1907,6 +1944,13 @@ BEGIN
                 now() AT TIME ZONE 'UTC', CASE WHEN v_meta THEN now() END, 'human');
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, CASE WHEN v_meta THEN 'pending' ELSE 'sent' END, now() AT TIME ZONE 'UTC');
+        -- A webchat part is sent as it is stored: its message.sent (author
+        -- human; events out, events.sql) is written here, in this
+        -- transaction. A WhatsApp or Instagram part has its own when the
+        -- platform accepted it (parley_record_sent).
+        IF NOT v_meta THEN
+            PERFORM parley_emit_message_event('message.sent', v_id, NULL);
+        END IF;
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
                                              'text', v_part #>> '{}');
     END LOOP;
@@ -2087,6 +2131,9 @@ DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
     v_stop integer;
     v_answered integer;
+    v_page text[];
+    v_was jsonb;
+    v_mid text;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN;
@@ -2098,33 +2145,48 @@ BEGIN
      WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
        AND m.sender = 'agent';
 
-    -- The UPDATE runs whether or not its rows are read (a data-modifying
-    -- WITH always runs to completion).
-    RETURN QUERY
-    WITH page AS (
-        SELECT m.message_id, m.sequence_no, m.sender::text AS sender,
-               m.author::text AS author, m.text,
-               coalesce(d.status, m.status)::text AS status,
-               to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
-          FROM messages m
-          LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
-         WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
-           AND (v_stop IS NULL OR m.sequence_no < v_stop)
-         ORDER BY m.sequence_no
-         LIMIT p_limit),
-    delivered AS (
+    -- The page is chosen once, with each message's status before this
+    -- poll: the statements below read and mark exactly these messages,
+    -- whatever commits meanwhile.
+    SELECT array_agg(pg.message_id ORDER BY pg.sequence_no),
+           coalesce(jsonb_object_agg(pg.message_id, pg.status), '{}')
+      INTO v_page, v_was
+      FROM (SELECT m.message_id, m.sequence_no, coalesce(d.status, m.status)::text AS status
+              FROM messages m
+              LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
+             WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+               AND (v_stop IS NULL OR m.sequence_no < v_stop)
+             ORDER BY m.sequence_no
+             LIMIT p_limit) pg;
+    IF v_page IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Agent messages shown become 'delivered', each with its message.status
+    -- event (events out, events.sql) in this transaction, as Meta's
+    -- delivered status has in parley_apply_status.
+    FOR v_mid IN
         UPDATE message_delivery_status d
            SET status = 'delivered', updated_at = now() AT TIME ZONE 'UTC'
-          FROM page
-         WHERE d.message_id = page.message_id AND page.sender = 'agent'
-           AND d.status IN ('pending', 'sent'))
-    SELECT page.sequence_no, page.sender, page.author, page.text,
-           CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
-                WHEN page.sender <> 'agent' AND page.status = 'sent'
-                     AND page.sequence_no < v_answered THEN 'read'
-                ELSE page.status END,
-           page.created_at
-      FROM page ORDER BY page.sequence_no;
+          FROM messages m
+         WHERE d.message_id = ANY (v_page) AND m.message_id = d.message_id
+           AND m.sender = 'agent' AND d.status IN ('pending', 'sent')
+        RETURNING d.message_id
+    LOOP
+        PERFORM parley_emit_message_event('message.status', v_mid,
+                                          jsonb_build_object('status', 'delivered'));
+    END LOOP;
+
+    RETURN QUERY
+    SELECT m.sequence_no, m.sender::text, m.author::text, m.text,
+           CASE WHEN m.sender = 'agent' AND v_was->>m.message_id = 'sent' THEN 'delivered'
+                WHEN m.sender <> 'agent' AND v_was->>m.message_id = 'sent'
+                     AND m.sequence_no < v_answered THEN 'read'
+                ELSE v_was->>m.message_id END,
+           to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      FROM messages m
+     WHERE m.message_id = ANY (v_page)
+     ORDER BY m.sequence_no;
 END
 $$;
 
@@ -2138,18 +2200,27 @@ CREATE FUNCTION public.parley_webchat_read(p_widget text, p_session text, p_up_t
     AS $$
 DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
-    v_count integer;
+    v_count integer := 0;
+    v_mid text;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN 0;
     END IF;
-    UPDATE message_delivery_status d
-       SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
-      FROM messages m
-     WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
-       AND d.message_id = m.message_id
-       AND d.status IN ('sent', 'delivered');
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- Each with its message.status event (events out, events.sql), in this
+    -- transaction, as Meta's read status has in parley_apply_status.
+    FOR v_mid IN
+        UPDATE message_delivery_status d
+           SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
+          FROM messages m
+         WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
+           AND d.message_id = m.message_id
+           AND d.status IN ('sent', 'delivered')
+        RETURNING d.message_id
+    LOOP
+        v_count := v_count + 1;
+        PERFORM parley_emit_message_event('message.status', v_mid,
+                                          jsonb_build_object('status', 'read'));
+    END LOOP;
     RETURN v_count;
 END
 $$;

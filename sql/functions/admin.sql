@@ -24,6 +24,8 @@
 --      claim finishes it. Messages not yet answered stay unanswered;
 --   6. a conversation_archives row (id p_archive): old agent, new agent,
 --      channel, count.
+-- conversation.archived (events out, events.sql) is written for each
+-- conversation step 5 archives (reason 'relink'), and only for those.
 -- The old agent, its conversations and messages stay readable. No row when
 -- there is no such channel (or it was removed); r_old_agent and r_archive NULL when the channel
 -- had no agent (nothing archived).
@@ -34,6 +36,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_tenant text;
     v_old text;
+    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT user_id INTO v_tenant FROM phone_numbers
@@ -49,12 +52,20 @@ BEGIN
     INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
     VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
     IF v_old IS NOT NULL THEN
-        UPDATE conversations
-           SET is_active = false,
-               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-         WHERE agent_id = v_old AND is_active;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        PERFORM parley_emit_conversation_event('conversation.archived', c.conversation_id, NULL, jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old, 'new_agent_id', p_agent)) FROM conversations c WHERE c.agent_id = v_old; -- events out (events.sql)
+        -- conversation.archived (events out, events.sql) for each
+        -- conversation this relink archives, not those archived before.
+        FOR v_conv IN
+            UPDATE conversations
+               SET is_active = false,
+                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+             WHERE agent_id = v_old AND is_active
+            RETURNING conversation_id
+        LOOP
+            v_n := v_n + 1;
+            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
+                jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old,
+                                   'new_agent_id', p_agent, 'reason', 'relink'));
+        END LOOP;
         INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
                                            phone_number_id, archived_conversations_count)
         VALUES (p_archive, v_old, p_agent, p_channel, v_n);
@@ -75,7 +86,8 @@ $$;
 --   * with p_force, the agent is unlinked first (unlinked_at) and its active
 --     conversations become inactive with no reply due (a reply in
 --     production, leased, keeps its due time and finishes), as a relink
---     does; r_archived counts them;
+--     does; r_archived counts them, each with its conversation.archived
+--     event (reason 'channel_removed', no archive_id or new agent);
 --   * then removed_at is set: r_status 'removed'.
 -- r_status 'already_removed' for a removed channel; no row when there is no
 -- such channel for the tenant. Conversations, messages, extractions and
@@ -86,6 +98,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_removed timestamptz;
     v_agent text;
+    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT removed_at INTO v_removed FROM phone_numbers
@@ -107,11 +120,20 @@ BEGIN
             RETURN;
         END IF;
         UPDATE agents SET unlinked_at = now() WHERE agent_id = v_agent;
-        UPDATE conversations
-           SET is_active = false,
-               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-         WHERE agent_id = v_agent AND is_active;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
+        -- conversation.archived (events out, events.sql) for each one
+        -- archived here; no archive row, no new agent.
+        FOR v_conv IN
+            UPDATE conversations
+               SET is_active = false,
+                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+             WHERE agent_id = v_agent AND is_active
+            RETURNING conversation_id
+        LOOP
+            v_n := v_n + 1;
+            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
+                jsonb_build_object('archive_id', NULL, 'old_agent_id', v_agent,
+                                   'new_agent_id', NULL, 'reason', 'channel_removed'));
+        END LOOP;
     END IF;
     UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
     RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
@@ -123,7 +145,9 @@ $$;
 -- (a reply in production, leased, keeps its due time and finishes). The
 -- customer's next message opens a new conversation (parley_ingest_batch
 -- finds no active one for the agent and customer), with a new OpenAI
--- conversation; the archived one stays readable. r_status 'archived' or
+-- conversation; the archived one stays readable. Its conversation.archived
+-- event (reason 'archive', no archive_id or new agent) is written in the
+-- same transaction. r_status 'archived' or
 -- 'already_archived'; no row when there is no such conversation for the
 -- tenant.
 CREATE OR REPLACE FUNCTION parley_archive_conversation(p_conv text, p_tenant text)
@@ -131,6 +155,7 @@ RETURNS TABLE (r_status text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_active boolean;
+    v_agent text;
 BEGIN
     SELECT c.is_active INTO v_active
       FROM conversations c JOIN agents a ON a.agent_id = c.agent_id
@@ -146,7 +171,12 @@ BEGIN
     UPDATE conversations
        SET is_active = false,
            reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-     WHERE conversation_id = p_conv;
+     WHERE conversation_id = p_conv
+    RETURNING agent_id INTO v_agent;
+    -- Events out (events.sql): no archive row, no new agent.
+    PERFORM parley_emit_conversation_event('conversation.archived', p_conv, NULL,
+        jsonb_build_object('archive_id', NULL, 'old_agent_id', v_agent,
+                           'new_agent_id', NULL, 'reason', 'archive'));
     RETURN QUERY SELECT 'archived'::text;
 END
 $$;

@@ -27,8 +27,9 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Records a delivery status for a platform message id: applied to the agent
--- message that carries that id, or kept as pending until one does.
--- Returns true when the message was known.
+-- message that carries that id, or kept as pending until one does
+-- (parley_record_sent applies it then, through this function, events and
+-- all). Returns true when the message was known.
 CREATE OR REPLACE FUNCTION parley_apply_status(p_pmid text, p_status text, p_error text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
@@ -53,7 +54,19 @@ BEGIN
            platform_message_id = EXCLUDED.platform_message_id,
            updated_at = EXCLUDED.updated_at
      WHERE parley_status_rank(EXCLUDED.status) > parley_status_rank(d.status);
-    PERFORM parley_emit_message_event('message.status', v_mid, jsonb_build_object('status', p_status)) WHERE FOUND AND p_status IN ('delivered', 'read'); -- events out (events.sql)
+    -- Events out (events.sql), once per status reached (statuses only move
+    -- forward): delivered and read as message.status; failed (Meta's
+    -- statuses[] entry with errors[] after an accepted send) as
+    -- message.failed with the error, as parley_record_failed emits it.
+    IF FOUND THEN
+        IF p_status IN ('delivered', 'read') THEN
+            PERFORM parley_emit_message_event('message.status', v_mid,
+                                              jsonb_build_object('status', p_status));
+        ELSIF p_status = 'failed' THEN
+            PERFORM parley_emit_message_event('message.failed', v_mid,
+                                              jsonb_build_object('error', p_error));
+        END IF;
+    END IF;
     RETURN true;
 END
 $$;

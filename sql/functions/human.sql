@@ -21,7 +21,8 @@
 -- interrupted must never be sent again (parley_claim_replies marks such
 -- parts failed once they are older than any send could last; it never
 -- sends them, they are not "unsent"). Webchat parts are 'sent' at once (the
--- poll delivers them) and the session's polls are woken.
+-- poll delivers them), each with its message.sent event, and the session's
+-- polls are woken.
 --
 -- Returns {"parts":[{message_id, seq, text}], platform, customer, channel,
 -- access_token, paused_until} or {"error": code} with nothing stored:
@@ -76,6 +77,13 @@ BEGIN
                 now() AT TIME ZONE 'UTC', CASE WHEN v_meta THEN now() END, 'human');
         INSERT INTO message_delivery_status (message_id, status, updated_at)
         VALUES (v_id, CASE WHEN v_meta THEN 'pending' ELSE 'sent' END, now() AT TIME ZONE 'UTC');
+        -- A webchat part is sent as it is stored: its message.sent (author
+        -- human; events out, events.sql) is written here, in this
+        -- transaction. A WhatsApp or Instagram part has its own when the
+        -- platform accepted it (parley_record_sent).
+        IF NOT v_meta THEN
+            PERFORM parley_emit_message_event('message.sent', v_id, NULL);
+        END IF;
         v_out := v_out || jsonb_build_object('message_id', v_id, 'seq', v_seq,
                                              'text', v_part #>> '{}');
     END LOOP;

@@ -37,10 +37,11 @@ $$;
 -- The session's messages after p_after, in order, for the widget's poll.
 -- A reply still being produced (an agent message in 'pending') ends the
 -- list, so that a poll never moves the widget's "after" past a message it
--- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md, webchat),
--- and the status returned is the delivery status where there is one. A
--- customer's message is returned as 'read' once an agent message that is not
--- 'pending' follows it: an answer means it was read (README, Website chat
+-- has not seen yet. Agent messages returned become 'delivered' (docs/protocol.md,
+-- webchat), each with a message.status event (events out), and the status
+-- returned is the delivery status where there is one (read before this
+-- poll's marks). A customer's message is returned as 'read' once an agent
+-- message that is not 'pending' follows it: an answer means it was read (README, Website chat
 -- widget). Nothing is stored for that; the widget applies the same rule to
 -- messages it was given before their answer came.
 CREATE OR REPLACE FUNCTION parley_webchat_fetch(p_widget text, p_session text, p_after integer,
@@ -52,6 +53,9 @@ DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
     v_stop integer;
     v_answered integer;
+    v_page text[];
+    v_was jsonb;
+    v_mid text;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN;
@@ -63,33 +67,48 @@ BEGIN
      WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
        AND m.sender = 'agent';
 
-    -- The UPDATE runs whether or not its rows are read (a data-modifying
-    -- WITH always runs to completion).
-    RETURN QUERY
-    WITH page AS (
-        SELECT m.message_id, m.sequence_no, m.sender::text AS sender,
-               m.author::text AS author, m.text,
-               coalesce(d.status, m.status)::text AS status,
-               to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at
-          FROM messages m
-          LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
-         WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
-           AND (v_stop IS NULL OR m.sequence_no < v_stop)
-         ORDER BY m.sequence_no
-         LIMIT p_limit),
-    delivered AS (
+    -- The page is chosen once, with each message's status before this
+    -- poll: the statements below read and mark exactly these messages,
+    -- whatever commits meanwhile.
+    SELECT array_agg(pg.message_id ORDER BY pg.sequence_no),
+           coalesce(jsonb_object_agg(pg.message_id, pg.status), '{}')
+      INTO v_page, v_was
+      FROM (SELECT m.message_id, m.sequence_no, coalesce(d.status, m.status)::text AS status
+              FROM messages m
+              LEFT JOIN message_delivery_status d ON d.message_id = m.message_id
+             WHERE m.conversation_id = v_conv AND m.sequence_no > p_after
+               AND (v_stop IS NULL OR m.sequence_no < v_stop)
+             ORDER BY m.sequence_no
+             LIMIT p_limit) pg;
+    IF v_page IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Agent messages shown become 'delivered', each with its message.status
+    -- event (events out, events.sql) in this transaction, as Meta's
+    -- delivered status has in parley_apply_status.
+    FOR v_mid IN
         UPDATE message_delivery_status d
            SET status = 'delivered', updated_at = now() AT TIME ZONE 'UTC'
-          FROM page
-         WHERE d.message_id = page.message_id AND page.sender = 'agent'
-           AND d.status IN ('pending', 'sent'))
-    SELECT page.sequence_no, page.sender, page.author, page.text,
-           CASE WHEN page.sender = 'agent' AND page.status = 'sent' THEN 'delivered'
-                WHEN page.sender <> 'agent' AND page.status = 'sent'
-                     AND page.sequence_no < v_answered THEN 'read'
-                ELSE page.status END,
-           page.created_at
-      FROM page ORDER BY page.sequence_no;
+          FROM messages m
+         WHERE d.message_id = ANY (v_page) AND m.message_id = d.message_id
+           AND m.sender = 'agent' AND d.status IN ('pending', 'sent')
+        RETURNING d.message_id
+    LOOP
+        PERFORM parley_emit_message_event('message.status', v_mid,
+                                          jsonb_build_object('status', 'delivered'));
+    END LOOP;
+
+    RETURN QUERY
+    SELECT m.sequence_no, m.sender::text, m.author::text, m.text,
+           CASE WHEN m.sender = 'agent' AND v_was->>m.message_id = 'sent' THEN 'delivered'
+                WHEN m.sender <> 'agent' AND v_was->>m.message_id = 'sent'
+                     AND m.sequence_no < v_answered THEN 'read'
+                ELSE v_was->>m.message_id END,
+           to_char(m."timestamp", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      FROM messages m
+     WHERE m.message_id = ANY (v_page)
+     ORDER BY m.sequence_no;
 END
 $$;
 
@@ -110,24 +129,34 @@ RETURNS boolean LANGUAGE sql VOLATILE AS $$
                     false);
 $$;
 
--- The widget showed the agent's messages up to p_up_to: they become 'read'.
+-- The widget showed the agent's messages up to p_up_to: they become 'read',
+-- each with a message.status event (events out).
 -- Returns how many changed.
 CREATE OR REPLACE FUNCTION parley_webchat_read(p_widget text, p_session text, p_up_to integer)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_conv text := parley_webchat_conversation(p_widget, p_session);
-    v_count integer;
+    v_count integer := 0;
+    v_mid text;
 BEGIN
     IF v_conv IS NULL THEN
         RETURN 0;
     END IF;
-    UPDATE message_delivery_status d
-       SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
-      FROM messages m
-     WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
-       AND d.message_id = m.message_id
-       AND d.status IN ('sent', 'delivered');
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- Each with its message.status event (events out, events.sql), in this
+    -- transaction, as Meta's read status has in parley_apply_status.
+    FOR v_mid IN
+        UPDATE message_delivery_status d
+           SET status = 'read', updated_at = now() AT TIME ZONE 'UTC'
+          FROM messages m
+         WHERE m.conversation_id = v_conv AND m.sequence_no <= p_up_to AND m.sender = 'agent'
+           AND d.message_id = m.message_id
+           AND d.status IN ('sent', 'delivered')
+        RETURNING d.message_id
+    LOOP
+        v_count := v_count + 1;
+        PERFORM parley_emit_message_event('message.status', v_mid,
+                                          jsonb_build_object('status', 'read'));
+    END LOOP;
     RETURN v_count;
 END
 $$;

@@ -111,9 +111,9 @@ sql "$dsn" "INSERT INTO messages (message_id, conversation_id, sender, text, sta
 ok "message.failed" wait_type message.failed 1
 eq "message.failed body" "human never arrives 131047: Re-engagement message" \
 	"$(of message.failed | jq -r '.[0].data | "\(.author) \(.text) \(.error)"')"
-# The relink archives every conversation on the channel, one event each, in
+# The relink archives every active conversation on the channel, one event each, in
 # no promised order between conversations: look for this one's.
-n_wa=$(sql "$dsn" "SELECT count(*) FROM conversations WHERE agent_id = 'ag-wa'")
+n_wa=$(sql "$dsn" "SELECT count(*) FROM conversations WHERE agent_id = 'ag-wa' AND is_active")
 "$PARLEY_BIN" agent link --channel pn-wa --prompt pmpt_new --name "New agent" -c "$conf" >/dev/null
 ok "conversation.archived, one per conversation ($n_wa)" wait_type conversation.archived "$n_wa"
 eq "conversation.archived body" "$conv ag-wa" "$(of conversation.archived | jq -r --arg c "$conv" '.[].data | select(.conversation_id == $c) | "\(.conversation_id) \(.old_agent_id)"')"
