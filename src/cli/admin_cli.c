@@ -287,7 +287,7 @@ int admin_check_operand(struct admin_cmd *cmd, int argc, char **argv, const char
 static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
 {
 	*tenant = NULL;
-	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {NULL}};
+	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {0}};
 	return admin_options(cmd, argc, argv, opts);
 }
 

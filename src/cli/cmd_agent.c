@@ -72,7 +72,7 @@ static int agent_link(struct admin_cmd *cmd, int argc, char **argv)
 	const char *bad;
 	const struct admin_opt opts[] = {
 	    {"channel", .value = &channel}, {"prompt", .value = &prompt}, {"name", .value = &name},
-	    {"tenant", .value = &tenant},   {"id", .value = &id},         {NULL},
+	    {"tenant", .value = &tenant},   {"id", .value = &id},         {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)
@@ -137,7 +137,7 @@ static int agent_list(struct admin_cmd *cmd, int argc, char **argv)
 	const struct admin_opt opts[] = {
 	    {"tenant", .value = &tenant},
 	    {"channel", .value = &channel},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

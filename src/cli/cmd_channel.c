@@ -76,7 +76,7 @@ static int channel_add(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},   {"platform", .value = &platform},
 	    {"meta-id", .value = &meta},    {"name", .value = &name},
 	    {"token-file", .value = &file}, {"token", .refused = TOKEN_REFUSED},
-	    {"id", .value = &id},           {NULL},
+	    {"id", .value = &id},           {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)
@@ -199,7 +199,7 @@ static int channel_set_token(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},
 	    {"token-file", .value = &file},
 	    {"token", .refused = TOKEN_REFUSED},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)
@@ -274,7 +274,7 @@ static int channel_remove(struct admin_cmd *cmd, int argc, char **argv)
 	const struct admin_opt opts[] = {
 	    {"tenant", .value = &tenant},
 	    {"force", .flag = &force},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

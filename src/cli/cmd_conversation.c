@@ -54,7 +54,7 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},
 	    {"active", .flag = &active},
 	    {"limit", .value = &limit},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)
@@ -224,7 +224,7 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},
 	    {"minutes", .value = &minutes},
 	    {"reason", .value = &reason},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

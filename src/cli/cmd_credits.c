@@ -22,7 +22,7 @@
  * on, else the exit status. */
 static int tenant_option(struct admin_cmd *cmd, int argc, char **argv, const char **tenant)
 {
-	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {NULL}};
+	const struct admin_opt opts[] = {{"tenant", .value = tenant}, {0}};
 	const char *bad;
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

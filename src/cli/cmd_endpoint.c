@@ -178,7 +178,7 @@ static int endpoint_add(struct admin_cmd *cmd, int argc, char **argv)
 			   "machine; use --secret-file FILE, or --secret-file - for standard "
 			   "input"},
 	    {"id", .value = &id},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)
@@ -387,7 +387,7 @@ static int endpoint_deliveries(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},
 	    {"failed", .flag = &failed},
 	    {"limit", .value = &limit},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

@@ -94,7 +94,7 @@ static int google_connect(struct admin_cmd *cmd, int argc, char **argv)
 	    {"tenant", .value = &tenant},
 	    {"refresh-token-file", .value = &file},
 	    {"scope", .value = &scope},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

@@ -77,7 +77,7 @@ static int leads_list(struct admin_cmd *cmd, int argc, char **argv)
 	const struct admin_opt opts[] = {
 	    {"tenant", .value = &tenant},
 	    {"tag", .value = &given_tag},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

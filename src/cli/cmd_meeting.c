@@ -45,7 +45,7 @@ static int meeting_list(struct admin_cmd *cmd, int argc, char **argv)
 	const struct admin_opt opts[] = {
 	    {"tenant", .value = &tenant},
 	    {"upcoming", .flag = &upcoming},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

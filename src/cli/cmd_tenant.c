@@ -53,7 +53,7 @@ static int tenant_add(struct admin_cmd *cmd, int argc, char **argv)
 	    {"email", .value = &email},
 	    {"company", .value = &company},
 	    {"credits", .value = &credits},
-	    {NULL},
+	    {0},
 	};
 	int rc = admin_options(cmd, argc, argv, opts);
 	if (rc != ADMIN_GO)

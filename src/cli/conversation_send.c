@@ -316,7 +316,7 @@ int conversation_send(struct admin_cmd *cmd, int argc, char **argv)
 	    {"language", .value = &rq.language},
 	    {"param", .values = rq.params, .count = &rq.n_params},
 	    {"keep-ai", .flag = &rq.keep_ai},
-	    {NULL},
+	    {0},
 	};
 	const char *bad;
 	int rc = admin_options(cmd, argc, argv, opts);
