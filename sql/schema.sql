@@ -77,6 +77,34 @@ $$;
 
 
 --
+-- Name: parley_archive_agent_conversations(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_archive_agent_conversations(p_agent text, p_archive text, p_new_agent text, p_reason text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_conv text;
+    v_n integer := 0;
+BEGIN
+    FOR v_conv IN
+        UPDATE conversations
+           SET is_active = false,
+               reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
+         WHERE agent_id = p_agent AND is_active
+        RETURNING conversation_id
+    LOOP
+        v_n := v_n + 1;
+        PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
+            jsonb_build_object('archive_id', p_archive, 'old_agent_id', p_agent,
+                               'new_agent_id', p_new_agent, 'reason', p_reason));
+    END LOOP;
+    RETURN v_n;
+END
+$$;
+
+
+--
 -- Name: parley_archive_conversation(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1628,7 +1656,6 @@ CREATE FUNCTION public.parley_relink_agent(p_channel text, p_tenant text, p_agen
 DECLARE
     v_tenant text;
     v_old text;
-    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT user_id INTO v_tenant FROM phone_numbers
@@ -1644,20 +1671,7 @@ BEGIN
     INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
     VALUES (p_agent, v_tenant, p_channel, p_prompt, p_name);
     IF v_old IS NOT NULL THEN
-        -- conversation.archived (events out, events.sql) for each
-        -- conversation this relink archives, not those archived before.
-        FOR v_conv IN
-            UPDATE conversations
-               SET is_active = false,
-                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-             WHERE agent_id = v_old AND is_active
-            RETURNING conversation_id
-        LOOP
-            v_n := v_n + 1;
-            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
-                jsonb_build_object('archive_id', p_archive, 'old_agent_id', v_old,
-                                   'new_agent_id', p_agent, 'reason', 'relink'));
-        END LOOP;
+        v_n := parley_archive_agent_conversations(v_old, p_archive, p_agent, 'relink');
         INSERT INTO conversation_archives (archive_id, old_agent_id, new_agent_id,
                                            phone_number_id, archived_conversations_count)
         VALUES (p_archive, v_old, p_agent, p_channel, v_n);
@@ -1678,7 +1692,6 @@ CREATE FUNCTION public.parley_remove_channel(p_channel text, p_tenant text, p_fo
 DECLARE
     v_removed timestamptz;
     v_agent text;
-    v_conv text;
     v_n integer := 0;
 BEGIN
     SELECT removed_at INTO v_removed FROM phone_numbers
@@ -1700,20 +1713,8 @@ BEGIN
             RETURN;
         END IF;
         UPDATE agents SET unlinked_at = now() WHERE agent_id = v_agent;
-        -- conversation.archived (events out, events.sql) for each one
-        -- archived here; no archive row, no new agent.
-        FOR v_conv IN
-            UPDATE conversations
-               SET is_active = false,
-                   reply_due_at = CASE WHEN reply_lease_owner IS NULL THEN NULL ELSE reply_due_at END
-             WHERE agent_id = v_agent AND is_active
-            RETURNING conversation_id
-        LOOP
-            v_n := v_n + 1;
-            PERFORM parley_emit_conversation_event('conversation.archived', v_conv, NULL,
-                jsonb_build_object('archive_id', NULL, 'old_agent_id', v_agent,
-                                   'new_agent_id', NULL, 'reason', 'channel_removed'));
-        END LOOP;
+        -- No archive row, no new agent.
+        v_n := parley_archive_agent_conversations(v_agent, NULL, NULL, 'channel_removed');
     END IF;
     UPDATE phone_numbers SET removed_at = now() WHERE id = p_channel;
     RETURN QUERY SELECT 'removed'::text, v_agent, v_n;
