@@ -69,7 +69,6 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 					 limit);
 	if ((rc = admin_connect(cmd)) || (rc = admin_tenant_known(cmd, tenant)))
 		return rc;
-	struct pgsync_error e;
 	const char *p[] = {tenant, active ? "true" : "false", limit};
 	/* Per agent of the tenant, its first LIMIT conversations in the order
 	 * printed (conversations_agent_recent, migration 0023), then merged: the
@@ -93,16 +92,9 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	    " LIMIT $3::integer",
 	    cmd->json ? WINDOW_JSON : WINDOW_TEXT);
 	/* clang-format on */
-	PGresult *res = pgsync_exec(cmd->conn, sql, 3, p, &e);
+	rc = admin_print_rows(cmd, sql, 3, p);
 	free(sql);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, admin_out_array(res));
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return rc;
 }
 
 /* The transcript: the first TRANSCRIPT_TABLE_COLUMNS columns are the table
