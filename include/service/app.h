@@ -23,6 +23,7 @@ struct app {
 	struct extract_worker *extractions; /* NULL when lead extraction is off */
 	struct event_worker *events;        /* events out delivery (event_worker.h) */
 	bool stopping;                      /* a shutdown signal arrived */
+	bool announced_ready;               /* "ready" logged and READY=1 sent */
 	unsigned long long next_request_id;
 };
 

@@ -88,6 +88,12 @@ void health_handle_readyz(struct app *app, struct evhttp_request *req)
 			answer_ready(req, false);
 		return;
 	}
+	/* Ready once serve has said so (the "ready" log line and READY=1), so
+	 * that /readyz, the log and systemd never disagree. */
+	if (!app->announced_ready) {
+		http_reply_error(req, 503, "starting");
+		return;
+	}
 	double now = now_seconds();
 	bool fresh = probe.done_once && now - probe.started < PROBE_EVERY_SECONDS;
 	if (fresh && !probe.running) {
@@ -111,7 +117,8 @@ void health_handle_metrics(struct app *app, struct evhttp_request *req)
 {
 	/* What /readyz would answer now, without a probe of its own: the last
 	 * probe's outcome (docs/alerts.yml, ParleyNotReady). */
-	bool ready = !app->stopping && db_pool_ready(app->db) > 0 && (!probe.done_once || probe.ok);
+	bool ready = !app->stopping && app->announced_ready && db_pool_ready(app->db) > 0 &&
+		     (!probe.done_once || probe.ok);
 	metrics_set("parley_ready", NULL, ready ? 1 : 0);
 	metrics_set("parley_db_connections", "state=\"ready\"", db_pool_ready(app->db));
 	metrics_set("parley_db_connections", "state=\"busy\"", db_pool_busy(app->db));

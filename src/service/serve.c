@@ -133,6 +133,7 @@ static void on_ready_probe(void *arg, PGresult *res, const char *err)
 	if (err || s->ready_sent)
 		return;
 	s->ready_sent = 1;
+	s->app.announced_ready = true;
 	event_del(s->ready_probe);
 	log_info("serve", "ready");
 	sd_notify_send("READY=1\nSTATUS=serving");
