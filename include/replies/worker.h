@@ -17,8 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "http_client.h"
+
 struct db_pool;
-struct http_resp;
 
 /*
  * Arms *timer (created on first use with cb and arg) to go off ms from now.
@@ -48,6 +49,21 @@ struct worker_params {
 void worker_param_long(struct worker_params *p, long v);
 
 struct worker;
+
+/*
+ * What the loop knows of a job: the first member of each worker's struct
+ * job (so that a struct worker_job * is the job's address, and the arg of
+ * its callbacks). The loop keeps the list of jobs; the worker, the rest.
+ */
+struct worker_job {
+	struct worker_job *next;
+	struct worker *loop;
+	const char *ctx;     /* log context: the job's own buffer */
+	int attempt;         /* of the current upstream call */
+	double call_started; /* of the current upstream call (clock_mono) */
+	int db_tries;        /* of the current database step */
+	struct event *timer; /* worker_job_run_later's */
+};
 
 /* What one worker claims and how; a static table in the worker's module.
  * Every callback gets the ctx given to worker_new. */
@@ -79,6 +95,11 @@ struct worker_ops {
 	void (*start_job)(void *ctx, const cJSON *row);
 	/* Shutdown began: hand back claimed work not started yet (or NULL). */
 	void (*hand_back)(void *ctx);
+	/* A job's current step, run again (worker_job_run_later). */
+	void (*run_job)(struct worker_job *job);
+	/* Frees what the worker holds of a job, its struct included; the loop
+	 * has let go of it already (worker_job_free). */
+	void (*free_job)(struct worker_job *job);
 };
 
 /* Starts the loop on db: LISTEN, lease renewal, and a claim at once. The
@@ -87,15 +108,52 @@ struct worker *worker_new(const struct worker_ops *ops, void *ctx, struct event_
 			  struct db_pool *db);
 const char *worker_owner_of(const struct worker *w);
 
-/* Jobs: a claimed row became a job (started or waiting), a job was freed
- * (done, dropped or abandoned). */
-void worker_job_added(struct worker *w);
-void worker_job_removed(struct worker *w);
+/* Jobs: a claimed row became a job (started or waiting), its context in
+ * ctx; the loop counts it and lists it (newest first, worker_jobs). */
+void worker_job_add(struct worker *w, struct worker_job *job, const char *ctx);
+struct worker_job *worker_jobs(const struct worker *w);
 int worker_active(const struct worker *w);
+/* The job is freed (done, dropped or abandoned): unlisted, its timer freed,
+ * then ops->free_job. */
+void worker_job_free(struct worker_job *job);
 /* A job ended: claim again (the room it made), unless the last claim came
  * back short and nothing says more is due. still_due: the job's
  * conversation may have work left. */
 void worker_job_ended(struct worker *w, bool still_due);
+/* worker_job_free, then worker_job_ended. */
+void worker_job_done(struct worker_job *job, bool still_due);
+/* Runs the job's step again (ops->run_job) ms from now. */
+void worker_job_run_later(struct worker_job *job, long ms);
+/* A callback of the job's: when the worker is closing, frees the job and
+ * returns true (the callback does nothing more). */
+bool worker_job_closing(struct worker_job *job);
+
+/* ---- a job's upstream calls ---------------------------------------------- */
+
+/* POSTs body to url with a bearer token (JSON; the worker's connect
+ * timeout), noting when the call started; cb gets the job. */
+void worker_job_post(struct worker_job *job, struct http_client *http, const char *url,
+		     const char *bearer, const char *body, long timeout_ms, bool priority,
+		     http_done_cb cb);
+
+enum worker_upstream {
+	WORKER_UP_OK,       /* go on with the answer */
+	WORKER_UP_RETRYING, /* the step runs again later (worker_job_run_later) */
+	WORKER_UP_FAILED,   /* failed for good: why says so (the caller frees it) */
+};
+
+/* A job's call to target finished: counted (worker_count_upstream) and
+ * classified (retry.h); a retryable failure is tried again, up to
+ * max_attempts in all, after the retry delay (a server's retry-after plus
+ * a margin), logged under the job's context. */
+enum worker_upstream worker_job_upstream(struct worker_job *job, const char *target,
+					 const struct http_resp *resp, const char *err,
+					 long max_attempts, char **why);
+
+/* The answer could not be used but may be next time (why): true when another
+ * attempt is scheduled (within max_attempts), logged as "target: why". */
+bool worker_job_retry(struct worker_job *job, const char *target, const char *why,
+		      long max_attempts);
 
 /* Shutdown, in order: stop claiming (claimed work not started is handed
  * back, jobs in flight carry on and keep their leases); closing (from now
@@ -120,12 +178,13 @@ enum worker_db_verdict {
 };
 
 /*
- * A job's database step failed with err: counts *tries, logs (under ctx,
- * naming step) and counts the verdict (a refusal in
- * parley_db_step_failures_total by worker, step and SQLSTATE), and returns
- * it for the caller to act on.
+ * A job's database step failed with err: counts its tries, logs (under its
+ * context, naming step) and counts the verdict (a refusal in
+ * parley_db_step_failures_total by worker, step and SQLSTATE), and acts on
+ * WORKER_DB_DROP (the job is freed) and WORKER_DB_RETRY (the step runs
+ * again later). Returns the verdict: the other two are the caller's.
  */
-enum worker_db_verdict worker_db_failed(struct worker *w, const char *ctx, const char *step,
-					int *tries, const char *err);
+enum worker_db_verdict worker_job_db_failed(struct worker_job *job, const char *step,
+					    const char *err);
 
 #endif

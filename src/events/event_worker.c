@@ -46,14 +46,12 @@ static const struct retry_schedule schedule = {
 
 enum step { STEP_POST, STEP_RECORD };
 
-/* One attempt in progress; owned by the worker's list. */
+/* One attempt in progress; listed by the loop. */
 struct job {
-	struct job *next;
+	struct worker_job job; /* first: the loop's part (worker.h) */
 	struct event_worker *w;
 	char ctx[128];
 	enum step step;
-	int db_tries;
-	struct event *timer;
 	char *delivery_id, *endpoint_id, *url, *secret, *previous, *event_id, *type, *body;
 	int attempt;
 	double created; /* the event's, Unix seconds */
@@ -71,7 +69,6 @@ struct event_worker {
 	struct http_client *http;
 	struct worker *loop;
 	const char *owner;
-	struct job *jobs;
 	struct event *janitor; /* pruning and gauges */
 	long long counted_seq; /* events up to this outbox seq are in events_written_total */
 	/* "An hour" of events.max_age_hours and disable_after_hours and a
@@ -89,18 +86,10 @@ static void count(const char *name, const char *label, const char *value)
 	metrics_add(name, labels, 1);
 }
 
-static void job_free(struct job *j)
+/* ops->free_job (worker_job_free). */
+static void free_job(struct worker_job *job)
 {
-	struct event_worker *w = j->w;
-	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
-		if (*p == j) {
-			*p = j->next;
-			break;
-		}
-	}
-	worker_job_removed(w->loop);
-	if (j->timer)
-		event_free(j->timer);
+	struct job *j = (struct job *)job;
 	free(j->delivery_id);
 	free(j->endpoint_id);
 	free(j->url);
@@ -117,25 +106,14 @@ static void job_free(struct job *j)
 
 static void job_done(struct job *j, bool still_due)
 {
-	struct event_worker *w = j->w;
-	job_free(j);
-	worker_job_ended(w->loop, still_due);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	run(arg);
+	worker_job_done(&j->job, still_due);
 }
 
 static void db_failed(struct job *j, const char *err)
 {
-	switch (worker_db_failed(j->w->loop, j->ctx, "record", &j->db_tries, err)) {
-	case WORKER_DB_DROP: job_free(j); return;
-	case WORKER_DB_RETRY:
-		worker_timer_in(&j->timer, j->w->app->base, on_timer, j, WORKER_DB_RETRY_MS);
-		return;
+	switch (worker_job_db_failed(&j->job, "record", err)) {
+	case WORKER_DB_DROP:
+	case WORKER_DB_RETRY: return;
 	case WORKER_DB_REFUSED:
 	case WORKER_DB_GIVE_UP: break;
 	}
@@ -189,11 +167,8 @@ static void on_recorded(void *arg, PGresult *res, const char *err)
 static void on_response(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
-	struct event_worker *w = j->w;
-	if (worker_closing(w->loop)) {
-		job_free(j);
+	if (worker_job_closing(&j->job))
 		return;
-	}
 	j->duration_ms = (long)((clock_mono() - j->started) * 1000);
 	j->status = err ? 0 : resp->status;
 	worker_count_upstream("events", resp, err, clock_mono() - j->started);
@@ -215,7 +190,7 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 		    retry_schedule_delay_ms(&schedule, j->attempt, err ? NULL : resp->retry_after,
 					    err ? NULL : resp->retry_after_ms, (unsigned)rand());
 	j->step = STEP_RECORD;
-	j->db_tries = 0;
+	j->job.db_tries = 0;
 	run(j);
 }
 
@@ -310,9 +285,7 @@ static void start_job(void *ctx, const cJSON *o)
 	struct event_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
-	j->next = w->jobs;
-	w->jobs = j;
-	worker_job_added(w->loop);
+	worker_job_add(w->loop, &j->job, j->ctx);
 	const cJSON *id = cJSON_GetObjectItem(o, "delivery_id");
 	j->delivery_id = xasprintf("%.0f", cJSON_GetNumberValue(id));
 	j->attempt = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "attempt"));
@@ -334,6 +307,11 @@ static void start_job(void *ctx, const cJSON *o)
 	}
 	j->step = STEP_POST;
 	run(j);
+}
+
+static void run_job(struct worker_job *job)
+{
+	run((struct job *)job);
 }
 
 static void claim_params(void *ctx, struct worker_params *p)
@@ -368,6 +346,8 @@ static const struct worker_ops ops = {
     .notify_channel = "parley_event_due",
     .notify_delay_ms = notify_delay_ms,
     .lease_seconds = LEASE_SECONDS,
+    .run_job = run_job,
+    .free_job = free_job,
 };
 
 static void declare_metrics(void)
@@ -516,8 +496,6 @@ void event_worker_free(struct event_worker *w)
 	/* Requests in flight complete with "shutting down" (on_response frees
 	 * their jobs: the worker is closing); their leases run out. */
 	http_client_free(w->http);
-	while (w->jobs)
-		job_free(w->jobs);
 	worker_free(w->loop);
 	free(w);
 }

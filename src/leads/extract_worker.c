@@ -8,14 +8,12 @@
 #include <string.h>
 
 #include "app.h"
-#include "clock.h"
 #include "db.h"
 #include "http_client.h"
 #include "lead_extract.h"
 #include "log.h"
 #include "metrics.h"
 #include "referral.h"
-#include "retry.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -27,8 +25,7 @@
  * first). */
 #define CLAIM_BATCH 64
 /* How long a claim holds without renewal; renewed every third of it. */
-#define LEASE_SECONDS      30
-#define CONNECT_TIMEOUT_MS 5000
+#define LEASE_SECONDS 30
 /* Failed attempts in a row wait BACKOFF_SECONDS, doubled each time (at
  * most an hour, in SQL); after MAX_FAILURES the messages are passed over. */
 #define BACKOFF_SECONDS 30
@@ -36,16 +33,12 @@
 
 enum step { STEP_REQUEST, STEP_STORE, STEP_FAIL };
 
-/* One conversation's extraction in progress; owned by the worker's list. */
+/* One conversation's extraction in progress; listed by the loop. */
 struct job {
-	struct job *next;
+	struct worker_job job; /* first: the loop's part (worker.h) */
 	struct extract_worker *w;
 	char ctx[160]; /* log context */
 	enum step step;
-	int attempt; /* of the upstream call */
-	double call_started;
-	int db_tries; /* of the current database step */
-	struct event *timer;
 	char *conversation_id, *user_id;
 	int through;      /* last sequence_no the transcript covers */
 	int new_messages; /* customer messages since the last extraction */
@@ -66,8 +59,7 @@ struct extract_worker {
 	struct http_client *http;
 	struct worker *loop; /* claims, wakes, leases (worker.h) */
 	const char *owner;   /* the loop's */
-	struct job *jobs;
-	int slots; /* most jobs at once: our share of openai.max_in_flight */
+	int slots;           /* most jobs at once: our share of openai.max_in_flight */
 	long backoff_seconds;
 };
 
@@ -92,20 +84,13 @@ static void set_gauge(struct extract_worker *w)
 	metrics_set("parley_extractions_in_progress", NULL, worker_active(w->loop));
 }
 
-static void job_free(struct job *j)
+/* ops->free_job (worker_job_free). */
+static void free_job(struct worker_job *job)
 {
+	struct job *j = (struct job *)job;
 	struct extract_worker *w = j->w;
-	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
-		if (*p == j) {
-			*p = j->next;
-			break;
-		}
-	}
-	worker_job_removed(w->loop);
 	if (!worker_closing(w->loop))
 		set_gauge(w);
-	if (j->timer)
-		event_free(j->timer);
 	free(j->conversation_id);
 	free(j->user_id);
 	free(j->body);
@@ -117,27 +102,13 @@ static void job_free(struct job *j)
  * (no notification tells of new work, so every end claims). */
 static void job_done(struct job *j)
 {
-	struct extract_worker *w = j->w;
-	job_free(j);
-	worker_job_ended(w->loop, true);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	run(arg);
-}
-
-static void run_later(struct job *j, long ms)
-{
-	worker_timer_in(&j->timer, j->w->app->base, on_timer, j, ms);
+	worker_job_done(&j->job, true);
 }
 
 static void go(struct job *j, enum step s)
 {
 	j->step = s;
-	j->db_tries = 0;
+	j->job.db_tries = 0;
 	run(j);
 }
 
@@ -159,9 +130,9 @@ static const char *step_name(enum step s)
  */
 static void db_failed(struct job *j, const char *err)
 {
-	switch (worker_db_failed(j->w->loop, j->ctx, step_name(j->step), &j->db_tries, err)) {
-	case WORKER_DB_DROP: job_free(j); return;
-	case WORKER_DB_RETRY: run_later(j, WORKER_DB_RETRY_MS); return;
+	switch (worker_job_db_failed(&j->job, step_name(j->step), err)) {
+	case WORKER_DB_DROP:
+	case WORKER_DB_RETRY: return;
 	case WORKER_DB_REFUSED:
 		if (j->step == STEP_STORE) {
 			attempt_failed(j, "database", "the database refused the lead", NULL);
@@ -252,42 +223,26 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 {
 	struct job *j = arg;
 	struct extract_worker *w = j->w;
-	if (worker_closing(w->loop)) {
-		job_free(j);
+	if (worker_job_closing(&j->job))
 		return;
-	}
-	worker_count_upstream("openai", resp, err, clock_mono() - j->call_started);
-	enum retry_verdict verdict =
-	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
-	if (verdict != RETRY_OK) {
-		char *why = retry_error_message(resp->status, err, resp->body, resp->body_len);
-		if (verdict == RETRY_RETRYABLE && ++j->attempt < w->app->cfg.replies_max_attempts) {
-			long ms =
-			    retry_delay_ms(j->attempt, err ? NULL : resp->retry_after,
-					   err ? NULL : resp->retry_after_ms, (unsigned)rand());
-			if (!err && (resp->retry_after || resp->retry_after_ms))
-				ms += 25;
-			log_warn(j->ctx, "openai attempt %d failed (%s); retrying in %ld ms",
-				 j->attempt, why, ms);
-			free(why);
-			run_later(j, ms);
-			return;
-		}
-		log_warn(j->ctx, "openai failed after %d attempt(s): %s", j->attempt + 1, why);
-		free(why);
+	long max_attempts = w->app->cfg.replies_max_attempts;
+	char *failure = NULL;
+	switch (worker_job_upstream(&j->job, "openai", resp, err, max_attempts, &failure)) {
+	case WORKER_UP_RETRYING: return;
+	case WORKER_UP_FAILED:
+		log_warn(j->ctx, "openai failed after %d attempt(s): %s", j->job.attempt + 1,
+			 failure);
+		free(failure);
 		attempt_failed(j, "upstream", "the OpenAI request failed", NULL);
 		return;
+	case WORKER_UP_OK: break;
 	}
 
 	struct lead lead;
 	const char *why, *field;
 	enum lead_outcome o = lead_extract_parse(resp->body, resp->body_len, &lead, &why, &field);
-	if (o == LEAD_RETRYABLE && ++j->attempt < w->app->cfg.replies_max_attempts) {
-		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
-		log_warn(j->ctx, "openai: %s; retrying in %ld ms", why, ms);
-		run_later(j, ms);
+	if (o == LEAD_RETRYABLE && worker_job_retry(&j->job, "openai", why, max_attempts))
 		return;
-	}
 	if (o != LEAD_OK) {
 		attempt_failed(j, o == LEAD_RETRYABLE ? "failed" : lead_outcome_name(o), why,
 			       field);
@@ -306,21 +261,8 @@ static void post(struct job *j)
 {
 	const struct config *cfg = &j->w->app->cfg;
 	char *url = xasprintf("%s/responses", cfg->openai_url);
-	char *auth = xasprintf("Authorization: Bearer %s", cfg->openai_api_key);
-	const char *headers[] = {auth, "Content-Type: application/json"};
-	struct http_req req = {
-	    .method = "POST",
-	    .url = url,
-	    .headers = headers,
-	    .n_headers = 2,
-	    .body = j->body,
-	    .body_len = strlen(j->body),
-	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-	    .timeout_ms = cfg->openai_timeout_seconds * 1000,
-	};
-	j->call_started = clock_mono();
-	http_request(j->w->http, &req, on_response, j);
-	xfree_secret(auth);
+	worker_job_post(&j->job, j->w->http, url, cfg->openai_api_key, j->body,
+			cfg->openai_timeout_seconds * 1000, false, on_response);
 	free(url);
 }
 
@@ -373,9 +315,7 @@ static void start_job(void *ctx, const cJSON *o)
 	struct extract_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
-	j->next = w->jobs;
-	w->jobs = j;
-	worker_job_added(w->loop);
+	worker_job_add(w->loop, &j->job, j->ctx);
 	set_gauge(w);
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->user_id = dup_field(o, "user_id");
@@ -388,7 +328,7 @@ static void start_job(void *ctx, const cJSON *o)
 		/* The claim passed these messages over already. */
 		log_warn(j->ctx, "tenant has too few credits: no lead extraction");
 		count_outcome("no_credits");
-		job_free(j);
+		worker_job_free(&j->job);
 		return;
 	}
 
@@ -431,6 +371,11 @@ static void start_job(void *ctx, const cJSON *o)
 	go(j, STEP_REQUEST);
 }
 
+static void run_job(struct worker_job *job)
+{
+	run((struct job *)job);
+}
+
 static void claim_params(void *ctx, struct worker_params *p)
 {
 	const struct config *cfg = &((struct extract_worker *)ctx)->app->cfg;
@@ -466,6 +411,8 @@ static const struct worker_ops ops = {
     .poll_ms = POLL_MS,
     .renew_sql = "SELECT parley_renew_extraction_leases($1, $2::integer)",
     .lease_seconds = LEASE_SECONDS,
+    .run_job = run_job,
+    .free_job = free_job,
 };
 
 static void declare_metrics(void)
@@ -533,8 +480,6 @@ void extract_worker_free(struct extract_worker *w)
 	if (!w)
 		return;
 	worker_close(w->loop);
-	while (w->jobs)
-		job_free(w->jobs);
 	worker_free(w->loop);
 	free(w);
 }

@@ -20,7 +20,6 @@
 #include "openai.h"
 #include "referral.h"
 #include "reply_signals.h"
-#include "retry.h"
 #include "strbuf.h"
 #include "text_split.h"
 #include "webchat.h"
@@ -38,8 +37,7 @@
 #define IDLE_POLL_MS     1000
 #define GRAPH_TIMEOUT_MS 30000
 /* How long a claim holds without renewal; renewed every third of it. */
-#define LEASE_SECONDS      30
-#define CONNECT_TIMEOUT_MS 5000
+#define LEASE_SECONDS 30
 
 enum step {
 	STEP_CALENDAR, /* does the tenant get the meeting tools? */
@@ -61,16 +59,12 @@ struct part {
 	char *text;
 };
 
-/* One conversation's reply in production; owned by the worker's list. */
+/* One conversation's reply in production; listed by the loop. */
 struct job {
-	struct job *next;
+	struct worker_job job; /* first: the loop's part (worker.h) */
 	struct reply_worker *w;
 	char ctx[160]; /* log context */
 	enum step step;
-	int attempt; /* of the current upstream call */
-	double call_started;
-	int db_tries; /* of the current database step */
-	struct event *timer;
 	char *conversation_id, *customer, *user_id, *prompt_id, *channel, *access_token;
 	char *openai_conversation_id;
 	enum platform platform;
@@ -116,7 +110,6 @@ struct reply_worker {
 	struct http_client *http;
 	struct worker *loop; /* claims, wakes, leases (worker.h) */
 	const char *owner;   /* the loop's */
-	struct job *jobs;
 	/* openai.max_in_flight slots: a job holds one from its first upstream
 	 * call through its last send, so its own requests never queue behind
 	 * other jobs' (a produced reply is sent at once, not after the next
@@ -150,16 +143,11 @@ static void count_reply(const char *outcome)
 	metrics_add("parley_replies_total", labels, 1);
 }
 
-static void job_free(struct job *j)
+/* ops->free_job (worker_job_free). */
+static void free_job(struct worker_job *job)
 {
+	struct job *j = (struct job *)job;
 	struct reply_worker *w = j->w;
-	for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
-		if (*p == j) {
-			*p = j->next;
-			break;
-		}
-	}
-	worker_job_removed(w->loop);
 	if (j->waiting) {
 		struct job **p = &w->waiting;
 		while (*p != j)
@@ -173,8 +161,6 @@ static void job_free(struct job *j)
 	}
 	if (j->has_slot)
 		w->slots_held--;
-	if (j->timer)
-		event_free(j->timer);
 	reply_signals_stop(j->signals);
 	free(j->conversation_id);
 	free(j->customer);
@@ -249,7 +235,7 @@ static void slot_release(struct job *j)
 static void job_end(struct job *j, bool still_due)
 {
 	struct reply_worker *w = j->w;
-	job_free(j);
+	worker_job_free(&j->job);
 	admit_waiting(w);
 	worker_job_ended(w->loop, still_due);
 }
@@ -258,18 +244,6 @@ static void job_end(struct job *j, bool still_due)
 static void job_done(struct job *j)
 {
 	job_end(j, true);
-}
-
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	run(arg);
-}
-
-static void run_later(struct job *j, long ms)
-{
-	worker_timer_in(&j->timer, j->w->app->base, on_timer, j, ms);
 }
 
 /* The reply is produced (or failed): typing is no longer refreshed. */
@@ -282,8 +256,8 @@ static void signals_end(struct job *j)
 static void go(struct job *j, enum step s)
 {
 	j->step = s;
-	j->attempt = 0;
-	j->db_tries = 0;
+	j->job.attempt = 0;
+	j->job.db_tries = 0;
 	run(j);
 }
 
@@ -299,9 +273,9 @@ static void db_refused(struct job *j, const char *err);
  */
 static void db_failed(struct job *j, const char *err)
 {
-	switch (worker_db_failed(j->w->loop, j->ctx, step_name(j->step), &j->db_tries, err)) {
-	case WORKER_DB_DROP: job_free(j); return;
-	case WORKER_DB_RETRY: run_later(j, WORKER_DB_RETRY_MS); return;
+	switch (worker_job_db_failed(&j->job, step_name(j->step), err)) {
+	case WORKER_DB_DROP:
+	case WORKER_DB_RETRY: return;
 	case WORKER_DB_REFUSED: db_refused(j, err); return;
 	case WORKER_DB_GIVE_UP:
 		count_reply("abandoned");
@@ -462,61 +436,30 @@ static void reply_failed(struct job *j, const char *why)
 	go(j, STEP_REFUND);
 }
 
-enum upstream { UP_OK, UP_RETRYING, UP_FAILED };
-
 /*
- * An upstream call finished: UP_OK to go on; UP_RETRYING when a retry is
- * scheduled (run() repeats the step); UP_FAILED when it failed for good,
- * with the reason in j->failure.
+ * An upstream call finished (worker_job_upstream): WORKER_UP_OK to go on;
+ * WORKER_UP_RETRYING when a retry is scheduled (run() repeats the step);
+ * WORKER_UP_FAILED when it failed for good, with the reason in j->failure.
  */
-static enum upstream upstream_outcome(struct job *j, const char *target,
-				      const struct http_resp *resp, const char *err)
+static enum worker_upstream upstream_outcome(struct job *j, const char *target,
+					     const struct http_resp *resp, const char *err)
 {
-	worker_count_upstream(target, resp, err, clock_mono() - j->call_started);
-	enum retry_verdict verdict =
-	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
-	if (verdict == RETRY_OK)
-		return UP_OK;
-	char *why = retry_error_message(resp->status, err, resp->body, resp->body_len);
-	if (verdict == RETRY_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
-		long ms = retry_delay_ms(j->attempt, err ? NULL : resp->retry_after,
-					 err ? NULL : resp->retry_after_ms, (unsigned)rand());
-		/* A server's retry-after is a minimum: a little margin keeps timer
-		 * and clock granularity from making the retry early. */
-		if (!err && (resp->retry_after || resp->retry_after_ms))
-			ms += 25;
-		log_warn(j->ctx, "%s attempt %d failed (%s); retrying in %ld ms", target,
-			 j->attempt, why, ms);
-		free(why);
-		run_later(j, ms);
-		return UP_RETRYING;
+	char *why = NULL;
+	enum worker_upstream o = worker_job_upstream(&j->job, target, resp, err,
+						     j->w->app->cfg.replies_max_attempts, &why);
+	if (o == WORKER_UP_FAILED) {
+		log_error(j->ctx, "%s failed after %d attempt(s): %s", target, j->job.attempt + 1,
+			  why);
+		free(j->failure);
+		j->failure = why;
 	}
-	log_error(j->ctx, "%s failed after %d attempt(s): %s", target, j->attempt + 1, why);
-	free(j->failure);
-	j->failure = why;
-	return UP_FAILED;
+	return o;
 }
 
 static void http_post(struct job *j, const char *url, const char *bearer, const char *body,
 		      long timeout_ms, bool priority, http_done_cb cb)
 {
-	char *auth = xasprintf("Authorization: Bearer %s", bearer);
-	const char *headers[] = {auth, "Content-Type: application/json"};
-	struct http_req req = {
-	    .method = "POST",
-	    .url = url,
-	    .headers = headers,
-	    .n_headers = 2,
-	    .body = body,
-	    .body_len = strlen(body),
-	    .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-	    .timeout_ms = timeout_ms,
-	    .priority = priority,
-	};
-	j->call_started = clock_mono();
-	http_request(j->w->http, &req, cb, j);
-	/* http_request copied what it needs. */
-	xfree_secret(auth);
+	worker_job_post(&j->job, j->w->http, url, bearer, body, timeout_ms, priority, cb);
 }
 
 static void on_conversation(void *arg, const struct http_resp *resp, const char *err);
@@ -536,14 +479,12 @@ static void on_conversation_saved(void *arg, PGresult *res, const char *err)
  * job was freed (shutdown), a retry is scheduled, or the reply failed. */
 static bool openai_answered(struct job *j, const struct http_resp *resp, const char *err)
 {
-	if (worker_closing(j->w->loop)) {
-		job_free(j);
+	if (worker_job_closing(&j->job))
 		return false;
-	}
 	switch (upstream_outcome(j, "openai", resp, err)) {
-	case UP_RETRYING: return false;
-	case UP_FAILED: reply_failed(j, j->failure); return false;
-	case UP_OK: break;
+	case WORKER_UP_RETRYING: return false;
+	case WORKER_UP_FAILED: reply_failed(j, j->failure); return false;
+	case WORKER_UP_OK: break;
 	}
 	return true;
 }
@@ -658,7 +599,7 @@ static bool answer_interrupted(struct job *j, const struct http_resp *resp, cons
 	free(j->tool_items);
 	j->tool_items = items;
 	j->interrupted++;
-	worker_count_upstream("openai", resp, err, clock_mono() - j->call_started);
+	worker_count_upstream("openai", resp, err, clock_mono() - j->job.call_started);
 	run(j);
 	return true;
 }
@@ -692,12 +633,9 @@ static void on_response(void *arg, const struct http_resp *resp, const char *err
 			  ? "the model kept calling tools after replies.max_tool_rounds"
 			  : "the model called a tool it was not offered";
 	}
-	if (o == OPENAI_RETRYABLE && ++j->attempt < j->w->app->cfg.replies_max_attempts) {
-		long ms = retry_delay_ms(j->attempt, NULL, NULL, (unsigned)rand());
-		log_warn(j->ctx, "openai: %s; retrying in %ld ms", why, ms);
-		run_later(j, ms);
+	if (o == OPENAI_RETRYABLE &&
+	    worker_job_retry(&j->job, "openai", why, j->w->app->cfg.replies_max_attempts))
 		return;
-	}
 	if (o != OPENAI_TEXT || !*text) {
 		log_error(j->ctx, "openai: %s", why ? why : "empty reply");
 		free(text);
@@ -856,18 +794,16 @@ static void count_send_failure(const struct http_resp *resp, const char *err)
 static void on_sent(void *arg, const struct http_resp *resp, const char *err)
 {
 	struct job *j = arg;
-	if (worker_closing(j->w->loop)) {
-		job_free(j);
+	if (worker_job_closing(&j->job))
 		return;
-	}
 	switch (upstream_outcome(j, "graph", resp, err)) {
-	case UP_RETRYING: return;
-	case UP_FAILED:
+	case WORKER_UP_RETRYING: return;
+	case WORKER_UP_FAILED:
 		count_send_failure(resp, err);
 		j->failed_part = j->next_part;
 		go(j, STEP_RECORD);
 		return;
-	case UP_OK: break;
+	case WORKER_UP_OK: break;
 	}
 	char labels[64];
 	snprintf(labels, sizeof labels, "platform=\"%s\",direction=\"outbound\"",
@@ -924,10 +860,8 @@ static enum step first_step(struct job *j)
 static void on_offered(void *arg, bool offer)
 {
 	struct job *j = arg;
-	if (worker_closing(j->w->loop)) {
-		job_free(j);
+	if (worker_job_closing(&j->job))
 		return;
-	}
 	j->tools = offer;
 	go(j, j->openai_conversation_id ? STEP_RESPONSE : STEP_CONVERSATION);
 }
@@ -981,7 +915,7 @@ static void on_tools_done(void *arg, char *items)
 	struct job *j = arg;
 	if (worker_closing(j->w->loop) || !items) {
 		free(items);
-		job_free(j);
+		worker_job_free(&j->job);
 		return;
 	}
 	tools_answered(j, local_outputs(j, items));
@@ -1139,9 +1073,7 @@ static void start_job(void *ctx, const cJSON *o)
 	struct reply_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
-	j->next = w->jobs;
-	w->jobs = j;
-	worker_job_added(w->loop);
+	worker_job_add(w->loop, &j->job, j->ctx);
 	j->conversation_id = dup_field(o, "conversation_id");
 	j->customer = dup_field(o, "customer");
 	j->user_id = dup_field(o, "user_id");
@@ -1166,12 +1098,13 @@ static void start_job(void *ctx, const cJSON *o)
 	 * pass its checks, so both would store and send a reply to the same
 	 * messages. The earlier job goes on (it renews and releases the lease);
 	 * this one is dropped, the lease left as it is. */
-	for (struct job *o2 = w->jobs; o2; o2 = o2->next) {
+	for (struct job *o2 = (struct job *)worker_jobs(w->loop); o2;
+	     o2 = (struct job *)o2->job.next) {
 		if (o2 != j && o2->conversation_id && j->conversation_id &&
 		    strcmp(o2->conversation_id, j->conversation_id) == 0) {
 			log_warn(j->ctx, "claimed again while its earlier reply is still in "
 					 "progress here; the earlier one goes on");
-			job_free(j);
+			worker_job_free(&j->job);
 			return;
 		}
 	}
@@ -1182,7 +1115,7 @@ static void start_job(void *ctx, const cJSON *o)
 		metrics_add("parley_credit_refusals_total", NULL, 1);
 		count_reply("no_credits");
 		metrics_add("parley_replies_skipped_total", "reason=\"no_credits\"", 1);
-		job_free(j);
+		worker_job_free(&j->job);
 		return;
 	}
 	const char *skipped = cJSON_GetStringValue(cJSON_GetObjectItem(o, "skipped"));
@@ -1196,7 +1129,7 @@ static void start_job(void *ctx, const cJSON *o)
 		count_reply(skipped);
 		snprintf(labels, sizeof labels, "reason=\"%s\"", skipped);
 		metrics_add("parley_replies_skipped_total", labels, 1);
-		job_free(j);
+		worker_job_free(&j->job);
 		return;
 	}
 
@@ -1269,6 +1202,11 @@ static long notify_delay_ms(void *ctx)
 
 static void hand_back(void *ctx);
 
+static void run_job(struct worker_job *job)
+{
+	run((struct job *)job);
+}
+
 static const struct worker_ops ops = {
     .name = "replies",
     .step_prefix = "",
@@ -1286,6 +1224,8 @@ static const struct worker_ops ops = {
     .renew_sql = "SELECT parley_renew_reply_leases($1, $2::integer)",
     .lease_seconds = LEASE_SECONDS,
     .hand_back = hand_back,
+    .run_job = run_job,
+    .free_job = free_job,
 };
 
 /* A group-committed step: sql takes the worker's owner, then credits when
@@ -1346,7 +1286,7 @@ static void on_handed_back(void *arg, PGresult *res, const char *err)
 	 * the conversation, so whoever takes it next does not charge again. */
 	if (err)
 		log_warn(j->ctx, "handing back a claim failed: %s", err);
-	job_free(j);
+	worker_job_free(&j->job);
 }
 
 /* Shutdown: claimed jobs still waiting for a slot end their claims
@@ -1378,8 +1318,6 @@ void reply_worker_free(struct reply_worker *w)
 	/* Queued steps fail with "shutting down", which frees their jobs. */
 	db_batch_free(w->stores);
 	db_batch_free(w->finishes);
-	while (w->jobs)
-		job_free(w->jobs);
 	worker_free(w->loop);
 	free(w->tools_handoff);
 	free(w->tools_all);

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "retry.h"
 #include "xalloc.h"
 
 /* "host:pid:random", the lease owner a worker writes into its claims. */
@@ -135,6 +137,7 @@ struct worker {
 	bool closing;
 	struct worker_wake wake;
 	struct event *renew; /* keeps our leases alive while jobs run */
+	struct worker_job *jobs;
 };
 
 /*
@@ -305,19 +308,39 @@ const char *worker_owner_of(const struct worker *w)
 	return w->owner;
 }
 
-void worker_job_added(struct worker *w)
+void worker_job_add(struct worker *w, struct worker_job *job, const char *ctx)
 {
+	job->loop = w;
+	job->ctx = ctx;
+	job->next = w->jobs;
+	w->jobs = job;
 	w->active++;
 }
 
-void worker_job_removed(struct worker *w)
+struct worker_job *worker_jobs(const struct worker *w)
 {
-	w->active--;
+	return w->jobs;
 }
 
 int worker_active(const struct worker *w)
 {
 	return w->active;
+}
+
+void worker_job_free(struct worker_job *job)
+{
+	struct worker *w = job->loop;
+	for (struct worker_job **p = &w->jobs; *p; p = &(*p)->next) {
+		if (*p == job) {
+			*p = job->next;
+			break;
+		}
+	}
+	w->active--;
+	if (job->timer)
+		event_free(job->timer);
+	job->timer = NULL;
+	w->ops->free_job(job);
 }
 
 void worker_job_ended(struct worker *w, bool still_due)
@@ -326,6 +349,99 @@ void worker_job_ended(struct worker *w, bool still_due)
 		w->dry = false;
 	if (!w->closing && !w->dry)
 		claim(w);
+}
+
+void worker_job_done(struct worker_job *job, bool still_due)
+{
+	struct worker *w = job->loop;
+	worker_job_free(job);
+	worker_job_ended(w, still_due);
+}
+
+static void on_job_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker_job *job = arg;
+	job->loop->ops->run_job(job);
+}
+
+void worker_job_run_later(struct worker_job *job, long ms)
+{
+	worker_timer_in(&job->timer, job->loop->base, on_job_timer, job, ms);
+}
+
+bool worker_job_closing(struct worker_job *job)
+{
+	if (!job->loop->closing)
+		return false;
+	worker_job_free(job);
+	return true;
+}
+
+/* ---- a job's upstream calls ---------------------------------------------- */
+
+#define WORKER_CONNECT_TIMEOUT_MS 5000
+
+void worker_job_post(struct worker_job *job, struct http_client *http, const char *url,
+		     const char *bearer, const char *body, long timeout_ms, bool priority,
+		     http_done_cb cb)
+{
+	char *auth = xasprintf("Authorization: Bearer %s", bearer);
+	const char *headers[] = {auth, "Content-Type: application/json"};
+	struct http_req req = {
+	    .method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .n_headers = 2,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .connect_timeout_ms = WORKER_CONNECT_TIMEOUT_MS,
+	    .timeout_ms = timeout_ms,
+	    .priority = priority,
+	};
+	job->call_started = clock_mono();
+	http_request(http, &req, cb, job);
+	/* http_request copied what it needs. */
+	xfree_secret(auth);
+}
+
+enum worker_upstream worker_job_upstream(struct worker_job *job, const char *target,
+					 const struct http_resp *resp, const char *err,
+					 long max_attempts, char **why)
+{
+	worker_count_upstream(target, resp, err, clock_mono() - job->call_started);
+	enum retry_verdict verdict =
+	    retry_classify(resp->status, resp->err_kind, resp->body, resp->body_len);
+	if (verdict == RETRY_OK)
+		return WORKER_UP_OK;
+	*why = retry_error_message(resp->status, err, resp->body, resp->body_len);
+	if (verdict == RETRY_RETRYABLE && ++job->attempt < max_attempts) {
+		long ms = retry_delay_ms(job->attempt, err ? NULL : resp->retry_after,
+					 err ? NULL : resp->retry_after_ms, (unsigned)rand());
+		/* A server's retry-after is a minimum: a little margin keeps timer
+		 * and clock granularity from making the retry early. */
+		if (!err && (resp->retry_after || resp->retry_after_ms))
+			ms += 25;
+		log_warn(job->ctx, "%s attempt %d failed (%s); retrying in %ld ms", target,
+			 job->attempt, *why, ms);
+		free(*why);
+		*why = NULL;
+		worker_job_run_later(job, ms);
+		return WORKER_UP_RETRYING;
+	}
+	return WORKER_UP_FAILED;
+}
+
+bool worker_job_retry(struct worker_job *job, const char *target, const char *why,
+		      long max_attempts)
+{
+	if (++job->attempt >= max_attempts)
+		return false;
+	long ms = retry_delay_ms(job->attempt, NULL, NULL, (unsigned)rand());
+	log_warn(job->ctx, "%s: %s; retrying in %ld ms", target, why, ms);
+	worker_job_run_later(job, ms);
+	return true;
 }
 
 void worker_stop(struct worker *w)
@@ -354,6 +470,9 @@ void worker_free(struct worker *w)
 {
 	if (!w)
 		return;
+	w->closing = true;
+	while (w->jobs)
+		worker_job_free(w->jobs);
 	worker_wake_free(&w->wake);
 	event_free(w->renew);
 	free(w);
@@ -380,11 +499,13 @@ static enum worker_db_verdict worker_db_verdict(bool closing, const char *err, i
 	return WORKER_DB_RETRY;
 }
 
-enum worker_db_verdict worker_db_failed(struct worker *w, const char *ctx, const char *step,
-					int *tries, const char *err)
+enum worker_db_verdict worker_job_db_failed(struct worker_job *job, const char *step,
+					    const char *err)
 {
+	struct worker *w = job->loop;
+	const char *ctx = job->ctx;
 	const char *prefix = w->ops->step_prefix ? w->ops->step_prefix : "";
-	enum worker_db_verdict v = worker_db_verdict(w->closing, err, ++*tries);
+	enum worker_db_verdict v = worker_db_verdict(w->closing, err, ++job->db_tries);
 	switch (v) {
 	case WORKER_DB_DROP: break;
 	case WORKER_DB_REFUSED: {
@@ -403,5 +524,9 @@ enum worker_db_verdict worker_db_failed(struct worker *w, const char *ctx, const
 		log_warn(ctx, "%sstep %s failed, retrying: %s", prefix, step, err);
 		break;
 	}
+	if (v == WORKER_DB_DROP)
+		worker_job_free(job);
+	else if (v == WORKER_DB_RETRY)
+		worker_job_run_later(job, WORKER_DB_RETRY_MS);
 	return v;
 }
