@@ -16,4 +16,8 @@ void json_init(void);
 /* root printed without whitespace, then deleted; caller frees the text. */
 char *json_print(cJSON *root);
 
+/* A copy of o's string member key (case-sensitive), NULL when it is absent
+ * or not a string; caller frees. */
+char *json_dup_string(const cJSON *o, const char *key);
+
 #endif

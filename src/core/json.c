@@ -16,3 +16,9 @@ char *json_print(cJSON *root)
 	cJSON_Delete(root);
 	return s;
 }
+
+char *json_dup_string(const cJSON *o, const char *key)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return s ? xstrdup(s) : NULL;
+}

@@ -20,6 +20,7 @@
 #include "db.h"
 #include "event_sign.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "retry.h"
@@ -274,12 +275,6 @@ static void run(struct job *j)
 
 /* ---- claiming --------------------------------------------------------- */
 
-static char *dup_str(const cJSON *o, const char *key)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-	return s ? xstrdup(s) : NULL;
-}
-
 static void start_job(void *ctx, const cJSON *o)
 {
 	struct event_worker *w = ctx;
@@ -290,13 +285,13 @@ static void start_job(void *ctx, const cJSON *o)
 	j->delivery_id = xasprintf("%.0f", cJSON_GetNumberValue(id));
 	j->attempt = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "attempt"));
 	j->created = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "created"));
-	j->endpoint_id = dup_str(o, "endpoint_id");
-	j->url = dup_str(o, "url");
-	j->secret = dup_str(o, "secret");
-	j->previous = dup_str(o, "previous_secret");
-	j->event_id = dup_str(o, "event_id");
-	j->type = dup_str(o, "type");
-	j->body = dup_str(o, "body");
+	j->endpoint_id = json_dup_string(o, "endpoint_id");
+	j->url = json_dup_string(o, "url");
+	j->secret = json_dup_string(o, "secret");
+	j->previous = json_dup_string(o, "previous_secret");
+	j->event_id = json_dup_string(o, "event_id");
+	j->type = json_dup_string(o, "type");
+	j->body = json_dup_string(o, "body");
 	snprintf(j->ctx, sizeof j->ctx, "events endpoint=%s event=%s",
 		 j->endpoint_id ? j->endpoint_id : "?", j->event_id ? j->event_id : "?");
 	if (!j->url || !j->secret || !j->event_id || !j->type || !j->body) {

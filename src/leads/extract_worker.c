@@ -10,6 +10,7 @@
 #include "app.h"
 #include "db.h"
 #include "http_client.h"
+#include "json.h"
 #include "lead_extract.h"
 #include "log.h"
 #include "metrics.h"
@@ -298,12 +299,6 @@ static void run(struct job *j)
 
 /* ---- claiming --------------------------------------------------------- */
 
-static char *dup_field(const cJSON *o, const char *key)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-	return s ? xstrdup(s) : NULL;
-}
-
 static int int_field(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -317,8 +312,8 @@ static void start_job(void *ctx, const cJSON *o)
 	j->w = w;
 	worker_job_add(w->loop, &j->job, j->ctx);
 	set_gauge(w);
-	j->conversation_id = dup_field(o, "conversation_id");
-	j->user_id = dup_field(o, "user_id");
+	j->conversation_id = json_dup_string(o, "conversation_id");
+	j->user_id = json_dup_string(o, "user_id");
 	j->through = int_field(o, "through");
 	j->new_messages = int_field(o, "new_messages");
 	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s", j->conversation_id,

@@ -12,6 +12,7 @@
 #include "google_calendar.h"
 #include "google_tokens.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "meeting_args.h"
 #include "meeting_internal.h"
@@ -527,18 +528,12 @@ void meeting_booking_start(struct meeting_run *r, const char *arguments)
 	go(r, STEP_TOKEN);
 }
 
-static char *dup_field(cJSON *o, const char *key)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-	return s ? xstrdup(s) : NULL;
-}
-
 void meeting_booking_recover(struct meeting_tools *mt, const char *reservation)
 {
 	cJSON *o = cJSON_Parse(reservation);
 	if (!o)
 		return;
-	char *user = dup_field(o, "user_id"), *conv = dup_field(o, "conversation_id");
+	char *user = json_dup_string(o, "user_id"), *conv = json_dup_string(o, "conversation_id");
 	cJSON *epoch = cJSON_GetObjectItem(o, "start_epoch");
 	cJSON *dur = cJSON_GetObjectItem(o, "duration_minutes");
 	char ctx[160];
@@ -550,14 +545,14 @@ void meeting_booking_recover(struct meeting_tools *mt, const char *reservation)
 	r->recovery = true;
 	r->tool = MEETING_TOOL_BOOK;
 	mt->recovering++;
-	r->meeting_id = dup_field(o, "meeting_id");
-	r->event_id = dup_field(o, "google_event_id");
+	r->meeting_id = json_dup_string(o, "meeting_id");
+	r->event_id = json_dup_string(o, "google_event_id");
 	r->bk.start = cJSON_IsNumber(epoch) ? (time_t)epoch->valuedouble : 0;
 	r->bk.duration = cJSON_IsNumber(dur) ? (long)dur->valuedouble : 30;
-	r->bk.timezone = dup_field(o, "timezone");
-	r->bk.title = dup_field(o, "title");
-	r->bk.customer_name = dup_field(o, "customer_name");
-	r->bk.customer_email = dup_field(o, "customer_email");
+	r->bk.timezone = json_dup_string(o, "timezone");
+	r->bk.title = json_dup_string(o, "title");
+	r->bk.customer_name = json_dup_string(o, "customer_name");
+	r->bk.customer_email = json_dup_string(o, "customer_email");
 	cJSON_Delete(o);
 	/* Its process died after reserving, maybe after inserting: whether the
 	 * event exists is what the lookup is for. */

@@ -14,6 +14,7 @@
 #include "graph.h"
 #include "handoff_tool.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "meeting_tools.h"
 #include "metrics.h"
@@ -1062,29 +1063,23 @@ static void run(struct job *j)
 
 /* ---- claiming --------------------------------------------------------- */
 
-static char *dup_field(const cJSON *o, const char *key)
-{
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-	return s ? xstrdup(s) : NULL;
-}
-
 static void start_job(void *ctx, const cJSON *o)
 {
 	struct reply_worker *w = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
 	j->w = w;
 	worker_job_add(w->loop, &j->job, j->ctx);
-	j->conversation_id = dup_field(o, "conversation_id");
-	j->customer = dup_field(o, "customer");
-	j->user_id = dup_field(o, "user_id");
-	j->prompt_id = dup_field(o, "prompt_id");
-	j->channel = dup_field(o, "channel");
-	j->access_token = dup_field(o, "access_token");
-	j->openai_conversation_id = dup_field(o, "openai_conversation_id");
+	j->conversation_id = json_dup_string(o, "conversation_id");
+	j->customer = json_dup_string(o, "customer");
+	j->user_id = json_dup_string(o, "user_id");
+	j->prompt_id = json_dup_string(o, "prompt_id");
+	j->channel = json_dup_string(o, "channel");
+	j->access_token = json_dup_string(o, "access_token");
+	j->openai_conversation_id = json_dup_string(o, "openai_conversation_id");
 	j->charged = cJSON_IsTrue(cJSON_GetObjectItem(o, "charged"));
 	j->through = cJSON_GetObjectItem(o, "through")->valueint;
-	j->reply_token = dup_field(o, "reply_token");
-	char *platform = dup_field(o, "platform");
+	j->reply_token = json_dup_string(o, "reply_token");
+	char *platform = json_dup_string(o, "platform");
 	if (platform_from_name(platform, &j->platform) < 0)
 		j->platform = PLATFORM_WHATSAPP;
 	snprintf(j->ctx, sizeof j->ctx, "conv=%s tenant=%s platform=%s", j->conversation_id,
@@ -1149,8 +1144,8 @@ static void start_job(void *ctx, const cJSON *o)
 		j->parts = xcalloc(n_unsent, sizeof *j->parts);
 		cJSON_ArrayForEach(it, unsent)
 		{
-			j->parts[j->n_parts].message_id = dup_field(it, "message_id");
-			j->parts[j->n_parts].text = dup_field(it, "text");
+			j->parts[j->n_parts].message_id = json_dup_string(it, "message_id");
+			j->parts[j->n_parts].text = json_dup_string(it, "text");
 			j->n_parts++;
 		}
 		log_info(j->ctx, "resuming %zu unsent message(s)", n_unsent);

@@ -44,12 +44,29 @@ static void test_json_hooks(void **state)
 	assert_null(p); /* bad input is still reported, not an abort */
 }
 
+static void test_json_dup_string(void **state)
+{
+	(void)state;
+	cJSON *o = cJSON_Parse("{\"s\":\"text\",\"n\":1,\"S\":\"other\"}");
+	char *s = json_dup_string(o, "s");
+	assert_string_equal(s, "text");
+	free(s);
+	assert_null(json_dup_string(o, "n"));       /* not a string */
+	assert_null(json_dup_string(o, "missing")); /* absent */
+	s = json_dup_string(o, "S");                /* case-sensitive */
+	assert_string_equal(s, "other");
+	free(s);
+	assert_null(json_dup_string(NULL, "s"));
+	cJSON_Delete(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_strings),
 	    cmocka_unit_test(test_free_secret),
 	    cmocka_unit_test(test_json_hooks),
+	    cmocka_unit_test(test_json_dup_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
