@@ -147,6 +147,15 @@ int admin_no_object(struct admin_cmd *cmd, const char *what, const char *id, con
 PGresult *admin_object_exec(struct admin_cmd *cmd, const char *what, const char *sql, int n,
 			    const char *const *params, int *rc);
 
+/*
+ * A whole "WHAT ID [--tenant T]" command that runs one statement:
+ * admin_id_command, then sql with $1 the id and $2 the tenant through
+ * admin_object_exec. Returns ADMIN_GO with *id and *res (the caller
+ * PQclear-s it), or the exit status to return at once.
+ */
+int admin_id_exec(struct admin_cmd *cmd, int argc, char **argv, const char *what, const char *sql,
+		  const char **id, PGresult **res);
+
 /* Runs sql with its n params and prints every row it returns: a table, or
  * with --json an array of objects (admin_out.h). Returns the exit status. */
 int admin_print_rows(struct admin_cmd *cmd, const char *sql, int n, const char *const *params);

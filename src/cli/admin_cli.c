@@ -220,6 +220,18 @@ PGresult *admin_object_exec(struct admin_cmd *cmd, const char *what, const char 
 	return res;
 }
 
+int admin_id_exec(struct admin_cmd *cmd, int argc, char **argv, const char *what, const char *sql,
+		  const char **id, PGresult **res)
+{
+	const char *tenant;
+	int rc = admin_id_command(cmd, argc, argv, what, id, &tenant);
+	if (rc != ADMIN_GO)
+		return rc;
+	const char *p[] = {*id, tenant};
+	*res = admin_object_exec(cmd, what, sql, 2, p, &rc);
+	return *res ? ADMIN_GO : rc;
+}
+
 int admin_print_rows(struct admin_cmd *cmd, const char *sql, int n, const char *const *params)
 {
 	struct pgsync_error e;

@@ -271,13 +271,10 @@ static int conversation_pause(struct admin_cmd *cmd, int argc, char **argv)
  */
 static int conversation_resume(struct admin_cmd *cmd, int argc, char **argv)
 {
-	const char *tenant, *id;
-	int rc = admin_id_command(cmd, argc, argv, "conversation", &id, &tenant);
-	if (rc != ADMIN_GO)
-		return rc;
-	const char *p[] = {id, tenant};
-	PGresult *res = admin_object_exec(
-	    cmd, "conversation",
+	const char *id;
+	PGresult *res;
+	int rc = admin_id_exec(
+	    cmd, argc, argv, "conversation",
 	    "WITH k AS ("
 	    "  SELECT c.conversation_id, parley_resume_ai(c.conversation_id) AS r"
 	    "    FROM conversations c JOIN agents a USING (agent_id)"
@@ -285,8 +282,8 @@ static int conversation_resume(struct admin_cmd *cmd, int argc, char **argv)
 	    "SELECT conversation_id, (r->>'was_paused')::boolean AS was_paused,"
 	    "       (r->>'due')::boolean AS answering"
 	    "  FROM k",
-	    2, p, &rc);
-	if (!res)
+	    &id, &res);
+	if (rc != ADMIN_GO)
 		return rc;
 	if (cmd->json)
 		admin_out_json(stdout, admin_out_object(res, 0));

@@ -246,20 +246,16 @@ static int endpoint_list(struct admin_cmd *cmd, int argc, char **argv)
 /* remove, enable, disable, test, rotate-secret: ID [--tenant T]. */
 static int endpoint_remove(struct admin_cmd *cmd, int argc, char **argv)
 {
-	const char *id, *tenant;
-	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
-	if (rc != ADMIN_GO)
-		return rc;
-	const char *p[] = {id, tenant};
+	const char *id;
+	PGresult *res;
 	/* Its pending deliveries go with it (ON DELETE CASCADE); the events
 	 * stay for other endpoints and are pruned as usual. */
-	PGresult *res =
-	    admin_object_exec(cmd, "endpoint",
-			      "DELETE FROM event_endpoints"
-			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
-			      " RETURNING endpoint_id",
-			      2, p, &rc);
-	if (!res)
+	int rc = admin_id_exec(cmd, argc, argv, "endpoint",
+			       "DELETE FROM event_endpoints"
+			       " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
+			       " RETURNING endpoint_id",
+			       &id, &res);
+	if (rc != ADMIN_GO)
 		return rc;
 	PQclear(res);
 	if (cmd->json)
@@ -292,21 +288,17 @@ static int endpoint_enable(struct admin_cmd *cmd, int argc, char **argv)
 
 static int endpoint_disable(struct admin_cmd *cmd, int argc, char **argv)
 {
-	const char *id, *tenant;
-	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	const char *id;
+	PGresult *res;
+	int rc = admin_id_exec(cmd, argc, argv, "endpoint",
+			       "UPDATE event_endpoints"
+			       "   SET disabled_at = coalesce(disabled_at, now()),"
+			       "       disabled_reason = CASE WHEN disabled_at IS NULL"
+			       "           THEN 'disabled by an operator' ELSE disabled_reason END"
+			       " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
+			       " RETURNING endpoint_id",
+			       &id, &res);
 	if (rc != ADMIN_GO)
-		return rc;
-	const char *p[] = {id, tenant};
-	PGresult *res =
-	    admin_object_exec(cmd, "endpoint",
-			      "UPDATE event_endpoints"
-			      "   SET disabled_at = coalesce(disabled_at, now()),"
-			      "       disabled_reason = CASE WHEN disabled_at IS NULL"
-			      "           THEN 'disabled by an operator' ELSE disabled_reason END"
-			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)"
-			      " RETURNING endpoint_id",
-			      2, p, &rc);
-	if (!res)
 		return rc;
 	PQclear(res);
 	if (cmd->json)
@@ -319,18 +311,14 @@ static int endpoint_disable(struct admin_cmd *cmd, int argc, char **argv)
 
 static int endpoint_test(struct admin_cmd *cmd, int argc, char **argv)
 {
-	const char *id, *tenant;
-	int rc = admin_id_command(cmd, argc, argv, "endpoint", &id, &tenant);
+	const char *id;
+	PGresult *res;
+	int rc = admin_id_exec(cmd, argc, argv, "endpoint",
+			       "SELECT parley_emit_ping(endpoint_id),"
+			       "       disabled_at IS NOT NULL FROM event_endpoints"
+			       " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
+			       &id, &res);
 	if (rc != ADMIN_GO)
-		return rc;
-	const char *p[] = {id, tenant};
-	PGresult *res =
-	    admin_object_exec(cmd, "endpoint",
-			      "SELECT parley_emit_ping(endpoint_id),"
-			      "       disabled_at IS NOT NULL FROM event_endpoints"
-			      " WHERE endpoint_id = $1 AND ($2::text IS NULL OR user_id = $2)",
-			      2, p, &rc);
-	if (!res)
 		return rc;
 	bool disabled = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	if (cmd->json)
