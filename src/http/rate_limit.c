@@ -1,22 +1,24 @@
 #include "rate_limit.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xalloc.h"
 
-struct bucket {
-	struct bucket *next;
-	double tokens;
-	double at; /* when tokens was computed */
-	char key[];
+/* ---- the keys: what both limiters keep, at most max_keys ---- */
+
+/* The first member of a key's state (a bucket, a window); the key is
+ * stored after that state, in the same allocation. */
+struct entry {
+	struct entry *next;
+	const char *key;
 };
 
-struct rate_limit {
-	double burst, per_second;
+struct keys {
 	size_t max_keys, n_keys, n_slots;
-	struct bucket **slots;
+	struct entry **slots;
 };
 
 static uint64_t hash(const char *s)
@@ -27,16 +29,97 @@ static uint64_t hash(const char *s)
 	return h;
 }
 
+static void keys_init(struct keys *k, size_t max_keys)
+{
+	k->max_keys = max_keys ? max_keys : 1;
+	k->n_slots = 64;
+	while (k->n_slots < k->max_keys)
+		k->n_slots *= 2;
+	k->slots = xcalloc(k->n_slots, sizeof *k->slots);
+}
+
+static void keys_free(struct keys *k)
+{
+	for (size_t i = 0; i < k->n_slots; i++) {
+		struct entry *e = k->slots[i];
+		while (e) {
+			struct entry *next = e->next;
+			free(e);
+			e = next;
+		}
+	}
+	free(k->slots);
+}
+
+/* Drops the entries that idle says are as good as new. */
+static void keys_sweep(struct keys *k, bool (*idle)(struct entry *e, const void *arg),
+		       const void *arg)
+{
+	for (size_t i = 0; i < k->n_slots; i++) {
+		struct entry **p = &k->slots[i];
+		while (*p) {
+			struct entry *e = *p;
+			if (idle(e, arg)) {
+				*p = e->next;
+				free(e);
+				k->n_keys--;
+			} else {
+				p = &e->next;
+			}
+		}
+	}
+}
+
+/*
+ * key's entry; else a new one of size bytes, zeroed, when there is room
+ * (swept first when the table is full: *made tells the caller to set it
+ * up); else NULL.
+ */
+static struct entry *keys_get(struct keys *k, const char *key, size_t size,
+			      bool (*idle)(struct entry *e, const void *arg), const void *arg,
+			      bool *made)
+{
+	size_t slot = (size_t)(hash(key) & (k->n_slots - 1));
+	struct entry *e = k->slots[slot];
+	while (e && strcmp(e->key, key) != 0)
+		e = e->next;
+	*made = false;
+	if (e)
+		return e;
+	if (k->n_keys >= k->max_keys)
+		keys_sweep(k, idle, arg);
+	if (k->n_keys >= k->max_keys)
+		return NULL;
+	size_t len = strlen(key);
+	e = xcalloc(1, size + len + 1);
+	memcpy((char *)e + size, key, len + 1);
+	e->key = (char *)e + size;
+	e->next = k->slots[slot];
+	k->slots[slot] = e;
+	k->n_keys++;
+	*made = true;
+	return e;
+}
+
+/* ---- token buckets ---- */
+
+struct bucket {
+	struct entry e; /* first */
+	double tokens;
+	double at; /* when tokens was computed */
+};
+
+struct rate_limit {
+	double burst, per_second;
+	struct keys keys;
+};
+
 struct rate_limit *rate_limit_new(double burst, double per_second, size_t max_keys)
 {
 	struct rate_limit *rl = xcalloc(1, sizeof *rl);
 	rl->burst = burst < 1 ? 1 : burst;
 	rl->per_second = per_second > 0 ? per_second : 1e-9;
-	rl->max_keys = max_keys ? max_keys : 1;
-	rl->n_slots = 64;
-	while (rl->n_slots < rl->max_keys)
-		rl->n_slots *= 2;
-	rl->slots = xcalloc(rl->n_slots, sizeof *rl->slots);
+	keys_init(&rl->keys, max_keys);
 	return rl;
 }
 
@@ -44,15 +127,7 @@ void rate_limit_free(struct rate_limit *rl)
 {
 	if (!rl)
 		return;
-	for (size_t i = 0; i < rl->n_slots; i++) {
-		struct bucket *b = rl->slots[i];
-		while (b) {
-			struct bucket *next = b->next;
-			free(b);
-			b = next;
-		}
-	}
-	free(rl->slots);
+	keys_free(&rl->keys);
 	free(rl);
 }
 
@@ -66,44 +141,31 @@ static void refill(const struct rate_limit *rl, struct bucket *b, double now)
 	}
 }
 
-/* Drops the buckets that have refilled completely. */
-static void sweep(struct rate_limit *rl, double now)
+struct bucket_now {
+	struct rate_limit *rl;
+	double now;
+};
+
+/* A bucket that has refilled completely can go. */
+static bool bucket_idle(struct entry *e, const void *arg)
 {
-	for (size_t i = 0; i < rl->n_slots; i++) {
-		struct bucket **p = &rl->slots[i];
-		while (*p) {
-			struct bucket *b = *p;
-			refill(rl, b, now);
-			if (b->tokens >= rl->burst) {
-				*p = b->next;
-				free(b);
-				rl->n_keys--;
-			} else {
-				p = &b->next;
-			}
-		}
-	}
+	const struct bucket_now *bn = arg;
+	struct bucket *b = (struct bucket *)e;
+	refill(bn->rl, b, bn->now);
+	return b->tokens >= bn->rl->burst;
 }
 
 double rate_limit_take(struct rate_limit *rl, const char *key, double now)
 {
-	size_t slot = (size_t)(hash(key) & (rl->n_slots - 1));
-	struct bucket *b = rl->slots[slot];
-	while (b && strcmp(b->key, key) != 0)
-		b = b->next;
-	if (!b) {
-		if (rl->n_keys >= rl->max_keys)
-			sweep(rl, now);
-		if (rl->n_keys >= rl->max_keys)
-			return 1.0 / rl->per_second;
-		size_t len = strlen(key);
-		b = xmalloc(sizeof *b + len + 1);
-		memcpy(b->key, key, len + 1);
+	bool made;
+	struct bucket_now bn = {rl, now};
+	struct bucket *b =
+	    (struct bucket *)keys_get(&rl->keys, key, sizeof *b, bucket_idle, &bn, &made);
+	if (!b)
+		return 1.0 / rl->per_second;
+	if (made) {
 		b->tokens = rl->burst;
 		b->at = now;
-		b->next = rl->slots[slot];
-		rl->slots[slot] = b;
-		rl->n_keys++;
 	}
 	refill(rl, b, now);
 	if (b->tokens >= 1) {
@@ -124,18 +186,16 @@ double rate_limit_take(struct rate_limit *rl, const char *key, double now)
 #define WINDOW_N (RATE_WINDOW_SLOTS + 1)
 
 struct window {
-	struct window *next;
+	struct entry e; /* first */
 	long long newest;
 	long count[WINDOW_N];
 	long total;
-	char key[];
 };
 
 struct rate_window {
 	long limit;
 	double slice; /* seconds */
-	size_t max_keys, n_keys, n_slots;
-	struct window **slots;
+	struct keys keys;
 };
 
 struct rate_window *rate_window_new(long limit, double window, size_t max_keys)
@@ -143,11 +203,7 @@ struct rate_window *rate_window_new(long limit, double window, size_t max_keys)
 	struct rate_window *rw = xcalloc(1, sizeof *rw);
 	rw->limit = limit < 1 ? 1 : limit;
 	rw->slice = (window > 0 ? window : 1) / RATE_WINDOW_SLOTS;
-	rw->max_keys = max_keys ? max_keys : 1;
-	rw->n_slots = 64;
-	while (rw->n_slots < rw->max_keys)
-		rw->n_slots *= 2;
-	rw->slots = xcalloc(rw->n_slots, sizeof *rw->slots);
+	keys_init(&rw->keys, max_keys);
 	return rw;
 }
 
@@ -155,15 +211,7 @@ void rate_window_free(struct rate_window *rw)
 {
 	if (!rw)
 		return;
-	for (size_t i = 0; i < rw->n_slots; i++) {
-		struct window *w = rw->slots[i];
-		while (w) {
-			struct window *next = w->next;
-			free(w);
-			w = next;
-		}
-	}
-	free(rw->slots);
+	keys_free(&rw->keys);
 	free(rw);
 }
 
@@ -191,22 +239,12 @@ static void advance(struct window *w, long long now)
 	w->newest = now;
 }
 
-static void window_sweep(struct rate_window *rw, long long now)
+/* A window that has emptied can go (arg: the current slice). */
+static bool window_idle(struct entry *e, const void *arg)
 {
-	for (size_t i = 0; i < rw->n_slots; i++) {
-		struct window **p = &rw->slots[i];
-		while (*p) {
-			struct window *w = *p;
-			advance(w, now);
-			if (w->total == 0) {
-				*p = w->next;
-				free(w);
-				rw->n_keys--;
-			} else {
-				p = &w->next;
-			}
-		}
-	}
+	struct window *w = (struct window *)e;
+	advance(w, *(const long long *)arg);
+	return w->total == 0;
 }
 
 double rate_window_take(struct rate_window *rw, const char *key, double now)
@@ -214,23 +252,13 @@ double rate_window_take(struct rate_window *rw, const char *key, double now)
 	long long slice = (long long)(now / rw->slice);
 	if ((double)slice * rw->slice > now)
 		slice--; /* rounds down for negative times too */
-	size_t slot = (size_t)(hash(key) & (rw->n_slots - 1));
-	struct window *w = rw->slots[slot];
-	while (w && strcmp(w->key, key) != 0)
-		w = w->next;
-	if (!w) {
-		if (rw->n_keys >= rw->max_keys)
-			window_sweep(rw, slice);
-		if (rw->n_keys >= rw->max_keys)
-			return rw->slice;
-		size_t len = strlen(key);
-		w = xcalloc(1, sizeof *w + len + 1);
-		memcpy(w->key, key, len + 1);
+	bool made;
+	struct window *w =
+	    (struct window *)keys_get(&rw->keys, key, sizeof *w, window_idle, &slice, &made);
+	if (!w)
+		return rw->slice;
+	if (made)
 		w->newest = slice;
-		w->next = rw->slots[slot];
-		rw->slots[slot] = w;
-		rw->n_keys++;
-	}
 	advance(w, slice);
 	if (w->total < rw->limit) {
 		w->count[idx(w->newest)]++;

@@ -62,17 +62,17 @@ static void test_bounded_keys(void **state)
 		snprintf(key, sizeof key, "k%d", i);
 		assert_true(rate_limit_take(rl, key, 0) == 0);
 	}
-	assert_int_equal(rl->n_keys, 100);
+	assert_int_equal(rl->keys.n_keys, 100);
 	/* Full, and every bucket is still draining: new keys are refused. */
 	assert_true(rate_limit_take(rl, "new", 0) > 0);
 	for (int i = 0; i < 10000; i++) {
 		snprintf(key, sizeof key, "flood%d", i);
 		rate_limit_take(rl, key, 0.5);
 	}
-	assert_true(rl->n_keys <= 100);
+	assert_true(rl->keys.n_keys <= 100);
 	/* Later, refilled buckets are dropped and new keys get in. */
 	assert_true(rate_limit_take(rl, "new", 10.0) == 0);
-	assert_true(rl->n_keys <= 100);
+	assert_true(rl->keys.n_keys <= 100);
 	rate_limit_free(rl);
 }
 
@@ -147,10 +147,10 @@ static void test_window_bounded_keys(void **state)
 		assert_true(rate_window_take(rw, key, 0) == 0);
 	}
 	assert_true(rate_window_take(rw, "new", 1) > 0);
-	assert_int_equal(rw->n_keys, 50);
+	assert_int_equal(rw->keys.n_keys, 50);
 	/* Once the window has passed, idle keys make room. */
 	assert_true(rate_window_take(rw, "new", 62) == 0);
-	assert_int_equal(rw->n_keys, 1);
+	assert_int_equal(rw->keys.n_keys, 1);
 	/* Negative times (any monotonic origin) work too. */
 	assert_true(rate_window_take(rw, "neg", -5000.5) == 0);
 	rate_window_free(rw);
