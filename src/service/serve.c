@@ -183,6 +183,20 @@ static void watchdog_tick(evutil_socket_t fd, short what, void *arg)
 	sd_notify_send("WATCHDOG=1");
 }
 
+/* The claim loops of the workers that run (replies, extraction, events):
+ * how many, in loops. */
+static size_t worker_loops(const struct server *s, struct worker *loops[3])
+{
+	size_t n = 0;
+	if (s->app.replies)
+		loops[n++] = reply_worker_loop(s->app.replies);
+	if (s->app.extractions)
+		loops[n++] = extract_worker_loop(s->app.extractions);
+	if (s->app.events)
+		loops[n++] = event_worker_loop(s->app.events);
+	return n;
+}
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -190,12 +204,9 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	struct server *s = arg;
 	double now = clock_mono();
 	int left = http_server_in_flight();
-	if (s->app.replies)
-		left += worker_active(reply_worker_loop(s->app.replies));
-	if (s->app.extractions)
-		left += worker_active(extract_worker_loop(s->app.extractions));
-	if (s->app.events)
-		left += worker_active(event_worker_loop(s->app.events));
+	struct worker *loops[3];
+	for (size_t i = 0, n = worker_loops(s, loops); i < n; i++)
+		left += worker_active(loops[i]);
 	if (left == 0 || now - s->drain_started >= DRAIN_SECONDS) {
 		if (left)
 			log_warn("serve", "leaving with %d requests unanswered", left);
@@ -217,15 +228,12 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sd_notify_send("STOPPING=1\nSTATUS=stopping");
 	s->app.stopping = true;
 	http_server_stop_accepting(s->http);
-	if (s->app.replies)
-		worker_stop(reply_worker_loop(s->app.replies));
+	struct worker *loops[3];
+	for (size_t i = 0, n = worker_loops(s, loops); i < n; i++)
+		worker_stop(loops[i]);
 	/* Open polls are answered now (empty): they would otherwise hold the
 	 * drain for up to their whole wait. */
 	webchat_close(s->app.webchat);
-	if (s->app.extractions)
-		worker_stop(extract_worker_loop(s->app.extractions));
-	if (s->app.events)
-		worker_stop(event_worker_loop(s->app.events));
 	s->drain_started = clock_mono();
 	s->drain = event_new(s->app.base, -1, EV_PERSIST, drain_tick, s);
 	struct timeval tv = {0, 20000};
@@ -284,13 +292,10 @@ static void server_free(struct server *s)
 	 * and are picked up again: nothing is sent twice. Webhooks still
 	 * waiting for the database get their 503 while their requests are
 	 * alive, so the HTTP server goes last. */
-	if (s->app.replies)
-		worker_close(reply_worker_loop(s->app.replies));
+	struct worker *loops[3];
+	for (size_t i = 0, n = worker_loops(s, loops); i < n; i++)
+		worker_close(loops[i]);
 	webchat_close(s->app.webchat);
-	if (s->app.extractions)
-		worker_close(extract_worker_loop(s->app.extractions));
-	if (s->app.events)
-		worker_close(event_worker_loop(s->app.events));
 	meeting_tools_close(s->app.meetings);
 	http_client_free(s->app.upstream);
 	db_pool_free(s->app.db);
