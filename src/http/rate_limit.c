@@ -38,8 +38,11 @@ static void keys_init(struct keys *k, size_t max_keys)
 	k->slots = xcalloc(k->n_slots, sizeof *k->slots);
 }
 
+/* k may be NULL (the limiter is). */
 static void keys_free(struct keys *k)
 {
+	if (!k)
+		return;
 	for (size_t i = 0; i < k->n_slots; i++) {
 		struct entry *e = k->slots[i];
 		while (e) {
@@ -125,9 +128,7 @@ struct rate_limit *rate_limit_new(double burst, double per_second, size_t max_ke
 
 void rate_limit_free(struct rate_limit *rl)
 {
-	if (!rl)
-		return;
-	keys_free(&rl->keys);
+	keys_free(rl ? &rl->keys : NULL);
 	free(rl);
 }
 
@@ -209,9 +210,7 @@ struct rate_window *rate_window_new(long limit, double window, size_t max_keys)
 
 void rate_window_free(struct rate_window *rw)
 {
-	if (!rw)
-		return;
-	keys_free(&rw->keys);
+	keys_free(rw ? &rw->keys : NULL);
 	free(rw);
 }
 
