@@ -34,6 +34,26 @@ int cmd_endpoint(int argc, char **argv);
  */
 int cli_take_config(int *argc, char **argv, const char **path);
 
+/*
+ * The options of a command without the admin frame (capture, migrate,
+ * replay): -c/--config FILE into *path (cli_take_config), then the long
+ * options of opts (at most CLI_MAX_OPTS, ended by {0}): a value, or a flag
+ * when flag is set; and --help or -h. Operands are then argv[optind..].
+ * Returns CLI_GO; EXIT_OK after --help (usage on stdout); EXIT_USAGE after a
+ * bad option (usage on stderr, after getopt's message).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#define CLI_GO       (-1)
+#define CLI_MAX_OPTS 8
+struct cli_opt {
+	const char *name;
+	const char **value;
+	bool *flag;
+};
+int cli_options(int *argc, char **argv, const struct cli_opt *opts, void (*usage)(FILE *f),
+		const char **path);
+
 /* True when argv (after the command's name, up to "--") has --help or -h:
  * the command prints its usage on stdout and exits 0. */
 #include <stdbool.h>

@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,40 @@ int cli_take_config(int *argc, char **argv, const char **path)
 	argv[out] = NULL;
 	*argc = out;
 	return 0;
+}
+
+int cli_options(int *argc, char **argv, const struct cli_opt *opts, void (*usage)(FILE *f),
+		const char **path)
+{
+	if (cli_take_config(argc, argv, path) < 0)
+		return EXIT_USAGE;
+	/* opts in their order, then --help; an option's val is 256 + its index. */
+	struct option lo[CLI_MAX_OPTS + 2];
+	size_t n = 0;
+	for (; n < CLI_MAX_OPTS && opts[n].name; n++)
+		lo[n] =
+		    (struct option){opts[n].name, opts[n].flag ? no_argument : required_argument,
+				    NULL, 256 + (int)n};
+	lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[n + 1] = (struct option){0, 0, 0, 0};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(*argc, argv, "h", lo, NULL)) != -1) {
+		if (c >= 256 && (size_t)(c - 256) < n) {
+			const struct cli_opt *o = &opts[c - 256];
+			if (o->flag)
+				*o->flag = true;
+			else
+				*o->value = optarg;
+		} else if (c == 'h') {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	return CLI_GO;
 }
 
 bool cli_wants_help(int argc, char **argv)

@@ -36,28 +36,16 @@ static int write_body(const char *path, const char *body, size_t len)
 
 int cmd_capture(int argc, char **argv)
 {
-	const char *path = NULL;
-	if (cli_take_config(&argc, argv, &path) < 0)
-		return EXIT_USAGE;
-	const char *since = NULL, *until = NULL, *out = NULL;
-	static const struct option opts[] = {
-	    {"since", required_argument, NULL, 's'},
-	    {"until", required_argument, NULL, 'u'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0, 0, 0, 0},
+	const char *path = NULL, *since = NULL, *until = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+	    {"since", .value = &since},
+	    {"until", .value = &until},
+	    {"out", .value = &out},
+	    {0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': since = optarg; break;
-		case 'u': until = optarg; break;
-		case 'o': out = optarg; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_options(&argc, argv, opts, usage, &path);
+	if (rc != CLI_GO)
+		return rc;
 	if (!out || optind != argc) {
 		fprintf(stderr, "parley capture: %s\n",
 			out ? "unexpected argument" : "--out DIR is required");
@@ -68,7 +56,7 @@ int cmd_capture(int argc, char **argv)
 	struct config cfg = {0};
 	if (cli_load_config(path, CONFIG_NEED_DATABASE, &cfg) < 0)
 		return EXIT_USAGE;
-	int rc = EXIT_RUNTIME;
+	rc = EXIT_RUNTIME;
 	PGconn *conn = NULL;
 	PGresult *res = NULL;
 	if (mkdir(out, 0755) < 0 && errno != EEXIST) {

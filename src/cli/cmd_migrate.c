@@ -16,23 +16,14 @@ static void usage(FILE *f)
 int cmd_migrate(int argc, char **argv)
 {
 	const char *path = NULL;
-	if (cli_take_config(&argc, argv, &path) < 0)
-		return EXIT_USAGE;
 	bool status = false;
-	static const struct option opts[] = {
-	    {"status", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0, 0, 0, 0},
+	const struct cli_opt opts[] = {
+	    {"status", .flag = &status},
+	    {0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': status = true; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_options(&argc, argv, opts, usage, &path);
+	if (rc != CLI_GO)
+		return rc;
 	if (optind != argc) {
 		fprintf(stderr, "parley migrate: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
@@ -50,7 +41,7 @@ int cmd_migrate(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_RUNTIME;
 	}
-	int rc = EXIT_RUNTIME;
+	rc = EXIT_RUNTIME;
 	/* A session of its own (its advisory lock, SET client_min_messages):
 	 * database.listen_url, direct even when database.url is PgBouncer's. */
 	PGconn *conn = pgsync_connect(cfg.database_listen_url, "parley migrate", err, sizeof err);

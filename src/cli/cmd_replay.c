@@ -203,26 +203,15 @@ static void usage(FILE *f)
 
 int cmd_replay(int argc, char **argv)
 {
-	const char *path = NULL;
-	if (cli_take_config(&argc, argv, &path) < 0)
-		return EXIT_USAGE;
-	const char *url = NULL, *secret = NULL;
-	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"secret", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0, 0, 0, 0},
+	const char *path = NULL, *url = NULL, *secret = NULL;
+	const struct cli_opt opts[] = {
+	    {"url", .value = &url},
+	    {"secret", .value = &secret},
+	    {0},
 	};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'u': url = optarg; break;
-		case 's': secret = optarg; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
+	int rc = cli_options(&argc, argv, opts, usage, &path);
+	if (rc != CLI_GO)
+		return rc;
 	if (optind == argc) {
 		fprintf(stderr, "parley replay: no PATH given\n");
 		usage(stderr);
