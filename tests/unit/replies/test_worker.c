@@ -203,6 +203,118 @@ static void test_params(void **state)
 	assert_string_equal(p.v[WORKER_MAX_PARAMS - 1], "4");
 }
 
+/* ---- jobs: what the loop keeps of them ---- */
+
+struct test_job {
+	struct worker_job job; /* first, as in the workers */
+	char ctx[16];
+	int ran;
+};
+static int jobs_freed;
+
+static void test_run_job(struct worker_job *job)
+{
+	((struct test_job *)job)->ran++;
+}
+
+static void test_free_job(struct worker_job *job)
+{
+	jobs_freed++;
+	free(job);
+}
+
+static const struct worker_ops test_ops = {
+    .name = "test",
+    .run_job = test_run_job,
+    .free_job = test_free_job,
+};
+
+static struct test_job *new_job(struct worker *w)
+{
+	struct test_job *j = calloc(1, sizeof *j);
+	snprintf(j->ctx, sizeof j->ctx, "job");
+	worker_job_add(w, &j->job, j->ctx);
+	return j;
+}
+
+static void test_jobs(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	/* The loop without a database: only its job list and timers run. */
+	struct worker *w = calloc(1, sizeof *w);
+	w->ops = &test_ops;
+	w->base = base;
+	worker_wake_init(&w->wake, base, on_fire, NULL);
+	w->renew = event_new(base, -1, 0, on_fire, NULL);
+	jobs_freed = 0;
+	struct test_job *a = new_job(w), *b = new_job(w), *c = new_job(w);
+	assert_int_equal(worker_active(w), 3);
+	/* Newest first. */
+	assert_ptr_equal(worker_jobs(w), &c->job);
+	assert_ptr_equal(c->job.next, &b->job);
+	assert_ptr_equal(b->job.next, &a->job);
+	assert_ptr_equal(a->job.loop, w);
+	assert_string_equal(a->job.ctx, "job");
+
+	/* A step run again later runs from the loop, not from the call. */
+	worker_job_run_later(&b->job, 0);
+	assert_int_equal(b->ran, 0);
+	event_base_dispatch(base);
+	assert_int_equal(b->ran, 1);
+	assert_int_equal(a->ran + c->ran, 0);
+
+	/* Freed from the middle: unlisted, its timer with it. */
+	worker_job_run_later(&b->job, 60000);
+	worker_job_free(&b->job);
+	assert_int_equal(jobs_freed, 1);
+	assert_int_equal(worker_active(w), 2);
+	assert_ptr_equal(c->job.next, &a->job);
+	event_base_dispatch(base); /* nothing left pending */
+
+	/* A database step: a transient failure runs it again later, a
+	 * shutdown frees the job. */
+	assert_int_equal(worker_job_db_failed(&a->job, "step", DB_ERR_LOST), WORKER_DB_RETRY);
+	assert_int_equal(a->job.db_tries, 1);
+	assert_true(evtimer_pending(a->job.timer, NULL));
+	assert_int_equal(worker_job_db_failed(&c->job, "step", DB_ERR_SHUTDOWN), WORKER_DB_DROP);
+	assert_int_equal(jobs_freed, 2);
+	assert_ptr_equal(worker_jobs(w), &a->job);
+
+	/* Callbacks of a closing worker only free their jobs. */
+	struct test_job *d = new_job(w);
+	assert_false(worker_job_closing(&d->job));
+	worker_close(w);
+	assert_true(worker_job_closing(&d->job));
+	assert_int_equal(jobs_freed, 3);
+	/* worker_free frees what is left (a, its retry timer pending). */
+	worker_free(w);
+	assert_int_equal(jobs_freed, 4);
+	event_base_free(base);
+}
+
+static void test_job_retry(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct worker *w = calloc(1, sizeof *w);
+	w->ops = &test_ops;
+	w->base = base;
+	worker_wake_init(&w->wake, base, on_fire, NULL);
+	w->renew = event_new(base, -1, 0, on_fire, NULL);
+	jobs_freed = 0;
+	struct test_job *j = new_job(w);
+	/* Up to max_attempts in all: attempts 1 and 2 are retried, not 3. */
+	assert_true(worker_job_retry(&j->job, "openai", "bad answer", 3));
+	assert_int_equal(j->job.attempt, 1);
+	assert_true(worker_job_retry(&j->job, "openai", "bad answer", 3));
+	assert_false(worker_job_retry(&j->job, "openai", "bad answer", 3));
+	assert_int_equal(j->job.attempt, 3);
+	worker_free(w);
+	assert_int_equal(jobs_freed, 1);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +326,8 @@ int main(void)
 	    cmocka_unit_test(test_next_wake),
 	    cmocka_unit_test(test_db_verdict),
 	    cmocka_unit_test(test_params),
+	    cmocka_unit_test(test_jobs),
+	    cmocka_unit_test(test_job_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
