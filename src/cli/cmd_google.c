@@ -48,7 +48,9 @@ static const char STATE_SQL[] =
 									 "OR u.user_id = $1"
 									 " ORDER BY u.user_id";
 
-/* Prints the tenant's state: a line for a person, an object with --json. */
+/* Prints the Google state of tenant (of every tenant when NULL): an object
+ * (an array) with --json; for a person, said, or without it the state
+ * itself (its fields, or a table). */
 static int show_state(struct admin_cmd *cmd, const char *tenant, const char *said)
 {
 	struct pgsync_error e;
@@ -57,9 +59,13 @@ static int show_state(struct admin_cmd *cmd, const char *tenant, const char *sai
 	if (!res)
 		return admin_db_fail(cmd, &e);
 	if (cmd->json)
-		admin_out_json(stdout, admin_out_object(res, 0));
-	else
+		admin_out_json(stdout, tenant ? admin_out_object(res, 0) : admin_out_array(res));
+	else if (said)
 		printf("%s\n", said);
+	else if (tenant)
+		admin_out_fields(stdout, res, 0, 0);
+	else
+		admin_out_table(stdout, res, 0);
 	PQclear(res);
 	return EXIT_OK;
 }
@@ -152,19 +158,7 @@ static int google_status(struct admin_cmd *cmd, int argc, char **argv)
 	int rc = admin_tenant_command(cmd, argc, argv, false, &tenant);
 	if (rc != ADMIN_GO)
 		return rc;
-	struct pgsync_error e;
-	const char *p[] = {tenant};
-	PGresult *res = pgsync_exec(cmd->conn, STATE_SQL, 1, p, &e);
-	if (!res)
-		return admin_db_fail(cmd, &e);
-	if (cmd->json)
-		admin_out_json(stdout, tenant ? admin_out_object(res, 0) : admin_out_array(res));
-	else if (tenant)
-		admin_out_fields(stdout, res, 0, 0);
-	else
-		admin_out_table(stdout, res, 0);
-	PQclear(res);
-	return EXIT_OK;
+	return show_state(cmd, tenant, NULL);
 }
 
 static int google_disconnect(struct admin_cmd *cmd, int argc, char **argv)
