@@ -705,8 +705,9 @@ static cJSON *control_body(struct evhttp_request *req)
 }
 
 /* The controls beyond standin_control's; true when path was one. */
-static bool controls(struct fake *f, struct evhttp_request *req, const char *path)
+static bool controls(struct standin *st, struct evhttp_request *req, const char *path)
 {
+	struct fake *f = st->owner;
 	bool post = standin_is_post(req);
 	cJSON *doc, *busy, *out;
 	const cJSON *iv;
@@ -781,19 +782,14 @@ static bool controls(struct fake *f, struct evhttp_request *req, const char *pat
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
-	char *path = standin_path(req);
 	struct answer a = ANSWER_INIT;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char *cal = NULL, *id = NULL, *body;
+	char *cal = NULL, *id = NULL, *path, *body;
 	cJSON *entry, *doc = NULL;
 	size_t len;
 
-	if (controls(f, req, path) || standin_control(&f->s, req, path)) {
-		free(path);
+	if (!(entry = standin_begin(&f->s, req, controls, &path, &body, &len)))
 		return;
-	}
-	body = standin_body(req, &len);
-	entry = standin_record(&f->s, req, body, len);
 	if (!strcmp(path, "/token")) {
 		if (cmd == EVHTTP_REQ_POST)
 			token_endpoint(f, req, body, &a);
@@ -938,24 +934,15 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 
-	json_init();
-	struct fake f;
-	const char *listen = NULL, *log_path = NULL;
-	int rc;
+	struct fake f = {.s = {.stats = stats, .reset = reset, .check_step = check_step},
+			 .expires_in = 3599};
+	int rc = standin_setup(&f.s, "fake_google", argc, argv, opts, take_option, usage, &f);
 
-	memset(&f, 0, sizeof(f));
-	f.expires_in = 3599;
-	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
 	if (rc >= 0)
 		return rc;
-	f.s.name = "fake_google";
-	f.s.owner = &f;
-	f.s.stats = stats;
-	f.s.reset = reset;
-	f.s.check_step = check_step;
 	f.revoked = cJSON_CreateArray();
 	f.calendars = cJSON_CreateObject();
-	rc = standin_serve(&f.s, listen, log_path, handle, &f);
+	rc = standin_serve(&f.s, handle, &f);
 	free_tokens(&f);
 	cJSON_Delete(f.revoked);
 	cJSON_Delete(f.calendars);

@@ -391,26 +391,7 @@ static char *digits_of(const char *to)
  * stay for sends, so scripts written for sends are not used up by signals. */
 static cJSON *take_signal_step(struct fake *f)
 {
-	cJSON *step;
-	int i = 0;
-
-	cJSON_ArrayForEach(step, f->s.script)
-	{
-		const char *for_ = json_str(step, "for");
-		cJSON *times;
-
-		if (!for_ || strcmp(for_, "signals") != 0) {
-			i++;
-			continue;
-		}
-		times = cJSON_GetObjectItemCaseSensitive(step, "times");
-		if (cJSON_IsNumber(times) && times->valuedouble > 1) {
-			cJSON_SetNumberValue(times, times->valuedouble - 1);
-			return cJSON_Duplicate(step, true);
-		}
-		return cJSON_DetachItemFromArray(f->s.script, i);
-	}
-	return NULL;
+	return standin_take_step_for(&f->s, "signals", "", false);
 }
 
 static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
@@ -746,19 +727,13 @@ static char *send_path_account(const char *path)
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
-	char *path = standin_path(req);
 	struct answer a = ANSWER_INIT;
-	char *account, *msg;
+	char *account, *msg, *path, *body;
 	size_t len;
-	char *body;
 	cJSON *entry;
 
-	if (standin_control(&f->s, req, path)) {
-		free(path);
+	if (!(entry = standin_begin(&f->s, req, NULL, &path, &body, &len)))
 		return;
-	}
-	body = standin_body(req, &len);
-	entry = standin_record(&f->s, req, body, len);
 	account = send_path_account(path);
 	json_add_str_or_null(entry, "account_id", account);
 	if (!account || !standin_is_post(req))
@@ -872,21 +847,12 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 
-	json_init();
-	struct fake f;
-	const char *listen = NULL, *log_path = NULL;
-	int rc;
+	struct fake f = {.s = {.stats = stats, .reset = reset, .check_step = check_step}};
+	int rc = standin_setup(&f.s, "fake_graph", argc, argv, opts, take_option, usage, &f);
 
-	memset(&f, 0, sizeof(f));
-	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
 	if (rc >= 0)
 		return rc;
-	f.s.name = "fake_graph";
-	f.s.owner = &f;
-	f.s.stats = stats;
-	f.s.reset = reset;
-	f.s.check_step = check_step;
-	rc = standin_serve(&f.s, listen, log_path, handle, &f);
+	rc = standin_serve(&f.s, handle, &f);
 	libevent_global_shutdown();
 	return rc;
 }
