@@ -110,9 +110,6 @@ static void test_empty_array(void **state)
 
 /* ---- callbacks ---- */
 
-/* No server: connecting to 127.0.0.1:1 is refused. */
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
-
 struct outcome {
 	bool returned; /* set after db_batch_add returned */
 	int calls;
