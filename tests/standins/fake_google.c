@@ -354,6 +354,15 @@ static void add_interval(cJSON *arr, time_t s, time_t e)
 	cJSON_AddItemToArray(arr, iv);
 }
 
+/* Whether end comes after start; if not, answers 400 timeRangeEmpty. */
+static bool range_ok(time_t start, time_t end, struct answer *a)
+{
+	if (end > start)
+		return true;
+	google_error(a, 400, "calendar", "timeRangeEmpty", "The specified time range is empty.");
+	return false;
+}
+
 static void freebusy(struct fake *f, const cJSON *doc, struct answer *a)
 {
 	time_t from, to, s, e;
@@ -364,11 +373,8 @@ static void freebusy(struct fake *f, const cJSON *doc, struct answer *a)
 		google_error(a, 400, "global", "badRequest", "Bad Request");
 		return;
 	}
-	if (to <= from) {
-		google_error(a, 400, "calendar", "timeRangeEmpty",
-			     "The specified time range is empty.");
+	if (!range_ok(from, to, a))
 		return;
-	}
 	if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) > 50) {
 		google_error(a, 400, "global", "required", "Required");
 		return;
@@ -511,11 +517,8 @@ static void insert(struct fake *f, struct evhttp_request *req, const char *cal_i
 		google_error(a, 400, "global", "required", "Missing time.");
 		return;
 	}
-	if (e <= s) {
-		google_error(a, 400, "calendar", "timeRangeEmpty",
-			     "The specified time range is empty.");
+	if (!range_ok(s, e, a))
 		return;
-	}
 	if (json_has(doc, "id") && (!id || !base32hex_id(id))) {
 		google_error(a, 400, "global", "invalid", "Invalid resource id value.");
 		return;
@@ -916,11 +919,8 @@ static int take_option(void *owner, int c, const char *arg)
 	case 'i': f->client_id = arg; break;
 	case 's': f->client_secret = arg; break;
 	case 'e':
-		if ((f->expires_in = standin_count(arg)) < 0) {
-			fprintf(stderr, "fake_google: --expires-in wants seconds\n");
-			return 2;
-		}
-		break;
+		return standin_count(arg, &f->expires_in,
+				     "fake_google: --expires-in wants seconds");
 	}
 	return 0;
 }

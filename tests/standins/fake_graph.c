@@ -394,6 +394,19 @@ static cJSON *take_signal_step(struct fake *f)
 	return standin_take_step_for(&f->s, "signals", "", false);
 }
 
+/* A valid signal: the next signals step applies when there is one (body is
+ * freed); else 200 with body, and the signal counts. */
+static void answer_signal(struct fake *f, struct answer *a, enum platform p, cJSON *body)
+{
+	a->step = take_signal_step(f);
+	if (apply_step(f, a, p, a->step)) {
+		cJSON_Delete(body);
+		return;
+	}
+	answer_json(a, 200, body);
+	f->signals++;
+}
+
 static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
 {
 	const cJSON *typing = cJSON_GetObjectItemCaseSensitive(doc, "typing_indicator");
@@ -408,13 +421,9 @@ static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
 		invalid_param(f, a, WA, NULL, "Param typing_indicator['type'] must be \"text\".");
 		return;
 	}
-	a->step = take_signal_step(f);
-	if (apply_step(f, a, WA, a->step))
-		return;
 	ok = cJSON_CreateObject();
 	cJSON_AddBoolToObject(ok, "success", true);
-	answer_json(a, 200, ok);
-	f->signals++;
+	answer_signal(f, a, WA, ok);
 }
 
 /* Instagram's sender action (no "message"): mark_seen, typing_on, typing_off. */
@@ -438,13 +447,9 @@ static void sender_action(struct fake *f, const cJSON *doc, struct answer *a)
 			      NULL);
 		return;
 	}
-	a->step = take_signal_step(f);
-	if (apply_step(f, a, IG, a->step))
-		return;
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "recipient_id", id);
-	answer_json(a, 200, out);
-	f->signals++;
+	answer_signal(f, a, IG, out);
 }
 
 /*

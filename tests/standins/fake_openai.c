@@ -1972,11 +1972,8 @@ static int take_option(void *owner, int c, const char *arg)
 			return 2;
 		break;
 	case 'd':
-		if ((f->delay_ms = standin_count(arg)) < 0) {
-			fprintf(stderr, "fake_openai: --delay-ms wants milliseconds\n");
-			return 2;
-		}
-		break;
+		return standin_count(arg, &f->delay_ms,
+				     "fake_openai: --delay-ms wants milliseconds");
 	}
 	return 0;
 }

@@ -976,15 +976,19 @@ STANDIN_FN int standin_setup(struct standin *s, const char *name, int argc, char
 	return rc;
 }
 
-/* An option's value as a whole number from 0; -1 when it is not one. */
-STANDIN_FN long standin_count(const char *arg)
+/* *out = an option's value, a whole number from 0: 0; when it is not one,
+ * 2 after saying why on stderr. */
+STANDIN_FN int standin_count(const char *arg, long *out, const char *why)
 {
 	char *end;
-	long v;
 
 	errno = 0;
-	v = strtol(arg, &end, 10);
-	return errno || *end || end == arg || v < 0 ? -1 : v;
+	*out = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || *out < 0) {
+		fprintf(stderr, "%s\n", why);
+		return 2;
+	}
+	return 0;
 }
 
 /* The end of main(): serves until SIGTERM or SIGINT, then frees s. Returns
