@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "platform.h"
+#include "../unit_main.h"
 
 static void test_names(void **state)
 {
@@ -31,11 +32,8 @@ static void test_from_name(void **state)
 	assert_int_equal(platform_from_name(NULL, &p), -1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_from_name),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_names),
+    cmocka_unit_test(test_from_name),
+};
+UNIT_MAIN(tests)

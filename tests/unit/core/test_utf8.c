@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "../unit_main.h"
 
 /* Whether s[0..len) is well-formed UTF-8 (NUL bytes count as characters),
  * by utf8_seq alone. */
@@ -199,19 +200,16 @@ static void test_cut_chars(void **state)
 	assert_int_equal(utf8_cut_chars("abcdef", 3, 5), 3);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_well_formed_lengths),
-	    cmocka_unit_test(test_overlongs),
-	    cmocka_unit_test(test_surrogates),
-	    cmocka_unit_test(test_beyond_unicode),
-	    cmocka_unit_test(test_truncated_and_stray),
-	    cmocka_unit_test(test_decode),
-	    cmocka_unit_test(test_valid_and_valid_chars),
-	    cmocka_unit_test(test_count),
-	    cmocka_unit_test(test_cut_bytes),
-	    cmocka_unit_test(test_cut_chars),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_well_formed_lengths),
+    cmocka_unit_test(test_overlongs),
+    cmocka_unit_test(test_surrogates),
+    cmocka_unit_test(test_beyond_unicode),
+    cmocka_unit_test(test_truncated_and_stray),
+    cmocka_unit_test(test_decode),
+    cmocka_unit_test(test_valid_and_valid_chars),
+    cmocka_unit_test(test_count),
+    cmocka_unit_test(test_cut_bytes),
+    cmocka_unit_test(test_cut_chars),
+};
+UNIT_MAIN(tests)

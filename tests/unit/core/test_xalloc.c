@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "xalloc.h"
+#include "../unit_main.h"
 
 static void test_strings(void **state)
 {
@@ -44,12 +45,9 @@ static void test_json_hooks(void **state)
 	assert_null(p); /* bad input is still reported, not an abort */
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_free_secret),
-	    cmocka_unit_test(test_json_hooks),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_strings),
+    cmocka_unit_test(test_free_secret),
+    cmocka_unit_test(test_json_hooks),
+};
+UNIT_MAIN(tests)

@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "../loop_run.h"
+#include "../unit_main.h"
 
 /* What one query's callback saw. */
 struct outcome {
@@ -143,13 +144,10 @@ static void test_query_during_free_is_refused(void **state)
 	event_base_free(base);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_unavailable_arrives_after_the_call),
-	    cmocka_unit_test(test_query_from_a_failure_callback),
-	    cmocka_unit_test(test_free_delivers_pending_failures_once),
-	    cmocka_unit_test(test_query_during_free_is_refused),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_unavailable_arrives_after_the_call),
+    cmocka_unit_test(test_query_from_a_failure_callback),
+    cmocka_unit_test(test_free_delivers_pending_failures_once),
+    cmocka_unit_test(test_query_during_free_is_refused),
+};
+UNIT_MAIN(tests)

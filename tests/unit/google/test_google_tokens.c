@@ -17,6 +17,7 @@
 #include "app.h"
 #include "google_tokens.h"
 #include "../loop_run.h"
+#include "../unit_main.h"
 
 struct outcome {
 	bool returned; /* set after google_tokens_get returned */
@@ -123,14 +124,10 @@ static void test_free_delivers_refusals_once(void **state)
 	assert_ptr_equal(r.second.err, GOOGLE_ERR_UNAVAILABLE);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_database_unavailable_arrives_after_the_call, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_closed_refusal_arrives_after_the_call, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_free_delivers_refusals_once, setup, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_database_unavailable_arrives_after_the_call, setup,
+				    teardown),
+    cmocka_unit_test_setup_teardown(test_closed_refusal_arrives_after_the_call, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_free_delivers_refusals_once, setup, teardown),
+};
+UNIT_MAIN(tests)

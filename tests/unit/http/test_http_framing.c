@@ -12,6 +12,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/http/http_framing.c"
+#include "../unit_main.h"
 
 /* The limit the tests' router gives: /big 100 bytes, anything else 10. */
 static uint64_t limit(void *ctx, const char *target, size_t len)
@@ -250,17 +251,14 @@ static void test_parse_head(void **state)
 	assert_false(h.chunked);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_requests_pass_whole),
-	    cmocka_unit_test(test_incomplete_is_held),
-	    cmocka_unit_test(test_length_over_limit_refused_at_head),
-	    cmocka_unit_test(test_chunked_cut_at_limit),
-	    cmocka_unit_test(test_trailers_dropped),
-	    cmocka_unit_test(test_ambiguous_framing_refused),
-	    cmocka_unit_test(test_head_size_capped),
-	    cmocka_unit_test(test_parse_head),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_requests_pass_whole),
+    cmocka_unit_test(test_incomplete_is_held),
+    cmocka_unit_test(test_length_over_limit_refused_at_head),
+    cmocka_unit_test(test_chunked_cut_at_limit),
+    cmocka_unit_test(test_trailers_dropped),
+    cmocka_unit_test(test_ambiguous_framing_refused),
+    cmocka_unit_test(test_head_size_capped),
+    cmocka_unit_test(test_parse_head),
+};
+UNIT_MAIN(tests)

@@ -23,6 +23,7 @@
  * here without being exported. */
 #include "../../../src/ingest/ingest_batch.c"
 #include "../loop_run.h"
+#include "../unit_main.h"
 
 static void test_a_quarter_of_the_pool(void **state)
 {
@@ -165,18 +166,12 @@ static void test_after_close_of_a_used_batcher_too(void **state)
 	assert_int_equal(first.calls, 1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_a_quarter_of_the_pool),
-	    cmocka_unit_test(test_at_least_one),
-	    cmocka_unit_test_setup_teardown(test_unavailable_arrives_after_the_call, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_close_answers_what_waits_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_after_close_submit_returns_the_refusal, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_after_close_of_a_used_batcher_too, setup,
-					    teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_quarter_of_the_pool),
+    cmocka_unit_test(test_at_least_one),
+    cmocka_unit_test_setup_teardown(test_unavailable_arrives_after_the_call, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_close_answers_what_waits_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_after_close_submit_returns_the_refusal, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_after_close_of_a_used_batcher_too, setup, teardown),
+};
+UNIT_MAIN(tests)
