@@ -122,19 +122,23 @@ static void test_truncated_and_stray(void **state)
 static void test_decode(void **state)
 {
 	(void)state;
+	static const struct {
+		const char *s; /* one character of strlen(s) bytes */
+		uint32_t cp;
+	} cases[] = {
+	    {"A", 0x41},
+	    {"\xc2\x85", 0x85},
+	    {"\xc3\xa9", 0xe9},
+	    {"\xe2\x80\xa6", 0x2026},
+	    {"\xf0\x9f\x98\x80", 0x1f600},
+	    {"\xf4\x8f\xbf\xbf", 0x10ffff},
+	};
 	uint32_t cp = 0;
-	assert_int_equal(utf8_decode("A", 1, &cp), 1);
-	assert_int_equal(cp, 0x41);
-	assert_int_equal(utf8_decode("\xc2\x85", 2, &cp), 2);
-	assert_int_equal(cp, 0x85);
-	assert_int_equal(utf8_decode("\xc3\xa9", 2, &cp), 2);
-	assert_int_equal(cp, 0xe9);
-	assert_int_equal(utf8_decode("\xe2\x80\xa6", 3, &cp), 3);
-	assert_int_equal(cp, 0x2026);
-	assert_int_equal(utf8_decode("\xf0\x9f\x98\x80", 4, &cp), 4);
-	assert_int_equal(cp, 0x1f600);
-	assert_int_equal(utf8_decode("\xf4\x8f\xbf\xbf", 4, &cp), 4);
-	assert_int_equal(cp, 0x10ffff);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].s);
+		assert_int_equal(utf8_decode(cases[i].s, n, &cp), n);
+		assert_int_equal(cp, cases[i].cp);
+	}
 	cp = 7;
 	assert_int_equal(utf8_decode("\xed\xa0\x80", 3, &cp), 0);
 	assert_int_equal(cp, 7); /* untouched when ill-formed */

@@ -59,37 +59,43 @@ static char *handed(struct run *r)
 	return s;
 }
 
-static void expect_passed(const char *text, unsigned complete)
+/*
+ * Feeds text in pieces of each size of steps (ending with 0): passed (status
+ * 0) when all of it is handed on, complete requests counted and nothing
+ * refused; else refused with status after want_handed, the input used up.
+ */
+static void expect_framing(const char *text, const size_t *steps, int status,
+			   const char *want_handed, unsigned complete)
 {
-	static const size_t steps[] = {1, 2, 7, 100000};
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+	for (; *steps; steps++) {
 		struct run r;
 		run_init(&r);
-		feed(&r, text, steps[i]);
+		feed(&r, text, *steps);
 		char *got = handed(&r);
-		assert_string_equal(got, text);
-		assert_int_equal(r.f.complete, complete);
-		assert_int_equal(r.f.refused_at, 0);
+		assert_string_equal(got, want_handed);
+		if (status) {
+			assert_int_equal(r.f.status, status);
+			assert_int_equal(r.f.refused_at, r.f.complete);
+			assert_int_equal(evbuffer_get_length(r.src), 0);
+		} else {
+			assert_int_equal(r.f.complete, complete);
+			assert_int_equal(r.f.refused_at, 0);
+		}
 		free(got);
 		run_free(&r);
 	}
 }
 
+static void expect_passed(const char *text, unsigned complete)
+{
+	static const size_t steps[] = {1, 2, 7, 100000, 0};
+	expect_framing(text, steps, 0, text, complete);
+}
+
 static void expect_refused(const char *text, int status, const char *want_handed)
 {
-	static const size_t steps[] = {1, 3, 100000};
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		struct run r;
-		run_init(&r);
-		feed(&r, text, steps[i]);
-		char *got = handed(&r);
-		assert_string_equal(got, want_handed);
-		assert_int_equal(r.f.status, status);
-		assert_int_equal(r.f.refused_at, r.f.complete);
-		assert_int_equal(evbuffer_get_length(r.src), 0);
-		free(got);
-		run_free(&r);
-	}
+	static const size_t steps[] = {1, 3, 100000, 0};
+	expect_framing(text, steps, status, want_handed, 0);
 }
 
 static void test_requests_pass_whole(void **state)
