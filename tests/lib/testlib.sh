@@ -283,7 +283,7 @@ wait_for() { WAIT_SECONDS=${4:-10} wait_until "$3" sql "$1" "$2"; }
 # WIDGET, also the webchat channel pn-web of that widget id and its agent
 # ag-web.
 seed_channels() {
-	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL
+	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL || return 1
 INSERT INTO users (user_id, email, company_name) VALUES ('acme', 'ops@acme.test', 'Acme');
 INSERT INTO credits (user_id, remaining_credits) VALUES ('acme', 100);
 INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
