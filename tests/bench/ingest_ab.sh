@@ -23,32 +23,13 @@ SECS=${AB_SECONDS:-5}
 CONN=${AB_CONNS:-8}
 BATCH=${AB_BATCH:-32}
 CUSTOMERS=${AB_CUSTOMERS:-1000}
-export TEST_TMP
-TEST_TMP=$(mktemp -d /tmp/parley-ab.XXXXXX)
-chmod 755 "$TEST_TMP"
-. "$here/../lib/testlib.sh"
+. "$here/lib.sh"
+bench_init ab parley-ab
 PGBENCH=${PGBENCH:-$PG_BIN/pgbench}
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench)
 TCK=$(getconf CLK_TCK)
-trap 'pg_stop; rm -rf "$TEST_TMP"' EXIT
 
 pg_start || exit 1
-PM=$(head -1 "$PG_ROOT/data/postmaster.pid")
-tcp_dsn() { echo "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1"; }
-
-# The cluster's CPU in ticks: postmaster and live children, plus the
-# children it reaped.
-pg_cpu() {
-	local acc=0 p line f
-	for p in "$PM" $(pgrep -P "$PM"); do
-		read -r line 2>/dev/null <"/proc/$p/stat" || continue
-		line=${line##*) }
-		read -r -a f <<<"$line"
-		acc=$((acc + f[11] + f[12]))
-		[ "$p" = "$PM" ] && acc=$((acc + f[13] + f[14]))
-	done
-	echo "$acc"
-}
 wal() { sql "$PG_ADMIN_DSN" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, wal_fpi FROM pg_stat_wal"; }
 
 NBATCH=$((ROUNDS * SECS * 450 + 100))
@@ -60,21 +41,7 @@ for side in a b; do
 	"$bin" migrate -c "$conf" >"$TEST_TMP/migrate-$side.out" 2>&1 || { cat "$TEST_TMP/migrate-$side.out" >&2; exit 1; }
 	seed_channels "$(tcp_dsn ab_$side)" || exit 1
 	echo "ab: $side = $bin: building $NBATCH batches of $BATCH"
-	psql -X -q -v ON_ERROR_STOP=1 "$(tcp_dsn ab_$side)" <<SQL || exit 1
-CREATE TABLE bench_batches (id bigint PRIMARY KEY, objects text[], events jsonb[], raws bytea[]);
-CREATE SEQUENCE bench_batch_seq;
-INSERT INTO bench_batches
-SELECT b, array_agg('whatsapp_business_account'::text),
-       array_agg(jsonb_build_array(jsonb_build_object('t', 'm', 'platform', 'whatsapp',
-          'channel', '106540352242922', 'customer', '3161' || lpad(k::text, 7, '0'),
-          'id', 'wamid.HBgLab' || b || '.' || g, 'kind', 'text',
-          'text', 'Hi! Do you have the blue jacket in size M?',
-          'name', 'Customer ' || k, 'ts', 1767261660000, 'reply', true, 'echo', false)) ORDER BY g),
-       array_agg(convert_to('{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Customer ' || k || '"},"wa_id":"3161' || lpad(k::text, 7, '0') || '"}],"messages":[{"from":"3161' || lpad(k::text, 7, '0') || '","id":"wamid.HBgLab' || b || '.' || g || '","timestamp":"1767261660","type":"text","text":{"body":"Hi! Do you have the blue jacket in size M?"}}]},"field":"messages"}]}]}', 'UTF8') ORDER BY g)
-  FROM generate_series(1, $NBATCH) b, generate_series(1, $BATCH) g,
-       LATERAL (SELECT (hashint8(b * 1000 + g) & 2147483647) % $CUSTOMERS AS k) c
- GROUP BY b;
-SQL
+	bench_batches "$(tcp_dsn ab_$side)" "$NBATCH" "$BATCH" "$CUSTOMERS" ab || exit 1
 done
 cat >"$TEST_TMP/ingest.sql" <<'SQL'
 SELECT count(*) FROM bench_batches b, unnest(parley_ingest_batch(b.objects, b.events, b.raws, 600000))

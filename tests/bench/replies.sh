@@ -9,25 +9,15 @@
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
-: "${PARLEY_BIN:?run through make bench}"
-: "${PARLEY_BUILD:?run through make bench}"
-export TEST_TMP
-TEST_TMP=$(mktemp -d /tmp/parley-rbench.XXXXXX)
-chmod 755 "$TEST_TMP"
-. "$here/../lib/testlib.sh"
+. "$here/lib.sh"
+bench_build bench
+bench_init bench parley-rbench
 N=${REPLY_CONVERSATIONS:-2000}
 DELAY=${REPLY_OPENAI_MS:-1000}
 INFLIGHT=${REPLY_MAX_IN_FLIGHT:-1000}
 
 PARLEY_PID= OPENAI_PID= GRAPH_PID=
-cleanup() {
-	for p in $PARLEY_PID $OPENAI_PID $GRAPH_PID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	pg_stop
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$TEST_TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_PID_VARS="PARLEY_PID OPENAI_PID GRAPH_PID"
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 echo "bench: reply drain: $N conversations, OpenAI ${DELAY} ms per response, max_in_flight $INFLIGHT"
@@ -67,12 +57,9 @@ SQL
 # BENCH_TRACE=1: CPU (ms) of PostgreSQL's processes and the stand-ins since
 # a mark, to tell where the time of the drain went.
 trace_cpu() {
-	local pm ps p
-	pm=$(head -1 "$PG_ROOT/data/postmaster.pid")
-	ps=$(for p in $pm $(pgrep -P "$pm"); do echo "/proc/$p/stat"; done)
-	# shellcheck disable=SC2086
-	awk -v mark="${1:-}" -v tck="$(getconf CLK_TCK)" '{ s += $14 + $15 + $16 + $17 }
-		END { if (mark == "") print s; else printf "trace: cpu postgres %d ms\n", (s - mark) * 1000 / tck }' $ps 2>/dev/null
+	local p
+	awk -v s="$(pg_cpu)" -v mark="${1:-}" -v tck="$(getconf CLK_TCK)" \
+		'BEGIN { if (mark == "") print s; else printf "trace: cpu postgres %d ms\n", (s - mark) * 1000 / tck }'
 	for p in "fake_openai:$OPENAI_PID" "fake_graph:$GRAPH_PID"; do
 		[ -n "${1:-}" ] && awk -v n="${p%%:*}" -v tck="$(getconf CLK_TCK)" \
 			'{ printf "trace: cpu %s %d ms (whole run)\n", n, ($14 + $15) * 1000 / tck }' "/proc/${p#*:}/stat"

@@ -40,16 +40,11 @@
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
-: "${PARLEY_BIN:?run through make bench (PARLEY_BIN unset)}"
-: "${PARLEY_BUILD:?run through make bench (PARLEY_BUILD unset)}"
-LOADGEN=$PARLEY_BUILD/tests/loadgen
-[ -x "$LOADGEN" ] || { echo "bench: $LOADGEN missing" >&2; exit 1; }
+. "$here/lib.sh"
+bench_build bench loadgen
 command -v psql >/dev/null || { echo "bench: psql missing (make deps)" >&2; exit 1; }
 
-export TEST_TMP
-TEST_TMP=$(mktemp -d /tmp/parley-bench.XXXXXX)
-chmod 755 "$TEST_TMP"
-. "$here/../lib/testlib.sh"
+bench_init bench parley-bench
 PGBENCH=${PGBENCH:-$PG_BIN/pgbench}
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || true)
 [ -x "$PGBENCH" ] || { echo "bench: pgbench missing (make deps)" >&2; exit 1; }
@@ -81,23 +76,7 @@ NCPU=$(nproc)
 
 PARLEY_PID=
 CLIENT_PID=
-cleanup() {
-	[ -n "$CLIENT_PID" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
-	if [ -n "$PARLEY_PID" ] && kill -0 "$PARLEY_PID" 2>/dev/null; then
-		kill -TERM "$PARLEY_PID" 2>/dev/null
-		wait "$PARLEY_PID" 2>/dev/null
-	fi
-	[ "${BENCH_KEEP:-0}" = 1 ] && [ -n "${PG_ROOT:-}" ] && cp "$PG_ROOT/server.log" "$TEST_TMP/" 2>/dev/null
-	pg_stop
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench: kept $TEST_TMP"
-	else
-		rm -rf "$TEST_TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_PID_VARS="CLIENT_PID PARLEY_PID"
 
 fail() {
 	echo "bench: FAILED: $*" >&2
@@ -110,36 +89,9 @@ fail() {
 
 # ------------------------------------------------------------ measurement
 
-# The snapshots below run while the load runs, on the same CPUs: they read
-# /proc with shell builtins and fork only pgrep and one psql, so that taking
-# them does not itself show up as a latency spike.
+# The snapshots below run while the load runs, with the CPU readers of
+# tests/bench/lib.sh, and fork only pgrep and one psql.
 
-# ACC += utime+stime of each PID, in clock ticks (gone processes add 0).
-# Field 2 (the command) may hold spaces, hence the cut at ") ".
-ACC=0
-proc_cpu_add() {
-	local p line f
-	for p in "$@"; do
-		line=
-		read -r line 2>/dev/null <"/proc/$p/stat" || continue
-		line=${line##*) }
-		read -r -a f <<<"$line"
-		ACC=$((ACC + f[11] + f[12]))
-	done
-}
-proc_cpu() { ACC=0; proc_cpu_add "$1"; echo "$ACC"; }
-# ACC += cutime+cstime of PID: its children that exited and were waited for
-# (PostgreSQL's backends and workers, which the postmaster reaps), so that a
-# backend ending between two snapshots does not take its CPU with it.
-proc_cpu_reaped_add() {
-	local line f
-	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
-	line=${line##*) }
-	read -r -a f <<<"$line"
-	ACC=$((ACC + f[13] + f[14]))
-}
-
-PG_PM=
 KTHREADS=0
 [ "$(cat /proc/2/comm 2>/dev/null)" = kthreadd ] && KTHREADS=1
 
@@ -158,10 +110,8 @@ snap() {
 	ACC=0
 	[ "$KTHREADS" = 1 ] && proc_cpu_add $(pgrep -P 2)
 	S[$p.kernel]=$((f[6] + f[7] + ACC))
-	[ -n "$PG_PM" ] || read -r PG_PM <"$PG_ROOT/data/postmaster.pid"
 	ACC=0
-	proc_cpu_add "$PG_PM" $(pgrep -P "$PG_PM")
-	proc_cpu_reaped_add "$PG_PM"
+	pg_cpu_add
 	S[$p.pg]=$ACC
 	ACC=0
 	[ -n "$PARLEY_PID" ] && proc_cpu_add "$PARLEY_PID"
@@ -281,7 +231,6 @@ sql "$PG_ADMIN_DSN" "SELECT pg_reload_conf()" >/dev/null
 # Lines in the server log: LOGLINE_<phase> and LOGEND_<phase> bracket each
 # loadgen phase.
 log_lines() { wc -l <"$PG_ROOT/server.log" 2>/dev/null || echo 0; }
-tcp_dsn() { echo "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1"; }
 for db in bench_pgbench bench_sql bench_parley; do
 	sql "$PG_ADMIN_DSN" "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
 done
@@ -347,21 +296,7 @@ if [ "$SQL_BASELINE" = 1 ]; then
 	# batches for twice the INSERT ceiling, each webhook's id used once.
 	NBATCH=$(awk -v t="$PG_TPS" -v s="$SECS" -v b="$SQL_BATCH" 'BEGIN{printf "%d", 2 * t * s / b + 100}')
 	echo "bench: [2/5] building $NBATCH batches of $SQL_BATCH webhooks for parley_ingest_batch()"
-	psql -X -q -v ON_ERROR_STOP=1 "$(tcp_dsn bench_sql)" <<SQL || fail "bench batches"
-CREATE TABLE bench_batches (id bigint PRIMARY KEY, objects text[], events jsonb[], raws bytea[]);
-CREATE SEQUENCE bench_batch_seq;
-INSERT INTO bench_batches
-SELECT b, array_agg('whatsapp_business_account'::text),
-       array_agg(jsonb_build_array(jsonb_build_object('t', 'm', 'platform', 'whatsapp',
-          'channel', '106540352242922', 'customer', '3161' || lpad(k::text, 7, '0'),
-          'id', 'wamid.HBgLsql' || b || '.' || g, 'kind', 'text',
-          'text', 'Hi! Do you have the blue jacket in size M?',
-          'name', 'Customer ' || k, 'ts', 1767261660000, 'reply', true, 'echo', false)) ORDER BY g),
-       array_agg(convert_to('{"object":"whatsapp_business_account","entry":[{"id":"100000000000001","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Customer ' || k || '"},"wa_id":"3161' || lpad(k::text, 7, '0') || '"}],"messages":[{"from":"3161' || lpad(k::text, 7, '0') || '","id":"wamid.HBgLsql' || b || '.' || g || '","timestamp":"1767261660","type":"text","text":{"body":"Hi! Do you have the blue jacket in size M?"}}]},"field":"messages"}]}]}', 'UTF8') ORDER BY g)
-  FROM generate_series(1, $NBATCH) b, generate_series(1, $SQL_BATCH) g,
-       LATERAL (SELECT (hashint8(b * 1000 + g) & 2147483647) % $CUSTOMERS AS k) c
- GROUP BY b;
-SQL
+	bench_batches "$(tcp_dsn bench_sql)" "$NBATCH" "$SQL_BATCH" "$CUSTOMERS" sql || fail "bench batches"
 	cat >"$TEST_TMP/ingest.sql" <<'SQL'
 SELECT count(*) FROM bench_batches b, unnest(parley_ingest_batch(b.objects, b.events, b.raws, 600000))
  WHERE b.id = (SELECT nextval('bench_batch_seq'));

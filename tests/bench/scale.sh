@@ -40,14 +40,9 @@
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
-: "${PARLEY_BIN:?run through make bench-scale (PARLEY_BIN unset)}"
-: "${PARLEY_BUILD:?run through make bench-scale (PARLEY_BUILD unset)}"
-LOADGEN=$PARLEY_BUILD/tests/loadgen
-[ -x "$LOADGEN" ] || { echo "bench-scale: $LOADGEN missing" >&2; exit 1; }
-export TEST_TMP
-TEST_TMP=$(mktemp -d /tmp/parley-scale.XXXXXX)
-chmod 755 "$TEST_TMP"
-. "$here/../lib/testlib.sh"
+. "$here/lib.sh"
+bench_build bench-scale loadgen
+bench_init bench-scale parley-scale
 
 SCALE=${SCALE:-1}
 SECS=${BENCH_SECONDS:-10}
@@ -62,17 +57,7 @@ skip() { [[ "$SKIP" == *" $1 "* ]]; }
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 PARLEY_PID= CLIENT_PID= OPENAI_PID= GRAPH_PID= PRUNE_PID=
-cleanup() {
-	for p in $CLIENT_PID $PRUNE_PID $PARLEY_PID $OPENAI_PID $GRAPH_PID; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	[ "${BENCH_KEEP:-0}" = 1 ] && [ -n "${PG_ROOT:-}" ] && cp "$PG_ROOT/server.log" "$TEST_TMP/" 2>/dev/null
-	pg_stop
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench-scale: kept $TEST_TMP"; else rm -rf "$TEST_TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_PID_VARS="CLIENT_PID PRUNE_PID PARLEY_PID OPENAI_PID GRAPH_PID"
 fail() {
 	echo "bench-scale: FAILED: $*" >&2
 	exit 1
@@ -91,7 +76,6 @@ pg_start || fail "PostgreSQL did not start"
 sql "$PG_ADMIN_DSN" "ALTER SYSTEM SET log_checkpoints = on" >/dev/null
 sql "$PG_ADMIN_DSN" "ALTER SYSTEM SET log_autovacuum_min_duration = 0" >/dev/null
 sql "$PG_ADMIN_DSN" "SELECT pg_reload_conf()" >/dev/null
-tcp_dsn() { echo "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1"; }
 checkpoint() { sql "$PG_ADMIN_DSN" "CHECKPOINT" >/dev/null; }
 
 # A parley config for database $1: nothing leaves the machine, no reply
@@ -350,20 +334,7 @@ if ! skip index; then
 	seed_channels "$IDSN" >/dev/null || fail "seed ($IDB)"
 	IBATCHES=${SCALE_INDEX_BATCHES:-300}
 	say "[4b] cost of conversations_agent_recent to ingestion: 4 x $IBATCHES calls of 32 webhooks, with and without"
-	psql -X -q -v ON_ERROR_STOP=1 "$IDSN" <<SQL || fail "index-cost batches"
-CREATE TABLE bench_batches (id bigint PRIMARY KEY, objects text[], events jsonb[], raws bytea[]);
-INSERT INTO bench_batches
-SELECT b, array_agg('whatsapp_business_account'::text),
-       array_agg(jsonb_build_array(jsonb_build_object('t', 'm', 'platform', 'whatsapp',
-          'channel', '106540352242922', 'customer', '3161' || lpad(k::text, 7, '0'),
-          'id', 'wamid.HBgLidx' || b || '.' || g, 'kind', 'text',
-          'text', 'Hi! Do you have the blue jacket in size M?',
-          'name', 'Customer ' || k, 'ts', 1767261660000, 'reply', true, 'echo', false)) ORDER BY g),
-       array_agg(convert_to('{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messages":[{"id":"wamid.HBgLidx' || b || '.' || g || '","text":{"body":"Hi! Do you have the blue jacket in size M?"}}]},"field":"messages"}]}]}', 'UTF8') ORDER BY g)
-  FROM generate_series(1, 5 * $IBATCHES) b, generate_series(1, 32) g,
-       LATERAL (SELECT (hashint8(b * 1000 + g) & 2147483647) % 1000 AS k) c
- GROUP BY b;
-SQL
+	bench_batches "$IDSN" $((5 * IBATCHES)) 32 1000 idx short || fail "index-cost batches"
 	idx_run() { # FIRST_BATCH -> "us_per_webhook wal_bytes_per_webhook"
 		local lsn0 lsn1 t0 t1
 		lsn0=$(sql "$IDSN" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")

@@ -16,12 +16,9 @@ for i in 1 2; do wa_text "wamid.S$i" 31687654321 "second customer $i" >"$in/b/$i
 wa_text "wamid.R1" 31612345678 "first customer 1" >"$in/z-duplicate.json"
 echo "not a body" >"$in/notes.txt"
 
-dsn_a=$(new_db)
-conf_a=$(new_config "$dsn_a")
-ok "migrate A" "$PARLEY_BIN" migrate -c "$conf_a"
-seed_channels "$dsn_a"
-start_parley "$conf_a" || { finish; exit 1; }
-pid_a=$PARLEY_PID
+seeded_db "migrate A"
+serve "$conf" || { finish; exit 1; }
+dsn_a=$dsn conf_a=$conf pid_a=$pid
 
 out=$("$PARLEY_BIN" replay -c "$conf_a" "$in" 2>&1)
 eq "replay of a directory: exit 0" 0 $?
@@ -55,12 +52,9 @@ out=$("$PARLEY_BIN" capture -c "$conf_a" 2>&1)
 eq "capture without --out: exit 2" 2 $?
 stop_parley "$pid_a"
 
-dsn_b=$(new_db)
-conf_b=$(new_config "$dsn_b")
-ok "migrate B" "$PARLEY_BIN" migrate -c "$conf_b"
-seed_channels "$dsn_b"
-start_parley "$conf_b" || { finish; exit 1; }
-pid_b=$PARLEY_PID
+seeded_db "migrate B"
+serve "$conf" || { finish; exit 1; }
+dsn_b=$dsn conf_b=$conf pid_b=$pid
 ok "replay the capture into a fresh database" "$PARLEY_BIN" replay -c "$conf_b" "$cap"
 eq "the same rows" "$(rows "$dsn_a")" "$(rows "$dsn_b")"
 wa_text "wamid.U1" 31612345678 "to nobody" 999999999999 >"$TEST_TMP/unknown-channel.json"

@@ -5,10 +5,7 @@
 # tenant's conversations must be as if it sorted them all.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-dsn=$(new_db)
-conf=$(new_config "$dsn")
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
+seeded_db
 # acme: six conversations over its two agents, interleaved in time, one
 # inactive and one never written to (last_message_at NULL: last); bee: one,
 # the most recent of all.

@@ -7,12 +7,9 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$TESTS_DIR/lib/replylib.sh"
 
-N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
 say() {
-	N=$((N + 1))
-	wa_text "wamid.D$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json"
+	say_wa D "$@"
 }
 # agent CUSTOMER COLUMNS: one line per agent message of that customer, in order.
 agent() {
@@ -29,13 +26,15 @@ released() { # CUSTOMER: nothing leased or due any more
 	                 AND reply_lease_owner IS NULL AND reply_due_at IS NULL" 1
 }
 # Waits until Graph holds a send on the wire (a scripted delay).
-send_on_the_wire() {
-	local i
-	for i in $(seq 1 200); do
-		[ "$(curl -sS "$GRAPH/_stats" | jq '.in_flight')" = 1 ] && return 0
-		sleep 0.05
-	done
-	return 1
+send_on_the_wire() { wait_until 1 in_flight "$GRAPH" 2>/dev/null; }
+# term_sending LABEL SCRIPT FROM TEXT: the customer's reply held on the wire
+# by Graph (SCRIPT), then SIGTERM: checks both, and that parley exits 0
+# well inside the drain bound.
+term_sending() {
+	fault "$GRAPH" "$2" "$3" "$4"
+	ok "$1: the send is on the wire" send_on_the_wire
+	term_and_time "$pid"
+	eq "$1: exit 0 well within the drain bound" "0 yes" "$STOPPED"
 }
 # term_and_time PID: SIGTERM and wait (in this shell: parley is its child);
 # sets STOPPED to "0 yes" when it exited 0 well inside the 20 s drain bound.
@@ -92,17 +91,8 @@ eq "status for the duplicate id: applied to the holder only" "delivered sent" \
 	"$(agent 31611110001 d.status) $(agent 31611110002 d.status)"
 
 # --- a transient error (serialization failure, twice) is retried, and passes
-psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
-CREATE SEQUENCE test_flaky;
-CREATE FUNCTION test_flaky() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.status = 'sent' AND NEW.text LIKE '%FLAKY%' AND nextval('test_flaky') <= 2 THEN
-        RAISE EXCEPTION 'test: could not serialize' USING ERRCODE = 'serialization_failure';
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER test_flaky BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION test_flaky();
-SQL
+refuse_updates "$dsn" test_flaky messages "NEW.status = 'sent' AND NEW.text LIKE '%FLAKY%'" 2 \
+	"test: could not serialize" serialization_failure
 reset_standins
 say 31611110005 "FLAKY" >/dev/null
 ok "transient error: the reply is sent in the end" agent_in 31611110005 sent
@@ -113,17 +103,8 @@ sql "$dsn" "DROP TRIGGER test_flaky ON messages" >/dev/null
 
 # --- a refund that fails once (transiently) is tried again by itself, not
 # the OpenAI request before it
-psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
-CREATE SEQUENCE test_flaky_refund;
-CREATE FUNCTION test_flaky_refund() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.remaining_credits > OLD.remaining_credits AND nextval('test_flaky_refund') <= 1 THEN
-        RAISE EXCEPTION 'test: deadlock' USING ERRCODE = 'deadlock_detected';
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER test_flaky_refund BEFORE UPDATE ON credits FOR EACH ROW EXECUTE FUNCTION test_flaky_refund();
-SQL
+refuse_updates "$dsn" test_flaky_refund credits "NEW.remaining_credits > OLD.remaining_credits" 1 \
+	"test: deadlock" deadlock_detected
 reset_standins
 before=$(credits)
 curl -sS -d '[{"status":400}]' "$OPENAI/_script" >/dev/null
@@ -185,23 +166,13 @@ say 31611110008 "And now?" >/dev/null
 ok "refused store: the conversation's next message is answered" agent_in 31611110008 sent
 
 # --- SIGTERM while a send whose record will be refused is on the wire
-reset_standins
-curl -sS -d '[{"delay_ms":1500}]' "$GRAPH/_script" >/dev/null
-say 31611110009 "REFUSE-ME at closing time" >/dev/null
-ok "SIGTERM, refused record: the send is on the wire" send_on_the_wire
-term_and_time "$pid"
-eq "SIGTERM, refused record: exit 0 well within the drain bound" "0 yes" "$STOPPED"
+term_sending "SIGTERM, refused record" '[{"delay_ms":1500}]' 31611110009 "REFUSE-ME at closing time"
 eq "SIGTERM, refused record: the reply was marked failed before exiting" failed "$(agent 31611110009 m.status)"
 
 # --- SIGTERM while a send that will get a duplicate id is on the wire
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
-reset_standins
-curl -sS -d '[{"message_id":"wamid.DUP.1","delay_ms":1500}]' "$GRAPH/_script" >/dev/null
-say 31611110010 "Duplicate at closing time" >/dev/null
-ok "SIGTERM, duplicate id: the send is on the wire" send_on_the_wire
-term_and_time "$pid"
-eq "SIGTERM, duplicate id: exit 0 well within the drain bound" "0 yes" "$STOPPED"
+term_sending "SIGTERM, duplicate id" '[{"message_id":"wamid.DUP.1","delay_ms":1500}]' 31611110010 "Duplicate at closing time"
 eq "SIGTERM, duplicate id: recorded as sent, without the id" "sent|" \
 	"$(agent 31611110010 "m.status || '|' || coalesce(m.platform_message_id, '')")"
 
@@ -209,13 +180,7 @@ eq "SIGTERM, duplicate id: recorded as sent, without the id" "sent|" \
 export PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS=1
 reset_standins
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
-	"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
-	"openai timeout_seconds 5" "replies debounce_ms 200" "replies credits_per_reply 0" \
-	"extraction idle_seconds 1" "extraction every_messages 1" "extraction credits 2"; do
-	conf_set "$conf" $kv
-done
+conf=$(lead_config "$dsn" 1 2)
 ok "extraction: migrate" "$PARLEY_BIN" migrate -c "$conf"
 seed_channels "$dsn"
 # The stand-in reads the name from "I'm …"; this one is refused.

@@ -11,27 +11,7 @@
 . "$TESTS_DIR/lib/pg_proxy.sh"
 
 export PARLEY_TEST_LEASE_SECONDS=5
-reply_standins || { finish; exit 1; }
-start_pg_proxy || { finish; exit 1; }
-dsn=$(new_db)
-conf=$(reply_config "$(proxy_dsn "$dsn")" replies debounce_ms 100)
-reply_migrate "$conf" "$dsn"
-reply_start "$conf" || { finish; exit 1; }
-sends() { # sends CUSTOMER: texts the Graph API accepted for the customer
-	curl -sS "$GRAPH/_requests" | jq -r --arg to "$1" \
-		'[.[] | select(.body.to == $to and .body.text.body != null and .status == 200)] | length'
-}
-# wait_long SECONDS QUERY WANT: wait_for with a longer patience
-wait_long() {
-	local i got
-	for i in $(seq 1 $(($1 * 10))); do
-		got=$(sql "$dsn" "$2")
-		[ "$got" = "$3" ] && return 0
-		sleep 0.1
-	done
-	echo "timed out waiting for '$2' = '$3' (last: '$got')" >&2
-	return 1
-}
+proxied_reply_frame || { finish; exit 1; }
 # timers PORT: the TCP timers of parley's connections to PORT, one a line
 timers() { ss -tnoH state established "( dport = :$1 )" | grep -o 'timer:([^)]*)'; }
 
@@ -55,12 +35,12 @@ proxy_arm freeze-answer parley_store_replies
 wa_text "wamid.S1" 31600000051 "Are you there?" >"$TEST_TMP/s1.json"
 eq "silent: posted" 200 "$(post_signed "$url" "$TEST_TMP/s1.json")"
 ok "silent: the connection went silent" proxy_fired freeze-answer
-ok "silent: the reply was sent after the deadline" wait_long 45 \
+ok "silent: the reply was sent after the deadline" wait_for "$dsn" \
 	"SELECT count(*) FROM conversations c JOIN messages m USING (conversation_id)
 	  WHERE c.customer_phone = '31600000051' AND m.sender = 'agent' AND m.status = 'sent'
-	    AND c.reply_lease_owner IS NULL" 1
+	    AND c.reply_lease_owner IS NULL" 1 45
 eq "silent: one agent message, sent once" "1 1" \
-	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent'") $(sends 31600000051)"
+	"$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent'") $(graph_sends 31600000051)"
 contains "silent: the dead connection was dropped" "no answer to a query in 15 s" "$(cat "$conf.log")"
 
 # --- SIGTERM while a query waits on a silent connection: parley leaves
@@ -78,14 +58,14 @@ eq "stop: nothing left unanswered" "" "$(grep 'unanswered' "$conf.log")"
 : >"$conf.log"
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
-ok "restart: the reply stored before the stop is settled" wait_long 30 \
+ok "restart: the reply stored before the stop is settled" wait_for "$dsn" \
 	"SELECT count(*) FROM conversations WHERE customer_phone = '31600000052'
-	    AND reply_lease_owner IS NULL AND reply_due_at IS NULL" 1
+	    AND reply_lease_owner IS NULL AND reply_due_at IS NULL" 1 30
 sql "$dsn" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
              WHERE application_name = 'parley' AND datname = current_database()" >/dev/null
-ok "restart: parley reconnects" wait_long 10 \
+ok "restart: parley reconnects" wait_for "$dsn" \
 	"SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'parley'
-	    AND datname = current_database()" t
+	    AND datname = current_database()" t 10
 sleep 0.5
 contains "restart: the server's message is logged" \
 	"postgres FATAL: terminating connection due to administrator command (SQLSTATE 57P01)" \

@@ -18,11 +18,8 @@ ep() { "$PARLEY_BIN" endpoint "$@" -c "$conf"; }
 requests() { curl -sS "$RECV/_requests"; }
 n_requests() { requests | jq --arg p "$1" '[.[] | select(.path == $p)] | length'; }
 script() { curl -sS -d "$2" "$RECV/_script?path=$1" >/dev/null; }
-N=0
 say() {
-	N=$((N + 1))
-	wa_text "wamid.E$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json" >/dev/null
+	say_wa E "$@" >/dev/null
 }
 # verify SECRET: every request to PATH (default all) carries a valid
 # Standard Webhooks signature for SECRET, checked with Python's hmac.
@@ -167,15 +164,10 @@ stop_parley "$pid2"
 
 # An idle worker looks for work about once a second, not in a loop (an empty
 # "next due" once read as "due now": greatest(0, NULL) is 0).
-commits() { sql "$dsn" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
 # PostgreSQL 15 backends flush their counts to pg_stat_database at most
 # once a second while busy and 10 s after they went idle: wait that out, or
 # the pings' own transactions land in the window on a loaded machine.
-sleep 11
-c0=$(commits)
-sleep 3
-c1=$(commits)
-eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
+check_idle "$dsn" 11
 
 ok "remove" ep remove ep_b
 eq "its deliveries went with it" "0" "$(sql "$dsn" "SELECT count(*) FROM event_deliveries WHERE endpoint_id = 'ep_b'")"

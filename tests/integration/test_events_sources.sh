@@ -16,27 +16,19 @@ start_standin fake_receiver || { finish; exit 1; }
 RECV=$STANDIN_URL
 reply_standins || { finish; exit 1; }
 dsn=$(new_db)
-conf=$(reply_config "$dsn" openai model gpt-test openai timeout_seconds 5 replies debounce_ms 200 \
-	replies credits_per_reply 0 extraction enabled true extraction idle_seconds 1 \
-	extraction every_messages 4 events allow_http true events allow_private_targets true \
+conf=$(lead_config "$dsn" 4 0 events allow_http true events allow_private_targets true \
 	events timeout_seconds 3)
 ep() { "$PARLEY_BIN" endpoint "$@" -c "$conf"; }
 requests() { curl -sS "$RECV/_requests"; }
 script() { curl -sS -d "$2" "$RECV/_script?path=$1" >/dev/null; }
 # of TYPE [PATH]: the bodies of that type received (at /a unless PATH), as a JSON array
 of() { requests | jq -c --arg t "$1" --arg p "${2:-/a}" '[.[] | select(.path == $p and .headers["parley-event-type"] == $t) | .body | fromjson]'; }
-N=0
 say() {
-	N=$((N + 1))
-	wa_text "wamid.S$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json" >/dev/null
+	say_wa S "$@" >/dev/null
 }
+has_type() { [ "$(of "$1" | jq length)" -ge "$2" ]; }
 wait_type() { # TYPE COUNT
-	local i
-	for i in $(seq 1 200); do
-		[ "$(of "$1" | jq length)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
+	retry has_type "$1" "$2" && return 0
 	echo "no $2 $1 event(s); got: $(requests | jq -c '[.[].headers["parley-event-type"]]')" >&2
 	return 1
 }

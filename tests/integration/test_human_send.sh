@@ -15,11 +15,13 @@ transcript() {
 	            WHERE c.customer_phone = '$1' ORDER BY m.sequence_no"
 }
 paused() { sql "$dsn" "SELECT coalesce(round(extract(epoch FROM ai_paused_until - now()) / 60)::text, 'none') || '|' || coalesce(ai_paused_reason, '') FROM conversations WHERE customer_phone = '$1'"; }
-N=0
 say() { # FROM TEXT: a customer's WhatsApp message
-	N=$((N + 1))
-	wa_text "wamid.H$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json"
+	say_wa H "$@"
+}
+# turn FROM TEXT: the stand-ins reset, then the customer's message.
+turn() {
+	reset_standins
+	say "$1" "$2" >/dev/null
 }
 agent_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent' AND m.author = 'ai' AND m.status = 'sent'"; }
 send() { "$PARLEY_BIN" conversation send -c "$conf" "$@"; }
@@ -77,17 +79,15 @@ eq "--keep-ai: JSON names one sent message and no pause" "1 sent null" \
 eq "--keep-ai: the AI is not paused" "none|" "$(paused 31620000002)"
 eq "stdin: the trailing new line is not part of the message" "We open at 9 tomorrow." \
 	"$(sql "$dsn" "SELECT text FROM messages WHERE conversation_id = '$c2' AND author = 'human'")"
-reset_standins
-say 31620000002 "When exactly?" >/dev/null
+turn 31620000002 "When exactly?"
 ok "the next turn is answered" wait_for "$dsn" "SELECT count(*) FROM messages WHERE conversation_id = '$c2' AND author = 'ai' AND status = 'sent'" 2
 eq "the agent saw the person's message as its own side, then the customer's" \
 	'[{"role":"assistant","content":"We open at 9 tomorrow."},{"role":"user","content":"When exactly?"}]' \
-	"$(curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input')"
-reset_standins
-say 31620000002 "Thanks" >/dev/null
+	"$(first_input)"
+turn 31620000002 "Thanks"
 ok "the turn after that is answered" wait_for "$dsn" "SELECT count(*) FROM messages WHERE conversation_id = '$c2' AND author = 'ai' AND status = 'sent'" 3
 eq "and the person's message is not given again" '[{"role":"user","content":"Thanks"}]' \
-	"$(curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input')"
+	"$(first_input)"
 
 # --- the window closed: refused, nothing stored or sent
 sql "$dsn" "UPDATE conversations SET window_expires_at = now() - interval '1 hour' WHERE conversation_id = '$c1'" >/dev/null
@@ -148,7 +148,7 @@ eq "bad usage: nothing sent" 0 "$(n_sends)"
 # --- Instagram and webchat: no templates
 ig_text "aWdfSEND$RANDOM" 5551234500000001 "Hola" >"$TEST_TMP/ig.json"
 post_signed "$url" "$TEST_TMP/ig.json" >/dev/null
-ok "instagram customer answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '5551234500000001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "instagram customer answered" wait_sent "5551234500000001" 1
 cig=$(conv_of 5551234500000001)
 fails_with 2 "instagram template" "$cig" --template order_update --language en
 contains "instagram template: says why" "WhatsApp only" "$(cat "$TEST_TMP/err")"
@@ -199,7 +199,7 @@ failed|not sent: an earlier part failed (131047: Re-engagement message)" \
 
 # --- echoes: WhatsApp coexistence and Instagram, stored once, pause, no reply
 say 31620000003 "Is anyone there?" >/dev/null
-ok "third customer answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31620000003' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "third customer answered" wait_sent "31620000003" 1
 reset_standins
 cat >"$TEST_TMP/wa-echo.json" <<'JSON'
 {"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"smb_message_echoes","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"106540352242922"},"message_echoes":[{"from":"15550001111","to":"31620000003","id":"wamid.ECHO.WA.1","timestamp":"1764300500","type":"text","text":{"body":"Yes! Mark here, from the shop."}}]}}]}]}
@@ -252,12 +252,11 @@ eq "race: one agent message, the AI's, not paused" "1 ai none|" \
 
 # --- the person's echo is what the agent sees on its next turn (when resumed)
 sql "$dsn" "UPDATE conversations SET ai_paused_until = NULL WHERE customer_phone = '31620000003'" >/dev/null
-reset_standins
-say 31620000003 "Great, thanks Mark" >/dev/null
+turn 31620000003 "Great, thanks Mark"
 ok "after the pause: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31620000003' AND m.author = 'ai' AND m.status = 'sent'" 2
 eq "the echo is the agent's side in its next request" \
 	'[{"role":"assistant","content":"Yes! Mark here, from the shop."},{"role":"user","content":"Great, thanks Mark"}]' \
-	"$(curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input')"
+	"$(first_input)"
 
 eq "every sequence contiguous" 0 \
 	"$(sql "$dsn" "SELECT count(*) FROM (SELECT conversation_id, count(*) n, max(sequence_no) mx FROM messages GROUP BY conversation_id) x WHERE n <> mx")"

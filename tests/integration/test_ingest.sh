@@ -4,13 +4,8 @@
 # rows.
 . "$(dirname "$0")/../lib/testlib.sh"
 
-dsn=$(new_db)
-conf=$(new_config "$dsn")
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-url=$(parley_url "$conf")
+seeded_db
+serve "$conf" || { finish; exit 1; }
 
 # --- the subscription handshake
 got=$(curl -sS -w ' %{http_code}' "$url/webhooks/meta?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444")
@@ -125,12 +120,7 @@ eq "database down: webhook 503" 503 "$(post_signed "$url" "$TEST_TMP/down.json")
 eq "database down: /readyz 503" 503 "$(curl -sS -o /dev/null -w '%{http_code}' "$url/readyz")"
 eq "database down: /healthz still 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$url/healthz")"
 pg_resume
-recovered=no
-for i in $(seq 1 100); do
-	[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && { recovered=yes; break; }
-	sleep 0.1
-done
-eq "database back: /readyz 200 again" yes "$recovered"
+ok "database back: /readyz 200 again" wait_status "$url/readyz" 200
 eq "database back: the redelivery is stored" 200 "$(post_signed "$url" "$TEST_TMP/down.json")"
 eq "database back: stored once" 1 "$(sql "$dsn" "SELECT count(*) FROM messages WHERE platform_message_id = 'wamid.DOWN'")"
 

@@ -52,15 +52,7 @@ open_gate() {
 }
 metric() { curl -sS "$url/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 # Waits up to 10 s until parley_ingest_queued is WANT.
-wait_queued() {
-	local i
-	for i in $(seq 1 200); do
-		[ "$(metric parley_ingest_queued)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "parley_ingest_queued stayed at '$(metric parley_ingest_queued)', want $1" >&2
-	return 1
-}
+wait_queued() { wait_until "$1" metric parley_ingest_queued; }
 wait_posts() { local p; for p in $(jobs -p); do [ "$p" = "$pid" ] || wait "$p"; done; }
 
 start_parley "$conf" || { finish; exit 1; }
@@ -216,12 +208,7 @@ n503=$(cat "$TEST_TMP"/d/*.status | grep -c '^503$')
 eq "database gone: every post answered" 20 "$((n503 + $(cat "$TEST_TMP"/d/*.status | grep -c '^200$')))"
 ok "database gone: the waiting ones 503 ($n503 of 20)" test "$n503" -ge 18
 pg_resume
-recovered=no
-for i in $(seq 1 100); do
-	[ "$(curl -sS -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && { recovered=yes; break; }
-	sleep 0.1
-done
-eq "database back: ready" yes "$recovered"
+ok "database back: ready" wait_status "$url/readyz" 200
 answered=$(grep -l '^200$' "$TEST_TMP"/d/*.status | sed -E 's/.*\/([0-9]+)\.status$/wamid.D\1/' | LC_ALL=C sort | paste -sd,)
 eq "every one answered 200 was stored" "$answered" \
 	"$(sql "$dsn" "SELECT string_agg(platform_message_id, ',' ORDER BY platform_message_id COLLATE \"C\") FROM messages

@@ -7,10 +7,7 @@
 # batch's, not the table's (their plans use the indexes).
 . "$(dirname "$0")/../lib/testlib.sh"
 
-dsn=$(new_db)
-conf=$(new_config "$dsn")
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
+seeded_db
 
 # A backlog of two full batches and a bit (1,000 per batch), and bodies
 # that are recent enough to stay: many of them, so that the backlog is a

@@ -9,12 +9,11 @@
 export PARLEY_TEST_LEASE_SECONDS=2
 export PARLEY_TEST_EXTRACTION_BACKOFF_SECONDS=1
 
-N=0
 # say URL FROM TEXT: a customer's WhatsApp message through the webhook.
 say() {
-	N=$((N + 1))
-	wa_text "wamid.L$N.$RANDOM" "$2" "$3" >"$TEST_TMP/say.json"
-	post_signed "$1" "$TEST_TMP/say.json" >/dev/null
+	local url=$1
+	shift
+	say_wa L "$@" >/dev/null
 }
 # The structured-output (extraction) requests the stand-in received, as a
 # JSON array; with a customer's first message, only that conversation's.
@@ -36,17 +35,7 @@ leads() { "$PARLEY_BIN" leads "$@" -c "$conf"; }
 reply_standins || { finish; exit 1; }
 
 dsn=$(new_db)
-configure() { # CONF: everything but the database and the listener
-	local kv
-	for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
-		"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
-		"openai timeout_seconds 5" "replies debounce_ms 200" "replies credits_per_reply 0" \
-		"extraction idle_seconds 1" "extraction every_messages 4" "extraction credits 2"; do
-		conf_set "$1" $kv
-	done
-}
-conf=$(new_config "$dsn")
-configure "$conf"
+conf=$(lead_config "$dsn" 4 2)
 reply_migrate "$conf" "$dsn"
 reply_start "$conf" || { finish; exit 1; }
 
@@ -155,7 +144,7 @@ eq "incomplete counted" 1 "$(metric 'parley_extraction_failures_total{reason="in
 # --- archived by a relink: due at once, with fewer than every_messages
 D=31644444444
 say "$url" $D "Just one question, customer D"
-ok "D is answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$D' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "D is answered" wait_sent "$D" 1
 sleep 1.5
 eq "one customer message: not due while active" 0 "$(rows_of $D)"
 sql "$dsn" "UPDATE conversations SET is_active = false WHERE customer_phone = '$D'" >/dev/null
@@ -187,8 +176,8 @@ sql "$dsn" "UPDATE credits SET remaining_credits = 100, total_used = 0 WHERE use
 G=31677777777
 curl -sS -d '[{"for":"structured","delay_ms":2500}]' "$OPENAI/_script" >/dev/null
 for t in "Customer G" "x" "y" "z"; do say "$url" $G "$t"; done
-for _ in $(seq 1 100); do [ "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')" = 1 ] && break; sleep 0.05; done
-eq "the extraction is on its way" 1 "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')"
+held "$OPENAI"
+eq "the extraction is on its way" 1 "$(in_flight "$OPENAI")"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 start_parley "$conf" || { finish; exit 1; }
@@ -197,8 +186,7 @@ ok "after the restart and the lease: extracted" wait_for "$dsn" "SELECT count(*)
 eq "crash: charged once" "98/2" "$(credits)"
 
 # --- two processes on one database: each conversation extracted once
-conf2=$(new_config "$dsn")
-configure "$conf2"
+conf2=$(lead_config "$dsn" 4 2)
 start_parley "$conf2" || { finish; exit 1; }
 pid2=$PARLEY_PID
 url2=$(parley_url "$conf2")
@@ -274,8 +262,7 @@ eq "parley stops cleanly" 0 $?
 # --- without openai.model or extraction.prompt_id: extraction still runs
 # (the model is sent only when set), says once that it has no model, and
 # what OpenAI (here its stand-in) answers is an extraction failure.
-conf3=$(new_config "$dsn")
-configure "$conf3"
+conf3=$(lead_config "$dsn" 4 2)
 sed -i '/^model = /d' "$conf3"
 start_parley "$conf3" || { finish; exit 1; }
 pid3=$PARLEY_PID

@@ -3,6 +3,9 @@
 # the whole-request deadline, server.max_connections, running out of file
 # descriptors, and /readyz costing at most one query a second.
 . "$(dirname "$0")/../lib/testlib.sh"
+# idle_cpu DESC CPU: the CPU parley used (seconds, in the 2 s of a raw
+# hold) stays below half a second.
+idle_cpu() { ok "$1 ($2 s of CPU in 2 s)" python3 -c "import sys; sys.exit(0 if $2 < 0.5 else 1)"; }
 
 dsn=$(new_db)
 conf=$(new_config "$dsn")
@@ -38,8 +41,7 @@ raw() { python3 "$TESTS_DIR/lib/http_raw.py" "$@"; }
 # not wait for it arrives within the client's 5 s.
 conf_set "$conf" server max_body_bytes 100000
 conf_set "$conf" server internal_listen "127.0.0.1:$(free_port)"
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+serve "$conf" || { finish; exit 1; }
 port=$(sed -nE 's/^listen = .*:([0-9]+)$/\1/p' "$conf" | head -1)
 iport=$(sed -nE 's/^internal_listen = .*:([0-9]+)$/\1/p' "$conf" | head -1)
 eq "webhook over server.max_body_bytes: 413 before the body" \
@@ -92,8 +94,7 @@ eq "body limits: exits 0" 0 $?
 
 # --- the whole-request deadline: a byte a second does not keep a request alive.
 conf_set "$conf" server request_timeout_seconds 3
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+serve "$conf" || { finish; exit 1; }
 t=$(raw trickle "$port" head 10)
 ok "a head trickled a byte a second is closed after 3 s (closed after: $t)" test "$t" != open -a "$t" -ge 2 -a "$t" -le 6
 t=$(raw trickle "$port" body 10)
@@ -106,12 +107,10 @@ eq "request deadline: exits 0" 0 $?
 # health checks on the internal listener still get in; the loop stays idle.
 conf_set "$conf" server request_timeout_seconds 30
 conf_set "$conf" server max_connections 5
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+serve "$conf" || { finish; exit 1; }
 read -r closed cpu inner after <<<"$(raw hold "$pid" "$port" "$iport" 5 3)"
 eq "max_connections 5: the 3 beyond it are closed at once" 3 "$closed"
-ok "max_connections: parley stays idle meanwhile ($cpu s of CPU in 2 s)" \
-	python3 -c "import sys; sys.exit(0 if $cpu < 0.5 else 1)"
+idle_cpu "max_connections: parley stays idle meanwhile" "$cpu"
 eq "max_connections: /healthz on the internal listener answers" 200 "$inner"
 eq "max_connections: a connection is taken again once others closed" 200 "$after"
 contains "max_connections: the refusal is logged" "closing new connections: server.max_connections reached" "$(cat "$conf.log")"
@@ -127,12 +126,10 @@ ulimit -n 100
 exec "$PARLEY_BIN" "\$@"
 SH
 chmod +x "$TEST_TMP/parley-nofile"
-PARLEY_BIN="$TEST_TMP/parley-nofile" start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+PARLEY_BIN="$TEST_TMP/parley-nofile" serve "$conf" || { finish; exit 1; }
 read -r closed cpu inner after <<<"$(raw hold "$pid" "$port" "$iport" 120 5)"
 eq "out of descriptors: the 5 beyond are closed at once" 5 "$closed"
-ok "out of descriptors: the loop does not spin ($cpu s of CPU in 2 s)" \
-	python3 -c "import sys; sys.exit(0 if $cpu < 0.5 else 1)"
+idle_cpu "out of descriptors: the loop does not spin" "$cpu"
 eq "out of descriptors: a connection is taken again once others closed" 200 "$after"
 contains "out of descriptors: logged" "closing new connections: out of file descriptors" "$(cat "$conf.log")"
 stop_parley "$pid"

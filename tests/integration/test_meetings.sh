@@ -9,12 +9,9 @@
 export PARLEY_TEST_LEASE_SECONDS=2
 export PARLEY_TEST_MEETING_PASS_SECONDS=1
 
-N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook.
 say() {
-	N=$((N + 1))
-	wa_text "wamid.M$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json" >/dev/null
+	say_wa M "$@" >/dev/null
 }
 script_openai() { curl -sS -d "$1" "$OPENAI/_script" >/dev/null; }
 script_google() { curl -sS -d "$1" "$GOOGLE/_script" >/dev/null; }
@@ -29,6 +26,16 @@ sent_to() { curl -sS "$GRAPH/_requests" | jq -r --arg to "$1" '[.[] | select(.bo
 replies_sent() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent' AND m.status = 'sent'"; }
 google_requests() { curl -sS "$GOOGLE/_requests"; }
 n_google() { google_requests | jq --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and (.path | test($p)))] | length'; }
+# crash_at_insert START: once Google got the insert of the event starting
+# at START (UTC), parley is killed (-9).
+crash_at_insert() {
+	for _ in $(seq 1 100); do
+		[ "$(google_requests | jq --arg t "$1" '[.[] | select((.path | endswith("/events")) and .body.start.dateTime == $t)] | length')" = 1 ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+}
 events() { curl -sS "$GOOGLE/_events" | jq -c '.primary // []'; }
 meeting() { sql "$dsn" "SELECT $2 FROM meetings WHERE meeting_id = '$1'"; }
 parley_cmd() { "$PARLEY_BIN" "$@" -c "$conf"; }
@@ -77,7 +84,7 @@ book_args() { # START EMAIL [TITLE]: book_meeting's arguments as a JSON object
 # escalate_to_human, handoff.enabled: test_handoff.sh)
 A=31610000001
 say $A "Hello, do you do demos?"
-ok "no calendar: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$A' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "no calendar: answered" wait_sent "$A" 1
 eq "no calendar: the request declares no meeting tools" "escalate_to_human auto" \
 	"$(responses_of $A | jq -r '.[0].body | "\(.tools | map(.name) | join(",")) \(.tool_choice)"')"
 eq "calendar state: not connected" "not connected" "$(sql "$dsn" "SELECT parley_calendar_state('acme')")"
@@ -109,7 +116,7 @@ B=31610000002
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D1}T09:00:00+01:00\",\"end\":\"${D1}T17:00:00+01:00\",\"duration_minutes\":30}}},
                 {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D1}T10:30:00+01:00" ana@padariaboa.test)}}]"
 say $B "Hi, I'm Ana from Padaria Boa. Can I get a demo tomorrow?"
-ok "booking: the reply is sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$B' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "booking: the reply is sent" wait_sent "$B" 1
 R=$(responses_of $B)
 eq "booking: three requests in the same OpenAI conversation" 3 "$(jq length <<<"$R")"
 eq "booking: the tools are declared, tool_choice auto" "check_availability,book_meeting,escalate_to_human auto" \
@@ -158,7 +165,7 @@ eq "booking: counted" 1 "$(metric 'parley_meeting_tool_calls_total{tool="book_me
 # --- the same time again in that conversation: the booking is not repeated
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D1}T10:30:00+01:00" ana@padariaboa.test)}}]"
 say $B "Please confirm the demo"
-ok "again: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$B' AND m.sender = 'agent' AND m.status = 'sent'" 2
+ok "again: answered" wait_sent "$B" 2
 eq "again: still one event, one meeting" "1 1" "$(jq length <<<"$(events)") $(sql "$dsn" "SELECT count(*) FROM meetings")"
 eq "again: the output says it was booked already" "$mid This meeting was already booked." \
 	"$(responses_of $B | jq -r '.[-1].body.input[0].output | fromjson | "\(.meeting_id) \(.note)"')"
@@ -169,7 +176,7 @@ curl -sS -d "{\"calendar\":\"primary\",\"busy\":[{\"start\":\"${D2}T13:00:00Z\",
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D2}T14:30:00+01:00" carl@example.test)}},
                 {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D2}T16:00:00+01:00" carl@example.test)}}]"
 say $C "Demo the day after tomorrow at 14:30?"
-ok "busy: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$C' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "busy: answered" wait_sent "$C" 1
 R=$(responses_of $C)
 eq "busy: the first booking is refused in the tool output" "false slot_busy" \
 	"$(jq -r '.[1].body.input[0].output | fromjson | "\(.ok) \(.error)"' <<<"$R")"
@@ -195,7 +202,7 @@ bad_calls=$(jq -cn --arg d1 "$D1" '[
 script_openai "[{\"function_calls\":$bad_calls}]"
 before_events=$(events | jq length)
 say $F "Book me something"
-ok "bad arguments: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$F' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "bad arguments: answered" wait_sent "$F" 1
 R=$(responses_of $F)
 eq "bad arguments: eight outputs, in the calls' order" "$(jq -r '[.[0].response.output[].call_id] | join(",")' <<<"$R")" \
 	"$(jq -r '[.[1].body.input[].call_id] | join(",")' <<<"$R")"
@@ -215,7 +222,7 @@ script_google '[{"for":"insert","status":500,"apply":true}]'
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D3}T10:00:00+01:00" gina@example.test)}}]"
 before_events=$(events | jq length)
 say $G "Book me at ten"
-ok "insert 500: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$G' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "insert 500: answered" wait_sent "$G" 1
 eq "insert 500: one more event only" $((before_events + 1)) "$(events | jq length)"
 eq "insert 500: the retry got 409 and the event was fetched" "500,409 200" \
 	"$(google_requests | jq -r --arg t "${D3}T09:00:00Z" '[.[] | select((.path | endswith("/events")) and .body.start.dateTime == $t) | .status] | join(",")') $(google_requests | jq -r '[.[] | select(.method == "GET")] | .[-1].status')"
@@ -227,7 +234,7 @@ H=31610000006
 script_google '[{"for":"insert","conference_pending":true}]'
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D3}T11:00:00+01:00" hugo@example.test)}}]"
 say $H "Eleven?"
-ok "pending conference: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$H' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "pending conference: answered" wait_sent "$H" 1
 eq "pending conference: the link came from the event looked up again" t \
 	"$(sql "$dsn" "SELECT meet_link LIKE 'https://meet.google.com/%' FROM meetings WHERE customer_email = 'hugo@example.test'")"
 
@@ -237,7 +244,7 @@ sql "$dsn" "UPDATE google_calendar_tokens SET access_token = 'ya29.revoked-early
 tokens_before=$(n_google POST '^/token$')
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D2}T08:00:00Z\",\"end\":\"${D2}T12:00:00Z\",\"duration_minutes\":null}}}]"
 say $I "When are you free?"
-ok "401: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$I' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "401: answered" wait_sent "$I" 1
 eq "401: freeBusy refused, token refreshed, freeBusy again" "401 200" \
 	"$(google_requests | jq -r '[.[] | select(.path == "/calendar/v3/freeBusy")] | .[-2:] | map(.status) | join(" ")')"
 eq "401: one more refresh" $((tokens_before + 1)) "$(n_google POST '^/token$')"
@@ -252,7 +259,7 @@ fb_before=$(n_google POST freeBusy)
 tokens_before=$(n_google POST '^/token$')
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D2}T08:00:00Z\",\"end\":\"${D2}T12:00:00Z\",\"duration_minutes\":null}}}]"
 say $I "And the day after?"
-ok "expiring: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$I' AND m.sender = 'agent' AND m.status = 'sent'" 2
+ok "expiring: answered" wait_sent "$I" 2
 eq "expiring: refreshed first, then one freeBusy" "$((tokens_before + 1)) $((fb_before + 1)) 200" \
 	"$(n_google POST '^/token$') $(n_google POST freeBusy) $(google_requests | jq -r '[.[] | select(.path == "/calendar/v3/freeBusy")][-1].status')"
 
@@ -260,7 +267,7 @@ eq "expiring: refreshed first, then one freeBusy" "$((tokens_before + 1)) $((fb_
 script_google '[{"for":"freebusy","status":429,"retry_after":1}]'
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D2}T08:00:00Z\",\"end\":\"${D2}T12:00:00Z\",\"duration_minutes\":null}}}]"
 say $I "Anything on Thursday?"
-ok "429: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$I' AND m.sender = 'agent' AND m.status = 'sent'" 3
+ok "429: answered" wait_sent "$I" 3
 gap=$(google_requests | jq '[.[] | select(.path == "/calendar/v3/freeBusy")] | .[-2:] | .[1].time_ms - .[0].time_ms')
 eq "429: the retry waited retry-after (1 s)" yes "$([ "$gap" -ge 1000 ] && echo yes || echo "no ($gap ms)")"
 
@@ -268,7 +275,7 @@ eq "429: the retry waited retry-after (1 s)" yes "$([ "$gap" -ge 1000 ] && echo 
 J=31610000008
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D2}T08:00:00Z\",\"end\":\"${D2}T12:00:00Z\",\"duration_minutes\":null}},\"times\":10}]"
 say $J "Keep checking"
-ok "round limit: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$J' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "round limit: answered" wait_sent "$J" 1
 R=$(responses_of $J)
 eq "round limit: four rounds, then tool_choice none" "auto,auto,auto,auto,none" "$(jq -r 'map(.body.tool_choice) | join(",")' <<<"$R")"
 eq "round limit: the last answer is a message" message "$(jq -r '.[-1].response.output[0].type' <<<"$R")"
@@ -283,17 +290,12 @@ script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$arg
                 {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$args_k}}]"
 before_events=$(events | jq length)
 say $K "Book Kim at two"
-for _ in $(seq 1 100); do
-	[ "$(google_requests | jq --arg t "${D3}T13:00:00Z" '[.[] | select((.path | endswith("/events")) and .body.start.dateTime == $t)] | length')" = 1 ] && break
-	sleep 0.05
-done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+crash_at_insert "${D3}T13:00:00Z"
 eq "crash: the event exists, a reservation, no meeting" "$((before_events + 1)) 1 0" \
 	"$(events | jq length) $(sql "$dsn" "SELECT count(*) FROM meeting_bookings") $(sql "$dsn" "SELECT count(*) FROM meetings WHERE customer_email = 'kim@example.test'")"
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
-ok "crash: after restart the reply is produced again and sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$K' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "crash: after restart the reply is produced again and sent" wait_sent "$K" 1
 eq "crash: one event, one meeting" "$((before_events + 1)) 1" \
 	"$(events | jq length) $(sql "$dsn" "SELECT count(*) FROM meetings WHERE customer_email = 'kim@example.test' AND status = 'scheduled'")"
 eq "crash: the meeting is the reserved one (same event id)" t \
@@ -309,12 +311,7 @@ script_google '[{"for":"insert","delay_ms":5000}]'
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D3}T15:00:00+01:00" lou@example.test)}},{\"text\":\"Something went wrong, we will email you.\"}]"
 before_events=$(events | jq length)
 say $L "Book Lou at three"
-for _ in $(seq 1 100); do
-	[ "$(google_requests | jq --arg t "${D3}T14:00:00Z" '[.[] | select((.path | endswith("/events")) and .body.start.dateTime == $t)] | length')" = 1 ] && break
-	sleep 0.05
-done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+crash_at_insert "${D3}T14:00:00Z"
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
 ok "pass: the reservation is finished by the recovery pass" wait_for "$dsn" "SELECT count(*) FROM meetings WHERE customer_email = 'lou@example.test' AND status = 'scheduled' AND meet_link LIKE 'https://meet.google.com/%'" 1
@@ -412,7 +409,7 @@ script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(bo
                 {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T10:00:00+01:00" zed@example.test)}},
                 {\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T11:00:00+01:00" zak@example.test)}}]"
 say $Z "Book three demos please, for Zoe, Zed and Zak"
-ok "max bookings: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "max bookings: answered" wait_sent "$Z" 1
 R=$(responses_of $Z)
 eq "max bookings: the first two are booked" "true true" \
 	"$(jq -r '[.[1], .[2]] | map(.body.input[0].output | fromjson | .booked) | map(tostring) | join(" ")' <<<"$R")"
@@ -428,14 +425,14 @@ eq "max bookings: counted" 1 "$(metric 'parley_meeting_tool_calls_total{tool="bo
 # At the limit, the same time again is still the idempotent answer, not the error.
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T09:00:00+01:00" zoe@example.test)}}]"
 say $Z "Is Zoe's demo booked?"
-ok "max bookings: answered again" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 2
+ok "max bookings: answered again" wait_sent "$Z" 2
 eq "max bookings: a booked time again says booked" "This meeting was already booked." \
 	"$(responses_of $Z | jq -r '.[-1].body.input[0].output | fromjson | .note')"
 # A cancelled meeting no longer counts.
 sql "$dsn" "UPDATE meetings SET status = 'cancelled' WHERE customer_email = 'zed@example.test'" >/dev/null
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "${D4}T11:00:00+01:00" zak@example.test)}}]"
 say $Z "Zed cancelled; book Zak then"
-ok "max bookings: answered a third time" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$Z' AND m.sender = 'agent' AND m.status = 'sent'" 3
+ok "max bookings: answered a third time" wait_sent "$Z" 3
 eq "max bookings: after a cancellation there is room again" true \
 	"$(responses_of $Z | jq -r '.[-1].body.input[0].output | fromjson | .booked')"
 # --- the database refuses the meeting row: not tried again and again, the
@@ -445,7 +442,7 @@ recovered=$(metric 'parley_meetings_recovered_total{outcome="booked"}')
 sql "$dsn" "ALTER TABLE meetings ADD CONSTRAINT test_refuse_meeting CHECK (title IS DISTINCT FROM 'Refused demo') NOT VALID" >/dev/null
 script_openai "[{\"function_call\":{\"name\":\"book_meeting\",\"arguments\":$(book_args "$(date -u -d '+5 days' +%Y-%m-%d)T11:00:00+01:00" pat@example.test 'Refused demo')}}]"
 say $P "A demo at three, please"
-ok "refused meeting row: the reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$P' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "refused meeting row: the reply goes out" wait_sent "$P" 1
 inserted=$(google_requests | jq '[.[] | select(.method == "POST" and (.path | endswith("/events")) and .body.attendees[0].email == "pat@example.test")][0].time_ms')
 sent=$(curl -sS "$GRAPH/_requests" | jq --arg to $P '[.[] | select(.body.to == $to)][0].time_ms')
 gap=$((sent - inserted))
@@ -463,7 +460,7 @@ curl -sS -d '{"refresh_token":"rt-acme-1"}' "$GOOGLE/_revoke" >/dev/null
 sql "$dsn" "UPDATE google_calendar_tokens SET token_expiry = '2000-01-01'" >/dev/null
 script_openai "[{\"function_call\":{\"name\":\"check_availability\",\"arguments\":{\"start\":\"${D2}T08:00:00Z\",\"end\":\"${D2}T12:00:00Z\",\"duration_minutes\":null}}}]"
 say $M "Can we meet?"
-ok "invalid_grant: the reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "invalid_grant: the reply goes out" wait_sent "$M" 1
 eq "invalid_grant: the model was told the calendar is disconnected" "false calendar_disconnected" \
 	"$(responses_of $M | jq -r '.[1].body.input[0].output | fromjson | "\(.ok) \(.error)"')"
 eq "invalid_grant: the tenant's calendar is disconnected, with the reason" "disconnected invalid_grant: Token has been expired or revoked." \
@@ -473,7 +470,7 @@ eq "invalid_grant: refresh counted as revoked" 1 "$(metric 'parley_google_token_
 contains "google status: disconnected and why" "invalid_grant" "$(parley_cmd google status --tenant acme)"
 eq "tenant show: disconnected" disconnected "$(parley_cmd tenant show acme --json | jq -r .calendar)"
 say $M "Hello again?"
-ok "disconnected: the next reply goes out" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 2
+ok "disconnected: the next reply goes out" wait_sent "$M" 2
 eq "disconnected: no meeting tools declared any more" escalate_to_human "$(responses_of $M | jq -r '.[-1].body.tools | map(.name) | join(",")')"
 eq "disconnected: cancel refuses with exit 1" 1 "$(code parley_cmd meeting cancel "$(sql "$dsn" "SELECT meeting_id FROM meetings WHERE customer_email = 'carl@example.test'")")"
 # A reservation of a disconnected calendar can never be looked up: it is kept
@@ -493,7 +490,7 @@ eq "connected again: the same event, no second insert, no reservation left" "$be
 	"$(events | jq length) $(n_google POST '/events$') $(sql "$dsn" "SELECT count(*) FROM meeting_bookings")"
 eq "connected again: state" "connected|" "$(sql "$dsn" "SELECT parley_calendar_state('acme') || '|' || coalesce(disconnect_reason, '') FROM google_calendar_tokens")"
 say $M "And now?"
-ok "connected again: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$M' AND m.sender = 'agent' AND m.status = 'sent'" 3
+ok "connected again: answered" wait_sent "$M" 3
 eq "connected again: tools declared again" 3 "$(responses_of $M | jq -r '.[-1].body.tools | length')"
 out=$(parley_cmd google disconnect --tenant acme --json)
 eq "google disconnect: by an operator" "disconnected disconnected by an operator" "$(jq -r '"\(.calendar) \(.disconnect_reason)"' <<<"$out")"

@@ -13,23 +13,9 @@ url=$(parley_url "$conf")
 
 readyz() { curl -sS -o "$TEST_TMP/readyz.body" -w '%{http_code}' "$url/readyz"; }
 # Waits up to 10 s until /readyz answers WANT.
-wait_ready() {
-	local i
-	for i in $(seq 1 200); do
-		[ "$(readyz)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_ready() { wait_until "$1" readyz; }
 # Waits up to 10 s until the log has LINE (fixed string).
-wait_log() {
-	local i
-	for i in $(seq 1 200); do
-		grep -qF -- "$1" "$conf.log" && return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_log() { retry grep -qF -- "$1" "$conf.log"; }
 wa_text "wamid.MC1" 31612345678 "hello" >"$TEST_TMP/wa.json"
 
 # --- A database never migrated.

@@ -26,11 +26,7 @@ status_of() {
 
 # Waits up to 20 s until a poll with wait=0 answers 200.
 polls_answer() {
-	local url=$1 token=$2 i
-	for i in $(seq 1 200); do
-		[ "$(status_of "$url" "/webchat/v1/messages?after=0&wait=0" "$token")" = 200 ] && return 0
-		sleep 0.1
-	done
+	WAIT_SECONDS=20 wait_until 200 status_of "$1" "/webchat/v1/messages?after=0&wait=0" "$2" && return 0
 	echo "no 200 from a poll after the restart" >&2
 	return 1
 }

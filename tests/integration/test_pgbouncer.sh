@@ -82,28 +82,13 @@ eq "tenant list: both tenants" "acme globex" "$(adm tenant list --json | jq -r '
 ok "tenant show" adm tenant show acme
 
 # --- two parley serve processes
-start_parley "$conf_a" || { finish; exit 1; }
-pid_a=$PARLEY_PID
-start_parley "$conf_b" || { finish; exit 1; }
-pid_b=$PARLEY_PID
-url_a=$(parley_url "$conf_a")
-url_b=$(parley_url "$conf_b")
+serve_two "$conf_a" "$conf_b" || { finish; exit 1; }
 url=$url_a
 ok "A ready" curl -fsS "$url_a/readyz"
 ok "B ready" curl -fsS "$url_b/readyz"
 
 # --- webhooks: concurrent, over both processes, with Meta's re-deliveries
-for i in $(seq 1 40); do
-	wa_text "wamid.PGB$i" 31687654321 "burst $i" >"$TEST_TMP/p$i.json"
-done
-for i in $(seq 1 40); do
-	if ((i % 2)); then u=$url_a; else u=$url_b; fi
-	post_signed "$u" "$TEST_TMP/p$i.json" >"$TEST_TMP/p$i.status" &
-	if ((i % 5 == 0)); then post_signed "$url_b" "$TEST_TMP/p$i.json" >"$TEST_TMP/p$i.dup" & fi
-done
-for p in $(jobs -p); do
-	[ "$p" = "$pid_a" ] || [ "$p" = "$pid_b" ] || [ "$p" = "$openai_pid" ] || [ "$p" = "$graph_pid" ] || wait "$p"
-done
+post_burst PGB 31687654321 burst "$url_b"
 eq "all 48 posts answered 200" 48 "$(cat "$TEST_TMP"/p*.status "$TEST_TMP"/p*.dup | grep -c '^200$')"
 eq "40 customer messages stored, each once" "40|40" \
 	"$(sql "$direct" "SELECT count(*), count(DISTINCT platform_message_id) FROM messages WHERE sender = 'user'")"

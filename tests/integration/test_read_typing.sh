@@ -48,6 +48,22 @@ ig() { # ig MID FROM TEXT
 	ig_text "$1" "$2" "$3" >"$TEST_TMP/ig.json"
 	post_signed "$url" "$TEST_TMP/ig.json" >/dev/null
 }
+# relaunch [VAR=VALUE]...: the stand-ins reset, parley started again with
+# those variables in its environment; sets pid.
+relaunch() {
+	local v
+	reset_standins
+	for v; do local -x "$v"; done
+	start_parley "$conf" || return 1
+	pid=$PARLEY_PID
+}
+# both_say N WA_CUSTOMER IG_CUSTOMER TEXT LABEL: TEXT from a WhatsApp and an
+# Instagram customer (ids wamid.RTN and mid.RTN); checks that both are answered.
+both_say() {
+	wa "wamid.RT$1" "$2" "$4"
+	ig "mid.RT$1" "$3" "$4"
+	ok "$5: replies sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone IN ('$2', '$3') AND m.sender = 'agent' AND m.status = 'sent'" 2
+}
 now_ms() { date +%s%3N; }
 
 # --- WhatsApp: one request, read + typing, for the latest message of the burst
@@ -68,7 +84,7 @@ eq "counted: read and typing ok" "1 1" "$(sig_metric read whatsapp ok) $(sig_met
 # --- Instagram: mark_seen, then typing_on
 reset_standins
 ig mid.RT1 1254459154682001 "Hello on Instagram"
-ok "Instagram: the reply is sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '1254459154682001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "Instagram: the reply is sent" wait_sent "1254459154682001" 1
 s=$(signals)
 eq "mark_seen, then typing_on" "mark_seen typing_on" "$(jq -r 'map(.body.sender_action) | join(" ")' <<<"$s")"
 eq "…to the customer, on the account's path, with its token" \
@@ -83,14 +99,14 @@ reset_standins
 credits_before=$(sql "$dsn" "SELECT remaining_credits FROM credits WHERE user_id = 'acme'")
 curl -sS -d '[{"for":"signals","status":500,"times":5}]' "$GRAPH/_script" >/dev/null
 wa wamid.RT3 31611110002 "Is the shop open?"
-ok "refused signal: the reply is sent anyway" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31611110002' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "refused signal: the reply is sent anyway" wait_sent "31611110002" 1
 eq "…one attempt (500, not retried)" "1 500" "$(signals | jq -r '[.[] | select(.body.message_id == "wamid.RT3")] | "\(length) \(.[0].status)"')"
 eq "…one credit taken" $((credits_before - 1)) "$(sql "$dsn" "SELECT remaining_credits FROM credits WHERE user_id = 'acme'")"
 eq "…counted as failed" "1 yes" "$(sig_metric read whatsapp failed) $([ "$(sig_metric typing whatsapp failed)" -ge 1 ] && echo yes)"
 ok "…logged at warn" grep -q 'warn.*read receipt with typing indicator failed (the reply goes on)' "$conf.log"
 eq "…without the token" 0 "$(grep -c 'wa-token' "$conf.log")"
 ig mid.RT2 1254459154682002 "Instagram, refused"
-ok "Instagram: refused mark_seen, the reply is sent anyway" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '1254459154682002' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "Instagram: refused mark_seen, the reply is sent anyway" wait_sent "1254459154682002" 1
 eq "…typing_on still followed mark_seen" "mark_seen:500 typing_on:500" \
 	"$(signals | jq -r '[.[] | select(.body.recipient.id == "1254459154682002") | "\(.body.sender_action):\(.status)"] | join(" ")')"
 curl -sS -X POST "$GRAPH/_reset" >/dev/null
@@ -99,7 +115,7 @@ curl -sS -X POST "$GRAPH/_reset" >/dev/null
 curl -sS -d '[{"for":"signals","delay_ms":5000}]' "$GRAPH/_script" >/dev/null
 t0=$(now_ms)
 wa wamid.RT4 31611110003 "Quick one"
-ok "slow signal: the reply is sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31611110003' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "slow signal: the reply is sent" wait_sent "31611110003" 1
 took=$(($(now_ms) - t0))
 eq "…well before the signal's answer (${took} ms)" yes "$([ "$took" -lt 4000 ] && echo yes || echo no)"
 for i in $(seq 1 80); do [ "$(sig_metric read whatsapp ok)" = 2 ] && break; sleep 0.1; done
@@ -109,7 +125,7 @@ eq "…the late answer, after the reply ended, is counted as ok" 2 "$(sig_metric
 reset_standins
 curl -sS -d '[{"delay_ms":4500}]' "$OPENAI/_script" >/dev/null
 wa wamid.RT5 31611110004 "A hard question"
-ok "slow reply: sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31611110004' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "slow reply: sent" wait_sent "31611110004" 1
 n=$(signals | jq length)
 eq "the indicator was refreshed while the reply was produced (${n} requests in ~4.5 s, every 1.5 s)" yes \
 	"$([ "$n" -ge 3 ] && [ "$n" -le 5 ] && echo yes || echo no)"
@@ -160,29 +176,21 @@ eq "…and the poll returns when it failed: agent_typing false, no messages (${t
 # --- replies.read_receipts = false, replies.typing = false: nothing at all
 stop_parley "$pid"
 eq "parley stops cleanly" 0 "$?"
-reset_standins
-PARLEY_REPLIES_READ_RECEIPTS=false PARLEY_REPLIES_TYPING=false start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+relaunch PARLEY_REPLIES_READ_RECEIPTS=false PARLEY_REPLIES_TYPING=false || { finish; exit 1; }
 curl -sS -d '[{"delay_ms":2500}]' "$OPENAI/_script" >/dev/null
 seq=$(curl -sS "${AUTH[@]}" -H 'Content-Type: application/json' -d '{"text":"Both off","client_message_id":"c3"}' \
 	"$url_http/webchat/v1/messages" | jq .sequence_no)
 sleep 1.5
 typing_off_poll=$(poll "$url" "$seq" 0 | jq .agent_typing)
 typing_on_poll=$(poll "$url_http" "$seq" 0 | jq .agent_typing)
-wa wamid.RT6 31611110005 "Both off"
-ig mid.RT6 1254459154682005 "Both off"
-ok "both off: replies sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone IN ('31611110005', '1254459154682005') AND m.sender = 'agent' AND m.status = 'sent'" 2
+both_say 6 31611110005 1254459154682005 "Both off" "both off"
 eq "…no signal requests" 0 "$(signals | jq length)"
 eq "…agent_typing false in the process with typing off (true in the other)" "false true" "$typing_off_poll $typing_on_poll"
 stop_parley "$pid"
 
 # --- read receipts only: WhatsApp's read without the indicator, Instagram mark_seen
-reset_standins
-PARLEY_REPLIES_TYPING=false start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-wa wamid.RT7 31611110006 "Read only"
-ig mid.RT7 1254459154682006 "Read only"
-ok "read only: replies sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone IN ('31611110006', '1254459154682006') AND m.sender = 'agent' AND m.status = 'sent'" 2
+relaunch PARLEY_REPLIES_TYPING=false || { finish; exit 1; }
+both_say 7 31611110006 1254459154682006 "Read only" "read only"
 eq "…WhatsApp: the read receipt alone" '{"messaging_product":"whatsapp","status":"read","message_id":"wamid.RT7"}' \
 	"$(signals | jq -c '[.[] | select(.body.message_id != null)] | .[0].body')"
 eq "…Instagram: mark_seen alone" "mark_seen" "$(signals | jq -r '[.[] | .body.sender_action // empty] | join(" ")')"
@@ -190,12 +198,8 @@ stop_parley "$pid"
 
 # --- typing only: Instagram typing_on; WhatsApp nothing (its indicator
 # exists only inside a read receipt, which is off)
-reset_standins
-PARLEY_REPLIES_READ_RECEIPTS=false start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-wa wamid.RT8 31611110007 "Typing only"
-ig mid.RT8 1254459154682007 "Typing only"
-ok "typing only: replies sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone IN ('31611110007', '1254459154682007') AND m.sender = 'agent' AND m.status = 'sent'" 2
+relaunch PARLEY_REPLIES_READ_RECEIPTS=false || { finish; exit 1; }
+both_say 8 31611110007 1254459154682007 "Typing only" "typing only"
 eq "…Instagram typing_on only; nothing to WhatsApp" "typing_on" "$(signals | jq -r 'map(.body.sender_action // "whatsapp") | join(" ")')"
 stop_parley "$pid"
 eq "parley stops cleanly" 0 "$?"

@@ -13,13 +13,7 @@ export PARLEY_TEST_LEASE_SECONDS=2
 reply_standins || { finish; exit 1; }
 
 dsn=$(new_db)
-conf=$(new_config "$dsn")
-for kv in "meta whatsapp_url $GRAPH/v24.0" "meta instagram_url $GRAPH/v24.0" \
-	"openai api_key sk-test" "openai url $OPENAI/v1" "openai model gpt-test" \
-	"openai timeout_seconds 5" "replies debounce_ms 200" "replies credits_per_reply 0" \
-	"extraction idle_seconds 1" "extraction every_messages 1" "extraction credits 0"; do
-	conf_set "$conf" $kv
-done
+conf=$(lead_config "$dsn" 1 0)
 reply_migrate "$conf" "$dsn"
 reply_start "$conf" || { finish; exit 1; }
 

@@ -5,12 +5,15 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$TESTS_DIR/lib/replylib.sh"
 
-N=0
 # say FROM TEXT: a customer's WhatsApp message through the webhook; prints the status.
-say() {
-	N=$((N + 1))
-	wa_text "wamid.T$N.$RANDOM" "$1" "$2" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json"
+say() { say_wa T "$@"; }
+# crash_holding STANDIN SCRIPT FROM TEXT: fault, then parley killed (-9)
+# while the stand-in holds the answer back.
+crash_holding() {
+	fault "$@"
+	held "$1"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
 }
 # Counts of what the stand-ins received.
 transcript() { # CUSTOMER: seq|sender|status|delivery|text lines
@@ -33,7 +36,7 @@ for t in "Hi" "Do you ship to Utrecht?" "And to Delft?"; do say 31612345678 "$t"
 ok "the burst is answered" wait_for "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'" 1
 eq "one OpenAI response for the burst" 1 "$(n_responses)"
 eq "all three messages were its input" '["Hi","Do you ship to Utrecht?","And to Delft?"]' \
-	"$(curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input | map(.content)')"
+	"$(first_input | jq -c 'map(.content)')"
 eq "the request names the agent's prompt and the conversation" 'pmpt_wa true' \
 	"$(curl -sS "$OPENAI/_requests" | jq -r '[.[] | select(.path == "/v1/responses")][0].body | "\(.prompt.id) \(.conversation | startswith("conv_"))"')"
 eq "OpenAI called with the API key" "Bearer sk-test" \
@@ -60,42 +63,32 @@ eq "the same OpenAI conversation is reused" 1 \
 	"$(curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses") | .body.conversation] | unique | length')"
 
 # --- OpenAI 500 then 200: one reply
-reset_standins
-curl -sS -d '[{"status":500}]' "$OPENAI/_script" >/dev/null
-say 31600000001 "Hello?" >/dev/null
-ok "500 then 200: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+fault "$OPENAI" '[{"status":500}]' 31600000001 "Hello?"
+ok "500 then 200: answered" wait_sent "31600000001" 1
 eq "500 then 200: two OpenAI attempts, one send" "2 1" "$(n_responses) $(n_sends)"
 
 # --- 429 with retry-after: the retry waits at least that long
-reset_standins
-curl -sS -d '[{"status":429,"retry_after":1}]' "$OPENAI/_script" >/dev/null
-say 31600000002 "Busy?" >/dev/null
-ok "429 then 200: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000002' AND m.sender = 'agent' AND m.status = 'sent'" 1
+fault "$OPENAI" '[{"status":429,"retry_after":1}]' 31600000002 "Busy?"
+ok "429 then 200: answered" wait_sent "31600000002" 1
 gap=$(curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses") | .time_ms] | .[1] - .[0]')
 eq "429: the retry came at least retry-after (1 s) later" yes "$([ "$gap" -ge 1000 ] && echo yes || echo "no ($gap ms)")"
 
 # --- a final OpenAI 400: no send, no charge
-reset_standins
 before=$(credits)
-curl -sS -d '[{"status":400}]' "$OPENAI/_script" >/dev/null
-say 31600000003 "Break it" >/dev/null
+fault "$OPENAI" '[{"status":400}]' 31600000003 "Break it"
 ok "final 400: the conversation is released" wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '31600000003' AND reply_due_at IS NULL AND reply_lease_owner IS NULL" 1
 eq "final 400: one attempt, nothing sent" "1 0" "$(n_responses) $(n_sends)"
 eq "final 400: no agent message" 0 "$(agent_count 31600000003)"
 eq "final 400: credits given back" "$before" "$(credits)"
 
 # --- Graph 500 then 200: sent once
-reset_standins
-curl -sS -d '[{"status":500}]' "$GRAPH/_script" >/dev/null
-say 31600000004 "Send twice?" >/dev/null
-ok "graph 500 then 200: sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000004' AND m.sender = 'agent' AND m.status = 'sent'" 1
+fault "$GRAPH" '[{"status":500}]' 31600000004 "Send twice?"
+ok "graph 500 then 200: sent" wait_sent "31600000004" 1
 eq "graph 500 then 200: two attempts, one message" "2 1" "$(n_sends) $(agent_count 31600000004)"
 
 # --- Graph 131047 (outside the 24-hour window): failed with the code, no charge
-reset_standins
 before=$(credits)
-curl -sS -d '[{"meta_code":131047}]' "$GRAPH/_script" >/dev/null
-say 31600000005 "Late reply" >/dev/null
+fault "$GRAPH" '[{"meta_code":131047}]' 31600000005 "Late reply"
 ok "131047: marked failed" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000005' AND m.sender = 'agent' AND m.status = 'failed'" 1
 eq "131047: one attempt (final)" 1 "$(n_sends)"
 contains "131047: the error names the code and title" "131047: Re-engagement message" \
@@ -104,19 +97,15 @@ ok "131047: credits given back" wait_for "$dsn" "SELECT remaining_credits || '/'
 contains "131047: counted by code" 'parley_send_failures_total{code="131047"} 1' "$(curl -sS "$url/metrics")"
 
 # --- a 5000-character reply: split, contiguous, all sent
-reset_standins
-curl -sS -d '[{"text_len":5000}]' "$OPENAI/_script" >/dev/null
-say 31600000006 "Tell me everything" >/dev/null
-ok "long reply: sent" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000006' AND m.sender = 'agent' AND m.status = 'sent'" 2
+fault "$OPENAI" '[{"text_len":5000}]' 31600000006 "Tell me everything"
+ok "long reply: sent" wait_sent "31600000006" 2
 eq "long reply: two parts numbered 2 and 3" "2,3" "$(sql "$dsn" "SELECT string_agg(sequence_no::text, ',' ORDER BY sequence_no) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000006' AND m.sender = 'agent'")"
 eq "long reply: two sends, each within 4096 characters" "2 true" \
 	"$(curl -sS "$GRAPH/_requests" | jq -r '"\(length) \(all(.[]; (.body.text.body | length) <= 4096))"')"
 eq "long reply: nothing lost" 4999 "$(curl -sS "$GRAPH/_requests" | jq '[.[].body.text.body | length] | add')"
 
 # --- a status that arrives before the send's response is recorded
-reset_standins
-curl -sS -d '[{"message_id":"wamid.EARLY","delay_ms":1500}]' "$GRAPH/_script" >/dev/null
-say 31600000007 "Quick" >/dev/null
+fault "$GRAPH" '[{"message_id":"wamid.EARLY","delay_ms":1500}]' 31600000007 "Quick"
 ok "early status: the send is on its way" wait_for "$dsn" "SELECT count(*) FROM messages WHERE send_started_at IS NOT NULL AND status = 'pending'" 1
 wa_status wamid.EARLY read >"$TEST_TMP/early.json"
 eq "early status: webhook 200" 200 "$(post_signed "$url" "$TEST_TMP/early.json")"
@@ -128,7 +117,7 @@ eq "early status: no longer pending" 0 "$(sql "$dsn" "SELECT count(*) FROM pendi
 reset_standins
 ig_text "aWdfTEST$RANDOM" 5551234567890001 "Hola" >"$TEST_TMP/ig.json"
 eq "instagram message: 200" 200 "$(post_signed "$url" "$TEST_TMP/ig.json")"
-ok "instagram: answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '5551234567890001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "instagram: answered" wait_sent "5551234567890001" 1
 eq "instagram: recipient, text, token" "5551234567890001 Echo: Hola Bearer ig-token" \
 	"$(curl -sS "$GRAPH/_requests" | jq -r '.[0] | "\(.body.recipient.id) \(.body.message.text) \(.headers.authorization)"')"
 eq "instagram: its long message id stored whole" t "$(sql "$dsn" "SELECT length(platform_message_id) > 100 FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '5551234567890001' AND m.sender = 'agent'")"
@@ -151,10 +140,8 @@ leaks=$(grep -c -e 'sk-test' -e 'wa-token' -e 'ig-token' -e 'test-meta-app-secre
 eq "no secret, token or message text in the log" 0 "$leaks"
 
 # --- SIGTERM while OpenAI is thinking: the reply in flight is finished first
-reset_standins
-curl -sS -d '[{"delay_ms":1200}]' "$OPENAI/_script" >/dev/null
-say 31600000011 "Just before closing" >/dev/null
-for _ in $(seq 1 100); do [ "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')" = 1 ] && break; sleep 0.05; done
+fault "$OPENAI" '[{"delay_ms":1200}]' 31600000011 "Just before closing"
+held "$OPENAI"
 kill -TERM "$pid"
 eq "a webhook during the drain is refused (not accepted any more)" 000 \
 	"$(curl -sS -o /dev/null -w '%{http_code}' -m 2 "$url/healthz" 2>/dev/null)"
@@ -168,10 +155,8 @@ eq "and released" "" "$(sql "$dsn" "SELECT reply_lease_owner FROM conversations 
 export PARLEY_TEST_LEASE_SECONDS=2
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
-reset_standins
-curl -sS -d '[{"delay_ms":2500}]' "$OPENAI/_script" >/dev/null
-say 31600000012 "Second signal" >/dev/null
-for _ in $(seq 1 100); do [ "$(curl -sS "$OPENAI/_stats" | jq '.in_flight')" = 1 ] && break; sleep 0.05; done
+fault "$OPENAI" '[{"delay_ms":2500}]' 31600000012 "Second signal"
+held "$OPENAI"
 t0=$(date +%s%N)
 kill -TERM "$pid"
 sleep 0.2
@@ -185,7 +170,6 @@ eq "second signal: the unfinished reply was not sent" 0 "$(n_sends)"
 
 # --- crashes. Short leases (exported above) so that recovery shows within
 # the test.
-in_flight() { curl -sS "$1/_stats" | jq '.in_flight'; }
 
 start_parley "$conf" || { finish; exit 1; }
 pid=$PARLEY_PID
@@ -194,14 +178,8 @@ ok "the reply abandoned by the second signal is produced once its lease ran out"
 
 # kill -9 while a send is on the wire: after restart it is marked failed,
 # never sent again.
-reset_standins
-curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
-say 31600000009 "Crash during send" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
+crash_holding "$GRAPH" '[{"delay_ms":3000}]' 31600000009 "Crash during send"
+serve "$conf" || { finish; exit 1; }
 ok "crash during send: marked failed after restart" wait_for "$dsn" "SELECT m.status || ' ' || d.error_message FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000009' AND m.sender = 'agent'" "failed send outcome unknown after a restart; not sent again"
 sleep 3
 eq "crash during send: sent once, never repeated" 1 "$(n_sends)"
@@ -212,10 +190,8 @@ eq "crash during send: the conversation is released" "" "$(sql "$dsn" "SELECT re
 # unknown, and does not send it; when the send then succeeds, its record
 # makes the part sent, delivery row included (tests/topology found one left
 # sent/failed after a failover).
-reset_standins
-curl -sS -d '[{"delay_ms":3000}]' "$GRAPH/_script" >/dev/null
-say 31600000013 "Lease lost during send" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$GRAPH")" = 1 ] && break; sleep 0.05; done
+fault "$GRAPH" '[{"delay_ms":3000}]' 31600000013 "Lease lost during send"
+held "$GRAPH"
 lost13="FROM messages m JOIN message_delivery_status d USING (message_id) JOIN conversations c USING (conversation_id)
         WHERE c.customer_phone = '31600000013' AND m.sender = 'agent'"
 sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = '-infinity'
@@ -233,10 +209,8 @@ eq "lease lost during send: released" "" \
 # renew it: a database failover longer than the lease) and the same process
 # claims the conversation again: the earlier job goes on, the new claim is
 # dropped, one reply (tests/topology found two stored and sent).
-reset_standins
-curl -sS -d '[{"delay_ms":4000}]' "$OPENAI/_script" >/dev/null
-say 31600000014 "Claimed twice" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
+fault "$OPENAI" '[{"delay_ms":4000}]' 31600000014 "Claimed twice"
+held "$OPENAI"
 # The process renews its lease every 2/3 s: expire it again and again until
 # its own claim (every second) takes the conversation back.
 for _ in $(seq 1 35); do
@@ -255,15 +229,9 @@ eq "claimed again: one reply stored, one OpenAI call, one send" "1 1 1" \
 	"$(agent_count 31600000014) $(n_responses) $(n_sends)"
 
 # kill -9 while OpenAI is thinking: the work is picked up and answered once.
-reset_standins
-curl -sS -d '[{"delay_ms":1500}]' "$OPENAI/_script" >/dev/null
-say 31600000010 "Crash while thinking" >/dev/null
-for _ in $(seq 1 100); do [ "$(in_flight "$OPENAI")" = 1 ] && break; sleep 0.05; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-start_parley "$conf" || { finish; exit 1; }
-pid=$PARLEY_PID
-ok "crash during OpenAI: answered after restart" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000010' AND m.sender = 'agent' AND m.status = 'sent'" 1
+crash_holding "$OPENAI" '[{"delay_ms":1500}]' 31600000010 "Crash while thinking"
+serve "$conf" || { finish; exit 1; }
+ok "crash during OpenAI: answered after restart" wait_sent "31600000010" 1
 eq "crash during OpenAI: one send" 1 "$(n_sends)"
 eq "crash during OpenAI: charged once" 1 "$(sql "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '31600000010' AND NOT reply_charged")"
 
@@ -356,12 +324,7 @@ eq "nine replies, nine credits: none charged twice" 9 "$(( $(sql "$dsn" "SELECT 
 
 # --- an idle parley looks for work about once a second, not in a loop
 # (an empty "next due" once read as "due now" and claimed every few ms)
-commits() { sql "$dsn" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
-sleep 1.5
-c0=$(commits)
-sleep 3
-c1=$(commits)
-eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
+check_idle "$dsn" 1.5
 
 # --- a relink archives a conversation whose reply is in production, and the
 # process dies: the reply still finishes after a restart, never sent twice
@@ -371,12 +334,7 @@ wa_channel=$(sql "$dsn" "SELECT id FROM phone_numbers WHERE meta_phone_number_id
 # reply is held DELAY_MS by the stand-in; parley is killed meanwhile, the
 # channel relinked to a new agent with PROMPT, and parley started again.
 crash_then_relink() {
-	reset_standins
-	curl -sS -d "[{\"delay_ms\":$2}]" "$1/_script" >/dev/null
-	say "$3" "$4" >/dev/null
-	for _ in $(seq 1 100); do [ "$(in_flight "$1")" = 1 ] && break; sleep 0.05; done
-	kill -9 "$pid"
-	wait "$pid" 2>/dev/null
+	crash_holding "$1" "[{\"delay_ms\":$2}]" "$3" "$4"
 	ok "relink with $3's reply in production, its process dead: exit 0" \
 		"$PARLEY_BIN" agent link -c "$conf" --channel "$wa_channel" --prompt "$5" --name "$5"
 	eq "$3's conversation is archived, its reply still due" "f|t" \

@@ -11,21 +11,7 @@
 
 # A killed process's claim is taken over after this, not after 30 s.
 export PARLEY_TEST_LEASE_SECONDS=3
-reply_standins || { finish; exit 1; }
-start_pg_proxy || { finish; exit 1; }
-dsn=$(new_db)
-conf=$(reply_config "$(proxy_dsn "$dsn")" replies debounce_ms 100)
-reply_migrate "$conf" "$dsn"
-reply_start "$conf" || { finish; exit 1; }
-sends() { # sends CUSTOMER: texts the Graph API accepted for the customer
-	curl -sS "$GRAPH/_requests" | jq -r --arg to "$1" \
-		'[.[] | select(.body.to == $to and .body.text.body != null and .status == 200)] | length'
-}
-# settled CUSTOMER: the conversation is released, nothing due or charged
-settled() {
-	wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '$1'
-	                 AND reply_lease_owner IS NULL AND reply_due_at IS NULL AND NOT reply_charged" 1
-}
+proxied_reply_frame || { finish; exit 1; }
 agent_rows() { # agent_rows CUSTOMER: the reply's messages, one line each
 	sql "$dsn" "SELECT m.sequence_no || '|' || m.status || '|' || m.text
 	              FROM messages m JOIN conversations c USING (conversation_id)
@@ -39,7 +25,7 @@ eq "store: posted" 200 "$(post_signed "$url" "$TEST_TMP/l1.json")"
 ok "store: the answer was cut" proxy_fired cut-answer
 ok "store: released" settled 31600000041
 eq "store: one agent message, sent" "2|sent|Echo: Store me once" "$(agent_rows 31600000041)"
-eq "store: sent once" 1 "$(sends 31600000041)"
+eq "store: sent once" 1 "$(graph_sends 31600000041)"
 eq "store: one credit" "99/1" "$(credits)"
 contains "store: the lost answer was retried" "step store failed, retrying" "$(cat "$conf.log")"
 
@@ -73,13 +59,13 @@ pid=$PARLEY_PID
 ok "crash: the next claim settled the charge" settled 31600000043
 eq "crash: the credit came back" "50/0" "$(credits)"
 eq "crash: nothing sent again" "0 2|failed|Echo: Refund me after a crash" \
-	"$(sends 31600000043) $(agent_rows 31600000043)"
+	"$(graph_sends 31600000043) $(agent_rows 31600000043)"
 
 # --- and a new message there is charged and answered as usual
 wa_text "wamid.L4" 31600000043 "Still there?" >"$TEST_TMP/l4.json"
 eq "after: posted" 200 "$(post_signed "$url" "$TEST_TMP/l4.json")"
 ok "after: released" settled 31600000043
-eq "after: answered" "1 49/1" "$(sends 31600000043) $(credits)"
+eq "after: answered" "1 49/1" "$(graph_sends 31600000043) $(credits)"
 
 stop_parley "$pid"
 eq "parley stops cleanly" 0 $?

@@ -7,6 +7,9 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 . "$TESTS_DIR/lib/schema.sh"
 
+# refused DSN DESC CHECK SQL: SQL on DSN fails on the CHECK constraint CHECK.
+refused() { contains "$2 is refused" "violates check constraint \"$3\"" "$(sql "$1" "$4" 2>&1)"; }
+
 MIG="$REPO_DIR/sql/migrations"
 EXPECTED="$TESTS_DIR/expected/seed-schema.txt"
 
@@ -125,10 +128,9 @@ ok "archiving the active one, then opening another" sql "$db2" "
 ok "another customer has its own active conversation" sql "$db2" "
 	INSERT INTO conversations (conversation_id, agent_id, customer_phone)
 	     VALUES ('c5', 'a1', '+15550002');"
-out=$(sql "$db2" "INSERT INTO conversations (conversation_id, agent_id, customer_phone, is_active)
-                  VALUES ('c6', 'a1', '+15550003', NULL);" 2>&1)
-contains "is_active NULL is refused" \
-	'violates check constraint "conversations_is_active_not_null"' "$out"
+refused "$db2" "is_active NULL" conversations_is_active_not_null \
+	"INSERT INTO conversations (conversation_id, agent_id, customer_phone, is_active)
+	 VALUES ('c6', 'a1', '+15550003', NULL);"
 
 # --- (c) updated_at triggers and CHECKs (on the seed schema alone) ----------
 
@@ -157,21 +159,13 @@ for t in users phone_numbers agents google_calendar_tokens meetings; do
 		"$(sql "$db1" "SELECT count(*) FROM $t WHERE updated_at > '2000-01-02'")"
 done
 
-out=$(sql "$db1" "INSERT INTO messages (message_id, conversation_id, sender, text, sequence_no)
-                  VALUES ('msg2', 'c1', 'bot', 'hi', 2);" 2>&1)
-contains "messages.sender 'bot' is refused" 'violates check constraint "messages_sender_check"' "$out"
-out=$(sql "$db1" "UPDATE extractions SET intent_score = 4;" 2>&1)
-contains "extractions.intent_score 4 is refused" \
-	'violates check constraint "extractions_intent_score_check"' "$out"
-out=$(sql "$db1" "UPDATE extractions SET total_score = 4;" 2>&1)
-contains "extractions.total_score 4 is refused" \
-	'violates check constraint "extractions_total_score_check"' "$out"
-out=$(sql "$db1" "UPDATE credits SET remaining_credits = -1;" 2>&1)
-contains "credits.remaining_credits -1 is refused" \
-	'violates check constraint "credits_remaining_credits_check"' "$out"
-out=$(sql "$db1" "UPDATE phone_numbers SET platform = 'telegram';" 2>&1)
-contains "phone_numbers.platform 'telegram' is refused" \
-	'violates check constraint "phone_numbers_platform_check"' "$out"
+refused "$db1" "messages.sender 'bot'" messages_sender_check \
+	"INSERT INTO messages (message_id, conversation_id, sender, text, sequence_no)
+	 VALUES ('msg2', 'c1', 'bot', 'hi', 2);"
+refused "$db1" "extractions.intent_score 4" extractions_intent_score_check "UPDATE extractions SET intent_score = 4;"
+refused "$db1" "extractions.total_score 4" extractions_total_score_check "UPDATE extractions SET total_score = 4;"
+refused "$db1" "credits.remaining_credits -1" credits_remaining_credits_check "UPDATE credits SET remaining_credits = -1;"
+refused "$db1" "phone_numbers.platform 'telegram'" phone_numbers_platform_check "UPDATE phone_numbers SET platform = 'telegram';"
 ok "values inside the CHECKs are accepted" sql "$db1" "
 	UPDATE extractions SET intent_score = 1, total_score = 15, lead_status_tag = 'Hot';
 	UPDATE credits SET remaining_credits = 10, total_used = 0;

@@ -13,25 +13,34 @@ for b in "$FAKE_OPENAI" "$FAKE_GRAPH" "$FAKE_GOOGLE"; do
 	[ -x "$b" ] || { _t_report fail "stand-in built: $b"; finish; exit 1; }
 done
 
-# start_standin TAG BIN ARGS...: starts BIN on port 0 and waits for its
-# "listening on" line; sets SPID and SURL. Call it directly (not in $(...))
-# so that the server stays this shell's child for `wait`.
-start_standin() {
-	local tag=$1 bin=$2 line i
-	shift 2
-	"$bin" --listen 127.0.0.1:0 "$@" >"$TEST_TMP/$tag.out" 2>"$TEST_TMP/$tag.err" &
-	SPID=$!
-	for i in $(seq 1 200); do
-		line=$(head -1 "$TEST_TMP/$tag.out" 2>/dev/null)
-		case $line in
-		"listening on "*) SURL="http://${line#listening on }"; return 0 ;;
-		esac
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "$bin did not come up:" >&2
-	cat "$TEST_TMP/$tag.err" >&2
-	return 1
+# start_as TAG NAME ARGS...: start_standin NAME ARGS; sets SPID and SURL,
+# and its output files are $TEST_TMP/TAG.out and TAG.err.
+start_as() {
+	local tag=$1
+	shift
+	start_standin "$@" || return 1
+	SPID=$STANDIN_PID SURL=$STANDIN_URL
+	ln -sf "$STANDIN_OUT" "$TEST_TMP/$tag.out"
+	ln -sf "$STANDIN_OUT.err" "$TEST_TMP/$tag.err"
+}
+
+# stop_pending TAG PID SIGNAL URL [CURL ARGS...]: a request to URL that the
+# stand-in TAG (fake_TAG) holds (script the delay first), then SIGNAL:
+# checks that it exits 0 and says nothing on stderr; sets SLOW_RC, the
+# waiting client's curl exit status.
+stop_pending() {
+	local tag=$1 pid=$2 sig=$3 url=$4 slow rc
+	shift 4
+	curl -sS -o /dev/null "$@" "$url" 2>/dev/null &
+	slow=$!
+	sleep 0.2
+	kill -"$sig" "$pid"
+	wait "$pid"
+	rc=$?
+	eq "fake_$tag: SIG$sig with a pending answer exits 0 (and frees everything)" 0 "$rc"
+	wait "$slow"
+	SLOW_RC=$?
+	eq "fake_$tag: nothing on stderr" "" "$(cat "$TEST_TMP/$tag.err")"
 }
 
 # call URL [CURL ARGS...]: sets CODE (000 when no answer), RC (curl's exit
@@ -58,7 +67,7 @@ BEARER=(-H 'Authorization: Bearer sk-test' "${JSON[@]}")
 
 # ==================================================================== fake_openai
 
-start_standin openai "$FAKE_OPENAI" --log "$TEST_TMP/openai.log" || { finish; exit 1; }
+start_as openai fake_openai --log "$TEST_TMP/openai.log" || { finish; exit 1; }
 OPID=$SPID
 OA=$SURL
 contains "fake_openai prints its real port" "listening on 127.0.0.1:" "$(cat "$TEST_TMP/openai.out")"
@@ -367,18 +376,11 @@ contains "--log: one line per request" "POST /v1/responses -> 200" "$(cat "$TEST
 
 # --- SIGTERM with an answer still waiting
 script '[{"delay_ms":5000}]'
-curl -sS -o /dev/null "${BEARER[@]}" --data-binary "$conv_body" "$OA/v1/responses" 2>/dev/null &
-slow=$!
-sleep 0.2
-kill -TERM "$OPID"
-wait "$OPID"
-eq "fake_openai: SIGTERM with a pending answer exits 0 (and frees everything)" 0 $?
-wait "$slow"
-eq "…the waiting client sees the connection close" 52 $?
-eq "fake_openai: nothing on stderr" "" "$(cat "$TEST_TMP/openai.err")"
+stop_pending openai "$OPID" TERM "$OA/v1/responses" "${BEARER[@]}" --data-binary "$conv_body"
+eq "…the waiting client sees the connection close" 52 "$SLOW_RC"
 
 # --- options
-start_standin openai2 "$FAKE_OPENAI" --api-key sk-right --delay-ms 300 --require-conversation || { finish; exit 1; }
+start_as openai2 fake_openai --api-key sk-right --delay-ms 300 --require-conversation || { finish; exit 1; }
 OPID=$SPID
 OA=$SURL
 call "$OA/v1/responses" -H 'Authorization: Bearer sk-wrong' "${JSON[@]}" -d '{"model":"m","conversation":"c","input":"x"}'
@@ -404,7 +406,7 @@ eq "fake_openai --listen nonsense: exit 1" 1 $?
 
 # ==================================================================== fake_graph
 
-start_standin graph "$FAKE_GRAPH" --log "$TEST_TMP/graph.log" || { finish; exit 1; }
+start_as graph fake_graph --log "$TEST_TMP/graph.log" || { finish; exit 1; }
 GPID=$SPID
 GR=$SURL
 contains "fake_graph prints its real port" "listening on 127.0.0.1:" "$(cat "$TEST_TMP/graph.out")"
@@ -578,16 +580,9 @@ eq "/_stats counts sends per platform" "4 1 1" "$(j '"\(.requests) \(.whatsapp_s
 contains "--log: one line per request" "POST /v24.0/106540352242922/messages -> 200" "$(cat "$TEST_TMP/graph.log")"
 
 gscript '[{"delay_ms":5000}]'
-curl -sS -o /dev/null "${GAUTH[@]}" --data-binary "$(wa_body x)" "$WA_URL" 2>/dev/null &
-slow=$!
-sleep 0.2
-kill -INT "$GPID"
-wait "$GPID"
-eq "fake_graph: SIGINT with a pending answer exits 0 (and frees everything)" 0 $?
-wait "$slow"
-eq "fake_graph: nothing on stderr" "" "$(cat "$TEST_TMP/graph.err")"
+stop_pending graph "$GPID" INT "$WA_URL" "${GAUTH[@]}" --data-binary "$(wa_body x)"
 
-start_standin graph2 "$FAKE_GRAPH" --ig-bytes || { finish; exit 1; }
+start_as graph2 fake_graph --ig-bytes || { finish; exit 1; }
 GPID=$SPID
 IG_URL=$SURL/v24.0/17841400000000001/messages
 ig "$(printf 'é%.0s' $(seq 501))"
@@ -599,7 +594,7 @@ wait "$GPID"
 eq "fake_graph: SIGTERM exits 0" 0 $?
 
 # --message-id: a Graph that gives several messages one id (a fault).
-start_standin graph3 "$FAKE_GRAPH" --message-id wamid.SAME || { finish; exit 1; }
+start_as graph3 fake_graph --message-id wamid.SAME || { finish; exit 1; }
 GPID=$SPID
 WA_URL=$SURL/v24.0/106540352242922/messages
 IG_URL=$SURL/v24.0/17841400000000001/messages
@@ -621,7 +616,7 @@ eq "fake_graph --message-id '': exit 2" 2 $?
 
 # ==================================================================== fake_google
 
-start_standin google "$FAKE_GOOGLE" --client-id cid --client-secret csecret --expires-in 600 --log "$TEST_TMP/google.log" || { finish; exit 1; }
+start_as google fake_google --client-id cid --client-secret csecret --expires-in 600 --log "$TEST_TMP/google.log" || { finish; exit 1; }
 GOPID=$SPID
 GO=$SURL
 FORM=(-H 'Content-Type: application/x-www-form-urlencoded')
@@ -660,6 +655,12 @@ eq "calendar: an unknown token is 401" 401 "$CODE"
 # --- events
 D=$(date -u -d '+1 day' +%Y-%m-%d)
 ev() { jq -cn --arg id "$1" --arg s "${D}T$2" --arg e "${D}T$3" '{id: $id, summary: "Demo", start: {dateTime: $s, timeZone: "Europe/Amsterdam"}, end: {dateTime: $e}, attendees: [{email: "ana@x.test", displayName: "Ana"}], conferenceData: {createRequest: {requestId: "r1", conferenceSolutionKey: {type: "hangoutsMeet"}}}}'; }
+# insert_says DESC WANT JQ BODY: an event insert (with conferenceDataVersion=1)
+# of BODY; checks "insert: DESC" as the status and JQ of the answer.
+insert_says() {
+	gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$4"
+	eq "insert: $1" "$2" "$CODE $(j "$3")"
+}
 gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evone1 10:00:00+01:00 10:30:00+01:00)"
 eq "insert: 200, confirmed, the id given" "200 evone1 confirmed" "$CODE $(j .id) $(j .status)"
 contains "insert: a Meet link" "https://meet.google.com/" "$(j .hangoutLink)"
@@ -667,18 +668,18 @@ eq "insert: conference success, video entry point, Google Meet" "success video G
 	"$(j '"\(.conferenceData.createRequest.status.statusCode) \(.conferenceData.entryPoints[0].entryPointType) \(.conferenceData.conferenceSolution.name)"')"
 eq "insert: the link is the entry point's" "$(j .hangoutLink)" "$(j '.conferenceData.entryPoints[0].uri')"
 eq "insert: attendees with a response status, organizer" "ana@x.test needsAction true" "$(j '"\(.attendees[0].email) \(.attendees[0].responseStatus) \(.organizer.self)"')"
-gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evone1 12:00:00Z 12:30:00Z)"
-eq "insert: the same id again is 409 duplicate" "409 duplicate The requested identifier already exists." "$CODE $(j '.error.errors[0].reason') $(j .error.message)"
+insert_says "the same id again is 409 duplicate" "409 duplicate The requested identifier already exists." \
+	'"\(.error.errors[0].reason) \(.error.message)"' "$(ev evone1 12:00:00Z 12:30:00Z)"
 gcal POST "/calendars/primary/events" "${JSON[@]}" --data-binary "$(ev evt2ab 12:00:00Z 12:30:00Z)"
 eq "insert: without conferenceDataVersion=1 no conference" "200 null null" "$CODE $(j .hangoutLink) $(j .conferenceData)"
-gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev BAD_ID 12:00:00Z 12:30:00Z)"
-eq "insert: an id not in base32hex is 400 invalid" "400 invalid" "$CODE $(j '.error.errors[0].reason')"
-gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evthree 12:00:00Z 11:00:00Z)"
-eq "insert: end before start is 400 timeRangeEmpty" "400 timeRangeEmpty" "$CODE $(j '.error.errors[0].reason')"
-gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary '{"id":"evfour","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"attendees":[{"displayName":"x"}]}'
-eq "insert: an attendee without email is 400 required" "400 required" "$CODE $(j '.error.errors[0].reason')"
-gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary '{"id":"evfive","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"conferenceData":{"createRequest":{"requestId":"r","conferenceSolutionKey":{"type":"eventHangout"}}}}'
-eq "insert: another conference type is 400 invalid" "400 Invalid conference type value." "$CODE $(j .error.message)"
+insert_says "an id not in base32hex is 400 invalid" "400 invalid" '.error.errors[0].reason' \
+	"$(ev BAD_ID 12:00:00Z 12:30:00Z)"
+insert_says "end before start is 400 timeRangeEmpty" "400 timeRangeEmpty" '.error.errors[0].reason' \
+	"$(ev evthree 12:00:00Z 11:00:00Z)"
+insert_says "an attendee without email is 400 required" "400 required" '.error.errors[0].reason' \
+	'{"id":"evfour","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"attendees":[{"displayName":"x"}]}'
+insert_says "another conference type is 400 invalid" "400 Invalid conference type value." .error.message \
+	'{"id":"evfive","start":{"dateTime":"2030-01-01T10:00:00Z"},"end":{"dateTime":"2030-01-01T11:00:00Z"},"conferenceData":{"createRequest":{"requestId":"r","conferenceSolutionKey":{"type":"eventHangout"}}}}'
 goscript '[{"for":"insert","conference_pending":true},{"for":"insert","status":500,"apply":true}]'
 gcal POST "/calendars/primary/events?conferenceDataVersion=1" "${JSON[@]}" --data-binary "$(ev evpend1 14:00:00Z 14:30:00Z)"
 eq "conference_pending: no link yet" "pending null" "$(j .conferenceData.createRequest.status.statusCode) $(j .hangoutLink)"

@@ -8,11 +8,8 @@
 . "$TESTS_DIR/lib/replylib.sh"
 
 WA=106540352242922
-N=0
 say() { # FROM TEXT [PHONE_NUMBER_ID]: a WhatsApp message; prints the HTTP status
-	N=$((N + 1))
-	wa_text "wamid.U$N.$RANDOM" "$1" "$2" "${3:-$WA}" >"$TEST_TMP/say.json"
-	post_signed "$url" "$TEST_TMP/say.json"
+	say_wa U "$1" "$2" "${3:-$WA}"
 }
 agent_msgs() { sql "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '$1' AND m.sender = 'agent'"; }
 
@@ -49,7 +46,7 @@ eq "and the extraction workers are not woken for it" -1 "$(sql "$dsn" "SELECT pa
 run tenant enable acme --json
 eq "tenant enable --json: exit 0" 0 "$RC"
 eq "tenant enable --json: enabled and changed" "false true" "$(printf '%s' "$OUT" | jq -r '"\(.disabled) \(.changed)"')"
-ok "enabled again, the waiting message is answered" wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id) WHERE c.customer_phone = '31600000001' AND m.sender = 'agent' AND m.status = 'sent'" 1
+ok "enabled again, the waiting message is answered" wait_sent "31600000001" 1
 eq "an extraction can be claimed again" 1 \
 	"$(sql "$dsn" "BEGIN; SELECT count(*) FROM parley_claim_extractions('t', 10, 30, 1, 0, 0); ROLLBACK;" | head -1)"
 run tenant enable acme

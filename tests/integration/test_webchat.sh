@@ -12,21 +12,15 @@ SECRET=test-webchat-secret
 start_standin fake_openai || { finish; exit 1; }
 OPENAI=$STANDIN_URL
 
-dsn=$(new_db)
-conf=$(new_config "$dsn")
+seeded_db
+webchat_channel "$dsn" pn-web "$WIDGET" "Acme website" ag-web "Web agent"
+webchat_channel "$dsn" pn-web2 wgt_no_agent "No agent yet"
 conf_set "$conf" openai api_key sk-test
 conf_set "$conf" openai url "$OPENAI/v1"
 conf_set "$conf" openai timeout_seconds 5
 conf_set "$conf" replies debounce_ms 300
 conf_set "$conf" webchat secret "$SECRET"
 conf_set "$conf" webchat allowed_origins "https://shop.example, https://www.shop.example"
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-sql "$dsn" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-            VALUES ('pn-web', 'acme', 'webchat', '$WIDGET', '', 'Acme website'),
-                   ('pn-web2', 'acme', 'webchat', 'wgt_no_agent', '', 'No agent yet');
-            INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-            VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
 
 # The first process serves the widget's HTTP calls but produces no replies
 # (no OpenAI key); the second produces replies and is never asked by HTTP.

@@ -9,19 +9,12 @@
 . "$(dirname "$0")/../lib/testlib.sh"
 
 SECRET=test-webchat-secret
-dsn=$(new_db)
-conf=$(new_config "$dsn")
+seeded_db
+webchat_channel "$dsn" pn-web wgt_one One ag-web "Web agent"
+webchat_channel "$dsn" pn-web2 wgt_two Two ag-web2 "Web agent 2"
 conf_set "$conf" webchat secret "$SECRET"
 conf_set "$conf" webchat max_messages_per_minute 3
 conf_set "$conf" server trusted_proxies "127.0.0.1, 10.0.0.0/8"
-ok "migrate" "$PARLEY_BIN" migrate -c "$conf"
-seed_channels "$dsn"
-sql "$dsn" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-            VALUES ('pn-web', 'acme', 'webchat', 'wgt_one', '', 'One'),
-                   ('pn-web2', 'acme', 'webchat', 'wgt_two', '', 'Two');
-            INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-            VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent'),
-                   ('ag-web2', 'acme', 'pn-web2', 'pmpt_web', 'Web agent 2');"
 start_parley "$conf" || { finish; exit 1; }
 url=$(parley_url "$conf")
 

@@ -5,17 +5,50 @@
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 
-pg_as() {
+# as_postgres DIR CMD...: CMD in DIR, as the postgres user when run as root.
+as_postgres() {
+	local dir=$1
+	shift
 	if [ "$(id -u)" = 0 ]; then
-		(cd "$PG_ROOT" && runuser -u postgres -- "$@")
+		(cd "$dir" && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
 }
+pg_as() { as_postgres "$PG_ROOT" "$@"; }
+
+# dsn_via PORT DSN: DSN to the same database through 127.0.0.1:PORT (a
+# proxy or pooler in front of the server).
+dsn_via() { echo "$2" | sed -E "s/host=[^ ]+/host=127.0.0.1/; s/port=[0-9]+/port=$1/"; }
+
+# retry CMD...: runs CMD every 50 ms until it succeeds, for WAIT_SECONDS
+# (10 unless set); fails when it never did.
+retry() {
+	local i
+	for i in $(seq 1 $((${WAIT_SECONDS:-10} * 20))); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_up WHAT LOG CMD...: waits up to 5 s until CMD succeeds; if it does
+# not, says that WHAT did not come up, with LOG, and fails.
+wait_up() {
+	local what=$1 log=$2
+	shift 2
+	WAIT_SECONDS=5 retry "$@" 2>/dev/null && return 0
+	echo "$what did not come up:" >&2
+	cat "$log" >&2
+	return 1
+}
+
+# pg_listening PORT: something accepts connections on 127.0.0.1:PORT.
+pg_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pg_free_port() {
 	local port=$1
-	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	while pg_listening "$port"; do port=$((port + 1)); done
 	echo "$port"
 }
 

@@ -9,18 +9,11 @@ start_pg_proxy() {
 	python3 "$TESTS_DIR/lib/pg_proxy.py" "$PROXY_PORT" "$PG_PORT" "$PROXY_CTL" \
 		>"$PROXY_CTL.log" 2>&1 &
 	_T_PIDS="$_T_PIDS $!"
-	local i
-	for i in $(seq 1 100); do
-		grep -q "proxy up" "$PROXY_CTL.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "the proxy did not start:" >&2
-	cat "$PROXY_CTL.log" >&2
-	return 1
+	wait_up "the proxy" "$PROXY_CTL.log" grep -q "proxy up" "$PROXY_CTL.log"
 }
 
 # proxy_dsn DSN: DSN through the proxy.
-proxy_dsn() { echo "$1" | sed -E "s/host=[^ ]+/host=127.0.0.1/; s/port=[0-9]+/port=$PROXY_PORT/"; }
+proxy_dsn() { dsn_via "$PROXY_PORT" "$1"; }
 
 # proxy_arm FAULT PATTERN: arms a fault (pg_proxy.py); it fires once.
 proxy_arm() {
@@ -29,11 +22,17 @@ proxy_arm() {
 }
 
 # proxy_fired FAULT [SECONDS]: waits (10 s unless told) until the fault fired.
-proxy_fired() {
-	local i
-	for i in $(seq 1 $((${2:-10} * 20))); do
-		[ -e "$PROXY_CTL/$1.done" ] && return 0
-		sleep 0.05
-	done
-	return 1
+proxy_fired() { WAIT_SECONDS=${2:-10} retry test -e "$PROXY_CTL/$1.done"; }
+
+# proxied_reply_frame: the reply path's test frame (replylib.sh: the
+# stand-ins, a parley with a 100 ms debounce, the seeded tenant) with
+# parley's database connections through a new proxy; sets dsn (direct),
+# conf, pid and url.
+proxied_reply_frame() {
+	reply_standins || return 1
+	start_pg_proxy || return 1
+	dsn=$(new_db)
+	conf=$(reply_config "$(proxy_dsn "$dsn")" replies debounce_ms 100)
+	reply_migrate "$conf" "$dsn"
+	reply_start "$conf"
 }

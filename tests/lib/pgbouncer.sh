@@ -8,14 +8,6 @@
 
 PGB_BIN=${PGB_BIN:-$(command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer)}
 
-pgb_as() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$PGB_ROOT" && runuser -u postgres -- "$@")
-	else
-		"$@"
-	fi
-}
-
 pgb_start() {
 	[ -x "$PGB_BIN" ] || { echo "pgbouncer.sh: no pgbouncer (run 'make deps')" >&2; return 1; }
 	PGB_ROOT=$(mktemp -d /tmp/parley-pgb.XXXXXX)
@@ -39,20 +31,14 @@ logfile = $PGB_ROOT/pgbouncer.log
 pidfile = $PGB_ROOT/pgbouncer.pid
 INI
 	[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PGB_ROOT"
-	pgb_as "$PGB_BIN" -d "$PGB_ROOT/pgbouncer.ini" >/dev/null 2>&1 \
+	as_postgres "$PGB_ROOT" "$PGB_BIN" -d "$PGB_ROOT/pgbouncer.ini" >/dev/null 2>&1 \
 		|| { cat "$PGB_ROOT/pgbouncer.log" >&2; return 1; }
-	local i
-	for i in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PGB_PORT") 2>/dev/null && { export PGB_ROOT PGB_PORT; return 0; }
-		sleep 0.05
-	done
-	echo "pgbouncer did not come up:" >&2
-	cat "$PGB_ROOT/pgbouncer.log" >&2
-	return 1
+	export PGB_ROOT PGB_PORT
+	wait_up pgbouncer "$PGB_ROOT/pgbouncer.log" pg_listening "$PGB_PORT"
 }
 
 # A DSN of pg.sh's PostgreSQL, through PgBouncer (TCP: its port, not the socket).
-pgb_dsn() { echo "$1" | sed -E "s|host=[^ ]+|host=127.0.0.1|; s|port=[0-9]+|port=$PGB_PORT|"; }
+pgb_dsn() { dsn_via "$PGB_PORT" "$1"; }
 
 pgb_stop() {
 	if [ -n "${PGB_ROOT:-}" ] && [ -f "$PGB_ROOT/pgbouncer.pid" ]; then

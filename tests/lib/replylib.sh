@@ -32,6 +32,18 @@ reply_config() {
 	echo "$conf"
 }
 
+# lead_config DSN EVERY CREDITS [SECTION KEY VALUE]...: reply_config with
+# lead extraction on, quick (idle_seconds 1, every EVERY messages, CREDITS
+# a run), a model named, 5 s OpenAI timeout, 200 ms debounce and free
+# replies; then the settings given.
+lead_config() {
+	local dsn=$1 every=$2 credits=$3
+	shift 3
+	reply_config "$dsn" openai model gpt-test openai timeout_seconds 5 replies debounce_ms 200 \
+		replies credits_per_reply 0 extraction enabled true extraction idle_seconds 1 \
+		extraction every_messages "$every" extraction credits "$credits" "$@"
+}
+
 # reply_migrate CONF DSN [WIDGET]: migrates DSN and seeds the test tenant's
 # channels (seed_channels: with WIDGET, a webchat channel too).
 reply_migrate() {
@@ -40,18 +52,66 @@ reply_migrate() {
 }
 
 # reply_start CONF: starts parley; sets pid and url.
-reply_start() {
-	start_parley "$1" || return 1
-	pid=$PARLEY_PID
-	url=$(parley_url "$1")
+reply_start() { serve "$1"; }
+
+# refuse_updates DSN NAME TABLE CONDITION TIMES MESSAGE ERRCODE: a trigger
+# NAME on TABLE that fails the first TIMES updates where CONDITION holds (on
+# NEW and OLD) with MESSAGE and ERRCODE. The sequence NAME counts them (it
+# is not rolled back with the update). DROP TRIGGER NAME ON TABLE ends it.
+refuse_updates() {
+	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL
+CREATE SEQUENCE $2;
+CREATE FUNCTION $2() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF $4 AND nextval('$2') <= $5 THEN
+        RAISE EXCEPTION '$6' USING ERRCODE = '$7';
+    END IF;
+    RETURN NEW;
+END \$\$;
+CREATE TRIGGER $2 BEFORE UPDATE ON $3 FOR EACH ROW EXECUTE FUNCTION $2();
+SQL
 }
 
 # What the stand-ins received, and resetting them between cases.
 n_responses() { curl -sS "$OPENAI/_requests" | jq '[.[] | select(.path == "/v1/responses")] | length'; }
 n_sends() { curl -sS "$GRAPH/_requests" | jq '[.[] | select(.path | endswith("/messages"))] | length'; }
+# fault STANDIN SCRIPT FROM TEXT: the stand-ins reset, SCRIPT scripted into
+# the stand-in at URL STANDIN, then the customer's message (the test's own
+# say FROM TEXT).
+fault() {
+	reset_standins
+	curl -sS -d "$2" "$1/_script" >/dev/null
+	say "$3" "$4" >/dev/null
+}
+# in_flight STANDIN: how many answers the stand-in at URL STANDIN holds now.
+in_flight() { curl -sS "$1/_stats" | jq '.in_flight'; }
+# held STANDIN: waits up to 5 s until the stand-in holds an answer back (a
+# scripted delay).
+held() { WAIT_SECONDS=5 wait_until 1 in_flight "$1" 2>/dev/null; }
+# first_input: the input of the first response OpenAI was asked for.
+first_input() { curl -sS "$OPENAI/_requests" | jq -c '[.[] | select(.path == "/v1/responses")][0].body.input'; }
 reset_standins() {
 	curl -sS -X POST "$OPENAI/_reset" >/dev/null
 	curl -sS -X POST "$GRAPH/_reset" >/dev/null
+}
+
+# graph_sends CUSTOMER: the texts the Graph API accepted for the customer.
+graph_sends() {
+	curl -sS "$GRAPH/_requests" | jq -r --arg to "$1" \
+		'[.[] | select(.body.to == $to and .body.text.body != null and .status == 200)] | length'
+}
+
+# settled CUSTOMER: waits until the conversation is released, nothing due
+# or charged.
+settled() {
+	wait_for "$dsn" "SELECT count(*) FROM conversations WHERE customer_phone = '$1'
+	                 AND reply_lease_owner IS NULL AND reply_due_at IS NULL AND NOT reply_charged" 1
+}
+
+# wait_sent CUSTOMER WANT: waits until the customer has WANT sent agent messages.
+wait_sent() {
+	wait_for "$dsn" "SELECT count(*) FROM messages m JOIN conversations c USING (conversation_id)
+	                 WHERE c.customer_phone = '$1' AND m.sender = 'agent' AND m.status = 'sent'" "$2"
 }
 
 # The test tenant's credits as remaining/total_used.

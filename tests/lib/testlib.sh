@@ -78,7 +78,7 @@ new_db() {
 # A loopback port nobody listens on (random start, so parallel callers rarely collide).
 free_port() {
 	local port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
-	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+	while pg_listening "$port"; do port=$((port + 1)); done
 	echo "$port"
 }
 
@@ -112,26 +112,33 @@ conf_set() {
 }
 
 # start_standin NAME [ARGS…]: starts build/tests/NAME, or the script
-# tests/standins/NAME.py (fake_receiver), on a free loopback port; sets
-# STANDIN_PID and STANDIN_URL (http://127.0.0.1:PORT). Stop with stop_parley.
+# tests/standins/NAME.py (fake_receiver), on a free loopback port and waits
+# for its "listening on" line; sets STANDIN_PID, STANDIN_URL
+# (http://127.0.0.1:PORT) and STANDIN_OUT (the file of its standard output;
+# its standard error is STANDIN_OUT.err). Call it directly (not in $(...)) so
+# that it stays this shell's child. Stop with stop_parley.
 start_standin() {
-	local name=$1 out i
+	local name=$1 line i
 	shift
-	out="$TEST_TMP/$name.$RANDOM.out"
+	STANDIN_OUT="$TEST_TMP/$name.$RANDOM.out"
 	if [ -f "$TESTS_DIR/standins/$name.py" ]; then
-		python3 "$TESTS_DIR/standins/$name.py" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+		python3 "$TESTS_DIR/standins/$name.py" --listen 127.0.0.1:0 "$@" >"$STANDIN_OUT" 2>"$STANDIN_OUT.err" &
 	else
-		"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" >"$out" 2>&1 &
+		"${PARLEY_BUILD:-$(dirname "$PARLEY_BIN")}/tests/$name" --listen 127.0.0.1:0 "$@" \
+			>"$STANDIN_OUT" 2>"$STANDIN_OUT.err" &
 	fi
 	STANDIN_PID=$!
 	_T_PIDS="$_T_PIDS $STANDIN_PID"
-	for i in $(seq 1 100); do
-		STANDIN_URL=$(sed -nE 's/^listening on (.*)$/http:\/\/\1/p' "$out")
-		[ -n "$STANDIN_URL" ] && return 0
+	for i in $(seq 1 200); do
+		line=$(head -1 "$STANDIN_OUT" 2>/dev/null)
+		case $line in
+		"listening on "*) STANDIN_URL="http://${line#listening on }"; return 0 ;;
+		esac
+		kill -0 "$STANDIN_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "$name did not start:" >&2
-	cat "$out" >&2
+	echo "$name did not come up:" >&2
+	cat "$STANDIN_OUT" "$STANDIN_OUT.err" >&2
 	return 1
 }
 
@@ -180,23 +187,95 @@ start_parley() {
 	return 1
 }
 
+# serve CONF: start_parley, then sets pid and url (call it directly).
+serve() {
+	start_parley "$1" || return 1
+	pid=$PARLEY_PID
+	url=$(parley_url "$1")
+}
+
+# serve_two CONF_A CONF_B: two `parley serve` (start_parley); sets pid_a,
+# pid_b, url_a and url_b.
+serve_two() {
+	start_parley "$1" || return 1
+	pid_a=$PARLEY_PID
+	start_parley "$2" || return 1
+	pid_b=$PARLEY_PID
+	url_a=$(parley_url "$1")
+	url_b=$(parley_url "$2")
+}
+
+# post_burst PREFIX FROM TEXT DUP_URL: 40 WhatsApp messages of FROM (ids
+# wamid.PREFIX1..40, texts "TEXT 1".."TEXT 40") posted at once, alternately
+# to url_a and url_b, every fifth also to DUP_URL (Meta re-delivering);
+# waits for the answers: the statuses in $TEST_TMP/pN.status and pN.dup.
+post_burst() {
+	local i u posts=
+	for i in $(seq 1 40); do
+		wa_text "wamid.$1$i" "$2" "$3 $i" >"$TEST_TMP/p$i.json"
+	done
+	for i in $(seq 1 40); do
+		if ((i % 2)); then u=$url_a; else u=$url_b; fi
+		post_signed "$u" "$TEST_TMP/p$i.json" >"$TEST_TMP/p$i.status" &
+		posts="$posts $!"
+		if ((i % 5 == 0)); then
+			post_signed "$4" "$TEST_TMP/p$i.json" >"$TEST_TMP/p$i.dup" &
+			posts="$posts $!"
+		fi
+	done
+	wait $posts
+}
+
+# seeded_db [DESC]: a fresh database (dsn), a config for it (conf),
+# migrated (checked as DESC, "migrate" unless told) and seeded
+# (seed_channels). Call it directly: it sets dsn and conf.
+seeded_db() {
+	dsn=$(new_db)
+	conf=$(new_config "$dsn")
+	ok "${1:-migrate}" "$PARLEY_BIN" migrate -c "$conf"
+	seed_channels "$dsn"
+}
+
+# wait_status URL WANT: waits up to 10 s until a GET of URL answers WANT
+# (an HTTP status).
+wait_status() { wait_until "$2" curl -sS -o /dev/null -w '%{http_code}' "$1"; }
+
+# check_idle DSN SETTLE: checks that DSN's database commits a few
+# transactions in 3 s, not hundreds (an idle parley polls about once a
+# second), counted after SETTLE seconds (pg_stat_database lags the backends).
+check_idle() {
+	local c0 c1 q="SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+	sleep "$2"
+	c0=$(sql "$1" "$q")
+	sleep 3
+	c1=$(sql "$1" "$q")
+	eq "idle: a few transactions in 3 s, not hundreds" yes "$([ $((c1 - c0)) -lt 60 ] && echo yes || echo "no ($((c1 - c0)))")"
+}
+
 # SIGTERM and wait; returns parley's exit status.
 stop_parley() {
 	kill -TERM "$1" 2>/dev/null
 	wait "$1"
 }
 
-# Waits up to 10 s until SQL on DSN prints WANT.
-wait_for() {
-	local dsn=$1 query=$2 want=$3 got i
-	for i in $(seq 1 200); do
-		got=$(sql "$dsn" "$query")
-		[ "$got" = "$want" ] && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for '$query' = '$want' (last: '$got')" >&2
+# wait_until WANT CMD...: retries CMD (pg.sh: every 50 ms, for WAIT_SECONDS,
+# 10 unless set) until it prints WANT; says what it printed last if never.
+_t_prints() {
+	local want=$1
+	shift
+	_T_GOT=$("$@")
+	[ "$_T_GOT" = "$want" ]
+}
+wait_until() {
+	_T_GOT=
+	retry _t_prints "$@" && return 0
+	echo "timed out waiting for '${*:2}' = '$1' (last: '$_T_GOT')" >&2
 	return 1
 }
+
+# wait_for DSN QUERY WANT [SECONDS]: waits up to SECONDS (10 unless told)
+# until QUERY on DSN prints WANT.
+wait_for() { WAIT_SECONDS=${4:-10} wait_until "$3" sql "$1" "$2"; }
 
 # The corpus's tenant, channels and agents (ids in tests/corpus/README.md).
 # seed_channels DSN [WIDGET]: the tenant acme (100 credits), its WhatsApp and
@@ -204,13 +283,7 @@ wait_for() {
 # WIDGET, also the webchat channel pn-web of that widget id and its agent
 # ag-web.
 seed_channels() {
-	local web=
-	[ -z "${2:-}" ] || web="
-INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
-VALUES ('pn-web', 'acme', 'webchat', '$2', '', 'Acme website');
-INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
-VALUES ('ag-web', 'acme', 'pn-web', 'pmpt_web', 'Web agent');"
-	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL
+	psql -X -q -v ON_ERROR_STOP=1 "$1" <<SQL || return 1
 INSERT INTO users (user_id, email, company_name) VALUES ('acme', 'ops@acme.test', 'Acme');
 INSERT INTO credits (user_id, remaining_credits) VALUES ('acme', 100);
 INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
@@ -219,8 +292,18 @@ VALUES ('pn-wa', 'acme', 'whatsapp', '106540352242922', 'wa-token', 'Acme WhatsA
 INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
 VALUES ('ag-wa', 'acme', 'pn-wa', 'pmpt_wa', 'WhatsApp agent'),
        ('ag-ig', 'acme', 'pn-ig', 'pmpt_ig', 'Instagram agent');
-$web
 SQL
+	[ -z "${2:-}" ] || webchat_channel "$1" pn-web "$2" "Acme website" ag-web "Web agent"
+}
+
+# webchat_channel DSN ID WIDGET DISPLAY_NAME [AGENT_ID AGENT_NAME]: a
+# webchat channel of acme for that widget id, with an agent (prompt
+# pmpt_web) when AGENT_ID is given.
+webchat_channel() {
+	sql "$1" "INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
+	          VALUES ('$2', 'acme', 'webchat', '$3', '', '$4')" >/dev/null || return 1
+	[ -z "${5:-}" ] || sql "$1" "INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+	                             VALUES ('$5', 'acme', '$2', 'pmpt_web', '$6')" >/dev/null
 }
 
 # Webhook bodies for the corpus's channels (tests/corpus/README.md ids).
@@ -257,6 +340,16 @@ post_signed() {
 	sig="sha256=$(openssl dgst -sha256 -hmac "$secret" -r <"$file" | cut -d' ' -f1)"
 	curl -sS -o "$TEST_TMP/last-body.$BASHPID" -w '%{http_code}\n' -H "X-Hub-Signature-256: $sig" \
 		-H 'Content-Type: application/json' --data-binary "@$file" "$url/webhooks/meta"
+}
+
+# say_wa PREFIX FROM TEXT [PHONE_NUMBER_ID]: a customer's WhatsApp message
+# (id wamid.PREFIX<N>.<random>, N counting the calls of this shell) posted
+# to $url's webhook; prints the HTTP status.
+N=0
+say_wa() {
+	N=$((N + 1))
+	wa_text "wamid.$1$N.$RANDOM" "$2" "$3" "${4:-}" >"$TEST_TMP/say.json"
+	post_signed "$url" "$TEST_TMP/say.json"
 }
 
 finish() {

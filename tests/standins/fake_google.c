@@ -354,6 +354,15 @@ static void add_interval(cJSON *arr, time_t s, time_t e)
 	cJSON_AddItemToArray(arr, iv);
 }
 
+/* Whether end comes after start; if not, answers 400 timeRangeEmpty. */
+static bool range_ok(time_t start, time_t end, struct answer *a)
+{
+	if (end > start)
+		return true;
+	google_error(a, 400, "calendar", "timeRangeEmpty", "The specified time range is empty.");
+	return false;
+}
+
 static void freebusy(struct fake *f, const cJSON *doc, struct answer *a)
 {
 	time_t from, to, s, e;
@@ -364,11 +373,8 @@ static void freebusy(struct fake *f, const cJSON *doc, struct answer *a)
 		google_error(a, 400, "global", "badRequest", "Bad Request");
 		return;
 	}
-	if (to <= from) {
-		google_error(a, 400, "calendar", "timeRangeEmpty",
-			     "The specified time range is empty.");
+	if (!range_ok(from, to, a))
 		return;
-	}
 	if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) > 50) {
 		google_error(a, 400, "global", "required", "Required");
 		return;
@@ -511,11 +517,8 @@ static void insert(struct fake *f, struct evhttp_request *req, const char *cal_i
 		google_error(a, 400, "global", "required", "Missing time.");
 		return;
 	}
-	if (e <= s) {
-		google_error(a, 400, "calendar", "timeRangeEmpty",
-			     "The specified time range is empty.");
+	if (!range_ok(s, e, a))
 		return;
-	}
 	if (json_has(doc, "id") && (!id || !base32hex_id(id))) {
 		google_error(a, 400, "global", "invalid", "Invalid resource id value.");
 		return;
@@ -705,8 +708,9 @@ static cJSON *control_body(struct evhttp_request *req)
 }
 
 /* The controls beyond standin_control's; true when path was one. */
-static bool controls(struct fake *f, struct evhttp_request *req, const char *path)
+static bool controls(struct standin *st, struct evhttp_request *req, const char *path)
 {
+	struct fake *f = st->owner;
 	bool post = standin_is_post(req);
 	cJSON *doc, *busy, *out;
 	const cJSON *iv;
@@ -781,19 +785,14 @@ static bool controls(struct fake *f, struct evhttp_request *req, const char *pat
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
-	char *path = standin_path(req);
 	struct answer a = ANSWER_INIT;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	char *cal = NULL, *id = NULL, *body;
+	char *cal = NULL, *id = NULL, *path, *body;
 	cJSON *entry, *doc = NULL;
 	size_t len;
 
-	if (controls(f, req, path) || standin_control(&f->s, req, path)) {
-		free(path);
+	if (!(entry = standin_begin(&f->s, req, controls, &path, &body, &len)))
 		return;
-	}
-	body = standin_body(req, &len);
-	entry = standin_record(&f->s, req, body, len);
 	if (!strcmp(path, "/token")) {
 		if (cmd == EVHTTP_REQ_POST)
 			token_endpoint(f, req, body, &a);
@@ -920,11 +919,8 @@ static int take_option(void *owner, int c, const char *arg)
 	case 'i': f->client_id = arg; break;
 	case 's': f->client_secret = arg; break;
 	case 'e':
-		if ((f->expires_in = standin_count(arg)) < 0) {
-			fprintf(stderr, "fake_google: --expires-in wants seconds\n");
-			return 2;
-		}
-		break;
+		return standin_count(arg, &f->expires_in,
+				     "fake_google: --expires-in wants seconds");
 	}
 	return 0;
 }
@@ -938,24 +934,15 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 
-	json_init();
-	struct fake f;
-	const char *listen = NULL, *log_path = NULL;
-	int rc;
+	struct fake f = {.s = {.stats = stats, .reset = reset, .check_step = check_step},
+			 .expires_in = 3599};
+	int rc = standin_setup(&f.s, "fake_google", argc, argv, opts, take_option, usage, &f);
 
-	memset(&f, 0, sizeof(f));
-	f.expires_in = 3599;
-	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
 	if (rc >= 0)
 		return rc;
-	f.s.name = "fake_google";
-	f.s.owner = &f;
-	f.s.stats = stats;
-	f.s.reset = reset;
-	f.s.check_step = check_step;
 	f.revoked = cJSON_CreateArray();
 	f.calendars = cJSON_CreateObject();
-	rc = standin_serve(&f.s, listen, log_path, handle, &f);
+	rc = standin_serve(&f.s, handle, &f);
 	free_tokens(&f);
 	cJSON_Delete(f.revoked);
 	cJSON_Delete(f.calendars);

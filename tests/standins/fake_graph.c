@@ -391,26 +391,20 @@ static char *digits_of(const char *to)
  * stay for sends, so scripts written for sends are not used up by signals. */
 static cJSON *take_signal_step(struct fake *f)
 {
-	cJSON *step;
-	int i = 0;
+	return standin_take_step_for(&f->s, "signals", "", false);
+}
 
-	cJSON_ArrayForEach(step, f->s.script)
-	{
-		const char *for_ = json_str(step, "for");
-		cJSON *times;
-
-		if (!for_ || strcmp(for_, "signals") != 0) {
-			i++;
-			continue;
-		}
-		times = cJSON_GetObjectItemCaseSensitive(step, "times");
-		if (cJSON_IsNumber(times) && times->valuedouble > 1) {
-			cJSON_SetNumberValue(times, times->valuedouble - 1);
-			return cJSON_Duplicate(step, true);
-		}
-		return cJSON_DetachItemFromArray(f->s.script, i);
+/* A valid signal: the next signals step applies when there is one (body is
+ * freed); else 200 with body, and the signal counts. */
+static void answer_signal(struct fake *f, struct answer *a, enum platform p, cJSON *body)
+{
+	a->step = take_signal_step(f);
+	if (apply_step(f, a, p, a->step)) {
+		cJSON_Delete(body);
+		return;
 	}
-	return NULL;
+	answer_json(a, 200, body);
+	f->signals++;
 }
 
 static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
@@ -427,13 +421,9 @@ static void read_receipt(struct fake *f, const cJSON *doc, struct answer *a)
 		invalid_param(f, a, WA, NULL, "Param typing_indicator['type'] must be \"text\".");
 		return;
 	}
-	a->step = take_signal_step(f);
-	if (apply_step(f, a, WA, a->step))
-		return;
 	ok = cJSON_CreateObject();
 	cJSON_AddBoolToObject(ok, "success", true);
-	answer_json(a, 200, ok);
-	f->signals++;
+	answer_signal(f, a, WA, ok);
 }
 
 /* Instagram's sender action (no "message"): mark_seen, typing_on, typing_off. */
@@ -457,13 +447,9 @@ static void sender_action(struct fake *f, const cJSON *doc, struct answer *a)
 			      NULL);
 		return;
 	}
-	a->step = take_signal_step(f);
-	if (apply_step(f, a, IG, a->step))
-		return;
 	out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "recipient_id", id);
-	answer_json(a, 200, out);
-	f->signals++;
+	answer_signal(f, a, IG, out);
 }
 
 /*
@@ -746,19 +732,13 @@ static char *send_path_account(const char *path)
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
-	char *path = standin_path(req);
 	struct answer a = ANSWER_INIT;
-	char *account, *msg;
+	char *account, *msg, *path, *body;
 	size_t len;
-	char *body;
 	cJSON *entry;
 
-	if (standin_control(&f->s, req, path)) {
-		free(path);
+	if (!(entry = standin_begin(&f->s, req, NULL, &path, &body, &len)))
 		return;
-	}
-	body = standin_body(req, &len);
-	entry = standin_record(&f->s, req, body, len);
 	account = send_path_account(path);
 	json_add_str_or_null(entry, "account_id", account);
 	if (!account || !standin_is_post(req))
@@ -872,21 +852,12 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 
-	json_init();
-	struct fake f;
-	const char *listen = NULL, *log_path = NULL;
-	int rc;
+	struct fake f = {.s = {.stats = stats, .reset = reset, .check_step = check_step}};
+	int rc = standin_setup(&f.s, "fake_graph", argc, argv, opts, take_option, usage, &f);
 
-	memset(&f, 0, sizeof(f));
-	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
 	if (rc >= 0)
 		return rc;
-	f.s.name = "fake_graph";
-	f.s.owner = &f;
-	f.s.stats = stats;
-	f.s.reset = reset;
-	f.s.check_step = check_step;
-	rc = standin_serve(&f.s, listen, log_path, handle, &f);
+	rc = standin_serve(&f.s, handle, &f);
 	libevent_global_shutdown();
 	return rc;
 }

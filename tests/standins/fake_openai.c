@@ -1801,19 +1801,15 @@ static void conversations(struct fake *f, struct evhttp_request *req, const char
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct fake *f = arg;
-	char *path = standin_path(req);
 	struct answer a = ANSWER_INIT;
-	bool known = !strcmp(path, "/v1/responses") || !strcmp(path, "/v1/conversations");
+	bool known;
 	size_t len;
-	char *body;
+	char *path, *body;
 	cJSON *entry;
 
-	if (standin_control(&f->s, req, path)) {
-		free(path);
+	if (!(entry = standin_begin(&f->s, req, NULL, &path, &body, &len)))
 		return;
-	}
-	body = standin_body(req, &len);
-	entry = standin_record(&f->s, req, body, len);
+	known = !strcmp(path, "/v1/responses") || !strcmp(path, "/v1/conversations");
 	if (known && !standin_is_post(req)) {
 		char *msg = xasprintf("Invalid method for URL (%s %s)", standin_method(req), path);
 
@@ -1976,11 +1972,8 @@ static int take_option(void *owner, int c, const char *arg)
 			return 2;
 		break;
 	case 'd':
-		if ((f->delay_ms = standin_count(arg)) < 0) {
-			fprintf(stderr, "fake_openai: --delay-ms wants milliseconds\n");
-			return 2;
-		}
-		break;
+		return standin_count(arg, &f->delay_ms,
+				     "fake_openai: --delay-ms wants milliseconds");
 	}
 	return 0;
 }
@@ -1996,22 +1989,13 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 
-	json_init();
-	struct fake f;
-	const char *listen = NULL, *log_path = NULL;
-	int rc;
+	struct fake f = {.s = {.stats = stats, .reset = reset, .check_step = check_step}};
+	int rc = standin_setup(&f.s, "fake_openai", argc, argv, opts, take_option, usage, &f);
 
-	memset(&f, 0, sizeof(f));
-	rc = standin_options(argc, argv, opts, take_option, &f, usage, &listen, &log_path);
 	if (rc >= 0)
 		return rc;
-	f.s.name = "fake_openai";
-	f.s.owner = &f;
-	f.s.stats = stats;
-	f.s.reset = reset;
-	f.s.check_step = check_step;
 	f.open_calls = cJSON_CreateObject();
-	rc = standin_serve(&f.s, listen, log_path, handle, &f);
+	rc = standin_serve(&f.s, handle, &f);
 	cJSON_Delete(f.open_calls);
 	cJSON_Delete(f.replies);
 	libevent_global_shutdown();

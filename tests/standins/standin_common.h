@@ -100,6 +100,7 @@ struct standin {
 	/* per server: "" when a step is valid, else why not (static text) */
 	const char *(*check_step)(const cJSON *step);
 	void *owner;
+	const char *listen, *log_path; /* --listen, --log */
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -532,13 +533,9 @@ STANDIN_FN cJSON *standin_record(struct standin *s, struct evhttp_request *req, 
 
 /* ---------------------------------------------------------------- the script */
 
-/*
- * The first step meant for target (a step's "for", or dflt_for when it has
- * none; "any" matches everything), as a copy the caller frees; NULL when the
- * script has none. A step with "times": N serves N requests before it is
- * used up.
- */
-STANDIN_FN cJSON *standin_take_step(struct standin *s, const char *target, const char *dflt_for)
+/* standin_take_step, where a step "for":"any" matches only when any_too. */
+STANDIN_FN cJSON *standin_take_step_for(struct standin *s, const char *target, const char *dflt_for,
+					bool any_too)
 {
 	cJSON *step;
 	int i = 0;
@@ -550,7 +547,7 @@ STANDIN_FN cJSON *standin_take_step(struct standin *s, const char *target, const
 
 		if (!f)
 			f = dflt_for;
-		if (strcmp(f, "any") != 0 && strcmp(f, target) != 0) {
+		if ((!any_too || strcmp(f, "any") != 0) && strcmp(f, target) != 0) {
 			i++;
 			continue;
 		}
@@ -562,6 +559,17 @@ STANDIN_FN cJSON *standin_take_step(struct standin *s, const char *target, const
 		return cJSON_DetachItemFromArray(s->script, i);
 	}
 	return NULL;
+}
+
+/*
+ * The first step meant for target (a step's "for", or dflt_for when it has
+ * none; "any" matches everything), as a copy the caller frees; NULL when the
+ * script has none. A step with "times": N serves N requests before it is
+ * used up.
+ */
+STANDIN_FN cJSON *standin_take_step(struct standin *s, const char *target, const char *dflt_for)
+{
+	return standin_take_step_for(s, target, dflt_for, true);
 }
 
 enum step_type { ST_NUM, ST_STR, ST_BOOL, ST_OBJ, ST_ANY };
@@ -696,6 +704,27 @@ STANDIN_FN bool standin_control(struct standin *s, struct evhttp_request *req, c
 		reply_error(req, 404, "no such control endpoint");
 	}
 	return true;
+}
+
+/*
+ * The start of a request handler: *path (standin_path), then, unless the
+ * request is a control (own's, when own is not NULL, or standin_control's:
+ * answered, *path freed, NULL returned), the body into *body and *len (a
+ * string the caller frees) and the request recorded: returns its
+ * /_requests entry.
+ */
+STANDIN_FN cJSON *standin_begin(struct standin *s, struct evhttp_request *req,
+				bool (*own)(struct standin *s, struct evhttp_request *req,
+					    const char *path),
+				char **path, char **body, size_t *len)
+{
+	*path = standin_path(req);
+	if ((own && own(s, req, *path)) || standin_control(s, req, *path)) {
+		free(*path);
+		return NULL;
+	}
+	*body = standin_body(req, len);
+	return standin_record(s, req, *body, *len);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -928,23 +957,46 @@ STANDIN_FN int standin_options(int argc, char **argv, const struct option *own,
 	return -1;
 }
 
-/* An option's value as a whole number from 0; -1 when it is not one. */
-STANDIN_FN long standin_count(const char *arg)
+/*
+ * The start of main(): json_init, then the command line (standin_options,
+ * into s->listen and s->log_path, with owner the server's own state), and s
+ * named and given its owner. Returns -1 to go on, else the exit status.
+ */
+STANDIN_FN int standin_setup(struct standin *s, const char *name, int argc, char **argv,
+			     const struct option *own,
+			     int (*take)(void *owner, int c, const char *arg),
+			     void (*usage)(FILE *to), void *owner)
+{
+	int rc;
+
+	json_init();
+	rc = standin_options(argc, argv, own, take, owner, usage, &s->listen, &s->log_path);
+	s->name = name;
+	s->owner = owner;
+	return rc;
+}
+
+/* *out = an option's value, a whole number from 0: 0; when it is not one,
+ * 2 after saying why on stderr. */
+STANDIN_FN int standin_count(const char *arg, long *out, const char *why)
 {
 	char *end;
-	long v;
 
 	errno = 0;
-	v = strtol(arg, &end, 10);
-	return errno || *end || end == arg || v < 0 ? -1 : v;
+	*out = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || *out < 0) {
+		fprintf(stderr, "%s\n", why);
+		return 2;
+	}
+	return 0;
 }
 
 /* The end of main(): serves until SIGTERM or SIGINT, then frees s. Returns
  * the exit status. */
-STANDIN_FN int standin_serve(struct standin *s, const char *listen, const char *log_path,
-			     void (*cb)(struct evhttp_request *, void *), void *arg)
+STANDIN_FN int standin_serve(struct standin *s, void (*cb)(struct evhttp_request *, void *),
+			     void *arg)
 {
-	int rc = standin_start(s, listen, log_path, cb, arg) || standin_run(s) ? 1 : 0;
+	int rc = standin_start(s, s->listen, s->log_path, cb, arg) || standin_run(s) ? 1 : 0;
 
 	standin_log(s, "stopped");
 	standin_free(s);

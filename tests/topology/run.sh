@@ -75,6 +75,24 @@ die() {
 	finish
 	exit 1
 }
+# launch VAR CONF WHAT: start_parley CONF (die saying WHAT when it does
+# not come up); its pid into the variable VAR.
+launch() {
+	start_parley "$2" || die "$3"
+	printf -v "$1" %s "$PARLEY_PID"
+}
+# crash VAR: kill -9 the parley whose pid VAR holds, and reap it.
+crash() {
+	kill -9 "${!1}"
+	wait "${!1}" 2>/dev/null
+}
+# to_multi VAR CONF NAME: SIGTERM parley NAME (pid in VAR), checked clean,
+# then started again on the multi-host url (CONF.multi).
+to_multi() {
+	stop_parley "${!1}"
+	eq "$3 stops cleanly under load" 0 $?
+	launch "$1" "$2.multi" "parley $3 starts on the multi-host url"
+}
 
 for b in "$HAPROXY_BIN" "$PGB_BIN" "$PG_BIN/initdb" "$PARLEY_BIN"; do
 	[ -x "$b" ] || die "$b is missing (run 'make deps')"
@@ -118,10 +136,8 @@ seed_channels "$P_DSN"
 sql "$P_DSN" "UPDATE credits SET remaining_credits = $CREDITS, total_used = 0" >/dev/null
 port_a=$(parley_url "$conf_a") port_a=${port_a##*:}
 port_b=$(parley_url "$conf_b") port_b=${port_b##*:}
-start_parley "$conf_a" || die "parley A starts"
-pid_a=$PARLEY_PID
-start_parley "$conf_b" || die "parley B starts"
-pid_b=$PARLEY_PID
+launch pid_a "$conf_a" "parley A starts"
+launch pid_b "$conf_b" "parley B starts"
 
 # --- HAProxy, a plain foreground process with its own config
 HAP_PORT=$(free_port)
@@ -190,34 +206,24 @@ step "load starts"
 
 at 10
 step "PgBouncer: kill -9 parley A"
-kill -9 "$pid_a"
-wait "$pid_a" 2>/dev/null
+crash pid_a
 at 20
 step "PgBouncer: parley A started again"
-start_parley "$conf_a" || die "parley A starts again"
-pid_a=$PARLEY_PID
+launch pid_a "$conf_a" "parley A starts again"
 
 at 30
 step "switch to the multi-host url: SIGTERM B, B started on it"
-stop_parley "$pid_b"
-eq "B stops cleanly under load" 0 $?
-start_parley "$conf_b.multi" || die "parley B starts on the multi-host url"
-pid_b=$PARLEY_PID
+to_multi pid_b "$conf_b" B
 sleep 1 # HAProxy sees B up (rise 2 × 300 ms) before A goes
 step "switch to the multi-host url: SIGTERM A, A started on it"
-stop_parley "$pid_a"
-eq "A stops cleanly under load" 0 $?
-start_parley "$conf_a.multi" || die "parley A starts on the multi-host url"
-pid_a=$PARLEY_PID
+to_multi pid_a "$conf_a" A
 
 at 45
 step "kill -9 parley B"
-kill -9 "$pid_b"
-wait "$pid_b" 2>/dev/null
+crash pid_b
 at 55
 step "parley B started again"
-start_parley "$conf_b.multi" || die "parley B starts again"
-pid_b=$PARLEY_PID
+launch pid_b "$conf_b.multi" "parley B starts again"
 
 at 65
 step "the primary stops (pg_ctl stop -m immediate)"

@@ -20,4 +20,17 @@ static inline void run_until(struct event_base *base, const int *calls, int want
 		spin(base);
 }
 
+/* No server: connecting to 127.0.0.1:1 is refused. */
+#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
+
+/* The outcome o of an asynchronous call (a struct with calls,
+ * called_inside and err) was called back once, with want_err, and not from
+ * inside the call that started the work. */
+#define assert_answered_once(o, want_err)                                                          \
+	do {                                                                                       \
+		assert_int_equal((o).calls, 1);                                                    \
+		assert_false((o).called_inside);                                                   \
+		assert_ptr_equal((o).err, (want_err));                                             \
+	} while (0)
+
 #endif

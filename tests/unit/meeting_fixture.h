@@ -16,8 +16,6 @@
 #include "meeting_tools.h"
 #include "loop_run.h"
 
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
-
 struct outcome {
 	bool returned; /* set after the call returned */
 	int calls;

@@ -15,6 +15,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/cli/admin_input.c"
+#include "../unit_main.h"
 
 static void test_ids(void **state)
 {
@@ -196,14 +197,11 @@ static void test_new_ids(void **state)
 	free(b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),          cmocka_unit_test(test_text),
-	    cmocka_unit_test(test_email),        cmocka_unit_test(test_platforms_and_meta_ids),
-	    cmocka_unit_test(test_counts),       cmocka_unit_test(test_token_clean),
-	    cmocka_unit_test(test_read_token),   cmocka_unit_test(test_new_ids),
-	    cmocka_unit_test(test_read_message),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ids),          cmocka_unit_test(test_text),
+    cmocka_unit_test(test_email),        cmocka_unit_test(test_platforms_and_meta_ids),
+    cmocka_unit_test(test_counts),       cmocka_unit_test(test_token_clean),
+    cmocka_unit_test(test_read_token),   cmocka_unit_test(test_new_ids),
+    cmocka_unit_test(test_read_message),
+};
+UNIT_MAIN(tests)

@@ -59,18 +59,33 @@ static void fields0(FILE *f, const PGresult *res, int n)
 	admin_out_fields(f, res, 0, n);
 }
 
+/* What fn prints (capture) for res and n is want. */
+static void expect_printed(void (*fn)(FILE *, const PGresult *, int), const PGresult *res, int n,
+			   const char *want)
+{
+	char *out = capture(fn, res, n);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+/* admin_out_array(res), printed unformatted, is want. */
+static void expect_json(const PGresult *res, const char *want)
+{
+	cJSON *a = admin_out_array(res);
+	char *s = cJSON_PrintUnformatted(a);
+	assert_string_equal(s, want);
+	free(s);
+	cJSON_Delete(a);
+}
+
 static void test_json_types(void **state)
 {
 	(void)state;
 	PGresult *res = make_result(5, NAMES, TYPES, 2, CELLS);
-	cJSON *a = admin_out_array(res);
-	char *s = cJSON_PrintUnformatted(a);
-	assert_string_equal(s, "[{\"tenant_id\":\"acme\",\"credits\":10,\"active\":true,"
-			       "\"extra\":{\"a\":[1,2]},\"name\":\"Caf\xc3\xa9 one\"},"
-			       "{\"tenant_id\":\"bee\",\"credits\":0,\"active\":false,"
-			       "\"extra\":null,\"name\":\"two\\nlines\"}]");
-	free(s);
-	cJSON_Delete(a);
+	expect_json(res, "[{\"tenant_id\":\"acme\",\"credits\":10,\"active\":true,"
+			 "\"extra\":{\"a\":[1,2]},\"name\":\"Caf\xc3\xa9 one\"},"
+			 "{\"tenant_id\":\"bee\",\"credits\":0,\"active\":false,"
+			 "\"extra\":null,\"name\":\"two\\nlines\"}]");
 	PQclear(res);
 }
 
@@ -78,18 +93,16 @@ static void test_table(void **state)
 {
 	(void)state;
 	PGresult *res = make_result(5, NAMES, TYPES, 2, CELLS);
-	char *out = capture(table, res, 0);
 	/* Aligned by characters, not bytes; NULL as -, booleans yes/no, a
 	 * newline inside a cell as a blank; the last column is not padded. */
-	assert_string_equal(out, "tenant id  credits  active  extra        name\n"
-				 "acme       10       yes     {\"a\":[1,2]}  Caf\xc3\xa9 one\n"
-				 "bee        0        no      -            two lines\n");
-	free(out);
-	out = capture(table, res, 2);
-	assert_string_equal(out, "tenant id  credits\n"
-				 "acme       10\n"
-				 "bee        0\n");
-	free(out);
+	expect_printed(table, res, 0,
+		       "tenant id  credits  active  extra        name\n"
+		       "acme       10       yes     {\"a\":[1,2]}  Caf\xc3\xa9 one\n"
+		       "bee        0        no      -            two lines\n");
+	expect_printed(table, res, 2,
+		       "tenant id  credits\n"
+		       "acme       10\n"
+		       "bee        0\n");
 	PQclear(res);
 }
 
@@ -97,11 +110,10 @@ static void test_fields(void **state)
 {
 	(void)state;
 	PGresult *res = make_result(5, NAMES, TYPES, 2, CELLS);
-	char *out = capture(fields0, res, 3);
-	assert_string_equal(out, "tenant id  acme\n"
-				 "credits    10\n"
-				 "active     yes\n");
-	free(out);
+	expect_printed(fields0, res, 3,
+		       "tenant id  acme\n"
+		       "credits    10\n"
+		       "active     yes\n");
 	PQclear(res);
 }
 
@@ -109,14 +121,8 @@ static void test_empty_table(void **state)
 {
 	(void)state;
 	PGresult *res = make_result(2, NAMES, TYPES, 0, NULL);
-	char *out = capture(table, res, 0);
-	assert_string_equal(out, "tenant id  credits\n");
-	free(out);
-	cJSON *a = admin_out_array(res);
-	char *s = cJSON_PrintUnformatted(a);
-	assert_string_equal(s, "[]");
-	free(s);
-	cJSON_Delete(a);
+	expect_printed(table, res, 0, "tenant id  credits\n");
+	expect_json(res, "[]");
 	PQclear(res);
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "../unit_main.h"
 
 static void test_mono_never_goes_back(void **state)
 {
@@ -39,12 +40,9 @@ static void test_wall_ms_is_the_epoch_in_ms(void **state)
 	assert_true(ms < (after + 1) * 1000);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mono_never_goes_back),
-	    cmocka_unit_test(test_mono_measures_a_sleep),
-	    cmocka_unit_test(test_wall_ms_is_the_epoch_in_ms),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_mono_never_goes_back),
+    cmocka_unit_test(test_mono_measures_a_sleep),
+    cmocka_unit_test(test_wall_ms_is_the_epoch_in_ms),
+};
+UNIT_MAIN(tests)

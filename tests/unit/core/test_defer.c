@@ -8,6 +8,7 @@
 
 #include "defer.h"
 #include "xalloc.h"
+#include "../unit_main.h"
 
 /* A request of a module using the queue: the item is embedded, not first. */
 struct req {
@@ -134,13 +135,10 @@ static void test_pop_is_fifo(void **state)
 	assert_int_equal(o->order[0], 7);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_nothing_inside_push, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pushed_during_delivery_waits, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_flush_delivers_everything_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pop_is_fifo, setup, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_nothing_inside_push, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pushed_during_delivery_waits, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_flush_delivers_everything_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_pop_is_fifo, setup, teardown),
+};
+UNIT_MAIN(tests)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "encoding.h"
+#include "../unit_main.h"
 
 static void test_hex_digits(void **state)
 {
@@ -59,12 +60,9 @@ static void test_b64url_alphabet(void **state)
 	assert_int_equal(encoding_b64url_value('='), -1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hex_digits),
-	    cmocka_unit_test(test_hex_rejects_the_rest),
-	    cmocka_unit_test(test_b64url_alphabet),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_hex_digits),
+    cmocka_unit_test(test_hex_rejects_the_rest),
+    cmocka_unit_test(test_b64url_alphabet),
+};
+UNIT_MAIN(tests)

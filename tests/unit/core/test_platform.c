@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "platform.h"
+#include "../unit_main.h"
 
 static void test_names(void **state)
 {
@@ -18,24 +19,29 @@ static void test_names(void **state)
 static void test_from_name(void **state)
 {
 	(void)state;
+	static const struct {
+		const char *name;
+		int rc;
+		enum platform want; /* when rc is 0 */
+	} cases[] = {
+	    {"whatsapp", 0, PLATFORM_WHATSAPP},
+	    {"instagram", 0, PLATFORM_INSTAGRAM},
+	    {"webchat", 0, PLATFORM_WEBCHAT},
+	    {"sms", -1, 0},
+	    {"WhatsApp", -1, 0},
+	    {"", -1, 0},
+	    {NULL, -1, 0},
+	};
 	enum platform p;
-	assert_int_equal(platform_from_name("whatsapp", &p), 0);
-	assert_int_equal(p, PLATFORM_WHATSAPP);
-	assert_int_equal(platform_from_name("instagram", &p), 0);
-	assert_int_equal(p, PLATFORM_INSTAGRAM);
-	assert_int_equal(platform_from_name("webchat", &p), 0);
-	assert_int_equal(p, PLATFORM_WEBCHAT);
-	assert_int_equal(platform_from_name("sms", &p), -1);
-	assert_int_equal(platform_from_name("WhatsApp", &p), -1);
-	assert_int_equal(platform_from_name("", &p), -1);
-	assert_int_equal(platform_from_name(NULL, &p), -1);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(platform_from_name(cases[i].name, &p), cases[i].rc);
+		if (cases[i].rc == 0)
+			assert_int_equal(p, cases[i].want);
+	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_from_name),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_names),
+    cmocka_unit_test(test_from_name),
+};
+UNIT_MAIN(tests)

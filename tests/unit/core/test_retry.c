@@ -9,6 +9,7 @@
 
 #include "http_client.h"
 #include "retry.h"
+#include "../unit_main.h"
 
 static enum retry_verdict cls(long status, const char *body)
 {
@@ -523,24 +524,21 @@ static void test_retry_after_ms_precedence(void **state)
 	assert_int_equal(retry_delay_ms(9, NULL, "800", 999999), 800);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_status_classes),
-	    cmocka_unit_test(test_transport_kinds),
-	    cmocka_unit_test(test_meta_transient_codes),
-	    cmocka_unit_test(test_meta_final_codes),
-	    cmocka_unit_test(test_meta_real_bodies),
-	    cmocka_unit_test(test_meta_is_transient),
-	    cmocka_unit_test(test_openai_errors),
-	    cmocka_unit_test(test_malformed_bodies),
-	    cmocka_unit_test(test_huge_body_not_parsed),
-	    cmocka_unit_test(test_error_message),
-	    cmocka_unit_test(test_error_message_bounds),
-	    cmocka_unit_test(test_delay_backoff_growth),
-	    cmocka_unit_test(test_delay_jitter_bounds),
-	    cmocka_unit_test(test_retry_after_parsing),
-	    cmocka_unit_test(test_retry_after_ms_precedence),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_status_classes),
+    cmocka_unit_test(test_transport_kinds),
+    cmocka_unit_test(test_meta_transient_codes),
+    cmocka_unit_test(test_meta_final_codes),
+    cmocka_unit_test(test_meta_real_bodies),
+    cmocka_unit_test(test_meta_is_transient),
+    cmocka_unit_test(test_openai_errors),
+    cmocka_unit_test(test_malformed_bodies),
+    cmocka_unit_test(test_huge_body_not_parsed),
+    cmocka_unit_test(test_error_message),
+    cmocka_unit_test(test_error_message_bounds),
+    cmocka_unit_test(test_delay_backoff_growth),
+    cmocka_unit_test(test_delay_jitter_bounds),
+    cmocka_unit_test(test_retry_after_parsing),
+    cmocka_unit_test(test_retry_after_ms_precedence),
+};
+UNIT_MAIN(tests)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "../unit_main.h"
 
 static void test_empty_is_empty_string(void **state)
 {
@@ -61,14 +62,11 @@ static void test_json_escape(void **state)
 	strbuf_free(&sb);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty_is_empty_string),
-	    cmocka_unit_test(test_append_grows),
-	    cmocka_unit_test(test_append_keeps_nul_bytes),
-	    cmocka_unit_test(test_printf),
-	    cmocka_unit_test(test_json_escape),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_empty_is_empty_string),
+    cmocka_unit_test(test_append_grows),
+    cmocka_unit_test(test_append_keeps_nul_bytes),
+    cmocka_unit_test(test_printf),
+    cmocka_unit_test(test_json_escape),
+};
+UNIT_MAIN(tests)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "../unit_main.h"
 
 /* Whether s[0..len) is well-formed UTF-8 (NUL bytes count as characters),
  * by utf8_seq alone. */
@@ -121,19 +122,23 @@ static void test_truncated_and_stray(void **state)
 static void test_decode(void **state)
 {
 	(void)state;
+	static const struct {
+		const char *s; /* one character of strlen(s) bytes */
+		uint32_t cp;
+	} cases[] = {
+	    {"A", 0x41},
+	    {"\xc2\x85", 0x85},
+	    {"\xc3\xa9", 0xe9},
+	    {"\xe2\x80\xa6", 0x2026},
+	    {"\xf0\x9f\x98\x80", 0x1f600},
+	    {"\xf4\x8f\xbf\xbf", 0x10ffff},
+	};
 	uint32_t cp = 0;
-	assert_int_equal(utf8_decode("A", 1, &cp), 1);
-	assert_int_equal(cp, 0x41);
-	assert_int_equal(utf8_decode("\xc2\x85", 2, &cp), 2);
-	assert_int_equal(cp, 0x85);
-	assert_int_equal(utf8_decode("\xc3\xa9", 2, &cp), 2);
-	assert_int_equal(cp, 0xe9);
-	assert_int_equal(utf8_decode("\xe2\x80\xa6", 3, &cp), 3);
-	assert_int_equal(cp, 0x2026);
-	assert_int_equal(utf8_decode("\xf0\x9f\x98\x80", 4, &cp), 4);
-	assert_int_equal(cp, 0x1f600);
-	assert_int_equal(utf8_decode("\xf4\x8f\xbf\xbf", 4, &cp), 4);
-	assert_int_equal(cp, 0x10ffff);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].s);
+		assert_int_equal(utf8_decode(cases[i].s, n, &cp), n);
+		assert_int_equal(cp, cases[i].cp);
+	}
 	cp = 7;
 	assert_int_equal(utf8_decode("\xed\xa0\x80", 3, &cp), 0);
 	assert_int_equal(cp, 7); /* untouched when ill-formed */
@@ -199,19 +204,16 @@ static void test_cut_chars(void **state)
 	assert_int_equal(utf8_cut_chars("abcdef", 3, 5), 3);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_well_formed_lengths),
-	    cmocka_unit_test(test_overlongs),
-	    cmocka_unit_test(test_surrogates),
-	    cmocka_unit_test(test_beyond_unicode),
-	    cmocka_unit_test(test_truncated_and_stray),
-	    cmocka_unit_test(test_decode),
-	    cmocka_unit_test(test_valid_and_valid_chars),
-	    cmocka_unit_test(test_count),
-	    cmocka_unit_test(test_cut_bytes),
-	    cmocka_unit_test(test_cut_chars),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_well_formed_lengths),
+    cmocka_unit_test(test_overlongs),
+    cmocka_unit_test(test_surrogates),
+    cmocka_unit_test(test_beyond_unicode),
+    cmocka_unit_test(test_truncated_and_stray),
+    cmocka_unit_test(test_decode),
+    cmocka_unit_test(test_valid_and_valid_chars),
+    cmocka_unit_test(test_count),
+    cmocka_unit_test(test_cut_bytes),
+    cmocka_unit_test(test_cut_chars),
+};
+UNIT_MAIN(tests)

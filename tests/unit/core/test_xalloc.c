@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "xalloc.h"
+#include "../unit_main.h"
 
 static void test_strings(void **state)
 {
@@ -60,13 +61,10 @@ static void test_json_dup_string(void **state)
 	cJSON_Delete(o);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_free_secret),
-	    cmocka_unit_test(test_json_hooks),
-	    cmocka_unit_test(test_json_dup_string),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_strings),
+    cmocka_unit_test(test_free_secret),
+    cmocka_unit_test(test_json_hooks),
+    cmocka_unit_test(test_json_dup_string),
+};
+UNIT_MAIN(tests)

@@ -21,6 +21,7 @@
  * here without being exported. */
 #include "../../../src/db/db_batch.c"
 #include "../loop_run.h"
+#include "../unit_main.h"
 
 static uint32_t u32_at(const struct strbuf *sb, size_t off)
 {
@@ -109,9 +110,6 @@ static void test_empty_array(void **state)
 }
 
 /* ---- callbacks ---- */
-
-/* No server: connecting to 127.0.0.1:1 is refused. */
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
 
 struct outcome {
 	bool returned; /* set after db_batch_add returned */
@@ -220,16 +218,13 @@ static void test_free_answers_every_item_once(void **state)
 	event_base_free(base);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_text_elements),
-	    cmocka_unit_test(test_null_element),
-	    cmocka_unit_test(test_jsonb_gets_its_version_byte),
-	    cmocka_unit_test(test_bytes_with_nul_by_length),
-	    cmocka_unit_test(test_empty_array),
-	    cmocka_unit_test(test_refusals_arrive_after_the_call),
-	    cmocka_unit_test(test_free_answers_every_item_once),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_text_elements),
+    cmocka_unit_test(test_null_element),
+    cmocka_unit_test(test_jsonb_gets_its_version_byte),
+    cmocka_unit_test(test_bytes_with_nul_by_length),
+    cmocka_unit_test(test_empty_array),
+    cmocka_unit_test(test_refusals_arrive_after_the_call),
+    cmocka_unit_test(test_free_answers_every_item_once),
+};
+UNIT_MAIN(tests)

@@ -15,6 +15,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/db/migrate.c"
+#include "../unit_main.h"
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -117,14 +118,11 @@ static void test_functions_dir_from_the_environment(void **state)
 	tree_free(&t);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_function_order_common_first_then_by_name),
-	    cmocka_unit_test(test_function_order_is_a_total_order),
-	    cmocka_unit_test(test_functions_dir_is_the_sibling),
-	    cmocka_unit_test(test_functions_dir_missing_is_null),
-	    cmocka_unit_test(test_functions_dir_from_the_environment),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_function_order_common_first_then_by_name),
+    cmocka_unit_test(test_function_order_is_a_total_order),
+    cmocka_unit_test(test_functions_dir_is_the_sibling),
+    cmocka_unit_test(test_functions_dir_missing_is_null),
+    cmocka_unit_test(test_functions_dir_from_the_environment),
+};
+UNIT_MAIN(tests)

@@ -12,6 +12,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/db/pgerr.c"
+#include "../unit_main.h"
 
 static void test_format(void **state)
 {
@@ -83,12 +84,14 @@ static void test_text_state(void **state)
 	assert_string_equal(s, "23514");
 	assert_true(pgerr_text_state("deadlock detected (SQLSTATE 40P01)", s));
 	assert_string_equal(s, "40P01");
-	assert_false(pgerr_text_state("server closed the connection unexpectedly", s));
-	assert_false(pgerr_text_state("(SQLSTATE 2351)", s));
-	assert_false(pgerr_text_state("bad (SQLSTATE 23a14)", s));
-	assert_false(pgerr_text_state("bad (SQLSTATE 23514", s));
-	assert_false(pgerr_text_state("", s));
-	assert_false(pgerr_text_state(NULL, s));
+	const char *none[] = {"server closed the connection unexpectedly",
+			      "(SQLSTATE 2351)",
+			      "bad (SQLSTATE 23a14)",
+			      "bad (SQLSTATE 23514",
+			      "",
+			      NULL};
+	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+		assert_false(pgerr_text_state(none[i], s));
 }
 
 static void test_state_retryable(void **state)
@@ -166,17 +169,14 @@ static void test_notice_level(void **state)
 	assert_int_equal(pgerr_notice_level("notice"), LOG_LEVEL_WARN); /* not a severity */
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_format_keeps_the_state_when_cut),
-	    cmocka_unit_test(test_first_line),
-	    cmocka_unit_test(test_text_state),
-	    cmocka_unit_test(test_state_retryable),
-	    cmocka_unit_test(test_db_error_retryable),
-	    cmocka_unit_test(test_db_error_sqlstate),
-	    cmocka_unit_test(test_notice_level),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_format),
+    cmocka_unit_test(test_format_keeps_the_state_when_cut),
+    cmocka_unit_test(test_first_line),
+    cmocka_unit_test(test_text_state),
+    cmocka_unit_test(test_state_retryable),
+    cmocka_unit_test(test_db_error_retryable),
+    cmocka_unit_test(test_db_error_sqlstate),
+    cmocka_unit_test(test_notice_level),
+};
+UNIT_MAIN(tests)

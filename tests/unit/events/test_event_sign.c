@@ -10,6 +10,7 @@
 
 #include "event_sign.h"
 #include "xalloc.h"
+#include "../unit_main.h"
 
 /*
  * Expected values computed independently with Python's hmac, e.g.
@@ -90,14 +91,11 @@ static void test_new_secret(void **state)
 	xfree_secret(b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_python_vector),
-	    cmocka_unit_test(test_standard_vector),
-	    cmocka_unit_test(test_rotation_two_signatures),
-	    cmocka_unit_test(test_bad_secrets),
-	    cmocka_unit_test(test_new_secret),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_python_vector),
+    cmocka_unit_test(test_standard_vector),
+    cmocka_unit_test(test_rotation_two_signatures),
+    cmocka_unit_test(test_bad_secrets),
+    cmocka_unit_test(test_new_secret),
+};
+UNIT_MAIN(tests)

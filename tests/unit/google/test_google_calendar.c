@@ -518,41 +518,43 @@ static int parse_event(const char *body, struct gcal_event *ev)
 	return gcal_event_parse(body, strlen(body), ev);
 }
 
+/* body parses; each of id, status and conference that is not NULL is
+ * checked, and the Meet link is link (NULL: none). */
+static void expect_event(const char *body, const char *id, const char *status, const char *link,
+			 const char *conference)
+{
+	struct gcal_event ev;
+	assert_int_equal(parse_event(body, &ev), 0);
+	if (id)
+		assert_string_equal(ev.id, id);
+	if (status)
+		assert_string_equal(ev.status, status);
+	if (link)
+		assert_string_equal(ev.meet_link, link);
+	else
+		assert_null(ev.meet_link);
+	if (conference)
+		assert_string_equal(ev.conference, conference);
+	gcal_event_clear(&ev);
+}
+
 static void test_event_parse(void **state)
 {
 	(void)state;
-	struct gcal_event ev;
-	assert_int_equal(
-	    parse_event("{\"id\":\"e1\",\"status\":\"confirmed\",\"hangoutLink\":"
-			"\"https://meet.google.com/nix-thaw-twy\",\"conferenceData\":{"
-			"\"createRequest\":{\"status\":{\"statusCode\":\"success\"}}}}",
-			&ev),
-	    0);
-	assert_string_equal(ev.id, "e1");
-	assert_string_equal(ev.status, "confirmed");
-	assert_string_equal(ev.meet_link, "https://meet.google.com/nix-thaw-twy");
-	assert_string_equal(ev.conference, "success");
-	gcal_event_clear(&ev);
+	expect_event("{\"id\":\"e1\",\"status\":\"confirmed\",\"hangoutLink\":"
+		     "\"https://meet.google.com/nix-thaw-twy\",\"conferenceData\":{"
+		     "\"createRequest\":{\"status\":{\"statusCode\":\"success\"}}}}",
+		     "e1", "confirmed", "https://meet.google.com/nix-thaw-twy", "success");
 	/* the video entry point when hangoutLink is missing; phone ignored */
-	assert_int_equal(parse_event("{\"id\":\"e2\",\"conferenceData\":{\"entryPoints\":["
-				     "{\"entryPointType\":\"phone\",\"uri\":\"tel:+1\"},"
-				     "{\"entryPointType\":\"video\",\"uri\":"
-				     "\"https://meet.google.com/abc-defg-hij\"}]}}",
-				     &ev),
-			 0);
-	assert_string_equal(ev.meet_link, "https://meet.google.com/abc-defg-hij");
-	assert_string_equal(ev.status, "");
-	assert_string_equal(ev.conference, "");
-	gcal_event_clear(&ev);
+	expect_event("{\"id\":\"e2\",\"conferenceData\":{\"entryPoints\":["
+		     "{\"entryPointType\":\"phone\",\"uri\":\"tel:+1\"},"
+		     "{\"entryPointType\":\"video\",\"uri\":"
+		     "\"https://meet.google.com/abc-defg-hij\"}]}}",
+		     NULL, "", "https://meet.google.com/abc-defg-hij", "");
 	/* pending: no link yet */
-	assert_int_equal(
-	    parse_event("{\"id\":\"e3\",\"status\":\"confirmed\",\"conferenceData\":{"
-			"\"createRequest\":{\"status\":{\"statusCode\":\"pending\"}}}}",
-			&ev),
-	    0);
-	assert_null(ev.meet_link);
-	assert_string_equal(ev.conference, "pending");
-	gcal_event_clear(&ev);
+	expect_event("{\"id\":\"e3\",\"status\":\"confirmed\",\"conferenceData\":{"
+		     "\"createRequest\":{\"status\":{\"statusCode\":\"pending\"}}}}",
+		     NULL, NULL, NULL, "pending");
 }
 
 static void test_event_parse_hostile(void **state)

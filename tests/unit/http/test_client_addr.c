@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "client_addr.h"
+#include "../unit_main.h"
 
 /* The key of an address parsed from text, or "BAD". */
 static const char *key_of(const char *text)
@@ -222,12 +223,9 @@ static void test_long_header(void **state)
 	assert_string_equal(resolve("10.0.0.0/8", "10.0.0.2", 1, big), "10.0.0.2");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_forms),   cmocka_unit_test(test_parse_garbage),
-	    cmocka_unit_test(test_keys_per_64),   cmocka_unit_test(test_networks),
-	    cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_long_header),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_parse_forms),   cmocka_unit_test(test_parse_garbage),
+    cmocka_unit_test(test_keys_per_64),   cmocka_unit_test(test_networks),
+    cmocka_unit_test(test_forwarded_for), cmocka_unit_test(test_long_header),
+};
+UNIT_MAIN(tests)

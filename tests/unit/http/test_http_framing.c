@@ -12,6 +12,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/http/http_framing.c"
+#include "../unit_main.h"
 
 /* The limit the tests' router gives: /big 100 bytes, anything else 10. */
 static uint64_t limit(void *ctx, const char *target, size_t len)
@@ -58,37 +59,43 @@ static char *handed(struct run *r)
 	return s;
 }
 
-static void expect_passed(const char *text, unsigned complete)
+/*
+ * Feeds text in pieces of each size of steps (ending with 0): passed (status
+ * 0) when all of it is handed on, complete requests counted and nothing
+ * refused; else refused with status after want_handed, the input used up.
+ */
+static void expect_framing(const char *text, const size_t *steps, int status,
+			   const char *want_handed, unsigned complete)
 {
-	static const size_t steps[] = {1, 2, 7, 100000};
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+	for (; *steps; steps++) {
 		struct run r;
 		run_init(&r);
-		feed(&r, text, steps[i]);
+		feed(&r, text, *steps);
 		char *got = handed(&r);
-		assert_string_equal(got, text);
-		assert_int_equal(r.f.complete, complete);
-		assert_int_equal(r.f.refused_at, 0);
+		assert_string_equal(got, want_handed);
+		if (status) {
+			assert_int_equal(r.f.status, status);
+			assert_int_equal(r.f.refused_at, r.f.complete);
+			assert_int_equal(evbuffer_get_length(r.src), 0);
+		} else {
+			assert_int_equal(r.f.complete, complete);
+			assert_int_equal(r.f.refused_at, 0);
+		}
 		free(got);
 		run_free(&r);
 	}
 }
 
+static void expect_passed(const char *text, unsigned complete)
+{
+	static const size_t steps[] = {1, 2, 7, 100000, 0};
+	expect_framing(text, steps, 0, text, complete);
+}
+
 static void expect_refused(const char *text, int status, const char *want_handed)
 {
-	static const size_t steps[] = {1, 3, 100000};
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		struct run r;
-		run_init(&r);
-		feed(&r, text, steps[i]);
-		char *got = handed(&r);
-		assert_string_equal(got, want_handed);
-		assert_int_equal(r.f.status, status);
-		assert_int_equal(r.f.refused_at, r.f.complete);
-		assert_int_equal(evbuffer_get_length(r.src), 0);
-		free(got);
-		run_free(&r);
-	}
+	static const size_t steps[] = {1, 3, 100000, 0};
+	expect_framing(text, steps, status, want_handed, 0);
 }
 
 static void test_requests_pass_whole(void **state)
@@ -250,17 +257,14 @@ static void test_parse_head(void **state)
 	assert_false(h.chunked);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_requests_pass_whole),
-	    cmocka_unit_test(test_incomplete_is_held),
-	    cmocka_unit_test(test_length_over_limit_refused_at_head),
-	    cmocka_unit_test(test_chunked_cut_at_limit),
-	    cmocka_unit_test(test_trailers_dropped),
-	    cmocka_unit_test(test_ambiguous_framing_refused),
-	    cmocka_unit_test(test_head_size_capped),
-	    cmocka_unit_test(test_parse_head),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_requests_pass_whole),
+    cmocka_unit_test(test_incomplete_is_held),
+    cmocka_unit_test(test_length_over_limit_refused_at_head),
+    cmocka_unit_test(test_chunked_cut_at_limit),
+    cmocka_unit_test(test_trailers_dropped),
+    cmocka_unit_test(test_ambiguous_framing_refused),
+    cmocka_unit_test(test_head_size_capped),
+    cmocka_unit_test(test_parse_head),
+};
+UNIT_MAIN(tests)

@@ -10,6 +10,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/http/http_server.c"
+#include "../unit_main.h"
 
 static void ok(const char *spec, const char *want_host, unsigned short want_port)
 {
@@ -63,12 +64,9 @@ static void test_listen_reasons(void **state)
 	assert_string_equal(http_listen_reason(ENOMEM), strerror(ENOMEM));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_listen_addresses),
-	    cmocka_unit_test(test_bad_listen_addresses),
-	    cmocka_unit_test(test_listen_reasons),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_listen_addresses),
+    cmocka_unit_test(test_bad_listen_addresses),
+    cmocka_unit_test(test_listen_reasons),
+};
+UNIT_MAIN(tests)

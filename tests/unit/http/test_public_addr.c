@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "public_addr.h"
+#include "../unit_main.h"
 
 static void test_refused(void **state)
 {
@@ -45,11 +46,8 @@ static void test_public(void **state)
 		assert_true(http_addr_text_public(ok[i]));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_public),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_refused),
+    cmocka_unit_test(test_public),
+};
+UNIT_MAIN(tests)

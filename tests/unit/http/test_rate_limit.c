@@ -12,6 +12,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/http/rate_limit.c"
+#include "../unit_main.h"
 
 static void test_burst_then_refused(void **state)
 {
@@ -156,17 +157,14 @@ static void test_window_bounded_keys(void **state)
 	rate_window_free(rw);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_burst_then_refused),
-	    cmocka_unit_test(test_refills_at_rate),
-	    cmocka_unit_test(test_clock_going_back_is_harmless),
-	    cmocka_unit_test(test_bounded_keys),
-	    cmocka_unit_test(test_hostile_keys),
-	    cmocka_unit_test(test_window_never_exceeds_limit),
-	    cmocka_unit_test(test_window_refuses_then_frees),
-	    cmocka_unit_test(test_window_bounded_keys),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_burst_then_refused),
+    cmocka_unit_test(test_refills_at_rate),
+    cmocka_unit_test(test_clock_going_back_is_harmless),
+    cmocka_unit_test(test_bounded_keys),
+    cmocka_unit_test(test_hostile_keys),
+    cmocka_unit_test(test_window_never_exceeds_limit),
+    cmocka_unit_test(test_window_refuses_then_frees),
+    cmocka_unit_test(test_window_bounded_keys),
+};
+UNIT_MAIN(tests)

@@ -23,8 +23,7 @@
  * here without being exported. */
 #include "../../../src/ingest/ingest_batch.c"
 #include "../loop_run.h"
-
-#define NOWHERE "host=127.0.0.1 port=1 dbname=none connect_timeout=1"
+#include "../unit_main.h"
 
 static void test_a_quarter_of_the_pool(void **state)
 {
@@ -110,12 +109,8 @@ static void test_unavailable_arrives_after_the_call(void **state)
 	assert_int_equal(a.calls + b.calls, 0);
 	run_until(app->base, &b.calls, 1);
 	run_until(app->base, &a.calls, 1);
-	assert_int_equal(a.calls, 1);
-	assert_int_equal(b.calls, 1);
-	assert_false(a.called_inside);
-	assert_false(b.called_inside);
-	assert_ptr_equal(a.err, DB_ERR_UNAVAILABLE);
-	assert_ptr_equal(b.err, DB_ERR_UNAVAILABLE);
+	assert_answered_once(a, DB_ERR_UNAVAILABLE);
+	assert_answered_once(b, DB_ERR_UNAVAILABLE);
 	shut_down(app);
 	assert_int_equal(a.calls + b.calls, 2);
 }
@@ -171,18 +166,12 @@ static void test_after_close_of_a_used_batcher_too(void **state)
 	assert_int_equal(first.calls, 1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_a_quarter_of_the_pool),
-	    cmocka_unit_test(test_at_least_one),
-	    cmocka_unit_test_setup_teardown(test_unavailable_arrives_after_the_call, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_close_answers_what_waits_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_after_close_submit_returns_the_refusal, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_after_close_of_a_used_batcher_too, setup,
-					    teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_a_quarter_of_the_pool),
+    cmocka_unit_test(test_at_least_one),
+    cmocka_unit_test_setup_teardown(test_unavailable_arrives_after_the_call, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_close_answers_what_waits_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_after_close_submit_returns_the_refusal, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_after_close_of_a_used_batcher_too, setup, teardown),
+};
+UNIT_MAIN(tests)

@@ -28,6 +28,17 @@ static const char *str(cJSON *o, const char *k)
 	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
+struct kv {
+	const char *key, *value;
+};
+
+/* Each pair of kv (ending with a NULL key) is a string e has under key. */
+static void assert_strs(cJSON *e, const struct kv *kv)
+{
+	for (; kv->key; kv++)
+		assert_string_equal(str(e, kv->key), kv->value);
+}
+
 static void test_whatsapp_text_event(void **state)
 {
 	(void)state;
@@ -40,13 +51,14 @@ static void test_whatsapp_text_event(void **state)
 	    "\"type\":\"text\",\"text\":{\"body\":\"Hi \\\"you\\\"\"}}]}}]}]}");
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON *e = cJSON_GetArrayItem(arr, 0);
-	assert_string_equal(str(e, "t"), "m");
-	assert_string_equal(str(e, "platform"), "whatsapp");
-	assert_string_equal(str(e, "channel"), "PN");
-	assert_string_equal(str(e, "customer"), "316");
-	assert_string_equal(str(e, "id"), "wamid.A");
-	assert_string_equal(str(e, "text"), "Hi \"you\"");
-	assert_string_equal(str(e, "name"), "Ana");
+	assert_strs(e, (const struct kv[]){{"t", "m"},
+					   {"platform", "whatsapp"},
+					   {"channel", "PN"},
+					   {"customer", "316"},
+					   {"id", "wamid.A"},
+					   {"text", "Hi \"you\""},
+					   {"name", "Ana"},
+					   {NULL, NULL}});
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "reply")));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e, "echo")));
 	assert_true(cJSON_GetObjectItem(e, "ts")->valuedouble == 1700000000000.0);
@@ -64,10 +76,11 @@ static void test_failed_status_carries_code_and_title(void **state)
 	    "\"title\":\"Re-engagement message\"}]}]}}]}]}");
 	assert_int_equal(cJSON_GetArraySize(arr), 1);
 	cJSON *e = cJSON_GetArrayItem(arr, 0);
-	assert_string_equal(str(e, "t"), "s");
-	assert_string_equal(str(e, "id"), "wamid.S");
-	assert_string_equal(str(e, "status"), "failed");
-	assert_string_equal(str(e, "error"), "131047: Re-engagement message");
+	assert_strs(e, (const struct kv[]){{"t", "s"},
+					   {"id", "wamid.S"},
+					   {"status", "failed"},
+					   {"error", "131047: Re-engagement message"},
+					   {NULL, NULL}});
 	cJSON_Delete(arr);
 }
 
@@ -90,9 +103,10 @@ static void test_referral_is_an_object_beside_the_text(void **state)
 	cJSON *ref = cJSON_GetObjectItemCaseSensitive(e, "referral");
 	assert_true(cJSON_IsObject(ref));
 	assert_int_equal(cJSON_GetArraySize(ref), 3);
-	assert_string_equal(str(ref, "source_type"), "ad");
-	assert_string_equal(str(ref, "source_id"), "42");
-	assert_string_equal(str(ref, "headline"), "Sale");
+	assert_strs(ref, (const struct kv[]){{"source_type", "ad"},
+					     {"source_id", "42"},
+					     {"headline", "Sale"},
+					     {NULL, NULL}});
 	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 1), "referral"));
 	cJSON_Delete(arr);
 }

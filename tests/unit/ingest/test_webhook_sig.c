@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "webhook_sig.h"
+#include "../unit_main.h"
 
 #define BODY   "{\"object\":\"whatsapp_business_account\",\"entry\":[]}"
 #define SECRET "parley-test-secret"
@@ -238,32 +239,29 @@ static void test_large_body(void **state)
 	free(body);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_known_vector),
-	    cmocka_unit_test(test_rfc4231_case2),
-	    cmocka_unit_test(test_header_format),
-	    cmocka_unit_test(test_roundtrip),
-	    cmocka_unit_test(test_wrong_secret),
-	    cmocka_unit_test(test_rotation_second_secret),
-	    cmocka_unit_test(test_rotation_first_secret),
-	    cmocka_unit_test(test_rotation_none_match),
-	    cmocka_unit_test(test_missing_header),
-	    cmocka_unit_test(test_wrong_prefix),
-	    cmocka_unit_test(test_short_hex),
-	    cmocka_unit_test(test_long_hex),
-	    cmocka_unit_test(test_trailing_whitespace),
-	    cmocka_unit_test(test_non_hex),
-	    cmocka_unit_test(test_uppercase_hex),
-	    cmocka_unit_test(test_one_bit_off),
-	    cmocka_unit_test(test_body_modified),
-	    cmocka_unit_test(test_empty_body),
-	    cmocka_unit_test(test_body_with_nul_bytes),
-	    cmocka_unit_test(test_raw_bytes_not_reserialised),
-	    cmocka_unit_test(test_no_secrets),
-	    cmocka_unit_test(test_empty_secret_ignored),
-	    cmocka_unit_test(test_large_body),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_known_vector),
+    cmocka_unit_test(test_rfc4231_case2),
+    cmocka_unit_test(test_header_format),
+    cmocka_unit_test(test_roundtrip),
+    cmocka_unit_test(test_wrong_secret),
+    cmocka_unit_test(test_rotation_second_secret),
+    cmocka_unit_test(test_rotation_first_secret),
+    cmocka_unit_test(test_rotation_none_match),
+    cmocka_unit_test(test_missing_header),
+    cmocka_unit_test(test_wrong_prefix),
+    cmocka_unit_test(test_short_hex),
+    cmocka_unit_test(test_long_hex),
+    cmocka_unit_test(test_trailing_whitespace),
+    cmocka_unit_test(test_non_hex),
+    cmocka_unit_test(test_uppercase_hex),
+    cmocka_unit_test(test_one_bit_off),
+    cmocka_unit_test(test_body_modified),
+    cmocka_unit_test(test_empty_body),
+    cmocka_unit_test(test_body_with_nul_bytes),
+    cmocka_unit_test(test_raw_bytes_not_reserialised),
+    cmocka_unit_test(test_no_secrets),
+    cmocka_unit_test(test_empty_secret_ignored),
+    cmocka_unit_test(test_large_body),
+};
+UNIT_MAIN(tests)

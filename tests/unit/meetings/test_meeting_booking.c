@@ -35,6 +35,7 @@
 
 #include "../meeting_fixture.h"
 #include "../metrics_value.h"
+#include "../unit_main.h"
 
 static void test_booking_without_a_token_reserves_nothing(void **state)
 {
@@ -126,15 +127,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_booking_without_a_token_reserves_nothing, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_recovery_without_what_it_needs_ends_at_once, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_recovery_in_flight_is_counted_until_it_ends, setup,
-					    teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_booking_without_a_token_reserves_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_recovery_without_what_it_needs_ends_at_once, setup,
+				    teardown),
+    cmocka_unit_test_setup_teardown(test_recovery_in_flight_is_counted_until_it_ends, setup,
+				    teardown),
+};
+UNIT_MAIN(tests)

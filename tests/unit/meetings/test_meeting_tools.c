@@ -25,6 +25,7 @@
 #include "openai.h"
 
 #include "../meeting_fixture.h"
+#include "../unit_main.h"
 
 static void on_offer(void *ctx, bool offer)
 {
@@ -138,14 +139,11 @@ static void test_free_drops_what_the_loop_did_not_deliver(void **state)
 	assert_false(before.offer);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_offer_with_tools_off_arrives_after_the_call),
-	    cmocka_unit_test(test_offer_after_close_arrives_after_the_call),
-	    cmocka_unit_test(test_calls_answered_at_once_arrive_after_the_call),
-	    cmocka_unit_test(test_run_after_close_arrives_after_the_call),
-	    cmocka_unit_test(test_free_drops_what_the_loop_did_not_deliver),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_offer_with_tools_off_arrives_after_the_call),
+    cmocka_unit_test(test_offer_after_close_arrives_after_the_call),
+    cmocka_unit_test(test_calls_answered_at_once_arrive_after_the_call),
+    cmocka_unit_test(test_run_after_close_arrives_after_the_call),
+    cmocka_unit_test(test_free_drops_what_the_loop_did_not_deliver),
+};
+UNIT_MAIN(tests)

@@ -9,6 +9,7 @@
 
 #include "handoff_tool.h"
 #include "utf8.h"
+#include "../unit_main.h"
 
 static void test_declared_alone(void **state)
 {
@@ -113,15 +114,12 @@ static void test_reason_ill_formed(void **state)
 		      "b\xEF\xBF\xBD");
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_declared_alone),
-	    cmocka_unit_test(test_declared_after_meeting_tools),
-	    cmocka_unit_test(test_is_call),
-	    cmocka_unit_test(test_reason),
-	    cmocka_unit_test(test_reason_cut_at_characters),
-	    cmocka_unit_test(test_reason_ill_formed),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_declared_alone),
+    cmocka_unit_test(test_declared_after_meeting_tools),
+    cmocka_unit_test(test_is_call),
+    cmocka_unit_test(test_reason),
+    cmocka_unit_test(test_reason_cut_at_characters),
+    cmocka_unit_test(test_reason_ill_formed),
+};
+UNIT_MAIN(tests)

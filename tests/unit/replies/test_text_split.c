@@ -11,6 +11,7 @@
 
 /* The module itself (as h2o's unit tests do), for its char_len. */
 #include "../../../src/replies/text_split.c"
+#include "../unit_main.h"
 
 /* Code points in s (invalid bytes count one each), as text_split counts. */
 static size_t text_chars(const char *s)
@@ -137,18 +138,15 @@ static void test_every_part_within_limit(void **state)
 	strbuf_free(&sb);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_short_text_is_one_part),
-	    cmocka_unit_test(test_empty_and_blank),
-	    cmocka_unit_test(test_cuts_at_sentence_end),
-	    cmocka_unit_test(test_cuts_at_word_without_sentence),
-	    cmocka_unit_test(test_hard_cut_of_one_long_word),
-	    cmocka_unit_test(test_never_splits_a_character),
-	    cmocka_unit_test(test_limits_count_characters_not_bytes),
-	    cmocka_unit_test(test_5000_chars_into_whatsapp_parts),
-	    cmocka_unit_test(test_every_part_within_limit),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_short_text_is_one_part),
+    cmocka_unit_test(test_empty_and_blank),
+    cmocka_unit_test(test_cuts_at_sentence_end),
+    cmocka_unit_test(test_cuts_at_word_without_sentence),
+    cmocka_unit_test(test_hard_cut_of_one_long_word),
+    cmocka_unit_test(test_never_splits_a_character),
+    cmocka_unit_test(test_limits_count_characters_not_bytes),
+    cmocka_unit_test(test_5000_chars_into_whatsapp_parts),
+    cmocka_unit_test(test_every_part_within_limit),
+};
+UNIT_MAIN(tests)

@@ -18,6 +18,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/replies/worker.c"
+#include "../unit_main.h"
 
 static void test_owner(void **state)
 {
@@ -315,19 +316,16 @@ static void test_job_retry(void **state)
 	event_base_free(base);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_owner),
-	    cmocka_unit_test(test_lease_seconds),
-	    cmocka_unit_test(test_wake_only_comes_sooner),
-	    cmocka_unit_test(test_timer_in),
-	    cmocka_unit_test(test_count_upstream),
-	    cmocka_unit_test(test_next_wake),
-	    cmocka_unit_test(test_db_verdict),
-	    cmocka_unit_test(test_params),
-	    cmocka_unit_test(test_jobs),
-	    cmocka_unit_test(test_job_retry),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_owner),
+    cmocka_unit_test(test_lease_seconds),
+    cmocka_unit_test(test_wake_only_comes_sooner),
+    cmocka_unit_test(test_timer_in),
+    cmocka_unit_test(test_count_upstream),
+    cmocka_unit_test(test_next_wake),
+    cmocka_unit_test(test_db_verdict),
+    cmocka_unit_test(test_params),
+    cmocka_unit_test(test_jobs),
+    cmocka_unit_test(test_job_retry),
+};
+UNIT_MAIN(tests)

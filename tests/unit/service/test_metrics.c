@@ -8,6 +8,7 @@
 
 #include "metrics.h"
 #include "../metrics_value.h"
+#include "../unit_main.h"
 
 static int teardown(void **state)
 {
@@ -91,14 +92,11 @@ static void test_touch_exposes_zero_and_keeps_values(void **state)
 	free(text);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_counter_and_labels, teardown),
-	    cmocka_unit_test_teardown(test_gauge_without_labels, teardown),
-	    cmocka_unit_test_teardown(test_histogram_buckets_cumulative, teardown),
-	    cmocka_unit_test_teardown(test_declare_twice_is_harmless, teardown),
-	    cmocka_unit_test_teardown(test_touch_exposes_zero_and_keeps_values, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_teardown(test_counter_and_labels, teardown),
+    cmocka_unit_test_teardown(test_gauge_without_labels, teardown),
+    cmocka_unit_test_teardown(test_histogram_buckets_cumulative, teardown),
+    cmocka_unit_test_teardown(test_declare_twice_is_harmless, teardown),
+    cmocka_unit_test_teardown(test_touch_exposes_zero_and_keeps_values, teardown),
+};
+UNIT_MAIN(tests)

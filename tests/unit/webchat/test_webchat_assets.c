@@ -12,6 +12,7 @@
 /* The module itself (as h2o's unit tests do): its static helpers are tested
  * here without being exported. */
 #include "../../../src/webchat/webchat_assets.c"
+#include "../unit_main.h"
 
 static void test_valid_widget_ids(void **state)
 {
@@ -128,31 +129,26 @@ static void test_etag_matches(void **state)
 {
 	(void)state;
 	const char *e = "\"2cf24dba5fb0a30e\"";
-	assert_true(webchat_assets_etag_matches("\"2cf24dba5fb0a30e\"", e));
-	assert_true(webchat_assets_etag_matches("W/\"2cf24dba5fb0a30e\"", e));
-	assert_true(webchat_assets_etag_matches("\"old\", \"2cf24dba5fb0a30e\" ", e));
-	assert_true(webchat_assets_etag_matches(" \"old\" ,W/\"2cf24dba5fb0a30e\"", e));
-	assert_true(webchat_assets_etag_matches("*", e));
-	assert_false(webchat_assets_etag_matches(NULL, e));
-	assert_false(webchat_assets_etag_matches("", e));
-	assert_false(webchat_assets_etag_matches("\"old\"", e));
-	assert_false(webchat_assets_etag_matches("2cf24dba5fb0a30e", e));
-	assert_false(webchat_assets_etag_matches("\"2cf24dba5fb0a30e", e));
-	assert_false(webchat_assets_etag_matches(", ,", e));
+	const char *match[] = {"\"2cf24dba5fb0a30e\"", "W/\"2cf24dba5fb0a30e\"",
+			       "\"old\", \"2cf24dba5fb0a30e\" ", " \"old\" ,W/\"2cf24dba5fb0a30e\"",
+			       "*"};
+	for (size_t i = 0; i < sizeof match / sizeof match[0]; i++)
+		assert_true(webchat_assets_etag_matches(match[i], e));
+	const char *other[] = {NULL, "", "\"old\"", "2cf24dba5fb0a30e", "\"2cf24dba5fb0a30e",
+			       ", ,"};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+		assert_false(webchat_assets_etag_matches(other[i], e));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_widget_ids),
-	    cmocka_unit_test(test_invalid_widget_ids),
-	    cmocka_unit_test(test_html_escape),
-	    cmocka_unit_test(test_render_substitutes_every_placeholder),
-	    cmocka_unit_test(test_render_escapes_the_id),
-	    cmocka_unit_test(test_embedded_demo_has_the_placeholder_in_the_script_tag),
-	    cmocka_unit_test(test_embedded_widget_is_the_script),
-	    cmocka_unit_test(test_etag),
-	    cmocka_unit_test(test_etag_matches),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_valid_widget_ids),
+    cmocka_unit_test(test_invalid_widget_ids),
+    cmocka_unit_test(test_html_escape),
+    cmocka_unit_test(test_render_substitutes_every_placeholder),
+    cmocka_unit_test(test_render_escapes_the_id),
+    cmocka_unit_test(test_embedded_demo_has_the_placeholder_in_the_script_tag),
+    cmocka_unit_test(test_embedded_widget_is_the_script),
+    cmocka_unit_test(test_etag),
+    cmocka_unit_test(test_etag_matches),
+};
+UNIT_MAIN(tests)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "webchat_token.h"
+#include "../unit_main.h"
 
 #define SECRET "wc-secret"
 #define NOW    1900000000LL
@@ -161,19 +162,16 @@ static void test_issue_refuses_bad_ids(void **state)
 	free(t);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_known_vector),
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_session_ids_differ),
-	    cmocka_unit_test(test_wrong_secret),
-	    cmocka_unit_test(test_expired),
-	    cmocka_unit_test(test_every_tamper_refused),
-	    cmocka_unit_test(test_payload_swapped),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_length_respected),
-	    cmocka_unit_test(test_issue_refuses_bad_ids),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_known_vector),
+    cmocka_unit_test(test_round_trip),
+    cmocka_unit_test(test_session_ids_differ),
+    cmocka_unit_test(test_wrong_secret),
+    cmocka_unit_test(test_expired),
+    cmocka_unit_test(test_every_tamper_refused),
+    cmocka_unit_test(test_payload_swapped),
+    cmocka_unit_test(test_malformed),
+    cmocka_unit_test(test_length_respected),
+    cmocka_unit_test(test_issue_refuses_bad_ids),
+};
+UNIT_MAIN(tests)
