@@ -7,7 +7,7 @@
 # REPLY_TENANTS (default 100). Reports per phase the time until every reply
 # is sent against the ideal, 1 s x ceil(conversations / max_in_flight),
 # PostgreSQL's CPU per reply (every process of the cluster, backends that
-# exited included), parley's CPU per reply, the p99 of the time from the
+# exited included) and WAL bytes per reply, parley's CPU per reply, the p99 of the time from the
 # stand-in OpenAI's answer leaving to the stand-in Graph receiving the send
 # (their /_requests "answered_ms" and "time_ms"), peak RSS, and that the
 # credits add up. Targets (issue #20, item 3): drain <= 1.1x ideal,
@@ -113,7 +113,8 @@ CHECKPOINT;
 SQL
 	[ -n "${BENCH_PGSS:-}" ] && sql "$dsn" "SELECT pg_stat_statements_reset()" >/dev/null
 
-	local pg0 pg1 t0 done_at sent hwm cpu failed errors sends credits rc lat
+	local pg0 pg1 wal0 wal t0 done_at sent hwm cpu failed errors sends credits rc lat
+	wal0=$(sql "$dsn" "SELECT pg_current_wal_lsn()")
 	pg0=$(pg_cpu)
 	t0=$(date +%s.%N)
 	start_parley "$conf" || return 1
@@ -124,6 +125,8 @@ SQL
 		sleep 0.05
 	done
 	pg1=$(pg_cpu)
+	# WAL written per reply: steadier than CPU on a shared machine.
+	wal=$(sql "$dsn" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0')::bigint / $N")
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PARLEY_PID/status")
 	ACC=0
 	proc_cpu_add "$PARLEY_PID"
@@ -162,18 +165,21 @@ SQL
 		                   round((total_exec_time * 1000 / $N)::numeric) || ' us/reply ' ||
 		                   regexp_replace(left(query, 100), '\s+', ' ', 'g')
 		              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20"
+		sql "$dsn" "SELECT 'pgss $label: table ' || relname || ': ' || n_tup_upd || ' updates, ' ||
+		                   n_tup_hot_upd || ' HOT, ' || n_tup_ins || ' inserts'
+		              FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins > 0 ORDER BY relname"
 	fi
 	[ -n "$done_at" ] || { echo "bench: $label: replies did not drain in 60 s ($sent of $N)"; return 1; }
 	# shellcheck disable=SC2086
 	awk -v label="$label" -v tenants="$tenants" -v t0="$t0" -v t1="$done_at" -v n="$N" \
 	    -v inflight="$INFLIGHT" -v delay="$DELAY" -v hwm="$hwm" -v tck="$TCK" \
 	    -v cpu="$cpu" -v pg="$((pg1 - pg0))" -v failed="$failed" -v errors="$errors" \
-	    -v sends="$sends" -v credits="$credits" -v rc="$rc" -v lat="$lat" 'BEGIN {
+	    -v sends="$sends" -v credits="$credits" -v rc="$rc" -v lat="$lat" -v wal="$wal" 'BEGIN {
 		split(lat, l, " ")
 		drain = t1 - t0; ideal = delay / 1000 * int((n + inflight - 1) / inflight)
-		printf "BENCH_REPLIES phase=%s tenants=%d drain_s=%.3f ideal_s=%.1f ratio=%.3f pg_ms_per_reply=%.3f parley_ms_per_reply=%.3f answer_to_send_p50_ms=%s answer_to_send_p99_ms=%s answer_to_send_max_ms=%s answer_to_send_n=%s hwm_kb=%d failed=%d errors=%d sends=%d credits_left_used=%s\n",
+		printf "BENCH_REPLIES phase=%s tenants=%d drain_s=%.3f ideal_s=%.1f ratio=%.3f pg_ms_per_reply=%.3f parley_ms_per_reply=%.3f answer_to_send_p50_ms=%s answer_to_send_p99_ms=%s answer_to_send_max_ms=%s answer_to_send_n=%s wal_bytes_per_reply=%d hwm_kb=%d failed=%d errors=%d sends=%d credits_left_used=%s\n",
 		       label, tenants, drain, ideal, drain / ideal, pg * 1000 / tck / n, cpu * 1000 / tck / n,
-		       l[1], l[2], l[3], l[4], hwm, failed, errors, sends, credits
+		       l[1], l[2], l[3], l[4], wal, hwm, failed, errors, sends, credits
 		exit (rc != 0 || failed + errors > 0 || sends != n || credits != "0/" n || l[4] != n)
 	}'
 }
@@ -221,6 +227,7 @@ awk -v n="$N" -v inflight="$INFLIGHT" -v delay="$DELAY" '
 		row("OpenAI answer to Graph send p50 (ms)", "answer_to_send_p50_ms", "", "%10s", "", 0)
 		row("OpenAI answer to Graph send p99 (ms)", "answer_to_send_p99_ms", " ms", "%10s", "<=", 20)
 		row("OpenAI answer to Graph send max (ms)", "answer_to_send_max_ms", "", "%10s", "", 0)
+		row("WAL bytes per reply", "wal_bytes_per_reply", "", "%10d", "", 0)
 		row("peak RSS (KB)", "hwm_kb", " KB", "%10d", "<=", 65536)
 		row("replies not sent + errors logged", "failed", "", "%10d", "", 0)
 		row("credits left/used (want 0/" n ")", "credits_left_used", "", "%10s", "", 0)
