@@ -2367,7 +2367,8 @@ CREATE TABLE public.conversations (
     ai_paused_reason character varying(500),
     escalated_at timestamp with time zone,
     CONSTRAINT conversations_is_active_not_null CHECK ((is_active IS NOT NULL))
-);
+)
+WITH (fillfactor='80');
 
 
 --
