@@ -154,31 +154,6 @@ $$;
 
 
 --
--- Name: parley_charge_reply(text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.parley_charge_reply(p_conv text, p_owner text, p_user text, p_amount integer) RETURNS boolean
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    IF p_amount > 0 THEN
-        UPDATE credits
-           SET remaining_credits = remaining_credits - p_amount,
-               total_used = total_used + p_amount,
-               last_updated = now() AT TIME ZONE 'UTC'
-         WHERE user_id = p_user AND remaining_credits >= p_amount;
-        IF NOT FOUND THEN
-            RETURN false;
-        END IF;
-    END IF;
-    UPDATE conversations SET reply_charged = true
-     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
-    RETURN true;
-END
-$$;
-
-
---
 -- Name: parley_claim_event_deliveries(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -289,27 +289,6 @@ BEGIN
 END
 $$;
 
--- Takes the reply's credits from the tenant, atomically: true when taken,
--- false when the tenant has too few (then nothing changes).
-CREATE OR REPLACE FUNCTION parley_charge_reply(p_conv text, p_owner text, p_user text, p_amount integer)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    IF p_amount > 0 THEN
-        UPDATE credits
-           SET remaining_credits = remaining_credits - p_amount,
-               total_used = total_used + p_amount,
-               last_updated = now() AT TIME ZONE 'UTC'
-         WHERE user_id = p_user AND remaining_credits >= p_amount;
-        IF NOT FOUND THEN
-            RETURN false;
-        END IF;
-    END IF;
-    UPDATE conversations SET reply_charged = true
-     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
-    RETURN true;
-END
-$$;
-
 -- Stores a produced reply as pending agent messages (one per part, numbered
 -- with the conversation's counter) and marks the customer messages it covers
 -- answered, in one transaction; the first part is marked as being sent in

@@ -13,3 +13,8 @@
 -- gave -14% but doubles the table's heap, which every scan of it pays.
 -- Pages written before this migration get the room as they are rewritten.
 ALTER TABLE conversations SET (fillfactor = 80);
+
+-- parley_charge_reply (0004) charged one conversation per call; the claim
+-- now charges a tenant once per claim itself (sql/functions/replies.sql,
+-- parley_claim_replies) and nothing else called it.
+DROP FUNCTION IF EXISTS parley_charge_reply(text, text, text, integer);
