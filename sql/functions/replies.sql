@@ -16,6 +16,13 @@
 -- too few credits gets its messages marked handled without a reply, and the
 -- job is returned with "no_credits": true so that the caller can log and
 -- count it; it needs nothing else.
+-- The charge is taken once per tenant per claim, not once per conversation
+-- (issue #20, item 3): the tenant's credits row is locked when the claim
+-- first needs it (FOR UPDATE, after the conversations, as everywhere), the
+-- conversations are charged against that balance here, and one UPDATE per
+-- tenant at the end takes what they cost (and one UPDATE marks them
+-- charged). The row stays locked until the claim commits, as it did when
+-- each charge was its own UPDATE: what is charged adds up the same.
 -- A charge a reply left behind (its process died after a final failure,
 -- before the refund) is settled here: with nothing left to answer or send,
 -- the credits go back; with customer messages to answer, it pays for their
@@ -56,6 +63,10 @@ DECLARE
     v_lost integer;
     v_skip text;
     v_human jsonb;
+    v_have integer;
+    v_bal jsonb := '{}';       -- tenant -> credits left, this claim's charges taken off
+    v_used jsonb := '{}';      -- tenant -> credits this claim takes
+    v_to_charge text[] := '{}'; -- conversations this claim charges
 BEGIN
     FOR c IN
         WITH due AS (
@@ -129,7 +140,13 @@ BEGIN
                 -- parley_finish_reply makes the conversation due a little
                 -- later.
                 BEGIN
-                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                    -- A tenant whose row this claim holds gets them back in
+                    -- its balance too.
+                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
+                       AND v_bal ? v_user THEN
+                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
+                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
+                    END IF;
                 EXCEPTION WHEN OTHERS THEN
                     RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
                         SQLERRM;
@@ -157,7 +174,13 @@ BEGIN
                 -- As above: a refund that fails leaves the charge for a
                 -- later claim to settle.
                 BEGIN
-                    PERFORM parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits);
+                    -- A tenant whose row this claim holds gets them back in
+                    -- its balance too.
+                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
+                       AND v_bal ? v_user THEN
+                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
+                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
+                    END IF;
                 EXCEPTION WHEN OTHERS THEN
                     RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
                         SQLERRM;
@@ -182,8 +205,22 @@ BEGIN
 
         v_refused := false;
         IF v_skip IS NULL AND jsonb_array_length(v_unsent) = 0 AND NOT v_charged THEN
-            v_charged := parley_charge_reply(c.conversation_id, p_owner, v_user, p_credits);
-            IF NOT v_charged THEN
+            IF p_credits > 0 AND NOT v_bal ? v_user THEN
+                SELECT remaining_credits INTO v_have FROM credits WHERE user_id = v_user
+                   FOR UPDATE;
+                v_bal := v_bal || jsonb_build_object(v_user, coalesce(v_have, 0));
+            END IF;
+            v_charged := p_credits <= 0 OR (v_bal ->> v_user)::integer >= p_credits;
+            IF v_charged THEN
+                v_to_charge := v_to_charge || c.conversation_id;
+                IF p_credits > 0 THEN
+                    v_bal := jsonb_set(v_bal, ARRAY[v_user],
+                                       to_jsonb((v_bal ->> v_user)::integer - p_credits));
+                    v_used := jsonb_set(v_used, ARRAY[v_user],
+                                        to_jsonb(coalesce((v_used ->> v_user)::integer, 0)
+                                                 + p_credits));
+                END IF;
+            ELSE
                 PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
                 v_refused := true;
             END IF;
@@ -235,27 +272,20 @@ BEGIN
               FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
              WHERE a.agent_id = c.agent_id);
     END LOOP;
-END
-$$;
-
--- Takes the reply's credits from the tenant, atomically: true when taken,
--- false when the tenant has too few (then nothing changes).
-CREATE OR REPLACE FUNCTION parley_charge_reply(p_conv text, p_owner text, p_user text, p_amount integer)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    IF p_amount > 0 THEN
-        UPDATE credits
-           SET remaining_credits = remaining_credits - p_amount,
-               total_used = total_used + p_amount,
-               last_updated = now() AT TIME ZONE 'UTC'
-         WHERE user_id = p_user AND remaining_credits >= p_amount;
-        IF NOT FOUND THEN
-            RETURN false;
-        END IF;
+    -- The charges: one UPDATE for the conversations, one per tenant for
+    -- the credits (their rows are locked already, the balance checked).
+    IF cardinality(v_to_charge) > 0 THEN
+        UPDATE conversations SET reply_charged = true
+         WHERE conversation_id = ANY (v_to_charge) AND reply_lease_owner = p_owner;
     END IF;
-    UPDATE conversations SET reply_charged = true
-     WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
-    RETURN true;
+    IF v_used <> '{}' THEN
+        UPDATE credits k
+           SET remaining_credits = k.remaining_credits - u.n::integer,
+               total_used = k.total_used + u.n::integer,
+               last_updated = now() AT TIME ZONE 'UTC'
+          FROM jsonb_each_text(v_used) u (user_id, n)
+         WHERE k.user_id = u.user_id;
+    END IF;
 END
 $$;
 

@@ -2,10 +2,17 @@
 # `make bench`, reply path: REPLY_CONVERSATIONS conversations (default 2000)
 # each with one unanswered customer message, the stand-in OpenAI taking
 # REPLY_OPENAI_MS (default 1000) per response, openai.max_in_flight =
-# REPLY_MAX_IN_FLIGHT (default 1000). Reports the time until every reply is
-# sent against the ideal, 1 s x ceil(conversations / max_in_flight), and
-# parley's peak RSS and CPU. Targets: drain <= 1.5x ideal, RSS <= 64 MB, no
-# errors. Exit 1 only when something broke.
+# REPLY_MAX_IN_FLIGHT (default 1000). Two phases, each on a fresh database
+# and a fresh parley: the conversations in 1 tenant, then spread over
+# REPLY_TENANTS (default 100). Reports per phase the time until every reply
+# is sent against the ideal, 1 s x ceil(conversations / max_in_flight),
+# PostgreSQL's CPU per reply (every process of the cluster, backends that
+# exited included) and WAL bytes per reply, parley's CPU per reply, the p99 of the time from the
+# stand-in OpenAI's answer leaving to the stand-in Graph receiving the send
+# (their /_requests "answered_ms" and "time_ms"), peak RSS, and that the
+# credits add up. Targets (issue #20, item 3): drain <= 1.1x ideal,
+# PostgreSQL <= 0.3 ms and parley <= 0.15 ms of CPU per reply, answer-to-send
+# p99 <= 20 ms, RSS <= 64 MB, no errors. Exit 1 only when something broke.
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,98 +31,169 @@ echo "bench: reply drain: $N conversations, OpenAI ${DELAY} ms per response, max
 # BENCH_PGSS=1: where PostgreSQL's time went, by statement (pg_stat_statements).
 [ -n "${BENCH_PGSS:-}" ] && export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all"
+TCK=$(getconf CLK_TCK)
+
+# phase LABEL TENANTS: one drain of N conversations spread over TENANTS
+# tenants (agent and WhatsApp number each, credits exactly N in all).
+# Prints a BENCH_REPLIES line; returns 1 when something broke.
+phase() {
+	local label=$1 tenants=$2 dsn conf
+	curl -sS -X POST "$OPENAI/_reset" >/dev/null
+	curl -sS -X POST "$GRAPH/_reset" >/dev/null
+	dsn=$(new_db)
+	conf=$(new_config "$dsn")
+	conf_set "$conf" database connections "${REPLY_DB_CONNECTIONS:-8}"
+	conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
+	conf_set "$conf" openai api_key sk-bench
+	conf_set "$conf" openai url "$OPENAI/v1"
+	conf_set "$conf" openai max_in_flight "$INFLIGHT"
+	conf_set "$conf" openai timeout_seconds 30
+	conf_set "$conf" log level "${BENCH_LOG_LEVEL:-warn}"
+	"$PARLEY_BIN" migrate -c "$conf" >/dev/null || return 1
+	[ -n "${BENCH_PGSS:-}" ] && sql "$dsn" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+	# The conversations exist and are due before parley starts, so the drain
+	# measures the reply path alone (ingestion has its own bench). Tenant t
+	# (1..TENANTS) has credits for exactly its conversations.
+	psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<SQL || return 1
+INSERT INTO users (user_id, email, company_name)
+SELECT 'rt-' || t, 'ops' || t || '@bench.test', 'Bench ' || t FROM generate_series(1, $tenants) t;
+INSERT INTO credits (user_id, remaining_credits)
+SELECT 'rt-' || t, (SELECT count(*) FROM generate_series(1, $N) i WHERE (i - 1) % $tenants + 1 = t)
+  FROM generate_series(1, $tenants) t;
+INSERT INTO phone_numbers (id, user_id, platform, meta_phone_number_id, access_token, display_name)
+SELECT 'rp-' || t, 'rt-' || t, 'whatsapp', (106540000000000 + t)::text, 'wa-token', 'Bench ' || t
+  FROM generate_series(1, $tenants) t;
+INSERT INTO agents (agent_id, user_id, phone_number_id, prompt_id, name)
+SELECT 'ra-' || t, 'rt-' || t, 'rp-' || t, 'pmpt_wa', 'Agent ' || t FROM generate_series(1, $tenants) t;
+INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no,
+                           openai_conversation_id, reply_due_at)
+SELECT 'rb-' || i, 'ra-' || ((i - 1) % $tenants + 1), (31000000000 + i)::text, 1,
+       'conv_bench_' || i, now()
+  FROM generate_series(1, $N) i;
+INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, triggers_reply)
+SELECT 'rbm-' || i, 'rb-' || i, 'user', 'Question ' || i, 'sent', 1, true
+  FROM generate_series(1, $N) i;
+CHECKPOINT;
+SQL
+	[ -n "${BENCH_PGSS:-}" ] && sql "$dsn" "SELECT pg_stat_statements_reset()" >/dev/null
+
+	local pg0 pg1 wal0 wal t0 done_at sent hwm cpu failed errors sends credits rc lat
+	wal0=$(sql "$dsn" "SELECT pg_current_wal_lsn()")
+	pg0=$(pg_cpu)
+	t0=$(date +%s.%N)
+	start_parley "$conf" || return 1
+	done_at=
+	for _ in $(seq 1 1200); do
+		sent=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'")
+		[ "$sent" -ge "$N" ] && { done_at=$(date +%s.%N); break; }
+		sleep 0.05
+	done
+	pg1=$(pg_cpu)
+	# WAL written per reply: steadier than CPU on a shared machine.
+	wal=$(sql "$dsn" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0')::bigint / $N")
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PARLEY_PID/status")
+	ACC=0
+	proc_cpu_add "$PARLEY_PID"
+	cpu=$ACC
+	failed=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status <> 'sent'")
+	errors=$(grep -c ' error ' "$conf.log" || true)
+	sends=$(curl -sS "$GRAPH/_stats" | jq '.whatsapp_sent')
+	# Credits add up: every tenant spent exactly what it had, none left.
+	credits=$(sql "$dsn" "SELECT sum(remaining_credits) || '/' || sum(total_used) FROM credits")
+	# From the stand-in OpenAI's answer leaving (answered_ms) to the stand-in
+	# Graph receiving the reply's send (time_ms), per conversation; p50 p99 max.
+	lat=$(jq -r -n --slurpfile o <(curl -sS "$OPENAI/_requests") --slurpfile g <(curl -sS "$GRAPH/_requests") '
+		([$o[0][] | select(.answered_ms != null and .status == 200)
+		   | {key: ((.body.conversation | if type == "object" then .id else . end) | ltrimstr("conv_bench_")),
+		      value: .answered_ms}] | from_entries) as $ans
+		| [$g[0][] | select(.body.type == "text")
+		   | ((.body.to | tonumber) - 31000000000 | tostring) as $i
+		   | select($ans[$i] != null) | .time_ms - $ans[$i]] | sort
+		| if length == 0 then "nan nan nan 0" else
+		  "\(.[(length * 0.5 | floor)]) \(.[((length * 0.99 | ceil) - 1)]) \(.[-1]) \(length)" end')
+	if [ -n "${BENCH_TRACE:-}" ]; then
+		# When each call reached the stand-ins, in seconds from parley's start.
+		for s in "$OPENAI" "$GRAPH"; do
+			curl -sS "$s/_requests" | jq -r --arg t0 "$t0" '.[] | "\(.path) \((.time_ms / 1000) - ($t0 | tonumber))"' |
+				awk -v ph="$label" '{ split($1, a, "/"); k = a[length(a)]; n[k]++; if (!(k in lo) || $2 < lo[k]) lo[k] = $2; if ($2 > hi[k]) hi[k] = $2;
+				       b = int($2 * 10) / 10; h[k " " b]++ }
+				     END { for (k in n) printf "trace %s: %-14s %5d calls, first %.2f s, last %.2f s\n", ph, k, n[k], lo[k], hi[k];
+				           for (x in h) print "trace-hist " ph ": " x " " h[x] }' | sort -k1,3 -k4n
+		done
+	fi
+	stop_parley "$PARLEY_PID"; rc=$?
+	PARLEY_PID=
+	if [ -n "${BENCH_PGSS:-}" ]; then
+		# Where PostgreSQL's time went, per reply, by statement.
+		sql "$dsn" "SELECT 'pgss $label: ' || calls || ' calls ' || round(total_exec_time) || ' ms ' ||
+		                   round((total_exec_time * 1000 / $N)::numeric) || ' us/reply ' ||
+		                   regexp_replace(left(query, 100), '\s+', ' ', 'g')
+		              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20"
+		sql "$dsn" "SELECT 'pgss $label: table ' || relname || ': ' || n_tup_upd || ' updates, ' ||
+		                   n_tup_hot_upd || ' HOT, ' || n_tup_ins || ' inserts'
+		              FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins > 0 ORDER BY relname"
+	fi
+	[ -n "$done_at" ] || { echo "bench: $label: replies did not drain in 60 s ($sent of $N)"; return 1; }
+	# shellcheck disable=SC2086
+	awk -v label="$label" -v tenants="$tenants" -v t0="$t0" -v t1="$done_at" -v n="$N" \
+	    -v inflight="$INFLIGHT" -v delay="$DELAY" -v hwm="$hwm" -v tck="$TCK" \
+	    -v cpu="$cpu" -v pg="$((pg1 - pg0))" -v failed="$failed" -v errors="$errors" \
+	    -v sends="$sends" -v credits="$credits" -v rc="$rc" -v lat="$lat" -v wal="$wal" 'BEGIN {
+		split(lat, l, " ")
+		drain = t1 - t0; ideal = delay / 1000 * int((n + inflight - 1) / inflight)
+		printf "BENCH_REPLIES phase=%s tenants=%d drain_s=%.3f ideal_s=%.1f ratio=%.3f pg_ms_per_reply=%.3f parley_ms_per_reply=%.3f answer_to_send_p50_ms=%s answer_to_send_p99_ms=%s answer_to_send_max_ms=%s answer_to_send_n=%s wal_bytes_per_reply=%d hwm_kb=%d failed=%d errors=%d sends=%d credits_left_used=%s\n",
+		       label, tenants, drain, ideal, drain / ideal, pg * 1000 / tck / n, cpu * 1000 / tck / n,
+		       l[1], l[2], l[3], l[4], wal, hwm, failed, errors, sends, credits
+		exit (rc != 0 || failed + errors > 0 || sends != n || credits != "0/" n || l[4] != n)
+	}'
+}
+
 pg_start || exit 1
 start_standin fake_openai --delay-ms "$DELAY" || exit 1
 OPENAI_PID=$STANDIN_PID OPENAI=$STANDIN_URL
 start_standin fake_graph || exit 1
 GRAPH_PID=$STANDIN_PID GRAPH=$STANDIN_URL
 
-dsn=$(new_db)
-conf=$(new_config "$dsn")
-conf_set "$conf" database connections "${REPLY_DB_CONNECTIONS:-8}"
-conf_set "$conf" meta whatsapp_url "$GRAPH/v24.0"
-conf_set "$conf" openai api_key sk-bench
-conf_set "$conf" openai url "$OPENAI/v1"
-conf_set "$conf" openai max_in_flight "$INFLIGHT"
-conf_set "$conf" openai timeout_seconds 30
-conf_set "$conf" log level "${BENCH_LOG_LEVEL:-warn}"
-"$PARLEY_BIN" migrate -c "$conf" >/dev/null || exit 1
-seed_channels "$dsn"
-# The conversations exist and are due before parley starts, so the drain
-# measures the reply path alone (ingestion has its own bench).
-psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<SQL || exit 1
-UPDATE credits SET remaining_credits = $N WHERE user_id = 'acme';
-INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no,
-                           openai_conversation_id, reply_due_at)
-SELECT 'rb-' || i, 'ag-wa', (31000000000 + i)::text, 1, 'conv_bench_' || i, now()
-  FROM generate_series(1, $N) i;
-INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, triggers_reply)
-SELECT 'rbm-' || i, 'rb-' || i, 'user', 'Question ' || i, 'sent', 1, true
-  FROM generate_series(1, $N) i;
-SQL
-
-# BENCH_TRACE=1: CPU (ms) of PostgreSQL's processes and the stand-ins since
-# a mark, to tell where the time of the drain went.
-trace_cpu() {
-	local p
-	awk -v s="$(pg_cpu)" -v mark="${1:-}" -v tck="$(getconf CLK_TCK)" \
-		'BEGIN { if (mark == "") print s; else printf "trace: cpu postgres %d ms\n", (s - mark) * 1000 / tck }'
-	for p in "fake_openai:$OPENAI_PID" "fake_graph:$GRAPH_PID"; do
-		[ -n "${1:-}" ] && awk -v n="${p%%:*}" -v tck="$(getconf CLK_TCK)" \
-			'{ printf "trace: cpu %s %d ms (whole run)\n", n, ($14 + $15) * 1000 / tck }' "/proc/${p#*:}/stat"
-	done
-}
-pg_cpu0=
-[ -n "${BENCH_TRACE:-}" ] && pg_cpu0=$(trace_cpu "")
-t0=$(date +%s.%N)
-[ -n "${BENCH_TRACE:-}" ] && echo "trace: t0 $(date -u +%T.%N)"
-start_parley "$conf" || exit 1
-done_at=
-for _ in $(seq 1 1200); do
-	sent=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'")
-	[ "$sent" -ge "$N" ] && { done_at=$(date +%s.%N); break; }
-	sleep 0.05
+out=$TEST_TMP/replies.out
+status=0
+# REPLY_PHASES: LABEL:TENANTS ... (default the two phases).
+phases=${REPLY_PHASES:-}
+[ -n "$phases" ] || phases="1tenant:1 ${REPLY_TENANTS:-100}tenants:${REPLY_TENANTS:-100}"
+for spec in $phases; do
+	phase "${spec%%:*}" "${spec#*:}" >"$out.phase" || status=1
+	cat "$out.phase"
+	cat "$out.phase" >>"$out"
 done
-hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PARLEY_PID/status")
-read -r ut st < <(awk '{print $14, $15}' "/proc/$PARLEY_PID/stat")
-[ -n "${BENCH_TRACE:-}" ] && trace_cpu "$pg_cpu0"
-tck=$(getconf CLK_TCK)
-failed=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status <> 'sent'")
-errors=$(grep -c ' error ' "$conf.log" || true)
-sends=$(curl -sS "$GRAPH/_stats" | jq '.whatsapp_sent')
-if [ -n "${BENCH_TRACE:-}" ]; then
-	# When each call reached the stand-ins, in seconds from parley's start.
-	for s in "$OPENAI" "$GRAPH"; do
-		curl -sS "$s/_requests" | jq -r --arg t0 "$t0" '.[] | "\(.path) \((.time_ms / 1000) - ($t0 | tonumber))"' |
-			awk '{ split($1, a, "/"); k = a[length(a)]; n[k]++; if (!(k in lo) || $2 < lo[k]) lo[k] = $2; if ($2 > hi[k]) hi[k] = $2;
-			       b = int($2 * 10) / 10; h[k " " b]++ }
-			     END { for (k in n) printf "trace: %-14s %5d calls, first %.2f s, last %.2f s\n", k, n[k], lo[k], hi[k];
-			           for (x in h) print "trace-hist: " x " " h[x] }' | sort
-	done
-fi
-stop_parley "$PARLEY_PID"; rc=$?
-if [ -n "${BENCH_PGSS:-}" ]; then
-	sql "$dsn" "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
-	sql "$dsn" "SELECT 'pgss: ' || calls || ' calls ' || round(total_exec_time) || ' ms ' ||
-	                   round((total_exec_time / calls)::numeric, 3) || ' ms/call ' ||
-	                   regexp_replace(left(query, 110), '\s+', ' ', 'g')
-	              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
-fi
-PARLEY_PID=
 
-[ -n "$done_at" ] || { echo "bench: replies did not drain in 60 s ($sent of $N)"; exit 1; }
-awk -v t0="$t0" -v t1="$done_at" -v n="$N" -v inflight="$INFLIGHT" -v delay="$DELAY" \
-    -v hwm="$hwm" -v cpu="$(( (ut + st) * 1000 / tck ))" -v failed="$failed" -v errors="$errors" \
-    -v sends="$sends" -v rc="$rc" 'BEGIN {
-	drain = t1 - t0; ideal = delay / 1000 * int((n + inflight - 1) / inflight)
-	printf "\n== reply drain: %d conversations, OpenAI %d ms, max_in_flight %d ==\n", n, delay, inflight
-	printf "%-40s %10s %12s %8s\n", "target", "measured", "target", "result"
-	printf "%-40s %8.2f s %12s %8s\n", "time to send every reply", drain, "", ""
-	printf "%-40s %9.2fx %12s %8s\n", "drain / ideal (" ideal " s)", drain / ideal, "<= 1.50x", drain / ideal <= 1.5 ? "PASS" : "MISS"
-	printf "%-40s %7.1f MB %12s %8s\n", "peak RSS (VmHWM)", hwm / 1024, "<= 64 MB", hwm / 1024 <= 64 ? "PASS" : "MISS"
-	printf "%-40s %10d %12s %8s\n", "replies not sent, errors logged", failed + errors, "0", failed + errors == 0 ? "PASS" : "MISS"
-	printf "%-40s %7d ms %12s %8s\n", "parley CPU (whole run)", cpu, "", "(info)"
-	printf "%-40s %10d %12s %8s\n", "sends received by the Graph stand-in", sends, n, sends == n ? "PASS" : "MISS"
-	printf "BENCH_REPLIES drain_s=%.3f ideal_s=%.1f ratio=%.2f hwm_kb=%d cpu_ms=%d failed=%d sends=%d\n", drain, ideal, drain / ideal, hwm, cpu, failed, sends
-	exit (rc != 0 || failed + errors > 0 || sends != n)
-}'
+# The table: one column per phase.
+awk -v n="$N" -v inflight="$INFLIGHT" -v delay="$DELAY" '
+	/^BENCH_REPLIES / { k++; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[k, kv[1]] = kv[2] } }
+	function row(name, key, unit, fmt, op, target,   i, s, ok) {
+		s = sprintf("%-38s", name)
+		ok = 1
+		for (i = 1; i <= k; i++) {
+			s = s sprintf(" " fmt, v[i, key])
+			if (op == "<=" && !(v[i, key] + 0 <= target)) ok = 0
+		}
+		if (op == "") printf "%s %10s %8s\n", s, "", "(info)"
+		else printf "%s %10s %8s\n", s, op " " target unit, ok ? "PASS" : "MISS"
+	}
+	END {
+		if (!k) exit
+		printf "\n== reply path: %d conversations, OpenAI %d ms, max_in_flight %d ==\n", n, delay, inflight
+		s = sprintf("%-38s", "figure")
+		for (i = 1; i <= k; i++) s = s sprintf(" %10s", v[i, "phase"])
+		printf "%s %10s %8s\n", s, "target", "result"
+		row("time to send every reply (s)", "drain_s", "", "%10.2f", "", 0)
+		row("drain / ideal", "ratio", "x", "%10.2f", "<=", 1.1)
+		row("PostgreSQL CPU per reply (ms)", "pg_ms_per_reply", " ms", "%10.3f", "<=", 0.3)
+		row("parley CPU per reply (ms)", "parley_ms_per_reply", " ms", "%10.3f", "<=", 0.15)
+		row("OpenAI answer to Graph send p50 (ms)", "answer_to_send_p50_ms", "", "%10s", "", 0)
+		row("OpenAI answer to Graph send p99 (ms)", "answer_to_send_p99_ms", " ms", "%10s", "<=", 20)
+		row("OpenAI answer to Graph send max (ms)", "answer_to_send_max_ms", "", "%10s", "", 0)
+		row("WAL bytes per reply", "wal_bytes_per_reply", "", "%10d", "", 0)
+		row("peak RSS (KB)", "hwm_kb", " KB", "%10d", "<=", 65536)
+		row("replies not sent + errors logged", "failed", "", "%10d", "", 0)
+		row("credits left/used (want 0/" n ")", "credits_left_used", "", "%10s", "", 0)
+	}' "$out"
+exit $status

@@ -131,6 +131,36 @@ eq "no credits: no OpenAI call, nothing sent" "0 0" "$(n_responses) $(n_sends)"
 contains "no credits: counted" 'parley_credit_refusals_total 1' "$(curl -sS "$url/metrics")"
 sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'" >/dev/null
 
+# --- credits within one claim (taken once per tenant per claim): a charge
+# left behind is refunded first and pays for one of three replies due in the
+# same claim, the tenant's one credit for another, the third is refused
+reset_standins
+sql "$dsn" "UPDATE credits SET remaining_credits = 1, total_used = 10 WHERE user_id = 'acme'" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 "$dsn" <<'SQL'
+BEGIN;
+INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no,
+                           replied_through_seq, openai_conversation_id, reply_charged, reply_due_at)
+VALUES ('cb-0', 'ag-wa', '31740000000', 1, 1, 'conv_cb_0', true, now() - interval '1 minute');
+INSERT INTO conversations (conversation_id, agent_id, customer_phone, last_sequence_no,
+                           openai_conversation_id, reply_due_at)
+SELECT 'cb-' || i, 'ag-wa', (31740000000 + i)::text, 1, 'conv_cb_' || i, now()
+  FROM generate_series(1, 3) i;
+INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no, triggers_reply)
+SELECT 'cbm-' || i, 'cb-' || i, 'user', 'Question ' || i, 'sent', 1, true
+  FROM generate_series(0, 3) i;
+SELECT pg_notify('parley_reply_due', '');
+COMMIT;
+SQL
+ok "one claim: every conversation released" wait_for "$dsn" \
+	"SELECT count(*) FROM conversations WHERE conversation_id LIKE 'cb-%' AND reply_lease_owner IS NULL AND reply_due_at IS NULL AND NOT reply_charged" 4
+ok "one claim: two replies sent" wait_for "$dsn" \
+	"SELECT count(*) FROM messages WHERE conversation_id LIKE 'cb-%' AND sender = 'agent' AND status = 'sent'" 2
+eq "one claim: the refund and two charges add up (left/used)" 0/11 \
+	"$(sql "$dsn" "SELECT remaining_credits || '/' || total_used FROM credits WHERE user_id = 'acme'")"
+eq "one claim: two OpenAI calls, two sends" "2 2" "$(n_responses) $(n_sends)"
+contains "one claim: the third refused" 'parley_credit_refusals_total 2' "$(curl -sS "$url/metrics")"
+sql "$dsn" "UPDATE credits SET remaining_credits = 100 WHERE user_id = 'acme'" >/dev/null
+
 contains "messages counted by platform and direction (in)" 'parley_messages_total{platform="whatsapp",direction="inbound"}' "$(curl -sS "$url/metrics")"
 contains "messages counted by platform and direction (out)" 'parley_messages_total{platform="instagram",direction="outbound"} 1' "$(curl -sS "$url/metrics")"
 

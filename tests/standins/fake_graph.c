@@ -59,7 +59,8 @@
  *                    "instagram" or null),"account_id" (the {id} of the
  *                    path),"status" (0 = dropped),"response" (the JSON
  *                    answered, null when dropped),"delay_ms","dropped",
- *                    "step" (script step used, or null)}
+ *                    "step" (script step used, or null),"answered_ms"
+ *                    (when a delayed answer left; wall ms)}
  *   POST /_script    appends a JSON array of steps (all or none: an invalid
  *                    step rejects the whole array with 400 naming it)
  *   GET  /_script    the steps not yet used up

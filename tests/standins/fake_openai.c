@@ -77,7 +77,8 @@
  *                    present},"body" (parsed JSON or null; "raw_body" holds
  *                    a body that is not JSON),"status" (0 = dropped),
  *                    "response" (the JSON answered, null when dropped),
- *                    "delay_ms","dropped","step" (script step used or null)}
+ *                    "delay_ms","dropped","step" (script step used or null),
+ *                    "answered_ms" (when a delayed answer left; wall ms)}
  *   POST /_script    appends a JSON array of steps (all or none: an invalid
  *                    step rejects the whole array with 400 naming it)
  *   GET  /_script    the steps not yet used up

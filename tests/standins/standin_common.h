@@ -79,6 +79,7 @@ struct pending {
 	struct evhttp_request *req; /* still ours: libevent keeps it until we reply */
 	struct event *timer;
 	struct answer ans;
+	cJSON *entry; /* its /_requests entry, for "answered_ms"; NULL after /_reset */
 };
 
 struct standin {
@@ -420,6 +421,8 @@ STANDIN_FN void pending_fire(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	unlink_pending(s, p);
+	if (p->entry)
+		cJSON_AddNumberToObject(p->entry, "answered_ms", (double)clock_wall_ms());
 	if (p->ans.status == 0) {
 		standin_log(s, "dropped a connection after %ld ms", p->ans.delay_ms);
 		drop_connection(p->req);
@@ -476,6 +479,7 @@ STANDIN_FN void standin_answer(struct standin *s, struct evhttp_request *req, cJ
 	p->s = s;
 	p->req = req;
 	p->ans = *a;
+	p->entry = entry;
 	memset(a, 0, sizeof(*a));
 	p->timer = evtimer_new(s->base, pending_fire, p);
 	if (!p->timer)
@@ -657,6 +661,10 @@ STANDIN_FN void script_post(struct standin *s, struct evhttp_request *req)
 
 STANDIN_FN void standin_clear(struct standin *s)
 {
+	struct pending *p;
+
+	for (p = s->pending; p; p = p->next)
+		p->entry = NULL; /* freed with the requests below */
 	cJSON_Delete(s->requests);
 	cJSON_Delete(s->script);
 	s->requests = cJSON_CreateArray();
