@@ -173,7 +173,7 @@ awk -v n="$N" -v inflight="$INFLIGHT" -v delay="$DELAY" '
 		ok = 1
 		for (i = 1; i <= k; i++) {
 			s = s sprintf(" " fmt, v[i, key])
-			if (op == "<=" && !(v[i, key] + 0 <= target)) ok = 0
+			if (op == "<=" && !(v[i, key] ~ /^[0-9.]+$/ && v[i, key] + 0 <= target)) ok = 0 # "nan": nothing measured
 		}
 		if (op == "") printf "%s %10s %8s\n", s, "", "(info)"
 		else printf "%s %10s %8s\n", s, op " " target unit, ok ? "PASS" : "MISS"
