@@ -113,17 +113,35 @@ stop_all() {
 
 # The parent watchdog: when the process that started the demo goes away
 # (`make demo` killed, even with SIGKILL; a terminal closed), the demo gets
-# SIGHUP and stops everything as on Ctrl-C. A subshell polling the parent
-# and the parent's parent (make may run the script through `sh -c`, which
-# outlives a killed make), since nothing tells a child that its parent died.
+# SIGHUP and stops everything as on Ctrl-C. A subshell polling, since nothing
+# tells a child that its parent died. It watches parent links, not pids: the
+# kernel gives an orphan a new parent the moment its parent exits, whereas
+# `kill -0 PID` still succeeds on a dead parent nobody has reaped yet (a
+# zombie), and on an unrelated process that took its pid. The demo's parent
+# and that parent's parent are watched, since make may run the script
+# through `sh -c`, which outlives a killed make.
 DEMO_PARENT=$PPID WATCHDOG_PID=''
-DEMO_GRANDPARENT=$(ps -o ppid= -p "$PPID" 2>/dev/null | tr -d ' ' || true)
-if [ -z "$DEMO_GRANDPARENT" ] || [ "$DEMO_GRANDPARENT" -le 1 ]; then DEMO_GRANDPARENT=$PPID; fi
+parent_of() { # PID: sets PARENT to its parent's pid ('' when PID is gone)
+	local line
+	PARENT=''
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+	line=${line##*) } # after the command, which may hold spaces
+	line=${line#* }   # after the state
+	PARENT=${line%% *}
+}
+parent_of "$PPID"
+DEMO_GRANDPARENT=$PARENT
+if [ -z "$DEMO_GRANDPARENT" ] || [ "$DEMO_GRANDPARENT" -le 1 ]; then DEMO_GRANDPARENT=''; fi
 start_watchdog() {
 	(
 		trap - ERR EXIT INT TERM HUP
-		while kill -0 "$DEMO_PARENT" 2>/dev/null && kill -0 "$DEMO_GRANDPARENT" 2>/dev/null &&
-			kill -0 "$$" 2>/dev/null; do
+		while :; do
+			parent_of "$$"
+			[ "$PARENT" = "$DEMO_PARENT" ] || break
+			if [ -n "$DEMO_GRANDPARENT" ]; then
+				parent_of "$DEMO_PARENT"
+				[ "$PARENT" = "$DEMO_GRANDPARENT" ] || break
+			fi
 			sleep 0.5
 		done
 		kill -HUP "$$" 2>/dev/null
