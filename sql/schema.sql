@@ -330,6 +330,25 @@ $$;
 
 
 --
+-- Name: parley_claim_refund(text, text, text, integer, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_claim_refund(p_conv text, p_owner text, p_user text, p_credits integer, p_bal jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF parley_refund_reply(p_conv, p_owner, p_user, p_credits) AND p_bal ? p_user THEN
+        RETURN jsonb_set(p_bal, ARRAY[p_user], to_jsonb((p_bal ->> p_user)::integer + p_credits));
+    END IF;
+    RETURN p_bal;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'refund of conversation % failed: %', p_conv, SQLERRM;
+    RETURN p_bal;
+END
+$$;
+
+
+--
 -- Name: parley_claim_replies(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -420,22 +439,7 @@ BEGIN
             IF v_charged THEN
                 -- A reply that failed for good and whose refund did not
                 -- happen: its process died first, or the database refused it.
-                -- A refund that fails here again must not fail the claim of
-                -- every other conversation: the charge stays, and
-                -- parley_finish_reply makes the conversation due a little
-                -- later.
-                BEGIN
-                    -- A tenant whose row this claim holds gets them back in
-                    -- its balance too.
-                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
-                       AND v_bal ? v_user THEN
-                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
-                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
-                    END IF;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
-                        SQLERRM;
-                END;
+                v_bal := parley_claim_refund(c.conversation_id, p_owner, v_user, p_credits, v_bal);
             END IF;
             PERFORM parley_finish_reply(c.conversation_id, p_owner);
             CONTINUE;
@@ -456,20 +460,8 @@ BEGIN
                                        ELSE 'not sent: the 24-hour window had closed' END
               FROM dropped WHERE d.message_id = dropped.message_id;
             IF v_charged THEN
-                -- As above: a refund that fails leaves the charge for a
-                -- later claim to settle.
-                BEGIN
-                    -- A tenant whose row this claim holds gets them back in
-                    -- its balance too.
-                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
-                       AND v_bal ? v_user THEN
-                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
-                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
-                    END IF;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
-                        SQLERRM;
-                END;
+                -- Dropped before it was sent: the charge goes back.
+                v_bal := parley_claim_refund(c.conversation_id, p_owner, v_user, p_credits, v_bal);
             END IF;
             IF v_skip = 'window_closed' THEN
                 PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);

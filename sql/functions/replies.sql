@@ -5,6 +5,26 @@
 -- a changed signature needs a DROP FUNCTION in a new versioned migration.
 -- History before this file: git log -p sql/migrations/.
 
+-- A refund inside parley_claim_replies: the conversation's charge goes back
+-- to its tenant, and to P_BAL (tenant -> credits left, as the claim keeps
+-- them while it holds the tenant's row) when the claim holds that row.
+-- Returns P_BAL as it is now. A refund the database refuses must not fail
+-- the claim of every other conversation: it is a warning, the charge stays,
+-- and parley_finish_reply makes the conversation due a little later.
+CREATE OR REPLACE FUNCTION parley_claim_refund(p_conv text, p_owner text, p_user text,
+                                               p_credits integer, p_bal jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF parley_refund_reply(p_conv, p_owner, p_user, p_credits) AND p_bal ? p_user THEN
+        RETURN jsonb_set(p_bal, ARRAY[p_user], to_jsonb((p_bal ->> p_user)::integer + p_credits));
+    END IF;
+    RETURN p_bal;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'refund of conversation % failed: %', p_conv, SQLERRM;
+    RETURN p_bal;
+END
+$$;
+
 -- Claims up to p_limit conversations whose reply is due and not leased.
 -- For each returns the work as JSON: the channel and agent to answer with,
 -- the unanswered customer messages (with their ad referrals), and agent
@@ -135,22 +155,7 @@ BEGIN
             IF v_charged THEN
                 -- A reply that failed for good and whose refund did not
                 -- happen: its process died first, or the database refused it.
-                -- A refund that fails here again must not fail the claim of
-                -- every other conversation: the charge stays, and
-                -- parley_finish_reply makes the conversation due a little
-                -- later.
-                BEGIN
-                    -- A tenant whose row this claim holds gets them back in
-                    -- its balance too.
-                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
-                       AND v_bal ? v_user THEN
-                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
-                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
-                    END IF;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
-                        SQLERRM;
-                END;
+                v_bal := parley_claim_refund(c.conversation_id, p_owner, v_user, p_credits, v_bal);
             END IF;
             PERFORM parley_finish_reply(c.conversation_id, p_owner);
             CONTINUE;
@@ -171,20 +176,8 @@ BEGIN
                                        ELSE 'not sent: the 24-hour window had closed' END
               FROM dropped WHERE d.message_id = dropped.message_id;
             IF v_charged THEN
-                -- As above: a refund that fails leaves the charge for a
-                -- later claim to settle.
-                BEGIN
-                    -- A tenant whose row this claim holds gets them back in
-                    -- its balance too.
-                    IF parley_refund_reply(c.conversation_id, p_owner, v_user, p_credits)
-                       AND v_bal ? v_user THEN
-                        v_bal := jsonb_set(v_bal, ARRAY[v_user],
-                                           to_jsonb((v_bal ->> v_user)::integer + p_credits));
-                    END IF;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE WARNING 'refund of conversation % failed: %', c.conversation_id,
-                        SQLERRM;
-                END;
+                -- Dropped before it was sent: the charge goes back.
+                v_bal := parley_claim_refund(c.conversation_id, p_owner, v_user, p_credits, v_bal);
             END IF;
             IF v_skip = 'window_closed' THEN
                 PERFORM parley_skip_reply(c.conversation_id, p_owner, v_through);
