@@ -113,7 +113,9 @@ stop_all() {
 
 # The parent watchdog: when the process that started the demo goes away
 # (`make demo` killed, even with SIGKILL; a terminal closed), the demo gets
-# SIGHUP and stops everything as on Ctrl-C. A subshell polling, since nothing
+# SIGTERM and stops everything as on Ctrl-C (SIGTERM, not SIGHUP: under
+# `nohup` SIGHUP is ignored from the start, and bash cannot trap a signal
+# ignored on entry). A subshell polling, since nothing
 # tells a child that its parent died. It watches parent links, not pids: the
 # kernel gives an orphan a new parent the moment its parent exits, whereas
 # `kill -0 PID` still succeeds on a dead parent nobody has reaped yet (a
@@ -144,7 +146,7 @@ start_watchdog() {
 			fi
 			sleep 0.5
 		done
-		kill -HUP "$$" 2>/dev/null
+		kill -TERM "$$" 2>/dev/null
 	) </dev/null >/dev/null 2>&1 &
 	WATCHDOG_PID=$!
 }
