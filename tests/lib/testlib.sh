@@ -167,7 +167,7 @@ expect_exit() {
 parley_url() { echo "http://$(sed -nE 's/^listen = (.*)$/\1/p' "$1" | head -1)"; }
 
 # Starts `parley serve -c CONF` in the background, logging to CONF.log, and
-# waits until it answers /healthz. Sets PARLEY_PID (call it directly, not in
+# waits until it answers /healthz and has left "starting". Sets PARLEY_PID (call it directly, not in
 # $(...), so that the process stays this shell's child for stop_parley).
 start_parley() {
 	local conf=$1 url i internal
@@ -178,7 +178,18 @@ start_parley() {
 	local pid=$!
 	_T_PIDS="$_T_PIDS $pid"
 	for i in $(seq 1 100); do
-		curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && { PARLEY_PID=$pid; return 0; }
+		if curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; then
+			PARLEY_PID=$pid
+			# Past "starting" too (serve logged ready, or /readyz says why
+			# not: the database is down or unmigrated), so that a test
+			# reading /readyz or parley_ready does not race the first
+			# probe, which a sanitized build takes longer to reach.
+			for i in $(seq 1 100); do
+				curl -sS "$url/readyz" 2>/dev/null | grep -q '"starting"' || return 0
+				sleep 0.05
+			done
+			return 0
+		fi
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
