@@ -245,7 +245,7 @@ BEGIN
                                         - make_interval(secs => p_idle_seconds))
            AND (k.next_extraction_at IS NULL OR k.next_extraction_at <= now())
            AND (k.extraction_lease_until IS NULL OR k.extraction_lease_until < now())
-           AND NOT parley_tenant_disabled(k.agent_id)
+           AND k.agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
          ORDER BY k.last_message_at
          LIMIT 256
            FOR UPDATE SKIP LOCKED
@@ -377,7 +377,7 @@ BEGIN
             SELECT conversation_id FROM conversations
              WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id)
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
              ORDER BY reply_due_at
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
@@ -608,6 +608,19 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
+$$;
+
+
+--
+-- Name: parley_disabled_agents(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_disabled_agents() RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(array_agg(a.agent_id), '{}')
+      FROM users u JOIN agents a ON a.user_id = u.user_id
+     WHERE u.disabled_at IS NOT NULL;
 $$;
 
 
@@ -1386,7 +1399,7 @@ CREATE FUNCTION public.parley_next_extraction_ms(p_idle_seconds integer) RETURNS
              WHERE (last_sequence_no > extraction_checked_seq OR NOT is_active)
                AND last_sequence_no > extracted_through_seq
                AND (extraction_lease_until IS NULL OR extraction_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id)) s
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])) s
 $$;
 
 
@@ -1405,7 +1418,7 @@ BEGIN
              WHERE reply_due_at IS NOT NULL
                AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id));
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[]));
 END
 $$;
 
@@ -2067,18 +2080,6 @@ BEGIN
      WHERE conversation_id = p_conv;
     RETURN v_out;
 END
-$$;
-
-
---
--- Name: parley_tenant_disabled(text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.parley_tenant_disabled(p_agent text) RETURNS boolean
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT EXISTS (SELECT 1 FROM agents a JOIN users u ON u.user_id = a.user_id
-                    WHERE a.agent_id = p_agent AND u.disabled_at IS NOT NULL);
 $$;
 
 

@@ -86,15 +86,22 @@ BEGIN
 END
 $$;
 
--- True when the tenant owning agent p_agent is disabled (`parley tenant
--- disable`, users.disabled_at): its webhooks are stored, but no reply,
--- extraction or event is produced for its conversations. Every producer's
--- claim (and next-due function) carries `AND NOT parley_tenant_disabled(agent_id)`,
--- which leaves them due: they are taken up when the tenant is enabled again.
-CREATE OR REPLACE FUNCTION parley_tenant_disabled(p_agent text)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM agents a JOIN users u ON u.user_id = a.user_id
-                    WHERE a.agent_id = p_agent AND u.disabled_at IS NOT NULL);
+-- The agents of every disabled tenant (`parley tenant disable`,
+-- users.disabled_at): its webhooks are stored, but no reply, extraction or
+-- event is produced for its conversations. Every producer's claim (and
+-- next-due function) carries
+--     AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
+-- which leaves their conversations due: they are taken up when the tenant
+-- is enabled again. The scalar subquery is evaluated once per statement (an
+-- InitPlan; the cast makes it an array expression, without it ALL reads
+-- the parenthesised SELECT as a subquery of rows); parley_tenant_disabled(agent_id), its predecessor
+-- (dropped by migration 0025), ran once per row the scan looked at: ~12 calls per
+-- reply claimed (issue #20).
+CREATE OR REPLACE FUNCTION parley_disabled_agents()
+RETURNS text[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(a.agent_id), '{}')
+      FROM users u JOIN agents a ON a.user_id = u.user_id
+     WHERE u.disabled_at IS NOT NULL;
 $$;
 
 -- A time-ordered id for new rows (issue #20): a UUIDv7 (RFC 9562) as text,

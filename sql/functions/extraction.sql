@@ -17,7 +17,7 @@
 -- human), and the handoff state: "handoff": {"escalated": the agent called
 -- escalate_to_human at some point (escalated_at, 0018), "paused_until" (as
 -- parley_paused_until_text shows it, NULL when not paused), "reason"}.
--- A disabled tenant's conversations are left out (parley_tenant_disabled,
+-- A disabled tenant's conversations are left out (parley_disabled_agents,
 -- sql/functions/common.sql).
 CREATE OR REPLACE FUNCTION parley_claim_extractions(p_owner text, p_limit integer, p_lease_seconds integer,
                                          p_every integer, p_idle_seconds integer,
@@ -43,7 +43,7 @@ BEGIN
                                         - make_interval(secs => p_idle_seconds))
            AND (k.next_extraction_at IS NULL OR k.next_extraction_at <= now())
            AND (k.extraction_lease_until IS NULL OR k.extraction_lease_until < now())
-           AND NOT parley_tenant_disabled(k.agent_id)
+           AND k.agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
          ORDER BY k.last_message_at
          LIMIT 256
            FOR UPDATE SKIP LOCKED
@@ -142,7 +142,7 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
              WHERE (last_sequence_no > extraction_checked_seq OR NOT is_active)
                AND last_sequence_no > extracted_through_seq
                AND (extraction_lease_until IS NULL OR extraction_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id)) s
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])) s
 $$;
 
 -- Stores a validated extraction (p_lead: the extractions columns as JSON,

@@ -65,7 +65,7 @@ $$;
 -- read receipt's message_id, README: Read receipts and typing). A webchat
 -- reply that starts is notified on parley_webchat, so that the session's
 -- polls report agent_typing at once (parley_webchat_typing).
--- A disabled tenant's conversations are left out (parley_tenant_disabled,
+-- A disabled tenant's conversations are left out (parley_disabled_agents,
 -- sql/functions/common.sql): they stay due, and are answered once it is
 -- enabled again.
 CREATE OR REPLACE FUNCTION parley_claim_replies(p_owner text, p_limit integer, p_lease_seconds integer,
@@ -93,7 +93,7 @@ BEGIN
             SELECT conversation_id FROM conversations
              WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id)
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
              ORDER BY reply_due_at
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
@@ -559,7 +559,7 @@ BEGIN
              WHERE reply_due_at IS NOT NULL
                AND (is_active OR reply_lease_owner IS NOT NULL)
                AND (reply_lease_until IS NULL OR reply_lease_until < now())
-               AND NOT parley_tenant_disabled(agent_id));
+               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[]));
 END
 $$;
 

@@ -2,8 +2,9 @@
  * `parley tenant add|list|show|disable|enable`: the businesses (users rows)
  * sharing this deployment. A disabled tenant (users.disabled_at, migration
  * 0020) has its webhooks stored, but no reply, extraction or event produced
- * (parley_tenant_disabled, sql/functions/common.sql). A tenant is created with its credits row, so
- * that credits and replies never meet a tenant without one.
+ * (parley_disabled_agents, sql/functions/common.sql). A tenant is created
+ * with its credits row, so that credits and replies never meet a tenant
+ * without one.
  */
 #include <limits.h>
 #include <stdbool.h>
