@@ -66,16 +66,28 @@ for c in $(seq 1 20); do
 		wa_text "wamid.B$c.$m" "3161000$((1000 + c))" "customer $c message $m" >"$TEST_TMP/b/$c.$m.json"
 	done
 done
+# Signed before the gate closes: the two statements held behind it are
+# dropped by parley's silent-connection watchdog after 15 s, so all 200
+# posts must be out well before that, on a loaded machine too (an openssl
+# per post inside the loop took ~15 s there).
+declare -A sig
+for f in "$TEST_TMP"/b/*.json; do
+	sig[$f]="sha256=$(openssl dgst -sha256 -hmac test-meta-app-secret -r <"$f" | cut -d' ' -f1)"
+done
+post_presigned() {
+	curl -sS -o /dev/null -w '%{http_code}\n' -H "X-Hub-Signature-256: ${sig[$1]}" \
+		-H 'Content-Type: application/json' --data-binary "@$1" "$url/webhooks/meta"
+}
 close_gate
 eq "gate closed" 0 $?
 n=0
 for c in $(seq 1 20); do
 	for m in $(seq 1 9); do
-		post_signed "$url" "$TEST_TMP/b/$c.$m.json" >"$TEST_TMP/b/$c.$m.status" &
+		post_presigned "$TEST_TMP/b/$c.$m.json" >"$TEST_TMP/b/$c.$m.status" &
 		n=$((n + 1))
 	done
 	# Meta delivering message 1 of this customer a second time.
-	post_signed "$url" "$TEST_TMP/b/$c.1.json" >"$TEST_TMP/b/$c.1.again" &
+	post_presigned "$TEST_TMP/b/$c.1.json" >"$TEST_TMP/b/$c.1.again" &
 	n=$((n + 1))
 done
 eq "200 posts sent" 200 "$n"
