@@ -2984,7 +2984,14 @@ CREATE INDEX agents_phone_number_id ON public.agents USING btree (phone_number_i
 -- Name: conversations_agent_recent; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX conversations_agent_recent ON public.conversations USING btree (agent_id, last_message_at DESC NULLS LAST, conversation_id);
+CREATE INDEX conversations_agent_recent ON public.conversations USING btree (agent_id, last_message_at DESC, conversation_id) WHERE (last_message_at IS NOT NULL);
+
+
+--
+-- Name: conversations_agent_undated; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_agent_undated ON public.conversations USING btree (agent_id, conversation_id) WHERE (last_message_at IS NULL);
 
 
 --

@@ -71,8 +71,11 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 		return rc;
 	const char *p[] = {tenant, active ? "true" : "false", limit};
 	/* Per agent of the tenant, its first LIMIT conversations in the order
-	 * printed (conversations_agent_recent, migration 0023), then merged: the
-	 * work is LIMIT x agents, not the tenant's or the table's size. */
+	 * printed, then merged: the work is LIMIT x agents, not the tenant's or
+	 * the table's size. Those with a time through conversations_agent_recent,
+	 * then any without one (imported rows) through
+	 * conversations_agent_undated: both partial (migration 0026), so that
+	 * ingestion's lookup by agent and customer can never use them. */
 	/* clang-format off */
 	char *sql = xasprintf(
 	    "SELECT c.conversation_id, p.platform, a.phone_number_id AS channel_id, c.agent_id,"
@@ -83,10 +86,17 @@ static int conversation_list(struct admin_cmd *cmd, int argc, char **argv)
 	    /* while paused: its end */
 	    "       parley_paused_until_text(c.ai_paused_until) AS ai_paused_until%s"
 	    "  FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id"
-	    "  CROSS JOIN LATERAL (SELECT * FROM conversations c"
-	    "                       WHERE c.agent_id = a.agent_id AND (NOT $2::boolean OR c.is_active)"
-	    "                       ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id"
-	    "                       LIMIT $3::integer) c"
+	    "  CROSS JOIN LATERAL ((SELECT * FROM conversations c"
+	    "                        WHERE c.agent_id = a.agent_id AND (NOT $2::boolean OR c.is_active)"
+	    "                          AND c.last_message_at IS NOT NULL"
+	    "                        ORDER BY c.last_message_at DESC, c.conversation_id"
+	    "                        LIMIT $3::integer)"
+	    "                      UNION ALL"
+	    "                      (SELECT * FROM conversations c"
+	    "                        WHERE c.agent_id = a.agent_id AND (NOT $2::boolean OR c.is_active)"
+	    "                          AND c.last_message_at IS NULL"
+	    "                        ORDER BY c.conversation_id"
+	    "                        LIMIT $3::integer)) c"
 	    " WHERE a.user_id = $1"
 	    " ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id"
 	    " LIMIT $3::integer",
