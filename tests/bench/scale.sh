@@ -18,7 +18,7 @@
 #      gone, against the same open loop without it;
 #   4. the reply drain of REPLY_CONVERSATIONS (2000) due conversations,
 #      empty and scale;
-#   4b. the cost to ingestion of migration 0023's index: parley_ingest_batch()
+#   4b. the cost to ingestion of conversations_agent_recent (0023, 0026): parley_ingest_batch()
 #      on a database of its own, with and without it, alternately;
 #   5. bytes on disk per stored message, by relation.
 #
@@ -320,7 +320,7 @@ if ! skip drain; then
 fi
 
 # ------------------------------------------- 4b. the new index's ingest cost
-# Migration 0023's conversations_agent_recent, A/B on a database of its own:
+# conversations_agent_recent (0023, partial since 0026), A/B on a database of its own:
 # parley_ingest_batch() as parley calls it (32 text webhooks per call and
 # transaction, one psql session, the arguments built beforehand), with the
 # index and without, alternately, twice each: time and WAL per webhook.
@@ -358,7 +358,8 @@ if ! skip index; then
 			read -r us wal <<<"$(idx_run "$first")"
 			first=$((first + IBATCHES))
 			[ "$v" = without ] && { sql "$IDSN" "CREATE INDEX conversations_agent_recent ON conversations
-				(agent_id, last_message_at DESC NULLS LAST, conversation_id)" >/dev/null || fail "create index"; }
+				(agent_id, last_message_at DESC, conversation_id) WHERE last_message_at IS NOT NULL" >/dev/null \
+				|| fail "create index"; }
 			say "  $v the index, round $round: $us us and $wal WAL bytes per webhook"
 			if [ -z "${IDX_US[$v]:-}" ] || [ "$us" -lt "${IDX_US[$v]}" ]; then IDX_US[$v]=$us; fi
 			if [ -z "${IDX_WAL[$v]:-}" ] || [ "$wal" -lt "${IDX_WAL[$v]}" ]; then IDX_WAL[$v]=$wal; fi
