@@ -196,8 +196,12 @@ if ! skip admin; then
 	# The commands' own statements (src/cli/cmd_*.c), their columns cut
 	# down to what decides the plan.
 	explain_time list "SELECT c.conversation_id FROM agents a JOIN phone_numbers p ON p.id = a.phone_number_id
-		CROSS JOIN LATERAL (SELECT * FROM conversations c WHERE c.agent_id = a.agent_id
-		                     ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id LIMIT 50) c
+		CROSS JOIN LATERAL ((SELECT * FROM conversations c WHERE c.agent_id = a.agent_id
+		                       AND c.last_message_at IS NOT NULL
+		                      ORDER BY c.last_message_at DESC, c.conversation_id LIMIT 50)
+		                    UNION ALL
+		                    (SELECT * FROM conversations c WHERE c.agent_id = a.agent_id
+		                       AND c.last_message_at IS NULL ORDER BY c.conversation_id LIMIT 50)) c
 		WHERE a.user_id = 'acme' ORDER BY c.last_message_at DESC NULLS LAST, c.conversation_id LIMIT 50"
 	explain_time show "SELECT m.sequence_no, m.text, d.status FROM messages m
 		LEFT JOIN message_delivery_status d USING (message_id)
