@@ -966,16 +966,7 @@ CREATE FUNCTION public.parley_finish_reply(p_conv text, p_owner text) RETURNS vo
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    UPDATE conversations c
-       SET reply_lease_owner = NULL, reply_lease_until = NULL,
-           reply_due_at = CASE WHEN c.is_active AND EXISTS (
-                    SELECT 1 FROM messages m
-                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
-                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
-                THEN coalesce(c.reply_due_at, now())
-                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
-                ELSE NULL END
-     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+    PERFORM parley_release_reply(p_conv, p_owner, false);
 END
 $$;
 
@@ -992,15 +983,25 @@ DECLARE
     v_holder text[] := array_fill(NULL::text, ARRAY[cardinality(p_convs)]);
     v_i integer;
     v_one boolean;
+    r record;
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
-        v_holder[v_i] := parley_record_sent(p_messages[v_i], p_pmids[v_i]);
-        PERFORM parley_finish_reply(p_convs[v_i], p_owner);
+        r := parley_record_sent_message(p_messages[v_i], p_pmids[v_i]);
+        v_holder[v_i] := r.holder;
+        -- The charge spent and the claim released in one row version.
+        v_one := parley_release_reply(p_convs[v_i], p_owner, r.spends);
+        IF v_one IS NULL THEN
+            -- Not our claim any more: spent all the same, due as it is.
+            IF r.spends THEN
+                UPDATE conversations SET reply_charged = false
+                 WHERE conversation_id = r.conv AND reply_charged;
+            END IF;
+            SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
+             WHERE conversation_id = p_convs[v_i];
+        END IF;
         IF p_notify[v_i] IS NOT NULL THEN
             PERFORM pg_notify('parley_webchat', p_notify[v_i]);
         END IF;
-        SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
-         WHERE conversation_id = p_convs[v_i];
         v_due[v_i] := coalesce(v_one, true);
     END LOOP;
     RETURN QUERY SELECT v_due[i], v_holder[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
@@ -1599,6 +1600,26 @@ CREATE FUNCTION public.parley_record_sent(p_message text, p_pmid text) RETURNS t
     LANGUAGE plpgsql
     AS $$
 DECLARE
+    r record;
+BEGIN
+    r := parley_record_sent_message(p_message, p_pmid);
+    IF r.spends THEN
+        UPDATE conversations SET reply_charged = false
+         WHERE conversation_id = r.conv AND reply_charged;
+    END IF;
+    RETURN r.holder;
+END
+$$;
+
+
+--
+-- Name: parley_record_sent_message(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_record_sent_message(p_message text, p_pmid text, OUT holder text, OUT spends boolean, OUT conv text) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
     p record;
     v_holder text;
     v_conv text;
@@ -1619,10 +1640,8 @@ BEGIN
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
     -- A person's message (`parley conversation send`) pays no reply.
-    IF v_was = 'pending' AND v_author = 'ai' THEN
-        UPDATE conversations SET reply_charged = false
-         WHERE conversation_id = v_conv AND reply_charged;
-    END IF;
+    spends := v_was = 'pending' AND v_author = 'ai';
+    conv := v_conv;
     INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
                                               error_message, updated_at)
     VALUES (p_message, p_pmid, 'sent',
@@ -1642,7 +1661,7 @@ BEGIN
             PERFORM parley_apply_status(p_pmid, p.status, p.error_message);
         END LOOP;
     END IF;
-    RETURN v_holder;
+    holder := v_holder;
 END
 $$;
 
@@ -1666,6 +1685,34 @@ BEGIN
            last_updated = now() AT TIME ZONE 'UTC'
      WHERE user_id = p_user AND p_amount > 0;
     RETURN true;
+END
+$$;
+
+
+--
+-- Name: parley_release_reply(text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_release_reply(p_conv text, p_owner text, p_spend boolean) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_due boolean;
+BEGIN
+    UPDATE conversations c
+       SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_charged = c.reply_charged AND NOT p_spend,
+           reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                    SELECT 1 FROM messages m
+                     WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                       AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                THEN coalesce(c.reply_due_at, now())
+                WHEN c.is_active AND c.reply_charged AND NOT p_spend
+                THEN now() + interval '5 seconds'
+                ELSE NULL END
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner
+    RETURNING c.reply_due_at IS NOT NULL INTO v_due;
+    RETURN v_due;
 END
 $$;
 

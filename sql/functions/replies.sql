@@ -384,19 +384,22 @@ $$;
 
 -- Records that the platform accepted an agent message: status sent, its
 -- platform id, a delivery row, and any status that arrived for that id
--- before this moment applied on top; the first part the platform accepted
--- spends the reply's charge. Run twice, it changes nothing more.
+-- before this moment applied on top; "spends" is true for the first record
+-- of an AI reply's part, whose caller then spends the reply's charge
+-- (conv: the message's conversation). Run twice, it changes nothing more.
 -- A platform id Graph returns for a second message stays with the message
 -- that had it first: this one becomes 'sent' without it, its delivery row
--- names the holder, and the holder's id is returned (NULL when there was
--- no collision) so that parley logs and counts it. The check comes before
+-- names the holder, and the holder's id is returned as holder (NULL when
+-- there was no collision) so that parley logs and counts it. The check comes before
 -- the UPDATE: a subtransaction per call would cost every send.
 -- A part another process marked failed as "send outcome unknown" (its
 -- claim found the lease run out, e.g. during a database outage longer than
 -- the lease, while this process was still sending) is known now: its
 -- delivery row moves to sent as well (found by tests/topology).
-CREATE OR REPLACE FUNCTION parley_record_sent(p_message text, p_pmid text)
-RETURNS text LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION parley_record_sent_message(p_message text, p_pmid text,
+                                                      OUT holder text, OUT spends boolean,
+                                                      OUT conv text)
+LANGUAGE plpgsql AS $$
 DECLARE
     p record;
     v_holder text;
@@ -418,10 +421,8 @@ BEGIN
     -- Only the first record of a part: run again (its answer was lost), it
     -- must not take the charge of a reply claimed since.
     -- A person's message (`parley conversation send`) pays no reply.
-    IF v_was = 'pending' AND v_author = 'ai' THEN
-        UPDATE conversations SET reply_charged = false
-         WHERE conversation_id = v_conv AND reply_charged;
-    END IF;
+    spends := v_was = 'pending' AND v_author = 'ai';
+    conv := v_conv;
     INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
                                               error_message, updated_at)
     VALUES (p_message, p_pmid, 'sent',
@@ -441,7 +442,25 @@ BEGIN
             PERFORM parley_apply_status(p_pmid, p.status, p.error_message);
         END LOOP;
     END IF;
-    RETURN v_holder;
+    holder := v_holder;
+END
+$$;
+
+
+-- parley_record_sent_message and the charge's spending, for a part sent
+-- on its own (not the last of a reply: parley_finish_sent_replies spends it
+-- in the release's UPDATE instead).
+CREATE OR REPLACE FUNCTION parley_record_sent(p_message text, p_pmid text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    r := parley_record_sent_message(p_message, p_pmid);
+    IF r.spends THEN
+        UPDATE conversations SET reply_charged = false
+         WHERE conversation_id = r.conv AND reply_charged;
+    END IF;
+    RETURN r.holder;
 END
 $$;
 
@@ -458,7 +477,8 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- The last part of a reply was sent: parley_record_sent and
--- parley_finish_reply for each element, and the webchat notification where
+-- parley_finish_reply for each element (the charge spent in the release's
+-- UPDATE: one new version of the conversation row instead of two), and the webchat notification where
 -- p_notify names a session. One row per element: whether its conversation
 -- is due again (customer messages came while the reply was produced), so
 -- that parley claims again only then, and the holder of a colliding
@@ -471,15 +491,25 @@ DECLARE
     v_holder text[] := array_fill(NULL::text, ARRAY[cardinality(p_convs)]);
     v_i integer;
     v_one boolean;
+    r record;
 BEGIN
     FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
-        v_holder[v_i] := parley_record_sent(p_messages[v_i], p_pmids[v_i]);
-        PERFORM parley_finish_reply(p_convs[v_i], p_owner);
+        r := parley_record_sent_message(p_messages[v_i], p_pmids[v_i]);
+        v_holder[v_i] := r.holder;
+        -- The charge spent and the claim released in one row version.
+        v_one := parley_release_reply(p_convs[v_i], p_owner, r.spends);
+        IF v_one IS NULL THEN
+            -- Not our claim any more: spent all the same, due as it is.
+            IF r.spends THEN
+                UPDATE conversations SET reply_charged = false
+                 WHERE conversation_id = r.conv AND reply_charged;
+            END IF;
+            SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
+             WHERE conversation_id = p_convs[v_i];
+        END IF;
         IF p_notify[v_i] IS NOT NULL THEN
             PERFORM pg_notify('parley_webchat', p_notify[v_i]);
         END IF;
-        SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
-         WHERE conversation_id = p_convs[v_i];
         v_due[v_i] := coalesce(v_one, true);
     END LOOP;
     RETURN QUERY SELECT v_due[i], v_holder[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
@@ -497,16 +527,32 @@ $$;
 CREATE OR REPLACE FUNCTION parley_finish_reply(p_conv text, p_owner text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM parley_release_reply(p_conv, p_owner, false);
+END
+$$;
+
+-- parley_finish_reply's UPDATE, which may also spend the reply's charge
+-- (p_spend: its last part was just recorded sent, parley_finish_sent_replies).
+-- Whether the conversation is due again; NULL when p_owner's claim is gone.
+CREATE OR REPLACE FUNCTION parley_release_reply(p_conv text, p_owner text, p_spend boolean)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    v_due boolean;
+BEGIN
     UPDATE conversations c
        SET reply_lease_owner = NULL, reply_lease_until = NULL,
+           reply_charged = c.reply_charged AND NOT p_spend,
            reply_due_at = CASE WHEN c.is_active AND EXISTS (
                     SELECT 1 FROM messages m
                      WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
                        AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
                 THEN coalesce(c.reply_due_at, now())
-                WHEN c.is_active AND c.reply_charged THEN now() + interval '5 seconds'
+                WHEN c.is_active AND c.reply_charged AND NOT p_spend
+                THEN now() + interval '5 seconds'
                 ELSE NULL END
-     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner;
+     WHERE c.conversation_id = p_conv AND c.reply_lease_owner = p_owner
+    RETURNING c.reply_due_at IS NOT NULL INTO v_due;
+    RETURN v_due;
 END
 $$;
 
