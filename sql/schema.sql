@@ -993,8 +993,7 @@ BEGIN
         IF v_one IS NULL THEN
             -- Not our claim any more: spent all the same, due as it is.
             IF r.spends THEN
-                UPDATE conversations SET reply_charged = false
-                 WHERE conversation_id = r.conv AND reply_charged;
+                PERFORM parley_spend_reply_charge(r.conv);
             END IF;
             SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
              WHERE conversation_id = p_convs[v_i];
@@ -1604,8 +1603,7 @@ DECLARE
 BEGIN
     r := parley_record_sent_message(p_message, p_pmid);
     IF r.spends THEN
-        UPDATE conversations SET reply_charged = false
-         WHERE conversation_id = r.conv AND reply_charged;
+        PERFORM parley_spend_reply_charge(r.conv);
     END IF;
     RETURN r.holder;
 END
@@ -1883,6 +1881,18 @@ CREATE FUNCTION public.parley_skip_reply(p_conv text, p_owner text, p_through in
     UPDATE conversations SET replied_through_seq = greatest(replied_through_seq, p_through)
      WHERE conversation_id = p_conv AND reply_lease_owner = p_owner;
     SELECT parley_finish_reply(p_conv, p_owner);
+$$;
+
+
+--
+-- Name: parley_spend_reply_charge(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.parley_spend_reply_charge(p_conv text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE conversations SET reply_charged = false
+     WHERE conversation_id = p_conv AND reply_charged;
 $$;
 
 

@@ -94,9 +94,9 @@ $$;
 -- which leaves their conversations due: they are taken up when the tenant
 -- is enabled again. The scalar subquery is evaluated once per statement (an
 -- InitPlan; the cast makes it an array expression, without it ALL reads
--- the parenthesised SELECT as a subquery of rows); parley_tenant_disabled(agent_id), its predecessor
--- (dropped by migration 0025), ran once per row the scan looked at: ~12 calls per
--- reply claimed (issue #20).
+-- the parenthesised SELECT as a subquery of rows). Its predecessor,
+-- parley_tenant_disabled(agent_id) (dropped by migration 0025), ran once
+-- per row the scan looked at: ~12 calls per reply claimed (issue #20).
 CREATE OR REPLACE FUNCTION parley_disabled_agents()
 RETURNS text[] LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(a.agent_id), '{}')

@@ -390,8 +390,8 @@ $$;
 -- A platform id Graph returns for a second message stays with the message
 -- that had it first: this one becomes 'sent' without it, its delivery row
 -- names the holder, and the holder's id is returned as holder (NULL when
--- there was no collision) so that parley logs and counts it. The check comes before
--- the UPDATE: a subtransaction per call would cost every send.
+-- there was no collision) so that parley logs and counts it. The check
+-- comes before the UPDATE: a subtransaction per call would cost every send.
 -- A part another process marked failed as "send outcome unknown" (its
 -- claim found the lease run out, e.g. during a database outage longer than
 -- the lease, while this process was still sending) is known now: its
@@ -446,6 +446,12 @@ BEGIN
 END
 $$;
 
+-- The reply's charge is spent: its first part reached the platform.
+CREATE OR REPLACE FUNCTION parley_spend_reply_charge(p_conv text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE conversations SET reply_charged = false
+     WHERE conversation_id = p_conv AND reply_charged;
+$$;
 
 -- parley_record_sent_message and the charge's spending, for a part sent
 -- on its own (not the last of a reply: parley_finish_sent_replies spends it
@@ -457,8 +463,7 @@ DECLARE
 BEGIN
     r := parley_record_sent_message(p_message, p_pmid);
     IF r.spends THEN
-        UPDATE conversations SET reply_charged = false
-         WHERE conversation_id = r.conv AND reply_charged;
+        PERFORM parley_spend_reply_charge(r.conv);
     END IF;
     RETURN r.holder;
 END
@@ -478,11 +483,11 @@ $$;
 
 -- The last part of a reply was sent: parley_record_sent and
 -- parley_finish_reply for each element (the charge spent in the release's
--- UPDATE: one new version of the conversation row instead of two), and the webchat notification where
--- p_notify names a session. One row per element: whether its conversation
--- is due again (customer messages came while the reply was produced), so
--- that parley claims again only then, and the holder of a colliding
--- platform id (parley_record_sent).
+-- UPDATE: one new version of the conversation row instead of two), and the
+-- webchat notification where p_notify names a session. One row per element:
+-- whether its conversation is due again (customer messages came while the
+-- reply was produced), so that parley claims again only then, and the
+-- holder of a colliding platform id (parley_record_sent).
 CREATE OR REPLACE FUNCTION parley_finish_sent_replies(p_owner text, p_messages text[], p_pmids text[],
                                            p_convs text[], p_notify text[])
 RETURNS TABLE (due boolean, pmid_holder text) LANGUAGE plpgsql AS $$
@@ -501,8 +506,7 @@ BEGIN
         IF v_one IS NULL THEN
             -- Not our claim any more: spent all the same, due as it is.
             IF r.spends THEN
-                UPDATE conversations SET reply_charged = false
-                 WHERE conversation_id = r.conv AND reply_charged;
+                PERFORM parley_spend_reply_charge(r.conv);
             END IF;
             SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
              WHERE conversation_id = p_convs[v_i];

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `parley conversation list` asks each agent of the tenant for its first
-# --limit conversations through conversations_agent_recent (migrations 0023,
-# 0026) and merges them: the order across agents, the limit, --active and another
-# tenant's conversations must be as if it sorted them all.
+# --limit conversations through conversations_agent_recent (migrations
+# 0023, 0026) and merges them: the order across agents, the limit, --active
+# and another tenant's conversations must be as if it sorted them all.
 . "$(dirname "$0")/../lib/testlib.sh"
 
 seeded_db
