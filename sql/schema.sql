@@ -887,11 +887,13 @@ $$;
 --
 
 CREATE FUNCTION public.parley_events_enabled_for_agent(p_agent text) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    SELECT EXISTS (SELECT 1 FROM agents a
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM agents a
                      JOIN event_endpoints e ON e.user_id = a.user_id AND e.disabled_at IS NULL
-                    WHERE a.agent_id = p_agent)
+                    WHERE a.agent_id = p_agent);
+END
 $$;
 
 
@@ -1047,6 +1049,7 @@ $$;
 
 CREATE FUNCTION public.parley_ingest_batch(p_objects text[], p_events jsonb[], p_raws bytea[], p_debounce_ms integer, p_pause_minutes integer DEFAULT 60) RETURNS jsonb[]
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
     n integer := coalesce(array_length(p_events, 1), 0);
