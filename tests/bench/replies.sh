@@ -28,9 +28,12 @@ BENCH_PID_VARS="PARLEY_PID OPENAI_PID GRAPH_PID"
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 echo "bench: reply drain: $N conversations, OpenAI ${DELAY} ms per response, max_in_flight $INFLIGHT"
-# BENCH_PGSS=1: where PostgreSQL's time went, by statement (pg_stat_statements).
+# BENCH_PGSS=1: where PostgreSQL's time went, by statement (pg_stat_statements),
+# planning included: a statement planned at every call (plans = calls) is
+# one whose plan the session does not keep.
 [ -n "${BENCH_PGSS:-}" ] && export PG_EXTRA_CONF="shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all"
+pg_stat_statements.track = all
+pg_stat_statements.track_planning = on"
 TCK=$(getconf CLK_TCK)
 
 # phase LABEL TENANTS: one drain of N conversations spread over TENANTS
@@ -125,10 +128,13 @@ SQL
 	PARLEY_PID=
 	if [ -n "${BENCH_PGSS:-}" ]; then
 		# Where PostgreSQL's time went, per reply, by statement.
-		sql "$dsn" "SELECT 'pgss $label: ' || calls || ' calls ' || round(total_exec_time) || ' ms ' ||
-		                   round((total_exec_time * 1000 / $N)::numeric) || ' us/reply ' ||
-		                   regexp_replace(left(query, 100), '\s+', ' ', 'g')
-		              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20"
+		sql "$dsn" "SELECT 'pgss $label: ' || calls || ' calls ' || plans || ' plans ' ||
+		                   round(total_exec_time) || ' ms ' ||
+		                   round(((total_exec_time + total_plan_time) * 1000 / $N)::numeric) ||
+		                   ' us/reply (' || round((total_plan_time * 1000 / $N)::numeric) ||
+		                   ' planning) ' || regexp_replace(left(query, 100), '\s+', ' ', 'g')
+		              FROM pg_stat_statements
+		             ORDER BY total_exec_time + total_plan_time DESC LIMIT 25"
 		sql "$dsn" "SELECT 'pgss $label: table ' || relname || ': ' || n_tup_upd || ' updates, ' ||
 		                   n_tup_hot_upd || ' HOT, ' || n_tup_ins || ' inserts'
 		              FROM pg_stat_user_tables WHERE n_tup_upd + n_tup_ins > 0 ORDER BY relname"
