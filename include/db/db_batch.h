@@ -10,6 +10,10 @@
  * batch run at once, so an idle database answers the first item at once,
  * alone, and a busy one gets fewer, larger transactions: most of a small
  * write's cost is per statement (start-up, commit, the wait for the disk).
+ * With linger_us, a statement that would run beside another one already in
+ * flight first waits up to that long for a full batch (max_items): under a
+ * steady moderate load, items then go out in a few larger statements
+ * rather than one small statement each (db_batch_next_step).
  *
  * Exactly one callback follows per item: row is the item's row of res
  * (borrowed, valid during the callback), or err is set (as db.h's callbacks
@@ -28,6 +32,7 @@
  * at once), so they must not call into the batch.
  */
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct db_pool;
@@ -46,6 +51,8 @@ struct db_batch_config {
 	int max_items;     /* items per statement, at least 1 */
 	size_t max_bytes;  /* a statement stops growing past this; 0: no limit */
 	int max_queued;    /* items waiting before DB_ERR_QUEUE_FULL; 0: no limit */
+	long linger_us;    /* beside a statement in flight, wait this long for a
+			    * full batch; 0: send at once */
 	/* Optional, for metrics and logs: a statement of n items goes out; a
 	 * statement of n items failed with err and is retried one by one. */
 	void (*on_statement)(int n);
@@ -74,5 +81,17 @@ void db_batch_free(struct db_batch *b);
 
 /* Items waiting for a statement (for metrics). */
 int db_batch_queued(const struct db_batch *b);
+
+/*
+ * What a batch does next with queued items, in_flight statements running
+ * and lingered set when the queue's linger time has run out since the
+ * last statement went: IDLE (nothing queued, or no free slot: a statement's
+ * end asks again), SEND (one statement now: nothing else in flight, a full
+ * batch waiting, no linger configured, or the linger over) or WAIT (a
+ * timer of cfg->linger_us asks again). Pure: the policy, unit-tested.
+ */
+enum db_batch_step { DB_BATCH_IDLE, DB_BATCH_SEND, DB_BATCH_WAIT };
+enum db_batch_step db_batch_next_step(const struct db_batch_config *cfg, int queued, int in_flight,
+				      bool lingered);
 
 #endif

@@ -48,12 +48,17 @@ struct db_batch {
 	struct item *head, *tail;
 	int queued, in_flight;
 	bool closed; /* the pool is shutting down: send nothing more */
+	/* cfg.linger_us: the timer that ends a wait for a fuller batch, and
+	 * whether it has run out since the last statement went. */
+	struct event *linger;
+	bool lingered;
 	/* Items refused by db_batch_add are delivered from the loop: no
 	 * callback runs inside the call that queued its item. */
 	struct defer failed;
 };
 
 static void deliver(struct defer_item *item, void *ctx);
+static void on_linger(evutil_socket_t fd, short what, void *arg);
 
 struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config *cfg)
 {
@@ -73,7 +78,11 @@ struct db_batch *db_batch_new(struct db_pool *pool, const struct db_batch_config
 		b->cfg.max_in_flight = 1;
 	if (b->cfg.max_items < 1)
 		b->cfg.max_items = 1;
+	if (b->cfg.linger_us < 0)
+		b->cfg.linger_us = 0;
 	defer_init(&b->failed, db_pool_base(pool), deliver, b);
+	if (b->cfg.linger_us > 0)
+		b->linger = evtimer_new(db_pool_base(pool), on_linger, b);
 	return b;
 }
 
@@ -210,12 +219,49 @@ static struct stmt *take(struct db_batch *b)
 	return st;
 }
 
+enum db_batch_step db_batch_next_step(const struct db_batch_config *cfg, int queued, int in_flight,
+				      bool lingered)
+{
+	if (queued < 1 || in_flight >= cfg->max_in_flight)
+		return DB_BATCH_IDLE;
+	if (in_flight == 0 || queued >= cfg->max_items || cfg->linger_us <= 0 || lingered)
+		return DB_BATCH_SEND;
+	return DB_BATCH_WAIT;
+}
+
 /* Never re-entered: db_query_params does not call back from inside itself,
  * so on_stmt never runs below send_stmt. */
 static void pump(struct db_batch *b)
 {
-	while (!b->closed && b->head && b->in_flight < b->cfg.max_in_flight)
-		send_stmt(b, take(b));
+	while (!b->closed) {
+		switch (db_batch_next_step(&b->cfg, b->queued, b->in_flight, b->lingered)) {
+		case DB_BATCH_IDLE:
+			return;
+		case DB_BATCH_WAIT:
+			if (!evtimer_pending(b->linger, NULL)) {
+				struct timeval tv = {.tv_sec = b->cfg.linger_us / 1000000,
+						     .tv_usec = b->cfg.linger_us % 1000000};
+				evtimer_add(b->linger, &tv);
+			}
+			return;
+		case DB_BATCH_SEND:
+			/* What waited goes now: the next wait starts afresh. */
+			if (b->linger)
+				evtimer_del(b->linger);
+			b->lingered = false;
+			send_stmt(b, take(b));
+			break;
+		}
+	}
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct db_batch *b = arg;
+	b->lingered = true;
+	pump(b);
 }
 
 static bool pool_error(const char *err)
@@ -323,6 +369,8 @@ void db_batch_free(struct db_batch *b)
 		fail_now(b, it, DB_ERR_SHUTDOWN);
 	}
 	defer_fini(&b->failed);
+	if (b->linger)
+		event_free(b->linger);
 	for (int i = 0; i < b->cfg.nfixed; i++)
 		free(b->fixed[i]);
 	free(b->fixed);

@@ -108,6 +108,7 @@ static struct db_batch *batch_for(struct app *app)
 				 .max_items = INGEST_BATCH_MAX,
 				 .max_bytes = INGEST_BATCH_MAX_BYTES,
 				 .max_queued = INGEST_QUEUE_MAX,
+				 .linger_us = INGEST_BATCH_LINGER_US,
 				 .on_statement = on_statement,
 				 .on_split = on_split,
 			     });

@@ -53,6 +53,14 @@ open_gate() {
 metric() { curl -sS "$url/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 # Waits up to 10 s until parley_ingest_queued is WANT.
 wait_queued() { wait_until "$1" metric parley_ingest_queued; }
+# arrived BASE: webhooks parley has taken since the batch-size histogram's
+# sum was BASE: those waiting plus those in statements sent (the histogram
+# counts a statement when it goes). Behind the gate, how many each of the
+# two statements holds depends on timing (the second one waits up to
+# INGEST_BATCH_LINGER_US for more), their sum does not.
+arrived() {
+	echo $(($(metric parley_ingest_queued) + $(metric parley_ingest_batch_size_sum) - $1))
+}
 wait_posts() { local p; for p in $(jobs -p); do [ "$p" = "$pid" ] || wait "$p"; done; }
 
 start_parley "$conf" || { finish; exit 1; }
@@ -91,8 +99,14 @@ for c in $(seq 1 20); do
 	n=$((n + 1))
 done
 eq "200 posts sent" 200 "$n"
-# Two in flight (stuck behind the gate), everything else waiting to be batched.
-ok "198 webhooks waiting" wait_queued 198
+# Two statements in flight (stuck behind the gate): the first with one
+# webhook, the second with what came within its linger (at most 32);
+# everything else waiting to be batched.
+ok "all 200 taken" wait_until 200 arrived 0
+ok "two statements sent, the rest waiting" \
+	test "$(metric parley_ingest_batch_size_count)|$(metric parley_ingest_queued)" \
+	= "2|$((200 - $(metric parley_ingest_batch_size_sum)))"
+ok "at most 1 + 32 in flight" test "$(metric parley_ingest_queued)" -ge 167
 eq "the rest of the pool still answers: /readyz 200 while ingest waits" 200 \
 	"$(curl -sS -o /dev/null -w '%{http_code}' -m 5 "$url/readyz")"
 eq "nothing answered while the transaction has not committed" 0 \
@@ -184,10 +198,16 @@ for i in $(seq 1 12); do wa_text "wamid.P$i" 31620000001 "fine $i" >"$TEST_TMP/p
 wa_text "wamid.POISON" 31620000001 "poison" >"$TEST_TMP/p/poison.json"
 close_gate
 eq "gate closed again" 0 $?
-for i in $(seq 1 12); do post_signed "$url" "$TEST_TMP/p/$i.json" >"$TEST_TMP/p/$i.status" & done
-ok "10 webhooks waiting" wait_queued 10
+base=$(metric parley_ingest_batch_size_sum)
+for i in $(seq 1 9); do post_signed "$url" "$TEST_TMP/p/$i.json" >"$TEST_TMP/p/$i.status" & done
+ok "9 webhooks taken" wait_until 9 arrived "$base"
+# Both statements are behind the gate once the second one's linger (1 ms)
+# is over: whatever comes next waits, together.
+sleep 0.2
+queued=$(metric parley_ingest_queued)
 post_signed "$url" "$TEST_TMP/p/poison.json" >"$TEST_TMP/p/poison.status" &
-ok "the refused one waiting with them" wait_queued 11
+for i in 10 11 12; do post_signed "$url" "$TEST_TMP/p/$i.json" >"$TEST_TMP/p/$i.status" & done
+ok "the refused one waiting with three others" wait_queued $((queued + 4))
 open_gate
 wait_posts
 eq "the others: 200" 12 "$(cat "$TEST_TMP"/p/[0-9]*.status | grep -c '^200$')"
@@ -209,16 +229,21 @@ mkdir -p "$TEST_TMP/d"
 for i in $(seq 1 20); do wa_text "wamid.D$i" 31630000001 "down $i" >"$TEST_TMP/d/$i.json"; done
 close_gate
 eq "gate closed a third time" 0 $?
+base=$(metric parley_ingest_batch_size_sum)
 for i in $(seq 1 20); do post_signed "$url" "$TEST_TMP/d/$i.json" >"$TEST_TMP/d/$i.status" & done
-ok "18 webhooks waiting" wait_queued 18
+ok "20 webhooks taken" wait_until 20 arrived "$base"
+sleep 0.2 # the second statement's linger over: both behind the gate
+queued=$(metric parley_ingest_queued)
 pg_pause
 wait "$GATE_PID" 2>/dev/null
 wait_posts
 n503=$(cat "$TEST_TMP"/d/*.status | grep -c '^503$')
-# The two in flight die with the gate; in the unlikely race where one
-# commits first, it may get its 200 (or a 503 with its outcome unknown).
+# The two statements in flight die with the gate; in the unlikely race
+# where one commits first, its webhooks may get their 200 (or a 503 with
+# the outcome unknown). Nothing else can commit.
 eq "database gone: every post answered" 20 "$((n503 + $(cat "$TEST_TMP"/d/*.status | grep -c '^200$')))"
-ok "database gone: the waiting ones 503 ($n503 of 20)" test "$n503" -ge 18
+ok "database gone: the $queued waiting ones and any in flight 503 ($n503 of 20)" \
+	test "$queued" -ge 1 -a "$n503" -ge "$queued"
 pg_resume
 ok "database back: ready" wait_status "$url/readyz" 200
 answered=$(grep -l '^200$' "$TEST_TMP"/d/*.status | sed -E 's/.*\/([0-9]+)\.status$/wamid.D\1/' | LC_ALL=C sort | paste -sd,)

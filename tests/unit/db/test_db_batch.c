@@ -218,6 +218,74 @@ static void test_free_answers_every_item_once(void **state)
 	event_base_free(base);
 }
 
+/* ---- when a statement goes (db_batch_next_step) ---- */
+
+static void test_next_step_without_linger_sends_while_a_slot_is_free(void **state)
+{
+	(void)state;
+	struct db_batch_config cfg = {.max_in_flight = 2, .max_items = 32};
+	assert_int_equal(db_batch_next_step(&cfg, 0, 0, false), DB_BATCH_IDLE);
+	assert_int_equal(db_batch_next_step(&cfg, 1, 0, false), DB_BATCH_SEND);
+	assert_int_equal(db_batch_next_step(&cfg, 1, 1, false), DB_BATCH_SEND);
+	assert_int_equal(db_batch_next_step(&cfg, 5, 2, false), DB_BATCH_IDLE);
+}
+
+static void test_next_step_lingers_only_beside_a_statement(void **state)
+{
+	(void)state;
+	struct db_batch_config cfg = {.max_in_flight = 2, .max_items = 32, .linger_us = 1000};
+	/* An idle database answers the first webhook at once. */
+	assert_int_equal(db_batch_next_step(&cfg, 1, 0, false), DB_BATCH_SEND);
+	/* Beside one in flight, a small batch waits for more... */
+	assert_int_equal(db_batch_next_step(&cfg, 1, 1, false), DB_BATCH_WAIT);
+	assert_int_equal(db_batch_next_step(&cfg, 31, 1, false), DB_BATCH_WAIT);
+	/* ...until it is full or its time is up. */
+	assert_int_equal(db_batch_next_step(&cfg, 32, 1, false), DB_BATCH_SEND);
+	assert_int_equal(db_batch_next_step(&cfg, 40, 1, false), DB_BATCH_SEND);
+	assert_int_equal(db_batch_next_step(&cfg, 1, 1, true), DB_BATCH_SEND);
+	/* No slot, or nothing queued: nothing to do, lingered or not. */
+	assert_int_equal(db_batch_next_step(&cfg, 40, 2, true), DB_BATCH_IDLE);
+	assert_int_equal(db_batch_next_step(&cfg, 0, 1, true), DB_BATCH_IDLE);
+}
+
+static void test_next_step_one_slot_never_waits(void **state)
+{
+	(void)state;
+	/* With one statement at once, a free slot means nothing is in flight. */
+	struct db_batch_config cfg = {.max_in_flight = 1, .max_items = 32, .linger_us = 1000};
+	assert_int_equal(db_batch_next_step(&cfg, 1, 0, false), DB_BATCH_SEND);
+	assert_int_equal(db_batch_next_step(&cfg, 1, 1, false), DB_BATCH_IDLE);
+}
+
+/* A lingering batch still answers every item once when its pool goes:
+ * the one in flight with the pool's refusal, the one waiting for a fuller
+ * batch is sent when the slot frees (nothing else in flight) and refused
+ * as the pool shuts down; no timer is left behind (ASan's leak check). */
+static void test_lingering_items_answered_once(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct db_pool *pool = db_pool_new(base, NOWHERE, 1);
+	struct db_batch *b = db_batch_new(pool, &(struct db_batch_config){.sql = "SELECT unnest($1::text[])",
+									 .columns = one_text,
+									 .ncols = 1,
+									 .max_in_flight = 2,
+									 .max_items = 4,
+									 .linger_us = 60000000});
+	struct outcome first = {0}, second = {0};
+	add(b, &first);
+	add(b, &second);
+	assert_int_equal(db_batch_queued(b), 1); /* waiting beside the first */
+	db_pool_free(pool);
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(second.calls, 1);
+	assert_non_null(second.err);
+	assert_int_equal(db_batch_queued(b), 0);
+	db_batch_free(b);
+	assert_int_equal(first.calls + second.calls, 2);
+	event_base_free(base);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_text_elements),
     cmocka_unit_test(test_null_element),
@@ -226,5 +294,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_empty_array),
     cmocka_unit_test(test_refusals_arrive_after_the_call),
     cmocka_unit_test(test_free_answers_every_item_once),
+    cmocka_unit_test(test_next_step_without_linger_sends_while_a_slot_is_free),
+    cmocka_unit_test(test_next_step_lingers_only_beside_a_statement),
+    cmocka_unit_test(test_next_step_one_slot_never_waits),
+    cmocka_unit_test(test_lingering_items_answered_once),
 };
 UNIT_MAIN(tests)
