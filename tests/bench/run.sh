@@ -30,6 +30,8 @@
 #   BENCH_SQL_BASELINE=1    0 skips step 3
 #   BENCH_SQL_BATCH=32      webhooks per parley_ingest_batch() call in step 3
 #   BENCH_KEEP=1            keep the temporary directory (parley log, outputs)
+#   BENCH_LOG_LEVEL=        parley's log level (its default, info, if unset; warn
+#                           leaves out the line per webhook)
 #   BENCH_OTHER_ENDPOINT=1  another tenant has an enabled events-out endpoint, so
 #                           emission takes its per-tenant check rather than the
 #                           "no endpoint at all" shortcut (README, Events out)
@@ -311,6 +313,8 @@ url = http://127.0.0.1:9/v1
 [replies]
 debounce_ms = 600000
 CONF
+	# BENCH_LOG_LEVEL=warn: without info's line per webhook (what it costs).
+	if [ -n "${BENCH_LOG_LEVEL:-}" ]; then conf_set "$c" log level "$BENCH_LOG_LEVEL"; fi
 	echo "$c"
 }
 
