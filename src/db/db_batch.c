@@ -235,8 +235,7 @@ static void pump(struct db_batch *b)
 {
 	while (!b->closed) {
 		switch (db_batch_next_step(&b->cfg, b->queued, b->in_flight, b->lingered)) {
-		case DB_BATCH_IDLE:
-			return;
+		case DB_BATCH_IDLE: return;
 		case DB_BATCH_WAIT:
 			if (!evtimer_pending(b->linger, NULL)) {
 				struct timeval tv = {.tv_sec = b->cfg.linger_us / 1000000,

@@ -266,12 +266,13 @@ static void test_lingering_items_answered_once(void **state)
 	(void)state;
 	struct event_base *base = event_base_new();
 	struct db_pool *pool = db_pool_new(base, NOWHERE, 1);
-	struct db_batch *b = db_batch_new(pool, &(struct db_batch_config){.sql = "SELECT unnest($1::text[])",
-									 .columns = one_text,
-									 .ncols = 1,
-									 .max_in_flight = 2,
-									 .max_items = 4,
-									 .linger_us = 60000000});
+	struct db_batch *b =
+	    db_batch_new(pool, &(struct db_batch_config){.sql = "SELECT unnest($1::text[])",
+							 .columns = one_text,
+							 .ncols = 1,
+							 .max_in_flight = 2,
+							 .max_items = 4,
+							 .linger_us = 60000000});
 	struct outcome first = {0}, second = {0};
 	add(b, &first);
 	add(b, &second);
