@@ -163,10 +163,14 @@ for i in $(seq 1 60); do
 done
 for round in 1 2; do
 	close_gate
+	base=$(metric parley_ingest_batch_size_sum)
 	for i in $(seq $((round * 30 - 29)) $((round * 30))); do
 		post_signed "$url" "$TEST_TMP/m/$i.json" >"$TEST_TMP/m/$i.status" &
 	done
-	wait_queued 28
+	# All 30 taken (two statements behind the gate, the rest waiting)
+	# before the gate opens; well within the 15 s after which parley drops
+	# a connection whose query does not answer.
+	wait_until 30 arrived "$base"
 	open_gate
 	wait_posts
 done

@@ -242,10 +242,14 @@ eq "lease lost during send: released" "" \
 fault "$OPENAI" '[{"delay_ms":4000}]' 31600000014 "Claimed twice"
 held "$OPENAI"
 # The process renews its lease every 2/3 s: expire it again and again until
-# its own claim (every second) takes the conversation back.
+# its own claim takes the conversation back. The notification wakes its
+# claim at once, inside the window before the next renewal (waiting for
+# the claim's own timer lost that race on a loaded CI machine).
 for _ in $(seq 1 35); do
 	sql "$dsn" "UPDATE conversations SET reply_lease_until = now() - interval '1 second', reply_due_at = now()
-	             WHERE customer_phone = '31600000014'" >/dev/null
+	             WHERE customer_phone = '31600000014';
+	            SELECT pg_notify('parley_reply_due', conversation_id) FROM conversations
+	             WHERE customer_phone = '31600000014' AND is_active" >/dev/null
 	grep -q "claimed again while its earlier reply" "$conf.log" && break
 	sleep 0.1
 done
