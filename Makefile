@@ -78,6 +78,7 @@ BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-unit check-integration check-topology unit-bins demo bench bench-scale \
+        bench-reply-steps \
         schema fuzz install deb deps format format-check clean
 
 all: $(BUILD)/parley
@@ -206,6 +207,11 @@ fuzz: $(FUZZ_BINS)
 bench: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/run.sh
 	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/replies.sh
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/reply_steps.sh
+
+# The reply path's write steps alone, against a set-based floor (part of bench).
+bench-reply-steps: $(BUILD)/parley
+	@PARLEY_BIN=$(abspath $(BUILD)/parley) PARLEY_BUILD=$(abspath $(BUILD)) tests/bench/reply_steps.sh
 
 # Growth: the same measures with full tables (SCALE=0.1 for a tenth; tests/bench/README.md).
 bench-scale: $(BUILD)/parley $(STANDIN_BINS) $(BENCH_BINS)

@@ -93,6 +93,37 @@ pg_cpu_add() {
 }
 pg_cpu() { ACC=0; pg_cpu_add; echo "$ACC"; }
 
+# One psql session kept open (a coprocess) for queries asked while a load
+# runs: a psql started per query costs a process and a new backend each
+# time, which stalls the load and is counted as PostgreSQL's CPU. Add
+# SNAP_PID to BENCH_PID_VARS so that the exit trap ends it.
+SNAP_CONN= SNAP_PID=
+snap_close() {
+	[ -n "$SNAP_PID" ] || return 0
+	exec {SNAPSQL[1]}>&- 2>/dev/null
+	wait "$SNAP_PID" 2>/dev/null
+	SNAP_PID= SNAP_CONN=
+}
+# snap_open DSN: the session on DSN (kept when it is open already).
+snap_open() {
+	[ "$SNAP_CONN" = "$1" ] && [ -n "$SNAP_PID" ] && return 0
+	snap_close
+	coproc SNAPSQL { exec stdbuf -oL psql -X -q -At -v ON_ERROR_STOP=1 "$1" 2>&1; }
+	SNAP_PID=$SNAPSQL_PID SNAP_CONN=$1
+	local ok
+	snap_query ok "SELECT 1"
+	[ "$ok" = 1 ] && return 0
+	echo "bench: psql on $1 answered '$ok'" >&2
+	return 1
+}
+# snap_query VAR SQL: the one-line answer of SQL into VAR (not through $(),
+# whose subshell cannot use the coprocess).
+snap_query() {
+	printf '%s;\n' "$2" >&"${SNAPSQL[1]}"
+	IFS= read -r "$1" <&"${SNAPSQL[0]}"
+}
+
+
 # bench_batches DSN NBATCH BATCH CUSTOMERS TAG [short]: the table
 # bench_batches of NBATCH rows, each the arguments parley sends to
 # parley_ingest_batch() for BATCH text webhooks (events JSON as

@@ -24,7 +24,7 @@ DELAY=${REPLY_OPENAI_MS:-1000}
 INFLIGHT=${REPLY_MAX_IN_FLIGHT:-1000}
 
 PARLEY_PID= OPENAI_PID= GRAPH_PID=
-BENCH_PID_VARS="PARLEY_PID OPENAI_PID GRAPH_PID"
+BENCH_PID_VARS="PARLEY_PID OPENAI_PID GRAPH_PID SNAP_PID"
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 
 echo "bench: reply drain: $N conversations, OpenAI ${DELAY} ms per response, max_in_flight $INFLIGHT"
@@ -81,17 +81,22 @@ SQL
 	[ -n "${BENCH_PGSS:-}" ] && sql "$dsn" "SELECT pg_stat_statements_reset()" >/dev/null
 
 	local pg0 pg1 wal0 wal t0 done_at sent hwm cpu failed errors sends credits rc lat
+	# The drain is watched through one session opened before the clock
+	# starts: a psql per look (60 in a drain) cost ~0.1 ms of PostgreSQL
+	# CPU per reply, counted as parley's.
+	snap_open "$dsn" || return 1
 	wal0=$(sql "$dsn" "SELECT pg_current_wal_lsn()")
 	pg0=$(pg_cpu)
 	t0=$(date +%s.%N)
 	start_parley "$conf" || return 1
 	done_at=
 	for _ in $(seq 1 1200); do
-		sent=$(sql "$dsn" "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'")
+		snap_query sent "SELECT count(*) FROM messages WHERE sender = 'agent' AND status = 'sent'"
 		[ "$sent" -ge "$N" ] && { done_at=$(date +%s.%N); break; }
 		sleep 0.05
 	done
 	pg1=$(pg_cpu)
+	snap_close
 	# WAL written per reply: steadier than CPU on a shared machine.
 	wal=$(sql "$dsn" "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0')::bigint / $N")
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PARLEY_PID/status")

@@ -98,29 +98,7 @@ fail() {
 # every answer of the open loop for up to ~100 ms at its first and last
 # second, which made most of its p99: 26-128 ms with it, 14 ms with no
 # snapshot at all, in the same session.
-SNAP_CONN= SNAP_PID=
-snap_close() {
-	[ -n "$SNAP_PID" ] || return 0
-	exec {SNAPSQL[1]}>&- 2>/dev/null
-	wait "$SNAP_PID" 2>/dev/null
-	SNAP_PID= SNAP_CONN=
-}
-# snap_open DSN: the snapshots' session on DSN (kept when it is open already).
-snap_open() {
-	[ "$SNAP_CONN" = "$1" ] && [ -n "$SNAP_PID" ] && return 0
-	snap_close
-	coproc SNAPSQL { exec stdbuf -oL psql -X -q -At -v ON_ERROR_STOP=1 "$1" 2>&1; }
-	SNAP_PID=$SNAPSQL_PID SNAP_CONN=$1
-	local ok
-	snap_query ok "SELECT 1"
-	[ "$ok" = 1 ] || fail "snapshots: psql on $1 answered '$ok'"
-}
-# snap_query VAR SQL: the one-line answer of SQL into VAR (not through $(),
-# whose subshell cannot use the coprocess).
-snap_query() {
-	printf '%s;\n' "$2" >&"${SNAPSQL[1]}"
-	IFS= read -r "$1" <&"${SNAPSQL[0]}"
-}
+# (snap_open, snap_query and snap_close: tests/bench/lib.sh.)
 
 KTHREADS=0
 [ "$(cat /proc/2/comm 2>/dev/null)" = kthreadd ] && KTHREADS=1
@@ -153,12 +131,12 @@ snap() {
 	# raw bodies' sequence (one per webhook; not transactional, so cheap and
 	# exact to the batches in flight).
 	if [ -n "${SNAP_DSN:-}" ]; then
-		snap_open "$SNAP_DSN"
+		snap_open "$SNAP_DSN" || fail "snapshots: no psql session"
 		snap_query wal "SELECT wal_sync, wal_write, wal_records,
 		        pg_current_wal_lsn() - '0/0'::pg_lsn, (SELECT last_value FROM webhook_raw_raw_id_seq)
 		        FROM pg_stat_wal"
 	else
-		snap_open "$PG_ADMIN_DSN"
+		snap_open "$PG_ADMIN_DSN" || fail "snapshots: no psql session"
 		snap_query wal "SELECT wal_sync, wal_write, wal_records,
 		        pg_current_wal_lsn() - '0/0'::pg_lsn, '' FROM pg_stat_wal"
 	fi
@@ -208,7 +186,7 @@ window() {
 run_sampled() {
 	local ph=$1 out=$2 lead=1 span i
 	shift 2
-	snap_open "${SNAP_DSN:-$PG_ADMIN_DSN}" # before the load: no connecting during it
+	snap_open "${SNAP_DSN:-$PG_ADMIN_DSN}" || fail "snapshots: no psql session" # before the load: no connecting during it
 	"$@" >"$out" 2>&1 &
 	CLIENT_PID=$!
 	# loadgen says when its clock starts (bodies built, connections up).
