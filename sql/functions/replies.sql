@@ -87,22 +87,121 @@ DECLARE
     v_bal jsonb := '{}';       -- tenant -> credits left, this claim's charges taken off
     v_used jsonb := '{}';      -- tenant -> credits this claim takes
     v_to_charge text[] := '{}'; -- conversations this claim charges
+    v_claimed text[];
+    v_fast text[] := '{}';
+    t record;
 BEGIN
-    FOR c IN
-        WITH due AS (
-            SELECT conversation_id FROM conversations
-             WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
-               AND (reply_lease_until IS NULL OR reply_lease_until < now())
-               AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
-             ORDER BY reply_due_at
-             LIMIT p_limit
-               FOR UPDATE SKIP LOCKED)
+    WITH due AS (
+        SELECT conversation_id FROM conversations
+         WHERE reply_due_at <= now() AND (is_active OR reply_lease_owner IS NOT NULL)
+           AND (reply_lease_until IS NULL OR reply_lease_until < now())
+           AND agent_id <> ALL ((SELECT parley_disabled_agents())::text[])
+         ORDER BY reply_due_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED),
+    leased AS (
         UPDATE conversations k
            SET reply_lease_owner = p_owner,
                reply_lease_until = now() + make_interval(secs => p_lease_seconds)
           FROM due
          WHERE k.conversation_id = due.conversation_id
-        RETURNING k.*
+        RETURNING k.conversation_id)
+    SELECT coalesce(array_agg(conversation_id), '{}') INTO v_claimed FROM leased;
+
+    -- The common case, set-based (issue #20, item 3: this loop cost ~300 us
+    -- of PostgreSQL CPU per reply over a set-based floor, tests/bench/
+    -- reply_steps.sh): an active conversation with customer messages to
+    -- answer, no charge left behind, no agent message pending (lost or
+    -- unsent), not paused, its window open, of a tenant with credits for
+    -- all of its conversations in this claim. Such a conversation takes
+    -- exactly the loop's path below: charged, and returned with its inputs.
+    -- Every other one goes through the loop.
+    FOR t IN
+        WITH cand AS (
+            SELECT k.conversation_id, a.user_id
+              FROM conversations k JOIN agents a USING (agent_id)
+             WHERE k.conversation_id = ANY (v_claimed) AND k.is_active AND NOT k.reply_charged
+               AND NOT parley_ai_paused(k.ai_paused_until)
+               AND (k.window_expires_at IS NULL OR k.window_expires_at > now())
+               AND EXISTS (SELECT 1 FROM messages m
+                            WHERE m.conversation_id = k.conversation_id AND m.sender = 'user'
+                              AND m.triggers_reply AND m.sequence_no > k.replied_through_seq)
+               AND NOT EXISTS (SELECT 1 FROM messages m
+                                WHERE m.conversation_id = k.conversation_id AND m.sender = 'agent'
+                                  AND m.status = 'pending'))
+        SELECT user_id, array_agg(conversation_id) AS convs FROM cand GROUP BY user_id
+         ORDER BY user_id
+    LOOP
+        IF p_credits > 0 THEN
+            -- Locked in tenant order, after the conversations, as everywhere.
+            SELECT remaining_credits INTO v_have FROM credits WHERE user_id = t.user_id
+               FOR UPDATE;
+            CONTINUE WHEN coalesce(v_have, 0) < cardinality(t.convs) * p_credits;
+            v_bal := v_bal || jsonb_build_object(t.user_id, v_have - cardinality(t.convs) * p_credits);
+            v_used := v_used || jsonb_build_object(t.user_id, cardinality(t.convs) * p_credits);
+        END IF;
+        v_fast := v_fast || t.convs;
+    END LOOP;
+    v_to_charge := v_fast;
+    IF cardinality(v_fast) > 0 THEN
+        PERFORM pg_notify('parley_webchat', k.customer_phone)
+           FROM conversations k JOIN agents a USING (agent_id)
+           JOIN phone_numbers p ON p.id = a.phone_number_id
+          WHERE k.conversation_id = ANY (v_fast) AND p.platform = 'webchat';
+        RETURN QUERY
+        SELECT jsonb_build_object(
+                'conversation_id', k.conversation_id,
+                'agent_id', k.agent_id,
+                'customer', k.customer_phone,
+                'openai_conversation_id', k.openai_conversation_id,
+                'charged', true,
+                'no_credits', false,
+                'skipped', NULL,
+                'through', i.through,
+                'inputs', i.inputs,
+                'human', h.human,
+                'referrals', r.referrals,
+                'unsent', '[]'::jsonb,
+                'reply_token', gen_random_uuid()::text,
+                'read_id', (SELECT m.platform_message_id FROM messages m
+                             WHERE m.conversation_id = k.conversation_id AND m.sender = 'user'
+                               AND m.sequence_no <= i.through
+                             ORDER BY m.sequence_no DESC LIMIT 1),
+                'user_id', a.user_id,
+                'prompt_id', a.prompt_id,
+                'platform', p.platform,
+                'channel', p.meta_phone_number_id,
+                'access_token', p.access_token)
+          FROM conversations k JOIN agents a USING (agent_id)
+          JOIN phone_numbers p ON p.id = a.phone_number_id
+         CROSS JOIN LATERAL (
+                SELECT jsonb_agg(jsonb_build_object('seq', m.sequence_no, 'text', m.text)
+                                 ORDER BY m.sequence_no) AS inputs,
+                       max(m.sequence_no) AS through
+                  FROM messages m
+                 WHERE m.conversation_id = k.conversation_id AND m.sender = 'user'
+                   AND m.triggers_reply AND m.sequence_no > k.replied_through_seq) i
+         CROSS JOIN LATERAL (
+                SELECT coalesce(jsonb_agg(m.referral ORDER BY m.sequence_no), '[]') AS referrals
+                  FROM messages m
+                 WHERE m.conversation_id = k.conversation_id AND m.sender = 'user'
+                   AND m.referral IS NOT NULL
+                   AND m.sequence_no > k.replied_through_seq AND m.sequence_no <= i.through) r
+         CROSS JOIN LATERAL (
+                SELECT coalesce(jsonb_agg(jsonb_build_object('seq', m.sequence_no, 'text', m.text)
+                                          ORDER BY m.sequence_no), '[]') AS human
+                  FROM messages m
+                 WHERE m.conversation_id = k.conversation_id AND m.sender = 'agent'
+                   AND m.author = 'human' AND m.status <> 'failed'
+                   AND m.sequence_no > coalesce((SELECT max(x.sequence_no) FROM messages x
+                                                  WHERE x.conversation_id = k.conversation_id
+                                                    AND x.author = 'ai'), 0)) h
+         WHERE k.conversation_id = ANY (v_fast);
+    END IF;
+
+    FOR c IN
+        SELECT * FROM conversations
+         WHERE conversation_id = ANY (v_claimed) AND conversation_id <> ALL (v_fast)
     LOOP
         WITH lost AS (
             UPDATE messages SET status = 'failed'
@@ -366,15 +465,74 @@ $$;
 -- parley_store_reply for each (conversation, through, parts, token,
 -- escalated), in order of the arrays, each charged p_credits: one row per
 -- element, NULL where the claim is no longer ours.
+-- Set-based for the common case (issue #20, item 3: the loop of
+-- parley_store_reply cost ~320 us of PostgreSQL CPU per reply, a
+-- statement per step per reply): an element whose conversation appears once
+-- in the batch, whose claim is ours, that is not paused (or escalated it),
+-- has parts, and stored nothing under its token yet is stored by the three
+-- statements below for the whole batch, with what parley_store_reply would
+-- store and return. Every other element (a pause, a token already used, a
+-- claim lost, a conversation twice) goes through parley_store_reply as
+-- before. Every conversation of the batch is locked first, in id order,
+-- as the loop locked them (conversation rows before anything else).
 CREATE OR REPLACE FUNCTION parley_store_replies(p_owner text, p_credits integer, p_convs text[],
                                      p_through integer[], p_parts jsonb[], p_tokens text[],
                                      p_escalated boolean[])
 RETURNS SETOF jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_out jsonb[] := array_fill(NULL::jsonb, ARRAY[cardinality(p_convs)]);
+    v_done boolean[] := array_fill(false, ARRAY[cardinality(p_convs)]);
     v_i integer;
+    v_row record;
 BEGIN
-    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
+    PERFORM 1 FROM conversations WHERE conversation_id = ANY (p_convs)
+     ORDER BY conversation_id FOR UPDATE;
+    FOR v_row IN
+        WITH req AS (
+            SELECT i, p_convs[i] AS conv, p_through[i] AS through, p_parts[i] AS parts,
+                   p_tokens[i] AS token, coalesce(p_escalated[i], false) AS escalated,
+                   count(*) OVER (PARTITION BY p_convs[i]) AS times
+              FROM generate_subscripts(p_convs, 1) i),
+        fast AS (
+            SELECT r.i, r.conv, r.through, r.parts, r.token, c.last_sequence_no AS seq0
+              FROM req r JOIN conversations c ON c.conversation_id = r.conv
+             WHERE r.times = 1 AND jsonb_typeof(r.parts) = 'array'
+               AND jsonb_array_length(r.parts) > 0
+               AND c.reply_lease_owner = p_owner AND c.reply_lease_until > now()
+               AND (NOT parley_ai_paused(c.ai_paused_until) OR r.escalated)
+               AND NOT EXISTS (SELECT 1 FROM messages m
+                                WHERE m.conversation_id = r.conv AND m.sequence_no > r.through
+                                  AND m.sender = 'agent' AND m.reply_token = r.token)),
+        parts AS MATERIALIZED (
+            SELECT f.i, f.conv, f.token, f.seq0 + p.n::integer AS seq, p.part #>> '{}' AS text,
+                   p.n = 1 AS first, gen_random_uuid()::text AS id
+              FROM fast f, jsonb_array_elements(f.parts) WITH ORDINALITY p (part, n)),
+        stored AS (
+            INSERT INTO messages (message_id, conversation_id, sender, text, status, sequence_no,
+                                  kind, "timestamp", send_started_at, reply_token, author)
+            SELECT id, conv, 'agent', text, 'pending', seq, 'text', now() AT TIME ZONE 'UTC',
+                   CASE WHEN first THEN now() END, token, 'ai'
+              FROM parts
+            RETURNING message_id),
+        delivery AS (
+            INSERT INTO message_delivery_status (message_id, status, updated_at)
+            SELECT message_id, 'pending', now() AT TIME ZONE 'UTC' FROM stored),
+        counted AS (
+            UPDATE conversations k
+               SET last_sequence_no = f.seq0 + jsonb_array_length(f.parts),
+                   last_message_at = now() AT TIME ZONE 'UTC',
+                   replied_through_seq = greatest(k.replied_through_seq, f.through)
+              FROM fast f
+             WHERE k.conversation_id = f.conv)
+        SELECT p.i, jsonb_agg(jsonb_build_object('message_id', p.id, 'seq', p.seq, 'text', p.text)
+                              ORDER BY p.seq) AS out
+          FROM parts p GROUP BY p.i
+    LOOP
+        v_out[v_row.i] := v_row.out;
+        v_done[v_row.i] := true;
+    END LOOP;
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i WHERE NOT v_done[i]
+                ORDER BY p_convs[i], i LOOP
         v_out[v_i] := parley_store_reply(p_convs[v_i], p_owner, p_through[v_i], p_parts[v_i],
                                          p_tokens[v_i], p_credits, p_escalated[v_i]);
     END LOOP;
@@ -494,27 +652,91 @@ RETURNS TABLE (due boolean, pmid_holder text) LANGUAGE plpgsql AS $$
 DECLARE
     v_due boolean[] := array_fill(false, ARRAY[cardinality(p_convs)]);
     v_holder text[] := array_fill(NULL::text, ARRAY[cardinality(p_convs)]);
+    v_done boolean[] := array_fill(false, ARRAY[cardinality(p_convs)]);
+    v_sent text[] := '{}';
     v_i integer;
     v_one boolean;
     r record;
 BEGIN
-    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i] LOOP
-        r := parley_record_sent_message(p_messages[v_i], p_pmids[v_i]);
-        v_holder[v_i] := r.holder;
-        -- The charge spent and the claim released in one row version.
-        v_one := parley_release_reply(p_convs[v_i], p_owner, r.spends);
-        IF v_one IS NULL THEN
-            -- Not our claim any more: spent all the same, due as it is.
-            IF r.spends THEN
-                PERFORM parley_spend_reply_charge(r.conv);
+    -- Every conversation of the batch locked first, in id order (the
+    -- conversation before its messages, as everywhere).
+    PERFORM 1 FROM conversations WHERE conversation_id = ANY (p_convs)
+     ORDER BY conversation_id FOR UPDATE;
+    -- The common case, set-based (issue #20, item 3; the loop below cost
+    -- ~90 us of PostgreSQL CPU per reply over a set-based floor,
+    -- tests/bench/reply_steps.sh): an AI part still pending, recorded for
+    -- the first time, with a platform id that no message holds and no
+    -- status waits for, whose conversation and message appear once in the
+    -- batch and whose claim is ours. It takes exactly the loop's path:
+    -- sent, its delivery row, the charge spent and the claim released in
+    -- one row version, due again only when customer messages wait.
+    FOR r IN
+        WITH req AS (
+            SELECT i, p_messages[i] AS msg, p_pmids[i] AS pmid, p_convs[i] AS conv,
+                   count(*) OVER (PARTITION BY p_convs[i]) AS convs,
+                   count(*) OVER (PARTITION BY p_messages[i]) AS msgs
+              FROM generate_subscripts(p_convs, 1) i),
+        fast AS MATERIALIZED (
+            SELECT q.i, q.msg, q.pmid, q.conv
+              FROM req q
+              JOIN messages m ON m.message_id = q.msg
+              JOIN conversations k ON k.conversation_id = q.conv
+             WHERE q.convs = 1 AND q.msgs = 1 AND q.pmid IS NOT NULL
+               AND m.conversation_id = q.conv AND m.status = 'pending' AND m.author = 'ai'
+               AND k.reply_lease_owner = p_owner
+               AND NOT EXISTS (SELECT 1 FROM messages x WHERE x.platform_message_id = q.pmid)
+               AND NOT EXISTS (SELECT 1 FROM pending_delivery_status w
+                                WHERE w.platform_message_id = q.pmid)),
+        sent AS (
+            UPDATE messages m SET status = 'sent', platform_message_id = f.pmid
+              FROM fast f WHERE m.message_id = f.msg),
+        delivery AS (
+            INSERT INTO message_delivery_status AS d (message_id, platform_message_id, status,
+                                                      error_message, updated_at)
+            SELECT f.msg, f.pmid, 'sent', NULL, now() AT TIME ZONE 'UTC' FROM fast f
+            ON CONFLICT (message_id) DO UPDATE
+               SET status = 'sent', platform_message_id = EXCLUDED.platform_message_id,
+                   error_message = NULL, updated_at = EXCLUDED.updated_at
+             WHERE parley_status_rank(d.status) < parley_status_rank('sent')
+                OR d.status = 'failed'
+                   AND d.error_message = 'send outcome unknown after a restart; not sent again'),
+        released AS (
+            UPDATE conversations c
+               SET reply_lease_owner = NULL, reply_lease_until = NULL, reply_charged = false,
+                   reply_due_at = CASE WHEN c.is_active AND EXISTS (
+                            SELECT 1 FROM messages m
+                             WHERE m.conversation_id = c.conversation_id AND m.sender = 'user'
+                               AND m.triggers_reply AND m.sequence_no > c.replied_through_seq)
+                        THEN coalesce(c.reply_due_at, now()) END
+              FROM fast f
+             WHERE c.conversation_id = f.conv
+            RETURNING f.i, f.msg, c.reply_due_at IS NOT NULL AS due)
+        SELECT * FROM released
+    LOOP
+        v_due[r.i] := r.due;
+        v_done[r.i] := true;
+        v_sent := v_sent || r.msg;
+    END LOOP;
+    PERFORM parley_emit_message_event('message.sent', m, NULL) FROM unnest(v_sent) m; -- events out (events.sql)
+    FOR v_i IN SELECT i FROM generate_subscripts(p_convs, 1) i ORDER BY p_convs[i], i LOOP
+        IF NOT v_done[v_i] THEN
+            r := parley_record_sent_message(p_messages[v_i], p_pmids[v_i]);
+            v_holder[v_i] := r.holder;
+            -- The charge spent and the claim released in one row version.
+            v_one := parley_release_reply(p_convs[v_i], p_owner, r.spends);
+            IF v_one IS NULL THEN
+                -- Not our claim any more: spent all the same, due as it is.
+                IF r.spends THEN
+                    PERFORM parley_spend_reply_charge(r.conv);
+                END IF;
+                SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
+                 WHERE conversation_id = p_convs[v_i];
             END IF;
-            SELECT reply_due_at IS NOT NULL INTO v_one FROM conversations
-             WHERE conversation_id = p_convs[v_i];
+            v_due[v_i] := coalesce(v_one, true);
         END IF;
         IF p_notify[v_i] IS NOT NULL THEN
             PERFORM pg_notify('parley_webchat', p_notify[v_i]);
         END IF;
-        v_due[v_i] := coalesce(v_one, true);
     END LOOP;
     RETURN QUERY SELECT v_due[i], v_holder[i] FROM generate_subscripts(p_convs, 1) i ORDER BY i;
 END
