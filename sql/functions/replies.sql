@@ -200,8 +200,8 @@ BEGIN
     END IF;
 
     FOR c IN
-        SELECT * FROM conversations
-         WHERE conversation_id = ANY (v_claimed) AND conversation_id <> ALL (v_fast)
+        SELECT k.* FROM unnest(ARRAY(SELECT x FROM unnest(v_claimed) x WHERE x <> ALL (v_fast))) u (id)
+          JOIN conversations k ON k.conversation_id = u.id
     LOOP
         WITH lost AS (
             UPDATE messages SET status = 'failed'
